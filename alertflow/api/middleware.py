@@ -1,0 +1,113 @@
+"""The request pipeline: problem+json for every error, then authentication and roles."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from .. import tenants
+from ..errors import PROBLEM_CONTENT_TYPE, ApiError, from_validation
+from ..services import AUTH_CACHE_SECONDS, services
+from ..tenants import Principal, Role
+from .routing import ROLE_ATTR
+
+log = logging.getLogger("alertflow.api")
+PRINCIPAL = web.RequestKey("principal", Principal)
+M = TypeVar("M", bound=BaseModel)
+MIB = 1024 * 1024
+
+
+def problem(error: ApiError) -> web.Response:
+    return web.Response(
+        status=error.status,
+        text=json.dumps(error.body()),
+        content_type=PROBLEM_CONTENT_TYPE,
+        headers=error.headers,
+    )
+
+
+@web.middleware
+async def problems(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Every error leaves as problem+json with a stable type."""
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return problem(exc)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = {404: "not-found", 405: "method-not-allowed", 413: "body-too-large"}.get(exc.status, "bad-request")
+        return problem(ApiError(code, exc.reason))
+    except Exception:
+        log.exception("unhandled error", extra={"path": request.path})
+        return problem(ApiError("internal", "an internal error occurred; it has been logged"))
+
+
+@web.middleware
+async def authenticate(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Checks the bearer key against the role the route requires (see routing.Routes)."""
+    route_handler = getattr(request.match_info, "handler", None)
+    required: Role | None = getattr(route_handler, ROLE_ATTR, None)
+    if required is None:
+        return await handler(request)
+    principal = await _principal(request)
+    if principal.role < required:
+        raise ApiError("forbidden", f"this needs the {required.name} role; your key is {principal.role.name}")
+    request[PRINCIPAL] = principal
+    return await handler(request)
+
+
+async def _principal(request: web.Request) -> Principal:
+    header = request.headers.get("Authorization", "")
+    scheme, _, key = header.partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise ApiError("unauthorized", "send 'Authorization: Bearer <api key>'")
+    svc = services(request)
+    digest = tenants.hash_key(key.strip())
+    now = svc.clock.now()
+    cached = svc.auth_cache.get(digest)
+    if cached and cached[1] > now:
+        principal = cached[0]
+    else:
+        row = await svc.database.fetchone(tenants.AUTH_SQL, (digest,))
+        principal = tenants.principal_from_row(row) if row else None
+        svc.auth_cache[digest] = (principal, now + AUTH_CACHE_SECONDS)
+    if principal is None:
+        raise ApiError("unauthorized", "the API key is not valid")
+    return principal
+
+
+def principal(request: web.Request) -> Principal:
+    return request[PRINCIPAL]
+
+
+async def read_json(request: web.Request, limit_mb: float | None = None) -> Any:
+    """The body as JSON: 415 unless JSON, 413 over the limit, 400 when it does not parse."""
+    limit = int((limit_mb or services(request).config.server.max_body_mb) * MIB)
+    if request.content_type not in ("application/json",) and not request.content_type.endswith("+json"):
+        raise ApiError("unsupported-media-type", f"send Content-Type: application/json (got {request.content_type!r})")
+    if request.content_length is not None and request.content_length > limit:
+        raise ApiError("body-too-large", f"the body is larger than {limit} bytes")
+    raw = await request.content.read(limit + 1)
+    if len(raw) > limit:
+        raise ApiError("body-too-large", f"the body is larger than {limit} bytes")
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError("malformed-json", f"the body is not valid JSON: {exc}") from None
+
+
+async def read_model(request: web.Request, model: type[M], limit_mb: float | None = None) -> M:
+    body = await read_json(request, limit_mb)
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        raise from_validation(exc) from None
+
+
+def json_response(data: Any, status: int = 200) -> web.Response:
+    return web.Response(status=status, text=json.dumps(data), content_type="application/json")

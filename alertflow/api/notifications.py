@@ -1,0 +1,111 @@
+"""Publishing and reading notifications."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from aiohttp import web
+
+from .. import history, queue
+from ..errors import ApiError, invalid
+from ..publish import PublishRequest, builtin_category, choose_channels, plan, store
+from ..services import services
+from ..timefmt import parse
+from .middleware import json_response, principal, read_model
+from .routing import Routes
+
+api = Routes()
+log = logging.getLogger("alertflow.publish")
+STATUSES = ("scheduled", "queued", "sending", "sent", "delivered", "failed", "suppressed", "dead", "cancelled")
+MAX_IDEMPOTENCY_KEY = 255
+DEFAULT_PAGE, MAX_PAGE = 50, 500
+
+
+@api.post("/v1/notifications/publish")
+async def publish(request: web.Request) -> web.Response:
+    svc = services(request)
+    tenant_id = principal(request).tenant_id
+    idempotency_key = request.headers.get("Idempotency-Key")
+    if idempotency_key is not None and not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
+        raise invalid("Idempotency-Key", f"give 1 to {MAX_IDEMPOTENCY_KEY} characters")
+    req = await read_model(request, PublishRequest)
+    category = builtin_category(req.category)
+    if req.template is not None or req.content is None:
+        raise invalid("template", f"unknown template {req.template!r}")
+    channels = choose_channels(req, req.content.channels())
+    users = await load_users(svc.database, tenant_id, {r.user_id for r in req.recipients() if r.user_id})
+    now = svc.clock.now()
+    p = plan(req, tenant_id, category, channels, users, now)
+    response, created = await svc.database.write(lambda conn: store(conn, tenant_id, idempotency_key, p, now))
+    if created:
+        announce(svc, p)
+    return json_response(response, status=202)
+
+
+def announce(svc: Any, p: Any) -> None:
+    """After the commit: wake the pools, tell the timer, log each new delivery's state."""
+    if svc.pools:
+        svc.pools.ready(p.ready_channels)
+        if p.earliest_scheduled is not None:
+            svc.pools.scheduled()
+    if log.isEnabledFor(logging.INFO):
+        for status, tenant_id, nid, did, channel, reason in p.events:
+            log.info(status, extra={"event": "delivery." + status, "tenant_id": tenant_id,
+                                    "notification_id": nid, "delivery_id": did, "channel": channel,
+                                    "reason": reason})
+
+
+async def load_users(db: Any, tenant_id: str, user_ids: set[str]) -> dict[str, Any]:
+    if not user_ids:
+        return {}
+    ids = sorted(user_ids)
+    rows = await db.fetchall(
+        f"SELECT * FROM users WHERE tenant_id = ? AND user_id IN ({','.join('?' * len(ids))})", (tenant_id, *ids)
+    )
+    return {r["user_id"]: r for r in rows}
+
+
+@api.get("/v1/notifications/{id}")
+async def get_notification(request: web.Request) -> web.Response:
+    found = await history.get(services(request).database, principal(request).tenant_id, request.match_info["id"])
+    if found is None:
+        raise ApiError("not-found", "no such notification")
+    return json_response(found)
+
+
+def page_size(request: web.Request) -> int:
+    raw = request.query.get("limit", str(DEFAULT_PAGE))
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
+        raise invalid("limit", f"expected a whole number from 1 to {MAX_PAGE}")
+    return int(raw)
+
+
+@api.get("/v1/notifications")
+async def list_notifications(request: web.Request) -> web.Response:
+    q = request.query
+    if q.get("status") and q["status"] not in STATUSES:
+        raise invalid("status", f"expected one of {', '.join(STATUSES)}")
+    filters: dict[str, Any] = {k: q.get(k) for k in ("status", "channel", "user_id", "category")}
+    for bound in ("since", "until"):
+        if q.get(bound):
+            filters[bound] = parse(bound, q[bound])
+    items, cursor = await history.page(
+        services(request).database, principal(request).tenant_id, filters, page_size(request), q.get("cursor")
+    )
+    return json_response({"items": items, "next_cursor": cursor})
+
+
+@api.post("/v1/notifications/{id}/cancel")
+async def cancel(request: web.Request) -> web.Response:
+    svc = services(request)
+    tenant_id = principal(request).tenant_id
+    nid = request.match_info["id"]
+    now = svc.clock.now()
+    cancelled = await svc.database.write(lambda conn: queue.cancel(conn, tenant_id, nid, now))
+    if cancelled is None:
+        raise ApiError("not-found", "no such notification")
+    for did in cancelled:
+        log.info("cancelled", extra={"event": "delivery.cancelled", "tenant_id": tenant_id,
+                                     "notification_id": nid, "delivery_id": did})
+    return json_response(await history.get(svc.database, tenant_id, nid))

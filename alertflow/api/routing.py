@@ -1,0 +1,52 @@
+"""Route tables that carry each handler's required role, enforced by one middleware."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from ..tenants import Role
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+ROLE_ATTR = "__alertflow_role__"
+PUBLIC = None  # a route anyone may call (health checks, signed links, provider callbacks)
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    handler: Handler
+
+
+class Routes:
+    """A resource's routes; ``role`` is the lowest role allowed (``PUBLIC`` for none)."""
+
+    def __init__(self) -> None:
+        self.routes: list[Route] = []
+
+    def route(self, method: str, path: str, role: Role | None = Role.member) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            setattr(handler, ROLE_ATTR, role)
+            self.routes.append(Route(method, path, handler))
+            return handler
+
+        return register
+
+    def get(self, path: str, role: Role | None = Role.member) -> Callable[[Handler], Handler]:
+        return self.route("GET", path, role)
+
+    def post(self, path: str, role: Role | None = Role.member) -> Callable[[Handler], Handler]:
+        return self.route("POST", path, role)
+
+    def put(self, path: str, role: Role | None = Role.member) -> Callable[[Handler], Handler]:
+        return self.route("PUT", path, role)
+
+    def delete(self, path: str, role: Role | None = Role.member) -> Callable[[Handler], Handler]:
+        return self.route("DELETE", path, role)
+
+    def add_to(self, app: web.Application) -> None:
+        for r in self.routes:
+            app.router.add_route(r.method, r.path, r.handler)

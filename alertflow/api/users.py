@@ -1,0 +1,135 @@
+"""Recipients: contact data, devices, locale and timezone of a tenant's users."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ..errors import ApiError
+from ..publish import check_email, check_phone
+from ..services import services
+from ..tenants import Role
+from ..timefmt import iso
+from .middleware import json_response, principal, read_model
+from .routing import Routes
+
+api = Routes()
+
+
+class WebPushSubscription(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    endpoint: str = Field(pattern="^https?://")
+    keys: dict[str, str]
+
+
+class UserIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    email: str | None = None
+    phone: str | None = None
+    push_tokens: list[str] = []
+    webpush: list[WebPushSubscription] = []
+    locale: str | None = Field(None, max_length=35)
+    timezone: str | None = None
+    name: str | None = None
+    data: dict[str, Any] = {}
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, v: str | None) -> str | None:
+        return check_email(v)
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, v: str | None) -> str | None:
+        return check_phone(v)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                ZoneInfo(v)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError("not an IANA timezone such as Europe/Berlin") from None
+        return v
+
+
+def shape(row: sqlite3.Row) -> dict[str, Any]:
+    return {
+        "user_id": row["user_id"],
+        "email": row["email"],
+        "phone": row["phone"],
+        "push_tokens": json.loads(row["push_tokens"]),
+        "webpush": json.loads(row["webpush"]),
+        "locale": row["locale"],
+        "timezone": row["timezone"],
+        "name": row["name"],
+        "data": json.loads(row["data"]),
+        "created_at": iso(row["created_at"]),
+        "updated_at": iso(row["updated_at"]),
+    }
+
+
+async def _get(request: web.Request, tenant_id: str, user_id: str) -> sqlite3.Row:
+    row = await services(request).database.fetchone(
+        "SELECT * FROM users WHERE tenant_id = ? AND user_id = ?", (tenant_id, user_id)
+    )
+    if row is None:
+        raise ApiError("not-found", "no such user")
+    return row
+
+
+@api.put("/v1/users/{user_id}", role=Role.admin)
+async def put_user(request: web.Request) -> web.Response:
+    svc = services(request)
+    tenant_id, user_id = principal(request).tenant_id, request.match_info["user_id"]
+    user = await read_model(request, UserIn)
+    now = svc.clock.now()
+    row = (
+        tenant_id, user_id, user.email, user.phone, json.dumps(user.push_tokens),
+        json.dumps([s.model_dump() for s in user.webpush]), user.locale, user.timezone, user.name,
+        json.dumps(user.data), now, now,
+    )
+    await svc.database.write(
+        lambda conn: conn.execute(
+            "INSERT INTO users (tenant_id, user_id, email, phone, push_tokens, webpush, locale, timezone, name,"
+            " data, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+            " ON CONFLICT (tenant_id, user_id) DO UPDATE SET email = excluded.email, phone = excluded.phone,"
+            " push_tokens = excluded.push_tokens, webpush = excluded.webpush, locale = excluded.locale,"
+            " timezone = excluded.timezone, name = excluded.name, data = excluded.data,"
+            " updated_at = excluded.updated_at",
+            row,
+        )
+    )
+    return json_response(shape(await _get(request, tenant_id, user_id)))
+
+
+@api.get("/v1/users/{user_id}")
+async def get_user(request: web.Request) -> web.Response:
+    return json_response(shape(await _get(request, principal(request).tenant_id, request.match_info["user_id"])))
+
+
+@api.delete("/v1/users/{user_id}", role=Role.admin)
+async def delete_user(request: web.Request) -> web.Response:
+    """Right to erasure: contact data and inbox go; delivery counts stay, anonymised."""
+    svc = services(request)
+    tenant_id, user_id = principal(request).tenant_id, request.match_info["user_id"]
+
+    def erase(conn: sqlite3.Connection) -> bool:
+        found = conn.execute("DELETE FROM users WHERE tenant_id = ? AND user_id = ?", (tenant_id, user_id)).rowcount
+        conn.execute("DELETE FROM inbox WHERE tenant_id = ? AND user_id = ?", (tenant_id, user_id))
+        conn.execute(
+            "UPDATE notifications SET user_id = NULL, recipient = '{\"erased\": true}', data = '{}'"
+            " WHERE tenant_id = ? AND user_id = ?",
+            (tenant_id, user_id),
+        )
+        return found > 0
+
+    if not await svc.database.write(erase):
+        raise ApiError("not-found", "no such user")
+    return web.Response(status=204)

@@ -1,0 +1,298 @@
+"""The ``alertflow`` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sqlite3
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from . import __version__, queue, tenants
+from .config import Config, ConfigError, ensure_secret_key, find_config_file, load
+from .storage.database import connect
+from .storage.migrations import SchemaTooNew, upgrade
+
+F = TypeVar("F", bound=Callable[..., Any])
+SAMPLE_CONFIG = "sample.toml"
+
+
+def common_options(fn: F) -> F:
+    """``--config`` and ``--data-dir`` are accepted before or after a subcommand's arguments."""
+    fn = click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
+                      help="Config file (default: $ALERTFLOW_CONFIG, else ./alertflow.toml).")(fn)
+    fn = click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+                      help="Data directory (overrides server.data_dir).")(fn)
+    return fn
+
+
+def fail(message: str, code: int = 1) -> None:
+    click.echo(f"alertflow: {message}", err=True)
+    sys.exit(code)
+
+
+def settings(config_path: str | None, data_dir: str | None, **server: Any) -> Config:
+    """The merged configuration; the subcommand's own flags win over the group's."""
+    ctx = click.get_current_context()
+    root = ctx.find_root().params
+    overrides: dict[str, Any] = {k: v for k, v in server.items() if v is not None}
+    if data_dir or root.get("data_dir"):
+        overrides["data_dir"] = data_dir or root["data_dir"]
+    try:
+        config = load(config_path or root.get("config_path"), {"server": overrides} if overrides else None)
+    except ConfigError as exc:
+        fail(f"config error: {exc}", 2)
+        raise
+    ensure_secret_key(config, create=False)
+    return config
+
+
+@contextmanager
+def database(config: Config) -> Iterator[sqlite3.Connection]:
+    """A direct connection for CLI commands; safe beside a running server (WAL, busy timeout)."""
+    config.server.data_dir.mkdir(parents=True, exist_ok=True)
+    conn = connect(config.database_path)
+    try:
+        upgrade(conn)
+        yield conn
+    except SchemaTooNew as exc:
+        fail(str(exc), 2)
+    finally:
+        conn.close()
+
+
+def write(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        result = fn(conn)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return result
+
+
+def initialise(config: Config) -> tuple[str, str | None]:
+    """Data dir, secret key, database, tenant ``default`` and its owner key; idempotent.
+
+    Returns the default tenant's id and its new owner key (None when it already existed).
+    """
+    ensure_secret_key(config, create=True)
+    with database(config) as conn:
+        existing = tenants.find_tenant(conn, tenants.DEFAULT_TENANT)
+        if existing:
+            return existing, None
+        tenant_id, key = write(conn, lambda c: tenants.create_tenant(c, tenants.DEFAULT_TENANT))
+        return tenant_id, key.api_key
+
+
+def write_sample_config(target: Path) -> bool:
+    if target.exists():
+        return False
+    target.write_text(resources.files("alertflow").joinpath(SAMPLE_CONFIG).read_text(encoding="utf-8"))
+    return True
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="alertflow", message="%(prog)s %(version)s")
+@common_options
+def main(config_path: str | None, data_dir: str | None) -> None:
+    """AlertFlow: a self-hosted, multi-tenant notification appliance."""
+
+
+@main.command()
+@common_options
+@click.option("--json", "as_json", is_flag=True, help="Print {tenant_id, api_key} as JSON.")
+def init(config_path: str | None, data_dir: str | None, as_json: bool) -> None:
+    """Create the data dir, database, tenant 'default' and an owner API key."""
+    config = settings(config_path, data_dir)
+    tenant_id, api_key = initialise(config)
+    explicit = config_path or click.get_current_context().find_root().params.get("config_path")
+    wrote = find_config_file(explicit, dict(os.environ)) is None and write_sample_config(Path("alertflow.toml"))
+    if as_json:
+        click.echo(json.dumps({"tenant_id": tenant_id, "api_key": api_key}))
+        return
+    if api_key is None:
+        click.echo(f"{config.server.data_dir} is already initialised (tenant default: {tenant_id}).")
+        return
+    click.echo(f"Initialised {config.server.data_dir}" + (" and wrote ./alertflow.toml" if wrote else "") + ".")
+    click.echo(f"Tenant 'default': {tenant_id}\nOwner API key (shown once): {api_key}")
+
+
+@main.command()
+@common_options
+@click.option("--host", default=None, help="Address to bind (overrides server.host).")
+@click.option("--port", type=int, default=None, help="Port to bind (overrides server.port).")
+def serve(config_path: str | None, data_dir: str | None, host: str | None, port: int | None) -> None:
+    """Run the API, dashboard and workers in one process."""
+    from aiohttp import web
+
+    from . import log
+    from .app import DataDirInUse, create_app
+
+    config = settings(config_path, data_dir, host=host, port=port)
+    log.setup(config.log.level, config.log.format)
+    tenant_id, api_key = initialise(config)
+    if api_key:
+        click.echo(f"Initialised {config.server.data_dir}. Tenant 'default': {tenant_id}")
+        click.echo(f"Owner API key (shown once): {api_key}", err=False)
+    try:
+        app = create_app(config)
+    except ConfigError as exc:
+        fail(f"config error: {exc}", 2)
+    click.echo(f"AlertFlow {__version__} on http://{config.server.host}:{config.server.port}", err=True)
+    try:
+        web.run_app(app, host=config.server.host, port=config.server.port, print=None, access_log=None,
+                    shutdown_timeout=config.server.shutdown_timeout_seconds)
+    except DataDirInUse as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"cannot listen on {config.server.host}:{config.server.port}: {exc.strerror or exc}")
+
+
+@main.group("tenants")
+def tenants_group() -> None:
+    """Manage tenants."""
+
+
+@tenants_group.command("create")
+@click.argument("name")
+@common_options
+@click.option("--json", "as_json", is_flag=True)
+def tenants_create(name: str, config_path: str | None, data_dir: str | None, as_json: bool) -> None:
+    """Create a tenant and its first owner key."""
+    config = settings(config_path, data_dir)
+    with database(config) as conn:
+        try:
+            tenant_id, key = write(conn, lambda c: tenants.create_tenant(c, name))
+        except tenants.DuplicateTenant:
+            fail(f"a tenant named {name!r} already exists")
+    if as_json:
+        click.echo(json.dumps({"tenant_id": tenant_id, "api_key": key.api_key}))
+    else:
+        click.echo(f"Tenant {name!r}: {tenant_id}\nOwner API key (shown once): {key.api_key}")
+
+
+@main.group("keys")
+def keys_group() -> None:
+    """Manage API keys."""
+
+
+@keys_group.command("create")
+@common_options
+@click.option("--tenant", "tenant_ref", required=True, help="Tenant id or name.")
+@click.option("--role", type=click.Choice([r.name for r in tenants.Role]), required=True)
+@click.option("--name", default=None, help="A label for the key.")
+@click.option("--json", "as_json", is_flag=True)
+def keys_create(config_path: str | None, data_dir: str | None, tenant_ref: str, role: str, name: str | None,
+                as_json: bool) -> None:
+    """Issue an API key with a role."""
+    config = settings(config_path, data_dir)
+    with database(config) as conn:
+        tenant_id = tenants.find_tenant(conn, tenant_ref)
+        if tenant_id is None:
+            fail(f"no tenant {tenant_ref!r}")
+        key = write(conn, lambda c: tenants.issue_key(c, tenant_id, tenants.Role[role], name))
+    if as_json:
+        click.echo(json.dumps({"api_key": key.api_key, "role": role}))
+    else:
+        click.echo(f"API key ({role}, shown once): {key.api_key}")
+
+
+@main.group("plugins")
+def plugins_group() -> None:
+    """Installed provider plugins."""
+
+
+@plugins_group.command("list")
+@common_options
+@click.option("--json", "as_json", is_flag=True)
+def plugins_list(config_path: str | None, data_dir: str | None, as_json: bool) -> None:
+    """Every provider found in the alertflow.providers entry-point group."""
+    from .providers import ProviderRegistry
+
+    described = ProviderRegistry.from_entry_points().describe()
+    if as_json:
+        click.echo(json.dumps(described, indent=2))
+        return
+    for p in described:
+        click.echo(f"{p['type']:<10} {','.join(p['channels']):<18} {p['module']}")
+        click.echo(f"{'':<10} settings: {', '.join(p['settings']) or '-'}")
+
+
+@main.group("dlq")
+def dlq_group() -> None:
+    """The dead-letter queue."""
+
+
+@dlq_group.command("list")
+@common_options
+@click.option("--tenant", "tenant_ref", default=None, help="Tenant id or name (default: all).")
+@click.option("--json", "as_json", is_flag=True)
+def dlq_list(config_path: str | None, data_dir: str | None, tenant_ref: str | None, as_json: bool) -> None:
+    """Dead deliveries, newest first."""
+    from . import dlq
+
+    config = settings(config_path, data_dir)
+    with database(config) as conn:
+        tenant_id = tenants.find_tenant(conn, tenant_ref) if tenant_ref else None
+        if tenant_ref and tenant_id is None:
+            fail(f"no tenant {tenant_ref!r}")
+        where, params = ("WHERE tenant_id = ?", (tenant_id,)) if tenant_id else ("", ())
+        rows = conn.execute(f"SELECT * FROM dead_letters {where} ORDER BY delivery_id DESC", params).fetchall()
+    items = [dlq.shape(r) for r in rows]
+    if as_json:
+        click.echo(json.dumps(items))
+        return
+    for i in items:
+        click.echo(f"{i['delivery_id']}  {i['channel']:<8} attempts={i['attempts']}  {i['dead_at']}  {i['last_error']}")
+
+
+@dlq_group.command("replay")
+@click.argument("delivery_id")
+@common_options
+def dlq_replay(delivery_id: str, config_path: str | None, data_dir: str | None) -> None:
+    """Send a dead delivery again, with a fresh set of attempts."""
+    config = settings(config_path, data_dir)
+    with database(config) as conn:
+        replayed = write(conn, lambda c: queue.replay(c, delivery_id, time.time()))
+    if replayed is None:
+        fail(f"{delivery_id} is not in the dead-letter queue")
+    click.echo(f"Replaying {delivery_id} ({replayed['channel']}); a running server picks it up within a second.")
+
+
+@main.command()
+@click.argument("dest_file", type=click.Path(dir_okay=False))
+@common_options
+def backup(dest_file: str, config_path: str | None, data_dir: str | None) -> None:
+    """A consistent online copy of the database (SQLite's backup API)."""
+    config = settings(config_path, data_dir)
+    if not config.database_path.exists():
+        fail(f"no database at {config.database_path}")
+    dest = Path(dest_file)
+    if dest.exists():
+        fail(f"{dest} exists; choose a new file")
+    source = sqlite3.connect(config.database_path)
+    target = sqlite3.connect(dest)
+    try:
+        source.backup(target)
+    finally:
+        target.close()
+        source.close()
+    click.echo(f"Backed up {config.database_path} to {dest}")
+
+
+def run() -> None:
+    main(prog_name="alertflow")
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,176 @@
+"""One configuration tree, validated once: defaults < alertflow.toml < environment < flags."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .message import CHANNELS
+
+ENV_PREFIX = "ALERTFLOW_"
+SECRET_KEY_FILE = "secret_key"
+DEFAULT_CONFIG_FILE = "alertflow.toml"
+
+
+class ConfigError(ValueError):
+    """A configuration problem, phrased as ``key.path: what was expected``."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ServerConfig(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    data_dir: Path = Path("data")
+    secret_key: str | None = None
+    public_url: str | None = None
+    max_body_mb: float = Field(1, gt=0)
+    max_bulk_body_mb: float = Field(16, gt=0)
+    shutdown_timeout_seconds: float = Field(10, ge=0)
+
+
+class QueueConfig(_Section):
+    max_attempts: int = Field(5, ge=1)
+    backoff_base_seconds: float = Field(2.0, ge=0)
+    backoff_max_seconds: float = Field(600.0, ge=0)
+    lease_seconds: float = Field(60.0, gt=0)
+
+
+class WorkersConfig(_Section):
+    """Concurrent sends per channel: a slow channel never holds up another."""
+
+    email: int = Field(16, ge=1)
+    sms: int = Field(16, ge=1)
+    push: int = Field(16, ge=1)
+    inapp: int = Field(16, ge=1)
+    webhook: int = Field(16, ge=1)
+
+
+class LogConfig(_Section):
+    level: str = "info"
+    format: str = Field("json", pattern="^(json|text)$")
+
+
+class Config(_Section):
+    server: ServerConfig = ServerConfig()
+    queue: QueueConfig = QueueConfig()
+    workers: WorkersConfig = WorkersConfig()
+    log: LogConfig = LogConfig()
+    # channel -> ordered provider entries ({"type": ..., **settings}); validated against
+    # the installed providers by ProviderRegistry.validate, which knows their settings.
+    providers: dict[str, list[dict[str, Any]]] = {}
+
+    @field_validator("providers", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        unknown = [c for c in value if c not in CHANNELS]
+        if unknown:
+            raise ValueError(f"unknown channel {unknown[0]!r}; expected one of {list(CHANNELS)}")
+        return {c: [v] if isinstance(v, dict) else v for c, v in value.items()}
+
+    @property
+    def database_path(self) -> Path:
+        return self.server.data_dir / "alertflow.db"
+
+
+def find_config_file(explicit: str | os.PathLike[str] | None, env: dict[str, str]) -> Path | None:
+    """``--config``, else ``$ALERTFLOW_CONFIG``, else ``./alertflow.toml`` if present."""
+    if explicit:
+        return Path(explicit)
+    if env.get("ALERTFLOW_CONFIG"):
+        return Path(env["ALERTFLOW_CONFIG"])
+    default = Path(DEFAULT_CONFIG_FILE)
+    return default if default.exists() else None
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+
+
+def _parse_env_value(raw: str) -> Any:
+    """Environment values are TOML values when they parse as one (numbers, booleans, arrays)."""
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def _env_overrides(env: dict[str, str]) -> dict[str, Any]:
+    tree: dict[str, Any] = {}
+    for name, raw in env.items():
+        if not name.startswith(ENV_PREFIX) or "__" not in name or name == "ALERTFLOW_CONFIG":
+            continue
+        path = name[len(ENV_PREFIX):].lower().split("__")
+        node = tree
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = _parse_env_value(raw)
+    return tree
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _describe(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    path = ".".join(str(p) for p in err["loc"])
+    if err["type"] == "extra_forbidden":
+        return f"{path}: unknown key"
+    return f"{path}: {err['msg']}" + (f" (got {err['input']!r})" if err["type"] != "missing" else "")
+
+
+def load(
+    config_file: str | os.PathLike[str] | None = None,
+    overrides: dict[str, Any] | None = None,
+    env: dict[str, str] | None = None,
+) -> Config:
+    """Build the configuration; ``overrides`` are the CLI flags (``{"server": {"port": 1}}``)."""
+    env = dict(os.environ if env is None else env)
+    path = find_config_file(config_file, env)
+    tree = _read_file(path) if path else {}
+    tree = _merge(tree, _env_overrides(env))
+    tree = _merge(tree, overrides or {})
+    try:
+        config = Config.model_validate(tree)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+    return config
+
+
+def ensure_secret_key(config: Config, create: bool) -> None:
+    """Fill ``server.secret_key`` from the data dir, generating it there (0600) when asked."""
+    if config.server.secret_key:
+        return
+    key_file = config.server.data_dir / SECRET_KEY_FILE
+    if key_file.exists():
+        config.server.secret_key = key_file.read_text().strip()
+        return
+    if not create:
+        return
+    config.server.data_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(secrets.token_urlsafe(48) + "\n")
+    config.server.secret_key = key_file.read_text().strip()

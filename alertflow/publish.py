@@ -1,0 +1,306 @@
+"""Publishing: validate a request, decide each delivery's fate, store it all in one write.
+
+The 202 goes out only after the write's group commit, so an acknowledged notification is
+on disk. Everything a request creates is written by one writer function: a request that
+fails validation, or whose write fails, leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from . import queue
+from .categories import BUILTIN, Category
+from .errors import invalid
+from .ids import new_id
+
+Channel = Literal["email", "sms", "push", "inapp", "webhook"]
+Priority = Literal["high", "medium", "low"]
+MAX_RECIPIENTS = 1000
+# Idempotency keys are honoured for a day, as the contract promises.
+IDEMPOTENCY_TTL_SECONDS = 24 * 3600
+_PHONE = re.compile(r"^\+[1-9]\d{6,14}$")  # E.164
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def check_email(v: str | None) -> str | None:
+    if v is not None and not _EMAIL.match(v):
+        raise ValueError("not an email address")
+    return v
+
+
+def check_phone(v: str | None) -> str | None:
+    if v is not None and not _PHONE.match(v):
+        raise ValueError("not an E.164 phone number (+ and 7 to 15 digits)")
+    return v
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RecipientIn(_Strict):
+    user_id: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    email: str | None = None
+    phone: str | None = None
+    push_token: Annotated[str, Field(min_length=1, max_length=4096)] | None = None
+    name: str | None = None
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, v: str | None) -> str | None:
+        return check_email(v)
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, v: str | None) -> str | None:
+        return check_phone(v)
+
+    @model_validator(mode="after")
+    def _addressed(self) -> RecipientIn:
+        if not (self.user_id or self.email or self.phone or self.push_token):
+            raise ValueError("give a user_id or at least one of email, phone, push_token")
+        return self
+
+
+class EmailContent(_Strict):
+    subject: str = Field(min_length=1)
+    text: str | None = None
+    html: str | None = None
+
+    @model_validator(mode="after")
+    def _has_body(self) -> EmailContent:
+        if self.text is None and self.html is None:
+            raise ValueError("give text or html")
+        return self
+
+
+class SmsContent(_Strict):
+    body: str = Field(min_length=1)
+
+
+class PushContent(_Strict):
+    title: str | None = None
+    body: str | None = None
+    data: dict[str, str] = {}
+
+
+class InappContent(_Strict):
+    title: str | None = None
+    body: str | None = None
+    action_url: str | None = None
+    data: dict[str, Any] = {}
+
+
+class WebhookContent(_Strict):
+    body: Any = None
+
+
+class Content(_Strict):
+    email: EmailContent | None = None
+    sms: SmsContent | None = None
+    push: PushContent | None = None
+    inapp: InappContent | None = None
+    webhook: WebhookContent | None = None
+
+    def channels(self) -> list[str]:
+        return [c for c in ("email", "sms", "push", "inapp", "webhook") if getattr(self, c) is not None]
+
+
+class PublishRequest(_Strict):
+    to: Annotated[list[RecipientIn], Field(min_length=1, max_length=MAX_RECIPIENTS)]
+    template: str | None = None
+    template_version: int | None = Field(None, ge=1)
+    data: dict[str, Any] = {}
+    content: Content | None = None
+    channels: Annotated[list[Channel], Field(min_length=1)] | None = None
+    category: str = "default"
+    priority: Priority | None = None
+    send_at: datetime | None = None
+    send_at_local: datetime | None = None
+
+    @field_validator("to", mode="before")
+    @classmethod
+    def _listed(cls, v: Any) -> Any:
+        # One recipient may be given bare; errors then name it to.0 like a list's first.
+        return [v] if isinstance(v, dict) else v
+
+    @field_validator("channels")
+    @classmethod
+    def _unique(cls, v: list[str] | None) -> list[str] | None:
+        if v is not None and len(set(v)) != len(v):
+            raise ValueError("channels repeat")
+        return v
+
+    @field_validator("send_at")
+    @classmethod
+    def _aware(cls, v: datetime | None) -> datetime | None:
+        if v is not None and v.tzinfo is None:
+            raise ValueError("give an RFC 3339 time with an offset (or use send_at_local)")
+        return v
+
+    @model_validator(mode="after")
+    def _one_source(self) -> PublishRequest:
+        if (self.template is None) == (self.content is None):
+            raise ValueError("give either template or content")
+        if self.template_version is not None and self.template is None:
+            raise ValueError("template_version needs template")
+        if self.send_at is not None and self.send_at_local is not None:
+            raise ValueError("give send_at or send_at_local, not both")
+        return self
+
+    def recipients(self) -> list[RecipientIn]:
+        return self.to
+
+
+@dataclass
+class Plan:
+    """Everything one publish will write, decided before the write starts."""
+
+    notifications: list[tuple[Any, ...]] = field(default_factory=list)
+    deliveries: list[tuple[Any, ...]] = field(default_factory=list)
+    jobs: list[tuple[Any, ...]] = field(default_factory=list)
+    response: list[dict[str, Any]] = field(default_factory=list)
+    ready_channels: set[str] = field(default_factory=set)
+    earliest_scheduled: float | None = None
+    # (status, tenant, notification, delivery, channel, reason) for the state-change log
+    events: list[tuple[str, str, str, str, str, str | None]] = field(default_factory=list)
+
+
+def contact_reason(channel: str, recipient: dict[str, Any], user: sqlite3.Row | dict[str, Any] | None) -> str | None:
+    """Why ``channel`` cannot reach this recipient, or None when it can."""
+    if recipient.get("user_id") and user is None:
+        return "unknown_user"
+    merged = dict(recipient)
+    if user is not None:
+        for key in ("email", "phone"):
+            merged[key] = merged.get(key) or user[key]
+        tokens = json.loads(user["push_tokens"]) + json.loads(user["webpush"])
+        merged["push_token"] = merged.get("push_token") or (tokens[0] if tokens else None)
+    needs = {"email": "email", "sms": "phone", "push": "push_token", "inapp": "user_id"}.get(channel)
+    if needs and not merged.get(needs):
+        return f"no_contact:{needs}"
+    return None
+
+
+def plan(
+    req: PublishRequest,
+    tenant_id: str,
+    category: Category,
+    channels: list[str],
+    users: dict[str, Any],
+    now: float,
+    template_version: int | None = None,
+) -> Plan:
+    """Rows and response for a validated request (pure: no I/O)."""
+    out = Plan()
+    priority = req.priority or category.priority
+    content = json.dumps(req.content.model_dump(exclude_none=True)) if req.content else None
+    data = json.dumps(req.data)
+    for recipient_in in req.recipients():
+        recipient = recipient_in.model_dump(exclude_none=True)
+        user_id = recipient.get("user_id")
+        user = users.get(user_id) if user_id else None
+        send_at = send_time(req, user)
+        scheduled = send_at is not None and send_at > now
+        nid = new_id("ntf")
+        out.notifications.append(
+            (nid, tenant_id, user_id, category.key, priority, now, send_at, json.dumps(recipient),
+             content, req.template, template_version, data)
+        )
+        statuses = []
+        for channel in channels:
+            did = new_id("dlv")
+            reason = contact_reason(channel, recipient, user)
+            status = "suppressed" if reason else "scheduled" if scheduled else "queued"
+            statuses.append(status)
+            out.deliveries.append((did, nid, tenant_id, channel, status, reason, now, now))
+            out.events.append((status, tenant_id, nid, did, channel, reason))
+            if reason:
+                continue
+            state = queue.WAITING if scheduled else queue.READY
+            out.jobs.append((did, tenant_id, channel, queue.PRIORITIES[priority], state, send_at if scheduled else now))
+            if scheduled:
+                assert send_at is not None
+                out.earliest_scheduled = min(send_at, out.earliest_scheduled or send_at)
+            else:
+                out.ready_channels.add(channel)
+        status = next((s for s in ("queued", "scheduled") if s in statuses), "suppressed")
+        out.response.append({"id": nid, "recipient": recipient, "status": status})
+    return out
+
+
+def send_time(req: PublishRequest, user: Any) -> float | None:
+    """``send_at``, or ``send_at_local`` read in the user's timezone (UTC when unknown)."""
+    if req.send_at is not None:
+        return req.send_at.timestamp()
+    if req.send_at_local is None:
+        return None
+    local = req.send_at_local.replace(tzinfo=None)
+    tz_name = user["timezone"] if user is not None and user["timezone"] else "UTC"
+    try:
+        zone = ZoneInfo(tz_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = ZoneInfo("UTC")
+    return local.replace(tzinfo=zone).timestamp()
+
+
+def store(
+    conn: sqlite3.Connection, tenant_id: str, idempotency_key: str | None, p: Plan, now: float
+) -> tuple[dict[str, Any], bool]:
+    """Write a plan (writer function). Returns (response, created); an idempotent replay
+    returns the first response and creates nothing."""
+    if idempotency_key:
+        row = conn.execute(
+            "SELECT response FROM idempotency_keys WHERE tenant_id = ? AND key = ? AND created_at > ?",
+            (tenant_id, idempotency_key, now - IDEMPOTENCY_TTL_SECONDS),
+        ).fetchone()
+        if row:
+            return json.loads(row["response"]), False
+    conn.executemany(
+        "INSERT INTO notifications (id, tenant_id, user_id, category, priority, created_at, send_at,"
+        " recipient, content, template, template_version, data) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+        p.notifications,
+    )
+    conn.executemany(
+        "INSERT INTO deliveries (id, notification_id, tenant_id, channel, status, reason, created_at, updated_at)"
+        " VALUES (?,?,?,?,?,?,?,?)",
+        p.deliveries,
+    )
+    conn.executemany(
+        "INSERT INTO jobs (delivery_id, tenant_id, channel, priority, state, run_at) VALUES (?,?,?,?,?,?)",
+        p.jobs,
+    )
+    response = {"notifications": p.response}
+    if idempotency_key:
+        conn.execute(
+            "INSERT OR REPLACE INTO idempotency_keys (tenant_id, key, response, created_at) VALUES (?,?,?,?)",
+            (tenant_id, idempotency_key, json.dumps(response), now),
+        )
+    return response, True
+
+
+def choose_channels(req: PublishRequest, available: list[str]) -> list[str]:
+    """The request's channels, each of which the content (or template) must define."""
+    if req.channels is None:
+        return available
+    for channel in req.channels:
+        if channel not in available:
+            source = "template" if req.template else "content"
+            raise invalid(f"{source}.{channel}" if source == "content" else "channels",
+                          f"channel {channel!r} is requested but the {source} has no {channel} part")
+    return list(req.channels)
+
+
+def builtin_category(key: str) -> Category:
+    if key not in BUILTIN:
+        raise invalid("category", f"unknown category {key!r}")
+    return BUILTIN[key]

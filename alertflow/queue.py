@@ -1,0 +1,251 @@
+"""The persistent priority queue: one narrow ``jobs`` row per delivery still to be sent.
+
+Jobs are leased, never deleted on claim: a claimed job keeps its row (state LEASED, ``run_at``
+= the lease's end) until its outcome is recorded, so a crash returns it to the queue.
+Every function here runs inside the single writer (see storage.database) unless it says
+otherwise, so each is one atomic step.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+READY, LEASED, WAITING = 0, 1, 2
+PRIORITIES: dict[str, int] = {"low": 0, "medium": 1, "high": 2}
+# Deliveries a claim takes at once: amortises the commit without starving other channels.
+CLAIM_BATCH = 100
+
+
+@dataclass(frozen=True)
+class Job:
+    """A claimed delivery with what is needed to send it."""
+
+    job_id: int
+    delivery_id: str
+    notification_id: str
+    tenant_id: str
+    channel: str
+    attempt: int  # 1 for the first try
+    category: str
+    priority: str
+    user_id: str | None
+    recipient: dict[str, Any]
+    content: dict[str, Any] | None
+    template: str | None
+    template_version: int | None
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The one state change an attempt leads to (see delivery.decide)."""
+
+    status: str  # sent, delivered, queued (retry), failed, dead
+    outcome: str  # what the attempt row says: sent, delivered, retry, rate_limited, failed
+    provider: str | None = None
+    provider_message_id: str | None = None
+    error: str | None = None
+    retry_at: float | None = None
+    # (provider, error) of providers tried earlier in the same attempt before failing over.
+    failed_over: tuple[tuple[str, str], ...] = ()
+
+
+def _placeholders(n: int) -> str:
+    return ",".join("?" * n)
+
+
+def claim(conn: sqlite3.Connection, channel: str, limit: int, now: float, lease_seconds: float) -> list[Job]:
+    rows = conn.execute(
+        "UPDATE jobs SET state = ?, run_at = ?, attempts = attempts + 1 WHERE id IN ("
+        " SELECT id FROM jobs WHERE channel = ? AND state = ? ORDER BY priority DESC, run_at LIMIT ?)"
+        " RETURNING id, delivery_id, attempts",
+        (LEASED, now + lease_seconds, channel, READY, limit),
+    ).fetchall()
+    if not rows:
+        return []
+    by_delivery = {r["delivery_id"]: r for r in rows}
+    ids = list(by_delivery)
+    conn.execute(
+        f"UPDATE deliveries SET status = 'sending', updated_at = ? WHERE id IN ({_placeholders(len(ids))})",
+        (now, *ids),
+    )
+    payloads = conn.execute(
+        "SELECT d.id AS delivery_id, d.tenant_id, n.id AS notification_id, n.category, n.priority,"
+        " n.user_id, n.recipient, n.content, n.template, n.template_version, n.data"
+        f" FROM deliveries d JOIN notifications n ON n.id = d.notification_id WHERE d.id IN ({_placeholders(len(ids))})",
+        ids,
+    ).fetchall()
+    jobs = [
+        Job(
+            job_id=by_delivery[p["delivery_id"]]["id"],
+            delivery_id=p["delivery_id"],
+            notification_id=p["notification_id"],
+            tenant_id=p["tenant_id"],
+            channel=channel,
+            attempt=by_delivery[p["delivery_id"]]["attempts"],
+            category=p["category"],
+            priority=p["priority"],
+            user_id=p["user_id"],
+            recipient=json.loads(p["recipient"]),
+            content=json.loads(p["content"]) if p["content"] else None,
+            template=p["template"],
+            template_version=p["template_version"],
+            data=json.loads(p["data"]),
+        )
+        for p in payloads
+    ]
+    # Keep the claim's order (priority, then age) for the pool that sends them.
+    order = {d: i for i, d in enumerate(ids)}
+    return sorted(jobs, key=lambda j: order[j.delivery_id])
+
+
+def record(conn: sqlite3.Connection, job: Job, decision: Decision, now: float) -> None:
+    """Apply an attempt's decision: attempt row, delivery status, and the job's next state."""
+    conn.executemany(
+        "INSERT INTO attempts (delivery_id, at, outcome, error, provider) VALUES (?, ?, 'failed_over', ?, ?)",
+        [(job.delivery_id, now, error, provider) for provider, error in decision.failed_over],
+    )
+    conn.execute(
+        "INSERT INTO attempts (delivery_id, at, outcome, error, provider) VALUES (?, ?, ?, ?, ?)",
+        (job.delivery_id, now, decision.outcome, decision.error, decision.provider),
+    )
+    record_delivery(conn, job.delivery_id, decision, now)
+    if decision.status == "queued":
+        conn.execute(
+            "UPDATE jobs SET state = ?, run_at = ?, last_error = ? WHERE id = ?",
+            (WAITING, decision.retry_at, decision.error, job.job_id),
+        )
+        return
+    conn.execute("DELETE FROM jobs WHERE id = ?", (job.job_id,))
+    if decision.status == "dead":
+        # Same transaction as the last failure: a delivery is never both dead and lost.
+        conn.execute(
+            "INSERT OR REPLACE INTO dead_letters"
+            " (delivery_id, tenant_id, notification_id, channel, attempts, last_error, dead_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (job.delivery_id, job.tenant_id, job.notification_id, job.channel, job.attempt, decision.error, now),
+        )
+
+
+def record_delivery(conn: sqlite3.Connection, delivery_id: str, decision: Decision, now: float) -> None:
+    """Count one more attempt on the delivery and set its status from the decision."""
+    sent = decision.status in ("sent", "delivered")
+    conn.execute(
+        "UPDATE deliveries SET status = ?, attempts = attempts + 1, updated_at = ?,"
+        " provider = COALESCE(?, provider), provider_message_id = COALESCE(?, provider_message_id),"
+        " reason = ?, sent_at = CASE WHEN ? THEN ? ELSE sent_at END,"
+        " delivered_at = CASE WHEN ? THEN ? ELSE delivered_at END WHERE id = ?",
+        (
+            decision.status, now, decision.provider, decision.provider_message_id,
+            None if sent else decision.error, sent, now, decision.status == "delivered", now, delivery_id,
+        ),
+    )
+
+
+def release(conn: sqlite3.Connection, jobs: list[Job], now: float) -> None:
+    """Give back leased jobs that were never attempted (shutdown): their try does not count."""
+    for job in jobs:
+        conn.execute(
+            "UPDATE jobs SET state = ?, run_at = ?, attempts = attempts - 1 WHERE id = ? AND state = ?",
+            (READY, now, job.job_id, LEASED),
+        )
+        conn.execute(
+            "UPDATE deliveries SET status = 'queued', updated_at = ? WHERE id = ? AND status = 'sending'",
+            (now, job.delivery_id),
+        )
+
+
+def expire_leases(conn: sqlite3.Connection, now: float | None) -> set[str]:
+    """Return leased jobs whose lease ended (or all of them, ``now=None``) to the queue.
+
+    ``now=None`` is for start-up: the data-dir lock guarantees no other process holds a lease.
+    Returns the channels that got jobs back.
+    """
+    cond, params = ("state = ?", [LEASED]) if now is None else ("state = ? AND run_at <= ?", [LEASED, now])
+    rows = conn.execute(
+        f"UPDATE jobs SET state = {READY} WHERE {cond} RETURNING delivery_id, channel", params
+    ).fetchall()
+    for row in rows:
+        conn.execute(
+            "UPDATE deliveries SET status = 'queued' WHERE id = ? AND status = 'sending'", (row["delivery_id"],)
+        )
+    return {r["channel"] for r in rows}
+
+
+def promote_due(conn: sqlite3.Connection, now: float) -> dict[str, int]:
+    """Waiting jobs whose time has come become ready; returns how many per channel."""
+    rows = conn.execute(
+        f"UPDATE jobs SET state = {READY} WHERE state = {WAITING} AND run_at <= ? RETURNING delivery_id, channel",
+        (now,),
+    ).fetchall()
+    counts: dict[str, int] = defaultdict(int)
+    for row in rows:
+        counts[row["channel"]] += 1
+        conn.execute(
+            "UPDATE deliveries SET status = 'queued', updated_at = ? WHERE id = ? AND status = 'scheduled'",
+            (now, row["delivery_id"]),
+        )
+    return dict(counts)
+
+
+def next_due(conn: sqlite3.Connection) -> float | None:
+    """When the earliest waiting job or lease falls due (any connection may run this)."""
+    row = conn.execute(f"SELECT MIN(run_at) FROM jobs WHERE state IN ({WAITING}, {LEASED})").fetchone()
+    return row[0]
+
+
+def cancel(conn: sqlite3.Connection, tenant_id: str, notification_id: str, now: float) -> list[str] | None:
+    """Cancel what has not started; None when the notification is not the tenant's."""
+    if not conn.execute(
+        "SELECT 1 FROM notifications WHERE id = ? AND tenant_id = ?", (notification_id, tenant_id)
+    ).fetchone():
+        return None
+    rows = conn.execute(
+        "DELETE FROM jobs WHERE state != ? AND delivery_id IN"
+        " (SELECT id FROM deliveries WHERE notification_id = ? AND status IN ('scheduled', 'queued'))"
+        " RETURNING delivery_id",
+        (LEASED, notification_id),
+    ).fetchall()
+    cancelled = [r["delivery_id"] for r in rows]
+    for delivery_id in cancelled:
+        conn.execute(
+            "UPDATE deliveries SET status = 'cancelled', reason = 'cancelled by request', updated_at = ? WHERE id = ?",
+            (now, delivery_id),
+        )
+    return cancelled
+
+
+def replay(conn: sqlite3.Connection, delivery_id: str, now: float, tenant_id: str | None = None) -> dict[str, Any] | None:
+    """Move a dead delivery back to the queue with a fresh set of attempts."""
+    scope, params = ("AND tenant_id = ?", [tenant_id]) if tenant_id else ("", [])
+    dead = conn.execute(
+        f"DELETE FROM dead_letters WHERE delivery_id = ? {scope} RETURNING delivery_id, tenant_id, notification_id, channel",
+        (delivery_id, *params),
+    ).fetchone()
+    if dead is None:
+        return None
+    priority = conn.execute(
+        "SELECT priority FROM notifications WHERE id = ?", (dead["notification_id"],)
+    ).fetchone()["priority"]
+    conn.execute(
+        "INSERT INTO jobs (delivery_id, tenant_id, channel, priority, state, run_at, attempts)"
+        " VALUES (?, ?, ?, ?, ?, ?, 0)",
+        (delivery_id, dead["tenant_id"], dead["channel"], PRIORITIES[priority], READY, now),
+    )
+    conn.execute(
+        "UPDATE deliveries SET status = 'queued', reason = NULL, updated_at = ? WHERE id = ?", (now, delivery_id)
+    )
+    return dict(dead)
+
+
+def delete_dead(conn: sqlite3.Connection, tenant_id: str, delivery_id: str) -> bool:
+    return (
+        conn.execute(
+            "DELETE FROM dead_letters WHERE delivery_id = ? AND tenant_id = ?", (delivery_id, tenant_id)
+        ).rowcount
+        > 0
+    )

@@ -1,0 +1,43 @@
+"""What request handlers share: the running app's services, under one typed app key."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from .clock import Clock
+from .config import Config
+from .tenants import Principal
+
+if TYPE_CHECKING:
+    from .channels import ChannelProviders
+    from .delivery import Deliverer
+    from .providers import ProviderRegistry
+    from .storage.database import SQLiteDatabase
+    from .workers import WorkerPools
+
+# A revoked or new key takes effect within this many seconds in a long-running server.
+AUTH_CACHE_SECONDS = 10.0
+
+
+@dataclass
+class Services:
+    config: Config
+    database: SQLiteDatabase
+    registry: ProviderRegistry
+    channels: ChannelProviders
+    clock: Clock
+    pools: WorkerPools | None = None
+    deliverer: Deliverer | None = None
+    started_at: float = field(default_factory=time.time)
+    auth_cache: dict[str, tuple[Principal | None, float]] = field(default_factory=dict)
+
+
+SERVICES = web.AppKey("services", Services)
+
+
+def services(request: web.Request) -> Services:
+    return request.app[SERVICES]

@@ -1,0 +1,1 @@
+"""Storage: the database interface, its SQLite implementation and the schema migrations."""

@@ -1,0 +1,24 @@
+"""RFC 3339 formatting and parsing of the REAL epoch seconds kept in the database."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from .errors import invalid
+
+
+def iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse(field: str, value: str) -> float:
+    """An RFC 3339 time from a query parameter, or a 422 naming the parameter."""
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise invalid(field, "expected an RFC 3339 time such as 2026-12-01T09:00:00Z") from None
+    if parsed.tzinfo is None:
+        raise invalid(field, "give a UTC offset (Z or +hh:mm)")
+    return parsed.timestamp()

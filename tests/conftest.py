@@ -1,0 +1,160 @@
+"""Fixtures shared by the suite: a real app on a real SQLite file, tenants and keys, and
+the ``scripted`` provider (tests/testkit) whose behaviour a test sets while it runs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from alertflow import tenants
+from alertflow.app import create_app
+from alertflow.config import Config
+from alertflow.queue import Decision, Job
+from alertflow.services import SERVICES, Services
+
+# Generous: only a failing test waits this long.
+WAIT_SECONDS = 15.0
+
+
+class Script:
+    """The scripted provider's script and its log of sends."""
+
+    def __init__(self, directory: Path) -> None:
+        self.script_file = directory / "script.json"
+        self.log_file = directory / "sends.jsonl"
+        self.set()
+
+    def set(self, **behaviour: Any) -> None:
+        self.script_file.write_text(json.dumps(behaviour))
+
+    def sends(self) -> list[dict[str, Any]]:
+        if not self.log_file.exists():
+            return []
+        return [json.loads(line) for line in self.log_file.read_text().splitlines()]
+
+    def provider(self) -> dict[str, Any]:
+        return {"type": "scripted", "script_file": str(self.script_file), "log_file": str(self.log_file)}
+
+
+@pytest.fixture
+def script(tmp_path: Path) -> Script:
+    return Script(tmp_path)
+
+
+def make_config(tmp_path: Path, **sections: Any) -> Config:
+    tree: dict[str, Any] = {"server": {"data_dir": str(tmp_path / "data"), "secret_key": "test-secret"}}
+    for name, values in sections.items():
+        tree[name] = {**tree.get(name, {}), **values}
+    return Config.model_validate(tree)
+
+
+@dataclass
+class Harness:
+    """A running app with a tenant and a key of each role."""
+
+    client: TestClient
+    svc: Services
+    tenant_id: str
+    keys: dict[str, str]
+    decisions: list[tuple[Job, Decision]] = field(default_factory=list)
+    _changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def headers(self, role: str = "owner", **extra: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.keys[role]}", **extra}
+
+    async def call(self, method: str, path: str, role: str = "owner", body: Any = None, **kw: Any) -> Any:
+        headers = self.headers(role, **kw.pop("headers", {}))
+        resp = await self.client.request(method, path, json=body, headers=headers, **kw)
+        return resp
+
+    async def publish(self, body: dict[str, Any], role: str = "owner", **kw: Any) -> dict[str, Any]:
+        resp = await self.call("POST", "/v1/notifications/publish", role, body, **kw)
+        assert resp.status == 202, await resp.text()
+        return await resp.json()  # type: ignore[no-any-return]
+
+    async def notification(self, nid: str) -> dict[str, Any]:
+        resp = await self.call("GET", f"/v1/notifications/{nid}")
+        assert resp.status == 200, await resp.text()
+        return await resp.json()  # type: ignore[no-any-return]
+
+    def _record(self, job: Job, decision: Decision) -> None:
+        self.decisions.append((job, decision))
+        self._changed.set()
+
+    async def until(self, predicate: Callable[[], bool | Awaitable[bool]], timeout: float = WAIT_SECONDS) -> None:
+        """Wait, on delivery decisions, until ``predicate`` holds."""
+        async with asyncio.timeout(timeout):
+            while True:
+                self._changed.clear()
+                result = predicate()
+                if isinstance(result, Awaitable):
+                    result = await result
+                if result:
+                    return
+                # Decisions wake us; the short timeout covers changes made by other paths.
+                try:
+                    await asyncio.wait_for(self._changed.wait(), 0.05)
+                except TimeoutError:
+                    pass
+
+    async def settled(self, nid: str, statuses: tuple[str, ...] = ("sent", "delivered", "failed", "dead",
+                                                                   "suppressed", "cancelled")) -> dict[str, Any]:
+        """Wait until every delivery of a notification has reached one of ``statuses``."""
+        found: dict[str, Any] = {}
+
+        async def done() -> bool:
+            found.update(await self.notification(nid))
+            return all(d["status"] in statuses for d in found["deliveries"])
+
+        await self.until(done)
+        return found
+
+    async def rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        return await self.svc.database.fetchall(sql, params)
+
+
+async def add_tenant(svc: Services, name: str) -> tuple[str, dict[str, str]]:
+    def create(conn: Any) -> tuple[str, dict[str, str]]:
+        tenant_id, owner = tenants.create_tenant(conn, name)
+        keys = {"owner": owner.api_key}
+        for role in (tenants.Role.admin, tenants.Role.member):
+            keys[role.name] = tenants.issue_key(conn, tenant_id, role).api_key
+        return tenant_id, keys
+
+    return await svc.database.write(create)
+
+
+StartApp = Callable[..., Awaitable[Harness]]
+
+
+@pytest.fixture
+async def start_app(aiohttp_client: Any, tmp_path: Path) -> AsyncIterator[StartApp]:
+    """``await start_app(queue={...}, workers={...}, providers={...})`` → a running Harness."""
+
+    async def start(**sections: Any) -> Harness:
+        app = create_app(make_config(tmp_path, **sections))
+        client = await aiohttp_client(app)
+        svc = app[SERVICES]
+        tenant_id, keys = await add_tenant(svc, "acme")
+        harness = Harness(client, svc, tenant_id, keys)
+        assert svc.deliverer is not None
+        svc.deliverer.listeners.append(harness._record)
+        return harness
+
+    yield start
+
+
+@pytest.fixture
+async def app(start_app: StartApp) -> Harness:
+    return await start_app()
+
+
+EMAIL = {"email": {"subject": "Disk alert", "text": "/var is 95% full"}}
+SMS = {"sms": {"body": "CPU > 90%"}}
