@@ -88,6 +88,7 @@ def create_app(config: Config, registry: ProviderRegistry | None = None, clock: 
             database,
             clock.now,
         )
+        deliverer.listeners.append(pools.on_decision)
         svc.deliverer = deliverer
         await pools.start()
         svc.pools = pools

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 
 from . import queue
 from .delivery import Deliverer
-from .queue import Job
+from .queue import Decision, Job
 from .storage.database import Database
 
 log = logging.getLogger("alertflow.workers")
@@ -149,6 +149,11 @@ class WorkerPools:
     def scheduled(self) -> None:
         """A waiting job was committed: the timer may need to wake sooner."""
         self._timer_wake.set()
+
+    def on_decision(self, job: Job, decision: Decision) -> None:
+        """A retry is a waiting job too; its time may come before the timer's next look."""
+        if decision.status == "queued":
+            self._timer_wake.set()
 
     async def _run_timer(self) -> None:
         last_sweep = 0.0

@@ -1,0 +1,88 @@
+"""A real ``alertflow serve`` process on a free port, for tests that need one."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+
+ALERTFLOW = [sys.executable, "-m", "alertflow"]
+START_SECONDS = 20.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cli(*args: str, cwd: Path, env: dict[str, str] | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run([*ALERTFLOW, *args], cwd=cwd, env={**os.environ, **(env or {})},
+                            capture_output=True, text=True, timeout=60)
+    if check and result.returncode != 0:
+        raise AssertionError(f"alertflow {' '.join(args)} exited {result.returncode}: {result.stderr}")
+    return result
+
+
+class Server:
+    """``alertflow serve`` in a working directory of its own, with a config file there."""
+
+    def __init__(self, workdir: Path, config: str = "") -> None:
+        self.workdir = workdir
+        workdir.mkdir(parents=True, exist_ok=True)
+        (workdir / "alertflow.toml").write_text(config)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.api_key = json.loads(cli("init", "--json", cwd=workdir).stdout)["api_key"]
+
+    def start(self) -> Server:
+        self.log = open(self.workdir / "serve.log", "ab")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen([*ALERTFLOW, "serve", "--port", str(self.port)], cwd=self.workdir,
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + START_SECONDS
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"serve exited {self.proc.returncode}: {self.logs()}")
+            try:
+                if requests.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    return self
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.05)
+        raise AssertionError(f"serve did not become ready: {self.logs()}")
+
+    def logs(self) -> str:
+        return (self.workdir / "serve.log").read_text(errors="replace")
+
+    def request(self, method: str, path: str, body: Any = None, **kw: Any) -> requests.Response:
+        headers = {"Authorization": f"Bearer {self.api_key}", **kw.pop("headers", {})}
+        return requests.request(method, self.url + path, json=body, headers=headers, timeout=10, **kw)
+
+    def kill(self, sig: int = signal.SIGKILL) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+        code = self.proc.wait(timeout=60)
+        self.log.close()
+        return code
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.kill(signal.SIGTERM)
+
+    def wait_for(self, predicate: Any, timeout: float = 30.0) -> Any:
+        """Poll the server (another process: polling is the only way to watch it)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            result = predicate()
+            if result or time.monotonic() > deadline:
+                return result
+            time.sleep(0.05)

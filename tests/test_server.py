@@ -1,0 +1,117 @@
+"""A real ``alertflow serve`` process: delivery, kill -9 and SIGTERM lose nothing acknowledged."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Script
+from tests.process import Server
+
+PUBLISH = "/v1/notifications/publish"
+
+
+def scripted_config(script: Script, concurrency: int = 4, shutdown: float = 10) -> str:
+    p = script.provider()
+    return (
+        f"[server]\nshutdown_timeout_seconds = {shutdown}\n[workers]\nsms = {concurrency}\n"
+        f"[providers.sms]\ntype = 'scripted'\nscript_file = '{p['script_file']}'\nlog_file = '{p['log_file']}'\n"
+    )
+
+
+def statuses(server: Server) -> dict[str, int]:
+    conn = sqlite3.connect(server.workdir / "data" / "alertflow.db")
+    try:
+        return dict(conn.execute("SELECT status, COUNT(*) FROM deliveries GROUP BY status").fetchall())
+    finally:
+        conn.close()
+
+
+def publish_sms(server: Server, count: int) -> list[str]:
+    ids: list[str] = []
+    for start in range(0, count, 100):
+        body = {"to": [{"phone": f"+1555{i:07d}"} for i in range(start, min(count, start + 100))],
+                "content": {"sms": {"body": "hello"}}}
+        resp = server.request("POST", PUBLISH, body)
+        assert resp.status_code == 202, resp.text
+        ids += [n["id"] for n in resp.json()["notifications"]]
+    return ids
+
+
+@pytest.fixture
+def servers() -> list[Server]:
+    started: list[Server] = []
+    yield started
+    for s in started:
+        s.stop()
+
+
+def test_a_published_notification_reaches_sent_and_the_outbox(tmp_path: Path, servers: list[Server]) -> None:
+    server = Server(tmp_path / "srv")
+    servers.append(server.start())
+    resp = server.request("POST", PUBLISH, {"to": {"email": "ann@example.com"},
+                                            "content": {"email": {"subject": "Hi", "text": "Hello"}}})
+    assert resp.status_code == 202
+    nid = resp.json()["notifications"][0]["id"]
+    assert server.wait_for(lambda: server.request("GET", f"/v1/notifications/{nid}").json()["status"] == "sent")
+    outbox = server.request("GET", "/v1/outbox").json()["items"]
+    assert [(o["notification_id"], o["content"]["subject"]) for o in outbox] == [(nid, "Hi")]
+
+
+def test_kill_9_with_300_in_flight_loses_none_of_them(tmp_path: Path, script: Script, servers: list[Server]) -> None:
+    script.set(delay=0.05)
+    server = Server(tmp_path / "srv", scripted_config(script))
+    servers.append(server.start())
+    publish_sms(server, 300)
+    assert server.wait_for(lambda: len(script.sends()) >= 8)
+    server.kill(signal.SIGKILL)
+    before = statuses(server)
+    assert sum(before.values()) == 300
+    assert before.get("sent", 0) < 300, "nothing was in flight: the test proves nothing"
+
+    script.set()
+    servers.append(server.start())
+    assert server.wait_for(lambda: statuses(server) == {"sent": 300}), statuses(server)
+
+
+def test_sigterm_lets_inflight_sends_finish_and_exits_in_time(tmp_path: Path, script: Script,
+                                                              servers: list[Server]) -> None:
+    script.set(delay=0.5)
+    server = Server(tmp_path / "srv", scripted_config(script, concurrency=2, shutdown=5))
+    servers.append(server.start())
+    publish_sms(server, 10)
+    assert server.wait_for(lambda: statuses(server).get("sending", 0) == 2)
+    started = time.monotonic()
+    assert server.kill(signal.SIGTERM) == 0
+    assert time.monotonic() - started < 5 + 2
+    after = statuses(server)
+    assert after.get("sending", 0) == 0, "a send was cut off mid-flight"
+    assert after.get("sent", 0) >= 2 and sum(after.values()) == 10
+
+    script.set()
+    servers.append(server.start())
+    assert server.wait_for(lambda: statuses(server) == {"sent": 10}), statuses(server)
+
+
+def test_sigterm_returns_sends_that_outlast_the_timeout_to_the_queue(tmp_path: Path, script: Script,
+                                                                    servers: list[Server]) -> None:
+    script.set(delay=30)
+    server = Server(tmp_path / "srv", scripted_config(script, concurrency=2, shutdown=0.5))
+    servers.append(server.start())
+    publish_sms(server, 3)
+    assert server.wait_for(lambda: statuses(server).get("sending", 0) == 2)
+    started = time.monotonic()
+    assert server.kill(signal.SIGTERM) == 0
+    assert time.monotonic() - started < 0.5 + 3
+    assert statuses(server) == {"queued": 3}
+
+    script.set()
+    servers.append(server.start())
+    assert server.wait_for(lambda: statuses(server) == {"sent": 3}), statuses(server)
+    conn = sqlite3.connect(server.workdir / "data" / "alertflow.db")
+    attempts = conn.execute("SELECT MAX(attempts) FROM deliveries").fetchone()[0]
+    assert attempts == 1, "an interrupted send must not count as an attempt"

@@ -1,0 +1,80 @@
+"""Storage on a real SQLite file: grouped commits, isolation between writers, migrations."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from alertflow.storage import migrations
+from alertflow.storage.database import SQLiteDatabase, connect
+
+
+@pytest.fixture
+async def db(tmp_path: Path):  # type: ignore[no-untyped-def]
+    database = SQLiteDatabase(tmp_path / "t.db")
+    await database.open()
+    yield database
+    await database.close()
+
+
+async def test_concurrent_writes_share_commits(db: SQLiteDatabase) -> None:
+    before = db.commits
+    await asyncio.gather(*(db.write(lambda c, i=i: c.execute("INSERT INTO tenants VALUES (?, ?, 0)", (f"t{i}", f"n{i}")))
+                           for i in range(200)))
+    assert (await db.fetchone("SELECT COUNT(*) AS n FROM tenants"))["n"] == 200  # type: ignore[index]
+    assert db.commits - before < 200, "every write got its own commit"
+
+
+async def test_a_failing_write_undoes_only_itself(db: SQLiteDatabase) -> None:
+    def good(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO tenants VALUES ('a', 'a', 0)")
+
+    def bad(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO tenants VALUES ('b', 'b', 0)")
+        conn.execute("INSERT INTO tenants VALUES ('a2', 'a', 0)")  # name is unique: fails
+
+    results = await asyncio.gather(db.write(good), db.write(bad), return_exceptions=True)
+    assert results[0] is None and isinstance(results[1], sqlite3.IntegrityError)
+    names = [r["id"] for r in await db.fetchall("SELECT id FROM tenants ORDER BY id")]
+    assert names == ["a"], "the failed write's first insert must be rolled back with it"
+
+
+async def test_the_claim_uses_its_index_without_sorting(db: SQLiteDatabase) -> None:
+    plan = await db.fetchall(
+        "EXPLAIN QUERY PLAN SELECT id FROM jobs WHERE channel = 'email' AND state = 0"
+        " ORDER BY priority DESC, run_at LIMIT 100"
+    )
+    text = " ".join(r["detail"] for r in plan)
+    assert "jobs_claim" in text and "TEMP B-TREE" not in text, text
+
+
+def test_an_older_database_is_upgraded(tmp_path: Path) -> None:
+    conn = connect(tmp_path / "old.db")
+    first = migrations.available()[0]
+    conn.executescript(first[2])
+    conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    conn.execute("INSERT INTO schema_version VALUES (?)", (first[0],))
+    conn.execute("INSERT INTO tenants VALUES ('t1', 'kept', 0)")
+    assert migrations.upgrade(conn) == migrations.available()[-1][0]
+    assert conn.execute("SELECT name FROM tenants").fetchone()[0] == "kept"
+    assert migrations.upgrade(conn) == migrations.available()[-1][0]  # idempotent
+
+
+def test_a_database_newer_than_the_code_is_refused(tmp_path: Path) -> None:
+    conn = connect(tmp_path / "new.db")
+    migrations.upgrade(conn)
+    conn.execute("INSERT INTO schema_version VALUES (9999)")
+    with pytest.raises(migrations.SchemaTooNew, match="9999"):
+        migrations.upgrade(conn)
+
+
+async def test_the_server_refuses_a_newer_database(tmp_path: Path) -> None:
+    conn = connect(tmp_path / "new.db")
+    migrations.upgrade(conn)
+    conn.execute("INSERT INTO schema_version VALUES (9999)")
+    conn.close()
+    with pytest.raises(migrations.SchemaTooNew):
+        await SQLiteDatabase(tmp_path / "new.db").open()
