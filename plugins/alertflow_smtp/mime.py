@@ -1,0 +1,101 @@
+"""Render one email message straight to wire bytes.
+
+Building an ``email.message.EmailMessage`` per send costs about three times as much as
+writing the bytes directly (shared/PERFORMANCE.md), and the layout AlertFlow sends is
+always the same: one text part, optionally an HTML alternative.
+"""
+
+from __future__ import annotations
+
+import binascii
+import hashlib
+from email.header import Header
+from email.utils import formataddr, formatdate
+
+from alertflow.message import Message
+
+CRLF = b"\r\n"
+# Headers AlertFlow writes itself; a same-named entry in ``message.headers`` must not
+# replace them (a rendered template could otherwise forge From or break the MIME tree).
+RESERVED_HEADERS = frozenset(
+    {
+        "from",
+        "to",
+        "subject",
+        "date",
+        "message-id",
+        "mime-version",
+        "content-type",
+        "content-transfer-encoding",
+    }
+)
+
+
+def message_id(delivery_id: str, from_address: str) -> str:
+    """The Message-ID of a delivery: the same on every retry, so receivers can deduplicate."""
+    domain = from_address.rpartition("@")[2] or "alertflow.invalid"
+    return f"<{delivery_id}@{domain}>"
+
+
+def render(message: Message, from_address: str, from_name: str | None) -> bytes:
+    """The complete RFC 5322 message for ``message``, CRLF line endings."""
+    recipient = message.recipient
+    content = message.content
+    headers = [
+        ("From", _address(from_name, from_address)),
+        ("To", _address(recipient.name, recipient.email or "")),
+        ("Subject", _text(str(content.get("subject") or ""), "Subject")),
+        ("Date", formatdate(usegmt=True)),
+        ("Message-ID", message_id(message.delivery_id, from_address)),
+        ("MIME-Version", "1.0"),
+    ]
+    headers += [
+        (name, _text(value, name))
+        for name, value in message.headers.items()
+        if name.lower() not in RESERVED_HEADERS
+    ]
+    text, html = content.get("text"), content.get("html")
+    parts = [_part("plain", text or "")] if text is not None or not html else []
+    if html:
+        parts.append(_part("html", html))
+    if len(parts) == 1:
+        return _header_block(headers) + parts[0]
+    # "=_" can never occur in quoted-printable output, so the boundary cannot clash with a body.
+    boundary = "=_" + hashlib.sha256(message.delivery_id.encode()).hexdigest()[:32]
+    headers.append(("Content-Type", f'multipart/alternative; boundary="{boundary}"'))
+    delimiter = b"--" + boundary.encode()
+    # The CRLF before each delimiter belongs to the delimiter (RFC 2046 §5.1.1), not the part.
+    body = b"".join(delimiter + CRLF + part + CRLF for part in parts) + delimiter + b"--" + CRLF
+    return _header_block(headers) + body
+
+
+def _part(subtype: str, body: str) -> bytes:
+    """One text part: its headers, a blank line and its quoted-printable body."""
+    normalized = body.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n")
+    if not normalized.endswith("\r\n"):
+        normalized += "\r\n"
+    encoded = binascii.b2a_qp(normalized.encode("utf-8"), istext=True)
+    return (
+        f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
+        "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+    ).encode("ascii") + encoded
+
+
+def _header_block(headers: list[tuple[str, str]]) -> bytes:
+    return "".join(f"{name}: {value}\r\n" for name, value in headers).encode("ascii")
+
+
+def _address(name: str | None, address: str) -> str:
+    return formataddr((_single_line(name or ""), _single_line(address)), charset="utf-8")
+
+
+def _text(value: str, header_name: str) -> str:
+    """A header value as folded ASCII: RFC 2047 encoded words when it is not plain ASCII."""
+    value = _single_line(value)
+    charset = "us-ascii" if value.isascii() else "utf-8"
+    return Header(value, charset, header_name=header_name).encode(linesep="\r\n")
+
+
+def _single_line(value: str) -> str:
+    # A line break inside a header value would start a new header (header injection).
+    return " ".join(value.splitlines())

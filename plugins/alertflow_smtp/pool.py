@@ -1,0 +1,68 @@
+"""A few connected SMTP clients, reused across sends to one server."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import aiosmtplib
+from aiosmtplib import SMTPRecipientsRefused, SMTPResponseException, SMTPServerDisconnected
+
+
+class ConnectionPool:
+    """Hands each send a connected client; keeps at most ``size`` connections open.
+
+    Connecting (TCP, TLS, EHLO, AUTH) costs several round trips, sending one message only
+    MAIL/RCPT/DATA: reuse is what makes SMTP fast (shared/PERFORMANCE.md).
+    """
+
+    def __init__(self, connect: Callable[[], Awaitable[aiosmtplib.SMTP]], size: int) -> None:
+        self._connect = connect
+        self._idle: list[aiosmtplib.SMTP] = []
+        self._slots = asyncio.Semaphore(size)
+
+    async def sendmail(self, sender: str, recipients: list[str], data: bytes) -> None:
+        async with self._slots:
+            client = self._take_idle()
+            if client is not None:
+                try:
+                    await self._send(client, sender, recipients, data)
+                    return
+                except SMTPServerDisconnected:
+                    # Servers drop idle connections (RFC 5321 §4.5.3.2 allows 5 minutes);
+                    # aiosmtplib notices only when we write. Nothing was accepted on a
+                    # connection that is gone, so one fresh attempt is safe.
+                    pass
+            await self._send(await self._connect(), sender, recipients, data)
+
+    async def close(self) -> None:
+        idle, self._idle = self._idle, []
+        await asyncio.gather(*(client.quit() for client in idle), return_exceptions=True)
+        for client in idle:
+            client.close()
+
+    def _take_idle(self) -> aiosmtplib.SMTP | None:
+        while self._idle:
+            client = self._idle.pop()
+            if client.is_connected:
+                return client
+        return None
+
+    async def _send(
+        self, client: aiosmtplib.SMTP, sender: str, recipients: list[str], data: bytes
+    ) -> None:
+        try:
+            await client.sendmail(sender, recipients, data)
+        except (SMTPResponseException, SMTPRecipientsRefused):
+            # A refusal leaves the session usable: aiosmtplib has already sent RSET.
+            self._release(client)
+            raise
+        except BaseException:
+            # Timeouts, drops, cancellation: the session is in an unknown state.
+            client.close()
+            raise
+        self._release(client)
+
+    def _release(self, client: aiosmtplib.SMTP) -> None:
+        if client.is_connected:
+            self._idle.append(client)

@@ -1,0 +1,136 @@
+"""The ``smtp`` provider: email through any SMTP server.
+
+Outcomes: a 4xx reply is transient and a 5xx reply to MAIL, RCPT or DATA is permanent (RFC
+5321 §4.2.1). Everything before the mail transaction (connecting, TLS, EHLO, AUTH) that fails
+is retried: a refused password (535) or a missing STARTTLS is the operator's configuration,
+not the message's fault, and retrying lets the deliveries reach the dead-letter queue, from
+which they can be replayed once the configuration is fixed.
+"""
+
+from __future__ import annotations
+
+import ssl
+from typing import Literal
+
+import aiosmtplib
+from aiosmtplib import (
+    SMTPDataError,
+    SMTPException,
+    SMTPRecipientRefused,
+    SMTPRecipientsRefused,
+    SMTPSenderRefused,
+)
+from pydantic import Field, FilePath, field_validator, model_validator
+
+from alertflow.message import Message
+from alertflow.outcomes import DeliveryError, PermanentFailure, RetryLater, Sent
+from alertflow.providers import Provider, ProviderContext, ProviderSettings
+
+from .mime import message_id, render
+from .pool import ConnectionPool
+
+# Connections kept open per provider instance: enough to overlap round trips, few enough
+# that a tenant's workers never trip a server's per-client connection limit.
+POOL_SIZE = 4
+DEFAULT_PORTS = {"none": 25, "starttls": 587, "tls": 465}
+# 530 "authentication required" answering MAIL means we did not log in: configuration.
+AUTH_REQUIRED = 530
+
+
+class SmtpSettings(ProviderSettings):
+    """Settings of the ``smtp`` provider (CONTRACT §3)."""
+
+    host: str
+    port: int | None = Field(default=None, ge=1, le=65535, description="default: by security")
+    username: str | None = None
+    password: str | None = None
+    security: Literal["none", "starttls", "tls"] = "starttls"
+    ca_file: FilePath | None = Field(default=None, description="extra trusted CA (PEM)")
+    from_address: str
+    from_name: str | None = None
+    timeout_seconds: float = Field(default=30.0, gt=0)
+
+    @field_validator("from_address")
+    @classmethod
+    def _looks_like_an_address(cls, value: str) -> str:
+        local, _, domain = value.rpartition("@")
+        if not local or not domain:
+            raise ValueError("expected an email address such as alerts@example.com")
+        return value
+
+    @model_validator(mode="after")
+    def _password_needs_username(self) -> SmtpSettings:
+        if self.password is not None and self.username is None:
+            raise ValueError("password is set but username is not")
+        return self
+
+
+class SmtpProvider(Provider):
+    """Email over SMTP with a small pool of reused connections."""
+
+    Settings = SmtpSettings
+    channels = frozenset({"email"})
+    secret_fields = frozenset({"password"})
+    description = "Email through any SMTP server (Amazon SES, SendGrid, Postfix, ...)."
+
+    settings: SmtpSettings
+
+    def __init__(self, settings: SmtpSettings, context: ProviderContext) -> None:
+        super().__init__(settings, context)
+        self._tls = _tls_context(settings) if settings.security != "none" else None
+        self._pool = ConnectionPool(self._connect, POOL_SIZE)
+
+    async def send(self, message: Message) -> Sent:
+        address = message.recipient.email
+        if not address:
+            raise PermanentFailure("no email address")
+        s = self.settings
+        data = render(message, s.from_address, s.from_name)
+        try:
+            await self._pool.sendmail(s.from_address, [address], data)
+        except (SMTPException, OSError) as exc:  # SMTP timeouts and drops are OSErrors too
+            raise _outcome(exc) from exc
+        except ValueError as exc:
+            # aiosmtplib refuses an address it cannot send safely. (Checked after OSError:
+            # ssl.SSLCertVerificationError is a ValueError too, and is the server's problem.)
+            raise PermanentFailure(f"invalid address {address!r}: {exc}") from exc
+        return Sent(provider_message_id=message_id(message.delivery_id, s.from_address))
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+    async def _connect(self) -> aiosmtplib.SMTP:
+        s = self.settings
+        client = aiosmtplib.SMTP(
+            hostname=s.host,
+            port=s.port or DEFAULT_PORTS[s.security],
+            username=s.username,
+            password=s.password,
+            use_tls=s.security == "tls",
+            # False, not None: None would upgrade opportunistically behind "none"'s back.
+            start_tls=s.security == "starttls",
+            tls_context=self._tls,
+            timeout=s.timeout_seconds,
+        )
+        await client.connect()  # logs in too when a username is set
+        return client
+
+
+def _tls_context(settings: SmtpSettings) -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    if settings.ca_file is not None:
+        # In addition to the system's CAs: create_default_context(cafile=) would replace them.
+        context.load_verify_locations(cafile=settings.ca_file)
+    return context
+
+
+def _outcome(exc: SMTPException | OSError) -> DeliveryError:
+    """Sort a failed send into retry or permanent failure (see the module docstring)."""
+    if isinstance(exc, SMTPRecipientsRefused) and exc.recipients:
+        exc = exc.recipients[0]  # we send to one recipient at a time
+    if isinstance(exc, (SMTPSenderRefused, SMTPRecipientRefused, SMTPDataError)):
+        error = f"smtp {exc.code}: {exc.message}"
+        if exc.code >= 500 and exc.code != AUTH_REQUIRED:
+            return PermanentFailure(error)
+        return RetryLater(error)
+    return RetryLater(f"smtp: {type(exc).__name__}: {exc}")

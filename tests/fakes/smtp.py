@@ -1,0 +1,141 @@
+"""An SMTP server (aiosmtpd) on the test's own event loop, recording the mail it accepts."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import ssl
+import warnings
+from collections import deque
+from dataclasses import dataclass
+from email.message import EmailMessage
+from typing import Literal, Self
+
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+from .tls import TlsCert
+
+
+@dataclass(frozen=True)
+class ReceivedMail:
+    """One accepted message: the SMTP envelope and the parsed message."""
+
+    mail_from: str
+    rcpt_tos: list[str]
+    raw: bytes
+    message: EmailMessage
+
+
+class FakeSmtpServer:
+    """``async with FakeSmtpServer(...) as smtp``: listens on ``smtp.host``:``smtp.port``.
+
+    - ``security``: "none", "starttls" (STARTTLS required) or "tls" (implicit TLS); the
+      last two need ``cert``.
+    - ``credentials``: ``(username, password)`` makes AUTH required.
+    - ``rcpt_replies[address]``: the reply to RCPT TO for that address (e.g. "550 5.1.1 no").
+    - ``data_replies``: replies to the next end-of-DATA commands (e.g. "451 4.3.0 later").
+
+    It runs on the test's loop (no thread), so a test never races the server.
+    """
+
+    host = "127.0.0.1"
+
+    def __init__(
+        self,
+        *,
+        security: Literal["none", "starttls", "tls"] = "none",
+        cert: TlsCert | None = None,
+        credentials: tuple[str, str] | None = None,
+    ) -> None:
+        if security != "none" and cert is None:
+            raise ValueError(f"security={security!r} needs a certificate")
+        self.security = security
+        self.cert = cert
+        self.credentials = credentials
+        self.messages: list[ReceivedMail] = []
+        self.rcpt_replies: dict[str, str] = {}
+        self.data_replies: deque[str] = deque()
+        self.connections = 0
+        self.logins: list[str] = []
+        self._sessions: list[SMTP] = []
+        self._server: asyncio.Server | None = None
+        self.port = 0
+
+    async def __aenter__(self) -> Self:
+        implicit = self.cert.server_context() if self.security == "tls" and self.cert else None
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(self._new_session, self.host, 0, ssl=implicit)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.drop_connections()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    def drop_connections(self) -> None:
+        """Close every open session from the server's side, as an idle timeout would."""
+        for session in self._sessions:
+            if session.transport is not None:
+                session.transport.close()
+        self._sessions.clear()
+
+    def _new_session(self) -> SMTP:
+        self.connections += 1
+        starttls = self.cert.server_context() if self.security == "starttls" and self.cert else None
+        with warnings.catch_warnings():
+            # aiosmtpd warns about AUTH without STARTTLS; here that is implicit TLS or a
+            # deliberate plain-text test server.
+            warnings.simplefilter("ignore", UserWarning)
+            session = self._smtp_session(starttls)
+        self._sessions.append(session)
+        return session
+
+    def _smtp_session(self, starttls: ssl.SSLContext | None) -> SMTP:
+        return SMTP(
+            self,
+            hostname="mx.alertflow.test",
+            tls_context=starttls,
+            require_starttls=starttls is not None,
+            auth_required=self.credentials is not None,
+            # aiosmtpd only knows about STARTTLS; with implicit TLS the channel is already safe.
+            auth_require_tls=self.security == "starttls",
+            authenticator=self._authenticate,
+            loop=asyncio.get_running_loop(),
+        )
+
+    def _authenticate(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: object
+    ) -> AuthResult:
+        login = (
+            (data.login.decode(), data.password.decode())
+            if isinstance(data, LoginPassword)
+            else None
+        )
+        if login is not None and login == self.credentials:
+            self.logins.append(login[0])
+            return AuthResult(success=True, handled=False)
+        # handled=False: with the default (True) aiosmtpd sends no reply at all to a failed
+        # login and the client hangs until its timeout.
+        return AuthResult(success=False, handled=False)
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if address in self.rcpt_replies:
+            return self.rcpt_replies[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self.data_replies:
+            return self.data_replies.popleft()
+        raw = envelope.original_content or b""
+        parsed = email.message_from_bytes(raw, policy=email.policy.default)
+        assert isinstance(parsed, EmailMessage)
+        self.messages.append(
+            ReceivedMail(str(envelope.mail_from), list(envelope.rcpt_tos), raw, parsed)
+        )
+        return "250 2.0.0 accepted"

@@ -1,0 +1,43 @@
+"""What every provider test needs: the fakes, an HTTP session, and providers closed after."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+
+import aiohttp
+import pytest
+
+from alertflow.providers import Provider
+
+# The fakes' fixtures, so this directory runs on its own as well as under tests/conftest.py.
+from tests.fakes.fixtures import (  # noqa: F401
+    fake_fcm,
+    fake_msg91,
+    fake_push_service,
+    fake_smtp,
+    fake_twilio,
+    start_fake_smtp,
+    tls_cert,
+    webhook_receiver,
+)
+
+
+@pytest.fixture
+async def http_session() -> AsyncIterator[aiohttp.ClientSession]:
+    """The shared session the core lends providers through ``ProviderContext.http``."""
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+@pytest.fixture
+async def closing() -> AsyncIterator[Callable[[Provider], Provider]]:
+    """``provider = closing(SomeProvider(...))``: closed when the test ends, as the core does."""
+    opened: list[Provider] = []
+
+    def register(provider: Provider) -> Provider:
+        opened.append(provider)
+        return provider
+
+    yield register
+    for provider in opened:
+        await provider.close()

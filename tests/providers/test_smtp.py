@@ -1,0 +1,278 @@
+"""The smtp provider against a real SMTP server (aiosmtpd) on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+from email.message import EmailMessage
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from alertflow.outcomes import PermanentFailure, RetryLater, Sent
+from alertflow.providers import ProviderContext
+from alertflow_smtp import SmtpProvider
+from alertflow_smtp.provider import POOL_SIZE
+from tests.fakes.http import closed_port_url
+from tests.fakes.smtp import FakeSmtpServer
+
+from .messages import message
+
+FROM = "alerts@alertflow.test"
+CREDENTIALS = ("alertflow", "s3cret")
+
+
+def smtp(server: FakeSmtpServer, **settings: Any) -> SmtpProvider:
+    defaults: dict[str, Any] = {
+        "host": server.host,
+        "port": server.port,
+        "security": "none",
+        "from_address": FROM,
+        "from_name": "AlertFlow Alerts",
+        "timeout_seconds": 5,
+    }
+    provider_settings = SmtpProvider.Settings(**{**defaults, **settings})
+    return SmtpProvider(provider_settings, ProviderContext(database=None))  # type: ignore[arg-type]
+
+
+def email_to(address: str | None = "ann@example.com", **kwargs: Any) -> Any:
+    content = kwargs.pop("content", {"subject": "Disk alert", "text": "/var is 95% full"})
+    return message("email", content, email=address, name="Ann Smith", **kwargs)
+
+
+def parts(mail: EmailMessage) -> dict[str, str]:
+    return {
+        part.get_content_type(): part.get_content()
+        for part in mail.walk()
+        if not part.is_multipart()
+    }
+
+
+async def test_a_text_email_arrives_with_envelope_headers_and_body(fake_smtp, closing):
+    provider = closing(smtp(fake_smtp))
+    outcome = await provider.send(email_to(headers={"List-Unsubscribe": "<https://a.test/u/1>"}))
+
+    [mail] = fake_smtp.messages
+    assert mail.mail_from == FROM
+    assert mail.rcpt_tos == ["ann@example.com"]
+    assert mail.message["From"] == "AlertFlow Alerts <alerts@alertflow.test>"
+    assert mail.message["To"] == "Ann Smith <ann@example.com>"
+    assert mail.message["Subject"] == "Disk alert"
+    assert mail.message["Date"] is not None
+    assert mail.message["List-Unsubscribe"] == "<https://a.test/u/1>"
+    assert mail.message.get_content_type() == "text/plain"
+    assert mail.message.get_content().replace("\r\n", "\n") == "/var is 95% full\n"
+    assert outcome == Sent(provider_message_id="<dlv_01HZX3K9@alertflow.test>")
+    assert mail.message["Message-ID"] == outcome.provider_message_id
+
+
+async def test_html_goes_as_an_alternative_to_the_text_and_unicode_survives(fake_smtp, closing):
+    provider = closing(smtp(fake_smtp, from_name="Équipe Ops"))
+    content = {"subject": "Überlast ⚠ on db-1", "text": "Grüße\nline 2", "html": "<p>Grüße ⚠</p>"}
+    await provider.send(email_to(content=content))
+
+    [mail] = fake_smtp.messages
+    assert mail.raw.isascii()  # 7-bit safe: RFC 2047 headers, quoted-printable bodies
+    assert mail.message.get_content_type() == "multipart/alternative"
+    assert mail.message["Subject"] == "Überlast ⚠ on db-1"
+    assert mail.message["From"].addresses[0].display_name == "Équipe Ops"
+    body = parts(mail.message)
+    assert list(body) == ["text/plain", "text/html"]  # least preferred first (RFC 2046)
+    assert body["text/plain"].replace("\r\n", "\n") == "Grüße\nline 2\n"
+    assert body["text/html"].strip() == "<p>Grüße ⚠</p>"
+
+
+async def test_html_alone_is_sent_as_a_single_html_part(fake_smtp, closing):
+    provider = closing(smtp(fake_smtp))
+    await provider.send(email_to(content={"subject": "s", "html": "<b>hi</b>"}))
+    assert fake_smtp.messages[0].message.get_content_type() == "text/html"
+
+
+async def test_message_id_stays_the_same_across_retries_of_one_delivery(fake_smtp, closing):
+    provider = closing(smtp(fake_smtp))
+    await provider.send(email_to(delivery_id="dlv_a"))
+    await provider.send(email_to(delivery_id="dlv_a"))
+    await provider.send(email_to(delivery_id="dlv_b"))
+    ids = [m.message["Message-ID"] for m in fake_smtp.messages]
+    assert ids == ["<dlv_a@alertflow.test>", "<dlv_a@alertflow.test>", "<dlv_b@alertflow.test>"]
+
+
+async def test_line_breaks_in_header_values_cannot_inject_headers(fake_smtp, closing):
+    provider = closing(smtp(fake_smtp))
+    content = {"subject": "Hi\r\nBcc: victim@example.com", "text": "x"}
+    await provider.send(email_to(content=content, headers={"X-Tag": "a\nFrom: forged@evil.test"}))
+
+    mail = fake_smtp.messages[0].message
+    assert mail["Bcc"] is None
+    assert mail.get_all("From") == ["AlertFlow Alerts <alerts@alertflow.test>"]
+    assert mail["Subject"] == "Hi Bcc: victim@example.com"
+
+
+async def test_extra_headers_cannot_replace_the_ones_alertflow_writes(fake_smtp, closing):
+    provider = closing(smtp(fake_smtp))
+    await provider.send(email_to(headers={"From": "forged@evil.test", "Reply-To": "ops@a.test"}))
+    mail = fake_smtp.messages[0].message
+    assert mail.get_all("From") == ["AlertFlow Alerts <alerts@alertflow.test>"]
+    assert mail["Reply-To"] == "ops@a.test"
+
+
+async def test_starttls_with_login_verifies_the_server_against_ca_file(
+    start_fake_smtp, tls_cert, closing
+):
+    server = await start_fake_smtp(security="starttls", cert=tls_cert, credentials=CREDENTIALS)
+    provider = closing(
+        smtp(
+            server,
+            security="starttls",
+            ca_file=tls_cert.cert_file,
+            username="alertflow",
+            password="s3cret",
+        )
+    )
+    assert isinstance(await provider.send(email_to()), Sent)
+    assert server.logins == ["alertflow"]
+    assert len(server.messages) == 1
+
+
+async def test_implicit_tls_with_login(start_fake_smtp, tls_cert, closing):
+    server = await start_fake_smtp(security="tls", cert=tls_cert, credentials=CREDENTIALS)
+    provider = closing(
+        smtp(
+            server,
+            security="tls",
+            ca_file=tls_cert.cert_file,
+            username="alertflow",
+            password="s3cret",
+        )
+    )
+    await provider.send(email_to())
+    assert server.logins == ["alertflow"] and len(server.messages) == 1
+
+
+async def test_an_untrusted_certificate_is_retried_as_a_configuration_problem(
+    start_fake_smtp, tls_cert, closing
+):
+    server = await start_fake_smtp(security="starttls", cert=tls_cert)
+    provider = closing(smtp(server, security="starttls"))  # no ca_file: the test CA is unknown
+    with pytest.raises(RetryLater):
+        await provider.send(email_to())
+    assert server.messages == []
+
+
+async def test_a_wrong_password_is_retried_so_fixing_the_credentials_lets_mail_through(
+    start_fake_smtp, closing
+):
+    server = await start_fake_smtp(credentials=CREDENTIALS)
+    provider = closing(smtp(server, username="alertflow", password="wrong"))
+    with pytest.raises(RetryLater) as failure:
+        await provider.send(email_to())
+    assert "535" in failure.value.error
+
+
+async def test_sending_without_login_to_a_server_that_requires_it_is_retried(
+    start_fake_smtp, closing
+):
+    server = await start_fake_smtp(credentials=CREDENTIALS)
+    provider = closing(smtp(server))
+    with pytest.raises(RetryLater) as failure:
+        await provider.send(email_to())
+    assert "530" in failure.value.error
+    assert not isinstance(failure.value, PermanentFailure)
+
+
+async def test_one_connection_carries_consecutive_messages(fake_smtp, closing):
+    provider = closing(smtp(fake_smtp))
+    for n in range(3):
+        await provider.send(email_to(delivery_id=f"dlv_{n}"))
+    assert len(fake_smtp.messages) == 3
+    assert fake_smtp.connections == 1
+
+
+async def test_concurrent_sends_share_at_most_pool_size_connections(fake_smtp, closing):
+    provider = closing(smtp(fake_smtp))
+    await asyncio.gather(*(provider.send(email_to(delivery_id=f"dlv_{n}")) for n in range(12)))
+    assert len(fake_smtp.messages) == 12
+    assert 1 <= fake_smtp.connections <= POOL_SIZE
+
+
+async def test_a_connection_the_server_dropped_is_replaced_without_failing_the_send(
+    fake_smtp, closing
+):
+    provider = closing(smtp(fake_smtp))
+    await provider.send(email_to(delivery_id="dlv_1"))
+    fake_smtp.drop_connections()  # as a server's idle timeout would
+    assert isinstance(await provider.send(email_to(delivery_id="dlv_2")), Sent)
+    assert len(fake_smtp.messages) == 2
+    assert fake_smtp.connections == 2
+
+
+@pytest.mark.parametrize(
+    ("reply", "outcome"),
+    [("550 5.1.1 no such user", PermanentFailure), ("451 4.2.0 mailbox busy", RetryLater)],
+)
+async def test_a_refused_recipient_is_classified_by_reply_class(fake_smtp, closing, reply, outcome):
+    fake_smtp.rcpt_replies["ann@example.com"] = reply
+    provider = closing(smtp(fake_smtp))
+    with pytest.raises(outcome) as failure:
+        await provider.send(email_to())
+    assert reply[:3] in failure.value.error
+    assert type(failure.value) is outcome
+
+
+@pytest.mark.parametrize(
+    ("reply", "outcome"),
+    [("554 5.7.1 rejected as spam", PermanentFailure), ("451 4.3.0 try again later", RetryLater)],
+)
+async def test_a_rejected_message_body_is_classified_by_reply_class(
+    fake_smtp, closing, reply, outcome
+):
+    fake_smtp.data_replies.append(reply)
+    provider = closing(smtp(fake_smtp))
+    with pytest.raises(outcome):
+        await provider.send(email_to())
+
+
+async def test_the_connection_stays_usable_after_a_refusal(fake_smtp, closing):
+    fake_smtp.rcpt_replies["gone@example.com"] = "550 5.1.1 no such user"
+    provider = closing(smtp(fake_smtp))
+    with pytest.raises(PermanentFailure):
+        await provider.send(email_to("gone@example.com"))
+    await provider.send(email_to())
+    assert len(fake_smtp.messages) == 1
+    assert fake_smtp.connections == 1
+
+
+async def test_a_server_that_is_not_listening_is_retried(closing):
+    port = int(closed_port_url().rsplit(":", 1)[1])
+    provider = closing(
+        SmtpProvider(
+            SmtpProvider.Settings(host="127.0.0.1", port=port, security="none", from_address=FROM),
+            ProviderContext(database=None),  # type: ignore[arg-type]
+        )
+    )
+    with pytest.raises(RetryLater):
+        await provider.send(email_to())
+
+
+async def test_a_recipient_without_an_email_address_fails_permanently(fake_smtp, closing):
+    provider = closing(smtp(fake_smtp))
+    with pytest.raises(PermanentFailure, match="no email address"):
+        await provider.send(email_to(None))
+    assert fake_smtp.connections == 0
+
+
+@pytest.mark.parametrize(
+    ("settings", "field"),
+    [
+        ({"from_address": "not-an-address"}, "from_address"),
+        ({"password": "p"}, "password"),
+        ({"security": "ssl"}, "security"),
+        ({"ca_file": "/nonexistent/ca.pem"}, "ca_file"),
+        ({"hostname": "typo"}, "hostname"),
+    ],
+)
+def test_settings_reject_mistakes(settings, field):
+    base = {"host": "mail.test", "from_address": FROM}
+    with pytest.raises(ValidationError) as error:
+        SmtpProvider.Settings(**{**base, **settings})
+    assert field in str(error.value)
