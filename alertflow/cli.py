@@ -290,6 +290,30 @@ def backup(dest_file: str, config_path: str | None, data_dir: str | None) -> Non
     click.echo(f"Backed up {config.database_path} to {dest}")
 
 
+@main.command()
+@click.option("--url", default=None, help="Target a running server instead of an embedded one.")
+@click.option("--api-key", default=None, help="With --url: a key of the tenant to publish as.")
+@click.option("-n", "--requests", default=20000, show_default=True, help="Publishes in the closed-loop run.")
+@click.option("-c", "--concurrency", default=50, show_default=True, help="Clients in the closed-loop run.")
+@click.option("--rate", default=1000.0, show_default=True, help="Offered publishes/s for the latency run.")
+@click.option("--sustain-rate", default=2000.0, show_default=True, help="Offered publishes/s, end to end.")
+@click.option("--seconds", default=10.0, show_default=True, help="Length of each open-loop run.")
+@click.option("--reference", is_flag=True, help="Also measure a bare aiohttp + SQLite endpoint.")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON at the end.")
+def bench(**options: Any) -> None:
+    """Measure publish throughput and latency, publish→sent latency and memory."""
+    from types import SimpleNamespace
+
+    from .bench import bench as run_bench
+
+    args = SimpleNamespace(**options)
+    if args.url and not args.api_key:
+        fail("--url needs --api-key", 2)
+    results = asyncio.run(run_bench(args))
+    if args.as_json:
+        click.echo(json.dumps(results))
+
+
 def run() -> None:
     main(prog_name="alertflow")
 

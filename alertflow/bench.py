@@ -1,0 +1,333 @@
+"""``alertflow bench``: a load generator against an embedded or a running server.
+
+It starts ``alertflow serve`` on a temporary data dir (or targets ``--url``), then measures:
+accepted publishes/s and publish latency at ``--concurrency`` clients (closed loop);
+publish→sent latency at ``--rate`` notifications/s offered (open loop); end-to-end
+throughput at ``--sustain-rate`` with the backlog sampled; server RSS idle and after.
+``--reference`` also serves a bare aiohttp + SQLite group-commit endpoint in the same run
+and prints AlertFlow's publish rate as a ratio of it, so figures compare across machines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from .timefmt import parse
+
+PUBLISH = "/v1/notifications/publish"
+START_SECONDS = 30.0
+
+
+def pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms"
+
+
+@dataclass
+class Target:
+    url: str
+    api_key: str
+    pid: int | None = None
+    proc: subprocess.Popen[bytes] | None = None
+    workdir: Path | None = None
+
+    def rss_mib(self) -> float | None:
+        if self.pid is None:
+            return None
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return None
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=60)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def _wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + START_SECONDS
+    async with aiohttp.ClientSession() as http:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"server exited with {proc.returncode}")
+            try:
+                async with http.get(url) as resp:
+                    if resp.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.05)
+    raise RuntimeError("server did not become ready")
+
+
+async def embedded_server(workdir: Path) -> Target:
+    """``alertflow serve`` on a fresh data dir with the outbox provider, logging warnings only."""
+    env = {**os.environ, "ALERTFLOW_LOG__LEVEL": "warning", "ALERTFLOW_CONFIG": str(workdir / "alertflow.toml")}
+    (workdir / "alertflow.toml").write_text(f"[server]\ndata_dir = '{workdir / 'data'}'\n")
+    init = subprocess.run([sys.executable, "-m", "alertflow", "init", "--json"], env=env, cwd=workdir,
+                          capture_output=True, text=True, check=True)
+    api_key = json.loads(init.stdout)["api_key"]
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "alertflow", "serve", "--port", str(port)], env=env,
+                            cwd=workdir, stdout=subprocess.DEVNULL, stderr=open(workdir / "serve.log", "wb"))
+    url = f"http://127.0.0.1:{port}"
+    await _wait_ready(url + "/readyz", proc)
+    return Target(url, api_key, proc.pid, proc, workdir)
+
+
+async def reference_server(workdir: Path) -> Target:
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "alertflow.bench", str(workdir / "ref.db"), str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    await _wait_ready(url + "/healthz", proc)
+    return Target(url, "", proc.pid, proc)
+
+
+def serve_reference(db_path: str, port: int) -> None:
+    """The yardstick: JSON in, one row written through a group-committing writer, JSON out."""
+    from aiohttp import web
+
+    from .storage.database import SQLiteDatabase
+
+    database = SQLiteDatabase(Path(db_path))
+
+    async def publish(request: web.Request) -> web.Response:
+        body = await request.json()
+        await database.write(lambda c: c.execute("INSERT INTO tenants (id, name, created_at) VALUES (?, ?, 0)",
+                                                 (os.urandom(8).hex(), json.dumps(body))))
+        return web.json_response({"ok": True}, status=202)
+
+    async def healthz(request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def lifecycle(app: web.Application) -> Any:
+        await database.open()
+        yield
+        await database.close()
+
+    app = web.Application()
+    app.router.add_post(PUBLISH, publish)
+    app.router.add_get("/healthz", healthz)
+    app.cleanup_ctx.append(lifecycle)
+    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
+
+
+def body_for(i: int) -> dict[str, Any]:
+    return {"to": {"email": f"user{i}@example.com"},
+            "content": {"email": {"subject": f"Bench {i}", "text": "Your disk is 95% full."}}}
+
+
+@dataclass
+class Run:
+    latencies: list[float] = field(default_factory=list)
+    errors: int = 0
+    ids: list[str] = field(default_factory=list)
+    elapsed: float = 0.0
+
+
+async def _post(http: aiohttp.ClientSession, target: Target, i: int, run: Run) -> None:
+    started = time.perf_counter()
+    try:
+        async with http.post(target.url + PUBLISH, json=body_for(i),
+                             headers={"Authorization": f"Bearer {target.api_key}"}) as resp:
+            payload = await resp.read()
+            if resp.status != 202:
+                run.errors += 1
+                return
+    except aiohttp.ClientError:
+        run.errors += 1
+        return
+    run.latencies.append(time.perf_counter() - started)
+    if payload.startswith(b'{"notifications"'):
+        run.ids.append(json.loads(payload)["notifications"][0]["id"])
+
+
+async def closed_loop(target: Target, total: int, concurrency: int) -> Run:
+    """``concurrency`` clients, each publishing as soon as its previous one was accepted."""
+    run = Run()
+    counter = iter(range(total))
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as http:
+        async def client() -> None:
+            for i in counter:
+                await _post(http, target, i, run)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(client() for _ in range(concurrency)))
+        run.elapsed = time.perf_counter() - started
+    return run
+
+
+async def open_loop(target: Target, rate: float, seconds: float,
+                    sample: Callable[[], Awaitable[None]] | None = None) -> Run:
+    """Publish at a fixed offered rate regardless of how fast answers come back."""
+    run = Run()
+    total = int(rate * seconds)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1000)) as http:
+        tasks: set[asyncio.Task[None]] = set()
+        started = time.perf_counter()
+        for i in range(total):
+            due = started + i / rate
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            task = asyncio.create_task(_post(http, target, i, run))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+            if sample and i % int(rate) == 0:
+                await sample()
+        await asyncio.gather(*tasks)
+        run.elapsed = time.perf_counter() - started
+    return run
+
+
+async def sent_latencies(target: Target, ids: list[str]) -> tuple[list[float], int]:
+    """created→sent per notification, read back through the API (works against --url too)."""
+    wanted = set(ids)
+    latencies: list[float] = []
+    pending = 0
+    async with aiohttp.ClientSession() as http:
+        cursor: str | None = None
+        while wanted:
+            url = f"{target.url}/v1/notifications?limit=500" + (f"&cursor={cursor}" if cursor else "")
+            async with http.get(url, headers={"Authorization": f"Bearer {target.api_key}"}) as resp:
+                page = await resp.json()
+            for item in page["items"]:
+                if item["id"] not in wanted:
+                    continue
+                wanted.discard(item["id"])
+                sent = [d["sent_at"] for d in item["deliveries"] if d["sent_at"]]
+                if sent:
+                    latencies.append(parse("sent_at", sent[0]) - parse("created_at", item["created_at"]))
+                else:
+                    pending += 1
+            cursor = page["next_cursor"]
+            if not cursor:
+                break
+    return latencies, pending + len(wanted)
+
+
+async def backlog(target: Target) -> int:
+    """Deliveries not yet settled, from /readyz-free API reads (queued + sending)."""
+    count = 0
+    async with aiohttp.ClientSession() as http:
+        for status in ("queued", "sending"):
+            async with http.get(f"{target.url}/v1/notifications?status={status}&limit=500",
+                                headers={"Authorization": f"Bearer {target.api_key}"}) as resp:
+                count += len((await resp.json())["items"])
+    return count
+
+
+async def wait_drained(target: Target, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and await backlog(target):
+        await asyncio.sleep(0.2)
+
+
+def report(title: str, lines: list[tuple[str, str]]) -> None:
+    print(f"\n== {title}")
+    for name, value in lines:
+        print(f"  {name:<34} {value}")
+
+
+async def bench(args: Any) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="alertflow-bench-") as tmp:
+        workdir = Path(tmp)
+        target = Target(args.url, args.api_key) if args.url else await embedded_server(workdir)
+        try:
+            await asyncio.sleep(1.0)
+            results["idle_rss_mib"] = target.rss_mib()
+            await closed_loop(target, min(2000, args.requests), args.concurrency)  # warm-up
+            run = await closed_loop(target, args.requests, args.concurrency)
+            results["publish_per_s"] = len(run.latencies) / run.elapsed
+            results["publish_p50_ms"] = pct(run.latencies, 50) * 1000
+            results["publish_p99_ms"] = pct(run.latencies, 99) * 1000
+            report(f"publish, closed loop: {args.requests} requests, {args.concurrency} clients", [
+                ("accepted publishes/s", f"{results['publish_per_s']:.0f}"),
+                ("publish latency p50 / p99", f"{ms(pct(run.latencies, 50))} / {ms(pct(run.latencies, 99))}"),
+                ("errors", str(run.errors)),
+            ])
+            await wait_drained(target)
+
+            run = await open_loop(target, args.rate, args.seconds)
+            await wait_drained(target)
+            lat, unsent = await sent_latencies(target, run.ids)
+            results["sent_p50_ms"] = pct(lat, 50) * 1000
+            results["sent_p99_ms"] = pct(lat, 99) * 1000
+            report(f"publish→sent at {args.rate:.0f}/s offered for {args.seconds:.0f} s", [
+                ("publish latency p50 / p99", f"{ms(pct(run.latencies, 50))} / {ms(pct(run.latencies, 99))}"),
+                ("publish→sent p50 / p99", f"{ms(pct(lat, 50))} / {ms(pct(lat, 99))}"),
+                ("not sent", str(unsent)), ("errors", str(run.errors)),
+            ])
+
+            samples: list[int] = []
+
+            async def sample() -> None:
+                samples.append(await backlog(target))
+
+            run = await open_loop(target, args.sustain_rate, args.seconds, sample)
+            drained_at = time.perf_counter()
+            await wait_drained(target)
+            drain = time.perf_counter() - drained_at
+            lat, unsent = await sent_latencies(target, run.ids)
+            results["sustained_per_s"] = len(run.latencies) / (run.elapsed + drain)
+            results["backlog_samples"] = samples
+            report(f"end to end at {args.sustain_rate:.0f}/s offered for {args.seconds:.0f} s", [
+                ("accepted/s", f"{len(run.latencies) / run.elapsed:.0f}"),
+                ("delivered/s (incl. drain)", f"{results['sustained_per_s']:.0f}"),
+                ("backlog each second", " ".join(map(str, samples))),
+                ("drain after last publish", f"{drain:.2f} s"),
+                ("publish→sent p50 / p99", f"{ms(pct(lat, 50))} / {ms(pct(lat, 99))}"),
+                ("not sent", str(unsent)), ("errors", str(run.errors)),
+            ])
+            results["rss_mib"] = target.rss_mib()
+            report("server memory", [("RSS idle / after", f"{results['idle_rss_mib']} / {results['rss_mib']} MiB")])
+        finally:
+            target.stop()
+        if args.reference:
+            ref = await reference_server(workdir)
+            try:
+                await closed_loop(ref, min(2000, args.requests), args.concurrency)
+                run = await closed_loop(ref, args.requests, args.concurrency)
+            finally:
+                ref.stop()
+            results["reference_per_s"] = len(run.latencies) / run.elapsed
+            report("reference: bare aiohttp + SQLite group commit", [
+                ("accepted/s", f"{results['reference_per_s']:.0f}"),
+                ("latency p50 / p99", f"{ms(pct(run.latencies, 50))} / {ms(pct(run.latencies, 99))}"),
+                ("AlertFlow / reference", f"{results['publish_per_s'] / results['reference_per_s']:.2f}"),
+            ])
+    return results
+
+
+if __name__ == "__main__":  # the reference server's process
+    serve_reference(sys.argv[1], int(sys.argv[2]))
