@@ -75,6 +75,7 @@ class FcmSettings(ProviderSettings):
 class FcmProvider(Provider):
     """Firebase Cloud Messaging to the recipient's FCM registration tokens."""
 
+    type_name = "fcm"
     Settings = FcmSettings
     channels = frozenset({"push"})
     device_kinds = frozenset({"fcm"})

@@ -45,6 +45,7 @@ class Msg91Settings(ProviderSettings):
 class Msg91Provider(Provider):
     """SMS through MSG91 flows."""
 
+    type_name = "msg91"
     Settings = Msg91Settings
     channels = frozenset({"sms"})
     secret_fields = frozenset({"auth_key"})

@@ -68,6 +68,7 @@ class SmtpSettings(ProviderSettings):
 class SmtpProvider(Provider):
     """Email over SMTP with a small pool of reused connections."""
 
+    type_name = "smtp"
     Settings = SmtpSettings
     channels = frozenset({"email"})
     secret_fields = frozenset({"password"})

@@ -65,6 +65,7 @@ class TwilioSettings(ProviderSettings):
 class TwilioProvider(Provider):
     """SMS through Twilio; receipts through Twilio's status callbacks."""
 
+    type_name = "twilio"
     Settings = TwilioSettings
     channels = frozenset({"sms"})
     secret_fields = frozenset({"auth_token"})

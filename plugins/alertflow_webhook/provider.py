@@ -49,6 +49,7 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
 class WebhookProvider(Provider):
     """POSTs each message as JSON, signed with the tenant's secret."""
 
+    type_name = "webhook"
     Settings = WebhookSettings
     channels = frozenset({"webhook"})
     secret_fields = frozenset({"secret"})

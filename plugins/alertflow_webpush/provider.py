@@ -60,6 +60,7 @@ class WebPushSettings(ProviderSettings):
 class WebPushProvider(Provider):
     """Web Push to browser subscriptions, signed with the tenant's VAPID key."""
 
+    type_name = "webpush"
     Settings = WebPushSettings
     channels = frozenset({"push"})
     device_kinds = frozenset({"webpush"})

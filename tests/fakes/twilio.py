@@ -41,10 +41,13 @@ class FakeTwilio(HttpPeer):
 
         Returns the HTTP status the receiver answered.
         """
-        signature = RequestValidator(self.auth_token).compute_signature(url, params)
-        headers = {"X-Twilio-Signature": signature if sign else "forged"}
+        headers = {"X-Twilio-Signature": self.signature(url, params) if sign else "forged"}
         async with session.post(url, data=params, headers=headers) as response:
             return response.status
+
+    def signature(self, url: str, params: dict[str, str]) -> str:
+        """``X-Twilio-Signature`` for a form POSTed to ``url``."""
+        return str(RequestValidator(self.auth_token).compute_signature(url, params))
 
     async def _create(self, request: web.Request) -> web.Response:
         expected = (
