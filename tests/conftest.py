@@ -40,7 +40,11 @@ class Script:
         return [json.loads(line) for line in self.log_file.read_text().splitlines()]
 
     def provider(self) -> dict[str, Any]:
-        return {"type": "scripted", "script_file": str(self.script_file), "log_file": str(self.log_file)}
+        return {
+            "type": "scripted",
+            "script_file": str(self.script_file),
+            "log_file": str(self.log_file),
+        }
 
 
 @pytest.fixture
@@ -49,7 +53,9 @@ def script(tmp_path: Path) -> Script:
 
 
 def make_config(tmp_path: Path, **sections: Any) -> Config:
-    tree: dict[str, Any] = {"server": {"data_dir": str(tmp_path / "data"), "secret_key": "test-secret"}}
+    tree: dict[str, Any] = {
+        "server": {"data_dir": str(tmp_path / "data"), "secret_key": "test-secret"}
+    }
     for name, values in sections.items():
         tree[name] = {**tree.get(name, {}), **values}
     return Config.model_validate(tree)
@@ -69,7 +75,9 @@ class Harness:
     def headers(self, role: str = "owner", **extra: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.keys[role]}", **extra}
 
-    async def call(self, method: str, path: str, role: str = "owner", body: Any = None, **kw: Any) -> Any:
+    async def call(
+        self, method: str, path: str, role: str = "owner", body: Any = None, **kw: Any
+    ) -> Any:
         headers = self.headers(role, **kw.pop("headers", {}))
         resp = await self.client.request(method, path, json=body, headers=headers, **kw)
         return resp
@@ -88,7 +96,9 @@ class Harness:
         self.decisions.append((job, decision))
         self._changed.set()
 
-    async def until(self, predicate: Callable[[], bool | Awaitable[bool]], timeout: float = WAIT_SECONDS) -> None:
+    async def until(
+        self, predicate: Callable[[], bool | Awaitable[bool]], timeout: float = WAIT_SECONDS
+    ) -> None:
         """Wait, on delivery decisions, until ``predicate`` holds."""
         async with asyncio.timeout(timeout):
             while True:
@@ -104,8 +114,18 @@ class Harness:
                 except TimeoutError:
                     pass
 
-    async def settled(self, nid: str, statuses: tuple[str, ...] = ("sent", "delivered", "failed", "dead",
-                                                                   "suppressed", "cancelled")) -> dict[str, Any]:
+    async def settled(
+        self,
+        nid: str,
+        statuses: tuple[str, ...] = (
+            "sent",
+            "delivered",
+            "failed",
+            "dead",
+            "suppressed",
+            "cancelled",
+        ),
+    ) -> dict[str, Any]:
         """Wait until every delivery of a notification has reached one of ``statuses``."""
         found: dict[str, Any] = {}
 

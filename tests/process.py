@@ -24,11 +24,21 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def cli(*args: str, cwd: Path, env: dict[str, str] | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([*ALERTFLOW, *args], cwd=cwd, env={**os.environ, **(env or {})},
-                            capture_output=True, text=True, timeout=60)
+def cli(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [*ALERTFLOW, *args],
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     if check and result.returncode != 0:
-        raise AssertionError(f"alertflow {' '.join(args)} exited {result.returncode}: {result.stderr}")
+        raise AssertionError(
+            f"alertflow {' '.join(args)} exited {result.returncode}: {result.stderr}"
+        )
     return result
 
 
@@ -46,8 +56,12 @@ class Server:
 
     def start(self) -> Server:
         self.log = open(self.workdir / "serve.log", "ab")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen([*ALERTFLOW, "serve", "--port", str(self.port)], cwd=self.workdir,
-                                     stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [*ALERTFLOW, "serve", "--port", str(self.port)],
+            cwd=self.workdir,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
         deadline = time.monotonic() + START_SECONDS
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -65,7 +79,9 @@ class Server:
 
     def request(self, method: str, path: str, body: Any = None, **kw: Any) -> requests.Response:
         headers = {"Authorization": f"Bearer {self.api_key}", **kw.pop("headers", {})}
-        return requests.request(method, self.url + path, json=body, headers=headers, timeout=10, **kw)
+        return requests.request(
+            method, self.url + path, json=body, headers=headers, timeout=10, **kw
+        )
 
     def kill(self, sig: int = signal.SIGKILL) -> int:
         assert self.proc is not None

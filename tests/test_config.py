@@ -18,13 +18,21 @@ def write(tmp_path: Path, text: str) -> Path:
 def test_defaults_apply_without_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     config = load(env={})
-    assert config.server.port == 8080 and config.queue.max_attempts == 5 and config.workers.email == 16
+    assert (
+        config.server.port == 8080 and config.queue.max_attempts == 5 and config.workers.email == 16
+    )
 
 
 def test_the_file_then_the_environment_then_flags_take_precedence(tmp_path: Path) -> None:
     path = write(tmp_path, "[server]\nport = 9000\nhost = '0.0.0.0'\n[queue]\nmax_attempts = 3\n")
-    config = load(path, env={"ALERTFLOW_SERVER__PORT": "8081", "ALERTFLOW_QUEUE__BACKOFF_BASE_SECONDS": "0.5"})
-    assert (config.server.port, config.server.host, config.queue.max_attempts) == (8081, "0.0.0.0", 3)
+    config = load(
+        path, env={"ALERTFLOW_SERVER__PORT": "8081", "ALERTFLOW_QUEUE__BACKOFF_BASE_SECONDS": "0.5"}
+    )
+    assert (config.server.port, config.server.host, config.queue.max_attempts) == (
+        8081,
+        "0.0.0.0",
+        3,
+    )
     assert config.queue.backoff_base_seconds == 0.5
     flagged = load(path, {"server": {"port": 7000}}, env={"ALERTFLOW_SERVER__PORT": "8081"})
     assert flagged.server.port == 7000
@@ -47,8 +55,9 @@ def test_the_config_file_comes_from_alertflow_config_when_not_given(tmp_path: Pa
         ("[server\n", {}, "not valid TOML"),
     ],
 )
-def test_errors_name_the_key_and_what_was_expected(tmp_path: Path, text: str, env: dict[str, str],
-                                                   message: str) -> None:
+def test_errors_name_the_key_and_what_was_expected(
+    tmp_path: Path, text: str, env: dict[str, str], message: str
+) -> None:
     with pytest.raises(ConfigError, match=message.replace(".", r"\.")):
         load(write(tmp_path, text), env=env)
 

@@ -22,25 +22,41 @@ def test_backoff_grows_exponentially_within_full_jitter_and_is_capped() -> None:
         assert max(delays) > ceiling * 0.8  # the jitter spans the whole window
 
 
-async def test_high_priority_overtakes_queued_low_priority(start_app: StartApp, script: Script) -> None:
+async def test_high_priority_overtakes_queued_low_priority(
+    start_app: StartApp, script: Script
+) -> None:
     script.set(delay=0.005)
     app = await scripted_app(start_app, script, workers={"email": 1})
-    lows = await app.publish({"to": [{"email": f"l{i}@example.com"} for i in range(100)], "content": EMAIL,
-                              "priority": "low"})
-    highs = await app.publish({"to": [{"email": f"h{i}@example.com"} for i in range(5)], "content": EMAIL,
-                               "priority": "high"})
+    lows = await app.publish(
+        {
+            "to": [{"email": f"l{i}@example.com"} for i in range(100)],
+            "content": EMAIL,
+            "priority": "low",
+        }
+    )
+    highs = await app.publish(
+        {
+            "to": [{"email": f"h{i}@example.com"} for i in range(5)],
+            "content": EMAIL,
+            "priority": "high",
+        }
+    )
     await app.until(lambda: len(script.sends()) == 105)
     order = [s["priority"] for s in script.sends()]
     first_high = order.index("high")
-    assert order[first_high:first_high + 5] == ["high"] * 5, order
+    assert order[first_high : first_high + 5] == ["high"] * 5, order
     assert order.count("low") - first_high >= 50, "the highs should not have waited for most lows"
     assert len(lows["notifications"]) == 100 and len(highs["notifications"]) == 5
 
 
-async def test_a_transient_failure_is_retried_with_backoff_until_sent(start_app: StartApp, script: Script) -> None:
+async def test_a_transient_failure_is_retried_with_backoff_until_sent(
+    start_app: StartApp, script: Script
+) -> None:
     script.set(fail="retry", fail_first=2)
     app = await scripted_app(start_app, script, queue=FAST_RETRIES)
-    nid = (await app.publish({"to": {"email": "a@example.com"}, "content": EMAIL}))["notifications"][0]["id"]
+    nid = (await app.publish({"to": {"email": "a@example.com"}, "content": EMAIL}))[
+        "notifications"
+    ][0]["id"]
     done = await app.settled(nid)
     [delivery] = done["deliveries"]
     assert delivery["status"] == "sent"
@@ -53,20 +69,28 @@ async def test_a_transient_failure_is_retried_with_backoff_until_sent(start_app:
         assert decision.retry_at - sends[n - 1]["at"] <= min(0.4, 0.05 * 2 ** (n - 1)) + 0.05
 
 
-async def test_a_rate_limited_send_waits_for_the_providers_retry_after(start_app: StartApp, script: Script) -> None:
+async def test_a_rate_limited_send_waits_for_the_providers_retry_after(
+    start_app: StartApp, script: Script
+) -> None:
     script.set(fail="rate_limited", fail_first=1, retry_after=0.3)
     app = await scripted_app(start_app, script, queue=FAST_RETRIES)
-    nid = (await app.publish({"to": {"email": "a@example.com"}, "content": EMAIL}))["notifications"][0]["id"]
+    nid = (await app.publish({"to": {"email": "a@example.com"}, "content": EMAIL}))[
+        "notifications"
+    ][0]["id"]
     done = await app.settled(nid)
     assert [a["outcome"] for a in done["deliveries"][0]["attempts"]] == ["rate_limited", "sent"]
     first, second = script.sends()
     assert second["at"] - first["at"] >= 0.3
 
 
-async def test_a_delivery_that_keeps_failing_goes_dead_to_the_dlq_and_replays(start_app: StartApp, script: Script) -> None:
+async def test_a_delivery_that_keeps_failing_goes_dead_to_the_dlq_and_replays(
+    start_app: StartApp, script: Script
+) -> None:
     script.set(fail="retry")
     app = await scripted_app(start_app, script, queue={**FAST_RETRIES, "max_attempts": 3})
-    nid = (await app.publish({"to": {"email": "a@example.com"}, "content": EMAIL}))["notifications"][0]["id"]
+    nid = (await app.publish({"to": {"email": "a@example.com"}, "content": EMAIL}))[
+        "notifications"
+    ][0]["id"]
     done = await app.settled(nid)
     [delivery] = done["deliveries"]
     assert delivery["status"] == "dead" and len(delivery["attempts"]) == 3
@@ -88,7 +112,9 @@ async def test_a_delivery_that_keeps_failing_goes_dead_to_the_dlq_and_replays(st
 async def test_replay_all_with_a_filter_and_delete(start_app: StartApp, script: Script) -> None:
     script.set(fail="retry")
     app = await scripted_app(start_app, script, queue={**FAST_RETRIES, "max_attempts": 1})
-    out = await app.publish({"to": [{"email": "a@example.com"}, {"email": "b@example.com"}], "content": EMAIL})
+    out = await app.publish(
+        {"to": [{"email": "a@example.com"}, {"email": "b@example.com"}], "content": EMAIL}
+    )
     for n in out["notifications"]:
         await app.settled(n["id"])
     dead = [e["delivery_id"] for e in (await (await app.call("GET", "/v1/dlq")).json())["items"]]
@@ -103,10 +129,14 @@ async def test_replay_all_with_a_filter_and_delete(start_app: StartApp, script: 
     assert bad.status == 422
 
 
-async def test_a_permanent_failure_ends_failed_after_one_try(start_app: StartApp, script: Script) -> None:
+async def test_a_permanent_failure_ends_failed_after_one_try(
+    start_app: StartApp, script: Script
+) -> None:
     script.set(fail="permanent")
     app = await scripted_app(start_app, script, queue=FAST_RETRIES)
-    nid = (await app.publish({"to": {"email": "a@example.com"}, "content": EMAIL}))["notifications"][0]["id"]
+    nid = (await app.publish({"to": {"email": "a@example.com"}, "content": EMAIL}))[
+        "notifications"
+    ][0]["id"]
     done = await app.settled(nid)
     [delivery] = done["deliveries"]
     assert delivery["status"] == "failed" and len(delivery["attempts"]) == 1
@@ -120,20 +150,28 @@ async def test_a_scheduled_notification_is_sent_after_its_time_not_before(app: H
     from datetime import UTC, datetime
 
     send_at = datetime.fromtimestamp(now + 0.5, UTC).isoformat()
-    nid = (await app.publish({"to": {"email": "a@example.com"}, "content": EMAIL, "send_at": send_at}))[
-        "notifications"][0]["id"]
+    nid = (
+        await app.publish({"to": {"email": "a@example.com"}, "content": EMAIL, "send_at": send_at})
+    )["notifications"][0]["id"]
     done = await app.settled(nid)
-    sent_at = datetime.fromisoformat(done["deliveries"][0]["sent_at"].replace("Z", "+00:00")).timestamp()
+    sent_at = datetime.fromisoformat(
+        done["deliveries"][0]["sent_at"].replace("Z", "+00:00")
+    ).timestamp()
     assert sent_at >= now + 0.5
 
 
-async def test_a_failover_provider_delivers_when_the_primary_fails(start_app: StartApp, script: Script,
-                                                                  tmp_path: object) -> None:
+async def test_a_failover_provider_delivers_when_the_primary_fails(
+    start_app: StartApp, script: Script, tmp_path: object
+) -> None:
     script.set(fail="retry")
     app = await start_app(providers={"email": [script.provider(), {"type": "outbox"}]})
-    nid = (await app.publish({"to": {"email": "a@example.com"}, "content": EMAIL}))["notifications"][0]["id"]
+    nid = (await app.publish({"to": {"email": "a@example.com"}, "content": EMAIL}))[
+        "notifications"
+    ][0]["id"]
     done = await app.settled(nid)
     [delivery] = done["deliveries"]
     assert delivery["status"] == "sent" and delivery["provider"] == "outbox"
-    assert [(a["outcome"], a["provider"]) for a in delivery["attempts"]] == [("failed_over", "scripted"),
-                                                                           ("sent", "outbox")]
+    assert [(a["outcome"], a["provider"]) for a in delivery["attempts"]] == [
+        ("failed_over", "scripted"),
+        ("sent", "outbox"),
+    ]

@@ -31,7 +31,9 @@ async def test_a_published_email_is_queued_then_sent_through_the_outbox(app: Har
     done = await app.settled(item["id"])
     assert done["status"] == "sent"
     [delivery] = done["deliveries"]
-    assert delivery["provider"] == "outbox" and [a["outcome"] for a in delivery["attempts"]] == ["sent"]
+    assert delivery["provider"] == "outbox" and [a["outcome"] for a in delivery["attempts"]] == [
+        "sent"
+    ]
     resp = await app.call("GET", "/v1/outbox?channel=email")
     [captured] = (await resp.json())["items"]
     assert captured["content"]["subject"] == "Disk alert"
@@ -40,31 +42,49 @@ async def test_a_published_email_is_queued_then_sent_through_the_outbox(app: Har
 
 async def test_one_notification_per_recipient_and_one_delivery_per_channel(app: Harness) -> None:
     out = await app.publish(
-        {"to": [{"email": "a@example.com", "phone": "+15550000001"}, {"email": "b@example.com", "phone": "+15550000002"}],
-         "content": {**EMAIL, **SMS}}
+        {
+            "to": [
+                {"email": "a@example.com", "phone": "+15550000001"},
+                {"email": "b@example.com", "phone": "+15550000002"},
+            ],
+            "content": {**EMAIL, **SMS},
+        }
     )
     assert len(out["notifications"]) == 2
     done = await app.settled(out["notifications"][0]["id"])
     assert sorted(d["channel"] for d in done["deliveries"]) == ["email", "sms"]
 
 
-async def test_a_channel_the_recipient_cannot_be_reached_on_is_suppressed_with_the_reason(app: Harness) -> None:
+async def test_a_channel_the_recipient_cannot_be_reached_on_is_suppressed_with_the_reason(
+    app: Harness,
+) -> None:
     out = await app.publish({"to": {"email": "a@example.com"}, "content": {**EMAIL, **SMS}})
     done = await app.settled(out["notifications"][0]["id"])
     by_channel = {d["channel"]: d for d in done["deliveries"]}
-    assert by_channel["sms"]["status"] == "suppressed" and by_channel["sms"]["reason"] == "no_contact:phone"
+    assert (
+        by_channel["sms"]["status"] == "suppressed"
+        and by_channel["sms"]["reason"] == "no_contact:phone"
+    )
     assert by_channel["email"]["status"] == "sent"
 
 
 async def test_priority_defaults_to_the_categorys(app: Harness) -> None:
     out = await app.publish({"to": {"phone": "+15550000001"}, "content": SMS, "category": "otp"})
     assert (await app.notification(out["notifications"][0]["id"]))["priority"] == "high"
-    out = await app.publish({"to": {"phone": "+15550000001"}, "content": SMS, "category": "marketing",
-                             "priority": "medium"})
+    out = await app.publish(
+        {
+            "to": {"phone": "+15550000001"},
+            "content": SMS,
+            "category": "marketing",
+            "priority": "medium",
+        }
+    )
     assert (await app.notification(out["notifications"][0]["id"]))["priority"] == "medium"
 
 
-async def test_the_same_idempotency_key_returns_the_first_response_and_creates_nothing(app: Harness) -> None:
+async def test_the_same_idempotency_key_returns_the_first_response_and_creates_nothing(
+    app: Harness,
+) -> None:
     body = {"to": {"email": "a@example.com"}, "content": EMAIL}
     first = await app.publish(body, headers={"Idempotency-Key": "order-42"})
     again = await app.publish(body, headers={"Idempotency-Key": "order-42"})
@@ -78,8 +98,11 @@ async def test_idempotency_keys_are_per_tenant(app: Harness) -> None:
     _, other_keys = await add_tenant(app.svc, "globex")
     body = {"to": {"email": "a@example.com"}, "content": EMAIL}
     await app.publish(body, headers={"Idempotency-Key": "k"})
-    resp = await app.client.post(PUBLISH, json=body, headers={"Authorization": f"Bearer {other_keys['owner']}",
-                                                              "Idempotency-Key": "k"})
+    resp = await app.client.post(
+        PUBLISH,
+        json=body,
+        headers={"Authorization": f"Bearer {other_keys['owner']}", "Idempotency-Key": "k"},
+    )
     assert resp.status == 202
     assert (await row_counts(app))["notifications"] == 2
 
@@ -88,15 +111,21 @@ async def test_idempotency_keys_are_per_tenant(app: Harness) -> None:
 
 
 async def test_malformed_json_is_400(app: Harness) -> None:
-    resp = await app.client.post(PUBLISH, data=b'{"to": ', headers=app.headers(**{"Content-Type": "application/json"}))
+    resp = await app.client.post(
+        PUBLISH, data=b'{"to": ', headers=app.headers(**{"Content-Type": "application/json"})
+    )
     await problem(resp, 400)
     assert set((await row_counts(app)).values()) == {0}
 
 
 async def test_missing_or_unknown_key_is_401(app: Harness) -> None:
     await problem(await app.client.post(PUBLISH, json={}), 401)
-    await problem(await app.client.post(PUBLISH, json={}, headers={"Authorization": "Bearer af_nope"}), 401)
-    await problem(await app.client.get("/v1/notifications", headers={"Authorization": "Basic x"}), 401)
+    await problem(
+        await app.client.post(PUBLISH, json={}, headers={"Authorization": "Bearer af_nope"}), 401
+    )
+    await problem(
+        await app.client.get("/v1/notifications", headers={"Authorization": "Basic x"}), 401
+    )
     assert set((await row_counts(app)).values()) == {0}
 
 
@@ -122,13 +151,18 @@ async def test_another_tenants_notification_is_404_and_absent_from_lists(app: Ha
 
 
 async def test_a_body_over_one_mebibyte_is_413(app: Harness) -> None:
-    huge = {"to": {"email": "a@example.com"}, "content": {"email": {"subject": "x", "text": "y" * (1024 * 1024)}}}
+    huge = {
+        "to": {"email": "a@example.com"},
+        "content": {"email": {"subject": "x", "text": "y" * (1024 * 1024)}},
+    }
     await problem(await app.call("POST", PUBLISH, body=huge), 413)
     assert set((await row_counts(app)).values()) == {0}
 
 
 async def test_a_body_that_is_not_json_is_415(app: Harness) -> None:
-    resp = await app.client.post(PUBLISH, data="to=a", headers=app.headers(**{"Content-Type": "text/plain"}))
+    resp = await app.client.post(
+        PUBLISH, data="to=a", headers=app.headers(**{"Content-Type": "text/plain"})
+    )
     await problem(resp, 415)
     assert set((await row_counts(app)).values()) == {0}
 
@@ -139,7 +173,10 @@ async def test_a_body_that_is_not_json_is_415(app: Harness) -> None:
         ({"to": {"email": "not-an-address"}, "content": EMAIL}, "to.0.email"),
         ({"to": [{"email": "a@example.com"}, {"phone": "12"}], "content": SMS}, "to.1.phone"),
         ({"to": {}, "content": EMAIL}, "to.0"),
-        ({"to": {"email": "a@example.com"}, "content": {"email": {"text": "no subject"}}}, "content.email.subject"),
+        (
+            {"to": {"email": "a@example.com"}, "content": {"email": {"text": "no subject"}}},
+            "content.email.subject",
+        ),
         ({"to": {"email": "a@example.com"}, "content": EMAIL, "priority": "urgent"}, "priority"),
         ({"to": {"email": "a@example.com"}, "content": EMAIL, "category": "nope"}, "category"),
         ({"to": {"email": "a@example.com"}, "content": EMAIL, "channels": ["sms"]}, "content.sms"),
@@ -148,7 +185,9 @@ async def test_a_body_that_is_not_json_is_415(app: Harness) -> None:
         ({"to": [{"email": "a@example.com"}] * 1001, "content": EMAIL}, "to"),
     ],
 )
-async def test_invalid_fields_are_422_naming_the_field(app: Harness, body: dict[str, Any], field: str) -> None:
+async def test_invalid_fields_are_422_naming_the_field(
+    app: Harness, body: dict[str, Any], field: str
+) -> None:
     resp = await app.call("POST", PUBLISH, body=body)
     problem_body = await problem(resp, 422)
     assert field in [e["field"] for e in problem_body["errors"]], problem_body
@@ -156,8 +195,12 @@ async def test_invalid_fields_are_422_naming_the_field(app: Harness, body: dict[
 
 
 async def test_an_overlong_idempotency_key_is_422(app: Harness) -> None:
-    resp = await app.call("POST", PUBLISH, body={"to": {"email": "a@example.com"}, "content": EMAIL},
-                          headers={"Idempotency-Key": "k" * 256})
+    resp = await app.call(
+        "POST",
+        PUBLISH,
+        body={"to": {"email": "a@example.com"}, "content": EMAIL},
+        headers={"Idempotency-Key": "k" * 256},
+    )
     assert (await problem(resp, 422))["errors"][0]["field"] == "Idempotency-Key"
 
 
@@ -171,8 +214,13 @@ async def test_unknown_paths_are_404_problems(app: Harness) -> None:
 async def test_listing_is_newest_first_with_filters_and_a_cursor(app: Harness) -> None:
     ids = []
     for i in range(5):
-        out = await app.publish({"to": {"email": f"u{i}@example.com"}, "content": EMAIL,
-                                 "category": "alerts" if i % 2 else "marketing"})
+        out = await app.publish(
+            {
+                "to": {"email": f"u{i}@example.com"},
+                "content": EMAIL,
+                "category": "alerts" if i % 2 else "marketing",
+            }
+        )
         ids.append(out["notifications"][0]["id"])
     resp = await app.call("GET", "/v1/notifications?limit=2")
     page1 = await resp.json()
@@ -188,8 +236,9 @@ async def test_listing_is_newest_first_with_filters_and_a_cursor(app: Harness) -
 
 
 async def test_a_scheduled_notification_can_be_cancelled_until_it_fires(app: Harness) -> None:
-    out = await app.publish({"to": {"email": "a@example.com"}, "content": EMAIL,
-                             "send_at": "2099-01-01T00:00:00Z"})
+    out = await app.publish(
+        {"to": {"email": "a@example.com"}, "content": EMAIL, "send_at": "2099-01-01T00:00:00Z"}
+    )
     nid = out["notifications"][0]["id"]
     assert out["notifications"][0]["status"] == "scheduled"
     scheduled = await (await app.call("GET", "/v1/notifications?status=scheduled")).json()

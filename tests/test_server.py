@@ -26,7 +26,9 @@ def scripted_config(script: Script, concurrency: int = 4, shutdown: float = 10) 
 def statuses(server: Server) -> dict[str, int]:
     conn = sqlite3.connect(server.workdir / "data" / "alertflow.db")
     try:
-        return dict(conn.execute("SELECT status, COUNT(*) FROM deliveries GROUP BY status").fetchall())
+        return dict(
+            conn.execute("SELECT status, COUNT(*) FROM deliveries GROUP BY status").fetchall()
+        )
     finally:
         conn.close()
 
@@ -34,8 +36,10 @@ def statuses(server: Server) -> dict[str, int]:
 def publish_sms(server: Server, count: int) -> list[str]:
     ids: list[str] = []
     for start in range(0, count, 100):
-        body = {"to": [{"phone": f"+1555{i:07d}"} for i in range(start, min(count, start + 100))],
-                "content": {"sms": {"body": "hello"}}}
+        body = {
+            "to": [{"phone": f"+1555{i:07d}"} for i in range(start, min(count, start + 100))],
+            "content": {"sms": {"body": "hello"}},
+        }
         resp = server.request("POST", PUBLISH, body)
         assert resp.status_code == 202, resp.text
         ids += [n["id"] for n in resp.json()["notifications"]]
@@ -50,19 +54,31 @@ def servers() -> list[Server]:
         s.stop()
 
 
-def test_a_published_notification_reaches_sent_and_the_outbox(tmp_path: Path, servers: list[Server]) -> None:
+def test_a_published_notification_reaches_sent_and_the_outbox(
+    tmp_path: Path, servers: list[Server]
+) -> None:
     server = Server(tmp_path / "srv")
     servers.append(server.start())
-    resp = server.request("POST", PUBLISH, {"to": {"email": "ann@example.com"},
-                                            "content": {"email": {"subject": "Hi", "text": "Hello"}}})
+    resp = server.request(
+        "POST",
+        PUBLISH,
+        {
+            "to": {"email": "ann@example.com"},
+            "content": {"email": {"subject": "Hi", "text": "Hello"}},
+        },
+    )
     assert resp.status_code == 202
     nid = resp.json()["notifications"][0]["id"]
-    assert server.wait_for(lambda: server.request("GET", f"/v1/notifications/{nid}").json()["status"] == "sent")
+    assert server.wait_for(
+        lambda: server.request("GET", f"/v1/notifications/{nid}").json()["status"] == "sent"
+    )
     outbox = server.request("GET", "/v1/outbox").json()["items"]
     assert [(o["notification_id"], o["content"]["subject"]) for o in outbox] == [(nid, "Hi")]
 
 
-def test_kill_9_with_300_in_flight_loses_none_of_them(tmp_path: Path, script: Script, servers: list[Server]) -> None:
+def test_kill_9_with_300_in_flight_loses_none_of_them(
+    tmp_path: Path, script: Script, servers: list[Server]
+) -> None:
     script.set(delay=0.05)
     server = Server(tmp_path / "srv", scripted_config(script))
     servers.append(server.start())
@@ -78,8 +94,9 @@ def test_kill_9_with_300_in_flight_loses_none_of_them(tmp_path: Path, script: Sc
     assert server.wait_for(lambda: statuses(server) == {"sent": 300}), statuses(server)
 
 
-def test_sigterm_lets_inflight_sends_finish_and_exits_in_time(tmp_path: Path, script: Script,
-                                                              servers: list[Server]) -> None:
+def test_sigterm_lets_inflight_sends_finish_and_exits_in_time(
+    tmp_path: Path, script: Script, servers: list[Server]
+) -> None:
     script.set(delay=0.5)
     server = Server(tmp_path / "srv", scripted_config(script, concurrency=2, shutdown=5))
     servers.append(server.start())
@@ -97,8 +114,9 @@ def test_sigterm_lets_inflight_sends_finish_and_exits_in_time(tmp_path: Path, sc
     assert server.wait_for(lambda: statuses(server) == {"sent": 10}), statuses(server)
 
 
-def test_sigterm_returns_sends_that_outlast_the_timeout_to_the_queue(tmp_path: Path, script: Script,
-                                                                    servers: list[Server]) -> None:
+def test_sigterm_returns_sends_that_outlast_the_timeout_to_the_queue(
+    tmp_path: Path, script: Script, servers: list[Server]
+) -> None:
     script.set(delay=30)
     server = Server(tmp_path / "srv", scripted_config(script, concurrency=2, shutdown=0.5))
     servers.append(server.start())

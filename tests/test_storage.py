@@ -22,8 +22,14 @@ async def db(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 async def test_concurrent_writes_share_commits(db: SQLiteDatabase) -> None:
     before = db.commits
-    await asyncio.gather(*(db.write(lambda c, i=i: c.execute("INSERT INTO tenants VALUES (?, ?, 0)", (f"t{i}", f"n{i}")))
-                           for i in range(200)))
+    await asyncio.gather(
+        *(
+            db.write(
+                lambda c, i=i: c.execute("INSERT INTO tenants VALUES (?, ?, 0)", (f"t{i}", f"n{i}"))
+            )
+            for i in range(200)
+        )
+    )
     assert (await db.fetchone("SELECT COUNT(*) AS n FROM tenants"))["n"] == 200  # type: ignore[index]
     assert db.commits - before < 200, "every write got its own commit"
 

@@ -40,9 +40,15 @@ class ScriptedProvider(Provider):
         return json.loads(path.read_text()) if path.exists() else {}
 
     def _log(self, message: Message, outcome: str) -> None:
-        entry = {"delivery_id": message.delivery_id, "notification_id": message.notification_id,
-                 "attempt": message.attempt, "at": time.time(), "outcome": outcome,
-                 "priority": message.priority, "content": message.content}
+        entry = {
+            "delivery_id": message.delivery_id,
+            "notification_id": message.notification_id,
+            "attempt": message.attempt,
+            "at": time.time(),
+            "outcome": outcome,
+            "priority": message.priority,
+            "content": message.content,
+        }
         with open(self.settings.log_file, "a") as f:  # type: ignore[attr-defined]
             f.write(json.dumps(entry) + "\n")
 
