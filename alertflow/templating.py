@@ -52,8 +52,15 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import pass_context, pass_eval_context
 from jinja2.visitor import NodeTransformer
 from markupsafe import escape
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, field_validator
-from pydantic import model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 # The names the core puts into every render context itself, so a publish need not send them.
@@ -67,9 +74,9 @@ MAX_TEXT_CHARS = MAX_OUTPUT_BYTES
 # All text one render builds, counted wherever it is built (macro and {% filter %} bodies
 # included, so text a macro returns counts again when output): bounds memory per render.
 MAX_RENDER_TEXT_CHARS = 4 * 1024 * 1024
-# Loop iterations plus calls per render. ~100 ms of work; a 1 000-row order table uses a few
-# thousand, while nested loops over range() would otherwise spin a worker forever.
-MAX_RENDER_STEPS = 100_000
+# Loop iterations plus calls per render, ~0.2 s of work at most: a 1 000-row order table uses a
+# few thousand, while nested loops or recursive macros would otherwise spin a worker forever.
+MAX_RENDER_STEPS = 50_000
 # Length of range() and of repeated lists; more items than any message can show.
 MAX_ITEMS = 10_000
 # Python ints are unbounded, so 10**10**9 would burn a worker's CPU; 1024 bits is ~309 digits.
@@ -305,7 +312,9 @@ def _add_locale(content: dict[str, Any], tag: str, channels: dict[str, Any]) -> 
     # The default variant defines which channels a template has; a locale only rewords them.
     extra = [c for c in channels if c not in content["channels"]]
     content["locales"][key] = channels
-    return [FieldError(f"locales.{tag}.{c}", "channel missing from the default content") for c in extra]
+    return [
+        FieldError(f"locales.{tag}.{c}", "channel missing from the default content") for c in extra
+    ]
 
 
 def _leaves(value: Any, path: str) -> Iterator[tuple[str, str]]:
@@ -362,7 +371,11 @@ def _required_variables(source: str) -> frozenset[str]:
 
 
 def _defined_by(test: nodes.Node) -> frozenset[str]:
-    if isinstance(test, nodes.Test) and test.name == "defined" and isinstance(test.node, nodes.Name):
+    if (
+        isinstance(test, nodes.Test)
+        and test.name == "defined"
+        and isinstance(test.node, nodes.Name)
+    ):
         return frozenset({test.node.name})
     if isinstance(test, nodes.And):
         return _defined_by(test.left) | _defined_by(test.right)
@@ -379,6 +392,8 @@ def _unguarded_names(node: nodes.Node, guarded: frozenset[str]) -> Iterator[str]
         inner = guarded | _defined_by(node.test)
         children = [(node.test, guarded), *((n, inner) for n in node.body)]
         children += [(n, guarded) for n in (*node.elif_, *node.else_)]
+    elif isinstance(node, nodes.And):  # `x is defined and x > 1`
+        children = [(node.left, guarded), (node.right, guarded | _defined_by(node.left))]
     elif isinstance(node, nodes.CondExpr):
         children = [(node.test, guarded), (node.expr1, guarded | _defined_by(node.test))]
         children += [(node.expr2, guarded)] if node.expr2 is not None else []
@@ -419,10 +434,15 @@ class _Budget:
 _BUDGET: ContextVar[_Budget] = ContextVar("alertflow_template_budget")
 
 
-def _check_length(value: Any, length: int) -> None:
-    if isinstance(value, str) and length > MAX_TEXT_CHARS:
+def _check_text_length(length: int) -> None:
+    if length > MAX_TEXT_CHARS:
         raise TemplateLimitError(f"text longer than {MAX_TEXT_CHARS} characters")
-    if isinstance(value, list | tuple) and length > MAX_ITEMS:
+
+
+def _check_length(value: Any, length: int) -> None:
+    if isinstance(value, str):
+        _check_text_length(length)
+    elif isinstance(value, list | tuple) and length > MAX_ITEMS:
         raise TemplateLimitError(f"list longer than {MAX_ITEMS} items")
 
 
@@ -465,7 +485,7 @@ class _Guard(NodeTransformer):
     def __init__(self, name: str | None, filename: str | None) -> None:
         self.name, self.filename = name, filename
 
-    def _wrap(self, node: nodes.Expr, filter_name: str) -> nodes.Filter:
+    def _wrap(self, node: nodes.Node, filter_name: str) -> nodes.Filter:
         return nodes.Filter(
             node, filter_name, [], [], None, None, lineno=node.lineno, environment=node.environment
         )
@@ -521,9 +541,33 @@ def _range(*args: int) -> range:
 # that can amplify text (format, center, replace, join, zfill, ... are not here).
 _CALLABLE_METHODS: dict[type, frozenset[str]] = {
     str: frozenset(
-        "capitalize casefold count endswith find isalnum isalpha isdigit islower isspace "
-        "isupper lower lstrip removeprefix removesuffix rfind rsplit rstrip split "
-        "splitlines startswith strip swapcase title upper".split()
+        {
+            "capitalize",
+            "casefold",
+            "count",
+            "endswith",
+            "find",
+            "isalnum",
+            "isalpha",
+            "isdigit",
+            "islower",
+            "isspace",
+            "isupper",
+            "lower",
+            "lstrip",
+            "removeprefix",
+            "removesuffix",
+            "rfind",
+            "rsplit",
+            "rstrip",
+            "split",
+            "splitlines",
+            "startswith",
+            "strip",
+            "swapcase",
+            "title",
+            "upper",
+        }
     ),
     dict: frozenset({"get", "items", "keys", "values"}),
     list: frozenset({"count", "index"}),
@@ -551,16 +595,16 @@ class _Sandbox(ImmutableSandboxedEnvironment):
             return obj[attribute]
         return super().getattr(obj, attribute)
 
-    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
-        if isinstance(__obj, Undefined):
-            __obj._fail_with_undefined_error()  # the original message, e.g. why it is unsafe
-        if not _may_call(__obj):
-            name = getattr(__obj, "__name__", type(__obj).__name__)
+    def call(self, context: Context, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(obj, Undefined):
+            obj._fail_with_undefined_error()  # the original message, e.g. why it is unsafe
+        if not _may_call(obj):
+            name = getattr(obj, "__name__", type(obj).__name__)
             raise TemplateSecurityError(f"calling {name!r} is not allowed in templates")
         _BUDGET.get().spend_step()
-        if isinstance(__obj, LoopContext) and args:  # a recursive loop's next level
+        if isinstance(obj, LoopContext) and args:  # a recursive loop's next level
             args = (_budgeted(args[0]), *args[1:])
-        return __context.call(__obj, *args, **kwargs)
+        return context.call(obj, *args, **kwargs)
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
         if operator == "%" and isinstance(left, str):
@@ -570,9 +614,9 @@ class _Sandbox(ImmutableSandboxedEnvironment):
             for seq, count in ((left, right), (right, left)):
                 if isinstance(count, int) and hasattr(seq, "__len__"):
                     _check_length(seq, len(seq) * count)
-        if operator == "**" and isinstance(left, int) and isinstance(right, int) and abs(left) > 1:
-            if right > 0 and left.bit_length() * right > MAX_INT_BITS:
-                raise TemplateLimitError(f"number larger than {MAX_INT_BITS} bits")
+        powers = operator == "**" and isinstance(left, int) and isinstance(right, int)
+        if powers and abs(left) > 1 and right > 0 and left.bit_length() * right > MAX_INT_BITS:
+            raise TemplateLimitError(f"number larger than {MAX_INT_BITS} bits")
         return _check_value(self.binop_table[operator](left, right))
 
 
@@ -625,7 +669,7 @@ def _number(value: Any, decimals: int = 0, thousands: str = ",", point: str = ".
 def _join(eval_ctx: EvalContext, value: Iterable[Any], separator: str = "") -> str:
     items = list(value)
     size = sum(len(i) if isinstance(i, str) else len(str(i)) for i in items)
-    _check_length("", size + len(separator) * max(len(items) - 1, 0))
+    _check_text_length(size + len(separator) * max(len(items) - 1, 0))
     return sync_do_join(eval_ctx, items, separator)
 
 
@@ -780,25 +824,26 @@ class _TextExtractor(HTMLParser):
     _PARAGRAPH = frozenset(
         {"p", "h1", "h2", "h3", "h4", "h5", "h6", "table", "ul", "ol", "blockquote", "pre", "hr"}
     )
-    _LINE = frozenset({"br", "div", "tr", "section", "article", "header", "footer"})
-    _VOID = frozenset({"br", "hr"})
+    _LINE = frozenset({"br", "div", "tr", "li", "section", "article", "header", "footer"})
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.parts: list[str] = []
         self._skipping = 0
+        # Newlines owed before the next text: block tags in a row make one break, not many.
+        self._pending = 0
         self._links: list[tuple[str, int]] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in self._SKIP:
             self._skipping += 1
-        elif tag == "a":
+        self._break(tag)
+        if tag == "a":
             self._links.append((dict(attrs).get("href") or "", len(self.parts)))
         elif tag == "li":
-            self.parts.append("\n- ")
+            self._text("- ")
         elif tag in ("td", "th"):
             self.parts.append(" ")
-        self._break(tag)
 
     def handle_endtag(self, tag: str) -> None:
         if tag in self._SKIP:
@@ -807,19 +852,23 @@ class _TextExtractor(HTMLParser):
             href, start = self._links.pop()
             label = " ".join("".join(self.parts[start:]).split())
             if href and not href.startswith("#") and href not in label:
-                self.parts.append(f" ({href})" if label else href)
-        if tag not in self._VOID:  # <br/> reports an end tag too; it is one break, not two
-            self._break(tag)
+                self._text(f" ({href})" if label else href)
+        self._break(tag)
 
     def handle_data(self, data: str) -> None:
         if not self._skipping:
-            self.parts.append(data)
+            # Whitespace in html is not layout; only block tags break lines.
+            self._text(re.sub(r"\s+", " ", data))
+
+    def _text(self, text: str) -> None:
+        if text.strip() and self._pending:
+            self.parts.append("\n" * self._pending)
+            self._pending = 0
+        self.parts.append(text)
 
     def _break(self, tag: str) -> None:
-        if tag in self._PARAGRAPH:
-            self.parts.append("\n\n")
-        elif tag in self._LINE:
-            self.parts.append("\n")
+        level = 2 if tag in self._PARAGRAPH else 1 if tag in self._LINE else 0
+        self._pending = max(self._pending, level)
 
 
 def html_to_text(html: str) -> str:
@@ -827,10 +876,7 @@ def html_to_text(html: str) -> str:
     parser = _TextExtractor()
     parser.feed(html)
     parser.close()
-    # Whitespace in html is not layout: collapse it per line, keep at most one blank line.
-    lines = [" ".join(line.split()) for line in "".join(parser.parts).split("\n")]
-    text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines))
-    return text.strip()
+    return "\n".join(" ".join(line.split()) for line in "".join(parser.parts).split("\n")).strip()
 
 
 # -- SMS
@@ -854,7 +900,11 @@ def sms_info(body: str) -> dict[str, Any]:
     else:
         encoding, units = "UCS-2", [2 if ord(c) > 0xFFFF else 1 for c in body]
     single, part = _SEGMENT_SIZE[encoding]
-    return {"encoding": encoding, "segments": _segments(units, single, part), "characters": len(body)}
+    return {
+        "encoding": encoding,
+        "segments": _segments(units, single, part),
+        "characters": len(body),
+    }
 
 
 def _segments(units: list[int], single: int, part: int) -> int:
