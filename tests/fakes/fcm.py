@@ -51,6 +51,10 @@ class FakeFcm(HttpPeer):
         self.app.router.add_post("/token", self._token)
         self.app.router.add_post("/v1/projects/{project}/messages:send", self._send)
 
+    @property
+    def send_path(self) -> str:
+        return f"/v1/projects/{self.project_id}/messages:send"
+
     def service_account_info(self) -> dict[str, str]:
         pem = _service_account_key().private_bytes(
             serialization.Encoding.PEM,

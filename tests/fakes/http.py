@@ -45,14 +45,14 @@ class Reply:
 class HttpPeer:
     """An aiohttp fake: ``async with Fake() as peer``, then ``peer.url("/path")``.
 
-    ``requests`` lists every request received; :meth:`script` makes the next requests get
-    the given replies instead of the fake's normal behaviour (failure injection).
+    ``requests`` lists every request received; :meth:`script` makes the next requests (to
+    ``path``, or to any path) get the given replies instead of the fake's normal behaviour.
     """
 
     def __init__(self) -> None:
         self.app = web.Application(middlewares=[self._record_and_script])
         self.requests: list[ReceivedRequest] = []
-        self._script: deque[Reply] = deque()
+        self._scripts: dict[str | None, deque[Reply]] = {}
         self._runner: web.AppRunner | None = None
         self._stopping = asyncio.Event()
         self.port = 0
@@ -60,8 +60,8 @@ class HttpPeer:
     def url(self, path: str = "") -> str:
         return f"http://127.0.0.1:{self.port}{path}"
 
-    def script(self, *replies: Reply) -> None:
-        self._script.extend(replies)
+    def script(self, *replies: Reply, path: str | None = None) -> None:
+        self._scripts.setdefault(path, deque()).extend(replies)
 
     async def __aenter__(self) -> Self:
         self._runner = web.AppRunner(self.app, access_log=None)
@@ -82,9 +82,10 @@ class HttpPeer:
     ) -> web.StreamResponse:
         body = await request.read()
         self.requests.append(ReceivedRequest(request.method, request.path, request.headers, body))
-        if not self._script:
+        script = self._scripts.get(request.path) or self._scripts.get(None)
+        if not script:
             return await handler(request)
-        reply = self._script.popleft()
+        reply = script.popleft()
         if reply.hang:
             await self._stopping.wait()
         return reply.response()
