@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from .api import dlq, notifications, operations, outbox, users
+from .api import categories, dlq, notifications, operations, outbox, preferences, topics, users
 from .api.middleware import MIB, authenticate, problems
 from .channels import ChannelProviders
 from .clock import Clock
@@ -24,7 +24,16 @@ from .services import SERVICES, Services
 from .storage.database import SQLiteDatabase
 from .workers import ChannelPool, WorkerPools
 
-ROUTE_TABLES = (operations.api, notifications.api, dlq.api, outbox.api, users.api)
+ROUTE_TABLES = (
+    operations.api,
+    notifications.api,
+    dlq.api,
+    outbox.api,
+    users.api,
+    categories.api,
+    preferences.api,
+    topics.api,
+)
 
 
 class DataDirInUse(RuntimeError):
@@ -84,7 +93,10 @@ def create_app(config: Config, registry: ProviderRegistry | None = None, clock: 
         deliverer = Deliverer(database, config.queue, channels.for_tenant, render_inline, clock.now)
         concurrency = config.workers.model_dump()
         pools = WorkerPools(
-            [ChannelPool(c, concurrency[c], database, deliverer, clock.now, config.queue.lease_seconds) for c in CHANNELS],
+            [
+                ChannelPool(c, concurrency[c], database, deliverer, clock.now, config.queue.lease_seconds)
+                for c in CHANNELS
+            ],
             database,
             clock.now,
         )

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -35,7 +34,7 @@ def pct(values: list[float], p: float) -> float:
     if not values:
         return float("nan")
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def ms(seconds: float) -> str:
@@ -92,12 +91,23 @@ async def embedded_server(workdir: Path) -> Target:
     """``alertflow serve`` on a fresh data dir with the outbox provider, logging warnings only."""
     env = {**os.environ, "ALERTFLOW_LOG__LEVEL": "warning", "ALERTFLOW_CONFIG": str(workdir / "alertflow.toml")}
     (workdir / "alertflow.toml").write_text(f"[server]\ndata_dir = '{workdir / 'data'}'\n")
-    init = subprocess.run([sys.executable, "-m", "alertflow", "init", "--json"], env=env, cwd=workdir,
-                          capture_output=True, text=True, check=True)
+    init = subprocess.run(
+        [sys.executable, "-m", "alertflow", "init", "--json"],
+        env=env,
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     api_key = json.loads(init.stdout)["api_key"]
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "alertflow", "serve", "--port", str(port)], env=env,
-                            cwd=workdir, stdout=subprocess.DEVNULL, stderr=open(workdir / "serve.log", "wb"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "alertflow", "serve", "--port", str(port)],
+        env=env,
+        cwd=workdir,
+        stdout=subprocess.DEVNULL,
+        stderr=open(workdir / "serve.log", "wb"),
+    )
     url = f"http://127.0.0.1:{port}"
     await _wait_ready(url + "/readyz", proc)
     return Target(url, api_key, proc.pid, proc, workdir)
@@ -105,8 +115,11 @@ async def embedded_server(workdir: Path) -> Target:
 
 async def reference_server(workdir: Path) -> Target:
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "alertflow.bench", str(workdir / "ref.db"), str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "alertflow.bench", str(workdir / "ref.db"), str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     await _wait_ready(url + "/healthz", proc)
     return Target(url, "", proc.pid, proc)
@@ -122,8 +135,11 @@ def serve_reference(db_path: str, port: int) -> None:
 
     async def publish(request: web.Request) -> web.Response:
         body = await request.json()
-        await database.write(lambda c: c.execute("INSERT INTO tenants (id, name, created_at) VALUES (?, ?, 0)",
-                                                 (os.urandom(8).hex(), json.dumps(body))))
+        await database.write(
+            lambda c: c.execute(
+                "INSERT INTO tenants (id, name, created_at) VALUES (?, ?, 0)", (os.urandom(8).hex(), json.dumps(body))
+            )
+        )
         return web.json_response({"ok": True}, status=202)
 
     async def healthz(request: web.Request) -> web.Response:
@@ -142,8 +158,10 @@ def serve_reference(db_path: str, port: int) -> None:
 
 
 def body_for(i: int) -> dict[str, Any]:
-    return {"to": {"email": f"user{i}@example.com"},
-            "content": {"email": {"subject": f"Bench {i}", "text": "Your disk is 95% full."}}}
+    return {
+        "to": {"email": f"user{i}@example.com"},
+        "content": {"email": {"subject": f"Bench {i}", "text": "Your disk is 95% full."}},
+    }
 
 
 @dataclass
@@ -157,8 +175,9 @@ class Run:
 async def _post(http: aiohttp.ClientSession, target: Target, i: int, run: Run) -> None:
     started = time.perf_counter()
     try:
-        async with http.post(target.url + PUBLISH, json=body_for(i),
-                             headers={"Authorization": f"Bearer {target.api_key}"}) as resp:
+        async with http.post(
+            target.url + PUBLISH, json=body_for(i), headers={"Authorization": f"Bearer {target.api_key}"}
+        ) as resp:
             payload = await resp.read()
             if resp.status != 202:
                 run.errors += 1
@@ -176,6 +195,7 @@ async def closed_loop(target: Target, total: int, concurrency: int) -> Run:
     run = Run()
     counter = iter(range(total))
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as http:
+
         async def client() -> None:
             for i in counter:
                 await _post(http, target, i, run)
@@ -186,8 +206,9 @@ async def closed_loop(target: Target, total: int, concurrency: int) -> Run:
     return run
 
 
-async def open_loop(target: Target, rate: float, seconds: float,
-                    sample: Callable[[], Awaitable[None]] | None = None) -> Run:
+async def open_loop(
+    target: Target, rate: float, seconds: float, sample: Callable[[], Awaitable[None]] | None = None
+) -> Run:
     """Publish at a fixed offered rate regardless of how fast answers come back."""
     run = Run()
     total = int(rate * seconds)
@@ -240,8 +261,10 @@ async def backlog(target: Target) -> int:
     count = 0
     async with aiohttp.ClientSession() as http:
         for status in ("queued", "sending"):
-            async with http.get(f"{target.url}/v1/notifications?status={status}&limit=500",
-                                headers={"Authorization": f"Bearer {target.api_key}"}) as resp:
+            async with http.get(
+                f"{target.url}/v1/notifications?status={status}&limit=500",
+                headers={"Authorization": f"Bearer {target.api_key}"},
+            ) as resp:
                 count += len((await resp.json())["items"])
     return count
 
@@ -271,11 +294,14 @@ async def bench(args: Any) -> dict[str, Any]:
             results["publish_per_s"] = len(run.latencies) / run.elapsed
             results["publish_p50_ms"] = pct(run.latencies, 50) * 1000
             results["publish_p99_ms"] = pct(run.latencies, 99) * 1000
-            report(f"publish, closed loop: {args.requests} requests, {args.concurrency} clients", [
-                ("accepted publishes/s", f"{results['publish_per_s']:.0f}"),
-                ("publish latency p50 / p99", f"{ms(pct(run.latencies, 50))} / {ms(pct(run.latencies, 99))}"),
-                ("errors", str(run.errors)),
-            ])
+            report(
+                f"publish, closed loop: {args.requests} requests, {args.concurrency} clients",
+                [
+                    ("accepted publishes/s", f"{results['publish_per_s']:.0f}"),
+                    ("publish latency p50 / p99", f"{ms(pct(run.latencies, 50))} / {ms(pct(run.latencies, 99))}"),
+                    ("errors", str(run.errors)),
+                ],
+            )
             await wait_drained(target)
 
             run = await open_loop(target, args.rate, args.seconds)
@@ -283,11 +309,15 @@ async def bench(args: Any) -> dict[str, Any]:
             lat, unsent = await sent_latencies(target, run.ids)
             results["sent_p50_ms"] = pct(lat, 50) * 1000
             results["sent_p99_ms"] = pct(lat, 99) * 1000
-            report(f"publish→sent at {args.rate:.0f}/s offered for {args.seconds:.0f} s", [
-                ("publish latency p50 / p99", f"{ms(pct(run.latencies, 50))} / {ms(pct(run.latencies, 99))}"),
-                ("publish→sent p50 / p99", f"{ms(pct(lat, 50))} / {ms(pct(lat, 99))}"),
-                ("not sent", str(unsent)), ("errors", str(run.errors)),
-            ])
+            report(
+                f"publish→sent at {args.rate:.0f}/s offered for {args.seconds:.0f} s",
+                [
+                    ("publish latency p50 / p99", f"{ms(pct(run.latencies, 50))} / {ms(pct(run.latencies, 99))}"),
+                    ("publish→sent p50 / p99", f"{ms(pct(lat, 50))} / {ms(pct(lat, 99))}"),
+                    ("not sent", str(unsent)),
+                    ("errors", str(run.errors)),
+                ],
+            )
 
             samples: list[int] = []
 
@@ -301,14 +331,18 @@ async def bench(args: Any) -> dict[str, Any]:
             lat, unsent = await sent_latencies(target, run.ids)
             results["sustained_per_s"] = len(run.latencies) / (run.elapsed + drain)
             results["backlog_samples"] = samples
-            report(f"end to end at {args.sustain_rate:.0f}/s offered for {args.seconds:.0f} s", [
-                ("accepted/s", f"{len(run.latencies) / run.elapsed:.0f}"),
-                ("delivered/s (incl. drain)", f"{results['sustained_per_s']:.0f}"),
-                ("backlog each second", " ".join(map(str, samples))),
-                ("drain after last publish", f"{drain:.2f} s"),
-                ("publish→sent p50 / p99", f"{ms(pct(lat, 50))} / {ms(pct(lat, 99))}"),
-                ("not sent", str(unsent)), ("errors", str(run.errors)),
-            ])
+            report(
+                f"end to end at {args.sustain_rate:.0f}/s offered for {args.seconds:.0f} s",
+                [
+                    ("accepted/s", f"{len(run.latencies) / run.elapsed:.0f}"),
+                    ("delivered/s (incl. drain)", f"{results['sustained_per_s']:.0f}"),
+                    ("backlog each second", " ".join(map(str, samples))),
+                    ("drain after last publish", f"{drain:.2f} s"),
+                    ("publish→sent p50 / p99", f"{ms(pct(lat, 50))} / {ms(pct(lat, 99))}"),
+                    ("not sent", str(unsent)),
+                    ("errors", str(run.errors)),
+                ],
+            )
             results["rss_mib"] = target.rss_mib()
             report("server memory", [("RSS idle / after", f"{results['idle_rss_mib']} / {results['rss_mib']} MiB")])
         finally:
@@ -321,11 +355,14 @@ async def bench(args: Any) -> dict[str, Any]:
             finally:
                 ref.stop()
             results["reference_per_s"] = len(run.latencies) / run.elapsed
-            report("reference: bare aiohttp + SQLite group commit", [
-                ("accepted/s", f"{results['reference_per_s']:.0f}"),
-                ("latency p50 / p99", f"{ms(pct(run.latencies, 50))} / {ms(pct(run.latencies, 99))}"),
-                ("AlertFlow / reference", f"{results['publish_per_s'] / results['reference_per_s']:.2f}"),
-            ])
+            report(
+                "reference: bare aiohttp + SQLite group commit",
+                [
+                    ("accepted/s", f"{results['reference_per_s']:.0f}"),
+                    ("latency p50 / p99", f"{ms(pct(run.latencies, 50))} / {ms(pct(run.latencies, 99))}"),
+                    ("AlertFlow / reference", f"{results['publish_per_s'] / results['reference_per_s']:.2f}"),
+                ],
+            )
     return results
 
 

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .storage.database import Database
 
 
 @dataclass(frozen=True)
@@ -22,3 +26,18 @@ BUILTIN: dict[str, Category] = {
         Category("default", "medium"),
     )
 }
+
+
+def from_row(row: Any) -> Category:
+    return Category(row["key"], row["priority"], bool(row["opt_out_allowed"]))
+
+
+async def resolve(db: Database, tenant_id: str, key: str) -> Category | None:
+    """The tenant's own definition of ``key``, else the built-in one, else None."""
+    row = await db.fetchone("SELECT * FROM categories WHERE tenant_id = ? AND key = ?", (tenant_id, key))
+    return from_row(row) if row else BUILTIN.get(key)
+
+
+async def all_for(db: Database, tenant_id: str) -> dict[str, Category]:
+    rows = await db.fetchall("SELECT * FROM categories WHERE tenant_id = ?", (tenant_id,))
+    return {**BUILTIN, **{r["key"]: from_row(r) for r in rows}}

@@ -27,10 +27,16 @@ SAMPLE_CONFIG = "sample.toml"
 
 def common_options(fn: F) -> F:
     """``--config`` and ``--data-dir`` are accepted before or after a subcommand's arguments."""
-    fn = click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
-                      help="Config file (default: $ALERTFLOW_CONFIG, else ./alertflow.toml).")(fn)
-    fn = click.option("--data-dir", type=click.Path(file_okay=False), default=None,
-                      help="Data directory (overrides server.data_dir).")(fn)
+    fn = click.option(
+        "--config",
+        "config_path",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="Config file (default: $ALERTFLOW_CONFIG, else ./alertflow.toml).",
+    )(fn)
+    fn = click.option(
+        "--data-dir", type=click.Path(file_okay=False), default=None, help="Data directory (overrides server.data_dir)."
+    )(fn)
     return fn
 
 
@@ -150,8 +156,14 @@ def serve(config_path: str | None, data_dir: str | None, host: str | None, port:
         fail(f"config error: {exc}", 2)
     click.echo(f"AlertFlow {__version__} on http://{config.server.host}:{config.server.port}", err=True)
     try:
-        web.run_app(app, host=config.server.host, port=config.server.port, print=None, access_log=None,
-                    shutdown_timeout=config.server.shutdown_timeout_seconds)
+        web.run_app(
+            app,
+            host=config.server.host,
+            port=config.server.port,
+            print=None,
+            access_log=None,
+            shutdown_timeout=config.server.shutdown_timeout_seconds,
+        )
     except DataDirInUse as exc:
         fail(str(exc))
     except OSError as exc:
@@ -192,8 +204,9 @@ def keys_group() -> None:
 @click.option("--role", type=click.Choice([r.name for r in tenants.Role]), required=True)
 @click.option("--name", default=None, help="A label for the key.")
 @click.option("--json", "as_json", is_flag=True)
-def keys_create(config_path: str | None, data_dir: str | None, tenant_ref: str, role: str, name: str | None,
-                as_json: bool) -> None:
+def keys_create(
+    config_path: str | None, data_dir: str | None, tenant_ref: str, role: str, name: str | None, as_json: bool
+) -> None:
     """Issue an API key with a role."""
     config = settings(config_path, data_dir)
     with database(config) as conn:

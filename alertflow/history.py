@@ -77,9 +77,7 @@ def _shape(row: sqlite3.Row, deliveries: list[dict[str, Any]]) -> dict[str, Any]
 
 
 async def get(db: Database, tenant_id: str, notification_id: str) -> dict[str, Any] | None:
-    row = await db.fetchone(
-        "SELECT * FROM notifications WHERE id = ? AND tenant_id = ?", (notification_id, tenant_id)
-    )
+    row = await db.fetchone("SELECT * FROM notifications WHERE id = ? AND tenant_id = ?", (notification_id, tenant_id))
     if row is None:
         return None
     return _shape(row, (await _deliveries(db, [row["id"]])).get(row["id"], []))
@@ -110,7 +108,9 @@ async def page(
             params.append(filters[column])
     if delivery_conds:
         where.append(
-            "EXISTS (SELECT 1 FROM deliveries d WHERE d.notification_id = n.id AND " + " AND ".join(delivery_conds) + ")"
+            "EXISTS (SELECT 1 FROM deliveries d WHERE d.notification_id = n.id AND "
+            + " AND ".join(delivery_conds)
+            + ")"
         )
     rows = await db.fetchall(
         f"SELECT n.* FROM notifications n WHERE {' AND '.join(where)} ORDER BY n.id DESC LIMIT ?",

@@ -21,9 +21,19 @@ class InboxProvider(Provider):
             raise PermanentFailure("no_contact:user_id: in-app messages need a user_id")
         c = message.content
         item_id = new_id("inb")
-        row = (item_id, message.tenant_id, user_id, message.delivery_id, message.notification_id,
-               c.get("title"), c.get("body"), c.get("action_url"), json.dumps(c.get("data") or {}),
-               message.category, time.time())
+        row = (
+            item_id,
+            message.tenant_id,
+            user_id,
+            message.delivery_id,
+            message.notification_id,
+            c.get("title"),
+            c.get("body"),
+            c.get("action_url"),
+            json.dumps(c.get("data") or {}),
+            message.category,
+            time.time(),
+        )
         await self.context.database.write(
             lambda conn: conn.execute(
                 "INSERT INTO inbox (id, tenant_id, user_id, delivery_id, notification_id, title, body,"

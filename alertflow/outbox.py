@@ -23,13 +23,22 @@ class OutboxProvider(Provider):
     async def send(self, message: Message) -> Sent:
         recipient = json.dumps(dataclasses.asdict(message.recipient))
         content = json.dumps({**message.content, **({"headers": message.headers} if message.headers else {})})
-        row = (message.tenant_id, message.delivery_id, message.notification_id, message.channel,
-               recipient, content, time.time())
+        row = (
+            message.tenant_id,
+            message.delivery_id,
+            message.notification_id,
+            message.channel,
+            recipient,
+            content,
+            time.time(),
+        )
         outbox_id = await self.context.database.write(
-            lambda conn: conn.execute(
-                "INSERT INTO outbox (tenant_id, delivery_id, notification_id, channel, recipient, content,"
-                " created_at) VALUES (?,?,?,?,?,?,?)",
-                row,
-            ).lastrowid
+            lambda conn: (
+                conn.execute(
+                    "INSERT INTO outbox (tenant_id, delivery_id, notification_id, channel, recipient, content,"
+                    " created_at) VALUES (?,?,?,?,?,?,?)",
+                    row,
+                ).lastrowid
+            )
         )
         return Sent(provider_message_id=f"outbox-{outbox_id}")

@@ -139,14 +139,10 @@ class ProviderRegistry:
         if not isinstance(type_name, str):
             raise ProviderConfigError(f"{path}.type", f"expected one of {self.for_channel(channel)}")
         if type_name not in self._types:
-            raise ProviderConfigError(
-                f"{path}.type", f"unknown provider {type_name!r}; installed: {self.names()}"
-            )
+            raise ProviderConfigError(f"{path}.type", f"unknown provider {type_name!r}; installed: {self.names()}")
         provider = self._types[type_name]
         if channel not in provider.channels:
-            raise ProviderConfigError(
-                f"{path}.type", f"provider {type_name!r} does not serve channel {channel!r}"
-            )
+            raise ProviderConfigError(f"{path}.type", f"provider {type_name!r} does not serve channel {channel!r}")
         try:
             return type_name, provider.Settings.model_validate(settings)
         except ValidationError as exc:

@@ -12,15 +12,16 @@ import re
 import sqlite3
 from dataclasses import dataclass, field
 from datetime import datetime
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from . import queue
-from .categories import BUILTIN, Category
+from .categories import Category
 from .errors import invalid
 from .ids import new_id
+from .preferences import Preferences, quiet_until, suppression
 
 Channel = Literal["email", "sms", "push", "inapp", "webhook"]
 Priority = Literal["high", "medium", "low"]
@@ -116,7 +117,8 @@ class Content(_Strict):
 
 
 class PublishRequest(_Strict):
-    to: Annotated[list[RecipientIn], Field(min_length=1, max_length=MAX_RECIPIENTS)]
+    to: Annotated[list[RecipientIn], Field(min_length=1, max_length=MAX_RECIPIENTS)] | None = None
+    topic: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     template: str | None = None
     template_version: int | None = Field(None, ge=1)
     data: dict[str, Any] = {}
@@ -149,6 +151,8 @@ class PublishRequest(_Strict):
 
     @model_validator(mode="after")
     def _one_source(self) -> PublishRequest:
+        if (self.to is None) == (self.topic is None):
+            raise ValueError("give either to or topic")
         if (self.template is None) == (self.content is None):
             raise ValueError("give either template or content")
         if self.template_version is not None and self.template is None:
@@ -156,9 +160,6 @@ class PublishRequest(_Strict):
         if self.send_at is not None and self.send_at_local is not None:
             raise ValueError("give send_at or send_at_local, not both")
         return self
-
-    def recipients(self) -> list[RecipientIn]:
-        return self.to
 
 
 @dataclass
@@ -191,46 +192,82 @@ def contact_reason(channel: str, recipient: dict[str, Any], user: sqlite3.Row | 
     return None
 
 
-def plan(
-    req: PublishRequest,
-    tenant_id: str,
-    category: Category,
-    channels: list[str],
-    users: dict[str, Any],
-    now: float,
-    template_version: int | None = None,
-) -> Plan:
+@dataclass(frozen=True)
+class Audience:
+    """What a plan needs to know of the tenant and its recipients, looked up before the write."""
+
+    tenant_id: str
+    category: Category
+    channels: list[str]
+    users: dict[str, Any] = field(default_factory=dict)  # user rows by user_id
+    preferences: dict[str, Preferences] = field(default_factory=dict)  # by user_id
+    tenant_preferences: Preferences | None = None
+    template_version: int | None = None
+
+
+def plan(req: PublishRequest, recipients: list[RecipientIn], audience: Audience, now: float) -> Plan:
     """Rows and response for a validated request (pure: no I/O)."""
     out = Plan()
+    tenant_id, category = audience.tenant_id, audience.category
     priority = req.priority or category.priority
     content = json.dumps(req.content.model_dump(exclude_none=True)) if req.content else None
     data = json.dumps(req.data)
-    for recipient_in in req.recipients():
+    for recipient_in in recipients:
         recipient = recipient_in.model_dump(exclude_none=True)
         user_id = recipient.get("user_id")
-        user = users.get(user_id) if user_id else None
+        user = audience.users.get(user_id) if user_id else None
+        prefs = audience.preferences.get(user_id) if user_id else None
         send_at = send_time(req, user)
-        scheduled = send_at is not None and send_at > now
+        due = max(send_at or now, now)
         nid = new_id("ntf")
         out.notifications.append(
-            (nid, tenant_id, user_id, category.key, priority, now, send_at, json.dumps(recipient),
-             content, req.template, template_version, data)
+            (
+                nid,
+                tenant_id,
+                user_id,
+                category.key,
+                priority,
+                now,
+                send_at,
+                json.dumps(recipient),
+                content,
+                req.template,
+                audience.template_version,
+                data,
+            )
         )
         statuses = []
-        for channel in channels:
+        for channel in audience.channels:
             did = new_id("dlv")
-            reason = contact_reason(channel, recipient, user)
-            status = "suppressed" if reason else "scheduled" if scheduled else "queued"
+            reason = contact_reason(channel, recipient, user) or suppression(
+                category, channel, prefs, audience.tenant_preferences
+            )
+            run_at = due
+            if reason is None:
+                quiet_end = quiet_until(
+                    priority, due, prefs, audience.tenant_preferences, user["timezone"] if user is not None else None
+                )
+                if quiet_end is not None:
+                    run_at, reason = quiet_end, "quiet_hours"
+            status = "suppressed" if reason and reason != "quiet_hours" else "scheduled" if run_at > now else "queued"
             statuses.append(status)
             out.deliveries.append((did, nid, tenant_id, channel, status, reason, now, now))
             out.events.append((status, tenant_id, nid, did, channel, reason))
-            if reason:
+            if status == "suppressed":
                 continue
-            state = queue.WAITING if scheduled else queue.READY
-            out.jobs.append((did, tenant_id, channel, queue.PRIORITIES[priority], state, send_at if scheduled else now))
+            scheduled = status == "scheduled"
+            out.jobs.append(
+                (
+                    did,
+                    tenant_id,
+                    channel,
+                    queue.PRIORITIES[priority],
+                    queue.WAITING if scheduled else queue.READY,
+                    run_at,
+                )
+            )
             if scheduled:
-                assert send_at is not None
-                out.earliest_scheduled = min(send_at, out.earliest_scheduled or send_at)
+                out.earliest_scheduled = min(run_at, out.earliest_scheduled or run_at)
             else:
                 out.ready_channels.add(channel)
         status = next((s for s in ("queued", "scheduled") if s in statuses), "suppressed")
@@ -295,12 +332,8 @@ def choose_channels(req: PublishRequest, available: list[str]) -> list[str]:
     for channel in req.channels:
         if channel not in available:
             source = "template" if req.template else "content"
-            raise invalid(f"{source}.{channel}" if source == "content" else "channels",
-                          f"channel {channel!r} is requested but the {source} has no {channel} part")
+            raise invalid(
+                f"{source}.{channel}" if source == "content" else "channels",
+                f"channel {channel!r} is requested but the {source} has no {channel} part",
+            )
     return list(req.channels)
-
-
-def builtin_category(key: str) -> Category:
-    if key not in BUILTIN:
-        raise invalid("category", f"unknown category {key!r}")
-    return BUILTIN[key]

@@ -76,7 +76,8 @@ def claim(conn: sqlite3.Connection, channel: str, limit: int, now: float, lease_
     payloads = conn.execute(
         "SELECT d.id AS delivery_id, d.tenant_id, n.id AS notification_id, n.category, n.priority,"
         " n.user_id, n.recipient, n.content, n.template, n.template_version, n.data"
-        f" FROM deliveries d JOIN notifications n ON n.id = d.notification_id WHERE d.id IN ({_placeholders(len(ids))})",
+        " FROM deliveries d JOIN notifications n ON n.id = d.notification_id"
+        f" WHERE d.id IN ({_placeholders(len(ids))})",
         ids,
     ).fetchall()
     jobs = [
@@ -140,8 +141,16 @@ def record_delivery(conn: sqlite3.Connection, delivery_id: str, decision: Decisi
         " reason = ?, sent_at = CASE WHEN ? THEN ? ELSE sent_at END,"
         " delivered_at = CASE WHEN ? THEN ? ELSE delivered_at END WHERE id = ?",
         (
-            decision.status, now, decision.provider, decision.provider_message_id,
-            None if sent else decision.error, sent, now, decision.status == "delivered", now, delivery_id,
+            decision.status,
+            now,
+            decision.provider,
+            decision.provider_message_id,
+            None if sent else decision.error,
+            sent,
+            now,
+            decision.status == "delivered",
+            now,
+            delivery_id,
         ),
     )
 
@@ -219,18 +228,21 @@ def cancel(conn: sqlite3.Connection, tenant_id: str, notification_id: str, now: 
     return cancelled
 
 
-def replay(conn: sqlite3.Connection, delivery_id: str, now: float, tenant_id: str | None = None) -> dict[str, Any] | None:
+def replay(
+    conn: sqlite3.Connection, delivery_id: str, now: float, tenant_id: str | None = None
+) -> dict[str, Any] | None:
     """Move a dead delivery back to the queue with a fresh set of attempts."""
     scope, params = ("AND tenant_id = ?", [tenant_id]) if tenant_id else ("", [])
     dead = conn.execute(
-        f"DELETE FROM dead_letters WHERE delivery_id = ? {scope} RETURNING delivery_id, tenant_id, notification_id, channel",
+        f"DELETE FROM dead_letters WHERE delivery_id = ? {scope}"
+        " RETURNING delivery_id, tenant_id, notification_id, channel",
         (delivery_id, *params),
     ).fetchone()
     if dead is None:
         return None
-    priority = conn.execute(
-        "SELECT priority FROM notifications WHERE id = ?", (dead["notification_id"],)
-    ).fetchone()["priority"]
+    priority = conn.execute("SELECT priority FROM notifications WHERE id = ?", (dead["notification_id"],)).fetchone()[
+        "priority"
+    ]
     conn.execute(
         "INSERT INTO jobs (delivery_id, tenant_id, channel, priority, state, run_at, attempts)"
         " VALUES (?, ?, ?, ?, ?, ?, 0)",

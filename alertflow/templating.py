@@ -312,9 +312,7 @@ def _add_locale(content: dict[str, Any], tag: str, channels: dict[str, Any]) -> 
     # The default variant defines which channels a template has; a locale only rewords them.
     extra = [c for c in channels if c not in content["channels"]]
     content["locales"][key] = channels
-    return [
-        FieldError(f"locales.{tag}.{c}", "channel missing from the default content") for c in extra
-    ]
+    return [FieldError(f"locales.{tag}.{c}", "channel missing from the default content") for c in extra]
 
 
 def _leaves(value: Any, path: str) -> Iterator[tuple[str, str]]:
@@ -332,9 +330,7 @@ def _is_html(channel: str, name: str) -> bool:
     return (channel, name) == ("email", "html")
 
 
-def _channel_leaves(
-    base: str, channel: str, fields: Mapping[str, Any]
-) -> Iterator[tuple[str, str, bool]]:
+def _channel_leaves(base: str, channel: str, fields: Mapping[str, Any]) -> Iterator[tuple[str, str, bool]]:
     """(path, template source, is email html) for every template in one channel's fields."""
     for name, value in fields.items():
         for path, source in _leaves(value, f"{base}.{channel}.{name}"):
@@ -371,11 +367,7 @@ def _required_variables(source: str) -> frozenset[str]:
 
 
 def _defined_by(test: nodes.Node) -> frozenset[str]:
-    if (
-        isinstance(test, nodes.Test)
-        and test.name == "defined"
-        and isinstance(test.node, nodes.Name)
-    ):
+    if isinstance(test, nodes.Test) and test.name == "defined" and isinstance(test.node, nodes.Name):
         return frozenset({test.node.name})
     if isinstance(test, nodes.And):
         return _defined_by(test.left) | _defined_by(test.right)
@@ -486,9 +478,7 @@ class _Guard(NodeTransformer):
         self.name, self.filename = name, filename
 
     def _wrap(self, node: nodes.Node, filter_name: str) -> nodes.Filter:
-        return nodes.Filter(
-            node, filter_name, [], [], None, None, lineno=node.lineno, environment=node.environment
-        )
+        return nodes.Filter(node, filter_name, [], [], None, None, lineno=node.lineno, environment=node.environment)
 
     def _refuse(self, node: nodes.Node, message: str) -> None:
         raise jinja2.TemplateAssertionError(message, node.lineno, self.name, self.filename)
@@ -755,9 +745,7 @@ def render(
     return _complete(channel, rendered)
 
 
-def _channel_fields(
-    content: Mapping[str, Any], channel: str, locale: str | None
-) -> tuple[str, Mapping[str, Any]]:
+def _channel_fields(content: Mapping[str, Any], channel: str, locale: str | None) -> tuple[str, Mapping[str, Any]]:
     tag = pick_locale(content, locale)
     if tag is not None and channel in content["locales"][tag]:
         return f"locales.{tag}", content["locales"][tag][channel]
@@ -821,9 +809,7 @@ def _complete(channel: str, rendered: dict[str, Any]) -> dict[str, Any]:
 
 class _TextExtractor(HTMLParser):
     _SKIP = frozenset({"head", "script", "style", "template"})
-    _PARAGRAPH = frozenset(
-        {"p", "h1", "h2", "h3", "h4", "h5", "h6", "table", "ul", "ol", "blockquote", "pre", "hr"}
-    )
+    _PARAGRAPH = frozenset({"p", "h1", "h2", "h3", "h4", "h5", "h6", "table", "ul", "ol", "blockquote", "pre", "hr"})
     _LINE = frozenset({"br", "div", "tr", "li", "section", "article", "header", "footer"})
 
     def __init__(self) -> None:

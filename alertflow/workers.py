@@ -81,9 +81,7 @@ class ChannelPool:
 
     async def _claim(self, limit: int) -> list[Job]:
         now = self.clock()
-        return await self.database.write(
-            lambda conn: queue.claim(conn, self.channel, limit, now, self.lease_seconds)
-        )
+        return await self.database.write(lambda conn: queue.claim(conn, self.channel, limit, now, self.lease_seconds))
 
     async def _send(self, job: Job) -> None:
         try:
@@ -161,7 +159,7 @@ class WorkerPools:
             self._timer_wake.clear()
             now = self.clock()
             try:
-                ready = await self.database.write(lambda conn: self._due(conn, now))
+                ready = await self.database.write(lambda conn, now=now: self._due(conn, now))
                 due = await self.database.fetchone(
                     f"SELECT MIN(run_at) AS t FROM jobs WHERE state IN ({queue.WAITING}, {queue.LEASED})"
                 )

@@ -4,6 +4,7 @@ the ``scripted`` provider (tests/testkit) whose behaviour a test sets while it r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from aiohttp.test_utils import TestClient
 
 from alertflow import tenants
 from alertflow.app import create_app
+from alertflow.clock import Clock
 from alertflow.config import Config
 from alertflow.queue import Decision, Job
 from alertflow.services import SERVICES, Services
@@ -53,12 +55,20 @@ def script(tmp_path: Path) -> Script:
 
 
 def make_config(tmp_path: Path, **sections: Any) -> Config:
-    tree: dict[str, Any] = {
-        "server": {"data_dir": str(tmp_path / "data"), "secret_key": "test-secret"}
-    }
+    tree: dict[str, Any] = {"server": {"data_dir": str(tmp_path / "data"), "secret_key": "test-secret"}}
     for name, values in sections.items():
         tree[name] = {**tree.get(name, {}), **values}
     return Config.model_validate(tree)
+
+
+class FakeClock(Clock):
+    """A clock a test moves by hand."""
+
+    def __init__(self, now: float) -> None:
+        self.t = now
+
+    def now(self) -> float:
+        return self.t
 
 
 @dataclass
@@ -75,9 +85,7 @@ class Harness:
     def headers(self, role: str = "owner", **extra: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.keys[role]}", **extra}
 
-    async def call(
-        self, method: str, path: str, role: str = "owner", body: Any = None, **kw: Any
-    ) -> Any:
+    async def call(self, method: str, path: str, role: str = "owner", body: Any = None, **kw: Any) -> Any:
         headers = self.headers(role, **kw.pop("headers", {}))
         resp = await self.client.request(method, path, json=body, headers=headers, **kw)
         return resp
@@ -96,9 +104,7 @@ class Harness:
         self.decisions.append((job, decision))
         self._changed.set()
 
-    async def until(
-        self, predicate: Callable[[], bool | Awaitable[bool]], timeout: float = WAIT_SECONDS
-    ) -> None:
+    async def until(self, predicate: Callable[[], bool | Awaitable[bool]], timeout: float = WAIT_SECONDS) -> None:
         """Wait, on delivery decisions, until ``predicate`` holds."""
         async with asyncio.timeout(timeout):
             while True:
@@ -109,10 +115,8 @@ class Harness:
                 if result:
                     return
                 # Decisions wake us; the short timeout covers changes made by other paths.
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._changed.wait(), 0.05)
-                except TimeoutError:
-                    pass
 
     async def settled(
         self,
@@ -158,8 +162,8 @@ StartApp = Callable[..., Awaitable[Harness]]
 async def start_app(aiohttp_client: Any, tmp_path: Path) -> AsyncIterator[StartApp]:
     """``await start_app(queue={...}, workers={...}, providers={...})`` → a running Harness."""
 
-    async def start(**sections: Any) -> Harness:
-        app = create_app(make_config(tmp_path, **sections))
+    async def start(clock: Clock | None = None, **sections: Any) -> Harness:
+        app = create_app(make_config(tmp_path, **sections), clock=clock)
         client = await aiohttp_client(app)
         svc = app[SERVICES]
         tenant_id, keys = await add_tenant(svc, "acme")

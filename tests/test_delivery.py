@@ -22,9 +22,7 @@ def test_backoff_grows_exponentially_within_full_jitter_and_is_capped() -> None:
         assert max(delays) > ceiling * 0.8  # the jitter spans the whole window
 
 
-async def test_high_priority_overtakes_queued_low_priority(
-    start_app: StartApp, script: Script
-) -> None:
+async def test_high_priority_overtakes_queued_low_priority(start_app: StartApp, script: Script) -> None:
     script.set(delay=0.005)
     app = await scripted_app(start_app, script, workers={"email": 1})
     lows = await app.publish(
@@ -49,14 +47,10 @@ async def test_high_priority_overtakes_queued_low_priority(
     assert len(lows["notifications"]) == 100 and len(highs["notifications"]) == 5
 
 
-async def test_a_transient_failure_is_retried_with_backoff_until_sent(
-    start_app: StartApp, script: Script
-) -> None:
+async def test_a_transient_failure_is_retried_with_backoff_until_sent(start_app: StartApp, script: Script) -> None:
     script.set(fail="retry", fail_first=2)
     app = await scripted_app(start_app, script, queue=FAST_RETRIES)
-    nid = (await app.publish({"to": {"email": "a@example.com"}, "content": EMAIL}))[
-        "notifications"
-    ][0]["id"]
+    nid = (await app.publish({"to": {"email": "a@example.com"}, "content": EMAIL}))["notifications"][0]["id"]
     done = await app.settled(nid)
     [delivery] = done["deliveries"]
     assert delivery["status"] == "sent"
@@ -69,14 +63,10 @@ async def test_a_transient_failure_is_retried_with_backoff_until_sent(
         assert decision.retry_at - sends[n - 1]["at"] <= min(0.4, 0.05 * 2 ** (n - 1)) + 0.05
 
 
-async def test_a_rate_limited_send_waits_for_the_providers_retry_after(
-    start_app: StartApp, script: Script
-) -> None:
+async def test_a_rate_limited_send_waits_for_the_providers_retry_after(start_app: StartApp, script: Script) -> None:
     script.set(fail="rate_limited", fail_first=1, retry_after=0.3)
     app = await scripted_app(start_app, script, queue=FAST_RETRIES)
-    nid = (await app.publish({"to": {"email": "a@example.com"}, "content": EMAIL}))[
-        "notifications"
-    ][0]["id"]
+    nid = (await app.publish({"to": {"email": "a@example.com"}, "content": EMAIL}))["notifications"][0]["id"]
     done = await app.settled(nid)
     assert [a["outcome"] for a in done["deliveries"][0]["attempts"]] == ["rate_limited", "sent"]
     first, second = script.sends()
@@ -88,9 +78,7 @@ async def test_a_delivery_that_keeps_failing_goes_dead_to_the_dlq_and_replays(
 ) -> None:
     script.set(fail="retry")
     app = await scripted_app(start_app, script, queue={**FAST_RETRIES, "max_attempts": 3})
-    nid = (await app.publish({"to": {"email": "a@example.com"}, "content": EMAIL}))[
-        "notifications"
-    ][0]["id"]
+    nid = (await app.publish({"to": {"email": "a@example.com"}, "content": EMAIL}))["notifications"][0]["id"]
     done = await app.settled(nid)
     [delivery] = done["deliveries"]
     assert delivery["status"] == "dead" and len(delivery["attempts"]) == 3
@@ -112,9 +100,7 @@ async def test_a_delivery_that_keeps_failing_goes_dead_to_the_dlq_and_replays(
 async def test_replay_all_with_a_filter_and_delete(start_app: StartApp, script: Script) -> None:
     script.set(fail="retry")
     app = await scripted_app(start_app, script, queue={**FAST_RETRIES, "max_attempts": 1})
-    out = await app.publish(
-        {"to": [{"email": "a@example.com"}, {"email": "b@example.com"}], "content": EMAIL}
-    )
+    out = await app.publish({"to": [{"email": "a@example.com"}, {"email": "b@example.com"}], "content": EMAIL})
     for n in out["notifications"]:
         await app.settled(n["id"])
     dead = [e["delivery_id"] for e in (await (await app.call("GET", "/v1/dlq")).json())["items"]]
@@ -129,14 +115,10 @@ async def test_replay_all_with_a_filter_and_delete(start_app: StartApp, script: 
     assert bad.status == 422
 
 
-async def test_a_permanent_failure_ends_failed_after_one_try(
-    start_app: StartApp, script: Script
-) -> None:
+async def test_a_permanent_failure_ends_failed_after_one_try(start_app: StartApp, script: Script) -> None:
     script.set(fail="permanent")
     app = await scripted_app(start_app, script, queue=FAST_RETRIES)
-    nid = (await app.publish({"to": {"email": "a@example.com"}, "content": EMAIL}))[
-        "notifications"
-    ][0]["id"]
+    nid = (await app.publish({"to": {"email": "a@example.com"}, "content": EMAIL}))["notifications"][0]["id"]
     done = await app.settled(nid)
     [delivery] = done["deliveries"]
     assert delivery["status"] == "failed" and len(delivery["attempts"]) == 1
@@ -150,13 +132,11 @@ async def test_a_scheduled_notification_is_sent_after_its_time_not_before(app: H
     from datetime import UTC, datetime
 
     send_at = datetime.fromtimestamp(now + 0.5, UTC).isoformat()
-    nid = (
-        await app.publish({"to": {"email": "a@example.com"}, "content": EMAIL, "send_at": send_at})
-    )["notifications"][0]["id"]
+    nid = (await app.publish({"to": {"email": "a@example.com"}, "content": EMAIL, "send_at": send_at}))[
+        "notifications"
+    ][0]["id"]
     done = await app.settled(nid)
-    sent_at = datetime.fromisoformat(
-        done["deliveries"][0]["sent_at"].replace("Z", "+00:00")
-    ).timestamp()
+    sent_at = datetime.fromisoformat(done["deliveries"][0]["sent_at"].replace("Z", "+00:00")).timestamp()
     assert sent_at >= now + 0.5
 
 
@@ -165,9 +145,7 @@ async def test_a_failover_provider_delivers_when_the_primary_fails(
 ) -> None:
     script.set(fail="retry")
     app = await start_app(providers={"email": [script.provider(), {"type": "outbox"}]})
-    nid = (await app.publish({"to": {"email": "a@example.com"}, "content": EMAIL}))[
-        "notifications"
-    ][0]["id"]
+    nid = (await app.publish({"to": {"email": "a@example.com"}, "content": EMAIL}))["notifications"][0]["id"]
     done = await app.settled(nid)
     [delivery] = done["deliveries"]
     assert delivery["status"] == "sent" and delivery["provider"] == "outbox"

@@ -31,9 +31,7 @@ async def test_a_published_email_is_queued_then_sent_through_the_outbox(app: Har
     done = await app.settled(item["id"])
     assert done["status"] == "sent"
     [delivery] = done["deliveries"]
-    assert delivery["provider"] == "outbox" and [a["outcome"] for a in delivery["attempts"]] == [
-        "sent"
-    ]
+    assert delivery["provider"] == "outbox" and [a["outcome"] for a in delivery["attempts"]] == ["sent"]
     resp = await app.call("GET", "/v1/outbox?channel=email")
     [captured] = (await resp.json())["items"]
     assert captured["content"]["subject"] == "Disk alert"
@@ -61,10 +59,7 @@ async def test_a_channel_the_recipient_cannot_be_reached_on_is_suppressed_with_t
     out = await app.publish({"to": {"email": "a@example.com"}, "content": {**EMAIL, **SMS}})
     done = await app.settled(out["notifications"][0]["id"])
     by_channel = {d["channel"]: d for d in done["deliveries"]}
-    assert (
-        by_channel["sms"]["status"] == "suppressed"
-        and by_channel["sms"]["reason"] == "no_contact:phone"
-    )
+    assert by_channel["sms"]["status"] == "suppressed" and by_channel["sms"]["reason"] == "no_contact:phone"
     assert by_channel["email"]["status"] == "sent"
 
 
@@ -111,21 +106,15 @@ async def test_idempotency_keys_are_per_tenant(app: Harness) -> None:
 
 
 async def test_malformed_json_is_400(app: Harness) -> None:
-    resp = await app.client.post(
-        PUBLISH, data=b'{"to": ', headers=app.headers(**{"Content-Type": "application/json"})
-    )
+    resp = await app.client.post(PUBLISH, data=b'{"to": ', headers=app.headers(**{"Content-Type": "application/json"}))
     await problem(resp, 400)
     assert set((await row_counts(app)).values()) == {0}
 
 
 async def test_missing_or_unknown_key_is_401(app: Harness) -> None:
     await problem(await app.client.post(PUBLISH, json={}), 401)
-    await problem(
-        await app.client.post(PUBLISH, json={}, headers={"Authorization": "Bearer af_nope"}), 401
-    )
-    await problem(
-        await app.client.get("/v1/notifications", headers={"Authorization": "Basic x"}), 401
-    )
+    await problem(await app.client.post(PUBLISH, json={}, headers={"Authorization": "Bearer af_nope"}), 401)
+    await problem(await app.client.get("/v1/notifications", headers={"Authorization": "Basic x"}), 401)
     assert set((await row_counts(app)).values()) == {0}
 
 
@@ -160,9 +149,7 @@ async def test_a_body_over_one_mebibyte_is_413(app: Harness) -> None:
 
 
 async def test_a_body_that_is_not_json_is_415(app: Harness) -> None:
-    resp = await app.client.post(
-        PUBLISH, data="to=a", headers=app.headers(**{"Content-Type": "text/plain"})
-    )
+    resp = await app.client.post(PUBLISH, data="to=a", headers=app.headers(**{"Content-Type": "text/plain"}))
     await problem(resp, 415)
     assert set((await row_counts(app)).values()) == {0}
 
@@ -185,9 +172,7 @@ async def test_a_body_that_is_not_json_is_415(app: Harness) -> None:
         ({"to": [{"email": "a@example.com"}] * 1001, "content": EMAIL}, "to"),
     ],
 )
-async def test_invalid_fields_are_422_naming_the_field(
-    app: Harness, body: dict[str, Any], field: str
-) -> None:
+async def test_invalid_fields_are_422_naming_the_field(app: Harness, body: dict[str, Any], field: str) -> None:
     resp = await app.call("POST", PUBLISH, body=body)
     problem_body = await problem(resp, 422)
     assert field in [e["field"] for e in problem_body["errors"]], problem_body
@@ -236,9 +221,7 @@ async def test_listing_is_newest_first_with_filters_and_a_cursor(app: Harness) -
 
 
 async def test_a_scheduled_notification_can_be_cancelled_until_it_fires(app: Harness) -> None:
-    out = await app.publish(
-        {"to": {"email": "a@example.com"}, "content": EMAIL, "send_at": "2099-01-01T00:00:00Z"}
-    )
+    out = await app.publish({"to": {"email": "a@example.com"}, "content": EMAIL, "send_at": "2099-01-01T00:00:00Z"})
     nid = out["notifications"][0]["id"]
     assert out["notifications"][0]["status"] == "scheduled"
     scheduled = await (await app.call("GET", "/v1/notifications?status=scheduled")).json()

@@ -31,8 +31,11 @@ class ReplayFilter(BaseModel):
 @api.get("/v1/dlq")
 async def list_dlq(request: web.Request) -> web.Response:
     items, cursor = await dlq.entries(
-        services(request).database, principal(request).tenant_id, request.query.get("channel"),
-        page_size(request), request.query.get("cursor"),
+        services(request).database,
+        principal(request).tenant_id,
+        request.query.get("channel"),
+        page_size(request),
+        request.query.get("cursor"),
     )
     return json_response({"items": items, "next_cursor": cursor})
 

@@ -7,10 +7,11 @@ from typing import Any
 
 from aiohttp import web
 
-from .. import history, queue
+from .. import categories, history, preferences, queue, recipients
 from ..errors import ApiError, invalid
-from ..publish import PublishRequest, builtin_category, choose_channels, plan, store
+from ..publish import MAX_RECIPIENTS, Audience, PublishRequest, RecipientIn, choose_channels, plan, store
 from ..services import services
+from ..storage.database import Database
 from ..timefmt import parse
 from .middleware import json_response, principal, read_model
 from .routing import Routes
@@ -30,17 +31,41 @@ async def publish(request: web.Request) -> web.Response:
     if idempotency_key is not None and not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
         raise invalid("Idempotency-Key", f"give 1 to {MAX_IDEMPOTENCY_KEY} characters")
     req = await read_model(request, PublishRequest)
-    category = builtin_category(req.category)
-    if req.template is not None or req.content is None:
-        raise invalid("template", f"unknown template {req.template!r}")
-    channels = choose_channels(req, req.content.channels())
-    users = await load_users(svc.database, tenant_id, {r.user_id for r in req.recipients() if r.user_id})
+    recipients_in = await recipients_of(svc.database, tenant_id, req)
+    audience = await audience_for(svc.database, tenant_id, req, recipients_in)
     now = svc.clock.now()
-    p = plan(req, tenant_id, category, channels, users, now)
+    p = plan(req, recipients_in, audience, now)
     response, created = await svc.database.write(lambda conn: store(conn, tenant_id, idempotency_key, p, now))
     if created:
         announce(svc, p)
     return json_response(response, status=202)
+
+
+async def recipients_of(db: Database, tenant_id: str, req: PublishRequest) -> list[RecipientIn]:
+    if req.to is not None:
+        return req.to
+    assert req.topic is not None
+    members = await recipients.topic_members(db, tenant_id, req.topic)
+    if not members:
+        raise invalid("topic", f"topic {req.topic!r} has no subscribers")
+    if len(members) > MAX_RECIPIENTS:
+        raise invalid("topic", f"topic {req.topic!r} has {len(members)} subscribers; use /v1/notifications/bulk")
+    return [RecipientIn(user_id=m) for m in members]
+
+
+async def audience_for(db: Database, tenant_id: str, req: PublishRequest, to: list[RecipientIn]) -> Audience:
+    """Category, channels, users and preferences: everything a plan looks up."""
+    category = await categories.resolve(db, tenant_id, req.category)
+    if category is None:
+        raise invalid("category", f"unknown category {req.category!r}")
+    if req.template is not None or req.content is None:
+        raise invalid("template", f"unknown template {req.template!r}")
+    channels = choose_channels(req, req.content.channels())
+    user_ids = {r.user_id for r in to if r.user_id}
+    tenant_prefs, user_prefs = await preferences.load(db, tenant_id, user_ids)
+    return Audience(
+        tenant_id, category, channels, await recipients.users(db, tenant_id, user_ids), user_prefs, tenant_prefs
+    )
 
 
 def announce(svc: Any, p: Any) -> None:
@@ -51,19 +76,17 @@ def announce(svc: Any, p: Any) -> None:
             svc.pools.scheduled()
     if log.isEnabledFor(logging.INFO):
         for status, tenant_id, nid, did, channel, reason in p.events:
-            log.info(status, extra={"event": "delivery." + status, "tenant_id": tenant_id,
-                                    "notification_id": nid, "delivery_id": did, "channel": channel,
-                                    "reason": reason})
-
-
-async def load_users(db: Any, tenant_id: str, user_ids: set[str]) -> dict[str, Any]:
-    if not user_ids:
-        return {}
-    ids = sorted(user_ids)
-    rows = await db.fetchall(
-        f"SELECT * FROM users WHERE tenant_id = ? AND user_id IN ({','.join('?' * len(ids))})", (tenant_id, *ids)
-    )
-    return {r["user_id"]: r for r in rows}
+            log.info(
+                status,
+                extra={
+                    "event": "delivery." + status,
+                    "tenant_id": tenant_id,
+                    "notification_id": nid,
+                    "delivery_id": did,
+                    "channel": channel,
+                    "reason": reason,
+                },
+            )
 
 
 @api.get("/v1/notifications/{id}")
@@ -106,6 +129,8 @@ async def cancel(request: web.Request) -> web.Response:
     if cancelled is None:
         raise ApiError("not-found", "no such notification")
     for did in cancelled:
-        log.info("cancelled", extra={"event": "delivery.cancelled", "tenant_id": tenant_id,
-                                     "notification_id": nid, "delivery_id": did})
+        log.info(
+            "cancelled",
+            extra={"event": "delivery.cancelled", "tenant_id": tenant_id, "notification_id": nid, "delivery_id": did},
+        )
     return json_response(await history.get(svc.database, tenant_id, nid))

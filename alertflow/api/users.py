@@ -91,9 +91,18 @@ async def put_user(request: web.Request) -> web.Response:
     user = await read_model(request, UserIn)
     now = svc.clock.now()
     row = (
-        tenant_id, user_id, user.email, user.phone, json.dumps(user.push_tokens),
-        json.dumps([s.model_dump() for s in user.webpush]), user.locale, user.timezone, user.name,
-        json.dumps(user.data), now, now,
+        tenant_id,
+        user_id,
+        user.email,
+        user.phone,
+        json.dumps(user.push_tokens),
+        json.dumps([s.model_dump() for s in user.webpush]),
+        user.locale,
+        user.timezone,
+        user.name,
+        json.dumps(user.data),
+        now,
+        now,
     )
     await svc.database.write(
         lambda conn: conn.execute(

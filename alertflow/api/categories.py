@@ -1,0 +1,89 @@
+"""Preference categories: built-ins, and the tenant's own (which may redefine a built-in)."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+
+from .. import categories
+from ..categories import BUILTIN, Category
+from ..errors import ApiError, invalid
+from ..services import services
+from ..tenants import Role
+from .middleware import json_response, principal, read_model
+from .routing import Routes
+
+api = Routes()
+KEY_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
+
+
+class CategoryIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    priority: Literal["high", "medium", "low"] = "medium"
+    opt_out_allowed: bool = True
+    name: str | None = Field(None, max_length=200)
+
+
+def shape(c: Category, custom: bool) -> dict[str, object]:
+    return {
+        "key": c.key,
+        "priority": c.priority,
+        "opt_out_allowed": c.opt_out_allowed,
+        "builtin": c.key in BUILTIN,
+        "customised": custom,
+    }
+
+
+def key_of(request: web.Request) -> str:
+    key = request.match_info["key"]
+    if not re.match(KEY_PATTERN, key):
+        raise invalid("key", "lower-case letters, digits and _ . - (at most 64)")
+    return key
+
+
+@api.get("/v1/categories")
+async def list_categories(request: web.Request) -> web.Response:
+    db, tenant_id = services(request).database, principal(request).tenant_id
+    custom = {r["key"] for r in await db.fetchall("SELECT key FROM categories WHERE tenant_id = ?", (tenant_id,))}
+    found = await categories.all_for(db, tenant_id)
+    return json_response({"items": [shape(c, c.key in custom) for c in sorted(found.values(), key=lambda c: c.key)]})
+
+
+@api.get("/v1/categories/{key}")
+async def get_category(request: web.Request) -> web.Response:
+    svc, tenant_id, key = services(request), principal(request).tenant_id, request.match_info["key"]
+    found = await categories.resolve(svc.database, tenant_id, key)
+    if found is None:
+        raise ApiError("not-found", f"no category {key!r}")
+    custom = await svc.database.fetchone("SELECT 1 FROM categories WHERE tenant_id = ? AND key = ?", (tenant_id, key))
+    return json_response(shape(found, custom is not None))
+
+
+@api.put("/v1/categories/{key}", role=Role.admin)
+async def put_category(request: web.Request) -> web.Response:
+    svc, tenant_id, key = services(request), principal(request).tenant_id, key_of(request)
+    body = await read_model(request, CategoryIn)
+    row = (tenant_id, key, body.priority, int(body.opt_out_allowed), body.name, svc.clock.now())
+    await svc.database.write(
+        lambda conn: conn.execute(
+            "INSERT OR REPLACE INTO categories (tenant_id, key, priority, opt_out_allowed, name, updated_at)"
+            " VALUES (?,?,?,?,?,?)",
+            row,
+        )
+    )
+    return json_response(shape(Category(key, body.priority, body.opt_out_allowed), True))
+
+
+@api.delete("/v1/categories/{key}", role=Role.admin)
+async def delete_category(request: web.Request) -> web.Response:
+    """Removes the tenant's definition; a built-in falls back to its default."""
+    svc, tenant_id, key = services(request), principal(request).tenant_id, request.match_info["key"]
+    deleted = await svc.database.write(
+        lambda conn: conn.execute("DELETE FROM categories WHERE tenant_id = ? AND key = ?", (tenant_id, key)).rowcount
+    )
+    if not deleted:
+        raise ApiError("not-found", f"the tenant has no category {key!r} of its own")
+    return web.Response(status=204)

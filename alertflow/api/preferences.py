@@ -1,0 +1,77 @@
+"""Preferences: a user's own, and the tenant's defaults that apply until a user overrides them."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from .. import categories, preferences
+from ..errors import ApiError, from_validation, invalid_many
+from ..preferences import TENANT_DEFAULTS, Preferences
+from ..services import services
+from ..tenants import Role
+from .middleware import json_response, principal, read_json
+from .routing import Routes
+
+api = Routes()
+
+
+async def _document(request: web.Request, user_id: str) -> Preferences | None:
+    row = await services(request).database.fetchone(
+        "SELECT document FROM preferences WHERE tenant_id = ? AND user_id = ?", (principal(request).tenant_id, user_id)
+    )
+    return preferences.parse(row["document"] if row else None)
+
+
+async def _user_exists(request: web.Request, user_id: str) -> None:
+    row = await services(request).database.fetchone(
+        "SELECT 1 FROM users WHERE tenant_id = ? AND user_id = ?", (principal(request).tenant_id, user_id)
+    )
+    if row is None:
+        raise ApiError("not-found", "no such user")
+
+
+async def _put(request: web.Request, user_id: str) -> web.Response:
+    svc, tenant_id = services(request), principal(request).tenant_id
+    try:
+        doc = Preferences.model_validate(await read_json(request))
+    except ValidationError as exc:
+        raise from_validation(exc) from None
+    errors = preferences.opt_out_errors(doc, await categories.all_for(svc.database, tenant_id))
+    if errors:
+        raise invalid_many(errors)
+    row = (tenant_id, user_id, doc.model_dump_json(exclude_none=True), svc.clock.now())
+
+    def save(conn: sqlite3.Connection) -> None:
+        conn.execute(
+            "INSERT OR REPLACE INTO preferences (tenant_id, user_id, document, updated_at) VALUES (?,?,?,?)", row
+        )
+
+    await svc.database.write(save)
+    return json_response(preferences.shape(doc))
+
+
+@api.get("/v1/users/{user_id}/preferences")
+async def get_user_preferences(request: web.Request) -> web.Response:
+    user_id = request.match_info["user_id"]
+    await _user_exists(request, user_id)
+    return json_response(preferences.shape(await _document(request, user_id)))
+
+
+@api.put("/v1/users/{user_id}/preferences", role=Role.admin)
+async def put_user_preferences(request: web.Request) -> web.Response:
+    user_id = request.match_info["user_id"]
+    await _user_exists(request, user_id)
+    return await _put(request, user_id)
+
+
+@api.get("/v1/preferences/defaults")
+async def get_defaults(request: web.Request) -> web.Response:
+    return json_response(preferences.shape(await _document(request, TENANT_DEFAULTS)))
+
+
+@api.put("/v1/preferences/defaults", role=Role.admin)
+async def put_defaults(request: web.Request) -> web.Response:
+    return await _put(request, TENANT_DEFAULTS)

@@ -1,0 +1,71 @@
+"""Topics: named sets of users that a publish (or a bulk send) can address at once."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+
+from .. import recipients
+from ..errors import ApiError
+from ..services import services
+from ..tenants import Role
+from .middleware import json_response, principal, read_model
+from .routing import Routes
+
+api = Routes()
+# A PUT carries the whole list; bigger audiences are loaded in several PUTs with "mode": "add".
+MAX_SUBSCRIBERS_PER_REQUEST = 100_000
+
+
+class SubscribersIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    user_ids: list[str] = Field(max_length=MAX_SUBSCRIBERS_PER_REQUEST)
+    mode: str = Field("replace", pattern="^(replace|add|remove)$")
+
+
+@api.get("/v1/topics/{key}/subscribers")
+async def get_subscribers(request: web.Request) -> web.Response:
+    key = request.match_info["key"]
+    members = await recipients.topic_members(services(request).database, principal(request).tenant_id, key)
+    if not members:
+        raise ApiError("not-found", f"topic {key!r} has no subscribers")
+    return json_response({"topic": key, "user_ids": members, "count": len(members)})
+
+
+@api.put("/v1/topics/{key}/subscribers", role=Role.admin)
+async def put_subscribers(request: web.Request) -> web.Response:
+    """``mode``: replace the list (default), add to it, or remove from it."""
+    svc, tenant_id, key = services(request), principal(request).tenant_id, request.match_info["key"]
+    body = await read_model(request, SubscribersIn, svc.config.server.max_bulk_body_mb)
+    rows = [(tenant_id, key, u) for u in dict.fromkeys(body.user_ids)]
+
+    def save(conn: sqlite3.Connection) -> int:
+        if body.mode == "replace":
+            conn.execute("DELETE FROM topic_subscribers WHERE tenant_id = ? AND topic = ?", (tenant_id, key))
+        if body.mode == "remove":
+            conn.executemany("DELETE FROM topic_subscribers WHERE tenant_id = ? AND topic = ? AND user_id = ?", rows)
+        else:
+            conn.executemany("INSERT OR IGNORE INTO topic_subscribers (tenant_id, topic, user_id) VALUES (?,?,?)", rows)
+        return int(
+            conn.execute(
+                "SELECT COUNT(*) FROM topic_subscribers WHERE tenant_id = ? AND topic = ?", (tenant_id, key)
+            ).fetchone()[0]
+        )
+
+    count = await svc.database.write(save)
+    return json_response({"topic": key, "count": count})
+
+
+@api.delete("/v1/topics/{key}/subscribers", role=Role.admin)
+async def delete_topic(request: web.Request) -> web.Response:
+    svc, tenant_id, key = services(request), principal(request).tenant_id, request.match_info["key"]
+    deleted = await svc.database.write(
+        lambda conn: (
+            conn.execute("DELETE FROM topic_subscribers WHERE tenant_id = ? AND topic = ?", (tenant_id, key)).rowcount
+        )
+    )
+    if not deleted:
+        raise ApiError("not-found", f"topic {key!r} has no subscribers")
+    return web.Response(status=204)
