@@ -37,13 +37,29 @@ def message_id(delivery_id: str, from_address: str) -> str:
     return f"<{delivery_id}@{domain}>"
 
 
-def render(message: Message, from_address: str, from_name: str | None) -> bytes:
-    """The complete RFC 5322 message for ``message``, CRLF line endings."""
-    recipient = message.recipient
+def ascii_address(address: str) -> str:
+    """``address`` as SMTP without the SMTPUTF8 extension carries it: an internationalised
+    domain in punycode; raises ValueError when that is impossible (a non-ASCII local part)."""
+    local, _, domain = address.rpartition("@")
+    if not local or not domain:
+        raise ValueError("expected an email address such as alerts@example.com")
+    if any(ch.isspace() or not ch.isprintable() or ch in "<>" for ch in address):
+        raise ValueError("spaces, control characters and <> cannot go on an SMTP command line")
+    if not local.isascii():
+        raise ValueError("a non-ASCII local part needs SMTPUTF8, which is not supported")
+    try:
+        return f"{local}@{domain.encode('idna').decode('ascii')}"
+    except UnicodeError as exc:
+        raise ValueError(f"invalid domain {domain!r}") from exc
+
+
+def render(message: Message, to_address: str, from_address: str, from_name: str | None) -> bytes:
+    """The complete RFC 5322 message for ``message``, CRLF line endings; the addresses are
+    ASCII (see :func:`ascii_address`)."""
     content = message.content
     headers = [
         ("From", _address(from_name, from_address)),
-        ("To", _address(recipient.name, recipient.email or "")),
+        ("To", _address(message.recipient.name, to_address)),
         ("Subject", _text(str(content.get("subject") or ""), "Subject")),
         ("Date", formatdate(usegmt=True)),
         ("Message-ID", message_id(message.delivery_id, from_address)),

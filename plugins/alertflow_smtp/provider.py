@@ -26,7 +26,7 @@ from alertflow.message import Message
 from alertflow.outcomes import DeliveryError, PermanentFailure, RetryLater, Sent
 from alertflow.providers import Provider, ProviderContext, ProviderSettings
 
-from .mime import message_id, render
+from .mime import ascii_address, message_id, render
 from .pool import ConnectionPool
 
 # Connections kept open per provider instance: enough to overlap round trips, few enough
@@ -52,11 +52,8 @@ class SmtpSettings(ProviderSettings):
 
     @field_validator("from_address")
     @classmethod
-    def _looks_like_an_address(cls, value: str) -> str:
-        local, _, domain = value.rpartition("@")
-        if not local or not domain:
-            raise ValueError("expected an email address such as alerts@example.com")
-        return value
+    def _sendable_address(cls, value: str) -> str:
+        return ascii_address(value)
 
     @model_validator(mode="after")
     def _password_needs_username(self) -> SmtpSettings:
@@ -82,19 +79,18 @@ class SmtpProvider(Provider):
         self._pool = ConnectionPool(self._connect, POOL_SIZE)
 
     async def send(self, message: Message) -> Sent:
-        address = message.recipient.email
-        if not address:
+        if not message.recipient.email:
             raise PermanentFailure("no email address")
+        try:
+            address = ascii_address(message.recipient.email)
+        except ValueError as exc:
+            raise PermanentFailure(f"cannot send to {message.recipient.email!r}: {exc}") from exc
         s = self.settings
-        data = render(message, s.from_address, s.from_name)
+        data = render(message, address, s.from_address, s.from_name)
         try:
             await self._pool.sendmail(s.from_address, [address], data)
         except (SMTPException, OSError) as exc:  # SMTP timeouts and drops are OSErrors too
             raise _outcome(exc) from exc
-        except ValueError as exc:
-            # aiosmtplib refuses an address it cannot send safely. (Checked after OSError:
-            # ssl.SSLCertVerificationError is a ValueError too, and is the server's problem.)
-            raise PermanentFailure(f"invalid address {address!r}: {exc}") from exc
         return Sent(provider_message_id=message_id(message.delivery_id, s.from_address))
 
     async def close(self) -> None:

@@ -261,6 +261,20 @@ async def test_a_recipient_without_an_email_address_fails_permanently(fake_smtp,
     assert fake_smtp.connections == 0
 
 
+async def test_an_internationalised_domain_is_sent_in_punycode(fake_smtp, closing):
+    provider = closing(smtp(fake_smtp))
+    await provider.send(email_to("ann@bücher.example"))
+    assert fake_smtp.messages[0].rcpt_tos == ["ann@xn--bcher-kva.example"]
+
+
+@pytest.mark.parametrize("address", ["änn@example.com", "ann@example.com\r\nRCPT TO:<x@y>", "a@"])
+async def test_an_address_smtp_cannot_carry_fails_permanently(fake_smtp, closing, address):
+    provider = closing(smtp(fake_smtp))
+    with pytest.raises(PermanentFailure, match="cannot send to"):
+        await provider.send(email_to(address))
+    assert fake_smtp.connections == 0
+
+
 @pytest.mark.parametrize(
     ("settings", "field"),
     [
