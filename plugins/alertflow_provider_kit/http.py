@@ -107,8 +107,9 @@ class OwnedSession:
         if self._shared is not None:
             return self._shared
         if self._own is None or self._own.closed:
-            # Created on first use, inside the running loop, as aiohttp requires.
-            self._own = aiohttp.ClientSession()
+            # Created on first use, inside the running loop, as aiohttp requires. No cookie
+            # jar: a cookie one tenant's endpoint sets must never travel with another's request.
+            self._own = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar())
         return self._own
 
     async def close(self) -> None:
