@@ -33,8 +33,7 @@ RESERVED_HEADERS = frozenset(
 
 def message_id(delivery_id: str, from_address: str) -> str:
     """The Message-ID of a delivery: the same on every retry, so receivers can deduplicate."""
-    domain = from_address.rpartition("@")[2] or "alertflow.invalid"
-    return f"<{delivery_id}@{domain}>"
+    return f"<{delivery_id}@{from_address.rpartition('@')[2]}>"
 
 
 def ascii_address(address: str) -> str:
