@@ -6,22 +6,23 @@ import fcntl
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 from aiohttp import web
 
 from .api import categories, dlq, notifications, operations, outbox, preferences, topics, users
+from .api import templates as template_api
 from .api.middleware import MIB, authenticate, problems
 from .channels import ChannelProviders
 from .clock import Clock
 from .config import Config
 from .delivery import Deliverer
-from .message import CHANNELS, Recipient
+from .message import CHANNELS
 from .providers import ProviderContext, ProviderRegistry
-from .queue import Job
+from .rendering import Renderer
 from .services import SERVICES, Services
 from .storage.database import SQLiteDatabase
+from .templates import TemplateStore
 from .workers import ChannelPool, WorkerPools
 
 ROUTE_TABLES = (
@@ -33,6 +34,7 @@ ROUTE_TABLES = (
     categories.api,
     preferences.api,
     topics.api,
+    template_api.api,
 )
 
 
@@ -52,11 +54,6 @@ def lock_data_dir(data_dir: Path) -> int:
     return fd
 
 
-async def render_inline(job: Job, recipient: Recipient) -> dict[str, Any]:
-    content: dict[str, Any] = (job.content or {}).get(job.channel, {})
-    return content
-
-
 def create_app(config: Config, registry: ProviderRegistry | None = None, clock: Clock | None = None) -> web.Application:
     """The whole server as an aiohttp application; starting it starts the workers."""
     clock = clock or Clock()
@@ -64,7 +61,10 @@ def create_app(config: Config, registry: ProviderRegistry | None = None, clock: 
     database = SQLiteDatabase(config.database_path)
     context = ProviderContext(database=database, public_url=config.server.public_url)
     channels = ChannelProviders(config, registry, context)  # validates [providers.*] now, before serving
-    svc = Services(config=config, database=database, registry=registry, channels=channels, clock=clock)
+    template_store = TemplateStore(database)
+    svc = Services(
+        config=config, database=database, registry=registry, channels=channels, clock=clock, templates=template_store
+    )
 
     app = web.Application(
         middlewares=[problems, authenticate],
@@ -90,7 +90,7 @@ def create_app(config: Config, registry: ProviderRegistry | None = None, clock: 
             await channels.close()
 
     async def workers(app: web.Application) -> AsyncIterator[None]:
-        deliverer = Deliverer(database, config.queue, channels.for_tenant, render_inline, clock.now)
+        deliverer = Deliverer(database, config.queue, channels.for_tenant, Renderer(template_store).render, clock.now)
         concurrency = config.workers.model_dump()
         pools = WorkerPools(
             [

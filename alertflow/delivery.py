@@ -11,6 +11,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from . import queue
 from .config import QueueConfig
@@ -22,7 +23,7 @@ from .storage.database import Database
 
 log = logging.getLogger("alertflow.delivery")
 
-Render = Callable[[Job, Recipient], Awaitable[dict[str, object]]]
+Render = Callable[[Job, Recipient, dict[str, Any] | None], Awaitable[dict[str, Any]]]
 ProvidersFor = Callable[[str, str], Awaitable[list[Provider]]]
 Listener = Callable[[Job, Decision], None]
 
@@ -81,8 +82,8 @@ def recipient_for(job: Job, user: dict[str, object] | None) -> Recipient:
     if r.get("push_token"):
         devices.append(Device("fcm", token=r["push_token"]))
     if user:
-        devices += [Device("fcm", token=t) for t in json.loads(str(user["push_tokens"]))]
-        devices += [Device("webpush", subscription=s) for s in json.loads(str(user["webpush"]))]
+        devices += [Device("fcm", token=t) for t in user["push_tokens"]]
+        devices += [Device("webpush", subscription=s) for s in user["webpush"]]
     return Recipient(
         user_id=job.user_id,
         email=r.get("email") or (user or {}).get("email"),  # type: ignore[arg-type]
@@ -145,7 +146,7 @@ class Deliverer:
             if job.user_id and user is None:
                 return [Attempted(None, PermanentFailure("unknown_user: the user was deleted"))]
             recipient = recipient_for(job, user)
-            content = await self.render(job, recipient)
+            content = await self.render(job, recipient, user)
             providers = await self.providers_for(job.tenant_id, job.channel)
         except DeliveryError as exc:
             return [Attempted(None, exc)]
@@ -180,4 +181,9 @@ class Deliverer:
         row = await self.database.fetchone(
             "SELECT * FROM users WHERE tenant_id = ? AND user_id = ?", (job.tenant_id, job.user_id)
         )
-        return dict(row) if row else None
+        if row is None:
+            return None
+        user = dict(row)
+        for column in ("push_tokens", "webpush", "data"):
+            user[column] = json.loads(user[column])
+        return user

@@ -22,6 +22,7 @@ from .categories import Category
 from .errors import invalid
 from .ids import new_id
 from .preferences import Preferences, quiet_until, suppression
+from .templating import ChannelSet
 
 Channel = Literal["email", "sms", "push", "inapp", "webhook"]
 Priority = Literal["high", "medium", "low"]
@@ -72,57 +73,13 @@ class RecipientIn(_Strict):
         return self
 
 
-class EmailContent(_Strict):
-    subject: str = Field(min_length=1)
-    text: str | None = None
-    html: str | None = None
-
-    @model_validator(mode="after")
-    def _has_body(self) -> EmailContent:
-        if self.text is None and self.html is None:
-            raise ValueError("give text or html")
-        return self
-
-
-class SmsContent(_Strict):
-    body: str = Field(min_length=1)
-
-
-class PushContent(_Strict):
-    title: str | None = None
-    body: str | None = None
-    data: dict[str, str] = {}
-
-
-class InappContent(_Strict):
-    title: str | None = None
-    body: str | None = None
-    action_url: str | None = None
-    data: dict[str, Any] = {}
-
-
-class WebhookContent(_Strict):
-    body: Any = None
-
-
-class Content(_Strict):
-    email: EmailContent | None = None
-    sms: SmsContent | None = None
-    push: PushContent | None = None
-    inapp: InappContent | None = None
-    webhook: WebhookContent | None = None
-
-    def channels(self) -> list[str]:
-        return [c for c in ("email", "sms", "push", "inapp", "webhook") if getattr(self, c) is not None]
-
-
 class PublishRequest(_Strict):
     to: Annotated[list[RecipientIn], Field(min_length=1, max_length=MAX_RECIPIENTS)] | None = None
     topic: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     template: str | None = None
     template_version: int | None = Field(None, ge=1)
     data: dict[str, Any] = {}
-    content: Content | None = None
+    content: ChannelSet | None = None
     channels: Annotated[list[Channel], Field(min_length=1)] | None = None
     category: str = "default"
     priority: Priority | None = None
@@ -203,6 +160,7 @@ class Audience:
     preferences: dict[str, Preferences] = field(default_factory=dict)  # by user_id
     tenant_preferences: Preferences | None = None
     template_version: int | None = None
+    content: dict[str, Any] | None = None  # validated inline content, rendered at send time
 
 
 def plan(req: PublishRequest, recipients: list[RecipientIn], audience: Audience, now: float) -> Plan:
@@ -210,7 +168,7 @@ def plan(req: PublishRequest, recipients: list[RecipientIn], audience: Audience,
     out = Plan()
     tenant_id, category = audience.tenant_id, audience.category
     priority = req.priority or category.priority
-    content = json.dumps(req.content.model_dump(exclude_none=True)) if req.content else None
+    content = json.dumps(audience.content) if audience.content is not None else None
     data = json.dumps(req.data)
     for recipient_in in recipients:
         recipient = recipient_in.model_dump(exclude_none=True)

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from .delivery import Deliverer
     from .providers import ProviderRegistry
     from .storage.database import SQLiteDatabase
+    from .templates import TemplateStore
     from .workers import WorkerPools
 
 # A revoked or new key takes effect within this many seconds in a long-running server.
@@ -30,6 +31,7 @@ class Services:
     registry: ProviderRegistry
     channels: ChannelProviders
     clock: Clock
+    templates: TemplateStore
     pools: WorkerPools | None = None
     deliverer: Deliverer | None = None
     started_at: float = field(default_factory=time.time)

@@ -7,11 +7,12 @@ from typing import Any
 
 from aiohttp import web
 
-from .. import categories, history, preferences, queue, recipients
-from ..errors import ApiError, invalid
-from ..publish import MAX_RECIPIENTS, Audience, PublishRequest, RecipientIn, choose_channels, plan, store
-from ..services import services
+from .. import categories, history, preferences, queue, recipients, templating
+from ..errors import ApiError, invalid, invalid_many
+from ..publish import MAX_RECIPIENTS, Audience, Plan, PublishRequest, RecipientIn, choose_channels, plan, store
+from ..services import Services, services
 from ..storage.database import Database
+from ..templates import UnknownTemplate
 from ..timefmt import parse
 from .middleware import json_response, principal, read_model
 from .routing import Routes
@@ -32,7 +33,7 @@ async def publish(request: web.Request) -> web.Response:
         raise invalid("Idempotency-Key", f"give 1 to {MAX_IDEMPOTENCY_KEY} characters")
     req = await read_model(request, PublishRequest)
     recipients_in = await recipients_of(svc.database, tenant_id, req)
-    audience = await audience_for(svc.database, tenant_id, req, recipients_in)
+    audience = await audience_for(svc, tenant_id, req, recipients_in)
     now = svc.clock.now()
     p = plan(req, recipients_in, audience, now)
     response, created = await svc.database.write(lambda conn: store(conn, tenant_id, idempotency_key, p, now))
@@ -53,22 +54,57 @@ async def recipients_of(db: Database, tenant_id: str, req: PublishRequest) -> li
     return [RecipientIn(user_id=m) for m in members]
 
 
-async def audience_for(db: Database, tenant_id: str, req: PublishRequest, to: list[RecipientIn]) -> Audience:
-    """Category, channels, users and preferences: everything a plan looks up."""
+async def audience_for(svc: Services, tenant_id: str, req: PublishRequest, to: list[RecipientIn]) -> Audience:
+    """Category, content, channels, users and preferences: everything a plan looks up."""
+    db = svc.database
     category = await categories.resolve(db, tenant_id, req.category)
     if category is None:
         raise invalid("category", f"unknown category {req.category!r}")
-    if req.template is not None or req.content is None:
-        raise invalid("template", f"unknown template {req.template!r}")
-    channels = choose_channels(req, req.content.channels())
+    content, version, needed, available = await source_of(svc, tenant_id, req)
+    missing = templating.missing_variables(needed, req.data)
+    if missing:
+        raise invalid_many(
+            [{"field": f"data.{name}", "message": "the template needs this variable"} for name in missing]
+        )
     user_ids = {r.user_id for r in to if r.user_id}
     tenant_prefs, user_prefs = await preferences.load(db, tenant_id, user_ids)
     return Audience(
-        tenant_id, category, channels, await recipients.users(db, tenant_id, user_ids), user_prefs, tenant_prefs
+        tenant_id,
+        category,
+        choose_channels(req, available),
+        await recipients.users(db, tenant_id, user_ids),
+        user_prefs,
+        tenant_prefs,
+        template_version=version,
+        content=content,
     )
 
 
-def announce(svc: Any, p: Any) -> None:
+async def source_of(
+    svc: Services, tenant_id: str, req: PublishRequest
+) -> tuple[dict[str, Any] | None, int | None, tuple[str, ...], list[str]]:
+    """(inline content, template version, variables needed, channels available)."""
+    if req.content is not None:
+        try:
+            checked = templating.validate_content({"channels": req.content.dump()})
+        except templating.TemplateValidationError as exc:
+            raise invalid_many(
+                [{"field": "content" + e.field.removeprefix("channels"), "message": e.message} for e in exc.errors]
+            ) from None
+        return checked.content, None, checked.variables, list(checked.channels)
+    assert req.template is not None
+    try:
+        version = await svc.templates.version(tenant_id, req.template, req.template_version)
+    except UnknownTemplate:
+        field = "template_version" if req.template_version is not None else "template"
+        raise invalid(
+            field,
+            f"no template {req.template!r}" + (f" version {req.template_version}" if req.template_version else ""),
+        ) from None
+    return None, version.version, version.variables, version.channels
+
+
+def announce(svc: Services, p: Plan) -> None:
     """After the commit: wake the pools, tell the timer, log each new delivery's state."""
     if svc.pools:
         svc.pools.ready(p.ready_channels)

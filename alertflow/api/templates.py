@@ -1,0 +1,191 @@
+"""Templates: immutable versions, one active; admins write, members read and preview."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .. import templates, templating
+from ..errors import ApiError, from_validation, invalid, invalid_many
+from ..services import Services, services
+from ..tenants import Role
+from ..timefmt import iso
+from .middleware import json_response, principal, read_json, read_model
+from .routing import Routes
+
+api = Routes()
+KEY = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,99}$")
+
+
+class VersionIn(BaseModel):
+    """A version's body; ``channels`` and ``locales`` are checked by the template engine."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(None, max_length=200)
+    channels: Any
+    locales: Any = None
+
+
+class TemplateIn(VersionIn):
+    key: str = Field(pattern=KEY.pattern)
+
+
+class ActivateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    version: int = Field(ge=1)
+
+
+class PreviewIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    data: dict[str, Any] = {}
+    locale: str | None = None
+    version: int | None = Field(None, ge=1)
+
+
+def validated(body: VersionIn) -> templating.ValidatedContent:
+    try:
+        return templating.validate_content({"channels": body.channels, "locales": body.locales or {}})
+    except templating.TemplateValidationError as exc:
+        raise invalid_many([{"field": e.field, "message": e.message} for e in exc.errors]) from None
+
+
+async def summary(svc: Services, tenant_id: str, key: str) -> dict[str, Any]:
+    row = await svc.templates.summary(tenant_id, key)
+    if row is None:
+        raise ApiError("not-found", f"no template {key!r}")
+    active = await svc.templates.version(tenant_id, key, row["active_version"])
+    return {
+        "key": key,
+        "name": row["name"],
+        "active_version": row["active_version"],
+        "latest_version": row["latest_version"],
+        "channels": active.channels,
+        "variables": list(active.variables),
+        "created_at": iso(row["created_at"]),
+        "updated_at": iso(row["updated_at"]),
+    }
+
+
+async def version_of(request: web.Request, number: int | None = None) -> templates.Version:
+    svc, tenant_id, key = services(request), principal(request).tenant_id, request.match_info["key"]
+    try:
+        return await svc.templates.version(tenant_id, key, number)
+    except templates.UnknownTemplate:
+        raise ApiError("not-found", f"no template {key!r}" + (f" version {number}" if number else "")) from None
+
+
+@api.post("/v1/templates", role=Role.admin)
+async def create(request: web.Request) -> web.Response:
+    svc, tenant_id = services(request), principal(request).tenant_id
+    body = await read_model(request, TemplateIn)
+    checked, now = validated(body), svc.clock.now()
+    try:
+        await svc.database.write(
+            lambda conn: templates.save_version(conn, tenant_id, body.key, body.name, checked, now, create=True)
+        )
+    except templates.TemplateExists:
+        raise ApiError(
+            "conflict", f"template {body.key!r} exists; PUT /v1/templates/{body.key} adds a version"
+        ) from None
+    return json_response(await summary(svc, tenant_id, body.key), status=201)
+
+
+@api.put("/v1/templates/{key}", role=Role.admin)
+async def new_version(request: web.Request) -> web.Response:
+    """Saves the next version and makes it active (``activate`` rolls back)."""
+    svc, tenant_id, key = services(request), principal(request).tenant_id, request.match_info["key"]
+    body = await read_model(request, VersionIn)
+    checked, now = validated(body), svc.clock.now()
+    try:
+        await svc.database.write(
+            lambda conn: templates.save_version(conn, tenant_id, key, body.name, checked, now, create=False)
+        )
+    except templates.UnknownTemplate:
+        raise ApiError("not-found", f"no template {key!r}; POST /v1/templates creates it") from None
+    return json_response(await summary(svc, tenant_id, key))
+
+
+@api.get("/v1/templates")
+async def list_templates(request: web.Request) -> web.Response:
+    svc, tenant_id = services(request), principal(request).tenant_id
+    rows = await svc.database.fetchall("SELECT key FROM templates WHERE tenant_id = ? ORDER BY key", (tenant_id,))
+    return json_response({"items": [await summary(svc, tenant_id, r["key"]) for r in rows]})
+
+
+@api.get("/v1/templates/{key}")
+async def get_template(request: web.Request) -> web.Response:
+    svc, tenant_id, key = services(request), principal(request).tenant_id, request.match_info["key"]
+    out = await summary(svc, tenant_id, key)
+    active = await version_of(request, out["active_version"])
+    return json_response({**out, "active": active.shape()})
+
+
+@api.get("/v1/templates/{key}/versions")
+async def list_versions(request: web.Request) -> web.Response:
+    svc, tenant_id, key = services(request), principal(request).tenant_id, request.match_info["key"]
+    found = await svc.templates.versions(tenant_id, key)
+    if not found:
+        raise ApiError("not-found", f"no template {key!r}")
+    return json_response({"items": [v.shape() for v in found]})
+
+
+@api.get("/v1/templates/{key}/versions/{n}")
+async def get_version(request: web.Request) -> web.Response:
+    raw = request.match_info["n"]
+    if not raw.isdigit():
+        raise invalid("version", "expected a version number")
+    return json_response((await version_of(request, int(raw))).shape())
+
+
+@api.post("/v1/templates/{key}/activate", role=Role.admin)
+async def activate(request: web.Request) -> web.Response:
+    svc, tenant_id, key = services(request), principal(request).tenant_id, request.match_info["key"]
+    body, now = await read_model(request, ActivateIn), svc.clock.now()
+    if not await svc.database.write(lambda conn: templates.activate(conn, tenant_id, key, body.version, now)):
+        if await svc.templates.summary(tenant_id, key) is None:
+            raise ApiError("not-found", f"no template {key!r}")
+        raise invalid("version", f"template {key!r} has no version {body.version}")
+    return json_response(await summary(svc, tenant_id, key))
+
+
+@api.delete("/v1/templates/{key}", role=Role.admin)
+async def delete(request: web.Request) -> web.Response:
+    svc, tenant_id, key = services(request), principal(request).tenant_id, request.match_info["key"]
+    if not await svc.database.write(lambda conn: templates.delete(conn, tenant_id, key)):
+        raise ApiError("not-found", f"no template {key!r}")
+    svc.templates.forget(tenant_id, key)
+    return web.Response(status=204)
+
+
+@api.post("/v1/templates/{key}/preview")
+async def preview(request: web.Request) -> web.Response:
+    """Renders every channel as delivery would, with sms encoding and segment count."""
+    try:
+        body = PreviewIn.model_validate(await read_json(request))
+    except ValidationError as exc:
+        raise from_validation(exc) from None
+    version = await version_of(request, body.version)
+    missing = templating.missing_variables(version.variables, body.data)
+    if missing:
+        raise invalid_many([{"field": f"data.{n}", "message": "the template needs this variable"} for n in missing])
+    rendered: dict[str, Any] = {}
+    for channel in version.channels:
+        try:
+            fields = await asyncio.to_thread(templating.render, version.content, channel, body.data, body.locale)
+        except templating.TemplateError as exc:
+            raise invalid_many([{"field": e.field, "message": e.message} for e in exc.errors]) from None
+        if channel == "sms":
+            fields = {**fields, "info": templating.sms_info(fields["body"])}
+        rendered[channel] = fields
+    return json_response(
+        {
+            "key": version.key,
+            "version": version.version,
+            "locale": templating.pick_locale(version.content, body.locale),
+            "channels": rendered,
+        }
+    )

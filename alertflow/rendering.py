@@ -1,0 +1,44 @@
+"""Rendering a delivery at send time, from inline content or the template version it named."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from typing import Any
+
+from . import templating
+from .message import Recipient
+from .outcomes import PermanentFailure
+from .queue import Job
+from .templates import TemplateStore, UnknownTemplate
+
+
+def context(job: Job, recipient: Recipient, user: dict[str, Any] | None) -> dict[str, Any]:
+    """What a template sees: the publish data, plus ``user``, ``recipient`` and ``unsubscribe_url``."""
+    values: dict[str, Any] = dict(job.data)
+    values["recipient"] = {k: v for k, v in dataclasses.asdict(recipient).items() if k != "devices"}
+    if user is not None:
+        values["user"] = {**values["recipient"], "data": user.get("data") or {}}
+    return values
+
+
+class Renderer:
+    def __init__(self, templates: TemplateStore) -> None:
+        self.templates = templates
+
+    async def content_of(self, job: Job) -> dict[str, Any]:
+        if job.template is None:
+            return job.content or {}
+        try:
+            return (await self.templates.version(job.tenant_id, job.template, job.template_version)).content
+        except UnknownTemplate:
+            raise PermanentFailure(f"template {job.template!r} v{job.template_version} was deleted") from None
+
+    async def render(self, job: Job, recipient: Recipient, user: dict[str, Any] | None) -> dict[str, Any]:
+        content = await self.content_of(job)
+        values = context(job, recipient, user)
+        try:
+            # A hostile template may run to its step budget (~0.2 s): keep that off the event loop.
+            return await asyncio.to_thread(templating.render, content, job.channel, values, recipient.locale)
+        except templating.TemplateError as exc:
+            raise PermanentFailure(f"render: {exc}") from None
