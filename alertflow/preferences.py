@@ -125,12 +125,19 @@ def shape(prefs: Preferences | None) -> dict[str, Any]:
     return (prefs or Preferences()).model_dump(exclude_none=True)
 
 
-async def load(db: Database, tenant_id: str, user_ids: set[str]) -> tuple[Preferences | None, dict[str, Preferences]]:
-    """The tenant's defaults and the given users' own preferences."""
-    ids = sorted(user_ids | {TENANT_DEFAULTS})
+async def defaults(db: Database, tenant_id: str) -> Preferences | None:
+    row = await db.fetchone(
+        "SELECT document FROM preferences WHERE tenant_id = ? AND user_id = ?", (tenant_id, TENANT_DEFAULTS)
+    )
+    return parse(row["document"] if row else None)
+
+
+async def for_users(db: Database, tenant_id: str, user_ids: set[str]) -> dict[str, Preferences]:
+    if not user_ids:
+        return {}
+    ids = sorted(user_ids)
     rows = await db.fetchall(
         f"SELECT user_id, document FROM preferences WHERE tenant_id = ? AND user_id IN ({','.join('?' * len(ids))})",
         (tenant_id, *ids),
     )
-    docs = {r["user_id"]: Preferences.model_validate_json(r["document"]) for r in rows}
-    return docs.pop(TENANT_DEFAULTS, None), docs
+    return {r["user_id"]: Preferences.model_validate_json(r["document"]) for r in rows}

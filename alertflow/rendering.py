@@ -38,6 +38,8 @@ class Renderer:
         content = await self.content_of(job)
         values = context(job, recipient, user)
         try:
+            if templating.is_literal_content(content):
+                return templating.render(content, job.channel, values, recipient.locale)
             # A hostile template may run to its step budget (~0.2 s): keep that off the event loop.
             return await asyncio.to_thread(templating.render, content, job.channel, values, recipient.locale)
         except templating.TemplateError as exc:

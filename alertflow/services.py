@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from .cache import TtlCache
 from .clock import Clock
 from .config import Config
 from .tenants import Principal
@@ -36,6 +37,8 @@ class Services:
     deliverer: Deliverer | None = None
     started_at: float = field(default_factory=time.time)
     auth_cache: dict[str, tuple[Principal | None, float]] = field(default_factory=dict)
+    # ("categories" | "defaults", tenant_id) -> what categories.all_for / preferences.defaults load
+    settings: TtlCache = field(default_factory=TtlCache)
 
 
 SERVICES = web.AppKey("services", Services)

@@ -285,6 +285,11 @@ def validate_content(raw: Any) -> ValidatedContent:
         raise TemplateValidationError(
             [FieldError(".".join(map(str, e["loc"])), e["msg"]) for e in exc.errors()]
         ) from None
+    return validate_model(model)
+
+
+def validate_model(model: TemplateContent) -> ValidatedContent:
+    """The checks after the shape: locales and template syntax (for an already parsed body)."""
     content: dict[str, Any] = {"channels": model.channels.dump(), "locales": {}}
     errors: list[FieldError] = []
     for tag, variant in model.locales.items():
@@ -292,7 +297,8 @@ def validate_content(raw: Any) -> ValidatedContent:
     variables: set[str] = set()
     for path, source, html in _template_leaves(content):
         try:
-            _compile(source, html)
+            if not is_literal(source):
+                _compile(source, html)
             variables |= _required_variables(source)
         except jinja2.TemplateSyntaxError as exc:
             errors.append(FieldError(path, f"line {exc.lineno}: {exc.message}"))
@@ -358,10 +364,24 @@ _GUARD_FILTERS = frozenset({"default"})
 _GUARD_TESTS = frozenset({"defined", "undefined"})
 
 
+def is_literal(source: str) -> bool:
+    """Text without Jinja delimiters renders as itself. One-off inline messages ("your code
+    is 123456") are mostly literal and each unique, so compiling them (~0.5 ms, uncacheable)
+    would dominate publishing; they skip Jinja altogether."""
+    return "{{" not in source and "{%" not in source and "{#" not in source
+
+
+def is_literal_content(content: Mapping[str, Any]) -> bool:
+    """Whether every field of stored content is literal text (rendering it is only copying)."""
+    return all(is_literal(source) for _, source, _ in _template_leaves(content))
+
+
 @lru_cache(maxsize=4096)
 def _required_variables(source: str) -> frozenset[str]:
     """Top-level names the source reads, except those it only reads behind ``default`` or
     ``is defined`` — otherwise ``{{ coupon|default('') }}`` would make ``coupon`` mandatory."""
+    if is_literal(source):
+        return frozenset()
     ast = _TEXT_ENV.parse(source)
     return frozenset(meta.find_undeclared_variables(ast) & set(_unguarded_names(ast, frozenset())))
 
@@ -765,6 +785,10 @@ def _render_value(value: Any, path: str, html: bool, data: Mapping[str, Any]) ->
 
 
 def _render_text(source: str, path: str, html: bool, data: Mapping[str, Any]) -> str:
+    if is_literal(source):
+        if len(source.encode("utf-8", "surrogatepass")) > MAX_OUTPUT_BYTES:
+            raise TemplateLimitError(f"output larger than {MAX_OUTPUT_BYTES} bytes", path)
+        return source
     chunks: list[str] = []
     size = 0
     with _render_errors(path):

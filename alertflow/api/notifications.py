@@ -57,7 +57,8 @@ async def recipients_of(db: Database, tenant_id: str, req: PublishRequest) -> li
 async def audience_for(svc: Services, tenant_id: str, req: PublishRequest, to: list[RecipientIn]) -> Audience:
     """Category, content, channels, users and preferences: everything a plan looks up."""
     db = svc.database
-    category = await categories.resolve(db, tenant_id, req.category)
+    known = await svc.settings.get(("categories", tenant_id), lambda: categories.all_for(db, tenant_id))
+    category = known.get(req.category)
     if category is None:
         raise invalid("category", f"unknown category {req.category!r}")
     content, version, needed, available = await source_of(svc, tenant_id, req)
@@ -67,7 +68,8 @@ async def audience_for(svc: Services, tenant_id: str, req: PublishRequest, to: l
             [{"field": f"data.{name}", "message": "the template needs this variable"} for name in missing]
         )
     user_ids = {r.user_id for r in to if r.user_id}
-    tenant_prefs, user_prefs = await preferences.load(db, tenant_id, user_ids)
+    tenant_prefs = await svc.settings.get(("defaults", tenant_id), lambda: preferences.defaults(db, tenant_id))
+    user_prefs = await preferences.for_users(db, tenant_id, user_ids)
     return Audience(
         tenant_id,
         category,
@@ -85,8 +87,12 @@ async def source_of(
 ) -> tuple[dict[str, Any] | None, int | None, tuple[str, ...], list[str]]:
     """(inline content, template version, variables needed, channels available)."""
     if req.content is not None:
+        if not req.content.dump():
+            raise invalid("content", "needs at least one channel")
         try:
-            checked = templating.validate_content({"channels": req.content.dump()})
+            checked = templating.validate_model(
+                templating.TemplateContent.model_construct(channels=req.content, locales={})
+            )
         except templating.TemplateValidationError as exc:
             raise invalid_many(
                 [{"field": "content" + e.field.removeprefix("channels"), "message": e.message} for e in exc.errors]

@@ -50,6 +50,8 @@ async def _put(request: web.Request, user_id: str) -> web.Response:
         )
 
     await svc.database.write(save)
+    if user_id == TENANT_DEFAULTS:
+        svc.settings.drop(("defaults", tenant_id))
     return json_response(preferences.shape(doc))
 
 
