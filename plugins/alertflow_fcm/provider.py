@@ -4,7 +4,7 @@ pyfcm is synchronous (``requests``), so each send runs in a worker thread. Outco
 token: 200 is sent; UNREGISTERED (404) and a 400 that names ``message.token`` mean the app
 was uninstalled or the token is garbage, so the token is pruned; 429 is rate limiting with
 FCM's Retry-After; 401, 5xx, token-endpoint and transport failures are retried; any other
-4xx is permanent. See :func:`alertflow_provider_kit.combine_device_outcomes` for the
+4xx is permanent. See :func:`alertflow.outcomes.combine_device_outcomes` for the
 delivery's outcome.
 """
 
@@ -20,9 +20,15 @@ from pydantic import model_validator
 from pyfcm.errors import InvalidDataError
 
 from alertflow.message import Device, Message
-from alertflow.outcomes import DeliveryError, PermanentFailure, RetryLater, Sent
+from alertflow.outcomes import (
+    DeliveryError,
+    PermanentFailure,
+    RetryLater,
+    Sent,
+    combine_device_outcomes,
+)
 from alertflow.providers import Provider, ProviderContext, ProviderSettings
-from alertflow_provider_kit import combine_device_outcomes, outcome_for_status
+from alertflow_provider_kit import outcome_for_status
 
 from .client import FcmClient, FcmReplyError
 

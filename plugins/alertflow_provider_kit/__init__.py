@@ -1,10 +1,9 @@
-"""Small pieces the first-party providers share: HTTP replies as outcomes, push fan-out.
+"""Small pieces the first-party providers share: HTTP replies as outcomes.
 
 Kept apart from the core on purpose: the core stays free of any provider's concerns, and a
 third-party provider may import these helpers or ignore them.
 """
 
-from .fanout import combine_device_outcomes
 from .http import (
     HttpReply,
     OwnedSession,
@@ -17,7 +16,6 @@ from .http import (
 __all__ = [
     "HttpReply",
     "OwnedSession",
-    "combine_device_outcomes",
     "json_object",
     "outcome_for_status",
     "post",

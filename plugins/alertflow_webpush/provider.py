@@ -3,7 +3,7 @@
 Outcomes per subscription: 201 is sent; 404 and 410 mean the browser dropped the
 subscription, so it is pruned; 429, 5xx and transport errors are retried. A subscription
 pywebpush cannot even encrypt for (no endpoint, bad keys) is pruned as well: it can never
-work. See :func:`alertflow_provider_kit.combine_device_outcomes` for the delivery's outcome.
+work. See :func:`alertflow.outcomes.combine_device_outcomes` for the delivery's outcome.
 """
 
 from __future__ import annotations
@@ -18,9 +18,15 @@ from pydantic import field_validator
 from pywebpush import WebPushException, webpush_async
 
 from alertflow.message import Device, Message
-from alertflow.outcomes import DeliveryError, PermanentFailure, RetryLater, Sent
+from alertflow.outcomes import (
+    DeliveryError,
+    PermanentFailure,
+    RetryLater,
+    Sent,
+    combine_device_outcomes,
+)
 from alertflow.providers import Provider, ProviderContext, ProviderSettings
-from alertflow_provider_kit import OwnedSession, combine_device_outcomes, outcome_for_status
+from alertflow_provider_kit import OwnedSession, outcome_for_status
 
 # A push service keeps an undeliverable message this long for an offline browser; the
 # library's default TTL of 0 would drop it unless the browser happens to be online.

@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from alertflow_fcm import FcmProvider
+from alertflow_provider_kit.http import MAX_RETRY_AFTER_SECONDS
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import ValidationError
@@ -14,8 +16,6 @@ from pydantic import ValidationError
 from alertflow.message import Device
 from alertflow.outcomes import PermanentFailure, RateLimited, RetryLater, Sent
 from alertflow.providers import ProviderContext
-from alertflow_fcm import FcmProvider
-from alertflow_provider_kit.http import MAX_RETRY_AFTER_SECONDS
 from tests.fakes.fcm import BAD_REQUEST, FakeFcm
 from tests.fakes.http import Reply
 

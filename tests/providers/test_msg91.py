@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from alertflow_msg91 import Msg91Provider
 
 from alertflow.outcomes import PermanentFailure, RateLimited, RetryLater, Sent
 from alertflow.providers import ProviderContext
-from alertflow_msg91 import Msg91Provider
 from tests.fakes.http import Reply, closed_port_url
 from tests.fakes.msg91 import AUTH_KEY, FLOW_ID, FakeMsg91
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from alertflow_provider_kit import outcome_for_status, retry_after_seconds
+from alertflow_provider_kit.http import MAX_RETRY_AFTER_SECONDS
 
 from alertflow.message import Device
-from alertflow.outcomes import DeliveryError, PermanentFailure, RateLimited, RetryLater, Sent
-from alertflow_provider_kit import combine_device_outcomes, outcome_for_status, retry_after_seconds
-from alertflow_provider_kit.http import MAX_RETRY_AFTER_SECONDS
+from alertflow.outcomes import DeliveryError, PermanentFailure, RateLimited, RetryLater, Sent, combine_device_outcomes
 
 A, B, C = (Device(kind="fcm", token=t) for t in "abc")
 

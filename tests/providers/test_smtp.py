@@ -7,12 +7,12 @@ from email.message import EmailMessage
 from typing import Any
 
 import pytest
+from alertflow_smtp import SmtpProvider
+from alertflow_smtp.provider import POOL_SIZE
 from pydantic import ValidationError
 
 from alertflow.outcomes import PermanentFailure, RetryLater, Sent
 from alertflow.providers import ProviderContext
-from alertflow_smtp import SmtpProvider
-from alertflow_smtp.provider import POOL_SIZE
 from tests.fakes.http import closed_port_url
 from tests.fakes.smtp import FakeSmtpServer
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from alertflow_twilio import TwilioProvider
 from pydantic import ValidationError
 
 from alertflow.outcomes import (
@@ -17,7 +18,6 @@ from alertflow.outcomes import (
     Sent,
 )
 from alertflow.providers import ProviderContext
-from alertflow_twilio import TwilioProvider
 from tests.fakes.http import Reply, closed_port_url
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, INVALID_NUMBER_PREFIX, FakeTwilio
 

@@ -6,11 +6,11 @@ import time
 from typing import Any
 
 import pytest
+from alertflow_webhook import WebhookProvider, signature
 from pydantic import ValidationError
 
 from alertflow.outcomes import PermanentFailure, RateLimited, RetryLater, Sent
 from alertflow.providers import ProviderContext
-from alertflow_webhook import WebhookProvider, signature
 from tests.fakes.http import Reply, closed_port_url
 from tests.fakes.webhook import PATH, SECRET, WebhookReceiver
 

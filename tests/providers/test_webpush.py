@@ -6,12 +6,12 @@ import base64
 from typing import Any
 
 import pytest
+from alertflow_webpush import WebPushProvider, generate_vapid_keys, vapid_public_key
 from pydantic import ValidationError
 
 from alertflow.message import Device
 from alertflow.outcomes import PermanentFailure, RateLimited, RetryLater, Sent
 from alertflow.providers import ProviderContext
-from alertflow_webpush import WebPushProvider, generate_vapid_keys, vapid_public_key
 from tests.fakes.http import Reply, closed_port_url
 from tests.fakes.webpush import FakePushService
 
