@@ -11,15 +11,17 @@ import aiohttp
 from aiohttp import web
 
 from .api import categories, dlq, notifications, operations, outbox, preferences, topics, users
+from .api import channels as channel_api
 from .api import templates as template_api
 from .api.middleware import MIB, authenticate, problems
 from .channels import ChannelProviders
 from .clock import Clock
-from .config import Config
+from .config import Config, ConfigError
 from .delivery import Deliverer
 from .message import CHANNELS
 from .providers import ProviderContext, ProviderRegistry
 from .rendering import Renderer
+from .sealing import Sealer
 from .services import SERVICES, Services
 from .storage.database import SQLiteDatabase
 from .templates import TemplateStore
@@ -35,6 +37,7 @@ ROUTE_TABLES = (
     preferences.api,
     topics.api,
     template_api.api,
+    channel_api.api,
 )
 
 
@@ -60,7 +63,10 @@ def create_app(config: Config, registry: ProviderRegistry | None = None, clock: 
     registry = registry or ProviderRegistry.from_entry_points()
     database = SQLiteDatabase(config.database_path)
     context = ProviderContext(database=database, public_url=config.server.public_url)
-    channels = ChannelProviders(config, registry, context)  # validates [providers.*] now, before serving
+    if not config.server.secret_key:
+        raise ConfigError("server.secret_key: not set and not found in the data dir; run `alertflow init`")
+    # Validates [providers.*] now, before serving.
+    channels = ChannelProviders(config, registry, context, Sealer(config.server.secret_key))
     template_store = TemplateStore(database)
     svc = Services(
         config=config, database=database, registry=registry, channels=channels, clock=clock, templates=template_store
@@ -84,7 +90,8 @@ def create_app(config: Config, registry: ProviderRegistry | None = None, clock: 
             os.close(lock)
 
     async def providers(app: web.Application) -> AsyncIterator[None]:
-        async with aiohttp.ClientSession() as http:
+        # No cookie jar: a cookie one tenant's endpoint sets must never ride along to another's.
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http:
             context.http = http
             yield
             await channels.close()

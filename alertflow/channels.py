@@ -3,55 +3,161 @@
 Precedence: the tenant's own set-up (``PUT /v1/channels/{channel}``) > ``[providers.<channel>]``
 in alertflow.toml > the built-in default (``outbox`` for email, sms and push; ``inbox`` for
 in-app; none for webhook, which needs a URL).
+
+Every entry may also carry ``rate_per_second``: a send-rate limit for that provider, which
+paces bulk sends instead of having the provider refuse them.
 """
 
 from __future__ import annotations
 
 import json
+import time
+from dataclasses import dataclass, field
 from typing import Any
 
+from .cache import TtlCache
 from .config import Config, ConfigError
 from .providers import Provider, ProviderConfigError, ProviderContext, ProviderRegistry, ProviderSettings
+from .resilience import CircuitBreaker, TokenBucket
+from .sealing import Sealer
+from .storage.database import Database
 
 BUILTIN_DEFAULTS: dict[str, str] = {"email": "outbox", "sms": "outbox", "push": "outbox", "inapp": "inbox"}
+MASK = "********"
+RATE_KEY = "rate_per_second"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One configured provider: its type, validated settings and optional send rate."""
+
+    type_name: str
+    settings: ProviderSettings
+    rate_per_second: float | None = None
+
+    def key(self) -> str:
+        return json.dumps([self.type_name, self.settings.model_dump(mode="json"), self.rate_per_second], sort_keys=True)
+
+
+@dataclass
+class Handle:
+    """A provider instance with its own health and pace, shared by every tenant using the same set-up."""
+
+    entry: Entry
+    provider: Provider
+    breaker: CircuitBreaker = field(default_factory=CircuitBreaker)
+    bucket: TokenBucket | None = None
+
+    @property
+    def name(self) -> str:
+        return self.entry.type_name
+
+    def serves(self, device_kind: str) -> bool:
+        kinds = self.provider.device_kinds
+        return not kinds or device_kind in kinds
 
 
 class ChannelProviders:
-    def __init__(self, config: Config, registry: ProviderRegistry, context: ProviderContext) -> None:
+    def __init__(self, config: Config, registry: ProviderRegistry, context: ProviderContext, sealer: Sealer) -> None:
         self.registry = registry
         self.context = context
-        self._defaults: dict[str, list[tuple[str, ProviderSettings]]] = {}
+        self.sealer = sealer
+        self._defaults: dict[str, list[Entry]] = {}
         for channel, entries in config.providers.items():
-            self._defaults[channel] = [
-                self._validate(f"providers.{channel}.{i}", channel, entry) for i, entry in enumerate(entries)
-            ]
-        self._instances: dict[str, Provider] = {}
+            try:
+                self._defaults[channel] = self.parse(channel, [dict(e) for e in entries], "providers." + channel)
+            except ProviderConfigError as exc:
+                raise ConfigError(str(exc)) from None
+        self._tenants = TtlCache()
+        self._handles: dict[str, Handle] = {}
 
-    def _validate(self, path: str, channel: str, entry: dict[str, Any]) -> tuple[str, ProviderSettings]:
-        try:
-            return self.registry.validate(path, channel, entry)
-        except ProviderConfigError as exc:
-            raise ConfigError(str(exc)) from None
+    # -- reading and writing set-ups
 
-    def defaults(self, channel: str) -> list[tuple[str, ProviderSettings]]:
+    def parse(self, channel: str, entries: list[dict[str, Any]], path: str) -> list[Entry]:
+        """Validate ``{"type": ..., "rate_per_second"?: ..., **settings}`` entries; raise naming the path."""
+        out = []
+        for i, raw in enumerate(entries):
+            rate = raw.pop(RATE_KEY, None)
+            if rate is not None and (not isinstance(rate, int | float) or isinstance(rate, bool) or rate <= 0):
+                raise ProviderConfigError(f"{path}.{i}.{RATE_KEY}", "expected a number above 0")
+            type_name, settings = self.registry.validate(f"{path}.{i}", channel, raw)
+            out.append(Entry(type_name, settings, rate))
+        return out
+
+    def defaults(self, channel: str) -> list[Entry]:
         if channel in self._defaults:
             return self._defaults[channel]
         builtin = BUILTIN_DEFAULTS.get(channel)
         if builtin and builtin in self.registry.names():
-            return [(builtin, self.registry.get(builtin).Settings())]
+            return [Entry(builtin, self.registry.get(builtin).Settings())]
         return []
 
-    async def for_tenant(self, tenant_id: str, channel: str) -> list[Provider]:
-        return [self._instance(name, settings) for name, settings in self.defaults(channel)]
+    def sealed(self, tenant_id: str, channel: str, entries: list[Entry]) -> str:
+        """The stored form: secret settings sealed, bound to this tenant and channel."""
+        out = []
+        for e in entries:
+            values = e.settings.model_dump(mode="json", exclude_unset=True)
+            secrets = {k: values.pop(k) for k in self.registry.get(e.type_name).secret_fields if k in values}
+            item: dict[str, Any] = {"type": e.type_name, "config": values, RATE_KEY: e.rate_per_second}
+            if secrets:
+                item["sealed"] = self.sealer.seal(secrets, f"{tenant_id}/{channel}")
+            out.append(item)
+        return json.dumps(out)
 
-    def _instance(self, name: str, settings: ProviderSettings) -> Provider:
+    def unsealed(self, tenant_id: str, channel: str, stored: str) -> list[Entry]:
+        entries = []
+        for item in json.loads(stored):
+            values = dict(item["config"])
+            if "sealed" in item:
+                values.update(self.sealer.unseal(item["sealed"], f"{tenant_id}/{channel}"))
+            settings = self.registry.get(item["type"]).Settings.model_validate(values)
+            entries.append(Entry(item["type"], settings, item.get(RATE_KEY)))
+        return entries
+
+    def masked(self, entries: list[Entry]) -> list[dict[str, Any]]:
+        """For API answers: secrets are write-only, shown as a mask when set."""
+        out = []
+        for e in entries:
+            values = e.settings.model_dump(mode="json", exclude_unset=True)
+            for key in self.registry.get(e.type_name).secret_fields:
+                if values.get(key) is not None:
+                    values[key] = MASK
+            out.append({"type": e.type_name, "config": values, RATE_KEY: e.rate_per_second})
+        return out
+
+    async def tenant_entries(self, database: Database, tenant_id: str, channel: str) -> list[Entry] | None:
+        async def load() -> list[Entry] | None:
+            row = await database.fetchone(
+                "SELECT providers FROM channel_providers WHERE tenant_id = ? AND channel = ?", (tenant_id, channel)
+            )
+            return self.unsealed(tenant_id, channel, row["providers"]) if row else None
+
+        entries: list[Entry] | None = await self._tenants.get((tenant_id, channel), load)
+        return entries
+
+    def changed(self, tenant_id: str, channel: str) -> None:
+        self._tenants.drop((tenant_id, channel))
+
+    # -- what the deliverer uses
+
+    async def for_tenant(self, tenant_id: str, channel: str) -> list[Handle]:
+        entries = await self.tenant_entries(self.context.database, tenant_id, channel)
+        return [self._handle(e) for e in (entries if entries is not None else self.defaults(channel))]
+
+    def _handle(self, entry: Entry) -> Handle:
         # One instance per distinct set-up, so connections (SMTP, HTTP) are reused across sends.
-        key = name + json.dumps(settings.model_dump(mode="json"), sort_keys=True)
-        if key not in self._instances:
-            self._instances[key] = self.registry.get(name)(settings, self.context)
-        return self._instances[key]
+        key = entry.key()
+        if key not in self._handles:
+            provider = self.registry.get(entry.type_name)(entry.settings, self.context)
+            # A burst of one spaces sends evenly, the way providers meter them (e.g. per number).
+            bucket = TokenBucket(entry.rate_per_second, burst=1) if entry.rate_per_second else None
+            self._handles[key] = Handle(entry, provider, CircuitBreaker(time.monotonic), bucket)
+        return self._handles[key]
+
+    def health(self) -> list[dict[str, Any]]:
+        return [{"type": h.name, "circuit": h.breaker.state} for h in self._handles.values()]
 
     async def close(self) -> None:
-        for provider in self._instances.values():
-            await provider.close()
-        self._instances.clear()
+        for handle in self._handles.values():
+            await handle.provider.close()
+        self._handles.clear()

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib import resources
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -23,6 +24,7 @@ from .storage.migrations import SchemaTooNew, upgrade
 
 F = TypeVar("F", bound=Callable[..., Any])
 SAMPLE_CONFIG = "sample.toml"
+COMMANDS_GROUP = "alertflow.commands"
 
 
 def common_options(fn: F) -> F:
@@ -325,6 +327,21 @@ def bench(**options: Any) -> None:
     results = asyncio.run(run_bench(args))
     if args.as_json:
         click.echo(json.dumps(results))
+
+
+def add_plugin_commands(group: click.Group) -> None:
+    """Plugins contribute commands through the ``alertflow.commands`` entry points."""
+    for ep in entry_points(group=COMMANDS_GROUP):
+        try:
+            command = ep.load()
+        except Exception as exc:  # a broken plugin must not take the whole CLI down
+            click.echo(f"alertflow: plugin command {ep.name!r} failed to load: {exc}", err=True)
+            continue
+        if isinstance(command, click.Command) and command.name not in group.commands:
+            group.add_command(command)
+
+
+add_plugin_commands(main)
 
 
 def run() -> None:

@@ -6,25 +6,30 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import json
 import logging
 import random
+import sqlite3
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from . import queue
+from . import queue, recipients
+from .channels import Handle
 from .config import QueueConfig
 from .message import Device, Message, Recipient
-from .outcomes import DeliveryError, PermanentFailure, RateLimited, RetryLater, Sent
-from .providers import Provider
+from .outcomes import DeliveryError, PermanentFailure, RateLimited, RetryLater, Sent, combine_device_outcomes
 from .queue import Decision, Job
 from .storage.database import Database
 
 log = logging.getLogger("alertflow.delivery")
 
 Render = Callable[[Job, Recipient, dict[str, Any] | None], Awaitable[dict[str, Any]]]
-ProvidersFor = Callable[[str, str], Awaitable[list[Provider]]]
+ProvidersFor = Callable[[str, str], Awaitable[list[Handle]]]
+# The longest a send waits for its provider's rate limit before going back to the queue.
+MAX_PACE_SECONDS = 2.0
 Listener = Callable[[Job, Decision], None]
 
 
@@ -38,41 +43,56 @@ def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random) -> 
 
 
 @dataclass(frozen=True)
-class Attempted:
-    """What happened when one provider was tried."""
+class Attempt:
+    """One delivery attempt: its result, the provider that gave it, and the tries before it
+    in the same attempt as (provider, outcome, error) — fail-overs, other device kinds."""
 
     provider: str | None
-    result: Sent | BaseException
+    result: Sent | DeliveryError
+    earlier: tuple[tuple[str, str, str | None], ...] = ()
 
 
-def decide(job: Job, tried: list[Attempted], policy: QueueConfig, now: float, rng: random.Random) -> Decision:
-    """The one state change an attempt leads to (the last provider tried speaks for it)."""
-    last = tried[-1]
-    earlier = tuple((a.provider or "?", _error_text(a.result)) for a in tried[:-1])
-    result = last.result
+def as_outcome(exc: BaseException) -> DeliveryError:
+    """An exception outside the closed set is a provider bug: retry, and say what it was."""
+    return exc if isinstance(exc, DeliveryError) else RetryLater(f"{type(exc).__name__}: {exc}")
+
+
+def outcome_name(result: Sent | DeliveryError) -> str:
     if isinstance(result, Sent):
-        status = "delivered" if result.delivered else "sent"
-        return Decision(status, status, last.provider, result.provider_message_id, failed_over=earlier)
-    error = _error_text(result)
+        return "delivered" if result.delivered else "sent"
     if isinstance(result, PermanentFailure):
-        return Decision("failed", "failed", last.provider, error=error, failed_over=earlier)
-    outcome = "rate_limited" if isinstance(result, RateLimited) else "retry"
+        return "failed"
+    return "rate_limited" if isinstance(result, RateLimited) else "retry"
+
+
+def decide(job: Job, attempt: Attempt, policy: QueueConfig, now: float, rng: random.Random) -> Decision:
+    """The one state change an attempt leads to."""
+    result, outcome = attempt.result, outcome_name(attempt.result)
+    who, earlier = attempt.provider, attempt.earlier
+    if isinstance(result, Sent):
+        return Decision(outcome, outcome, who, result.provider_message_id, earlier=earlier)
+    if isinstance(result, PermanentFailure):
+        return Decision("failed", outcome, who, error=result.error, earlier=earlier)
     if job.attempt >= policy.max_attempts:
-        return Decision("dead", outcome, last.provider, error=error, failed_over=earlier)
+        return Decision("dead", outcome, who, error=result.error, earlier=earlier)
     delay = backoff_delay(job.attempt, policy.backoff_base_seconds, policy.backoff_max_seconds, rng)
     if isinstance(result, RetryLater) and result.after is not None:
         # The provider said when; waiting less would only be refused again.
         delay = min(max(delay, result.after), max(policy.backoff_max_seconds, result.after))
-    return Decision("queued", outcome, last.provider, error=error, retry_at=now + delay, failed_over=earlier)
+    return Decision("queued", outcome, who, error=result.error, retry_at=now + delay, earlier=earlier)
 
 
-def _error_text(result: Sent | BaseException) -> str:
-    if isinstance(result, DeliveryError):
-        return result.error
-    if isinstance(result, Sent):
-        return ""
-    # An exception outside the closed set is a provider bug: retry, and say what it was.
-    return f"{type(result).__name__}: {result}"
+def route(message: Message, handles: list[Handle]) -> list[tuple[Message, list[Handle]]]:
+    """Push goes per device kind to the providers serving that kind (FCM tokens, browser
+    subscriptions), each kind with its own fail-over; other channels are one group."""
+    devices = message.recipient.devices
+    if message.channel != "push" or not devices:
+        return [(message, handles)]
+    groups = []
+    for kind in dict.fromkeys(d.kind for d in devices):
+        recipient = dataclasses.replace(message.recipient, devices=tuple(d for d in devices if d.kind == kind))
+        groups.append((dataclasses.replace(message, recipient=recipient), [h for h in handles if h.serves(kind)]))
+    return groups
 
 
 def recipient_for(job: Job, user: dict[str, object] | None) -> Recipient:
@@ -117,9 +137,17 @@ class Deliverer:
         self.listeners: list[Listener] = []
 
     async def deliver(self, job: Job) -> Decision:
-        tried = await self._attempt(job)
-        decision = decide(job, tried, self.policy, self.clock(), self.rng)
-        await self.database.write(lambda conn: queue.record(conn, job, decision, self.clock()))
+        attempt = await self._attempt(job)
+        decision = decide(job, attempt, self.policy, self.clock(), self.rng)
+        pruned = attempt.result.pruned
+        now = self.clock()
+
+        def apply(conn: sqlite3.Connection) -> None:
+            queue.record(conn, job, decision, now)
+            if pruned and job.user_id:
+                recipients.prune_devices(conn, job.tenant_id, job.user_id, job.delivery_id, pruned, now)
+
+        await self.database.write(apply)
         for listener in self.listeners:
             listener(job, decision)
         log_level = logging.INFO if decision.status in ("sent", "delivered", "queued") else logging.WARNING
@@ -136,22 +164,23 @@ class Deliverer:
                     "attempt": job.attempt,
                     "provider": decision.provider,
                     "error": decision.error,
+                    "devices_removed": len(pruned) or None,
                 },
             )
         return decision
 
-    async def _attempt(self, job: Job) -> list[Attempted]:
+    async def _attempt(self, job: Job) -> Attempt:
         try:
             user = await self._user(job)
             if job.user_id and user is None:
-                return [Attempted(None, PermanentFailure("unknown_user: the user was deleted"))]
+                return Attempt(None, PermanentFailure("unknown_user: the user was deleted"))
             recipient = recipient_for(job, user)
             content = await self.render(job, recipient, user)
-            providers = await self.providers_for(job.tenant_id, job.channel)
-        except DeliveryError as exc:
-            return [Attempted(None, exc)]
-        if not providers:
-            return [Attempted(None, PermanentFailure(f"no provider is configured for channel {job.channel}"))]
+            handles = await self.providers_for(job.tenant_id, job.channel)
+        except Exception as exc:  # a render or set-up problem is this delivery's outcome
+            return Attempt(None, as_outcome(exc))
+        if not handles:
+            return Attempt(None, PermanentFailure(f"no provider is configured for channel {job.channel}"))
         message = Message(
             tenant_id=job.tenant_id,
             notification_id=job.notification_id,
@@ -163,17 +192,60 @@ class Deliverer:
             priority=job.priority,
             attempt=job.attempt,
         )
-        tried: list[Attempted] = []
-        for provider in providers:
+        tries: list[tuple[str, str, str | None]] = []
+        results: list[Sent | DeliveryError] = []
+        names: list[str] = []
+        for group_message, group in route(message, handles):
+            result, name = await self._failover(group_message, group, tries)
+            results.append(result)
+            names.append(name)
+        if len(results) == 1:
+            final: Sent | DeliveryError = results[0]
+        else:
             try:
-                tried.append(Attempted(provider.type_name, await provider.send(message)))
+                final = combine_device_outcomes(results)
+            except DeliveryError as exc:
+                final = exc
+        # The last try is the attempt's own row; the ones before it are kept beside it.
+        return Attempt("+".join(dict.fromkeys(names)), final, tuple(tries[:-1]))
+
+    async def _failover(
+        self, message: Message, group: list[Handle], tries: list[tuple[str, str, str | None]]
+    ) -> tuple[Sent | DeliveryError, str]:
+        """Try the group's providers in order until one sends or fails for good."""
+        result: Sent | DeliveryError = PermanentFailure(f"no provider serves this {message.channel} recipient")
+        name, mine = "?", []
+        for handle in group:
+            name = handle.name
+            result = await self._try(handle, message)
+            mine.append([name, outcome_name(result), None if isinstance(result, Sent) else result.error])
+            if isinstance(result, Sent | PermanentFailure):
                 break
-            except PermanentFailure as exc:
-                tried.append(Attempted(provider.type_name, exc))
-                break
-            except Exception as exc:  # retryable or unknown: the next provider may do better
-                tried.append(Attempted(provider.type_name, exc))
-        return tried
+        for earlier in mine[:-1]:
+            earlier[1] = "failed_over"
+        tries.extend((n, o, e) for n, o, e in mine)
+        return result, name
+
+    async def _try(self, handle: Handle, message: Message) -> Sent | DeliveryError:
+        if not handle.breaker.allow():
+            return RetryLater(f"{handle.name}: circuit open after repeated failures")
+        if handle.bucket is not None:
+            wait = handle.bucket.reserve()
+            if wait > MAX_PACE_SECONDS:
+                # Holding the lease that long would starve the pool: back to the queue instead.
+                handle.bucket.cancel()
+                return RateLimited(f"{handle.name}: send rate limit", after=wait)
+            if wait:
+                await asyncio.sleep(wait)
+        try:
+            result: Sent | DeliveryError = await handle.provider.send(message)
+        except Exception as exc:
+            result = as_outcome(exc)
+        if isinstance(result, RetryLater):
+            handle.breaker.failed()
+        else:  # sent, or refused for reasons of the message: the provider itself is healthy
+            handle.breaker.succeeded()
+        return result
 
     async def _user(self, job: Job) -> dict[str, object] | None:
         if not job.user_id:

@@ -35,4 +35,6 @@ def setup(level: str = "info", fmt: str = "json") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # Libraries that narrate every request at INFO would drown the state-change lines.
+    for noisy in ("aiohttp.access", "twilio.http_client", "aiosqlite"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

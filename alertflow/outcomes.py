@@ -71,9 +71,7 @@ def combine_device_outcomes(outcomes: Sequence[Sent | DeliveryError]) -> Sent:
     notification again on the devices that already have it. With none reached, a transient
     failure wins over a permanent one so a device that may still work gets another try.
     """
-    pruned: tuple[Device, ...] = tuple(
-        d for o in outcomes if isinstance(o, DeliveryError) for d in o.pruned
-    )
+    pruned: tuple[Device, ...] = tuple(d for o in outcomes for d in o.pruned)
     sent = [o for o in outcomes if isinstance(o, Sent)]
     if sent:
         ids = [o.provider_message_id for o in sent if o.provider_message_id]

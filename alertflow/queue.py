@@ -50,8 +50,8 @@ class Decision:
     provider_message_id: str | None = None
     error: str | None = None
     retry_at: float | None = None
-    # (provider, error) of providers tried earlier in the same attempt before failing over.
-    failed_over: tuple[tuple[str, str], ...] = ()
+    # (provider, outcome, error) of tries earlier in the same attempt: fail-overs, other device kinds.
+    earlier: tuple[tuple[str, str, str | None], ...] = ()
 
 
 def _placeholders(n: int) -> str:
@@ -107,8 +107,8 @@ def claim(conn: sqlite3.Connection, channel: str, limit: int, now: float, lease_
 def record(conn: sqlite3.Connection, job: Job, decision: Decision, now: float) -> None:
     """Apply an attempt's decision: attempt row, delivery status, and the job's next state."""
     conn.executemany(
-        "INSERT INTO attempts (delivery_id, at, outcome, error, provider) VALUES (?, ?, 'failed_over', ?, ?)",
-        [(job.delivery_id, now, error, provider) for provider, error in decision.failed_over],
+        "INSERT INTO attempts (delivery_id, at, outcome, error, provider) VALUES (?, ?, ?, ?, ?)",
+        [(job.delivery_id, now, outcome, error, provider) for provider, outcome, error in decision.earlier],
     )
     conn.execute(
         "INSERT INTO attempts (delivery_id, at, outcome, error, provider) VALUES (?, ?, ?, ?, ?)",

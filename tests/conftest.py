@@ -21,6 +21,9 @@ from alertflow.config import Config
 from alertflow.queue import Decision, Job
 from alertflow.services import SERVICES, Services
 
+# The local peers speaking each provider's wire format (SMTP, Twilio, FCM, Web Push, ...).
+pytest_plugins = ["tests.fakes.fixtures"]
+
 # Generous: only a failing test waits this long.
 WAIT_SECONDS = 15.0
 

@@ -120,3 +120,11 @@ def test_a_second_server_on_the_same_data_dir_is_refused(tmp_path: Path) -> None
         assert second.returncode == 1 and "another alertflow serve" in second.stderr
     finally:
         server.stop()
+
+
+def test_plugins_contribute_commands_such_as_webpush_keys(tmp_path: Path) -> None:
+    from alertflow_webpush import vapid_public_key
+
+    pair = json.loads(cli("webpush", "keys", "--json", cwd=tmp_path).stdout)
+    assert vapid_public_key(pair["private_key"]) == pair["public_key"]
+    assert pair != json.loads(cli("webpush", "keys", "--json", cwd=tmp_path).stdout), "each call makes a new pair"

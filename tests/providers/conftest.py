@@ -9,18 +9,6 @@ import pytest
 
 from alertflow.providers import Provider
 
-# The fakes' fixtures, so this directory runs on its own as well as under tests/conftest.py.
-from tests.fakes.fixtures import (  # noqa: F401
-    fake_fcm,
-    fake_msg91,
-    fake_push_service,
-    fake_smtp,
-    fake_twilio,
-    start_fake_smtp,
-    tls_cert,
-    webhook_receiver,
-)
-
 
 @pytest.fixture
 async def http_session() -> AsyncIterator[aiohttp.ClientSession]:

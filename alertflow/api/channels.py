@@ -1,0 +1,168 @@
+"""Providers: what is installed, each tenant's set-up per channel, and providers' status callbacks."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+from yarl import URL
+
+from ..channels import RATE_KEY
+from ..errors import ApiError, invalid
+from ..message import CHANNELS
+from ..outcomes import InvalidReceipt
+from ..providers import ProviderConfigError
+from ..services import Services, services
+from ..tenants import Role
+from .middleware import json_response, principal, read_model
+from .routing import PUBLIC, Routes
+
+api = Routes()
+log = logging.getLogger("alertflow.receipts")
+
+
+class ProviderIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: str
+    config: dict[str, Any] = {}
+    rate_per_second: float | None = Field(None, gt=0)
+
+
+class ChannelIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    providers: list[ProviderIn] = Field(min_length=1, max_length=10)
+
+
+def channel_of(request: web.Request) -> str:
+    channel = request.match_info["channel"]
+    if channel not in CHANNELS:
+        raise ApiError("not-found", f"no channel {channel!r}; channels are {', '.join(CHANNELS)}")
+    return channel
+
+
+async def setup(svc: Services, tenant_id: str, channel: str) -> dict[str, Any]:
+    own = await svc.channels.tenant_entries(svc.database, tenant_id, channel)
+    entries = own if own is not None else svc.channels.defaults(channel)
+    source = "tenant" if own is not None else "config" if channel in svc.config.providers else "builtin"
+    return {"channel": channel, "source": source, "providers": svc.channels.masked(entries)}
+
+
+@api.get("/v1/providers")
+async def list_providers(request: web.Request) -> web.Response:
+    svc, tenant_id = services(request), principal(request).tenant_id
+    return json_response(
+        {
+            "installed": svc.registry.describe(),
+            "channels": {c: await setup(svc, tenant_id, c) for c in CHANNELS},
+        }
+    )
+
+
+@api.get("/v1/channels/{channel}")
+async def get_channel(request: web.Request) -> web.Response:
+    return json_response(await setup(services(request), principal(request).tenant_id, channel_of(request)))
+
+
+@api.put("/v1/channels/{channel}", role=Role.owner)
+async def put_channel(request: web.Request) -> web.Response:
+    """Ordered providers: the first is primary, the rest fail-over. Secrets are sealed at rest."""
+    svc, tenant_id, channel = services(request), principal(request).tenant_id, channel_of(request)
+    body = await read_model(request, ChannelIn)
+    raw = [{"type": p.type, RATE_KEY: p.rate_per_second, **p.config} for p in body.providers]
+    try:
+        entries = svc.channels.parse(
+            channel, [{k: v for k, v in r.items() if v is not None or k != RATE_KEY} for r in raw], "providers"
+        )
+    except ProviderConfigError as exc:
+        # The request nests settings under "config": name the field as the caller wrote it.
+        parts = exc.path.split(".")
+        field = ".".join(parts[:2] + (["type"] if parts[2:] == ["type"] else ["config", *parts[2:]]))
+        raise invalid(field, exc.message) from None
+    stored, now = svc.channels.sealed(tenant_id, channel, entries), svc.clock.now()
+
+    def save(conn: sqlite3.Connection) -> None:
+        conn.execute(
+            "INSERT OR REPLACE INTO channel_providers (tenant_id, channel, providers, updated_at) VALUES (?, ?, ?, ?)",
+            (tenant_id, channel, stored, now),
+        )
+
+    await svc.database.write(save)
+    svc.channels.changed(tenant_id, channel)
+    return json_response(await setup(svc, tenant_id, channel))
+
+
+@api.delete("/v1/channels/{channel}", role=Role.owner)
+async def delete_channel(request: web.Request) -> web.Response:
+    """Back to the configured default."""
+    svc, tenant_id, channel = services(request), principal(request).tenant_id, channel_of(request)
+    deleted = await svc.database.write(
+        lambda conn: (
+            conn.execute(
+                "DELETE FROM channel_providers WHERE tenant_id = ? AND channel = ?", (tenant_id, channel)
+            ).rowcount
+        )
+    )
+    svc.channels.changed(tenant_id, channel)
+    if not deleted:
+        raise ApiError("not-found", f"the tenant has no {channel} set-up of its own")
+    return web.Response(status=204)
+
+
+@api.post("/v1/receipts/{type}/{delivery_id}", role=PUBLIC)
+async def receipt(request: web.Request) -> web.Response:
+    """A provider's status callback; its signature is checked with the tenant's own settings."""
+    svc, type_name, delivery_id = services(request), request.match_info["type"], request.match_info["delivery_id"]
+    row = await svc.database.fetchone(
+        "SELECT tenant_id, channel, provider, status FROM deliveries WHERE id = ?", (delivery_id,)
+    )
+    if row is None or type_name not in (row["provider"] or "").split("+"):
+        raise ApiError("not-found", "no such delivery for this provider")
+    handles = await svc.channels.for_tenant(row["tenant_id"], row["channel"])
+    handle = next((h for h in handles if h.name == type_name), None)
+    if handle is None:
+        raise ApiError("not-found", "the provider is no longer set up for this channel")
+    try:
+        result = await type(handle.provider).parse_receipt(public_request(request, svc), handle.entry.settings)
+    except InvalidReceipt:
+        log.warning("receipt refused", extra={"delivery_id": delivery_id, "provider": type_name})
+        raise ApiError("forbidden", "the callback's signature does not verify") from None
+    status = {"delivered": "delivered", "undelivered": "failed", "failed": "failed"}.get(result.status)
+    if status is not None:
+        now = svc.clock.now()
+        reason = None if status == "delivered" else f"{result.status}: {result.error or 'reported by provider'}"
+
+        def apply(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "UPDATE deliveries SET status = ?, reason = ?, updated_at = ?,"
+                " delivered_at = CASE WHEN ? = 'delivered' THEN ? ELSE delivered_at END"
+                " WHERE id = ? AND status IN ('sent', 'delivered')",
+                (status, reason, now, status, now, delivery_id),
+            )
+            conn.execute(
+                "INSERT INTO attempts (delivery_id, at, outcome, error, provider) VALUES (?, ?, ?, ?, ?)",
+                (delivery_id, now, "receipt:" + result.status, result.error, type_name),
+            )
+
+        await svc.database.write(apply)
+        log.info(
+            status,
+            extra={
+                "event": "delivery." + status,
+                "tenant_id": row["tenant_id"],
+                "delivery_id": delivery_id,
+                "provider": type_name,
+            },
+        )
+    return web.Response(status=204)
+
+
+def public_request(request: web.Request, svc: Services) -> web.Request:
+    """Providers sign the public URL they called; behind a proxy ours differs, so rebuild it."""
+    base = svc.config.server.public_url
+    if not base:
+        return request
+    public = URL(base)
+    return request.clone(scheme=public.scheme, host=public.raw_authority)

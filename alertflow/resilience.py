@@ -1,0 +1,64 @@
+"""Protecting providers and ourselves: a circuit breaker and a send-rate token bucket."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+# Consecutive transient failures that open a provider's circuit, and how long it stays open
+# before one trial send is let through: long enough for a restarting relay to come back,
+# short enough that a recovered provider is used again within a minute.
+CIRCUIT_FAILURES = 5
+CIRCUIT_COOLDOWN_SECONDS = 30.0
+
+
+class CircuitBreaker:
+    """Skips a provider that keeps failing, so fail-over happens without waiting on it."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.failures = 0
+        self.opened_at: float | None = None
+
+    def allow(self) -> bool:
+        if self.opened_at is None:
+            return True
+        # Half-open: after the cooldown one send goes through; its result decides.
+        return self.clock() - self.opened_at >= CIRCUIT_COOLDOWN_SECONDS
+
+    def succeeded(self) -> None:
+        self.failures, self.opened_at = 0, None
+
+    def failed(self) -> None:
+        self.failures += 1
+        if self.failures >= CIRCUIT_FAILURES:
+            self.opened_at = self.clock()
+
+    @property
+    def state(self) -> str:
+        if self.opened_at is None:
+            return "closed"
+        return "half-open" if self.allow() else "open"
+
+
+class TokenBucket:
+    """``rate`` tokens a second, up to ``burst``; ``reserve`` says how long to wait for one."""
+
+    def __init__(self, rate: float, burst: float | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate = rate
+        self.burst = burst if burst is not None else max(1.0, rate)
+        self.clock = clock
+        self.tokens = self.burst
+        self.updated = clock()
+
+    def reserve(self) -> float:
+        """Take a token (possibly going into debt); returns the seconds until it is really ours."""
+        now = self.clock()
+        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        self.tokens -= 1
+        return 0.0 if self.tokens >= 0 else -self.tokens / self.rate
+
+    def cancel(self) -> None:
+        """Give back a reserved token that was not used."""
+        self.tokens = min(self.burst, self.tokens + 1)
