@@ -22,5 +22,5 @@ def keys(as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({"private_key": private, "public_key": public}))
         return
-    click.echo(f'vapid_private_key = "{private}"   # secret: alertflow.toml or PUT /v1/channels/push')
+    click.echo(f'vapid_private_key = "{private}"  # secret: the toml or PUT /v1/channels/push')
     click.echo(f"public key (applicationServerKey for the browser): {public}")
