@@ -10,7 +10,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from .api import categories, dlq, notifications, operations, outbox, preferences, topics, users
+from .api import analytics, categories, dlq, notifications, operations, outbox, preferences, topics, users
 from .api import channels as channel_api
 from .api import templates as template_api
 from .api.middleware import MIB, authenticate, problems
@@ -38,6 +38,7 @@ ROUTE_TABLES = (
     topics.api,
     template_api.api,
     channel_api.api,
+    analytics.api,
 )
 
 
@@ -77,6 +78,7 @@ def create_app(config: Config, registry: ProviderRegistry | None = None, clock: 
         client_max_size=int(max(config.server.max_body_mb, config.server.max_bulk_body_mb) * MIB),
     )
     app[SERVICES] = svc
+    app[operations.ROUTES] = [route for table in ROUTE_TABLES for route in table.routes]
     for table in ROUTE_TABLES:
         table.add_to(app)
 
@@ -107,7 +109,7 @@ def create_app(config: Config, registry: ProviderRegistry | None = None, clock: 
             database,
             clock.now,
         )
-        deliverer.listeners.append(pools.on_decision)
+        deliverer.listeners += [pools.on_decision, svc.metrics.on_decision]
         svc.deliverer = deliverer
         await pools.start()
         svc.pools = pools

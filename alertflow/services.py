@@ -11,6 +11,7 @@ from aiohttp import web
 from .cache import TtlCache
 from .clock import Clock
 from .config import Config
+from .metrics import Metrics
 from .tenants import Principal
 
 if TYPE_CHECKING:
@@ -39,6 +40,7 @@ class Services:
     auth_cache: dict[str, tuple[Principal | None, float]] = field(default_factory=dict)
     # ("categories" | "defaults", tenant_id) -> what categories.all_for / preferences.defaults load
     settings: TtlCache = field(default_factory=TtlCache)
+    metrics: Metrics = field(default_factory=Metrics)
 
 
 SERVICES = web.AppKey("services", Services)

@@ -62,7 +62,7 @@ async def get_category(request: web.Request) -> web.Response:
     return json_response(shape(found, custom is not None))
 
 
-@api.put("/v1/categories/{key}", role=Role.admin)
+@api.put("/v1/categories/{key}", role=Role.admin, body=CategoryIn)
 async def put_category(request: web.Request) -> web.Response:
     svc, tenant_id, key = services(request), principal(request).tenant_id, key_of(request)
     body = await read_model(request, CategoryIn)

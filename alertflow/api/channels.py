@@ -66,7 +66,7 @@ async def get_channel(request: web.Request) -> web.Response:
     return json_response(await setup(services(request), principal(request).tenant_id, channel_of(request)))
 
 
-@api.put("/v1/channels/{channel}", role=Role.owner)
+@api.put("/v1/channels/{channel}", role=Role.owner, body=ChannelIn)
 async def put_channel(request: web.Request) -> web.Response:
     """Ordered providers: the first is primary, the rest fail-over. Secrets are sealed at rest."""
     svc, tenant_id, channel = services(request), principal(request).tenant_id, channel_of(request)

@@ -52,7 +52,7 @@ async def replay_one(request: web.Request) -> web.Response:
     return json_response({"replayed": [did]}, status=202)
 
 
-@api.post("/v1/dlq/replay", role=Role.admin)
+@api.post("/v1/dlq/replay", role=Role.admin, body=ReplayFilter)
 async def replay_many(request: web.Request) -> web.Response:
     svc = services(request)
     tenant_id, now = principal(request).tenant_id, svc.clock.now()

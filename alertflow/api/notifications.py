@@ -24,7 +24,7 @@ MAX_IDEMPOTENCY_KEY = 255
 DEFAULT_PAGE, MAX_PAGE = 50, 500
 
 
-@api.post("/v1/notifications/publish")
+@api.post("/v1/notifications/publish", body=PublishRequest)
 async def publish(request: web.Request) -> web.Response:
     svc = services(request)
     tenant_id = principal(request).tenant_id

@@ -1,14 +1,19 @@
-"""Liveness and readiness for load balancers and orchestrators."""
+"""Operations: liveness, readiness, metrics, and the API's own description."""
 
 from __future__ import annotations
 
+import html
+
 from aiohttp import web
 
+from .. import openapi
+from ..errors import CATALOGUE
 from ..services import services
 from .middleware import json_response
-from .routing import PUBLIC, Routes
+from .routing import PUBLIC, Route, Routes
 
 api = Routes()
+ROUTES = web.AppKey("routes", list[Route])
 
 
 @api.get("/healthz", role=PUBLIC)
@@ -28,3 +33,48 @@ async def readyz(request: web.Request) -> web.Response:
         checks["workers"] = "not running"
     ok = all(v == "ok" for v in checks.values())
     return json_response({"status": "ok" if ok else "unavailable", "checks": checks}, status=200 if ok else 503)
+
+
+@api.get("/metrics", role=PUBLIC)
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text: no tenant data, only totals (restrict it at the proxy if you prefer)."""
+    svc = services(request)
+    text = await svc.metrics.render(svc.database, svc.database.commits)
+    return web.Response(
+        text=text, content_type="text/plain", charset="utf-8", headers={"X-Content-Type-Options": "nosniff"}
+    )
+
+
+@api.get("/openapi.json", role=PUBLIC)
+async def openapi_json(request: web.Request) -> web.Response:
+    return json_response(openapi.document(request.app[ROUTES]))
+
+
+@api.get("/docs", role=PUBLIC)
+async def docs(request: web.Request) -> web.Response:
+    """A self-contained page: every route with its role and summary, and the problem catalogue."""
+    spec = openapi.document(request.app[ROUTES])
+    rows = "".join(
+        f"<tr><td><code>{m.upper()}</code></td><td><code>{html.escape(p)}</code></td>"
+        f"<td>{op.get('x-alertflow-role', 'public')}</td><td>{html.escape(op['summary'])}</td></tr>"
+        for p, ops in spec["paths"].items()
+        for m, op in ops.items()
+    )
+    problems = "".join(
+        f'<tr id="problem-{code}"><td><code>{code}</code></td><td>{status}</td><td>{html.escape(title)}</td></tr>'
+        for code, (status, title) in CATALOGUE.items()
+    )
+    page = DOCS_PAGE.format(version=spec["info"]["version"], rows=rows, problems=problems)
+    return web.Response(text=page, content_type="text/html", charset="utf-8")
+
+
+DOCS_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>AlertFlow API</title>
+<style>body{{font:15px/1.5 system-ui,sans-serif;margin:2rem auto;max-width:70rem;padding:0 1rem}}
+table{{border-collapse:collapse;width:100%}}td,th{{border-bottom:1px solid #ddd;padding:.3rem .5rem;text-align:left}}
+code{{font-size:13px}}</style></head><body>
+<h1>AlertFlow API <small>{version}</small></h1>
+<p>Authenticate with <code>Authorization: Bearer &lt;api key&gt;</code>. The machine-readable description is
+<a href="/openapi.json">/openapi.json</a>. Roles: member &lt; admin &lt; owner.</p>
+<table><tr><th>Method</th><th>Path</th><th>Role</th><th>What</th></tr>{rows}</table>
+<h2 id="problems">Problems</h2><p>Errors are <code>application/problem+json</code>; <code>type</code> links here.</p>
+<table><tr><th>Type</th><th>Status</th><th>Title</th></tr>{problems}</table></body></html>"""

@@ -62,7 +62,7 @@ async def get_user_preferences(request: web.Request) -> web.Response:
     return json_response(preferences.shape(await _document(request, user_id)))
 
 
-@api.put("/v1/users/{user_id}/preferences", role=Role.admin)
+@api.put("/v1/users/{user_id}/preferences", role=Role.admin, body=Preferences)
 async def put_user_preferences(request: web.Request) -> web.Response:
     user_id = request.match_info["user_id"]
     await _user_exists(request, user_id)
@@ -74,6 +74,6 @@ async def get_defaults(request: web.Request) -> web.Response:
     return json_response(preferences.shape(await _document(request, TENANT_DEFAULTS)))
 
 
-@api.put("/v1/preferences/defaults", role=Role.admin)
+@api.put("/v1/preferences/defaults", role=Role.admin, body=Preferences)
 async def put_defaults(request: web.Request) -> web.Response:
     return await _put(request, TENANT_DEFAULTS)

@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
+from pydantic import BaseModel
 
 from ..tenants import Role
 
@@ -19,6 +20,8 @@ class Route:
     method: str
     path: str
     handler: Handler
+    role: Role | None = Role.member
+    body: type[BaseModel] | None = None  # the request body's model, for /openapi.json
 
 
 class Routes:
@@ -27,10 +30,12 @@ class Routes:
     def __init__(self) -> None:
         self.routes: list[Route] = []
 
-    def route(self, method: str, path: str, role: Role | None = Role.member) -> Callable[[Handler], Handler]:
+    def route(
+        self, method: str, path: str, role: Role | None = Role.member, body: type[BaseModel] | None = None
+    ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             setattr(handler, ROLE_ATTR, role)
-            self.routes.append(Route(method, path, handler))
+            self.routes.append(Route(method, path, handler, role, body))
             return handler
 
         return register
@@ -38,11 +43,15 @@ class Routes:
     def get(self, path: str, role: Role | None = Role.member) -> Callable[[Handler], Handler]:
         return self.route("GET", path, role)
 
-    def post(self, path: str, role: Role | None = Role.member) -> Callable[[Handler], Handler]:
-        return self.route("POST", path, role)
+    def post(
+        self, path: str, role: Role | None = Role.member, body: type[BaseModel] | None = None
+    ) -> Callable[[Handler], Handler]:
+        return self.route("POST", path, role, body)
 
-    def put(self, path: str, role: Role | None = Role.member) -> Callable[[Handler], Handler]:
-        return self.route("PUT", path, role)
+    def put(
+        self, path: str, role: Role | None = Role.member, body: type[BaseModel] | None = None
+    ) -> Callable[[Handler], Handler]:
+        return self.route("PUT", path, role, body)
 
     def delete(self, path: str, role: Role | None = Role.member) -> Callable[[Handler], Handler]:
         return self.route("DELETE", path, role)

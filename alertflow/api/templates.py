@@ -78,7 +78,7 @@ async def version_of(request: web.Request, number: int | None = None) -> templat
         raise ApiError("not-found", f"no template {key!r}" + (f" version {number}" if number else "")) from None
 
 
-@api.post("/v1/templates", role=Role.admin)
+@api.post("/v1/templates", role=Role.admin, body=TemplateIn)
 async def create(request: web.Request) -> web.Response:
     svc, tenant_id = services(request), principal(request).tenant_id
     body = await read_model(request, TemplateIn)
@@ -94,7 +94,7 @@ async def create(request: web.Request) -> web.Response:
     return json_response(await summary(svc, tenant_id, body.key), status=201)
 
 
-@api.put("/v1/templates/{key}", role=Role.admin)
+@api.put("/v1/templates/{key}", role=Role.admin, body=VersionIn)
 async def new_version(request: web.Request) -> web.Response:
     """Saves the next version and makes it active (``activate`` rolls back)."""
     svc, tenant_id, key = services(request), principal(request).tenant_id, request.match_info["key"]
@@ -141,7 +141,7 @@ async def get_version(request: web.Request) -> web.Response:
     return json_response((await version_of(request, int(raw))).shape())
 
 
-@api.post("/v1/templates/{key}/activate", role=Role.admin)
+@api.post("/v1/templates/{key}/activate", role=Role.admin, body=ActivateIn)
 async def activate(request: web.Request) -> web.Response:
     svc, tenant_id, key = services(request), principal(request).tenant_id, request.match_info["key"]
     body, now = await read_model(request, ActivateIn), svc.clock.now()
@@ -161,7 +161,7 @@ async def delete(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-@api.post("/v1/templates/{key}/preview")
+@api.post("/v1/templates/{key}/preview", body=PreviewIn)
 async def preview(request: web.Request) -> web.Response:
     """Renders every channel as delivery would, with sms encoding and segment count."""
     try:

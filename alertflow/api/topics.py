@@ -34,7 +34,7 @@ async def get_subscribers(request: web.Request) -> web.Response:
     return json_response({"topic": key, "user_ids": members, "count": len(members)})
 
 
-@api.put("/v1/topics/{key}/subscribers", role=Role.admin)
+@api.put("/v1/topics/{key}/subscribers", role=Role.admin, body=SubscribersIn)
 async def put_subscribers(request: web.Request) -> web.Response:
     """``mode``: replace the list (default), add to it, or remove from it."""
     svc, tenant_id, key = services(request), principal(request).tenant_id, request.match_info["key"]

@@ -84,7 +84,7 @@ async def _get(request: web.Request, tenant_id: str, user_id: str) -> sqlite3.Ro
     return row
 
 
-@api.put("/v1/users/{user_id}", role=Role.admin)
+@api.put("/v1/users/{user_id}", role=Role.admin, body=UserIn)
 async def put_user(request: web.Request) -> web.Response:
     svc = services(request)
     tenant_id, user_id = principal(request).tenant_id, request.match_info["user_id"]
