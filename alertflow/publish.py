@@ -49,12 +49,11 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class RecipientIn(_Strict):
-    user_id: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+class Contact(_Strict):
+    """Addresses, checked the same way wherever they are given (a publish, a user record)."""
+
     email: str | None = None
     phone: str | None = None
-    push_token: Annotated[str, Field(min_length=1, max_length=4096)] | None = None
-    name: str | None = None
 
     @field_validator("email")
     @classmethod
@@ -65,6 +64,12 @@ class RecipientIn(_Strict):
     @classmethod
     def _phone(cls, v: str | None) -> str | None:
         return check_phone(v)
+
+
+class RecipientIn(Contact):
+    user_id: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    push_token: Annotated[str, Field(min_length=1, max_length=4096)] | None = None
+    name: str | None = None
 
     @model_validator(mode="after")
     def _addressed(self) -> RecipientIn:

@@ -11,7 +11,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..errors import ApiError
-from ..publish import check_email, check_phone
+from ..publish import Contact
 from ..services import services
 from ..tenants import Role
 from ..timefmt import iso
@@ -27,26 +27,13 @@ class WebPushSubscription(BaseModel):
     keys: dict[str, str]
 
 
-class UserIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    email: str | None = None
-    phone: str | None = None
+class UserIn(Contact):
     push_tokens: list[str] = []
     webpush: list[WebPushSubscription] = []
     locale: str | None = Field(None, max_length=35)
     timezone: str | None = None
     name: str | None = None
     data: dict[str, Any] = {}
-
-    @field_validator("email")
-    @classmethod
-    def _email(cls, v: str | None) -> str | None:
-        return check_email(v)
-
-    @field_validator("phone")
-    @classmethod
-    def _phone(cls, v: str | None) -> str | None:
-        return check_phone(v)
 
     @field_validator("timezone")
     @classmethod
