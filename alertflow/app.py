@@ -10,10 +10,13 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from .api import analytics, categories, dlq, notifications, operations, outbox, preferences, topics, users
+from .api import analytics, categories, dlq, notifications, operations, outbox, preferences, topics, unsubscribe, users
 from .api import channels as channel_api
 from .api import templates as template_api
 from .api.middleware import MIB, authenticate, problems
+from .cache import TtlCache
+from .categories import Category
+from .categories import all_for as categories_of
 from .channels import ChannelProviders
 from .clock import Clock
 from .config import Config, ConfigError
@@ -25,6 +28,7 @@ from .sealing import Sealer
 from .services import SERVICES, Services
 from .storage.database import SQLiteDatabase
 from .templates import TemplateStore
+from .unsubscribe import Links
 from .workers import ChannelPool, WorkerPools
 
 ROUTE_TABLES = (
@@ -39,6 +43,7 @@ ROUTE_TABLES = (
     template_api.api,
     channel_api.api,
     analytics.api,
+    unsubscribe.api,
 )
 
 
@@ -69,8 +74,25 @@ def create_app(config: Config, registry: ProviderRegistry | None = None, clock: 
     # Validates [providers.*] now, before serving.
     channels = ChannelProviders(config, registry, context, Sealer(config.server.secret_key))
     template_store = TemplateStore(database)
+    settings_cache = TtlCache()
+
+    async def tenant_categories(tenant_id: str) -> dict[str, Category]:
+        found: dict[str, Category] = await settings_cache.get(
+            ("categories", tenant_id), lambda: categories_of(database, tenant_id)
+        )
+        return found
+
+    base_url = config.server.public_url or f"http://{config.server.host}:{config.server.port}"
+    links = Links(config.server.secret_key, base_url, tenant_categories)
     svc = Services(
-        config=config, database=database, registry=registry, channels=channels, clock=clock, templates=template_store
+        config=config,
+        database=database,
+        registry=registry,
+        channels=channels,
+        clock=clock,
+        templates=template_store,
+        links=links,
+        settings=settings_cache,
     )
 
     app = web.Application(
@@ -99,7 +121,9 @@ def create_app(config: Config, registry: ProviderRegistry | None = None, clock: 
             await channels.close()
 
     async def workers(app: web.Application) -> AsyncIterator[None]:
-        deliverer = Deliverer(database, config.queue, channels.for_tenant, Renderer(template_store).render, clock.now)
+        deliverer = Deliverer(
+            database, config.queue, channels.for_tenant, Renderer(template_store).render, clock.now, links.url_for
+        )
         concurrency = config.workers.model_dump()
         pools = WorkerPools(
             [

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from . import queue, recipients
+from . import queue, recipients, unsubscribe
 from .channels import Handle
 from .config import QueueConfig
 from .message import Device, Message, Recipient
@@ -26,7 +26,8 @@ from .storage.database import Database
 
 log = logging.getLogger("alertflow.delivery")
 
-Render = Callable[[Job, Recipient, dict[str, Any] | None], Awaitable[dict[str, Any]]]
+Render = Callable[[Job, Recipient, dict[str, Any] | None, dict[str, str]], Awaitable[dict[str, Any]]]
+UnsubscribeUrl = Callable[[str, str | None, str, float], Awaitable[str | None]]
 ProvidersFor = Callable[[str, str], Awaitable[list[Handle]]]
 # The longest a send waits for its provider's rate limit before going back to the queue.
 MAX_PACE_SECONDS = 2.0
@@ -125,6 +126,7 @@ class Deliverer:
         providers_for: ProvidersFor,
         render: Render,
         clock: Callable[[], float],
+        unsubscribe_url: UnsubscribeUrl,
         rng: random.Random | None = None,
     ) -> None:
         self.database = database
@@ -132,6 +134,7 @@ class Deliverer:
         self.providers_for = providers_for
         self.render = render
         self.clock = clock
+        self.unsubscribe_url = unsubscribe_url
         self.rng = rng or random.Random()
         # Called after each decision is committed (metrics, live updates, tests waiting on work).
         self.listeners: list[Listener] = []
@@ -175,7 +178,9 @@ class Deliverer:
             if job.user_id and user is None:
                 return Attempt(None, PermanentFailure("unknown_user: the user was deleted"))
             recipient = recipient_for(job, user)
-            content = await self.render(job, recipient, user)
+            url = await self.unsubscribe_url(job.tenant_id, job.user_id, job.category, self.clock())
+            # Always defined, empty where no link applies, so one template serves every category.
+            content = await self.render(job, recipient, user, {"unsubscribe_url": url or ""})
             handles = await self.providers_for(job.tenant_id, job.channel)
         except Exception as exc:  # a render or set-up problem is this delivery's outcome
             return Attempt(None, as_outcome(exc))
@@ -191,6 +196,7 @@ class Deliverer:
             category=job.category,
             priority=job.priority,
             attempt=job.attempt,
+            headers=unsubscribe.headers(url) if url and job.channel == "email" else {},
         )
         tries: list[tuple[str, str, str | None]] = []
         results: list[Sent | DeliveryError] = []

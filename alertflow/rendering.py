@@ -13,9 +13,9 @@ from .queue import Job
 from .templates import TemplateStore, UnknownTemplate
 
 
-def context(job: Job, recipient: Recipient, user: dict[str, Any] | None) -> dict[str, Any]:
+def context(job: Job, recipient: Recipient, user: dict[str, Any] | None, links: dict[str, str]) -> dict[str, Any]:
     """What a template sees: the publish data, plus ``user``, ``recipient`` and ``unsubscribe_url``."""
-    values: dict[str, Any] = dict(job.data)
+    values: dict[str, Any] = {**job.data, **links}
     values["recipient"] = {k: v for k, v in dataclasses.asdict(recipient).items() if k != "devices"}
     if user is not None:
         values["user"] = {**values["recipient"], "data": user.get("data") or {}}
@@ -34,9 +34,11 @@ class Renderer:
         except UnknownTemplate:
             raise PermanentFailure(f"template {job.template!r} v{job.template_version} was deleted") from None
 
-    async def render(self, job: Job, recipient: Recipient, user: dict[str, Any] | None) -> dict[str, Any]:
+    async def render(
+        self, job: Job, recipient: Recipient, user: dict[str, Any] | None, links: dict[str, str]
+    ) -> dict[str, Any]:
         content = await self.content_of(job)
-        values = context(job, recipient, user)
+        values = context(job, recipient, user, links)
         try:
             if templating.is_literal_content(content):
                 return templating.render(content, job.channel, values, recipient.locale)

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from .providers import ProviderRegistry
     from .storage.database import SQLiteDatabase
     from .templates import TemplateStore
+    from .unsubscribe import Links
     from .workers import WorkerPools
 
 # A revoked or new key takes effect within this many seconds in a long-running server.
@@ -34,6 +35,7 @@ class Services:
     channels: ChannelProviders
     clock: Clock
     templates: TemplateStore
+    links: Links
     pools: WorkerPools | None = None
     deliverer: Deliverer | None = None
     started_at: float = field(default_factory=time.time)

@@ -301,3 +301,15 @@ async def test_a_rate_limited_provider_paces_sends(start_app: StartApp, script: 
         await app.settled(n["id"])
     times = sorted(s["at"] for s in script.sends())
     assert times[-1] - times[0] >= (6 - 1) / 20 - 0.02, "six sends at 20/s take at least a quarter second"
+
+
+async def test_a_marketing_email_over_smtp_carries_both_list_unsubscribe_headers(
+    app: Harness, fake_smtp: FakeSmtpServer
+) -> None:
+    await set_channel(app, "email", smtp(fake_smtp))
+    await app.call("PUT", "/v1/users/ann", "admin", {"email": "ann@example.com"})
+    done = await publish_one(app, {"to": {"user_id": "ann"}, "content": MAIL, "category": "marketing"})
+    assert done["status"] == "sent"
+    msg = fake_smtp.messages[0].message
+    assert msg["List-Unsubscribe"].startswith("<http") and "/v1/unsubscribe/" in msg["List-Unsubscribe"]
+    assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"

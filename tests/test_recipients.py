@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from tests.conftest import EMAIL, SMS, FakeClock, Harness, StartApp, add_tenant
@@ -181,3 +182,62 @@ async def test_user_fields_are_validated(app: Harness) -> None:
         resp = await app.call("PUT", "/v1/users/u", "admin", body)
         assert resp.status == 422 and field in [e["field"] for e in (await resp.json())["errors"]]
     assert await app.rows("SELECT * FROM users") == []
+
+
+async def unsubscribe_link(app: Harness, category: str = "marketing") -> tuple[str, dict[str, Any]]:
+    await put_user(app)
+    nid = (
+        await app.publish(
+            {
+                "to": {"user_id": "ann"},
+                "content": {"email": {"subject": "Deals", "text": "Stop these: {{ unsubscribe_url }}"}},
+                "category": category,
+            }
+        )
+    )["notifications"][0]["id"]
+    await app.settled(nid)
+    [mail] = [o for o in (await (await app.call("GET", "/v1/outbox")).json())["items"] if o["notification_id"] == nid]
+    return mail["content"].get("headers", {}).get("List-Unsubscribe", "").strip("<>"), mail["content"]
+
+
+async def test_marketing_email_carries_one_click_unsubscribe_headers_and_the_link(app: Harness) -> None:
+    url, content = await unsubscribe_link(app)
+    assert url.startswith("http://") and "/v1/unsubscribe/" in url
+    assert content["headers"]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert content["text"] == f"Stop these: {url}"
+
+
+async def test_the_unsubscribe_link_turns_the_category_off_without_an_api_key(app: Harness) -> None:
+    url, _ = await unsubscribe_link(app)
+    path = url[url.index("/v1/unsubscribe/") :]
+    page = await app.client.get(path)
+    assert page.status == 200 and "marketing" in await page.text()
+    assert (await (await app.call("GET", "/v1/users/ann/preferences")).json())["categories"] == {}, (
+        "GET changes nothing"
+    )
+    done = await app.client.post(path, data={"List-Unsubscribe": "One-Click"})
+    assert done.status == 200
+    prefs = await (await app.call("GET", "/v1/users/ann/preferences")).json()
+    assert prefs["categories"]["marketing"]["enabled"] is False
+    got = await deliveries(app, {"to": {"user_id": "ann"}, "content": EMAIL, "category": "marketing"})
+    assert got["email"]["reason"] == "preference:category:marketing"
+
+
+async def test_a_tampered_or_foreign_unsubscribe_link_is_refused(app: Harness) -> None:
+    url, _ = await unsubscribe_link(app)
+    token = url.rsplit("/", 1)[1]
+    body, mac = token.split(".")
+    tampered = body[:-2] + ("AA" if body[-2:] != "AA" else "BB") + "." + mac
+    from alertflow import signing
+
+    foreign = signing.sign("another-install", "unsubscribe", {"t": app.tenant_id, "u": "ann", "c": "marketing"}, 60)
+    for bad in (tampered, foreign, "garbage"):
+        assert (await app.client.post(f"/v1/unsubscribe/{bad}")).status == 403
+        assert (await app.client.get(f"/v1/unsubscribe/{bad}")).status == 403
+    assert (await (await app.call("GET", "/v1/users/ann/preferences")).json())["categories"] == {}
+
+
+async def test_no_unsubscribe_link_for_categories_that_cannot_be_opted_out_of(app: Harness) -> None:
+    url, content = await unsubscribe_link(app, category="otp")
+    assert url == "" and "List-Unsubscribe" not in content.get("headers", {})
+    assert content["text"] == "Stop these: ", "the variable is defined, and empty"

@@ -1,0 +1,53 @@
+"""The pages behind one-click unsubscribe links: GET confirms, POST turns the category off."""
+
+from __future__ import annotations
+
+import html
+
+from aiohttp import web
+
+from .. import signing, unsubscribe
+from ..errors import ApiError
+from ..services import services
+from .routing import PUBLIC, Routes
+
+api = Routes()
+
+PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport"
+content="width=device-width"><title>{title}</title><style>body{{font:16px/1.5 system-ui,sans-serif;
+max-width:32rem;margin:4rem auto;padding:0 1rem}}button{{font:inherit;padding:.5rem 1rem}}</style></head>
+<body><h1>{title}</h1><p>{text}</p>{form}</body></html>"""
+
+
+def read(request: web.Request) -> tuple[str, str, str]:
+    svc = services(request)
+    try:
+        return svc.links.read(request.match_info["token"], svc.clock.now())
+    except signing.InvalidToken:
+        raise ApiError("forbidden", "this unsubscribe link is not valid") from None
+
+
+def page(title: str, text: str, form: str = "") -> web.Response:
+    return web.Response(text=PAGE.format(title=title, text=text, form=form), content_type="text/html")
+
+
+@api.get(unsubscribe.PATH + "{token}", role=PUBLIC)
+async def confirm(request: web.Request) -> web.Response:
+    """A confirmation page: mail scanners follow GET links, so GET must change nothing."""
+    _, _, category = read(request)
+    return page(
+        "Unsubscribe",
+        f"Stop receiving <b>{html.escape(category)}</b> messages?",
+        '<form method="post"><button type="submit">Unsubscribe</button></form>',
+    )
+
+
+@api.post(unsubscribe.PATH + "{token}", role=PUBLIC)
+async def unsubscribe_now(request: web.Request) -> web.Response:
+    """RFC 8058 one-click: a POST (body ``List-Unsubscribe=One-Click`` or the page's form)."""
+    svc = services(request)
+    tenant_id, user_id, category = read(request)
+    now = svc.clock.now()
+    if not await svc.database.write(lambda conn: unsubscribe.opt_out(conn, tenant_id, user_id, category, now)):
+        raise ApiError("not-found", "this recipient no longer exists")
+    return page("Unsubscribed", f"You will no longer receive <b>{html.escape(category)}</b> messages.")
