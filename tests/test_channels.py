@@ -311,5 +311,5 @@ async def test_a_marketing_email_over_smtp_carries_both_list_unsubscribe_headers
     done = await publish_one(app, {"to": {"user_id": "ann"}, "content": MAIL, "category": "marketing"})
     assert done["status"] == "sent"
     msg = fake_smtp.messages[0].message
-    assert msg["List-Unsubscribe"].startswith("<http") and "/v1/unsubscribe/" in msg["List-Unsubscribe"]
+    assert msg["List-Unsubscribe"].strip().startswith("<http") and "/v1/unsubscribe/" in msg["List-Unsubscribe"]
     assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
