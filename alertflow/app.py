@@ -10,7 +10,19 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from .api import analytics, categories, dlq, notifications, operations, outbox, preferences, topics, unsubscribe, users
+from .api import (
+    analytics,
+    categories,
+    dashboard,
+    dlq,
+    notifications,
+    operations,
+    outbox,
+    preferences,
+    topics,
+    unsubscribe,
+    users,
+)
 from .api import channels as channel_api
 from .api import templates as template_api
 from .api.middleware import MIB, authenticate, problems
@@ -44,6 +56,7 @@ ROUTE_TABLES = (
     channel_api.api,
     analytics.api,
     unsubscribe.api,
+    dashboard.api,
 )
 
 
@@ -103,6 +116,7 @@ def create_app(config: Config, registry: ProviderRegistry | None = None, clock: 
     app[operations.ROUTES] = [route for table in ROUTE_TABLES for route in table.routes]
     for table in ROUTE_TABLES:
         table.add_to(app)
+    app.router.add_static("/static", dashboard.STATIC_DIR)
 
     async def storage(app: web.Application) -> AsyncIterator[None]:
         lock = lock_data_dir(config.server.data_dir)

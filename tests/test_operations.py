@@ -66,3 +66,12 @@ async def test_usage_counts_a_months_notifications_and_deliveries_per_tenant(app
     assert (await app.call("GET", "/v1/usage?month=2026-13")).status == 422
     old = await (await app.call("GET", "/v1/usage?month=2001-01")).json()
     assert old == {"month": "2001-01", "notifications": 0, "deliveries": {}}
+
+
+async def test_the_dashboard_page_and_its_assets_are_served_without_a_key(app: Harness) -> None:
+    page = await app.client.get("/")
+    assert page.status == 200 and page.content_type == "text/html"
+    assert '<script src="/static/dashboard.js">' in await page.text()
+    for asset in ("/static/dashboard.js", "/static/dashboard.css"):
+        assert (await app.client.get(asset)).status == 200
+    assert (await app.client.get("/static/../alertflow.toml")).status in (403, 404)

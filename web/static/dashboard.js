@@ -1,0 +1,234 @@
+// AlertFlow dashboard: plain JS over the REST API, with the API key kept in this browser.
+"use strict";
+
+const KEY = "alertflow.apiKey";
+const STATUSES = ["scheduled", "queued", "sending", "sent", "delivered", "failed", "suppressed", "dead", "cancelled"];
+const CHANNELS = ["email", "sms", "push", "inapp", "webhook"];
+const view = document.getElementById("view");
+
+const esc = (value) => String(value ?? "").replace(/[&<>"']/g, (c) => ({
+  "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
+const when = (iso) => (iso ? new Date(iso).toLocaleString() : "—");
+const badge = (status) => `<span class="badge ${esc(status)}">${esc(status)}</span>`;
+
+function say(message) {
+  const status = document.getElementById("status");
+  status.textContent = message;
+  status.classList.add("shown");
+  clearTimeout(say.timer);
+  say.timer = setTimeout(() => status.classList.remove("shown"), 3500);
+}
+
+async function api(path, options = {}) {
+  const key = localStorage.getItem(KEY);
+  if (!key) throw new Error("Enter an API key first.");
+  const headers = { Authorization: `Bearer ${key}` };
+  if (options.body !== undefined) headers["Content-Type"] = "application/json";
+  const resp = await fetch(path, { ...options, headers,
+    body: options.body === undefined ? undefined : JSON.stringify(options.body) });
+  if (resp.status === 204) return null;
+  const body = await resp.json();
+  if (!resp.ok) throw new Error(body.detail || body.title || `HTTP ${resp.status}`);
+  return body;
+}
+
+// --- overview -------------------------------------------------------------------------------
+
+async function overview() {
+  const [hourly, usage] = await Promise.all([
+    api("/v1/analytics/deliveries?interval=hour"), api("/v1/usage")]);
+  const totals = {};
+  for (const b of hourly.buckets) for (const [s, n] of Object.entries(b.counts)) totals[s] = (totals[s] || 0) + n;
+  const cards = ["sent", "delivered", "queued", "failed", "dead", "suppressed"].map((s) =>
+    `<div class="card"><div class="n">${totals[s] || 0}</div><div class="label">${badge(s)} last 24 h</div></div>`);
+  const monthly = Object.entries(usage.deliveries).map(([c, counts]) =>
+    `<tr><td>${esc(c)}</td><td>${counts.total}</td><td>${counts.sent || 0}</td><td>${counts.failed || 0}</td></tr>`);
+  view.innerHTML = `<h1>Overview</h1><div class="cards">${cards.join("")}</div>
+    <div class="chart">${chart(hourly.buckets)}</div>
+    <h2>Usage in ${esc(usage.month)}: ${usage.notifications} notifications</h2>
+    <table><tr><th>Channel</th><th>Deliveries</th><th>Sent</th><th>Failed</th></tr>
+    ${monthly.join("") || '<tr><td colspan="4" class="muted">Nothing yet this month.</td></tr>'}</table>`;
+}
+
+function chart(buckets) {
+  const width = 900, height = 180, gap = 2, barWidth = width / buckets.length - gap;
+  const peak = Math.max(1, ...buckets.map((b) => b.total));
+  const bars = buckets.map((b, i) => {
+    let y = height;
+    return STATUSES.filter((s) => b.counts[s]).map((s) => {
+      const h = (b.counts[s] / peak) * (height - 10);
+      y -= h;
+      return `<rect x="${i * (barWidth + gap)}" y="${y}" width="${barWidth}" height="${h}" fill="var(--${s})">
+        <title>${esc(when(b.start))}: ${b.counts[s]} ${s}</title></rect>`;
+    }).join("");
+  }).join("");
+  const legend = STATUSES.map((s) => `<span><i style="background:var(--${s})"></i>${s}</span>`).join("");
+  return `<svg viewBox="0 0 ${width} ${height}" width="100%" role="img" aria-label="Deliveries per hour">${bars}</svg>
+    <div class="legend">${legend}</div>`;
+}
+
+// --- history --------------------------------------------------------------------------------
+
+async function history(params) {
+  const query = new URLSearchParams({ limit: "50", ...Object.fromEntries(
+    Object.entries(params).filter(([, v]) => v)) });
+  const page = await api(`/v1/notifications?${query}`);
+  const select = (name, values) => `<select name="${name}" aria-label="${name}"><option value="">any ${name}</option>
+    ${values.map((v) => `<option ${params[name] === v ? "selected" : ""}>${v}</option>`).join("")}</select>`;
+  const rows = page.items.map((n) => `<tr class="clickable" data-id="${esc(n.id)}">
+    <td>${esc(when(n.created_at))}</td><td><code>${esc(n.id)}</code></td><td>${esc(who(n.recipient))}</td>
+    <td>${esc(n.category)}</td><td>${esc(n.priority)}</td>
+    <td>${n.deliveries.map((d) => `${esc(d.channel)} ${badge(d.status)}`).join(" ")}</td></tr>`);
+  view.innerHTML = `<h1>History</h1>
+    <form class="filters" id="filters">${select("status", STATUSES)}${select("channel", CHANNELS)}
+      <input name="category" placeholder="category" value="${esc(params.category || "")}">
+      <input name="user_id" placeholder="user id" value="${esc(params.user_id || "")}">
+      <button class="primary">Filter</button></form>
+    ${rows.length ? `<table id="notifications"><tr><th>Created</th><th>Id</th><th>Recipient</th><th>Category</th>
+      <th>Priority</th><th>Deliveries</th></tr>${rows.join("")}</table>` : '<div class="empty">No notifications.</div>'}
+    ${page.next_cursor ? `<p><a href="#/notifications?${new URLSearchParams({ ...params,
+      cursor: page.next_cursor })}">Older →</a></p>` : ""}<div id="detail"></div>`;
+  document.getElementById("filters").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const values = Object.fromEntries([...new FormData(event.target)].filter(([, v]) => v));
+    location.hash = `#/notifications?${new URLSearchParams(values)}`;
+  });
+  for (const row of view.querySelectorAll("tr[data-id]")) row.addEventListener("click", () => detail(row.dataset.id));
+}
+
+const who = (r) => r.user_id || r.email || r.phone || (r.erased ? "(erased)" : "—");
+
+async function detail(id) {
+  const n = await api(`/v1/notifications/${encodeURIComponent(id)}`);
+  const pending = n.deliveries.some((d) => d.status === "queued" || d.status === "scheduled");
+  const deliveries = n.deliveries.map((d) => `<h2>${esc(d.channel)} ${badge(d.status)}
+      <span class="muted">${esc(d.provider || "")} ${esc(d.reason || "")}</span></h2>
+    <table><tr><th>At</th><th>Outcome</th><th>Provider</th><th>Error</th></tr>
+    ${d.attempts.map((a) => `<tr><td>${esc(when(a.at))}</td><td>${esc(a.outcome)}</td><td>${esc(a.provider || "")}</td>
+      <td>${esc(a.error || "")}</td></tr>`).join("") || '<tr><td colspan="4" class="muted">No attempts yet.</td></tr>'}
+    </table>`);
+  document.getElementById("detail").innerHTML = `<div class="detail"><h1>${esc(n.id)} ${badge(n.status)}</h1>
+    <p class="muted">to ${esc(JSON.stringify(n.recipient))} · ${esc(n.category)} · ${esc(n.priority)}
+      ${n.template ? `· template ${esc(n.template)} v${n.template_version}` : ""} · send at ${esc(when(n.send_at))}</p>
+    ${pending ? '<button id="cancel">Cancel what has not been sent</button>' : ""}${deliveries.join("")}</div>`;
+  document.getElementById("cancel")?.addEventListener("click", async () => {
+    await api(`/v1/notifications/${encodeURIComponent(id)}/cancel`, { method: "POST" });
+    say("Cancelled.");
+    detail(id);
+  });
+}
+
+// --- templates ------------------------------------------------------------------------------
+
+async function templates(params) {
+  const list = await api("/v1/templates");
+  const rows = list.items.map((t) => `<tr class="clickable" data-key="${esc(t.key)}"><td><code>${esc(t.key)}</code></td>
+    <td>${esc(t.name || "")}</td><td>v${t.active_version} of ${t.latest_version}</td><td>${esc(t.channels.join(", "))}</td>
+    <td>${esc(t.variables.join(", "))}</td><td>${esc(when(t.updated_at))}</td></tr>`);
+  view.innerHTML = `<h1>Templates</h1>${rows.length ? `<table><tr><th>Key</th><th>Name</th><th>Active</th>
+    <th>Channels</th><th>Variables</th><th>Updated</th></tr>${rows.join("")}</table>`
+    : '<div class="empty">No templates yet: POST /v1/templates creates one.</div>'}<div id="template"></div>`;
+  for (const row of view.querySelectorAll("tr[data-key]")) row.addEventListener("click", () => template(row.dataset.key));
+  if (params.key) template(params.key);
+}
+
+async function template(key) {
+  const [t, versions] = await Promise.all([api(`/v1/templates/${encodeURIComponent(key)}`),
+    api(`/v1/templates/${encodeURIComponent(key)}/versions`)]);
+  const sample = Object.fromEntries(t.variables.map((v) => [v, ""]));
+  document.getElementById("template").innerHTML = `<div class="detail"><h1>${esc(key)}</h1>
+    <p>${versions.items.map((v) => `<button data-version="${v.version}" ${v.version === t.active_version
+      ? "disabled" : ""}>${v.version === t.active_version ? "active: " : "activate "}v${v.version}</button>`).join(" ")}</p>
+    <div class="grid2"><div><h2>Active version</h2><pre>${esc(JSON.stringify(
+      { channels: t.active.channels, locales: t.active.locales }, null, 2))}</pre></div>
+    <div><h2>Preview</h2><form id="preview"><textarea name="data" rows="6" style="width:100%"
+      aria-label="data">${esc(JSON.stringify(sample, null, 2))}</textarea>
+      <p><input name="locale" placeholder="locale (e.g. de-AT)"> <button class="primary">Render</button></p></form>
+      <div id="rendered"></div></div></div></div>`;
+  for (const button of document.querySelectorAll("button[data-version]")) {
+    button.addEventListener("click", async () => {
+      await api(`/v1/templates/${encodeURIComponent(key)}/activate`,
+        { method: "POST", body: { version: Number(button.dataset.version) } });
+      say(`v${button.dataset.version} is active.`);
+      templates({ key });
+    });
+  }
+  document.getElementById("preview").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const form = new FormData(event.target);
+    try {
+      const out = await api(`/v1/templates/${encodeURIComponent(key)}/preview`, { method: "POST",
+        body: { data: JSON.parse(form.get("data") || "{}"), locale: form.get("locale") || null } });
+      document.getElementById("rendered").innerHTML = `<pre>${esc(JSON.stringify(out.channels, null, 2))}</pre>`;
+    } catch (error) {
+      document.getElementById("rendered").innerHTML = `<p class="badge failed">${esc(error.message)}</p>`;
+    }
+  });
+}
+
+// --- dead letters ---------------------------------------------------------------------------
+
+async function dlq() {
+  const page = await api("/v1/dlq?limit=200");
+  const rows = page.items.map((d) => `<tr data-delivery="${esc(d.delivery_id)}"><td>${esc(when(d.dead_at))}</td>
+    <td><code>${esc(d.notification_id)}</code></td>
+    <td>${esc(d.channel)}</td><td>${d.attempts}</td><td>${esc(d.last_error || "")}</td>
+    <td><button data-replay>Replay</button> <button data-delete>Delete</button></td></tr>`);
+  view.innerHTML = `<h1>Dead letters</h1>${rows.length ? `<p><button class="primary" id="replay-all">Replay all
+    ${rows.length}</button></p><table id="dead"><tr><th>Dead at</th><th>Notification</th><th>Channel</th>
+    <th>Attempts</th><th>Last error</th><th></th></tr>${rows.join("")}</table>`
+    : '<div class="empty">Nothing in the dead-letter queue.</div>'}`;
+  document.getElementById("replay-all")?.addEventListener("click", async () => {
+    const out = await api("/v1/dlq/replay", { method: "POST", body: {} });
+    say(`Replaying ${out.replayed.length}.`);
+    dlq();
+  });
+  for (const row of view.querySelectorAll("tr[data-delivery]")) {
+    const id = encodeURIComponent(row.dataset.delivery);
+    row.querySelector("[data-replay]").addEventListener("click", async () => {
+      await api(`/v1/dlq/${id}/replay`, { method: "POST" });
+      say("Replaying.");
+      dlq();
+    });
+    row.querySelector("[data-delete]").addEventListener("click", async () => {
+      await api(`/v1/dlq/${id}`, { method: "DELETE" });
+      say("Deleted.");
+      dlq();
+    });
+  }
+}
+
+// --- routing --------------------------------------------------------------------------------
+
+const VIEWS = { overview, notifications: history, templates, dlq };
+
+async function route() {
+  const [name, query] = (location.hash.replace(/^#\//, "") || "overview").split("?");
+  for (const link of document.querySelectorAll("nav a")) {
+    link.classList.toggle("active", link.getAttribute("href") === `#/${name}`);
+  }
+  if (!localStorage.getItem(KEY)) {
+    view.innerHTML = '<div class="empty">Enter an API key above (alertflow init prints one) to see your tenant.</div>';
+    return;
+  }
+  try {
+    await (VIEWS[name] || overview)(Object.fromEntries(new URLSearchParams(query || "")));
+  } catch (error) {
+    view.innerHTML = `<div class="empty">${esc(error.message)}</div>`;
+  }
+}
+
+document.getElementById("key-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const input = document.getElementById("api-key");
+  if (input.value.trim()) localStorage.setItem(KEY, input.value.trim());
+  input.value = "";
+  say("Key saved in this browser.");
+  route();
+});
+document.getElementById("forget-key").addEventListener("click", () => {
+  localStorage.removeItem(KEY);
+  route();
+});
+window.addEventListener("hashchange", route);
+route();
