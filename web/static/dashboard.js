@@ -107,10 +107,12 @@ async function detail(id) {
     ${d.attempts.map((a) => `<tr><td>${esc(when(a.at))}</td><td>${esc(a.outcome)}</td><td>${esc(a.provider || "")}</td>
       <td>${esc(a.error || "")}</td></tr>`).join("") || '<tr><td colspan="4" class="muted">No attempts yet.</td></tr>'}
     </table>`);
-  document.getElementById("detail").innerHTML = `<div class="detail"><h1>${esc(n.id)} ${badge(n.status)}</h1>
+  const target = document.getElementById("detail");
+  target.innerHTML = `<div class="detail"><h1>${esc(n.id)} ${badge(n.status)}</h1>
     <p class="muted">to ${esc(JSON.stringify(n.recipient))} · ${esc(n.category)} · ${esc(n.priority)}
       ${n.template ? `· template ${esc(n.template)} v${n.template_version}` : ""} · send at ${esc(when(n.send_at))}</p>
     ${pending ? '<button id="cancel">Cancel what has not been sent</button>' : ""}${deliveries.join("")}</div>`;
+  target.scrollIntoView({ behavior: "smooth", block: "start" });
   document.getElementById("cancel")?.addEventListener("click", async () => {
     await api(`/v1/notifications/${encodeURIComponent(id)}/cancel`, { method: "POST" });
     say("Cancelled.");
