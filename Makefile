@@ -4,6 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
+# The first-party providers, when this checkout has them.
+PLUGINS := $(if $(wildcard plugins/pyproject.toml),-e plugins)
+# `make dist` freezes from a venv of its own: the spec bundles every provider plugin installed
+# where it runs, and the test venv also holds the scripted test provider.
+DIST_VENV := build/work/venv
+DIST_STAMP := $(DIST_VENV)/.installed
 
 .PHONY: serve test install bench dist test-dist clean
 
@@ -12,7 +18,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install -q --upgrade pip
 
 $(STAMP): $(BIN)/python pyproject.toml $(wildcard plugins/pyproject.toml)
-	$(BIN)/pip install -q -e . $(if $(wildcard plugins/pyproject.toml),-e plugins)
+	$(BIN)/pip install -q -e . $(PLUGINS)
 	touch $@
 
 install: $(STAMP)
@@ -34,6 +40,20 @@ test: $(TEST_STAMP)
 
 bench: $(STAMP)
 	$(BIN)/alertflow bench
+
+$(DIST_STAMP): pyproject.toml $(wildcard plugins/pyproject.toml)
+	$(PYTHON) -m venv $(DIST_VENV)
+	$(DIST_VENV)/bin/pip install -q -e '.[dist]' $(PLUGINS)
+	touch $@
+
+# build/dist/alertflow: one file with the interpreter, migrations, sample config, web assets
+# and every plugin; --clean: a release never reuses an earlier run's cached analysis.
+dist: $(DIST_STAMP)
+	$(DIST_VENV)/bin/pyinstaller --noconfirm --clean --log-level WARN \
+		--distpath build/dist --workpath build/work build/alertflow.spec
+
+test-dist: $(TEST_STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider -rs tests/test_dist.py
 
 clean:
 	rm -rf $(VENV) build/dist build/work

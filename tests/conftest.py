@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from alertflow.app import create_app
 from alertflow.config import Config
 from alertflow.queue import Decision, Job
 from alertflow.services import SERVICES, Services
+from tests.process import Server
 
 # Generous: only a failing test waits this long.
 WAIT_SECONDS = 15.0
@@ -169,6 +170,15 @@ async def start_app(aiohttp_client: Any, tmp_path: Path) -> AsyncIterator[StartA
         return harness
 
     yield start
+
+
+@pytest.fixture
+def servers() -> Iterator[list[Server]]:
+    """Real ``alertflow serve`` processes a test appends here are stopped after it."""
+    started: list[Server] = []
+    yield started
+    for s in started:
+        s.stop()
 
 
 @pytest.fixture
