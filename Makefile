@@ -11,6 +11,13 @@ PLUGINS := $(if $(wildcard plugins/pyproject.toml),-e plugins)
 DIST_VENV := build/work/venv
 DIST_STAMP := $(DIST_VENV)/.installed
 
+# $(call debian_tool,NAME,TESTS): install Debian's package NAME unless its command exists,
+# where we can (root with apt-get); otherwise say which tests will skip.
+debian_tool = PATH="$$PATH:/usr/sbin" command -v $(1) >/dev/null 2>&1 \
+	|| { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+	&& (apt-get update -qq && apt-get install -y -qq $(1) >/dev/null) \
+	|| echo "$(1) not installed: $(2) will skip"; }
+
 .PHONY: serve test install bench dist test-dist clean
 
 $(BIN)/python:
@@ -29,14 +36,14 @@ serve: $(STAMP)
 
 $(TEST_STAMP): $(STAMP)
 	$(BIN)/pip install -q -e '.[test]' -e tests/testkit
-	@# The dashboard and widget tests drive Debian's chromium; install it where we can.
-	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
-		&& (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
-		|| echo "chromium not installed: browser tests will skip"; }
+	@# The dashboard and widget tests drive Debian's chromium, the packaging test runs nginx -t.
+	@$(call debian_tool,chromium,browser tests)
+	@$(call debian_tool,nginx,the nginx test)
 	touch $@
 
+# -rs: every skipped test says why (no nginx, no executable built yet, ...).
 test: $(TEST_STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider -rs
 
 bench: $(STAMP)
 	$(BIN)/alertflow bench
