@@ -315,11 +315,14 @@ def bench(**options: Any) -> None:
     """Measure publish throughput and latency, publish→sent latency and memory."""
     from types import SimpleNamespace
 
+    from .bench import FROZEN
     from .bench import bench as run_bench
 
     args = SimpleNamespace(**options)
     if args.url and not args.api_key:
         fail("--url needs --api-key", 2)
+    if args.reference and FROZEN:
+        fail("--reference runs the Python module alertflow.bench: use a pip-installed alertflow", 2)
     results = asyncio.run(run_bench(args))
     if args.as_json:
         click.echo(json.dumps(results))

@@ -35,6 +35,7 @@ def cli(
 ) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
         [*command, *args],
+        check=False,  # the failure below says more than CalledProcessError
         cwd=cwd,
         env={**os.environ, **(env or {})},
         capture_output=True,

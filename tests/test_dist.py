@@ -92,3 +92,10 @@ def test_serve_answers_healthz_and_delivers_through_the_outbox(
     health = requests.get(f"{server.url}/healthz", timeout=5)
     assert (health.status_code, health.json()) == (200, {"status": "ok"})
     assert_delivers_through_outbox(server)
+
+
+def test_bench_runs_the_executable_itself_as_its_embedded_server(tmp_path: Path) -> None:
+    short = ["-n", "100", "-c", "5", "--rate", "50", "--sustain-rate", "50", "--seconds", "1"]
+    result = cli("bench", *short, "--json", cwd=tmp_path, command=COMMAND)
+    figures = json.loads(result.stdout.splitlines()[-1])
+    assert figures["publish_per_s"] > 0 and figures["sent_p50_ms"] >= 0
