@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+import subprocess
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
@@ -82,6 +83,20 @@ def test_init_writes_the_sample_config_and_applies_every_migration(tmp_path: Pat
     assert version == available()[-1][0]
     again = json.loads(cli("init", "--json", cwd=tmp_path, command=COMMAND).stdout)
     assert again == {"tenant_id": created["tenant_id"], "api_key": None}
+
+
+def test_the_bundle_holds_every_migration_and_web_asset() -> None:
+    # make dist installs PyInstaller's archive viewer beside PyInstaller.
+    viewer = ROOT / "build" / "work" / "venv" / "bin" / "pyi-archive_viewer"
+    if not viewer.exists():
+        pytest.skip("build/work/venv is gone (make clean?): cannot list the executable")
+    listing = subprocess.run(
+        [viewer, "--list", "--brief", EXECUTABLE], capture_output=True, text=True, check=True
+    ).stdout
+    bundled = {line.strip() for line in listing.splitlines()}
+    migrations = {f"alertflow/storage/migrations/{name}" for _version, name, _sql in available()}
+    web = {str(p.relative_to(ROOT)) for p in (ROOT / "web").rglob("*") if p.is_file()}
+    assert sorted((migrations | web) - bundled) == []
 
 
 def test_serve_answers_healthz_and_delivers_through_the_outbox(
