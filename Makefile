@@ -4,6 +4,19 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
+# The first-party providers, when this checkout has them.
+PLUGINS := $(if $(wildcard plugins/pyproject.toml),-e plugins)
+# `make dist` freezes from a venv of its own: the spec bundles every provider plugin installed
+# where it runs, and the test venv also holds the scripted test provider.
+DIST_VENV := build/work/venv
+DIST_STAMP := $(DIST_VENV)/.installed
+
+# $(call debian_tool,NAME,TESTS): install Debian's package NAME unless its command exists,
+# where we can (root with apt-get); otherwise say which tests will skip.
+debian_tool = PATH="$$PATH:/usr/sbin" command -v $(1) >/dev/null 2>&1 \
+	|| { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+	&& (apt-get update -qq && apt-get install -y -qq $(1) >/dev/null) \
+	|| echo "$(1) not installed: $(2) will skip"; }
 
 .PHONY: serve test install bench dist test-dist clean
 
@@ -12,7 +25,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install -q --upgrade pip
 
 $(STAMP): $(BIN)/python pyproject.toml $(wildcard plugins/pyproject.toml)
-	$(BIN)/pip install -q -e . $(if $(wildcard plugins/pyproject.toml),-e plugins)
+	$(BIN)/pip install -q -e . $(PLUGINS)
 	touch $@
 
 install: $(STAMP)
@@ -23,17 +36,31 @@ serve: $(STAMP)
 
 $(TEST_STAMP): $(STAMP)
 	$(BIN)/pip install -q -e '.[test]' -e tests/testkit
-	@# The dashboard and widget tests drive Debian's chromium; install it where we can.
-	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
-		&& (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
-		|| echo "chromium not installed: browser tests will skip"; }
+	@# The dashboard and widget tests drive Debian's chromium, the packaging test runs nginx -t.
+	@$(call debian_tool,chromium,browser tests)
+	@$(call debian_tool,nginx,the nginx test)
 	touch $@
 
+# -rs: every skipped test says why (no nginx, no executable built yet, ...).
 test: $(TEST_STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider -rs
 
 bench: $(STAMP)
 	$(BIN)/alertflow bench
+
+$(DIST_STAMP): pyproject.toml $(wildcard plugins/pyproject.toml)
+	$(PYTHON) -m venv $(DIST_VENV)
+	$(DIST_VENV)/bin/pip install -q -e '.[dist]' $(PLUGINS)
+	touch $@
+
+# build/dist/alertflow: one file with the interpreter, migrations, sample config, web assets
+# and every plugin; --clean: a release never reuses an earlier run's cached analysis.
+dist: $(DIST_STAMP)
+	$(DIST_VENV)/bin/pyinstaller --noconfirm --clean --log-level WARN \
+		--distpath build/dist --workpath build/work build/alertflow.spec
+
+test-dist: $(TEST_STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider -rs tests/test_dist.py
 
 clean:
 	rm -rf $(VENV) build/dist build/work

@@ -28,6 +28,9 @@ from .timefmt import parse
 
 PUBLISH = "/v1/notifications/publish"
 START_SECONDS = 30.0
+# This alertflow as a command: the single-file executable (make dist) is the command itself.
+FROZEN = bool(getattr(sys, "frozen", False))
+ALERTFLOW = [sys.executable] if FROZEN else [sys.executable, "-m", "alertflow"]
 
 
 def pct(values: list[float], p: float) -> float:
@@ -92,17 +95,12 @@ async def embedded_server(workdir: Path) -> Target:
     env = {**os.environ, "ALERTFLOW_LOG__LEVEL": "warning", "ALERTFLOW_CONFIG": str(workdir / "alertflow.toml")}
     (workdir / "alertflow.toml").write_text(f"[server]\ndata_dir = '{workdir / 'data'}'\n")
     init = subprocess.run(
-        [sys.executable, "-m", "alertflow", "init", "--json"],
-        env=env,
-        cwd=workdir,
-        capture_output=True,
-        text=True,
-        check=True,
+        [*ALERTFLOW, "init", "--json"], env=env, cwd=workdir, capture_output=True, text=True, check=True
     )
     api_key = json.loads(init.stdout)["api_key"]
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "alertflow", "serve", "--port", str(port)],
+        [*ALERTFLOW, "serve", "--port", str(port)],
         env=env,
         cwd=workdir,
         stdout=subprocess.DEVNULL,

@@ -18,7 +18,8 @@ from typing import Any, TypeVar
 import click
 
 from . import __version__, queue, tenants
-from .config import Config, ConfigError, ensure_secret_key, find_config_file, load
+from .config import SECRET_KEY_FILE, Config, ConfigError, ensure_secret_key, find_config_file, load
+from .storage.backup import backup as backup_database
 from .storage.database import connect
 from .storage.migrations import SchemaTooNew, upgrade
 
@@ -288,21 +289,31 @@ def dlq_replay(delivery_id: str, config_path: str | None, data_dir: str | None) 
 @click.argument("dest_file", type=click.Path(dir_okay=False))
 @common_options
 def backup(dest_file: str, config_path: str | None, data_dir: str | None) -> None:
-    """A consistent online copy of the database (SQLite's backup API)."""
+    """A consistent online copy of the database, safe while the server runs."""
     config = settings(config_path, data_dir)
     if not config.database_path.exists():
         fail(f"no database at {config.database_path}")
     dest = Path(dest_file)
-    if dest.exists():
-        fail(f"{dest} exists; choose a new file")
-    source = sqlite3.connect(config.database_path)
-    target = sqlite3.connect(dest)
+    started = time.monotonic()
     try:
-        source.backup(target)
-    finally:
-        target.close()
-        source.close()
-    click.echo(f"Backed up {config.database_path} to {dest}")
+        size = backup_database(config.database_path, dest, show_progress if sys.stderr.isatty() else None)
+    except FileExistsError:
+        fail(f"{dest} exists; a backup never overwrites a file, choose a new name")
+    except sqlite3.Error as exc:
+        fail(f"backup failed: {exc}")
+    except OSError as exc:
+        fail(f"cannot write {dest}: {exc.strerror or exc}")
+    click.echo(f"Backed up {config.database_path} to {dest}: {size / 2**20:.1f} MiB "
+               f"in {time.monotonic() - started:.1f} s")
+    key_file = config.server.data_dir / SECRET_KEY_FILE
+    if key_file.exists():
+        # Sealed provider credentials and signed tokens in the copy are useless without it.
+        click.echo(f"Keep {key_file} with it: a restore needs both.")
+
+
+def show_progress(copied: int, total: int) -> None:
+    click.echo(f"\r{copied * 100 // max(total, 1)}% of {total} pages", err=True,
+               nl=copied >= total)
 
 
 @main.command()
@@ -319,11 +330,14 @@ def bench(**options: Any) -> None:
     """Measure publish throughput and latency, publish→sent latency and memory."""
     from types import SimpleNamespace
 
+    from .bench import FROZEN
     from .bench import bench as run_bench
 
     args = SimpleNamespace(**options)
     if args.url and not args.api_key:
         fail("--url needs --api-key", 2)
+    if args.reference and FROZEN:
+        fail("--reference runs the Python module alertflow.bench: use a pip-installed alertflow", 2)
     results = asyncio.run(run_bench(args))
     if args.as_json:
         click.echo(json.dumps(results))

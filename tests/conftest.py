@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from alertflow.clock import Clock
 from alertflow.config import Config
 from alertflow.queue import Decision, Job
 from alertflow.services import SERVICES, Services
+from tests.process import Server
 
 # The local peers speaking each provider's wire format (SMTP, Twilio, FCM, Web Push, ...).
 pytest_plugins = ["tests.fakes.fixtures"]
@@ -176,6 +177,15 @@ async def start_app(aiohttp_client: Any, tmp_path: Path) -> AsyncIterator[StartA
         return harness
 
     yield start
+
+
+@pytest.fixture
+def servers() -> Iterator[list[Server]]:
+    """Real ``alertflow serve`` processes a test appends here are stopped after it."""
+    started: list[Server] = []
+    yield started
+    for s in started:
+        s.stop()
 
 
 @pytest.fixture

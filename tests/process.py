@@ -9,12 +9,14 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import requests
 
-ALERTFLOW = [sys.executable, "-m", "alertflow"]
+# How tests run alertflow from the source tree; tests/test_dist.py passes the frozen executable.
+ALERTFLOW = (sys.executable, "-m", "alertflow")
 START_SECONDS = 20.0
 
 
@@ -25,10 +27,15 @@ def free_port() -> int:
 
 
 def cli(
-    *args: str, cwd: Path, env: dict[str, str] | None = None, check: bool = True
+    *args: str,
+    cwd: Path,
+    env: dict[str, str] | None = None,
+    check: bool = True,
+    command: Sequence[str] = ALERTFLOW,
 ) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
-        [*ALERTFLOW, *args],
+        [*command, *args],
+        check=False,  # the failure below says more than CalledProcessError
         cwd=cwd,
         env={**os.environ, **(env or {})},
         capture_output=True,
@@ -45,19 +52,22 @@ def cli(
 class Server:
     """``alertflow serve`` in a working directory of its own, with a config file there."""
 
-    def __init__(self, workdir: Path, config: str = "") -> None:
+    def __init__(self, workdir: Path, config: str = "", command: Sequence[str] = ALERTFLOW) -> None:
         self.workdir = workdir
+        self.command = command
         workdir.mkdir(parents=True, exist_ok=True)
         (workdir / "alertflow.toml").write_text(config)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
-        self.api_key = json.loads(cli("init", "--json", cwd=workdir).stdout)["api_key"]
+        self.api_key = json.loads(cli("init", "--json", cwd=workdir, command=command).stdout)[
+            "api_key"
+        ]
 
     def start(self) -> Server:
         self.log = open(self.workdir / "serve.log", "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [*ALERTFLOW, "serve", "--port", str(self.port)],
+            [*self.command, "serve", "--port", str(self.port)],
             cwd=self.workdir,
             stdout=self.log,
             stderr=subprocess.STDOUT,
@@ -102,3 +112,22 @@ class Server:
             if result or time.monotonic() > deadline:
                 return result
             time.sleep(0.05)
+
+
+def assert_delivers_through_outbox(server: Server) -> None:
+    """Publish one email and see it reach ``sent`` and the outbox, the default provider."""
+    resp = server.request(
+        "POST",
+        "/v1/notifications/publish",
+        {
+            "to": {"email": "ann@example.com"},
+            "content": {"email": {"subject": "Hi", "text": "Hello"}},
+        },
+    )
+    assert resp.status_code == 202, resp.text
+    nid = resp.json()["notifications"][0]["id"]
+    assert server.wait_for(
+        lambda: server.request("GET", f"/v1/notifications/{nid}").json()["status"] == "sent"
+    )
+    outbox = server.request("GET", "/v1/outbox").json()["items"]
+    assert [(o["notification_id"], o["content"]["subject"]) for o in outbox] == [(nid, "Hi")]

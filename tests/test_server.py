@@ -7,10 +7,8 @@ import sqlite3
 import time
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import Script
-from tests.process import Server
+from tests.process import Server, assert_delivers_through_outbox
 
 PUBLISH = "/v1/notifications/publish"
 
@@ -46,34 +44,12 @@ def publish_sms(server: Server, count: int) -> list[str]:
     return ids
 
 
-@pytest.fixture
-def servers() -> list[Server]:
-    started: list[Server] = []
-    yield started
-    for s in started:
-        s.stop()
-
-
 def test_a_published_notification_reaches_sent_and_the_outbox(
     tmp_path: Path, servers: list[Server]
 ) -> None:
     server = Server(tmp_path / "srv")
     servers.append(server.start())
-    resp = server.request(
-        "POST",
-        PUBLISH,
-        {
-            "to": {"email": "ann@example.com"},
-            "content": {"email": {"subject": "Hi", "text": "Hello"}},
-        },
-    )
-    assert resp.status_code == 202
-    nid = resp.json()["notifications"][0]["id"]
-    assert server.wait_for(
-        lambda: server.request("GET", f"/v1/notifications/{nid}").json()["status"] == "sent"
-    )
-    outbox = server.request("GET", "/v1/outbox").json()["items"]
-    assert [(o["notification_id"], o["content"]["subject"]) for o in outbox] == [(nid, "Hi")]
+    assert_delivers_through_outbox(server)
 
 
 def test_kill_9_with_300_in_flight_loses_none_of_them(
