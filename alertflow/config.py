@@ -53,6 +53,15 @@ class WorkersConfig(_Section):
     webhook: int = Field(16, ge=1)
 
 
+class InboxConfig(_Section):
+    """In-app inbox: subscriber tokens and the live WebSocket connections of browsers."""
+
+    token_ttl_seconds: float = Field(3600, gt=0)
+    heartbeat_seconds: float = Field(30, gt=0)
+    max_connections_per_user: int = Field(10, ge=1)
+    send_queue_size: int = Field(256, ge=1)
+
+
 class LogConfig(_Section):
     level: str = "info"
     format: str = Field("json", pattern="^(json|text)$")
@@ -62,6 +71,7 @@ class Config(_Section):
     server: ServerConfig = ServerConfig()
     queue: QueueConfig = QueueConfig()
     workers: WorkersConfig = WorkersConfig()
+    inbox: InboxConfig = InboxConfig()
     log: LogConfig = LogConfig()
     # channel -> ordered provider entries ({"type": ..., **settings}); validated against
     # the installed providers by ProviderRegistry.validate, which knows their settings.
