@@ -1,4 +1,4 @@
-"""``create_app``: wires storage → providers → queue workers, torn down in reverse."""
+"""``create_app``: wires storage → providers → inbox hub → queue workers, torn down in reverse."""
 
 from __future__ import annotations
 
@@ -11,12 +11,13 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from .api import dlq, notifications, operations, outbox, users
+from .api import dlq, inbox, notifications, operations, outbox, users
 from .api.middleware import MIB, authenticate, problems
 from .channels import ChannelProviders
 from .clock import Clock
 from .config import Config
 from .delivery import Deliverer
+from .hub import HUB, Hub
 from .message import CHANNELS, Recipient
 from .providers import ProviderContext, ProviderRegistry
 from .queue import Job
@@ -24,7 +25,7 @@ from .services import SERVICES, Services
 from .storage.database import SQLiteDatabase
 from .workers import ChannelPool, WorkerPools
 
-ROUTE_TABLES = (operations.api, notifications.api, dlq.api, outbox.api, users.api)
+ROUTE_TABLES = (operations.api, notifications.api, dlq.api, outbox.api, users.api, inbox.api)
 
 
 class DataDirInUse(RuntimeError):
@@ -62,8 +63,10 @@ def create_app(config: Config, registry: ProviderRegistry | None = None, clock: 
         client_max_size=int(max(config.server.max_body_mb, config.server.max_bulk_body_mb) * MIB),
     )
     app[SERVICES] = svc
+    app[HUB] = hub = Hub(database, config.inbox)
     for table in ROUTE_TABLES:
         table.add_to(app)
+    app.on_shutdown.append(hub.shutdown)
 
     async def storage(app: web.Application) -> AsyncIterator[None]:
         lock = lock_data_dir(config.server.data_dir)
@@ -89,6 +92,7 @@ def create_app(config: Config, registry: ProviderRegistry | None = None, clock: 
             clock.now,
         )
         deliverer.listeners.append(pools.on_decision)
+        deliverer.listeners.append(hub.on_decision)
         svc.deliverer = deliverer
         await pools.start()
         svc.pools = pools
@@ -96,5 +100,5 @@ def create_app(config: Config, registry: ProviderRegistry | None = None, clock: 
         svc.pools = None
         await pools.stop(config.server.shutdown_timeout_seconds)
 
-    app.cleanup_ctx.extend([storage, providers, workers])
+    app.cleanup_ctx.extend([storage, providers, hub.running, workers])
     return app
