@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 from collections.abc import AsyncIterator
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,8 @@ from .storage.database import SQLiteDatabase
 from .workers import ChannelPool, WorkerPools
 
 ROUTE_TABLES = (operations.api, notifications.api, dlq.api, outbox.api, users.api, inbox.api)
+# Browser assets (the inbox widget), inside the package so wheels and frozen builds carry them.
+STATIC_DIR = Path(str(resources.files(__package__).joinpath("web", "static")))
 
 
 class DataDirInUse(RuntimeError):
@@ -66,6 +69,7 @@ def create_app(config: Config, registry: ProviderRegistry | None = None, clock: 
     app[HUB] = hub = Hub(database, config.inbox)
     for table in ROUTE_TABLES:
         table.add_to(app)
+    app.router.add_static("/static", STATIC_DIR)
     app.on_shutdown.append(hub.shutdown)
 
     async def storage(app: web.Application) -> AsyncIterator[None]:

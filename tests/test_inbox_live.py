@@ -168,3 +168,8 @@ async def test_shutdown_closes_every_socket_with_going_away(app: Harness, u1: st
         message = await live.ws.receive(timeout=5)
         assert message.type is aiohttp.WSMsgType.CLOSE and message.data == 1001
 
+
+async def test_the_widget_script_is_served(app: Harness) -> None:
+    resp = await app.client.get("/static/alertflow-inbox.js")
+    assert resp.status == 200 and "javascript" in resp.content_type
+    assert "AlertFlowInbox" in await resp.text()
