@@ -298,10 +298,12 @@ def backup(dest_file: str, config_path: str | None, data_dir: str | None) -> Non
 @click.option("--rate", default=1000.0, show_default=True, help="Offered publishes/s for the latency run.")
 @click.option("--sustain-rate", default=2000.0, show_default=True, help="Offered publishes/s, end to end.")
 @click.option("--seconds", default=10.0, show_default=True, help="Length of each open-loop run.")
+@click.option("--sockets", default=0, show_default=True,
+              help="Also hold this many users' inbox WebSockets and time in-app publish→receipt (0: skip).")
 @click.option("--reference", is_flag=True, help="Also measure a bare aiohttp + SQLite endpoint.")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON at the end.")
 def bench(**options: Any) -> None:
-    """Measure publish throughput and latency, publish→sent latency and memory."""
+    """Measure publish throughput and latency, publish→sent latency, in-app push latency and memory."""
     from types import SimpleNamespace
 
     from .bench import bench as run_bench

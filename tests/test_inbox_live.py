@@ -8,6 +8,7 @@ import aiohttp
 import pytest
 
 from alertflow import signing
+from alertflow.bench import Target, inbox_fanout
 from alertflow.hub import HUB
 from alertflow.inbox import TOKEN_PURPOSE, Subscriber
 from tests.conftest import Harness, StartApp, add_tenant
@@ -173,3 +174,9 @@ async def test_the_widget_script_is_served(app: Harness) -> None:
     resp = await app.client.get("/static/alertflow-inbox.js")
     assert resp.status == 200 and "javascript" in resp.content_type
     assert "AlertFlowInbox" in await resp.text()
+
+
+async def test_the_benchmarks_in_app_scenario_hears_back_from_every_socket(app: Harness) -> None:
+    url = str(app.client.make_url("")).rstrip("/")
+    results = await inbox_fanout(Target(url, app.keys["owner"]), sockets=5)
+    assert results["inbox_missing"] == 0 and 0 < results["inbox_p50_ms"] <= results["inbox_p99_ms"]
