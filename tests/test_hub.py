@@ -52,7 +52,7 @@ def attach(hub: Hub, socket: FakeSocket) -> None:
 @pytest.fixture
 def hub() -> Hub:
     # Its flusher is not started, so nothing is read: these tests push events, not new items.
-    return Hub(cast(Database, None), InboxConfig(send_queue_size=2))
+    return Hub(cast(Database, None), InboxConfig.model_validate({"send_queue_size": 2}))
 
 
 async def test_a_client_that_stops_reading_is_dropped_and_the_others_get_everything(hub: Hub) -> None:

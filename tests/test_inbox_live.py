@@ -124,6 +124,9 @@ async def test_an_expired_or_forged_token_is_refused_before_the_upgrade(app: Har
     with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
         await app.client.ws_connect(WS, params={"token": u1, "since": "yesterday"})
     assert refused.value.status == 422
+    plain = await app.client.get(WS, params={"token": u1})  # no Upgrade header: not a WebSocket
+    assert plain.status == 400 and plain.content_type == "application/problem+json"
+    assert app.client.app[HUB].connections(Subscriber(app.tenant_id, "u1")) == 0
 
 
 async def test_a_token_made_before_the_user_was_erased_is_refused(app: Harness, u1: str) -> None:

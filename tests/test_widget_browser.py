@@ -16,6 +16,7 @@ from tests.conftest import Harness
 from tests.inbox_support import add_user, deliver, token_for
 
 CHROMIUM = Path("/usr/bin/chromium")
+HAVE_CHROMIUM = CHROMIUM.exists()
 
 
 def skip(reason: str) -> None:
@@ -29,7 +30,7 @@ async def browser() -> AsyncIterator[Any]:
         from playwright.async_api import async_playwright
     except ImportError:
         skip("playwright is not installed (pip install -e '.[test]')")
-    if not CHROMIUM.exists():
+    if not HAVE_CHROMIUM:
         skip(f"{CHROMIUM} is missing (apt-get install chromium; `make test` installs it)")
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=["--disable-gpu"])

@@ -275,7 +275,9 @@ async def inbox_socket(request: web.Request) -> web.StreamResponse:
         # Closed tabs are noticed within a heartbeat or so; by then a slot may be free.
         retry = str(math.ceil(svc.config.inbox.heartbeat_seconds))
         cap = svc.config.inbox.max_connections_per_user
-        raise ApiError("rate-limited", f"this user has {cap} open inbox connections", headers={"Retry-After": retry})
+        raise ApiError(
+            "rate-limited", f"this user has {cap} open inbox connections", headers={"Retry-After": retry}
+        ) from None
     except HubClosed:
         raise ApiError("unavailable", "the server is shutting down") from None
     try:
