@@ -141,6 +141,9 @@ async def test_a_bad_client_message_is_answered_on_that_socket_and_it_stays_open
     await live.send(type="read")
     error = await live.expect("error")
     assert error["problem"]["status"] == 422 and [e["field"] for e in error["problem"]["errors"]] == ["id"]
+    for nonsense in ('{"type": ["read"]}', "[]", "{"):
+        await live.ws.send_str(nonsense)
+        assert (await live.expect("error"))["problem"]["status"] in (400, 422), nonsense
     await live.send(type="read", id="inb_missing")
     assert (await live.expect("error"))["problem"]["status"] == 404
     await live.ws.send_bytes(b"\x00")

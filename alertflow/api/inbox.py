@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Callable
 from typing import Any, Literal
 
 from aiohttp import WSMsgType, web
@@ -219,7 +220,7 @@ def parse_message(text: str) -> ClientMessage:
     except ValueError:
         raise ApiError("malformed-json", "send one JSON object per message") from None
     kind = raw.get("type") if isinstance(raw, dict) else None
-    if kind not in CLIENT_MESSAGES:
+    if not isinstance(kind, str) or kind not in CLIENT_MESSAGES:
         raise invalid("type", f"expected one of {', '.join(CLIENT_MESSAGES)}")
     try:
         return CLIENT_MESSAGES[kind].model_validate(raw)
@@ -251,7 +252,7 @@ async def _apply(svc: Services, hub: Hub, connection: Connection, text: str) -> 
         connection.send(_problem(ApiError("internal", "an internal error occurred; it has been logged")))
 
 
-def _aborter(request: web.Request) -> Any:
+def _aborter(request: web.Request) -> Callable[[], None]:
     def abort() -> None:
         if request.transport is not None:
             request.transport.abort()
