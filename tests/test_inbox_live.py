@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import aiohttp
@@ -186,3 +187,16 @@ async def test_the_benchmarks_in_app_scenario_hears_back_from_every_socket(app: 
     url = str(app.client.make_url("")).rstrip("/")
     results = await inbox_fanout(Target(url, app.keys["owner"]), sockets=5)
     assert results["inbox_missing"] == 0 and 0 < results["inbox_p50_ms"] <= results["inbox_p99_ms"]
+
+
+async def test_a_client_that_stops_answering_pings_is_disconnected(start_app: StartApp) -> None:
+    app = await start_app(inbox={"heartbeat_seconds": 0.1})
+    await add_user(app, "u1")
+    ws = await app.client.ws_connect(WS, params={"token": await token_for(app, "u1")}, autoping=False)
+    kinds: list[aiohttp.WSMsgType] = []
+    async with asyncio.timeout(2):
+        while (message := await ws.receive()).type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.PING):
+            kinds.append(message.type)  # pings go unanswered, as from a machine that went to sleep
+    assert aiohttp.WSMsgType.PING in kinds and message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+    hub = app.client.app[HUB]
+    await app.until(lambda: hub.connections(Subscriber(app.tenant_id, "u1")) == 0)
