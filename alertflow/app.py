@@ -27,7 +27,8 @@ from .storage.database import SQLiteDatabase
 from .workers import ChannelPool, WorkerPools
 
 ROUTE_TABLES = (operations.api, notifications.api, dlq.api, outbox.api, users.api, inbox.api)
-# Browser assets (the inbox widget), inside the package so wheels and frozen builds carry them.
+# Browser assets (the inbox widget) sit in web/ at the top of the source tree; the package
+# reaches them through a link (alertflow/web), and wheels and frozen builds carry them.
 STATIC_DIR = Path(str(resources.files(__package__).joinpath("web", "static")))
 
 

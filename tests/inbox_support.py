@@ -32,7 +32,7 @@ async def deliver(app: Harness, user_id: str, title: str = "Disk alert", keys: d
     assert resp.status == 202, await resp.text()
     nid = (await resp.json())["notifications"][0]["id"]
     [delivery] = (await app.settled(nid))["deliveries"]
-    assert delivery["status"] == "sent", delivery
+    assert delivery["status"] in ("sent", "delivered"), delivery  # delivered: a listening widget acked it
     return str(delivery["provider_message_id"])
 
 

@@ -133,6 +133,7 @@ async def acknowledge(svc: Services, subscriber: Subscriber, item_id: str) -> No
 
 @api.get("/v1/users/{user_id}/inbox", role=PUBLIC)
 async def list_inbox(request: web.Request) -> web.Response:
+    """A user's visible inbox items, newest first (by API key, or that user's token)."""
     who = await subscriber(request)
     unread = request.query.get("unread", "false").lower()
     if unread not in FLAGS:
@@ -145,24 +146,28 @@ async def list_inbox(request: web.Request) -> web.Response:
 
 @api.get("/v1/users/{user_id}/inbox/count", role=PUBLIC)
 async def count_unread(request: web.Request) -> web.Response:
+    """A user's unread item count (by API key, or that user's token)."""
     who = await subscriber(request)
     return json_response({"unread_count": await inbox.unread_count(services(request).database, who)})
 
 
 @api.post("/v1/users/{user_id}/inbox/{id}/read", role=PUBLIC)
 async def mark_read(request: web.Request) -> web.Response:
+    """Mark one inbox item read; its delivery becomes delivered (by API key, or that user's token)."""
     who = await subscriber(request)
     return json_response(await read_item(services(request), request.app[HUB], who, request.match_info["id"]))
 
 
 @api.post("/v1/users/{user_id}/inbox/read-all", role=PUBLIC)
 async def mark_all_read(request: web.Request) -> web.Response:
+    """Mark every unread inbox item read (by API key, or that user's token)."""
     who = await subscriber(request)
     return json_response({"read": await read_everything(services(request), request.app[HUB], who)})
 
 
 @api.delete("/v1/users/{user_id}/inbox/{id}", role=PUBLIC)
 async def archive(request: web.Request) -> web.Response:
+    """Archive one inbox item: hidden from lists and counts, kept for history (by API key, or that user's token)."""
     who = await subscriber(request)
     await archive_item(services(request), request.app[HUB], who, request.match_info["id"])
     return web.Response(status=204)
