@@ -300,6 +300,7 @@ async def inbox_fanout(target: Target, sockets: int) -> dict[str, Any]:
         listeners = [asyncio.create_task(listen(u, ws)) for u, ws in zip(users, opened, strict=True)]
         await asyncio.gather(*(publish(users[i : i + MAX_RECIPIENTS]) for i in range(0, sockets, MAX_RECIPIENTS)))
         await asyncio.wait(listeners, timeout=30)
+        rss = target.rss_mib()  # with every socket still open
         for task in listeners:
             task.cancel()
         await asyncio.gather(*(ws.close() for ws in opened))
@@ -307,9 +308,10 @@ async def inbox_fanout(target: Target, sockets: int) -> dict[str, Any]:
     report(f"in-app: {sockets} sockets, one notification each, publish→received on the socket", [
         ("p50 / p99 / max", f"{ms(pct(lat, 50))} / {ms(pct(lat, 99))} / {ms(max(lat, default=float('nan')))}"),
         ("not received within 30 s", str(sockets - len(lat))),
+        ("server RSS with the sockets open", f"{rss:.0f} MiB" if rss is not None else "n/a (--url)"),
     ])
     return {"inbox_p50_ms": pct(lat, 50) * 1000, "inbox_p99_ms": pct(lat, 99) * 1000,
-            "inbox_missing": sockets - len(lat)}
+            "inbox_missing": sockets - len(lat), "inbox_rss_mib": rss}
 
 
 def report(title: str, lines: list[tuple[str, str]]) -> None:
@@ -369,10 +371,10 @@ async def bench(args: Any) -> dict[str, Any]:
                 ("publish→sent p50 / p99", f"{ms(pct(lat, 50))} / {ms(pct(lat, 99))}"),
                 ("not sent", str(unsent)), ("errors", str(run.errors)),
             ])
-            if args.sockets:
-                results.update(await inbox_fanout(target, args.sockets))
             results["rss_mib"] = target.rss_mib()
             report("server memory", [("RSS idle / after", f"{results['idle_rss_mib']} / {results['rss_mib']} MiB")])
+            if args.sockets:
+                results.update(await inbox_fanout(target, args.sockets))
         finally:
             target.stop()
         if args.reference:
