@@ -4,7 +4,7 @@
  *
  *   <span id="bell"></span>
  *   <script src="https://alerts.example.com/static/alertflow-inbox.js"
- *           data-token="TOKEN" data-target="#bell"></script>
+ *           data-token="TOKEN" data-target="#bell"></script>   (optional: data-url="https://...")
  *
  * or, from your own code:  AlertFlowInbox.mount(element, {token, url, getToken})
  *
