@@ -1,4 +1,4 @@
-"""``create_app``: wires storage → providers → queue workers, torn down in reverse."""
+"""``create_app``: wires storage → providers → inbox hub → queue workers, torn down in reverse."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from .api import (
     categories,
     dashboard,
     dlq,
+    inbox,
     notifications,
     operations,
     outbox,
@@ -33,6 +34,7 @@ from .channels import ChannelProviders
 from .clock import Clock
 from .config import Config, ConfigError
 from .delivery import Deliverer
+from .hub import HUB, Hub
 from .message import CHANNELS
 from .providers import ProviderContext, ProviderRegistry
 from .rendering import Renderer
@@ -57,6 +59,7 @@ ROUTE_TABLES = (
     analytics.api,
     unsubscribe.api,
     dashboard.api,
+    inbox.api,
 )
 
 
@@ -113,10 +116,12 @@ def create_app(config: Config, registry: ProviderRegistry | None = None, clock: 
         client_max_size=int(max(config.server.max_body_mb, config.server.max_bulk_body_mb) * MIB),
     )
     app[SERVICES] = svc
+    app[HUB] = hub = Hub(database, config.inbox)
     app[operations.ROUTES] = [route for table in ROUTE_TABLES for route in table.routes]
     for table in ROUTE_TABLES:
         table.add_to(app)
     app.router.add_static("/static", dashboard.STATIC_DIR)
+    app.on_shutdown.append(hub.shutdown)
 
     async def storage(app: web.Application) -> AsyncIterator[None]:
         lock = lock_data_dir(config.server.data_dir)
@@ -147,7 +152,7 @@ def create_app(config: Config, registry: ProviderRegistry | None = None, clock: 
             database,
             clock.now,
         )
-        deliverer.listeners += [pools.on_decision, svc.metrics.on_decision]
+        deliverer.listeners += [pools.on_decision, svc.metrics.on_decision, hub.on_decision]
         svc.deliverer = deliverer
         await pools.start()
         svc.pools = pools
@@ -155,5 +160,5 @@ def create_app(config: Config, registry: ProviderRegistry | None = None, clock: 
         svc.pools = None
         await pools.stop(config.server.shutdown_timeout_seconds)
 
-    app.cleanup_ctx.extend([storage, providers, workers])
+    app.cleanup_ctx.extend([storage, providers, hub.running, workers])
     return app

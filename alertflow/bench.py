@@ -24,6 +24,7 @@ from typing import Any
 
 import aiohttp
 
+from .publish import MAX_RECIPIENTS
 from .timefmt import parse
 
 PUBLISH = "/v1/notifications/publish"
@@ -273,6 +274,75 @@ async def wait_drained(target: Target, timeout: float = 60.0) -> None:
         await asyncio.sleep(0.2)
 
 
+async def inbox_fanout(target: Target, sockets: int) -> dict[str, Any]:
+    """``sockets`` users each hold an inbox WebSocket; each gets one in-app notification.
+
+    Publishes go out in bulk ``to`` lists of up to 1,000 users at once; a user's latency is
+    from the start of the publish request that named them to the item arriving on their socket.
+    """
+    auth = {"Authorization": f"Bearer {target.api_key}"}
+    users = [f"bench-inbox-{i}" for i in range(sockets)]
+    # WebSockets hold a connector slot for their whole life: they get a connector without a cap.
+    async with (
+        aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=50)) as http,
+        aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as ws_http,
+    ):
+
+        async def token(user: str) -> str:
+            async with http.put(f"{target.url}/v1/users/{user}", json={}, headers=auth) as resp:
+                resp.raise_for_status()
+            async with http.post(f"{target.url}/v1/users/{user}/inbox-token", headers=auth) as resp:
+                return str((await resp.json())["token"])
+
+        async def connect(user: str) -> aiohttp.ClientWebSocketResponse:
+            ws = await ws_http.ws_connect(f"{target.url}/v1/inbox/ws", params={"token": await token(user)})
+            while (await ws.receive_json())["type"] != "unread_count":  # connected: backlog and count sent
+                pass
+            return ws
+
+        received: dict[str, float] = {}
+
+        async def listen(user: str, ws: aiohttp.ClientWebSocketResponse) -> None:
+            while (await ws.receive_json())["type"] != "notification":
+                pass
+            received[user] = time.perf_counter()
+
+        started: dict[str, float] = {}
+
+        async def publish(batch: list[str]) -> None:
+            body = {"to": [{"user_id": u} for u in batch], "content": {"inapp": {"title": "Bench", "body": "ping"}}}
+            at = time.perf_counter()
+            async with http.post(target.url + PUBLISH, json=body, headers=auth) as resp:
+                resp.raise_for_status()
+            started.update(dict.fromkeys(batch, at))
+
+        opened: list[aiohttp.ClientWebSocketResponse] = []
+        for start in range(0, sockets, 100):  # in waves, as browsers would arrive
+            opened += await asyncio.gather(*(connect(u) for u in users[start : start + 100]))
+        listeners = [asyncio.create_task(listen(u, ws)) for u, ws in zip(users, opened, strict=True)]
+        await asyncio.gather(*(publish(users[i : i + MAX_RECIPIENTS]) for i in range(0, sockets, MAX_RECIPIENTS)))
+        await asyncio.wait(listeners, timeout=30)
+        rss = target.rss_mib()  # with every socket still open
+        for task in listeners:
+            task.cancel()
+        await asyncio.gather(*(ws.close() for ws in opened))
+    lat = [received[u] - started[u] for u in received]
+    report(
+        f"in-app: {sockets} sockets, one notification each, publish→received on the socket",
+        [
+            ("p50 / p99 / max", f"{ms(pct(lat, 50))} / {ms(pct(lat, 99))} / {ms(max(lat, default=float('nan')))}"),
+            ("not received within 30 s", str(sockets - len(lat))),
+            ("server RSS with the sockets open", f"{rss:.0f} MiB" if rss is not None else "n/a (--url)"),
+        ],
+    )
+    return {
+        "inbox_p50_ms": pct(lat, 50) * 1000,
+        "inbox_p99_ms": pct(lat, 99) * 1000,
+        "inbox_missing": sockets - len(lat),
+        "inbox_rss_mib": rss,
+    }
+
+
 def report(title: str, lines: list[tuple[str, str]]) -> None:
     print(f"\n== {title}")
     for name, value in lines:
@@ -343,6 +413,8 @@ async def bench(args: Any) -> dict[str, Any]:
             )
             results["rss_mib"] = target.rss_mib()
             report("server memory", [("RSS idle / after", f"{results['idle_rss_mib']} / {results['rss_mib']} MiB")])
+            if args.sockets:
+                results.update(await inbox_fanout(target, args.sockets))
         finally:
             target.stop()
         if args.reference:

@@ -303,8 +303,9 @@ def backup(dest_file: str, config_path: str | None, data_dir: str | None) -> Non
         fail(f"backup failed: {exc}")
     except OSError as exc:
         fail(f"cannot write {dest}: {exc.strerror or exc}")
-    click.echo(f"Backed up {config.database_path} to {dest}: {size / 2**20:.1f} MiB "
-               f"in {time.monotonic() - started:.1f} s")
+    click.echo(
+        f"Backed up {config.database_path} to {dest}: {size / 2**20:.1f} MiB in {time.monotonic() - started:.1f} s"
+    )
     key_file = config.server.data_dir / SECRET_KEY_FILE
     if key_file.exists():
         # Sealed provider credentials and signed tokens in the copy are useless without it.
@@ -312,8 +313,7 @@ def backup(dest_file: str, config_path: str | None, data_dir: str | None) -> Non
 
 
 def show_progress(copied: int, total: int) -> None:
-    click.echo(f"\r{copied * 100 // max(total, 1)}% of {total} pages", err=True,
-               nl=copied >= total)
+    click.echo(f"\r{copied * 100 // max(total, 1)}% of {total} pages", err=True, nl=copied >= total)
 
 
 @main.command()
@@ -324,10 +324,16 @@ def show_progress(copied: int, total: int) -> None:
 @click.option("--rate", default=1000.0, show_default=True, help="Offered publishes/s for the latency run.")
 @click.option("--sustain-rate", default=2000.0, show_default=True, help="Offered publishes/s, end to end.")
 @click.option("--seconds", default=10.0, show_default=True, help="Length of each open-loop run.")
+@click.option(
+    "--sockets",
+    default=0,
+    show_default=True,
+    help="Also hold this many users' inbox WebSockets and time in-app publish→receipt (0: skip).",
+)
 @click.option("--reference", is_flag=True, help="Also measure a bare aiohttp + SQLite endpoint.")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON at the end.")
 def bench(**options: Any) -> None:
-    """Measure publish throughput and latency, publish→sent latency and memory."""
+    """Measure publish throughput and latency, publish→sent latency, in-app push latency and memory."""
     from types import SimpleNamespace
 
     from .bench import FROZEN

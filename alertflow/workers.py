@@ -66,8 +66,9 @@ class ChannelPool:
                 continue
             # Cleared before the claim: a publish committed during it still wakes us.
             self._wake.clear()
+            limit = min(free, queue.CLAIM_BATCH)
             try:
-                jobs = await self._claim(min(free, queue.CLAIM_BATCH))
+                jobs = await self._claim(limit)
             except Exception:
                 log.exception("claim failed", extra={"channel": self.channel})
                 jobs = []
@@ -76,7 +77,8 @@ class ChannelPool:
                 task = asyncio.create_task(self._send(job))
                 self._inflight[task] = job
                 task.add_done_callback(self._done)
-            if len(jobs) < free and not self._stopping:
+            # Fewer than asked for: the queue is empty for now, so sleep until a commit wakes us.
+            if len(jobs) < limit and not self._stopping:
                 await self._wake.wait()
 
     async def _claim(self, limit: int) -> list[Job]:

@@ -71,7 +71,7 @@ def test_the_sample_config_is_valid_and_documents_every_key() -> None:
     sample = Path(__file__).parent.parent / "alertflow.toml"
     config = load(sample, env={})
     text = sample.read_text()
-    for section in ("server", "queue", "workers", "log"):
+    for section in ("server", "queue", "workers", "inbox", "log"):
         for key in type(getattr(config, section)).model_fields:
             assert f"# {key} = " in text, f"{section}.{key} is not documented in alertflow.toml"
 

@@ -54,20 +54,25 @@ async def authenticate(request: web.Request, handler: Any) -> web.StreamResponse
     required: Role | None = getattr(route_handler, ROLE_ATTR, None)
     if required is None:
         return await handler(request)
-    principal = await _principal(request)
+    principal = await key_principal(request, bearer(request))
     if principal.role < required:
         raise ApiError("forbidden", f"this needs the {required.name} role; your key is {principal.role.name}")
     request[PRINCIPAL] = principal
     return await handler(request)
 
 
-async def _principal(request: web.Request) -> Principal:
+def bearer(request: web.Request) -> str:
+    """The credential of ``Authorization: Bearer ...``: an API key or, for inbox routes, a token."""
     header = request.headers.get("Authorization", "")
-    scheme, _, key = header.partition(" ")
-    if scheme.lower() != "bearer" or not key.strip():
+    scheme, _, credential = header.partition(" ")
+    if scheme.lower() != "bearer" or not credential.strip():
         raise ApiError("unauthorized", "send 'Authorization: Bearer <api key>'")
+    return credential.strip()
+
+
+async def key_principal(request: web.Request, key: str) -> Principal:
     svc = services(request)
-    digest = tenants.hash_key(key.strip())
+    digest = tenants.hash_key(key)
     now = svc.clock.now()
     cached = svc.auth_cache.get(digest)
     if cached and cached[1] > now:
