@@ -33,7 +33,9 @@ def document(routes: Iterable[Route]) -> dict[str, Any]:
                 }
             },
         }
-        if route.role is None:
+        if route.access is not None:
+            op["x-alertflow-role"] = route.access
+        elif route.role is None:
             op["security"] = []
         else:
             op["x-alertflow-role"] = route.role.name

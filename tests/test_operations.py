@@ -75,3 +75,10 @@ async def test_the_dashboard_page_and_its_assets_are_served_without_a_key(app: H
     for asset in ("/static/dashboard.js", "/static/dashboard.css"):
         assert (await app.client.get(asset)).status == 200
     assert (await app.client.get("/static/../alertflow.toml")).status in (403, 404)
+
+
+async def test_routes_that_authorise_themselves_say_how_in_the_docs(app: Harness) -> None:
+    spec = await (await app.client.get("/openapi.json")).json()
+    inbox = spec["paths"]["/v1/users/{user_id}/inbox"]["get"]
+    assert "inbox token" in inbox["x-alertflow-role"] and "security" not in inbox
+    assert "signature" in spec["paths"]["/v1/receipts/{type}/{delivery_id}"]["post"]["x-alertflow-role"]

@@ -111,7 +111,7 @@ async def delete_channel(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-@api.post("/v1/receipts/{type}/{delivery_id}", role=PUBLIC)
+@api.post("/v1/receipts/{type}/{delivery_id}", role=PUBLIC, access="the provider's signature")
 async def receipt(request: web.Request) -> web.Response:
     """A provider's status callback; its signature is checked with the tenant's own settings."""
     svc, type_name, delivery_id = services(request), request.match_info["type"], request.match_info["delivery_id"]

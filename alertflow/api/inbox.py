@@ -30,6 +30,8 @@ from .notifications import page_size
 from .routing import PUBLIC, Routes
 
 api = Routes()
+# What subscriber() accepts, for the API docs.
+KEY_OR_TOKEN = "any key of the tenant, or the user's inbox token"
 log = logging.getLogger("alertflow.inbox")
 # Items a fresh connection gets at once, so a widget shows its list without another request.
 INITIAL_ITEMS = 20
@@ -131,7 +133,7 @@ async def acknowledge(svc: Services, subscriber: Subscriber, item_id: str) -> No
 # --- HTTP --------------------------------------------------------------------------------------
 
 
-@api.get("/v1/users/{user_id}/inbox", role=PUBLIC)
+@api.get("/v1/users/{user_id}/inbox", role=PUBLIC, access=KEY_OR_TOKEN)
 async def list_inbox(request: web.Request) -> web.Response:
     """A user's visible inbox items, newest first (by API key, or that user's token)."""
     who = await subscriber(request)
@@ -144,28 +146,28 @@ async def list_inbox(request: web.Request) -> web.Response:
     return json_response({"items": items, "next_cursor": cursor})
 
 
-@api.get("/v1/users/{user_id}/inbox/count", role=PUBLIC)
+@api.get("/v1/users/{user_id}/inbox/count", role=PUBLIC, access=KEY_OR_TOKEN)
 async def count_unread(request: web.Request) -> web.Response:
     """A user's unread item count (by API key, or that user's token)."""
     who = await subscriber(request)
     return json_response({"unread_count": await inbox.unread_count(services(request).database, who)})
 
 
-@api.post("/v1/users/{user_id}/inbox/{id}/read", role=PUBLIC)
+@api.post("/v1/users/{user_id}/inbox/{id}/read", role=PUBLIC, access=KEY_OR_TOKEN)
 async def mark_read(request: web.Request) -> web.Response:
     """Mark one inbox item read; its delivery becomes delivered (by API key, or that user's token)."""
     who = await subscriber(request)
     return json_response(await read_item(services(request), request.app[HUB], who, request.match_info["id"]))
 
 
-@api.post("/v1/users/{user_id}/inbox/read-all", role=PUBLIC)
+@api.post("/v1/users/{user_id}/inbox/read-all", role=PUBLIC, access=KEY_OR_TOKEN)
 async def mark_all_read(request: web.Request) -> web.Response:
     """Mark every unread inbox item read (by API key, or that user's token)."""
     who = await subscriber(request)
     return json_response({"read": await read_everything(services(request), request.app[HUB], who)})
 
 
-@api.delete("/v1/users/{user_id}/inbox/{id}", role=PUBLIC)
+@api.delete("/v1/users/{user_id}/inbox/{id}", role=PUBLIC, access=KEY_OR_TOKEN)
 async def archive(request: web.Request) -> web.Response:
     """Archive one inbox item: hidden from lists and counts, kept for history (by API key, or that user's token)."""
     who = await subscriber(request)
@@ -265,7 +267,7 @@ def _aborter(request: web.Request) -> Callable[[], None]:
     return abort
 
 
-@api.get("/v1/inbox/ws", role=PUBLIC)
+@api.get("/v1/inbox/ws", role=PUBLIC, access="the user's inbox token (?token=)")
 async def inbox_socket(request: web.Request) -> web.StreamResponse:
     """The live inbox of the token's user: backlog, then pushes; see README "In-app notifications"."""
     svc, hub = services(request), request.app[HUB]

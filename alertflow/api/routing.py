@@ -22,6 +22,8 @@ class Route:
     handler: Handler
     role: Role | None = Role.member
     body: type[BaseModel] | None = None  # the request body's model, for /openapi.json
+    # For routes that authorise themselves (role PUBLIC to the middleware): who may call, for the docs.
+    access: str | None = None
 
 
 class Routes:
@@ -31,30 +33,39 @@ class Routes:
         self.routes: list[Route] = []
 
     def route(
-        self, method: str, path: str, role: Role | None = Role.member, body: type[BaseModel] | None = None
+        self,
+        method: str,
+        path: str,
+        role: Role | None = Role.member,
+        body: type[BaseModel] | None = None,
+        access: str | None = None,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             setattr(handler, ROLE_ATTR, role)
-            self.routes.append(Route(method, path, handler, role, body))
+            self.routes.append(Route(method, path, handler, role, body, access))
             return handler
 
         return register
 
-    def get(self, path: str, role: Role | None = Role.member) -> Callable[[Handler], Handler]:
-        return self.route("GET", path, role)
+    def get(
+        self, path: str, role: Role | None = Role.member, access: str | None = None
+    ) -> Callable[[Handler], Handler]:
+        return self.route("GET", path, role, access=access)
 
     def post(
-        self, path: str, role: Role | None = Role.member, body: type[BaseModel] | None = None
+        self, path: str, role: Role | None = Role.member, body: type[BaseModel] | None = None, access: str | None = None
     ) -> Callable[[Handler], Handler]:
-        return self.route("POST", path, role, body)
+        return self.route("POST", path, role, body, access)
 
     def put(
         self, path: str, role: Role | None = Role.member, body: type[BaseModel] | None = None
     ) -> Callable[[Handler], Handler]:
         return self.route("PUT", path, role, body)
 
-    def delete(self, path: str, role: Role | None = Role.member) -> Callable[[Handler], Handler]:
-        return self.route("DELETE", path, role)
+    def delete(
+        self, path: str, role: Role | None = Role.member, access: str | None = None
+    ) -> Callable[[Handler], Handler]:
+        return self.route("DELETE", path, role, access=access)
 
     def add_to(self, app: web.Application) -> None:
         for r in self.routes:

@@ -31,7 +31,7 @@ def page(title: str, text: str, form: str = "") -> web.Response:
     return web.Response(text=PAGE.format(title=title, text=text, form=form), content_type="text/html")
 
 
-@api.get(unsubscribe.PATH + "{token}", role=PUBLIC)
+@api.get(unsubscribe.PATH + "{token}", role=PUBLIC, access="the signed link itself")
 async def confirm(request: web.Request) -> web.Response:
     """A confirmation page: mail scanners follow GET links, so GET must change nothing."""
     _, _, category = read(request)
@@ -42,7 +42,7 @@ async def confirm(request: web.Request) -> web.Response:
     )
 
 
-@api.post(unsubscribe.PATH + "{token}", role=PUBLIC)
+@api.post(unsubscribe.PATH + "{token}", role=PUBLIC, access="the signed link itself")
 async def unsubscribe_now(request: web.Request) -> web.Response:
     """RFC 8058 one-click: a POST (body ``List-Unsubscribe=One-Click`` or the page's form)."""
     svc = services(request)
