@@ -195,3 +195,28 @@ async def app(start_app: StartApp) -> Harness:
 
 EMAIL = {"email": {"subject": "Disk alert", "text": "/var is 95% full"}}
 SMS = {"sms": {"body": "CPU > 90%"}}
+
+
+# --- a real browser: Debian's chromium driven by Playwright --------------------------------------
+
+CHROMIUM = Path("/usr/bin/chromium")
+HAVE_CHROMIUM = CHROMIUM.exists()
+
+
+def skip(reason: str) -> None:
+    print(f"browser test skipped: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    try:
+        from playwright.async_api import async_playwright
+    except ImportError:
+        skip("playwright is not installed (pip install -e '.[test]')")
+    if not HAVE_CHROMIUM:
+        skip(f"{CHROMIUM} is missing (apt-get install chromium; `make test` installs it)")
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=["--disable-gpu"])
+        yield browser
+        await browser.close()

@@ -5,37 +5,13 @@ a tenant's page with one <script> tag shows the badge after a publish and clears
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from aiohttp import web
 
 from tests.conftest import Harness
 from tests.inbox_support import add_user, deliver, token_for
-
-CHROMIUM = Path("/usr/bin/chromium")
-HAVE_CHROMIUM = CHROMIUM.exists()
-
-
-def skip(reason: str) -> None:
-    print(f"browser test skipped: {reason}")
-    pytest.skip(reason)
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
-    try:
-        from playwright.async_api import async_playwright
-    except ImportError:
-        skip("playwright is not installed (pip install -e '.[test]')")
-    if not HAVE_CHROMIUM:
-        skip(f"{CHROMIUM} is missing (apt-get install chromium; `make test` installs it)")
-    async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=["--disable-gpu"])
-        yield browser
-        await browser.close()
 
 
 async def tenant_page(aiohttp_server: Any, html: str) -> str:
