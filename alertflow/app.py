@@ -117,7 +117,7 @@ def create_app(config: Config, registry: ProviderRegistry | None = None, clock: 
     )
     app[SERVICES] = svc
     app[HUB] = hub = Hub(database, config.inbox)
-    app[operations.ROUTES] = [route for table in ROUTE_TABLES for route in table.routes]
+    app[operations.ROUTES] = tuple(route for table in ROUTE_TABLES for route in table.routes)
     for table in ROUTE_TABLES:
         table.add_to(app)
     app.router.add_static("/static", dashboard.STATIC_DIR)

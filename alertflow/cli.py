@@ -216,6 +216,7 @@ def keys_create(
         tenant_id = tenants.find_tenant(conn, tenant_ref)
         if tenant_id is None:
             fail(f"no tenant {tenant_ref!r}")
+            return
         key = write(conn, lambda c: tenants.issue_key(c, tenant_id, tenants.Role[role], name))
     if as_json:
         click.echo(json.dumps({"api_key": key.api_key, "role": role}))

@@ -96,7 +96,7 @@ def route(message: Message, handles: list[Handle]) -> list[tuple[Message, list[H
     return groups
 
 
-def recipient_for(job: Job, user: dict[str, object] | None) -> Recipient:
+def recipient_for(job: Job, user: dict[str, Any] | None) -> Recipient:
     """The recipient as addressed, completed from the user's record when there is one."""
     r = job.recipient
     devices: list[Device] = []
@@ -107,11 +107,11 @@ def recipient_for(job: Job, user: dict[str, object] | None) -> Recipient:
         devices += [Device("webpush", subscription=s) for s in user["webpush"]]
     return Recipient(
         user_id=job.user_id,
-        email=r.get("email") or (user or {}).get("email"),  # type: ignore[arg-type]
-        phone=r.get("phone") or (user or {}).get("phone"),  # type: ignore[arg-type]
-        name=r.get("name") or (user or {}).get("name"),  # type: ignore[arg-type]
-        locale=(user or {}).get("locale"),  # type: ignore[arg-type]
-        timezone=(user or {}).get("timezone"),  # type: ignore[arg-type]
+        email=r.get("email") or (user or {}).get("email"),
+        phone=r.get("phone") or (user or {}).get("phone"),
+        name=r.get("name") or (user or {}).get("name"),
+        locale=(user or {}).get("locale"),
+        timezone=(user or {}).get("timezone"),
         devices=tuple(devices),
     )
 
@@ -220,16 +220,15 @@ class Deliverer:
     ) -> tuple[Sent | DeliveryError, str]:
         """Try the group's providers in order until one sends or fails for good."""
         result: Sent | DeliveryError = PermanentFailure(f"no provider serves this {message.channel} recipient")
-        name, mine = "?", []
+        name, mine = "?", list[tuple[str, str, str | None]]()
         for handle in group:
             name = handle.name
             result = await self._try(handle, message)
-            mine.append([name, outcome_name(result), None if isinstance(result, Sent) else result.error])
+            mine.append((name, outcome_name(result), None if isinstance(result, Sent) else result.error))
             if isinstance(result, Sent | PermanentFailure):
                 break
-        for earlier in mine[:-1]:
-            earlier[1] = "failed_over"
-        tries.extend((n, o, e) for n, o, e in mine)
+        # A try that handed over to the next provider is recorded as such.
+        tries.extend([(n, "failed_over", e) for n, _, e in mine[:-1]] + mine[-1:])
         return result, name
 
     async def _try(self, handle: Handle, message: Message) -> Sent | DeliveryError:

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import sqlite3
 from collections.abc import Callable, Iterable
+from functools import partial
 
 from . import queue
 from .delivery import Deliverer
@@ -161,7 +162,7 @@ class WorkerPools:
             self._timer_wake.clear()
             now = self.clock()
             try:
-                ready = await self.database.write(lambda conn, now=now: self._due(conn, now))
+                ready: set[str] = await self.database.write(partial(self._due, now=now))
                 due = await self.database.fetchone(
                     f"SELECT MIN(run_at) AS t FROM jobs WHERE state IN ({queue.WAITING}, {queue.LEASED})"
                 )

@@ -58,7 +58,8 @@ async def replay_many(request: web.Request) -> web.Response:
     tenant_id, now = principal(request).tenant_id, svc.clock.now()
     has_body = request.can_read_body and (request.content_length or 0) > 0
     f = await read_model(request, ReplayFilter) if has_body else ReplayFilter()
-    where, params = ["tenant_id = ?"], [tenant_id]
+    where: list[str] = ["tenant_id = ?"]
+    params: list[object] = [tenant_id]
     if f.channel:
         where.append("channel = ?")
         params.append(f.channel)

@@ -13,7 +13,7 @@ from .middleware import json_response
 from .routing import PUBLIC, Route, Routes
 
 api = Routes()
-ROUTES = web.AppKey("routes", list[Route])
+ROUTES = web.AppKey("routes", tuple[Route, ...])
 
 
 @api.get("/healthz", role=PUBLIC)
@@ -47,13 +47,15 @@ async def metrics(request: web.Request) -> web.Response:
 
 @api.get("/openapi.json", role=PUBLIC)
 async def openapi_json(request: web.Request) -> web.Response:
-    return json_response(openapi.document(request.app[ROUTES]))
+    routes: tuple[Route, ...] = request.app[ROUTES]
+    return json_response(openapi.document(routes))
 
 
 @api.get("/docs", role=PUBLIC)
 async def docs(request: web.Request) -> web.Response:
     """A self-contained page: every route with its role and summary, and the problem catalogue."""
-    spec = openapi.document(request.app[ROUTES])
+    routes: tuple[Route, ...] = request.app[ROUTES]
+    spec = openapi.document(routes)
     rows = "".join(
         f"<tr><td><code>{m.upper()}</code></td><td><code>{html.escape(p)}</code></td>"
         f"<td>{op.get('x-alertflow-role', 'public')}</td><td>{html.escape(op['summary'])}</td></tr>"

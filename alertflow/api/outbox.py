@@ -17,7 +17,8 @@ api = Routes()
 
 @api.get("/v1/outbox")
 async def list_outbox(request: web.Request) -> web.Response:
-    where, params = ["tenant_id = ?"], [principal(request).tenant_id]
+    where: list[str] = ["tenant_id = ?"]
+    params: list[object] = [principal(request).tenant_id]
     if request.query.get("channel"):
         where.append("channel = ?")
         params.append(request.query["channel"])

@@ -126,7 +126,7 @@ class SQLiteDatabase:
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         reader = self._readers[next(self._next_reader) % len(self._readers)]
-        return list(await reader.execute_fetchall(sql, params))  # type: ignore[arg-type]
+        return list(await reader.execute_fetchall(sql, params))
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
         rows = await self.fetchall(sql, params)
