@@ -161,6 +161,7 @@ async def test_a_body_that_is_not_json_is_415(app: Harness) -> None:
         ({"to": [{"email": "a@example.com"}, {"phone": "12"}], "content": SMS}, "to.1.phone"),
         ({"to": {}, "content": EMAIL}, "to.0"),
         ({"to": {"email": "a@example.com"}, "content": {}}, "content"),
+        ({"to": {"email": "a@example.com"}, "content": {"email": None}}, "content"),
         (
             {"to": {"email": "a@example.com"}, "content": {"email": {"text": "no subject"}}},
             "content.email.subject",

@@ -90,8 +90,8 @@ def principal(request: web.Request) -> Principal:
     return request[PRINCIPAL]
 
 
-async def read_json(request: web.Request, limit_mb: float | None = None) -> Any:
-    """The body as JSON: 415 unless JSON, 413 over the limit, 400 when it does not parse."""
+async def read_body(request: web.Request, limit_mb: float | None = None) -> bytes:
+    """The raw JSON body: 415 unless JSON, 413 over the limit."""
     limit = int((limit_mb or services(request).config.server.max_body_mb) * MIB)
     if request.content_type not in ("application/json",) and not request.content_type.endswith("+json"):
         raise ApiError("unsupported-media-type", f"send Content-Type: application/json (got {request.content_type!r})")
@@ -100,17 +100,30 @@ async def read_json(request: web.Request, limit_mb: float | None = None) -> Any:
     raw = await request.content.read(limit + 1)
     if len(raw) > limit:
         raise ApiError("body-too-large", f"the body is larger than {limit} bytes")
+    return raw
+
+
+def malformed(detail: object) -> ApiError:
+    return ApiError("malformed-json", f"the body is not valid JSON: {detail}")
+
+
+async def read_json(request: web.Request, limit_mb: float | None = None) -> Any:
+    """The body as JSON: 415 unless JSON, 413 over the limit, 400 when it does not parse."""
     try:
-        return json.loads(raw)
+        return json.loads(await read_body(request, limit_mb))
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError("malformed-json", f"the body is not valid JSON: {exc}") from None
+        raise malformed(exc) from None
 
 
 async def read_model(request: web.Request, model: type[M], limit_mb: float | None = None) -> M:
-    body = await read_json(request, limit_mb)
+    """Parsed and validated in one pass by pydantic-core (no json.loads, then a dict walk)."""
+    raw = await read_body(request, limit_mb)
     try:
-        return model.model_validate(body)
+        return model.model_validate_json(raw)
     except ValidationError as exc:
+        bad_json = next((e for e in exc.errors() if e["type"] == "json_invalid"), None)
+        if bad_json is not None:
+            raise malformed(bad_json["msg"]) from None
         raise from_validation(exc) from None
 
 

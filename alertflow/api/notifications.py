@@ -87,7 +87,7 @@ async def source_of(
 ) -> tuple[dict[str, Any] | None, int | None, tuple[str, ...], list[str]]:
     """(inline content, template version, variables needed, channels available)."""
     if req.content is not None:
-        if not req.content.dump():
+        if all(getattr(req.content, name) is None for name in type(req.content).model_fields):
             raise invalid("content", "needs at least one channel")
         try:
             checked = templating.validate_model(
