@@ -7,16 +7,16 @@ import threading
 import time
 
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, lower case
+# Two base32 digits per lookup: a bulk fan-out makes ids by the million, and a digit-by-digit
+# loop was 40% of planning a delivery.
+_PAIRS = [a + b for a in _ALPHABET for b in _ALPHABET]
 _lock = threading.Lock()
 _last = [0, 0]  # last millisecond, counter within it
 
 
 def _b32(value: int, length: int) -> str:
-    out = []
-    for _ in range(length):
-        out.append(_ALPHABET[value & 31])
-        value >>= 5
-    return "".join(reversed(out))
+    """``value`` as ``length`` (even) base32 digits, most significant first."""
+    return "".join([_PAIRS[(value >> shift) & 1023] for shift in range(5 * length - 10, -1, -10)])
 
 
 def new_id(prefix: str) -> str:

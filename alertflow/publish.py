@@ -31,6 +31,8 @@ MAX_RECIPIENTS = 1000
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 _PHONE = re.compile(r"^\+[1-9]\d{6,14}$")  # E.164
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# The recipient field each channel needs (from the request, else the user's record).
+_CONTACT_FIELD = {"email": "email", "sms": "phone", "push": "push_token", "inapp": "user_id"}
 
 
 def check_email(v: str | None) -> str | None:
@@ -137,16 +139,17 @@ def contact_reason(channel: str, recipient: dict[str, Any], user: sqlite3.Row | 
     """Why ``channel`` cannot reach this recipient, or None when it can."""
     if recipient.get("user_id") and user is None:
         return "unknown_user"
-    merged = dict(recipient)
+    needs = _CONTACT_FIELD.get(channel)
+    if needs is None or recipient.get(needs):
+        return None
     if user is not None:
-        for key in ("email", "phone"):
-            merged[key] = merged.get(key) or user[key]
-        tokens = json.loads(user["push_tokens"]) + json.loads(user["webpush"])
-        merged["push_token"] = merged.get("push_token") or (tokens[0] if tokens else None)
-    needs = {"email": "email", "sms": "phone", "push": "push_token", "inapp": "user_id"}.get(channel)
-    if needs and not merged.get(needs):
-        return f"no_contact:{needs}"
-    return None
+        # Only push parses the device lists: a bulk fan-out asks this of every recipient.
+        if needs == "push_token":
+            if json.loads(user["push_tokens"]) or json.loads(user["webpush"]):
+                return None
+        elif needs in ("email", "phone") and user[needs]:
+            return None
+    return f"no_contact:{needs}"
 
 
 @dataclass(frozen=True)
