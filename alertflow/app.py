@@ -17,6 +17,7 @@ from .channels import ChannelProviders
 from .clock import Clock
 from .config import Config
 from .delivery import Deliverer
+from .limits import PublishLimiter
 from .message import CHANNELS
 from .providers import ProviderContext, ProviderRegistry
 from .rendering import Renderer
@@ -63,7 +64,13 @@ def create_app(config: Config, registry: ProviderRegistry | None = None, clock: 
     channels = ChannelProviders(config, registry, context)  # validates [providers.*] now, before serving
     template_store = TemplateStore(database)
     svc = Services(
-        config=config, database=database, registry=registry, channels=channels, clock=clock, templates=template_store
+        config=config,
+        database=database,
+        registry=registry,
+        channels=channels,
+        clock=clock,
+        templates=template_store,
+        limiter=PublishLimiter(config.limits, clock.now),
     )
 
     app = web.Application(

@@ -11,6 +11,7 @@ from aiohttp import web
 from .cache import TtlCache
 from .clock import Clock
 from .config import Config
+from .limits import PublishLimiter
 from .tenants import Principal
 
 if TYPE_CHECKING:
@@ -33,6 +34,7 @@ class Services:
     channels: ChannelProviders
     clock: Clock
     templates: TemplateStore
+    limiter: PublishLimiter
     pools: WorkerPools | None = None
     deliverer: Deliverer | None = None
     started_at: float = field(default_factory=time.time)

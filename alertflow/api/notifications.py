@@ -28,6 +28,7 @@ DEFAULT_PAGE, MAX_PAGE = 50, 500
 async def publish(request: web.Request) -> web.Response:
     svc = services(request)
     tenant_id = principal(request).tenant_id
+    svc.limiter.check(tenant_id)
     idempotency_key = request.headers.get("Idempotency-Key")
     if idempotency_key is not None and not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
         raise invalid("Idempotency-Key", f"give 1 to {MAX_IDEMPOTENCY_KEY} characters")
