@@ -10,13 +10,14 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from .api import categories, dlq, notifications, operations, outbox, preferences, topics, users
+from .api import batches, categories, dlq, notifications, operations, outbox, preferences, topics, users
 from .api import templates as template_api
 from .api.middleware import MIB, authenticate, problems
 from .channels import ChannelProviders
 from .clock import Clock
 from .config import Config
 from .delivery import Deliverer
+from .fanout import FanOut
 from .limits import PublishLimiter
 from .message import CHANNELS
 from .providers import ProviderContext, ProviderRegistry
@@ -36,6 +37,7 @@ ROUTE_TABLES = (
     preferences.api,
     topics.api,
     template_api.api,
+    batches.api,
 )
 
 
@@ -115,5 +117,13 @@ def create_app(config: Config, registry: ProviderRegistry | None = None, clock: 
         svc.pools = None
         await pools.stop(config.server.shutdown_timeout_seconds)
 
-    app.cleanup_ctx.extend([storage, providers, workers])
+    async def fanout(app: web.Application) -> AsyncIterator[None]:
+        runner = FanOut(svc)
+        runner.start()
+        svc.fanout = runner
+        yield
+        svc.fanout = None
+        await runner.stop()
+
+    app.cleanup_ctx.extend([storage, providers, workers, fanout])
     return app

@@ -166,8 +166,10 @@ class Audience:
     content: dict[str, Any] | None = None  # validated inline content, rendered at send time
 
 
-def plan(req: PublishRequest, recipients: list[RecipientIn], audience: Audience, now: float) -> Plan:
-    """Rows and response for a validated request (pure: no I/O)."""
+def plan(
+    req: PublishRequest, recipients: list[RecipientIn], audience: Audience, now: float, batch_id: str | None = None
+) -> Plan:
+    """Rows and response for a validated request (pure: no I/O); a bulk's chunk names its batch."""
     out = Plan()
     tenant_id, category = audience.tenant_id, audience.category
     priority = req.priority or category.priority
@@ -195,6 +197,7 @@ def plan(req: PublishRequest, recipients: list[RecipientIn], audience: Audience,
                 req.template,
                 audience.template_version,
                 data,
+                batch_id,
             )
         )
         statuses = []
@@ -212,7 +215,7 @@ def plan(req: PublishRequest, recipients: list[RecipientIn], audience: Audience,
                     run_at, reason = quiet_end, "quiet_hours"
             status = "suppressed" if reason and reason != "quiet_hours" else "scheduled" if run_at > now else "queued"
             statuses.append(status)
-            out.deliveries.append((did, nid, tenant_id, channel, status, reason, now, now))
+            out.deliveries.append((did, nid, tenant_id, channel, status, reason, now, now, batch_id))
             out.events.append((status, tenant_id, nid, did, channel, reason))
             if status == "suppressed":
                 continue
@@ -265,12 +268,12 @@ def store(
             return json.loads(row["response"]), False
     conn.executemany(
         "INSERT INTO notifications (id, tenant_id, user_id, category, priority, created_at, send_at,"
-        " recipient, content, template, template_version, data) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+        " recipient, content, template, template_version, data, batch_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
         p.notifications,
     )
     conn.executemany(
-        "INSERT INTO deliveries (id, notification_id, tenant_id, channel, status, reason, created_at, updated_at)"
-        " VALUES (?,?,?,?,?,?,?,?)",
+        "INSERT INTO deliveries (id, notification_id, tenant_id, channel, status, reason, created_at, updated_at,"
+        " batch_id) VALUES (?,?,?,?,?,?,?,?,?)",
         p.deliveries,
     )
     conn.executemany(

@@ -280,18 +280,36 @@ def cancel(conn: sqlite3.Connection, tenant_id: str, notification_id: str, now: 
         "SELECT 1 FROM notifications WHERE id = ? AND tenant_id = ?", (notification_id, tenant_id)
     ).fetchone():
         return None
+    return _cancel(
+        conn,
+        "SELECT id FROM deliveries WHERE notification_id = ? AND status IN ('scheduled', 'queued')",
+        (notification_id,),
+        now,
+    )
+
+
+def cancel_batch(conn: sqlite3.Connection, batch_id: str, limit: int, now: float) -> list[str]:
+    """Cancel up to ``limit`` of a batch's deliveries that have not started; call it until it
+    returns none, so a 100k batch never holds the writer for long."""
+    return _cancel(
+        conn,
+        "SELECT id FROM deliveries WHERE batch_id = ? AND status IN ('scheduled', 'queued') LIMIT ?",
+        (batch_id, limit),
+        now,
+    )
+
+
+def _cancel(conn: sqlite3.Connection, deliveries_sql: str, params: tuple[Any, ...], now: float) -> list[str]:
+    """Cancel the deliveries ``deliveries_sql`` selects, unless a worker holds their job."""
     rows = conn.execute(
-        "DELETE FROM jobs WHERE state != ? AND delivery_id IN"
-        " (SELECT id FROM deliveries WHERE notification_id = ? AND status IN ('scheduled', 'queued'))"
-        " RETURNING delivery_id",
-        (LEASED, notification_id),
+        f"DELETE FROM jobs WHERE state != ? AND delivery_id IN ({deliveries_sql}) RETURNING delivery_id",
+        (LEASED, *params),
     ).fetchall()
     cancelled = [r["delivery_id"] for r in rows]
-    for delivery_id in cancelled:
-        conn.execute(
-            "UPDATE deliveries SET status = 'cancelled', reason = 'cancelled by request', updated_at = ? WHERE id = ?",
-            (now, delivery_id),
-        )
+    conn.executemany(
+        "UPDATE deliveries SET status = 'cancelled', reason = 'cancelled by request', updated_at = ? WHERE id = ?",
+        [(now, delivery_id) for delivery_id in cancelled],
+    )
     return cancelled
 
 

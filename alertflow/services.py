@@ -17,6 +17,7 @@ from .tenants import Principal
 if TYPE_CHECKING:
     from .channels import ChannelProviders
     from .delivery import Deliverer
+    from .fanout import FanOut
     from .providers import ProviderRegistry
     from .storage.database import SQLiteDatabase
     from .templates import TemplateStore
@@ -37,6 +38,7 @@ class Services:
     limiter: PublishLimiter
     pools: WorkerPools | None = None
     deliverer: Deliverer | None = None
+    fanout: FanOut | None = None
     started_at: float = field(default_factory=time.time)
     auth_cache: dict[str, tuple[Principal | None, float]] = field(default_factory=dict)
     # ("categories" | "defaults", tenant_id) -> what categories.all_for / preferences.defaults load
