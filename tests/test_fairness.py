@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,10 @@ from alertflow import queue
 from alertflow.ids import new_id
 from alertflow.storage import migrations
 from alertflow.storage.database import connect
+from tests.conftest import EMAIL, Script, StartApp, add_tenant
+from tests.test_bulk import bulk, emails
+
+OTP_EMAIL = {"email": {"subject": "Your code", "text": "123456"}}
 
 
 @pytest.fixture
@@ -69,3 +74,37 @@ def test_a_higher_priority_is_claimed_before_any_lower_one(conn: sqlite3.Connect
     enqueue(conn, "bulk-tenant", "medium", 2)
     order = [priority for _, priority in drain(conn, batch=4)]
     assert order == ["high"] * 3 + ["medium"] * 2 + ["low"] * 20
+
+
+async def test_an_otp_published_mid_bulk_overtakes_it(start_app: StartApp, script: Script) -> None:
+    script.set(delay=0.002)
+    app = await start_app(providers={"email": script.provider()}, workers={"email": 2})
+    await bulk(app, {"to": emails(1000), "content": EMAIL})
+    await app.until(lambda: len(script.sends()) >= 20)
+    published_at = time.time()
+    otp = await app.publish({"to": {"email": "me@example.com"}, "content": OTP_EMAIL, "category": "otp"})
+    otp_id = otp["notifications"][0]["id"]
+    await app.until(lambda: any(s["notification_id"] == otp_id for s in script.sends()))
+    sends = script.sends()
+    position = next(i for i, s in enumerate(sends) if s["notification_id"] == otp_id)
+    assert sends[position]["at"] - published_at < 1.0
+    assert position <= 20 + 2 * 2, "only the sends already claimed may go before the OTP"
+    assert len(sends) < 500, "the OTP waited for the bulk"
+
+
+async def test_two_tenants_bulks_interleave(start_app: StartApp, script: Script) -> None:
+    app = await start_app(providers={"email": script.provider()}, workers={"email": 1})
+    other_id, other_keys = await add_tenant(app.svc, "other")
+    await bulk(app, {"to": emails(300), "content": EMAIL})
+    resp = await app.client.post(
+        "/v1/notifications/bulk",
+        json={"to": emails(300, start=1000), "content": EMAIL},
+        headers={"Authorization": f"Bearer {other_keys['member']}"},
+    )
+    assert resp.status == 202
+    await app.until(lambda: len(script.sends()) == 600)
+    tenant_of = {r["id"]: r["tenant_id"] for r in await app.rows("SELECT id, tenant_id FROM notifications")}
+    order = [tenant_of[s["notification_id"]] for s in script.sends()]
+    first_other = order.index(other_id)
+    window = order[first_other : first_other + 200]
+    assert window.count(other_id) == 100, "once both had work queued, they should have taken turns"
