@@ -10,7 +10,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from .api import batches, categories, dlq, notifications, operations, outbox, preferences, topics, users
+from .api import batches, categories, dlq, notifications, operations, outbox, preferences, schedules, topics, users
 from .api import templates as template_api
 from .api.middleware import MIB, authenticate, problems
 from .channels import ChannelProviders
@@ -22,6 +22,7 @@ from .limits import PublishLimiter
 from .message import CHANNELS
 from .providers import ProviderContext, ProviderRegistry
 from .rendering import Renderer
+from .scheduler import Scheduler
 from .services import SERVICES, Services
 from .storage.database import SQLiteDatabase
 from .templates import TemplateStore
@@ -38,6 +39,7 @@ ROUTE_TABLES = (
     topics.api,
     template_api.api,
     batches.api,
+    schedules.api,
 )
 
 
@@ -125,5 +127,13 @@ def create_app(config: Config, registry: ProviderRegistry | None = None, clock: 
         svc.fanout = None
         await runner.stop()
 
-    app.cleanup_ctx.extend([storage, providers, workers, fanout])
+    async def scheduling(app: web.Application) -> AsyncIterator[None]:
+        runner = Scheduler(svc)
+        svc.scheduler = runner
+        await runner.start()
+        yield
+        svc.scheduler = None
+        runner.stop()
+
+    app.cleanup_ctx.extend([storage, providers, workers, fanout, scheduling])
     return app

@@ -18,10 +18,12 @@ from typing import Annotated, Any
 
 from pydantic import Field, TypeAdapter, ValidationError
 
-from . import queue
-from .errors import from_validation, invalid_many
+from . import queue, recipients
+from .api.notifications import audience_for
+from .errors import from_validation, invalid, invalid_many
 from .ids import new_id
 from .publish import MAX_RECIPIENTS, PublishRequest, RecipientIn
+from .services import Services
 from .storage.database import Database
 from .timefmt import iso
 
@@ -76,6 +78,21 @@ def _shifted(error: dict[str, str], offset: int) -> dict[str, str]:
     """A chunk's error renumbered to the recipient's place in the whole list."""
     _, index, *rest = error["field"].split(".")
     return {**error, "field": ".".join(["to", str(int(index) + offset), *rest])}
+
+
+async def prepare(svc: Services, tenant_id: str, req: BulkRequest, dedupe_key: str | None = None) -> NewBatch:
+    """A bulk body checked as a publish is (category, template, variables, channels), with
+    its recipients checked, or its topic's subscribers counted; raises ApiError (422)."""
+    if req.to is not None:
+        await check_recipients(req.to)
+        count = len(req.to)
+    else:
+        assert req.topic is not None
+        count = await recipients.topic_size(svc.database, tenant_id, req.topic)
+        if not count:
+            raise invalid("topic", f"topic {req.topic!r} has no subscribers")
+    audience = await audience_for(svc, tenant_id, req, [])
+    return NewBatch(tenant_id, message_of(req, audience.template_version), count, req.topic, req.to, dedupe_key)
 
 
 def message_of(req: BulkRequest, template_version: int | None) -> dict[str, Any]:

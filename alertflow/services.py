@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from .delivery import Deliverer
     from .fanout import FanOut
     from .providers import ProviderRegistry
+    from .scheduler import Scheduler
     from .storage.database import SQLiteDatabase
     from .templates import TemplateStore
     from .workers import WorkerPools
@@ -39,6 +40,7 @@ class Services:
     pools: WorkerPools | None = None
     deliverer: Deliverer | None = None
     fanout: FanOut | None = None
+    scheduler: Scheduler | None = None
     started_at: float = field(default_factory=time.time)
     auth_cache: dict[str, tuple[Principal | None, float]] = field(default_factory=dict)
     # ("categories" | "defaults", tenant_id) -> what categories.all_for / preferences.defaults load

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from .. import batches, recipients
-from ..batches import BulkRequest, NewBatch
-from ..errors import ApiError, invalid
-from ..services import Services, services
+from .. import batches
+from ..batches import BulkRequest
+from ..errors import ApiError
+from ..services import services
 from .middleware import json_response, principal, read_model
-from .notifications import audience_for, idempotency_key_of
+from .notifications import idempotency_key_of
 from .routing import Routes
 
 api = Routes()
@@ -24,27 +24,12 @@ async def bulk(request: web.Request) -> web.Response:
     svc.limiter.check(tenant_id)
     key = idempotency_key_of(request)
     req = await read_model(request, BulkRequest, svc.config.server.max_bulk_body_mb)
-    batch = await new_batch(svc, tenant_id, req, f"request:{key}" if key else None)
+    batch = await batches.prepare(svc, tenant_id, req, f"request:{key}" if key else None)
     now = svc.clock.now()
     batch_id, count, created = await svc.database.write(lambda conn: batches.store(conn, batch, now))
     if created and svc.fanout:
         svc.fanout.submitted()
     return json_response({"batch_id": batch_id, "recipients": count}, status=202)
-
-
-async def new_batch(svc: Services, tenant_id: str, req: BulkRequest, dedupe_key: str | None = None) -> NewBatch:
-    """A bulk body checked as a publish is (category, template, variables, channels), with
-    its recipients, or its topic's subscribers counted."""
-    if req.to is not None:
-        await batches.check_recipients(req.to)
-        count = len(req.to)
-    else:
-        assert req.topic is not None
-        count = await recipients.topic_size(svc.database, tenant_id, req.topic)
-        if not count:
-            raise invalid("topic", f"topic {req.topic!r} has no subscribers")
-    audience = await audience_for(svc, tenant_id, req, [])
-    return NewBatch(tenant_id, batches.message_of(req, audience.template_version), count, req.topic, req.to, dedupe_key)
 
 
 @api.get("/v1/batches/{id}")

@@ -49,6 +49,7 @@ CREATE TABLE schedules (
     next_fire_at  REAL,            -- due next; in the past after downtime (one catch-up firing)
     last_fire_at  REAL,
     last_batch_id TEXT,
+    last_error    TEXT,            -- why the last firing enqueued nothing (its topic was empty, ...)
     created_at    REAL NOT NULL,
     updated_at    REAL NOT NULL
 );
