@@ -44,3 +44,12 @@ async def test_over_the_rate_a_tenant_gets_429_with_retry_after_and_others_do_no
     assert (await app.call("POST", "/v1/notifications/publish", body=ONE)).status == 429
     clock.t += 1.0
     await app.publish(ONE)
+
+
+async def test_a_bulk_request_counts_as_one_request_whatever_its_size(start_app: StartApp) -> None:
+    app = await start_app(clock=FakeClock(1_000_000.0), limits={"publish_per_second": 1, "publish_burst": 2})
+    big = {"to": [{"email": f"u{i}@example.com"} for i in range(500)], "content": EMAIL}
+    assert (await app.call("POST", "/v1/notifications/bulk", body=big)).status == 202
+    await app.publish(ONE)
+    refused = await app.call("POST", "/v1/notifications/bulk", body=big)
+    assert refused.status == 429 and refused.headers["Retry-After"] == "1"
