@@ -312,6 +312,13 @@ def backup(dest_file: str, config_path: str | None, data_dir: str | None) -> Non
 @click.option("--sustain-rate", default=2000.0, show_default=True, help="Offered publishes/s, end to end.")
 @click.option("--seconds", default=10.0, show_default=True, help="Length of each open-loop run.")
 @click.option("--reference", is_flag=True, help="Also measure a bare aiohttp + SQLite endpoint.")
+@click.option("--bulk", default=0, show_default=True, help="Recipients of a bulk send to measure (0: skip).")
+@click.option(
+    "--bulk-publish-rate", default=200.0, show_default=True, help="Ordinary publishes/s offered during the bulk."
+)
+@click.option(
+    "--topic-subscribers", default=0, show_default=True, help="Subscribers of a topic to bulk-send to (0: skip)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON at the end.")
 def bench(**options: Any) -> None:
     """Measure publish throughput and latency, publish→sent latency and memory."""
