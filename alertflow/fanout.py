@@ -18,6 +18,7 @@ import asyncio
 import json
 import logging
 import sqlite3
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +27,7 @@ from pydantic import ValidationError
 from . import batches, recipients
 from .api.notifications import announce, audience_for
 from .errors import ApiError
-from .publish import Plan, plan, store
+from .publish import Audience, Plan, PublishRequest, plan, store
 from .services import Services
 
 log = logging.getLogger("alertflow.fanout")
@@ -46,11 +47,22 @@ class _Batch:
 
 
 @dataclass(frozen=True)
-class _Step:
+class _Read:
+    """A step's recipients, read and checked, ready to plan; ``req`` None: none were left."""
+
     batch: _Batch
     start: str | None  # the cursor the batch must still be at for the step to apply
     end: str | None
-    plan: Plan | None  # None: no recipients left, the step finishes the batch
+    req: PublishRequest | None = None
+    audience: Audience | None = None
+
+
+@dataclass(frozen=True)
+class _Step:
+    batch: _Batch
+    start: str | None
+    end: str | None
+    plan: Plan | None  # None: the step finishes the batch
 
 
 class FanOut:
@@ -59,6 +71,7 @@ class FanOut:
     def __init__(self, svc: Services) -> None:
         self.svc = svc
         self._batches: dict[str, _Batch] = {}
+        self._turns: deque[str] = deque()
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
@@ -78,27 +91,44 @@ class FanOut:
             await self._task
 
     async def _run(self) -> None:
+        """A three-stage pipeline: the next step is read while this one is planned and the
+        last one is written, so reads, planning and the writer's SQLite work overlap."""
         await self._finish_cancellations()
+        reading: asyncio.Task[_Read | None] | None = None
         writing: asyncio.Task[None] | None = None
         while not self._stopping:
             if self._wake.is_set():
-                if writing:  # so that what is loaded below is what is committed
-                    await writing
-                    writing = None
                 self._wake.clear()
                 await self._load()
-            if not self._batches:
-                await self._wake.wait()
-                continue
-            for batch in list(self._batches.values()):
-                if self._stopping:
-                    break
-                step = await self._prepare(batch)
-                if writing:
-                    await writing
-                writing = asyncio.create_task(self._write(step)) if step else None
-        if writing:
-            await writing
+            if reading is None:
+                batch = self._next_turn()
+                if batch is None:
+                    if writing:  # its outcome may end a batch; wait for it before idling
+                        await writing
+                        writing = None
+                    else:
+                        await self._wake.wait()
+                    continue
+                reading = asyncio.create_task(self._read(batch))
+            read = await reading
+            following = self._next_turn()
+            reading = asyncio.create_task(self._read(following)) if following else None
+            step = self._plan(read) if read else None
+            if writing:
+                await writing
+            writing = asyncio.create_task(self._write(step)) if step else None
+        for task in (reading, writing):
+            if task:
+                await task
+
+    def _next_turn(self) -> _Batch | None:
+        """The batch whose turn it is: batches take turns a step at a time."""
+        while self._turns:
+            batch = self._batches.get(self._turns.popleft())
+            if batch is not None:
+                self._turns.append(batch.id)
+                return batch
+        return None
 
     async def _finish_cancellations(self) -> None:
         """Cancels a crash interrupted are finished before anything else is fanned out."""
@@ -107,33 +137,42 @@ class FanOut:
             await batches.cancel_unsent(db, row["tenant_id"], row["id"], self.svc.clock.now())
 
     async def _load(self) -> None:
+        """Pick up new batches. One this process already knows keeps its in-memory cursor,
+        which may be ahead of the committed one by the steps under way."""
         rows = await self.svc.database.fetchall(
             "SELECT id, tenant_id, request, topic, cursor FROM batches WHERE status = ?", (batches.FANNING_OUT,)
         )
         for r in rows:
             if r["id"] not in self._batches:
                 self._batches[r["id"]] = _Batch(r["id"], r["tenant_id"], json.loads(r["request"]), r["topic"], r["cursor"])
+                if r["id"] not in self._turns:
+                    self._turns.append(r["id"])
 
-    async def _prepare(self, batch: _Batch) -> _Step | None:
-        """The batch's next step, read and planned; None when the batch cannot go on."""
+    async def _read(self, batch: _Batch) -> _Read | None:
+        """The batch's next recipients, checked as a publish; None when the batch cannot go on."""
+        start = batch.cursor
         try:
             to, end = await self._next_recipients(batch)
             if not to:
                 self._batches.pop(batch.id, None)
-                return _Step(batch, batch.cursor, batch.cursor, None)
+                return _Read(batch, start, start)
+            batch.cursor = end
             req = batches.chunk_request(batch.message, to)
             assert req.to is not None
-            audience = await audience_for(self.svc, batch.tenant_id, req, req.to)
+            return _Read(batch, start, end, req, await audience_for(self.svc, batch.tenant_id, req, req.to))
         except (ApiError, ValidationError) as exc:
             # The batch itself cannot be sent any more (its template or category was deleted).
             await self._fail(batch, str(exc))
-            return None
         except Exception:
             self._retry_later(batch)
-            return None
-        step = _Step(batch, batch.cursor, end, plan(req, req.to, audience, self.svc.clock.now(), batch.id))
-        batch.cursor = end
-        return step
+        return None
+
+    def _plan(self, read: _Read) -> _Step:
+        planned = None
+        if read.req is not None and read.audience is not None:
+            assert read.req.to is not None
+            planned = plan(read.req, read.req.to, read.audience, self.svc.clock.now(), read.batch.id)
+        return _Step(read.batch, read.start, read.end, planned)
 
     async def _next_recipients(self, batch: _Batch) -> tuple[list[Any], str | None]:
         """The recipients after the batch's cursor, and the cursor after them."""
