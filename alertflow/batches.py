@@ -41,7 +41,13 @@ BULK_PRIORITY = "low"
 # A validation error list stops here: 100,000 bad recipients need not be listed one by one.
 MAX_ERRORS = 100
 # Stored statuses; GET shows "fanned_out" as "sending" or "completed" from the counts.
-FANNING_OUT, FANNED_OUT, CANCELLING, CANCELLED, FAILED = "fanning_out", "fanned_out", "cancelling", "cancelled", "failed"
+FANNING_OUT, FANNED_OUT, CANCELLING, CANCELLED, FAILED = (
+    "fanning_out",
+    "fanned_out",
+    "cancelling",
+    "cancelled",
+    "failed",
+)
 _UNSENT = ("scheduled", "queued", "sending")
 
 
@@ -183,8 +189,7 @@ def begin_cancel(conn: sqlite3.Connection, tenant_id: str, batch_id: str, now: f
     """Stop the fan-out and mark the batch as cancelling (writer function); returns the
     batch's status afterwards, or None when it is not the tenant's."""
     row = conn.execute(
-        "UPDATE batches SET status = ?, updated_at = ? WHERE id = ? AND tenant_id = ? AND status != ?"
-        " RETURNING status",
+        "UPDATE batches SET status = ?, updated_at = ? WHERE id = ? AND tenant_id = ? AND status != ? RETURNING status",
         (CANCELLING, now, batch_id, tenant_id, CANCELLED),
     ).fetchone()
     if row is not None:

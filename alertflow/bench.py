@@ -535,7 +535,11 @@ async def topic_run(target: Target, subscribers: int) -> dict[str, Any]:
         fanned = (await _batch(http, target, batch_id))["fanned_out"]
     report(
         f"bulk to a topic of {subscribers} subscribers",
-        [("202 after", f"{accepted:.2f} s"), ("all deliveries committed after", f"{stored:.2f} s"), ("recipients", str(fanned))],
+        [
+            ("202 after", f"{accepted:.2f} s"),
+            ("all deliveries committed after", f"{stored:.2f} s"),
+            ("recipients", str(fanned)),
+        ],
     )
     return {"topic_subscribers": subscribers, "topic_accepted_s": accepted, "topic_stored_s": stored}
 

@@ -144,7 +144,9 @@ class FanOut:
         )
         for r in rows:
             if r["id"] not in self._batches:
-                self._batches[r["id"]] = _Batch(r["id"], r["tenant_id"], json.loads(r["request"]), r["topic"], r["cursor"])
+                self._batches[r["id"]] = _Batch(
+                    r["id"], r["tenant_id"], json.loads(r["request"]), r["topic"], r["cursor"]
+                )
                 if r["id"] not in self._turns:
                     self._turns.append(r["id"])
 

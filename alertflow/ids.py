@@ -6,6 +6,7 @@ import os
 import random
 import threading
 import time
+from dataclasses import dataclass
 
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, lower case
 # Two digits per lookup, and the millisecond part encoded once per millisecond: a bulk
@@ -15,7 +16,16 @@ _PAIRS = [a + b for a in _ALPHABET for b in _ALPHABET]
 # without a system call per id.
 _random = random.Random(os.urandom(16))
 _lock = threading.Lock()
-_last = [0, 0, ""]  # last millisecond, counter within it, the millisecond's digits
+
+
+@dataclass
+class _Last:
+    ms: int = 0
+    counter: int = 0  # ids made within that millisecond
+    digits: str = ""  # the millisecond, encoded
+
+
+_last = _Last()
 
 
 def _b32(value: int, length: int) -> str:
@@ -27,11 +37,11 @@ def new_id(prefix: str) -> str:
     """``prefix_`` + 10 chars of milliseconds + 16 chars that keep ids monotonic and unique."""
     with _lock:
         ms = int(time.time() * 1000)
-        if ms <= _last[0]:
-            _last[1] += 1
+        if ms <= _last.ms:
+            _last.counter += 1
         else:
-            _last[0], _last[1], _last[2] = ms, 0, _b32(ms, 10)
-        counter, ms_digits = _last[1], _last[2]
+            _last.ms, _last.counter, _last.digits = ms, 0, _b32(ms, 10)
+        counter, digits = _last.counter, _last.digits
         noise = _random.getrandbits(60)
     # 20 bits of counter keep same-millisecond ids in order; 60 random bits keep processes apart.
-    return f"{prefix}_{ms_digits}{_b32((counter << 60) | noise, 16)}"
+    return f"{prefix}_{digits}{_b32((counter << 60) | noise, 16)}"

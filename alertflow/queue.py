@@ -137,10 +137,7 @@ def _in_turn(conn: sqlite3.Connection, channel: str, priority: int, after_tenant
         share = -(-quota // len(taken))  # ceiling: early turns round up, the rotation evens it out
         for tenant in list(taken):
             want = min(share, quota)
-            got = [
-                r[0]
-                for r in conn.execute(TENANT_JOBS_SQL, (channel, READY, priority, tenant, want, taken[tenant]))
-            ]
+            got = [r[0] for r in conn.execute(TENANT_JOBS_SQL, (channel, READY, priority, tenant, want, taken[tenant]))]
             ids += got
             quota -= len(got)
             if len(got) < want:

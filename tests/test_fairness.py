@@ -39,7 +39,8 @@ def enqueue(conn: sqlite3.Connection, tenant: str, priority: str, count: int) ->
             (did, nid, tenant),
         )
         conn.execute(
-            "INSERT INTO jobs (delivery_id, tenant_id, channel, priority, state, run_at) VALUES (?, ?, 'email', ?, ?, ?)",
+            "INSERT INTO jobs (delivery_id, tenant_id, channel, priority, state, run_at)"
+            " VALUES (?, ?, 'email', ?, ?, ?)",
             (did, tenant, queue.PRIORITIES[priority], queue.READY, i),
         )
 

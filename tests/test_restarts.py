@@ -10,7 +10,8 @@ from pathlib import Path
 
 from tests.conftest import Script
 from tests.process import Server
-from tests.test_server import scripted_config, servers  # noqa: F401 - servers is a fixture
+from tests.test_server import scripted_config
+from tests.test_server import servers as servers  # a fixture, shared with the other real-process tests
 
 PUBLISH = "/v1/notifications/publish"
 
@@ -26,7 +27,9 @@ def test_send_at_survives_a_kill_9_and_is_sent_once_after_its_time_not_before(
     servers.append(server.start())
     send_at = time.time() + 2
     resp = server.request(
-        "POST", PUBLISH, {"to": {"phone": "+15550000001"}, "content": {"sms": {"body": "hi"}}, "send_at": rfc3339(send_at)}
+        "POST",
+        PUBLISH,
+        {"to": {"phone": "+15550000001"}, "content": {"sms": {"body": "hi"}}, "send_at": rfc3339(send_at)},
     )
     assert resp.status_code == 202 and resp.json()["notifications"][0]["status"] == "scheduled"
     nid = resp.json()["notifications"][0]["id"]

@@ -89,7 +89,8 @@ async def list_schedules(request: web.Request) -> web.Response:
 @api.get("/v1/schedules/{id}")
 async def get_schedule(request: web.Request) -> web.Response:
     row = await services(request).database.fetchone(
-        "SELECT * FROM schedules WHERE id = ? AND tenant_id = ?", (request.match_info["id"], principal(request).tenant_id)
+        "SELECT * FROM schedules WHERE id = ? AND tenant_id = ?",
+        (request.match_info["id"], principal(request).tenant_id),
     )
     if row is None:
         raise ApiError("not-found", "no such schedule")
