@@ -41,13 +41,11 @@ BULK_PRIORITY = "low"
 # A validation error list stops here: 100,000 bad recipients need not be listed one by one.
 MAX_ERRORS = 100
 # Stored statuses; GET shows "fanned_out" as "sending" or "completed" from the counts.
-FANNING_OUT, FANNED_OUT, CANCELLING, CANCELLED, FAILED = (
-    "fanning_out",
-    "fanned_out",
-    "cancelling",
-    "cancelled",
-    "failed",
-)
+FANNING_OUT = "fanning_out"
+FANNED_OUT = "fanned_out"
+CANCELLING = "cancelling"
+CANCELLED = "cancelled"
+FAILED = "failed"
 _UNSENT = ("scheduled", "queued", "sending")
 
 
@@ -86,6 +84,18 @@ def _shifted(error: dict[str, str], offset: int) -> dict[str, str]:
     return {**error, "field": ".".join(["to", str(int(index) + offset), *rest])}
 
 
+@dataclass(frozen=True)
+class NewBatch:
+    """A validated batch, ready to store."""
+
+    tenant_id: str
+    message: dict[str, Any]
+    recipients: int
+    topic: str | None = None
+    to: list[Any] | None = None
+    dedupe_key: str | None = None  # a retried request or a schedule firing finds its batch
+
+
 async def prepare(svc: Services, tenant_id: str, req: BulkRequest, dedupe_key: str | None = None) -> NewBatch:
     """A bulk body checked as a publish is (category, template, variables, channels), with
     its recipients checked, or its topic's subscribers counted; raises ApiError (422)."""
@@ -112,18 +122,6 @@ def message_of(req: BulkRequest, template_version: int | None) -> dict[str, Any]
 def chunk_request(message: dict[str, Any], to: list[Any]) -> PublishRequest:
     """One fan-out step as the publish it stands for (raises ValidationError)."""
     return PublishRequest.model_validate({**message, "to": to})
-
-
-@dataclass(frozen=True)
-class NewBatch:
-    """A validated batch, ready to store."""
-
-    tenant_id: str
-    message: dict[str, Any]
-    recipients: int
-    topic: str | None = None
-    to: list[Any] | None = None
-    dedupe_key: str | None = None  # a retried request or a schedule firing finds its batch
 
 
 def store(conn: sqlite3.Connection, batch: NewBatch, now: float) -> tuple[str, int, bool]:
@@ -198,12 +196,10 @@ def begin_cancel(conn: sqlite3.Connection, tenant_id: str, batch_id: str, now: f
     return found["status"] if found else None
 
 
-async def cancel_unsent(db: Database, tenant_id: str, batch_id: str, now: float) -> int:
+async def cancel_unsent(db: Database, tenant_id: str, batch_id: str, now: float) -> None:
     """Cancel a cancelling batch's deliveries that have not started, a chunk per writer call,
     then mark it cancelled. Safe to repeat: start-up finishes one a crash interrupted."""
-    cancelled = 0
     while chunk := await db.write(lambda conn: queue.cancel_batch(conn, batch_id, CANCEL_CHUNK, now)):
-        cancelled += len(chunk)
         if log.isEnabledFor(logging.INFO):
             for delivery_id in chunk:
                 log.info(
@@ -216,7 +212,6 @@ async def cancel_unsent(db: Database, tenant_id: str, batch_id: str, now: float)
                     },
                 )
     await db.write(lambda conn: _cancelled(conn, batch_id, now))
-    return cancelled
 
 
 def _cancelled(conn: sqlite3.Connection, batch_id: str, now: float) -> None:

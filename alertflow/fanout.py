@@ -206,12 +206,7 @@ class FanOut:
         self._batches.pop(batch.id, None)
         log.warning("batch failed", extra={"tenant_id": batch.tenant_id, "batch_id": batch.id, "error": error})
         now = self.svc.clock.now()
-        await self.svc.database.write(
-            lambda conn: conn.execute(
-                "UPDATE batches SET status = ?, error = ?, updated_at = ? WHERE id = ? AND status = ?",
-                (batches.FAILED, error, now, batch.id, batches.FANNING_OUT),
-            )
-        )
+        await self.svc.database.write(lambda conn: _failed(conn, batch.id, error, now))
 
     def _retry_later(self, batch: _Batch) -> None:
         """Forget the batch for now; it is loaded again, at its committed cursor, in a while."""
@@ -239,3 +234,12 @@ def _apply(conn: sqlite3.Connection, step: _Step, now: float) -> bool:
     if advanced:
         store(conn, step.batch.tenant_id, None, step.plan, now)
     return advanced == 1
+
+
+def _failed(conn: sqlite3.Connection, batch_id: str, error: str, now: float) -> None:
+    """What was fanned out is still sent (or cancelled with the batch); the rest never will be."""
+    conn.execute(
+        "UPDATE batches SET status = ?, error = ?, updated_at = ? WHERE id = ? AND status = ?",
+        (batches.FAILED, error, now, batch_id, batches.FANNING_OUT),
+    )
+    conn.execute("DELETE FROM batch_chunks WHERE batch_id = ?", (batch_id,))

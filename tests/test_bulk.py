@@ -163,3 +163,18 @@ async def test_another_tenants_batch_is_404(app: Harness) -> None:
         resp = await app.client.request(method, f"/v1/batches/{accepted['batch_id']}{path}", headers=headers)
         assert resp.status == 404
     assert (await finished(app, accepted["batch_id"]))["counts"] == {"sent": 2}
+
+
+async def test_a_batch_whose_template_is_deleted_before_its_fan_out_fails_saying_why(start_app: StartApp) -> None:
+    app = await start_app()
+    template = {"key": "promo", "channels": {"email": {"subject": "Sale", "text": "50% off"}}}
+    assert (await app.call("POST", "/v1/templates", "admin", template)).status == 201
+    assert app.svc.fanout is not None
+    await app.svc.fanout.stop()
+    accepted = await bulk(app, {"to": emails(3), "template": "promo"})
+    assert (await app.call("DELETE", "/v1/templates/promo", "admin")).status == 204
+
+    app = await start_app(restart=app)
+    failed = await finished(app, accepted["batch_id"])
+    assert failed["status"] == "failed" and "promo" in failed["error"]
+    assert failed["counts"] == {} and (await app.rows("SELECT COUNT(*) AS n FROM batch_chunks"))[0]["n"] == 0
