@@ -379,6 +379,8 @@ BULK = "/v1/notifications/bulk"
 BULK_DEADLINE_SECONDS = 600.0
 # An OTP every this many seconds while a bulk is under way, on the bulk's own channel.
 OTP_INTERVAL_SECONDS = 1.0
+# Batch polls are spaced by this fraction of the time elapsed so far (see _until_status).
+POLL_FRACTION = 0.02
 # The largest subscriber list one PUT /v1/topics/{key}/subscribers takes.
 SUBSCRIBERS_PER_PUT = 100_000
 
@@ -402,12 +404,17 @@ async def _accept_bulk(http: aiohttp.ClientSession, target: Target, body: dict[s
 async def _until_status(
     http: aiohttp.ClientSession, target: Target, batch_id: str, started: float, wanted: tuple[str, ...]
 ) -> float:
-    """Seconds from ``started`` until the batch's status is one of ``wanted`` (polled)."""
+    """Seconds from ``started`` until the batch's status is one of ``wanted`` (polled).
+
+    Each poll counts the batch's deliveries (~0.1 s of a core at a million), so polls are
+    spaced by 2% of the time elapsed: the measurement stays within 2% without the benchmark
+    slowing what it measures.
+    """
     deadline = started + BULK_DEADLINE_SECONDS
-    while time.perf_counter() < deadline:
+    while (now := time.perf_counter()) < deadline:
         if (await _batch(http, target, batch_id))["status"] in wanted:
             return time.perf_counter() - started
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(max(0.02, (now - started) * POLL_FRACTION))
     return float("nan")
 
 
