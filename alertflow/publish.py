@@ -254,6 +254,26 @@ def send_time(req: PublishRequest, user: Any) -> float | None:
     return local.replace(tzinfo=zone).timestamp()
 
 
+def insert_rows(conn: sqlite3.Connection, into: str, rows: list[tuple[Any, ...]]) -> None:
+    """``INSERT INTO {into}`` the rows, as few multi-row statements as SQLite's variable limit allows.
+
+    executemany steps once per row, and the sqlite3 module takes the GIL back after each
+    step: while the event loop is busy each of those waits up to a switch interval (5 ms),
+    and a bulk chunk's 1,500 rows took seconds to write. One statement takes it back once,
+    and is twice as fast even when nothing else runs.
+    """
+    if not rows:
+        return
+    width = len(rows[0])
+    placeholders = "(" + ",".join("?" * width) + ")"
+    per_statement = max(1, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // width)
+    for start in range(0, len(rows), per_statement):
+        part = rows[start : start + per_statement]
+        conn.execute(
+            f"INSERT INTO {into} VALUES {','.join([placeholders] * len(part))}", [v for row in part for v in row]
+        )
+
+
 def store(
     conn: sqlite3.Connection, tenant_id: str, idempotency_key: str | None, p: Plan, now: float
 ) -> tuple[dict[str, Any], bool]:
@@ -266,20 +286,18 @@ def store(
         ).fetchone()
         if row:
             return json.loads(row["response"]), False
-    conn.executemany(
-        "INSERT INTO notifications (id, tenant_id, user_id, category, priority, created_at, send_at,"
-        " recipient, content, template, template_version, data, batch_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+    insert_rows(
+        conn,
+        "notifications (id, tenant_id, user_id, category, priority, created_at, send_at, recipient, content,"
+        " template, template_version, data, batch_id)",
         p.notifications,
     )
-    conn.executemany(
-        "INSERT INTO deliveries (id, notification_id, tenant_id, channel, status, reason, created_at, updated_at,"
-        " batch_id) VALUES (?,?,?,?,?,?,?,?,?)",
+    insert_rows(
+        conn,
+        "deliveries (id, notification_id, tenant_id, channel, status, reason, created_at, updated_at, batch_id)",
         p.deliveries,
     )
-    conn.executemany(
-        "INSERT INTO jobs (delivery_id, tenant_id, channel, priority, state, run_at) VALUES (?,?,?,?,?,?)",
-        p.jobs,
-    )
+    insert_rows(conn, "jobs (delivery_id, tenant_id, channel, priority, state, run_at)", p.jobs)
     response = {"notifications": p.response}
     if idempotency_key:
         conn.execute(
