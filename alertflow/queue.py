@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,6 +69,9 @@ TENANT_JOBS_SQL = (
     " ORDER BY run_at LIMIT ? OFFSET ?"
 )
 _LEVELS = sorted(PRIORITIES.values(), reverse=True)
+# Waiting jobs one promotion makes ready (see promote_due); due ones first, on jobs_timer.
+PROMOTE_CHUNK = 2000
+_DUE_SQL = f"SELECT id FROM jobs WHERE state = {WAITING} AND run_at <= ? ORDER BY run_at LIMIT {PROMOTE_CHUNK}"
 
 
 def claim(
@@ -250,19 +252,18 @@ def expire_leases(conn: sqlite3.Connection, now: float | None) -> set[str]:
 
 
 def promote_due(conn: sqlite3.Connection, now: float) -> dict[str, int]:
-    """Waiting jobs whose time has come become ready; returns how many per channel."""
-    rows = conn.execute(
-        f"UPDATE jobs SET state = {READY} WHERE state = {WAITING} AND run_at <= ? RETURNING delivery_id, channel",
-        (now,),
-    ).fetchall()
-    counts: dict[str, int] = defaultdict(int)
-    for row in rows:
-        counts[row["channel"]] += 1
-        conn.execute(
-            "UPDATE deliveries SET status = 'queued', updated_at = ? WHERE id = ? AND status = 'scheduled'",
-            (now, row["delivery_id"]),
-        )
-    return dict(counts)
+    """Up to PROMOTE_CHUNK waiting jobs whose time has come become ready; returns how many
+    per channel. Set-based, a statement each however many: a scheduled bulk falls due all at
+    once, and the timer comes straight back for the rest, so the writer is never held long."""
+    conn.execute(
+        "UPDATE deliveries SET status = 'queued', updated_at = ? WHERE status = 'scheduled'"
+        f" AND id IN (SELECT delivery_id FROM jobs WHERE id IN ({_DUE_SQL}))",
+        (now, now),
+    )
+    counts = conn.execute(f"SELECT channel, COUNT(*) FROM jobs WHERE id IN ({_DUE_SQL}) GROUP BY channel", (now,))
+    promoted = {channel: n for channel, n in counts}
+    conn.execute(f"UPDATE jobs SET state = {READY} WHERE id IN ({_DUE_SQL})", (now,))
+    return promoted
 
 
 def next_due(conn: sqlite3.Connection) -> float | None:
@@ -303,9 +304,10 @@ def _cancel(conn: sqlite3.Connection, deliveries_sql: str, params: tuple[Any, ..
         (LEASED, *params),
     ).fetchall()
     cancelled = [r["delivery_id"] for r in rows]
-    conn.executemany(
-        "UPDATE deliveries SET status = 'cancelled', reason = 'cancelled by request', updated_at = ? WHERE id = ?",
-        [(now, delivery_id) for delivery_id in cancelled],
+    conn.execute(
+        "UPDATE deliveries SET status = 'cancelled', reason = 'cancelled by request', updated_at = ?"
+        " WHERE id IN (SELECT value FROM json_each(?))",
+        (now, json.dumps(cancelled)),
     )
     return cancelled
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from alertflow import queue
 from tests.conftest import EMAIL, FakeClock, Script, StartApp
+from tests.test_bulk import batch, bulk, emails, finished
 
 NOON = datetime(2026, 11, 30, 12, 0, tzinfo=UTC).timestamp()
 
@@ -41,3 +43,20 @@ async def test_a_cancelled_scheduled_notification_stays_unsent_when_its_time_com
     assert (await app.settled(kept))["status"] == "sent"
     assert [s["notification_id"] for s in script.sends()] == [kept]
     assert (await app.notification(cancelled))["status"] == "cancelled"
+
+
+async def test_a_scheduled_bulk_falls_due_a_chunk_at_a_time_and_all_of_it_is_sent(start_app: StartApp) -> None:
+    clock = FakeClock(NOON)
+    app = await start_app(clock=clock)
+    at = datetime.fromtimestamp(NOON + 60, UTC).isoformat()
+    count = 2 * queue.PROMOTE_CHUNK + 1  # three promotions
+    accepted = await bulk(app, {"to": emails(count), "content": EMAIL, "send_at": at})
+
+    async def waiting() -> bool:
+        return (await batch(app, accepted["batch_id"]))["counts"] == {"scheduled": count}
+
+    await app.until(waiting)
+    clock.t = NOON + 61
+    assert app.svc.pools is not None
+    app.svc.pools.scheduled()
+    assert (await finished(app, accepted["batch_id"]))["counts"] == {"sent": count}
