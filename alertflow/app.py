@@ -12,6 +12,7 @@ from aiohttp import web
 
 from .api import (
     analytics,
+    batches,
     categories,
     dashboard,
     dlq,
@@ -20,6 +21,7 @@ from .api import (
     operations,
     outbox,
     preferences,
+    schedules,
     topics,
     unsubscribe,
     users,
@@ -34,10 +36,13 @@ from .channels import ChannelProviders
 from .clock import Clock
 from .config import Config, ConfigError
 from .delivery import Deliverer
+from .fanout import FanOut
 from .hub import HUB, Hub
+from .limits import PublishLimiter
 from .message import CHANNELS
 from .providers import ProviderContext, ProviderRegistry
 from .rendering import Renderer
+from .scheduler import Scheduler
 from .sealing import Sealer
 from .services import SERVICES, Services
 from .storage.database import SQLiteDatabase
@@ -60,6 +65,8 @@ ROUTE_TABLES = (
     unsubscribe.api,
     dashboard.api,
     inbox.api,
+    batches.api,
+    schedules.api,
 )
 
 
@@ -109,6 +116,7 @@ def create_app(config: Config, registry: ProviderRegistry | None = None, clock: 
         templates=template_store,
         links=links,
         settings=settings_cache,
+        limiter=PublishLimiter(config.limits, clock.now),
     )
 
     app = web.Application(
@@ -160,5 +168,21 @@ def create_app(config: Config, registry: ProviderRegistry | None = None, clock: 
         svc.pools = None
         await pools.stop(config.server.shutdown_timeout_seconds)
 
-    app.cleanup_ctx.extend([storage, providers, hub.running, workers])
+    async def fanout(app: web.Application) -> AsyncIterator[None]:
+        runner = FanOut(svc)
+        runner.start()
+        svc.fanout = runner
+        yield
+        svc.fanout = None
+        await runner.stop()
+
+    async def scheduling(app: web.Application) -> AsyncIterator[None]:
+        runner = Scheduler(svc)
+        svc.scheduler = runner
+        await runner.start()
+        yield
+        svc.scheduler = None
+        runner.stop()
+
+    app.cleanup_ctx.extend([storage, providers, hub.running, workers, fanout, scheduling])
     return app

@@ -332,6 +332,13 @@ def show_progress(copied: int, total: int) -> None:
     help="Also hold this many users' inbox WebSockets and time in-app publish→receipt (0: skip).",
 )
 @click.option("--reference", is_flag=True, help="Also measure a bare aiohttp + SQLite endpoint.")
+@click.option("--bulk", default=0, show_default=True, help="Recipients of a bulk send to measure (0: skip).")
+@click.option(
+    "--bulk-publish-rate", default=200.0, show_default=True, help="Ordinary publishes/s offered during the bulk."
+)
+@click.option(
+    "--topic-subscribers", default=0, show_default=True, help="Subscribers of a topic to bulk-send to (0: skip)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON at the end.")
 def bench(**options: Any) -> None:
     """Measure publish throughput and latency, publish→sent latency, in-app push latency and memory."""

@@ -64,6 +64,13 @@ class InboxConfig(_Section):
     send_queue_size: int = Field(256, ge=1)
 
 
+class LimitsConfig(_Section):
+    """Per-tenant publish rate (token bucket); 0 turns it off."""
+
+    publish_per_second: float = Field(0, ge=0)
+    publish_burst: int = Field(0, ge=0)  # 0: one second's worth
+
+
 class LogConfig(_Section):
     level: str = "info"
     format: str = Field("json", pattern="^(json|text)$")
@@ -74,6 +81,7 @@ class Config(_Section):
     queue: QueueConfig = QueueConfig()
     workers: WorkersConfig = WorkersConfig()
     inbox: InboxConfig = InboxConfig()
+    limits: LimitsConfig = LimitsConfig()
     log: LogConfig = LogConfig()
     # channel -> ordered provider entries ({"type": ..., **settings}); validated against
     # the installed providers by ProviderRegistry.validate, which knows their settings.

@@ -31,6 +31,8 @@ MAX_RECIPIENTS = 1000
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 _PHONE = re.compile(r"^\+[1-9]\d{6,14}$")  # E.164
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# The recipient field each channel needs (from the request, else the user's record).
+_CONTACT_FIELD = {"email": "email", "sms": "phone", "push": "push_token", "inapp": "user_id"}
 
 
 def check_email(v: str | None) -> str | None:
@@ -142,16 +144,17 @@ def contact_reason(channel: str, recipient: dict[str, Any], user: sqlite3.Row | 
     """Why ``channel`` cannot reach this recipient, or None when it can."""
     if recipient.get("user_id") and user is None:
         return "unknown_user"
-    merged = dict(recipient)
+    needs = _CONTACT_FIELD.get(channel)
+    if needs is None or recipient.get(needs):
+        return None
     if user is not None:
-        for key in ("email", "phone"):
-            merged[key] = merged.get(key) or user[key]
-        tokens = json.loads(user["push_tokens"]) + json.loads(user["webpush"])
-        merged["push_token"] = merged.get("push_token") or (tokens[0] if tokens else None)
-    needs = {"email": "email", "sms": "phone", "push": "push_token", "inapp": "user_id"}.get(channel)
-    if needs and not merged.get(needs):
-        return f"no_contact:{needs}"
-    return None
+        # Only push parses the device lists: a bulk fan-out asks this of every recipient.
+        if needs == "push_token":
+            if json.loads(user["push_tokens"]) or json.loads(user["webpush"]):
+                return None
+        elif needs in ("email", "phone") and user[needs]:
+            return None
+    return f"no_contact:{needs}"
 
 
 @dataclass(frozen=True)
@@ -168,8 +171,10 @@ class Audience:
     content: dict[str, Any] | None = None  # validated inline content, rendered at send time
 
 
-def plan(req: PublishRequest, recipients: list[RecipientIn], audience: Audience, now: float) -> Plan:
-    """Rows and response for a validated request (pure: no I/O)."""
+def plan(
+    req: PublishRequest, recipients: list[RecipientIn], audience: Audience, now: float, batch_id: str | None = None
+) -> Plan:
+    """Rows and response for a validated request (pure: no I/O); a bulk's chunk names its batch."""
     out = Plan()
     tenant_id, category = audience.tenant_id, audience.category
     priority = req.priority or category.priority
@@ -197,6 +202,7 @@ def plan(req: PublishRequest, recipients: list[RecipientIn], audience: Audience,
                 req.template,
                 audience.template_version,
                 data,
+                batch_id,
             )
         )
         statuses = []
@@ -214,7 +220,7 @@ def plan(req: PublishRequest, recipients: list[RecipientIn], audience: Audience,
                     run_at, reason = quiet_end, "quiet_hours"
             status = "suppressed" if reason and reason != "quiet_hours" else "scheduled" if run_at > now else "queued"
             statuses.append(status)
-            out.deliveries.append((did, nid, tenant_id, channel, status, reason, now, now))
+            out.deliveries.append((did, nid, tenant_id, channel, status, reason, now, now, batch_id))
             out.events.append((status, tenant_id, nid, did, channel, reason))
             if status == "suppressed":
                 continue
@@ -253,6 +259,26 @@ def send_time(req: PublishRequest, user: Any) -> float | None:
     return local.replace(tzinfo=zone).timestamp()
 
 
+def insert_rows(conn: sqlite3.Connection, into: str, rows: list[tuple[Any, ...]]) -> None:
+    """``INSERT INTO {into}`` the rows, as few multi-row statements as SQLite's variable limit allows.
+
+    executemany steps once per row, and the sqlite3 module takes the GIL back after each
+    step: while the event loop is busy each of those waits up to a switch interval (5 ms),
+    and a bulk chunk's 1,500 rows took seconds to write. One statement takes it back once,
+    and is twice as fast even when nothing else runs.
+    """
+    if not rows:
+        return
+    width = len(rows[0])
+    placeholders = "(" + ",".join("?" * width) + ")"
+    per_statement = max(1, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // width)
+    for start in range(0, len(rows), per_statement):
+        part = rows[start : start + per_statement]
+        conn.execute(
+            f"INSERT INTO {into} VALUES {','.join([placeholders] * len(part))}", [v for row in part for v in row]
+        )
+
+
 def store(
     conn: sqlite3.Connection, tenant_id: str, idempotency_key: str | None, p: Plan, now: float
 ) -> tuple[dict[str, Any], bool]:
@@ -265,20 +291,18 @@ def store(
         ).fetchone()
         if row:
             return json.loads(row["response"]), False
-    conn.executemany(
-        "INSERT INTO notifications (id, tenant_id, user_id, category, priority, created_at, send_at,"
-        " recipient, content, template, template_version, data) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+    insert_rows(
+        conn,
+        "notifications (id, tenant_id, user_id, category, priority, created_at, send_at, recipient, content,"
+        " template, template_version, data, batch_id)",
         p.notifications,
     )
-    conn.executemany(
-        "INSERT INTO deliveries (id, notification_id, tenant_id, channel, status, reason, created_at, updated_at)"
-        " VALUES (?,?,?,?,?,?,?,?)",
+    insert_rows(
+        conn,
+        "deliveries (id, notification_id, tenant_id, channel, status, reason, created_at, updated_at, batch_id)",
         p.deliveries,
     )
-    conn.executemany(
-        "INSERT INTO jobs (delivery_id, tenant_id, channel, priority, state, run_at) VALUES (?,?,?,?,?,?)",
-        p.jobs,
-    )
+    insert_rows(conn, "jobs (delivery_id, tenant_id, channel, priority, state, run_at)", p.jobs)
     response = {"notifications": p.response}
     if idempotency_key:
         conn.execute(

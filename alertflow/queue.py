@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,27 +57,54 @@ def _placeholders(n: int) -> str:
     return ",".join("?" * n)
 
 
-def claim(conn: sqlite3.Connection, channel: str, limit: int, now: float, lease_seconds: float) -> list[Job]:
-    rows = conn.execute(
-        "UPDATE jobs SET state = ?, run_at = ?, attempts = attempts + 1 WHERE id IN ("
-        " SELECT id FROM jobs WHERE channel = ? AND state = ? ORDER BY priority DESC, run_at LIMIT ?)"
-        " RETURNING id, delivery_id, attempts",
-        (LEASED, now + lease_seconds, channel, READY, limit),
-    ).fetchall()
-    if not rows:
+# The claim's two seeks on jobs_claim (channel, state, priority DESC, tenant_id, run_at): each
+# fixes a prefix of the index and orders by the next column, so neither sorts
+# (PERFORMANCE.md: ~5x); tests/test_storage.py checks both plans.
+NEXT_TENANT_SQL = (
+    "SELECT tenant_id FROM jobs WHERE channel = ? AND state = ? AND priority = ? AND tenant_id > ?"
+    " ORDER BY tenant_id LIMIT 1"
+)
+TENANT_JOBS_SQL = (
+    "SELECT id FROM jobs WHERE channel = ? AND state = ? AND priority = ? AND tenant_id = ?"
+    " ORDER BY run_at LIMIT ? OFFSET ?"
+)
+_LEVELS = sorted(PRIORITIES.values(), reverse=True)
+# Waiting jobs one promotion makes ready (see promote_due); due ones first, on jobs_timer.
+PROMOTE_CHUNK = 2000
+_DUE_SQL = f"SELECT id FROM jobs WHERE state = {WAITING} AND run_at <= ? ORDER BY run_at LIMIT {PROMOTE_CHUNK}"
+
+
+def claim(
+    conn: sqlite3.Connection, channel: str, limit: int, now: float, lease_seconds: float, after_tenant: str = ""
+) -> list[Job]:
+    """Lease up to ``limit`` ready jobs: higher priorities first; within a priority, tenants
+    take turns starting after ``after_tenant`` (the last one served), each tenant's jobs
+    oldest first. So one tenant's 100k bulk neither delays an OTP nor another tenant's
+    messages of its own priority: they are served in the very next claim."""
+    ids: list[int] = []
+    for priority in _LEVELS:
+        if len(ids) >= limit:
+            break
+        ids += _in_turn(conn, channel, priority, after_tenant, limit - len(ids))
+    if not ids:
         return []
+    rows = conn.execute(
+        f"UPDATE jobs SET state = ?, run_at = ?, attempts = attempts + 1 WHERE id IN ({_placeholders(len(ids))})"
+        " RETURNING id, delivery_id, attempts",
+        (LEASED, now + lease_seconds, *ids),
+    ).fetchall()
     by_delivery = {r["delivery_id"]: r for r in rows}
-    ids = list(by_delivery)
+    deliveries = list(by_delivery)
     conn.execute(
-        f"UPDATE deliveries SET status = 'sending', updated_at = ? WHERE id IN ({_placeholders(len(ids))})",
-        (now, *ids),
+        f"UPDATE deliveries SET status = 'sending', updated_at = ? WHERE id IN ({_placeholders(len(deliveries))})",
+        (now, *deliveries),
     )
     payloads = conn.execute(
         "SELECT d.id AS delivery_id, d.tenant_id, n.id AS notification_id, n.category, n.priority,"
         " n.user_id, n.recipient, n.content, n.template, n.template_version, n.data"
         " FROM deliveries d JOIN notifications n ON n.id = d.notification_id"
-        f" WHERE d.id IN ({_placeholders(len(ids))})",
-        ids,
+        f" WHERE d.id IN ({_placeholders(len(deliveries))})",
+        deliveries,
     ).fetchall()
     jobs = [
         Job(
@@ -99,9 +125,49 @@ def claim(conn: sqlite3.Connection, channel: str, limit: int, now: float, lease_
         )
         for p in payloads
     ]
-    # Keep the claim's order (priority, then age) for the pool that sends them.
-    order = {d: i for i, d in enumerate(ids)}
-    return sorted(jobs, key=lambda j: order[j.delivery_id])
+    # Keep the claim's order (priority, then tenants in turn) for the pool that sends them.
+    order = {job_id: i for i, job_id in enumerate(ids)}
+    return sorted(jobs, key=lambda j: order[j.job_id])
+
+
+def _in_turn(conn: sqlite3.Connection, channel: str, priority: int, after_tenant: str, quota: int) -> list[int]:
+    """Up to ``quota`` ready job ids of one priority, shared equally among its tenants."""
+    tenants = _tenants_from(conn, channel, priority, after_tenant, quota)
+    taken: dict[str, int] = dict.fromkeys(tenants, 0)
+    ids: list[int] = []
+    while quota > 0 and taken:
+        share = -(-quota // len(taken))  # ceiling: early turns round up, the rotation evens it out
+        for tenant in list(taken):
+            want = min(share, quota)
+            got = [r[0] for r in conn.execute(TENANT_JOBS_SQL, (channel, READY, priority, tenant, want, taken[tenant]))]
+            ids += got
+            quota -= len(got)
+            if len(got) < want:
+                del taken[tenant]  # nothing more to give
+            else:
+                taken[tenant] += len(got)
+            if quota == 0:
+                break
+    return ids
+
+
+def _tenants_from(conn: sqlite3.Connection, channel: str, priority: int, after: str, most: int) -> list[str]:
+    """Tenants with ready jobs at ``priority``, in turn after ``after`` and round to it again.
+
+    One index seek per tenant (a loose index scan): DISTINCT would read every queued job.
+    """
+    found: list[str] = []
+    cursor, wrapped = after, after == ""
+    while len(found) < most:
+        row = conn.execute(NEXT_TENANT_SQL, (channel, READY, priority, cursor)).fetchone()
+        if row is None or (wrapped and after and row[0] > after):
+            if wrapped:
+                break
+            cursor, wrapped = "", True
+            continue
+        found.append(row[0])
+        cursor = row[0]
+    return found
 
 
 def record(conn: sqlite3.Connection, job: Job, decision: Decision, now: float) -> None:
@@ -186,19 +252,18 @@ def expire_leases(conn: sqlite3.Connection, now: float | None) -> set[str]:
 
 
 def promote_due(conn: sqlite3.Connection, now: float) -> dict[str, int]:
-    """Waiting jobs whose time has come become ready; returns how many per channel."""
-    rows = conn.execute(
-        f"UPDATE jobs SET state = {READY} WHERE state = {WAITING} AND run_at <= ? RETURNING delivery_id, channel",
-        (now,),
-    ).fetchall()
-    counts: dict[str, int] = defaultdict(int)
-    for row in rows:
-        counts[row["channel"]] += 1
-        conn.execute(
-            "UPDATE deliveries SET status = 'queued', updated_at = ? WHERE id = ? AND status = 'scheduled'",
-            (now, row["delivery_id"]),
-        )
-    return dict(counts)
+    """Up to PROMOTE_CHUNK waiting jobs whose time has come become ready; returns how many
+    per channel. Set-based, a statement each however many: a scheduled bulk falls due all at
+    once, and the timer comes straight back for the rest, so the writer is never held long."""
+    conn.execute(
+        "UPDATE deliveries SET status = 'queued', updated_at = ? WHERE status = 'scheduled'"
+        f" AND id IN (SELECT delivery_id FROM jobs WHERE id IN ({_DUE_SQL}))",
+        (now, now),
+    )
+    counts = conn.execute(f"SELECT channel, COUNT(*) FROM jobs WHERE id IN ({_DUE_SQL}) GROUP BY channel", (now,))
+    promoted = {channel: n for channel, n in counts}
+    conn.execute(f"UPDATE jobs SET state = {READY} WHERE id IN ({_DUE_SQL})", (now,))
+    return promoted
 
 
 def next_due(conn: sqlite3.Connection) -> float | None:
@@ -213,18 +278,37 @@ def cancel(conn: sqlite3.Connection, tenant_id: str, notification_id: str, now: 
         "SELECT 1 FROM notifications WHERE id = ? AND tenant_id = ?", (notification_id, tenant_id)
     ).fetchone():
         return None
+    return _cancel(
+        conn,
+        "SELECT id FROM deliveries WHERE notification_id = ? AND status IN ('scheduled', 'queued')",
+        (notification_id,),
+        now,
+    )
+
+
+def cancel_batch(conn: sqlite3.Connection, batch_id: str, limit: int, now: float) -> list[str]:
+    """Cancel up to ``limit`` of a batch's deliveries that have not started; call it until it
+    returns none, so a 100k batch never holds the writer for long."""
+    return _cancel(
+        conn,
+        "SELECT id FROM deliveries WHERE batch_id = ? AND status IN ('scheduled', 'queued') LIMIT ?",
+        (batch_id, limit),
+        now,
+    )
+
+
+def _cancel(conn: sqlite3.Connection, deliveries_sql: str, params: tuple[Any, ...], now: float) -> list[str]:
+    """Cancel the deliveries ``deliveries_sql`` selects, unless a worker holds their job."""
     rows = conn.execute(
-        "DELETE FROM jobs WHERE state != ? AND delivery_id IN"
-        " (SELECT id FROM deliveries WHERE notification_id = ? AND status IN ('scheduled', 'queued'))"
-        " RETURNING delivery_id",
-        (LEASED, notification_id),
+        f"DELETE FROM jobs WHERE state != ? AND delivery_id IN ({deliveries_sql}) RETURNING delivery_id",
+        (LEASED, *params),
     ).fetchall()
     cancelled = [r["delivery_id"] for r in rows]
-    for delivery_id in cancelled:
-        conn.execute(
-            "UPDATE deliveries SET status = 'cancelled', reason = 'cancelled by request', updated_at = ? WHERE id = ?",
-            (now, delivery_id),
-        )
+    conn.execute(
+        "UPDATE deliveries SET status = 'cancelled', reason = 'cancelled by request', updated_at = ?"
+        " WHERE id IN (SELECT value FROM json_each(?))",
+        (now, json.dumps(cancelled)),
+    )
     return cancelled
 
 

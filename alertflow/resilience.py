@@ -54,7 +54,8 @@ class TokenBucket:
     def reserve(self) -> float:
         """Take a token (possibly going into debt); returns the seconds until it is really ours."""
         now = self.clock()
-        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+        # A wall clock stepped back must not take tokens away.
+        self.tokens = min(self.burst, self.tokens + max(0.0, now - self.updated) * self.rate)
         self.updated = now
         self.tokens -= 1
         return 0.0 if self.tokens >= 0 else -self.tokens / self.rate

@@ -11,13 +11,16 @@ from aiohttp import web
 from .cache import TtlCache
 from .clock import Clock
 from .config import Config
+from .limits import PublishLimiter
 from .metrics import Metrics
 from .tenants import Principal
 
 if TYPE_CHECKING:
     from .channels import ChannelProviders
     from .delivery import Deliverer
+    from .fanout import FanOut
     from .providers import ProviderRegistry
+    from .scheduler import Scheduler
     from .storage.database import SQLiteDatabase
     from .templates import TemplateStore
     from .unsubscribe import Links
@@ -36,8 +39,11 @@ class Services:
     clock: Clock
     templates: TemplateStore
     links: Links
+    limiter: PublishLimiter
     pools: WorkerPools | None = None
     deliverer: Deliverer | None = None
+    fanout: FanOut | None = None
+    scheduler: Scheduler | None = None
     started_at: float = field(default_factory=time.time)
     auth_cache: dict[str, tuple[Principal | None, float]] = field(default_factory=dict)
     # ("categories" | "defaults", tenant_id) -> what categories.all_for / preferences.defaults load

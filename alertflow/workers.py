@@ -47,6 +47,8 @@ class ChannelPool:
         self._stopping = False
         self._inflight: dict[asyncio.Task[None], Job] = {}
         self._runner: asyncio.Task[None] | None = None
+        # The tenant served last: the next claim starts its turn after it (queue.claim).
+        self._last_tenant = ""
 
     def wake(self) -> None:
         self._wake.set()
@@ -83,8 +85,13 @@ class ChannelPool:
                 await self._wake.wait()
 
     async def _claim(self, limit: int) -> list[Job]:
-        now = self.clock()
-        return await self.database.write(lambda conn: queue.claim(conn, self.channel, limit, now, self.lease_seconds))
+        now, after = self.clock(), self._last_tenant
+        jobs = await self.database.write(
+            lambda conn: queue.claim(conn, self.channel, limit, now, self.lease_seconds, after)
+        )
+        if jobs:
+            self._last_tenant = jobs[-1].tenant_id
+        return jobs
 
     async def _send(self, job: Job) -> None:
         try:

@@ -164,13 +164,16 @@ StartApp = Callable[..., Awaitable[Harness]]
 
 @pytest.fixture
 async def start_app(aiohttp_client: Any, tmp_path: Path) -> AsyncIterator[StartApp]:
-    """``await start_app(queue={...}, workers={...}, providers={...})`` → a running Harness."""
+    """``await start_app(queue={...}, workers={...}, providers={...})`` → a running Harness;
+    ``restart=harness`` stops that one first and starts anew on its data dir, tenant and keys."""
 
-    async def start(clock: Clock | None = None, **sections: Any) -> Harness:
+    async def start(clock: Clock | None = None, restart: Harness | None = None, **sections: Any) -> Harness:
+        if restart is not None:
+            await restart.client.close()
         app = create_app(make_config(tmp_path, **sections), clock=clock)
         client = await aiohttp_client(app)
         svc = app[SERVICES]
-        tenant_id, keys = await add_tenant(svc, "acme")
+        tenant_id, keys = (restart.tenant_id, restart.keys) if restart else await add_tenant(svc, "acme")
         harness = Harness(client, svc, tenant_id, keys)
         assert svc.deliverer is not None
         svc.deliverer.listeners.append(harness._record)

@@ -43,9 +43,7 @@ def cli(
         timeout=60,
     )
     if check and result.returncode != 0:
-        raise AssertionError(
-            f"alertflow {' '.join(args)} exited {result.returncode}: {result.stderr}"
-        )
+        raise AssertionError(f"alertflow {' '.join(args)} exited {result.returncode}: {result.stderr}")
     return result
 
 
@@ -60,9 +58,7 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
-        self.api_key = json.loads(cli("init", "--json", cwd=workdir, command=command).stdout)[
-            "api_key"
-        ]
+        self.api_key = json.loads(cli("init", "--json", cwd=workdir, command=command).stdout)["api_key"]
 
     def start(self) -> Server:
         self.log = open(self.workdir / "serve.log", "ab")  # noqa: SIM115 - closed in stop()
@@ -89,9 +85,7 @@ class Server:
 
     def request(self, method: str, path: str, body: Any = None, **kw: Any) -> requests.Response:
         headers = {"Authorization": f"Bearer {self.api_key}", **kw.pop("headers", {})}
-        return requests.request(
-            method, self.url + path, json=body, headers=headers, timeout=10, **kw
-        )
+        return requests.request(method, self.url + path, json=body, headers=headers, timeout=10, **kw)
 
     def kill(self, sig: int = signal.SIGKILL) -> int:
         assert self.proc is not None
@@ -126,8 +120,6 @@ def assert_delivers_through_outbox(server: Server) -> None:
     )
     assert resp.status_code == 202, resp.text
     nid = resp.json()["notifications"][0]["id"]
-    assert server.wait_for(
-        lambda: server.request("GET", f"/v1/notifications/{nid}").json()["status"] == "sent"
-    )
+    assert server.wait_for(lambda: server.request("GET", f"/v1/notifications/{nid}").json()["status"] == "sent")
     outbox = server.request("GET", "/v1/outbox").json()["items"]
     assert [(o["notification_id"], o["content"]["subject"]) for o in outbox] == [(nid, "Hi")]

@@ -92,9 +92,7 @@ def backup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backup]:
         publisher = Publisher(server)
         publisher.start()
         try:
-            assert server.wait_for(
-                lambda: len(publisher.acked) >= BEFORE_BACKUP or publisher.failures
-            )
+            assert server.wait_for(lambda: len(publisher.acked) >= BEFORE_BACKUP or publisher.failures)
             acknowledged = list(publisher.acked)
             backup_file = tmp_path / "alertflow-backup.db"
             result = cli("backup", str(backup_file), cwd=server.workdir)
@@ -115,10 +113,7 @@ def test_a_backup_under_load_holds_everything_acknowledged_before_it(backup: Bac
     missing = set(backup.acknowledged) - in_backup
     assert not missing, f"{len(missing)} acknowledged notifications are not in the backup"
     # One snapshot: no notification in the copy lacks the deliveries written with it.
-    torn = (
-        "SELECT id FROM notifications n"
-        " WHERE NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.notification_id = n.id)"
-    )
+    torn = "SELECT id FROM notifications n WHERE NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.notification_id = n.id)"
     assert rows(backup.file, torn) == []
 
 

@@ -17,9 +17,7 @@ def test_version(tmp_path: Path) -> None:
 def test_init_creates_everything_once_and_prints_one_json_object(tmp_path: Path) -> None:
     first = json.loads(cli("init", "--json", cwd=tmp_path).stdout)
     assert set(first) == {"tenant_id", "api_key"} and first["api_key"].startswith("af_")
-    assert (tmp_path / "alertflow.toml").exists(), (
-        "init writes a commented config when none is found"
-    )
+    assert (tmp_path / "alertflow.toml").exists(), "init writes a commented config when none is found"
     assert (tmp_path / "data" / "secret_key").stat().st_mode & 0o777 == 0o600
     db_before = (tmp_path / "data" / "alertflow.db").stat().st_mtime_ns
     again = cli("init", "--json", cwd=tmp_path)
@@ -37,42 +35,30 @@ def test_tenants_and_keys_are_created_with_json_output(tmp_path: Path) -> None:
     cli("init", cwd=tmp_path)
     tenant = json.loads(cli("tenants", "create", "globex", "--json", cwd=tmp_path).stdout)
     assert set(tenant) == {"tenant_id", "api_key"}
-    key = json.loads(
-        cli(
-            "keys", "create", "--tenant", "globex", "--role", "member", "--json", cwd=tmp_path
-        ).stdout
-    )
+    key = json.loads(cli("keys", "create", "--tenant", "globex", "--role", "member", "--json", cwd=tmp_path).stdout)
     assert key["role"] == "member" and key["api_key"].startswith("af_")
     conn = sqlite3.connect(tmp_path / "data" / "alertflow.db")
     stored = [r[0] for r in conn.execute("SELECT secret_hash FROM api_keys")]
     assert key["api_key"] not in stored, "keys are stored hashed"
     duplicate = cli("tenants", "create", "globex", cwd=tmp_path, check=False)
     assert duplicate.returncode == 1 and "already exists" in duplicate.stderr
-    unknown = cli(
-        "keys", "create", "--tenant", "nobody", "--role", "admin", cwd=tmp_path, check=False
-    )
+    unknown = cli("keys", "create", "--tenant", "nobody", "--role", "admin", cwd=tmp_path, check=False)
     assert unknown.returncode == 1 and "nobody" in unknown.stderr
 
 
 def test_usage_and_config_errors_exit_2_with_one_line(tmp_path: Path) -> None:
-    bad_role = cli(
-        "keys", "create", "--tenant", "default", "--role", "god", cwd=tmp_path, check=False
-    )
+    bad_role = cli("keys", "create", "--tenant", "default", "--role", "god", cwd=tmp_path, check=False)
     assert bad_role.returncode == 2
     (tmp_path / "alertflow.toml").write_text("[server]\nport = 'x'\n")
     result = cli("init", cwd=tmp_path, check=False)
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0 and "server.port" in result.stderr
-    env = cli(
-        "init", cwd=tmp_path, env={"ALERTFLOW_CONFIG": str(tmp_path / "missing.toml")}, check=False
-    )
+    env = cli("init", cwd=tmp_path, env={"ALERTFLOW_CONFIG": str(tmp_path / "missing.toml")}, check=False)
     assert env.returncode == 2 and "missing.toml" in env.stderr
 
 
 def test_plugins_list_shows_the_builtin_providers(tmp_path: Path) -> None:
-    listed = {
-        p["type"]: p for p in json.loads(cli("plugins", "list", "--json", cwd=tmp_path).stdout)
-    }
+    listed = {p["type"]: p for p in json.loads(cli("plugins", "list", "--json", cwd=tmp_path).stdout)}
     assert listed["outbox"]["channels"] == ["email", "push", "sms"]
     assert listed["inbox"]["channels"] == ["inapp"]
 
@@ -94,19 +80,13 @@ def test_dlq_list_and_replay_from_the_command_line(tmp_path: Path) -> None:
             {"to": {"phone": "+15550000001"}, "content": {"sms": {"body": "hi"}}},
         )
         nid = resp.json()["notifications"][0]["id"]
-        assert server.wait_for(
-            lambda: server.request("GET", f"/v1/notifications/{nid}").json()["status"] == "dead"
-        )
+        assert server.wait_for(lambda: server.request("GET", f"/v1/notifications/{nid}").json()["status"] == "dead")
         [dead] = json.loads(cli("dlq", "list", "--json", cwd=server.workdir).stdout)
         assert dead["notification_id"] == nid
-        assert json.loads(
-            cli("dlq", "list", "--tenant", "default", "--json", cwd=server.workdir).stdout
-        ) == [dead]
+        assert json.loads(cli("dlq", "list", "--tenant", "default", "--json", cwd=server.workdir).stdout) == [dead]
         (script_dir / "s.json").write_text("{}")
         cli("dlq", "replay", dead["delivery_id"], cwd=server.workdir)
-        assert server.wait_for(
-            lambda: server.request("GET", f"/v1/notifications/{nid}").json()["status"] == "sent"
-        )
+        assert server.wait_for(lambda: server.request("GET", f"/v1/notifications/{nid}").json()["status"] == "sent")
         again = cli("dlq", "replay", dead["delivery_id"], cwd=server.workdir, check=False)
         assert again.returncode == 1 and "not in the dead-letter queue" in again.stderr
     finally:

@@ -40,25 +40,17 @@ def canonical(name: str) -> str:
 
 def first_party_providers() -> dict[str, dict[str, Any]]:
     """How this source tree's registry describes each first-party provider."""
-    dists = {
-        ep.name: canonical(ep.dist.name) for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.dist
-    }
+    dists = {ep.name: canonical(ep.dist.name) for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.dist}
     if (ROOT / "plugins" / "pyproject.toml").exists():
         # Otherwise the comparison below would pass without looking at a single plugin.
-        assert "alertflow-providers" in dists.values(), (
-            "plugins/ is not installed here: make install"
-        )
+        assert "alertflow-providers" in dists.values(), "plugins/ is not installed here: make install"
     return {
-        p["type"]: p
-        for p in ProviderRegistry.from_entry_points().describe()
-        if dists.get(p["type"]) in FIRST_PARTY
+        p["type"]: p for p in ProviderRegistry.from_entry_points().describe() if dists.get(p["type"]) in FIRST_PARTY
     }
 
 
 def test_version(tmp_path: Path) -> None:
-    assert (
-        cli("--version", cwd=tmp_path, command=COMMAND).stdout.strip() == f"alertflow {__version__}"
-    )
+    assert cli("--version", cwd=tmp_path, command=COMMAND).stdout.strip() == f"alertflow {__version__}"
 
 
 def test_every_first_party_plugin_is_inside(tmp_path: Path) -> None:
@@ -99,9 +91,7 @@ def test_the_bundle_holds_every_migration_and_web_asset() -> None:
     assert sorted((migrations | web) - bundled) == []
 
 
-def test_serve_answers_healthz_and_delivers_through_the_outbox(
-    tmp_path: Path, servers: list[Server]
-) -> None:
+def test_serve_answers_healthz_and_delivers_through_the_outbox(tmp_path: Path, servers: list[Server]) -> None:
     server = Server(tmp_path, command=COMMAND)
     servers.append(server.start())
     health = requests.get(f"{server.url}/healthz", timeout=5)

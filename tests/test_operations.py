@@ -49,8 +49,12 @@ async def test_analytics_count_deliveries_by_status_per_bucket(app: Harness) -> 
     assert buckets[-1]["counts"] == {"sent": 1, "suppressed": 1}
     email_only = await (await app.call("GET", "/v1/analytics/deliveries?interval=hour&channel=email")).json()
     assert email_only["buckets"][-1]["total"] == 2, "both notifications had an email delivery"
-    for query, field in (("interval=minute", "interval"), ("since=yesterday", "since"), ("channel=fax", "channel"),
-                         ("interval=hour&since=2000-01-01T00:00:00Z", "since")):
+    for query, field in (
+        ("interval=minute", "interval"),
+        ("since=yesterday", "since"),
+        ("channel=fax", "channel"),
+        ("interval=hour&since=2000-01-01T00:00:00Z", "since"),
+    ):
         bad = await app.call("GET", f"/v1/analytics/deliveries?{query}")
         assert bad.status == 422 and (await bad.json())["errors"][0]["field"] == field
 

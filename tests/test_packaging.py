@@ -62,8 +62,7 @@ def nginx_conf(tmp_path: Path, site: str, cert: TlsCert) -> Path:
     )
     (tmp_path / "site.conf").write_text(site)
     temp = "\n".join(
-        f"    {kind}_temp_path {tmp_path / kind};"
-        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+        f"    {kind}_temp_path {tmp_path / kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
     )
     # As root, nginx runs its workers as nobody, who cannot enter tmp_path (root's, 0700).
     user = "user root;\n" if os.geteuid() == 0 else ""
@@ -100,9 +99,7 @@ def wait_for_port(port: int, proc: subprocess.Popen[bytes]) -> None:
     raise AssertionError(f"nginx is not listening on {port}")
 
 
-def test_nginx_proxies_to_alertflow_with_its_body_limits(
-    tmp_path: Path, servers: list[Server]
-) -> None:
+def test_nginx_proxies_to_alertflow_with_its_body_limits(tmp_path: Path, servers: list[Server]) -> None:
     server = Server(tmp_path / "srv")
     servers.append(server.start())
     http_port, https_port = free_port(), free_port()
@@ -126,15 +123,11 @@ def test_nginx_proxies_to_alertflow_with_its_body_limits(
         auth = {"Authorization": f"Bearer {server.api_key}", "Content-Type": "application/json"}
 
         def post(path: str, body: bytes) -> requests.Response:
-            return requests.post(
-                base + path, data=body, headers=auth, verify=str(cert.cert_file), timeout=10
-            )
+            return requests.post(base + path, data=body, headers=auth, verify=str(cert.cert_file), timeout=10)
 
         health = requests.get(f"{base}/healthz", verify=str(cert.cert_file), timeout=10)
         assert health.status_code == 200
-        plain = requests.get(
-            f"http://127.0.0.1:{http_port}/healthz", allow_redirects=False, timeout=10
-        )
+        plain = requests.get(f"http://127.0.0.1:{http_port}/healthz", allow_redirects=False, timeout=10)
         assert plain.status_code == 301
         assert plain.headers["Location"] == "https://127.0.0.1/healthz"
 
@@ -151,9 +144,7 @@ def test_nginx_proxies_to_alertflow_with_its_body_limits(
         assert too_large.json()["status"] == 413
         # Bulk bodies up to 16 MiB pass nginx: AlertFlow answers this one (its problem: no JSON).
         bulk = post("/v1/notifications/bulk", b" " * (2 * MIB))
-        assert bulk.status_code != 413 and bulk.headers["Content-Type"].startswith(
-            "application/problem+json"
-        )
+        assert bulk.status_code != 413 and bulk.headers["Content-Type"].startswith("application/problem+json")
     finally:
         nginx.terminate()
         nginx.wait(timeout=30)
@@ -176,11 +167,7 @@ def unit(tmp_path: Path) -> Path:
     executable.write_text("#!/bin/sh\n")
     executable.chmod(0o755)
     copy = tmp_path / "alertflow.service"
-    copy.write_text(
-        replace_each(
-            UNIT.read_text(), {"ExecStart=/usr/local/bin/alertflow": f"ExecStart={executable}"}
-        )
-    )
+    copy.write_text(replace_each(UNIT.read_text(), {"ExecStart=/usr/local/bin/alertflow": f"ExecStart={executable}"}))
     return copy
 
 
@@ -207,9 +194,7 @@ def test_the_unit_is_sandboxed(unit: Path) -> None:
     )
     assert result.returncode == 0, result.stdout[-2000:]
     settings = dict(
-        line.split("=", 1)
-        for line in unit.read_text().splitlines()
-        if "=" in line and not line.startswith("#")
+        line.split("=", 1) for line in unit.read_text().splitlines() if "=" in line and not line.startswith("#")
     )
     assert settings["User"] == "alertflow" and settings["ReadWritePaths"] == DATA_DIR
     assert settings["Environment"].startswith("ALERTFLOW_CONFIG=")
@@ -251,9 +236,7 @@ def test_compose_builds_that_dockerfile_and_keeps_the_data_dir_on_a_volume() -> 
     volume, target = service["volumes"][0].split(":")
     assert volume in compose["volumes"] and target == DATA_DIR
     # The executable unpacks into /tmp and loads libraries from there.
-    assert any(
-        t.startswith("/tmp:") and "exec" in t.split(":")[1].split(",") for t in service["tmpfs"]
-    )
+    assert any(t.startswith("/tmp:") and "exec" in t.split(":")[1].split(",") for t in service["tmpfs"])
 
 
 def test_the_workflow_tests_builds_and_uploads_the_executable() -> None:

@@ -24,9 +24,7 @@ def scripted_config(script: Script, concurrency: int = 4, shutdown: float = 10) 
 def statuses(server: Server) -> dict[str, int]:
     conn = sqlite3.connect(server.workdir / "data" / "alertflow.db")
     try:
-        return dict(
-            conn.execute("SELECT status, COUNT(*) FROM deliveries GROUP BY status").fetchall()
-        )
+        return dict(conn.execute("SELECT status, COUNT(*) FROM deliveries GROUP BY status").fetchall())
     finally:
         conn.close()
 
@@ -44,17 +42,13 @@ def publish_sms(server: Server, count: int) -> list[str]:
     return ids
 
 
-def test_a_published_notification_reaches_sent_and_the_outbox(
-    tmp_path: Path, servers: list[Server]
-) -> None:
+def test_a_published_notification_reaches_sent_and_the_outbox(tmp_path: Path, servers: list[Server]) -> None:
     server = Server(tmp_path / "srv")
     servers.append(server.start())
     assert_delivers_through_outbox(server)
 
 
-def test_kill_9_with_300_in_flight_loses_none_of_them(
-    tmp_path: Path, script: Script, servers: list[Server]
-) -> None:
+def test_kill_9_with_300_in_flight_loses_none_of_them(tmp_path: Path, script: Script, servers: list[Server]) -> None:
     script.set(delay=0.05)
     server = Server(tmp_path / "srv", scripted_config(script))
     servers.append(server.start())

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from alertflow import queue
 from alertflow.storage import migrations
 from alertflow.storage.database import SQLiteDatabase, connect
 
@@ -24,9 +25,7 @@ async def test_concurrent_writes_share_commits(db: SQLiteDatabase) -> None:
     before = db.commits
     await asyncio.gather(
         *(
-            db.write(
-                lambda c, i=i: c.execute("INSERT INTO tenants VALUES (?, ?, 0)", (f"t{i}", f"n{i}"))
-            )
+            db.write(lambda c, i=i: c.execute("INSERT INTO tenants VALUES (?, ?, 0)", (f"t{i}", f"n{i}")))
             for i in range(200)
         )
     )
@@ -48,11 +47,10 @@ async def test_a_failing_write_undoes_only_itself(db: SQLiteDatabase) -> None:
     assert names == ["a"], "the failed write's first insert must be rolled back with it"
 
 
-async def test_the_claim_uses_its_index_without_sorting(db: SQLiteDatabase) -> None:
-    plan = await db.fetchall(
-        "EXPLAIN QUERY PLAN SELECT id FROM jobs WHERE channel = 'email' AND state = 0"
-        " ORDER BY priority DESC, run_at LIMIT 100"
-    )
+@pytest.mark.parametrize("sql", [queue.NEXT_TENANT_SQL, queue.TENANT_JOBS_SQL])
+async def test_the_claim_uses_its_index_without_sorting(db: SQLiteDatabase, sql: str) -> None:
+    params = ("email", queue.READY, 2, "t1", 100, 0)[: sql.count("?")]
+    plan = await db.fetchall("EXPLAIN QUERY PLAN " + sql, params)
     text = " ".join(r["detail"] for r in plan)
     assert "jobs_claim" in text and "TEMP B-TREE" not in text, text
 

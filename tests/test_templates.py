@@ -225,7 +225,12 @@ async def test_deleting_a_template_fails_deliveries_still_waiting_for_it(app: Ha
 
 async def test_templates_see_the_users_name_and_data(app: Harness) -> None:
     await app.call("PUT", "/v1/users/u1", "admin", {"email": "u1@example.com", "name": "Ann", "data": {"plan": "pro"}})
-    await create(app, {"key": "plan", "channels": {"email": {"subject": "{{ user.name }} on {{ user.data.plan }}",
-                                                             "text": "Hi {{ user.name }}"}}})
+    await create(
+        app,
+        {
+            "key": "plan",
+            "channels": {"email": {"subject": "{{ user.name }} on {{ user.data.plan }}", "text": "Hi {{ user.name }}"}},
+        },
+    )
     content = await sent_content(app, {"to": {"user_id": "u1"}, "template": "plan"})
     assert content["subject"] == "Ann on pro"

@@ -86,9 +86,7 @@ def test_a_version_needs_at_least_one_channel() -> None:
 
 
 def test_a_syntax_error_names_the_field_and_line() -> None:
-    errors = field_errors(
-        {"channels": {"email": {"subject": "ok", "text": "Hello\n{{ name }", "html": "<p>"}}}
-    )
+    errors = field_errors({"channels": {"email": {"subject": "ok", "text": "Hello\n{{ name }", "html": "<p>"}}})
     assert len(errors) == 1
     assert errors[0].field == "channels.email.text"
     assert errors[0].message.startswith("line 2:")
@@ -241,21 +239,14 @@ def test_every_field_of_the_channel_is_present_in_the_result() -> None:
 
 
 def test_webhook_bodies_render_every_string_and_keep_other_values() -> None:
-    content = {
-        "channels": {
-            "webhook": {"body": {"event": "{{ kind }}", "n": 3, "tags": ["{{ a }}", True, None]}}
-        }
-    }
+    content = {"channels": {"webhook": {"body": {"event": "{{ kind }}", "n": 3, "tags": ["{{ a }}", True, None]}}}}
     assert render(content, "webhook", {"kind": "paid", "a": "<x>"}) == {
         "body": {"event": "paid", "n": 3, "tags": ["<x>", True, None]}
     }
 
 
 def test_json_keys_win_over_dict_methods_and_null_prints_nothing() -> None:
-    assert (
-        render_sms("{{ order.items|join(',') }}|{{ note }}", order={"items": [1, 2]}, note=None)
-        == "1,2|"
-    )
+    assert render_sms("{{ order.items|join(',') }}|{{ note }}", order={"items": [1, 2]}, note=None) == "1,2|"
 
 
 def test_a_channel_the_template_lacks_is_an_error() -> None:
@@ -264,9 +255,9 @@ def test_a_channel_the_template_lacks_is_an_error() -> None:
 
 
 def test_block_tags_leave_no_blank_lines_in_plain_text() -> None:
-    assert render_sms(
-        "Items:\n{% for i in items %}\n- {{ i }}\n{% endfor %}\nBye", items=["a", "b"]
-    ) == ("Items:\n- a\n- b\nBye")
+    assert render_sms("Items:\n{% for i in items %}\n- {{ i }}\n{% endfor %}\nBye", items=["a", "b"]) == (
+        "Items:\n- a\n- b\nBye"
+    )
 
 
 # -- Email text from html
@@ -283,9 +274,7 @@ def test_email_text_is_derived_from_html_when_absent() -> None:
         }
     }
     rendered = render(content, "email", {"name": "Ann", "url": "https://x.test/t?a=1&b=2"})
-    assert (
-        rendered["text"] == "Hi Ann,\n\nYour order is ready.\n\nTrack it (https://x.test/t?a=1&b=2)"
-    )
+    assert rendered["text"] == "Hi Ann,\n\nYour order is ready.\n\nTrack it (https://x.test/t?a=1&b=2)"
 
 
 def test_html_to_text_keeps_structure_and_drops_markup() -> None:
@@ -297,8 +286,7 @@ def test_html_to_text_keeps_structure_and_drops_markup() -> None:
       <p><a href="https://x.test">https://x.test</a> <a href="#top">top</a></p>
       <script>alert(1)</script></body></html>"""
     assert html_to_text(html) == (
-        "Hello Ann & co\n\nLine one\nLine two\nLine three\n\n- One\n- Two\n\nA 1\nB 2\n\n"
-        "https://x.test top"
+        "Hello Ann & co\n\nLine one\nLine two\nLine three\n\n- One\n- Two\n\nA 1\nB 2\n\nhttps://x.test top"
     )
 
 
@@ -324,9 +312,7 @@ LOCALIZED = {
         (None, "Hello"),
     ],
 )
-def test_the_locale_falls_back_from_region_to_language_to_default(
-    locale: str | None, body: str
-) -> None:
+def test_the_locale_falls_back_from_region_to_language_to_default(locale: str | None, body: str) -> None:
     assert render(LOCALIZED, "sms", {}, locale) == {"body": body}
 
 
@@ -360,9 +346,7 @@ def test_attribute_walking_and_unlisted_calls_are_refused(source: str) -> None:
     assert str(caught.value).startswith("channels.sms.body: ")
 
 
-@pytest.mark.parametrize(
-    "name", ["cycler", "lipsum", "joiner", "namespace", "dict", "config", "request", "os"]
-)
+@pytest.mark.parametrize("name", ["cycler", "lipsum", "joiner", "namespace", "dict", "config", "request", "os"])
 def test_jinja_globals_and_framework_objects_do_not_exist(name: str) -> None:
     with pytest.raises(MissingVariables) as caught:
         render_sms(f"{{{{ {name}.__init__ }}}}{{{{ {name}() }}}}")
@@ -394,10 +378,7 @@ def test_self_is_refused_even_in_content_that_skipped_validation() -> None:
         ("{% for i in range(300) %}{{ big }}{% endfor %}", "output larger than"),
         ("{% macro grow(s) %}{{ grow(s ~ s) }}{% endmacro %}{{ grow('x') }}", "text longer than"),
         (
-            (
-                "{% macro fork(n) %}{% if n %}{{ fork(n - 1) }}{{ fork(n - 1) }}{% endif %}"
-                "{% endmacro %}{{ fork(60) }}"
-            ),
+            ("{% macro fork(n) %}{% if n %}{{ fork(n - 1) }}{{ fork(n - 1) }}{% endif %}{% endmacro %}{{ fork(60) }}"),
             "loop iterations and calls",
         ),
         (

@@ -97,10 +97,13 @@ async def read_body(request: web.Request, limit_mb: float | None = None) -> byte
         raise ApiError("unsupported-media-type", f"send Content-Type: application/json (got {request.content_type!r})")
     if request.content_length is not None and request.content_length > limit:
         raise ApiError("body-too-large", f"the body is larger than {limit} bytes")
-    raw = await request.content.read(limit + 1)
-    if len(raw) > limit:
-        raise ApiError("body-too-large", f"the body is larger than {limit} bytes")
-    return raw
+    # read(n) returns what has arrived, up to n: a large body comes in several pieces.
+    raw = bytearray()
+    while chunk := await request.content.read(limit + 1 - len(raw)):
+        raw += chunk
+        if len(raw) > limit:
+            raise ApiError("body-too-large", f"the body is larger than {limit} bytes")
+    return bytes(raw)
 
 
 def malformed(detail: object) -> ApiError:

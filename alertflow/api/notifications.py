@@ -28,9 +28,8 @@ DEFAULT_PAGE, MAX_PAGE = 50, 500
 async def publish(request: web.Request) -> web.Response:
     svc = services(request)
     tenant_id = principal(request).tenant_id
-    idempotency_key = request.headers.get("Idempotency-Key")
-    if idempotency_key is not None and not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
-        raise invalid("Idempotency-Key", f"give 1 to {MAX_IDEMPOTENCY_KEY} characters")
+    svc.limiter.check(tenant_id)
+    idempotency_key = idempotency_key_of(request)
     req = await read_model(request, PublishRequest)
     recipients_in = await recipients_of(svc.database, tenant_id, req)
     audience = await audience_for(svc, tenant_id, req, recipients_in)
@@ -40,6 +39,13 @@ async def publish(request: web.Request) -> web.Response:
     if created:
         announce(svc, p)
     return json_response(response, status=202)
+
+
+def idempotency_key_of(request: web.Request) -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not 0 < len(key) <= MAX_IDEMPOTENCY_KEY:
+        raise invalid("Idempotency-Key", f"give 1 to {MAX_IDEMPOTENCY_KEY} characters")
+    return key
 
 
 async def recipients_of(db: Database, tenant_id: str, req: PublishRequest) -> list[RecipientIn]:

@@ -89,15 +89,11 @@ class FakeFcm(HttpPeer):
             if FCM_SCOPE not in str(claims.get("scope", "")).split():
                 raise jwt.InvalidTokenError("scope lacks firebase.messaging")
         except jwt.InvalidTokenError as exc:
-            return web.json_response(
-                {"error": "invalid_grant", "error_description": str(exc)}, status=400
-            )
+            return web.json_response({"error": "invalid_grant", "error_description": str(exc)}, status=400)
         self.token_requests += 1
         token = "ya29.fake-" + secrets.token_urlsafe(16)
         self._access_tokens.add(token)
-        return web.json_response(
-            {"access_token": token, "expires_in": 3599, "token_type": "Bearer"}
-        )
+        return web.json_response({"access_token": token, "expires_in": 3599, "token_type": "Bearer"})
 
     async def _send(self, request: web.Request) -> web.Response:
         bearer = request.headers.get("Authorization", "").removeprefix("Bearer ")
@@ -123,13 +119,7 @@ class FakeFcm(HttpPeer):
         return web.json_response({"name": name})
 
 
-def _error(
-    code: int, status: str, message: str, fcm_code: str | None = None, *extra: dict[str, Any]
-) -> web.Response:
-    details: list[dict[str, Any]] = (
-        [{"@type": FCM_ERROR, "errorCode": fcm_code}] if fcm_code else []
-    )
-    body = {
-        "error": {"code": code, "message": message, "status": status, "details": [*details, *extra]}
-    }
+def _error(code: int, status: str, message: str, fcm_code: str | None = None, *extra: dict[str, Any]) -> web.Response:
+    details: list[dict[str, Any]] = [{"@type": FCM_ERROR, "errorCode": fcm_code}] if fcm_code else []
+    body = {"error": {"code": code, "message": message, "status": status, "details": [*details, *extra]}}
     return web.json_response(body, status=code)

@@ -77,9 +77,7 @@ class HttpPeer:
             await self._runner.cleanup()
 
     @web.middleware
-    async def _record_and_script(
-        self, request: web.Request, handler: Handler
-    ) -> web.StreamResponse:
+    async def _record_and_script(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         body = await request.read()
         self.requests.append(ReceivedRequest(request.method, request.path, request.headers, body))
         script = self._scripts.get(request.path) or self._scripts.get(None)

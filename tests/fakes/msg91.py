@@ -24,9 +24,7 @@ class FakeMsg91(HttpPeer):
     authkey gets HTTP 401.
     """
 
-    def __init__(
-        self, auth_key: str = AUTH_KEY, flows: frozenset[str] = frozenset({FLOW_ID})
-    ) -> None:
+    def __init__(self, auth_key: str = AUTH_KEY, flows: frozenset[str] = frozenset({FLOW_ID})) -> None:
         super().__init__()
         self.auth_key = auth_key
         self.flows = flows
@@ -35,9 +33,7 @@ class FakeMsg91(HttpPeer):
 
     async def _flow(self, request: web.Request) -> web.Response:
         if request.headers.get("authkey") != self.auth_key:
-            return web.json_response(
-                {"type": "error", "message": "Authentication failure"}, status=401
-            )
+            return web.json_response({"type": "error", "message": "Authentication failure"}, status=401)
         try:
             body = json.loads(await request.read())
         except ValueError:

@@ -109,11 +109,7 @@ class FakeSmtpServer:
     def _authenticate(
         self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: object
     ) -> AuthResult:
-        login = (
-            (data.login.decode(), data.password.decode())
-            if isinstance(data, LoginPassword)
-            else None
-        )
+        login = (data.login.decode(), data.password.decode()) if isinstance(data, LoginPassword) else None
         if login is not None and login == self.credentials:
             self.logins.append(login[0])
             return AuthResult(success=True, handled=False)
@@ -135,7 +131,5 @@ class FakeSmtpServer:
         raw = envelope.original_content or b""
         parsed = email.message_from_bytes(raw, policy=email.policy.default)
         assert isinstance(parsed, EmailMessage)
-        self.messages.append(
-            ReceivedMail(str(envelope.mail_from), list(envelope.rcpt_tos), raw, parsed)
-        )
+        self.messages.append(ReceivedMail(str(envelope.mail_from), list(envelope.rcpt_tos), raw, parsed))
         return "250 2.0.0 accepted"

@@ -50,13 +50,8 @@ class FakeTwilio(HttpPeer):
         return str(RequestValidator(self.auth_token).compute_signature(url, params))
 
     async def _create(self, request: web.Request) -> web.Response:
-        expected = (
-            "Basic " + base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
-        )
-        if (
-            request.headers.get("Authorization") != expected
-            or request.match_info["sid"] != self.account_sid
-        ):
+        expected = "Basic " + base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
+        if request.headers.get("Authorization") != expected or request.match_info["sid"] != self.account_sid:
             return _error(401, 20003, "Authenticate")
         form = {k: str(v) for k, v in (await request.post()).items()}
         to = form.get("To", "")

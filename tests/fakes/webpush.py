@@ -88,9 +88,7 @@ class FakePushService(HttpPeer):
             version="aes128gcm",
         )
         self.deliveries.append(PushDelivery(sub_id, json.loads(plaintext), request.headers, claims))
-        return web.Response(
-            status=201, headers={"Location": self.url(f"/message/{len(self.deliveries)}")}
-        )
+        return web.Response(status=201, headers={"Location": self.url(f"/message/{len(self.deliveries)}")})
 
     def _verify_vapid(self, request: web.Request) -> dict[str, Any]:
         """RFC 8292: ``Authorization: vapid t=<ES256 JWT>, k=<public key>``, JWT for our origin."""
@@ -98,9 +96,7 @@ class FakePushService(HttpPeer):
         if scheme.lower() != "vapid":
             raise ValueError("no vapid Authorization header")
         fields = dict(p.strip().split("=", 1) for p in params.split(","))
-        public = ec.EllipticCurvePublicKey.from_encoded_point(
-            ec.SECP256R1(), _unb64url(fields["k"])
-        )
+        public = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), _unb64url(fields["k"]))
         claims: dict[str, Any] = jwt.decode(
             fields["t"], public, algorithms=["ES256"], audience=f"http://127.0.0.1:{self.port}"
         )

@@ -47,9 +47,7 @@ def fcm_error(status: int, code: str, message: str, *details: dict[str, Any]) ->
 async def test_each_fcm_token_gets_the_notification_with_string_data(fake_fcm, closing):
     provider = closing(fcm(fake_fcm))
     data = {"alert_id": "a1", "count": 3, "labels": {"team": "ops"}}
-    outcome = await provider.send(
-        push_to(PHONE, TABLET, BROWSER, title="Disk alert", body="95%", data=data)
-    )
+    outcome = await provider.send(push_to(PHONE, TABLET, BROWSER, title="Disk alert", body="95%", data=data))
 
     assert sorted(m["token"] for m in fake_fcm.messages) == ["token-phone", "token-tablet"]
     sent = fake_fcm.messages[0]
@@ -81,9 +79,7 @@ async def test_a_service_account_file_works_like_inline_json(fake_fcm, closing, 
 async def test_the_configured_project_wins_over_the_service_accounts(closing):
     async with FakeFcm(project_id="prod-project") as fake:
         info = {**fake.service_account_info(), "project_id": "another-project"}
-        provider = closing(
-            fcm(fake, service_account_json=json.dumps(info), project_id="prod-project")
-        )
+        provider = closing(fcm(fake, service_account_json=json.dumps(info), project_id="prod-project"))
         await provider.send(push_to(PHONE))
         assert fake.requests[-1].path == "/v1/projects/prod-project/messages:send"
 
@@ -96,9 +92,7 @@ async def test_an_unregistered_token_is_pruned_while_the_others_get_the_push(fak
     assert [m["token"] for m in fake_fcm.messages] == ["token-tablet"]
 
 
-async def test_when_every_token_is_gone_the_delivery_fails_with_all_of_them_pruned(
-    fake_fcm, closing
-):
+async def test_when_every_token_is_gone_the_delivery_fails_with_all_of_them_pruned(fake_fcm, closing):
     fake_fcm.unregistered.add("token-phone")
     fake_fcm.invalid.add("token-tablet")
     provider = closing(fcm(fake_fcm))
@@ -125,9 +119,7 @@ async def test_a_payload_fcm_rejects_fails_without_pruning_the_token(fake_fcm, c
 async def test_rate_limiting_returns_at_once_with_a_capped_retry_after(fake_fcm, closing):
     # pyfcm itself would sleep for the whole hour in the worker thread, then retry.
     quota = fcm_error(429, "RESOURCE_EXHAUSTED", "Quota exceeded")
-    fake_fcm.script(
-        Reply(429, json=quota, headers={"Retry-After": "3600"}), path=fake_fcm.send_path
-    )
+    fake_fcm.script(Reply(429, json=quota, headers={"Retry-After": "3600"}), path=fake_fcm.send_path)
     provider = closing(fcm(fake_fcm))
     with pytest.raises(RateLimited) as limited:
         await provider.send(push_to(PHONE))
@@ -201,7 +193,4 @@ def test_a_project_is_required_when_the_service_account_names_none(fake_fcm):
     info = {**fake_fcm.service_account_info(), "project_id": ""}
     with pytest.raises(ValidationError, match="project_id"):
         FcmProvider.Settings(service_account_json=json.dumps(info))
-    assert (
-        FcmProvider.Settings(service_account_json=json.dumps(info), project_id="p").project_id
-        == "p"
-    )
+    assert FcmProvider.Settings(service_account_json=json.dumps(info), project_id="p").project_id == "p"

@@ -23,18 +23,14 @@ def msg91(fake: FakeMsg91, http: Any = None, **overrides: Any) -> Msg91Provider:
         "api_base_url": fake.url(),
         **overrides,
     }
-    return Msg91Provider(
-        Msg91Provider.Settings(**values), ProviderContext(database=None, http=http)
-    )  # type: ignore[arg-type]
+    return Msg91Provider(Msg91Provider.Settings(**values), ProviderContext(database=None, http=http))  # type: ignore[arg-type]
 
 
 def sms_to(phone: str | None = "+91 98765-43210") -> Any:
     return message("sms", {"body": "Your OTP is 482913"}, phone=phone)
 
 
-async def test_the_text_goes_to_the_flow_as_a_variable_for_the_number_in_digits(
-    fake_msg91, http_session, closing
-):
+async def test_the_text_goes_to_the_flow_as_a_variable_for_the_number_in_digits(fake_msg91, http_session, closing):
     provider = closing(msg91(fake_msg91, http_session))
     outcome = await provider.send(sms_to())
 
@@ -50,9 +46,7 @@ async def test_the_text_goes_to_the_flow_as_a_variable_for_the_number_in_digits(
 async def test_the_flow_variable_for_the_text_is_configurable(fake_msg91, http_session, closing):
     provider = closing(msg91(fake_msg91, http_session, body_variable="VAR1"))
     await provider.send(sms_to())
-    assert fake_msg91.requests_sent[0]["recipients"] == [
-        {"mobiles": "919876543210", "VAR1": "Your OTP is 482913"}
-    ]
+    assert fake_msg91.requests_sent[0]["recipients"] == [{"mobiles": "919876543210", "VAR1": "Your OTP is 482913"}]
 
 
 async def test_without_a_shared_session_the_provider_uses_and_closes_its_own(fake_msg91):
@@ -69,18 +63,14 @@ async def test_without_a_shared_session_the_provider_uses_and_closes_its_own(fak
         ({"flow_id": "unknown-flow"}, "+919876543210", "Flow ID"),
     ],
 )
-async def test_an_error_reply_fails_permanently(
-    fake_msg91, http_session, closing, provider_overrides, phone, error
-):
+async def test_an_error_reply_fails_permanently(fake_msg91, http_session, closing, provider_overrides, phone, error):
     provider = closing(msg91(fake_msg91, http_session, **provider_overrides))
     with pytest.raises(PermanentFailure, match=error):
         await provider.send(sms_to(phone))
     assert fake_msg91.requests_sent == []
 
 
-async def test_a_refused_authkey_is_retried_as_a_configuration_problem(
-    fake_msg91, http_session, closing
-):
+async def test_a_refused_authkey_is_retried_as_a_configuration_problem(fake_msg91, http_session, closing):
     provider = closing(msg91(fake_msg91, http_session, auth_key="revoked"))
     with pytest.raises(RetryLater, match="Authentication failure"):
         await provider.send(sms_to())
@@ -114,9 +104,7 @@ async def test_an_unreachable_api_is_retried(fake_msg91, http_session, closing):
         await provider.send(sms_to())
 
 
-async def test_a_recipient_without_a_phone_number_fails_permanently(
-    fake_msg91, http_session, closing
-):
+async def test_a_recipient_without_a_phone_number_fails_permanently(fake_msg91, http_session, closing):
     provider = closing(msg91(fake_msg91, http_session))
     with pytest.raises(PermanentFailure, match="no phone number"):
         await provider.send(sms_to(None))

@@ -21,9 +21,7 @@ FIRST_PARTY = {"smtp", "twilio", "msg91", "fcm", "webpush", "webhook"}
 
 
 def pip(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pip", *args], capture_output=True, text=True, check=False
-    )
+    return subprocess.run([sys.executable, "-m", "pip", *args], capture_output=True, text=True, check=False)
 
 
 @pytest.fixture
@@ -57,9 +55,7 @@ async def test_an_installed_plugin_is_found_beside_the_first_party_providers(
     assert "sample" in registry.for_channel("sms")
 
     out = tmp_path / "sent.jsonl"
-    type_name, settings = registry.validate(
-        "providers.sms", "sms", {"type": "sample", "path": str(out)}
-    )
+    type_name, settings = registry.validate("providers.sms", "sms", {"type": "sample", "path": str(out)})
     provider = registry.get(type_name)(settings, ProviderContext(database=None))  # type: ignore[arg-type]
     await provider.send(message("sms", {"body": "Your code is 123456"}, phone="+15558675310"))
 

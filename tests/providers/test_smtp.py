@@ -41,11 +41,7 @@ def email_to(address: str | None = "ann@example.com", **kwargs: Any) -> Any:
 
 
 def parts(mail: EmailMessage) -> dict[str, str]:
-    return {
-        part.get_content_type(): part.get_content()
-        for part in mail.walk()
-        if not part.is_multipart()
-    }
+    return {part.get_content_type(): part.get_content() for part in mail.walk() if not part.is_multipart()}
 
 
 async def test_a_text_email_arrives_with_envelope_headers_and_body(fake_smtp, closing):
@@ -116,9 +112,7 @@ async def test_extra_headers_cannot_replace_the_ones_alertflow_writes(fake_smtp,
     assert mail["Reply-To"] == "ops@a.test"
 
 
-async def test_starttls_with_login_verifies_the_server_against_ca_file(
-    start_fake_smtp, tls_cert, closing
-):
+async def test_starttls_with_login_verifies_the_server_against_ca_file(start_fake_smtp, tls_cert, closing):
     server = await start_fake_smtp(security="starttls", cert=tls_cert, credentials=CREDENTIALS)
     provider = closing(
         smtp(
@@ -149,9 +143,7 @@ async def test_implicit_tls_with_login(start_fake_smtp, tls_cert, closing):
     assert server.logins == ["alertflow"] and len(server.messages) == 1
 
 
-async def test_an_untrusted_certificate_is_retried_as_a_configuration_problem(
-    start_fake_smtp, tls_cert, closing
-):
+async def test_an_untrusted_certificate_is_retried_as_a_configuration_problem(start_fake_smtp, tls_cert, closing):
     server = await start_fake_smtp(security="starttls", cert=tls_cert)
     provider = closing(smtp(server, security="starttls"))  # no ca_file: the test CA is unknown
     with pytest.raises(RetryLater):
@@ -159,9 +151,7 @@ async def test_an_untrusted_certificate_is_retried_as_a_configuration_problem(
     assert server.messages == []
 
 
-async def test_a_wrong_password_is_retried_so_fixing_the_credentials_lets_mail_through(
-    start_fake_smtp, closing
-):
+async def test_a_wrong_password_is_retried_so_fixing_the_credentials_lets_mail_through(start_fake_smtp, closing):
     server = await start_fake_smtp(credentials=CREDENTIALS)
     provider = closing(smtp(server, username="alertflow", password="wrong"))
     with pytest.raises(RetryLater) as failure:
@@ -169,9 +159,7 @@ async def test_a_wrong_password_is_retried_so_fixing_the_credentials_lets_mail_t
     assert "535" in failure.value.error
 
 
-async def test_sending_without_login_to_a_server_that_requires_it_is_retried(
-    start_fake_smtp, closing
-):
+async def test_sending_without_login_to_a_server_that_requires_it_is_retried(start_fake_smtp, closing):
     server = await start_fake_smtp(credentials=CREDENTIALS)
     provider = closing(smtp(server))
     with pytest.raises(RetryLater) as failure:
@@ -195,9 +183,7 @@ async def test_concurrent_sends_share_at_most_pool_size_connections(fake_smtp, c
     assert 1 <= fake_smtp.connections <= POOL_SIZE
 
 
-async def test_a_connection_the_server_dropped_is_replaced_without_failing_the_send(
-    fake_smtp, closing
-):
+async def test_a_connection_the_server_dropped_is_replaced_without_failing_the_send(fake_smtp, closing):
     provider = closing(smtp(fake_smtp))
     await provider.send(email_to(delivery_id="dlv_1"))
     fake_smtp.drop_connections()  # as a server's idle timeout would
@@ -223,9 +209,7 @@ async def test_a_refused_recipient_is_classified_by_reply_class(fake_smtp, closi
     ("reply", "outcome"),
     [("554 5.7.1 rejected as spam", PermanentFailure), ("451 4.3.0 try again later", RetryLater)],
 )
-async def test_a_rejected_message_body_is_classified_by_reply_class(
-    fake_smtp, closing, reply, outcome
-):
+async def test_a_rejected_message_body_is_classified_by_reply_class(fake_smtp, closing, reply, outcome):
     fake_smtp.data_replies.append(reply)
     provider = closing(smtp(fake_smtp))
     with pytest.raises(outcome):

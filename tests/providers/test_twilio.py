@@ -39,12 +39,8 @@ def settings(twilio: FakeTwilio, **overrides: Any) -> Any:
     return TwilioProvider.Settings(**{k: v for k, v in values.items() if v is not None})
 
 
-def twilio_provider(
-    twilio: FakeTwilio, public_url: str | None = PUBLIC_URL, **overrides: Any
-) -> TwilioProvider:
-    return TwilioProvider(
-        settings(twilio, **overrides), ProviderContext(database=None, public_url=public_url)
-    )  # type: ignore[arg-type]
+def twilio_provider(twilio: FakeTwilio, public_url: str | None = PUBLIC_URL, **overrides: Any) -> TwilioProvider:
+    return TwilioProvider(settings(twilio, **overrides), ProviderContext(database=None, public_url=public_url))  # type: ignore[arg-type]
 
 
 def sms_to(phone: str | None = "+15558675310") -> Any:
@@ -65,9 +61,7 @@ async def test_an_sms_is_created_with_sender_body_and_status_callback(fake_twili
 
 
 async def test_a_messaging_service_sends_instead_of_a_from_number(fake_twilio, closing):
-    provider = closing(
-        twilio_provider(fake_twilio, from_number=None, messaging_service_sid=SERVICE_SID)
-    )
+    provider = closing(twilio_provider(fake_twilio, from_number=None, messaging_service_sid=SERVICE_SID))
     await provider.send(sms_to())
     [form] = fake_twilio.messages
     assert form["MessagingServiceSid"] == SERVICE_SID
@@ -103,9 +97,7 @@ async def test_rate_limiting_is_reported_with_twilios_retry_after(fake_twilio, c
 
 @pytest.mark.parametrize("status", [500, 503])
 async def test_server_errors_are_retried(fake_twilio, closing, status):
-    fake_twilio.script(
-        Reply(status, json={"code": 20500, "message": "Internal Server Error", "status": status})
-    )
+    fake_twilio.script(Reply(status, json={"code": 20500, "message": "Internal Server Error", "status": status}))
     provider = closing(twilio_provider(fake_twilio))
     with pytest.raises(RetryLater) as failure:
         await provider.send(sms_to())
@@ -206,11 +198,7 @@ async def test_a_callback_with_a_forged_signature_is_refused(fake_twilio, receip
 
 async def test_a_callback_signed_for_another_delivery_is_refused(fake_twilio, receipts):
     url, session, parsed = receipts
-    signature = fake_twilio.signature(
-        url.replace("dlv_01HZX3K9", "dlv_other"), callback("delivered")
-    )
-    async with session.post(
-        url, data=callback("delivered"), headers={"X-Twilio-Signature": signature}
-    ) as response:
+    signature = fake_twilio.signature(url.replace("dlv_01HZX3K9", "dlv_other"), callback("delivered"))
+    async with session.post(url, data=callback("delivered"), headers={"X-Twilio-Signature": signature}) as response:
         assert response.status == 403
     assert parsed == []

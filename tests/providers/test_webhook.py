@@ -19,14 +19,10 @@ from .messages import message
 
 def webhook(receiver: WebhookReceiver, http: Any, **overrides: Any) -> WebhookProvider:
     values = {"url": receiver.url(PATH), "secret": SECRET, "timeout_seconds": 5, **overrides}
-    return WebhookProvider(
-        WebhookProvider.Settings(**values), ProviderContext(database=None, http=http)
-    )  # type: ignore[arg-type]
+    return WebhookProvider(WebhookProvider.Settings(**values), ProviderContext(database=None, http=http))  # type: ignore[arg-type]
 
 
-async def test_the_tenants_body_is_posted_as_json_and_signed(
-    webhook_receiver, http_session, closing
-):
+async def test_the_tenants_body_is_posted_as_json_and_signed(webhook_receiver, http_session, closing):
     provider = closing(webhook(webhook_receiver, http_session))
     body = {"alert": "disk", "host": "db-1", "usage": 0.95, "tags": ["ops", "ünïcode"]}
     before = int(time.time())
@@ -40,14 +36,10 @@ async def test_the_tenants_body_is_posted_as_json_and_signed(
     assert outcome == Sent()
 
 
-async def test_without_a_body_an_envelope_describes_the_notification(
-    webhook_receiver, http_session, closing
-):
+async def test_without_a_body_an_envelope_describes_the_notification(webhook_receiver, http_session, closing):
     provider = closing(webhook(webhook_receiver, http_session))
     content = {"title": "Disk alert", "text": "/var is 95% full"}
-    await provider.send(
-        message("webhook", content, user_id="u1", email="ann@example.com", priority="high")
-    )
+    await provider.send(message("webhook", content, user_id="u1", email="ann@example.com", priority="high"))
 
     assert webhook_receiver.deliveries[0].json() == {
         "notification_id": "ntf_01HZX3K8",
@@ -95,17 +87,13 @@ async def test_429_is_rate_limiting_with_retry_after(webhook_receiver, http_sess
 
 @pytest.mark.parametrize("status", [400, 404, 410, 422, 301])
 async def test_other_replies_fail_permanently(webhook_receiver, http_session, closing, status):
-    webhook_receiver.script(
-        Reply(status, headers={"Location": "https://elsewhere.test/"} if status == 301 else {})
-    )
+    webhook_receiver.script(Reply(status, headers={"Location": "https://elsewhere.test/"} if status == 301 else {}))
     provider = closing(webhook(webhook_receiver, http_session))
     with pytest.raises(PermanentFailure, match=str(status)):
         await provider.send(message("webhook", {"body": {}}))
 
 
-async def test_a_receiver_that_does_not_answer_in_time_is_retried(
-    webhook_receiver, http_session, closing
-):
+async def test_a_receiver_that_does_not_answer_in_time_is_retried(webhook_receiver, http_session, closing):
     webhook_receiver.script(Reply(hang=True))
     provider = closing(webhook(webhook_receiver, http_session, timeout_seconds=0.2))
     with pytest.raises(RetryLater, match="Timeout"):

@@ -23,9 +23,7 @@ PRIVATE_KEY, PUBLIC_KEY = generate_vapid_keys()
 
 def webpush(http: Any, **overrides: Any) -> WebPushProvider:
     values = {"vapid_private_key": PRIVATE_KEY, "vapid_subject": SUBJECT, **overrides}
-    return WebPushProvider(
-        WebPushProvider.Settings(**values), ProviderContext(database=None, http=http)
-    )  # type: ignore[arg-type]
+    return WebPushProvider(WebPushProvider.Settings(**values), ProviderContext(database=None, http=http))  # type: ignore[arg-type]
 
 
 def browser(service: FakePushService) -> Device:
@@ -71,9 +69,7 @@ async def test_high_priority_is_sent_with_high_urgency(fake_push_service, http_s
     assert fake_push_service.deliveries[0].headers["Urgency"] == "high"
 
 
-async def test_each_push_service_gets_claims_for_its_own_origin(
-    fake_push_service, http_session, closing
-):
+async def test_each_push_service_gets_claims_for_its_own_origin(fake_push_service, http_session, closing):
     # pywebpush writes "aud" into the claims dict: reusing one would send the first
     # service's origin to the second, which rejects it.
     provider = closing(webpush(http_session))
@@ -112,9 +108,7 @@ async def test_when_every_subscription_is_gone_the_delivery_fails_with_all_prune
     assert failure.value.pruned == (expired, unknown, malformed)
 
 
-async def test_rate_limiting_is_reported_with_the_services_retry_after(
-    fake_push_service, http_session, closing
-):
+async def test_rate_limiting_is_reported_with_the_services_retry_after(fake_push_service, http_session, closing):
     fake_push_service.script(Reply(429, text="slow down", headers={"Retry-After": "20"}))
     provider = closing(webpush(http_session))
     with pytest.raises(RateLimited) as limited:
@@ -174,6 +168,4 @@ def test_generated_vapid_keys_are_a_raw_p256_pair_browsers_accept():
 )
 def test_settings_reject_mistakes(overrides):
     with pytest.raises(ValidationError):
-        WebPushProvider.Settings(
-            **{"vapid_private_key": PRIVATE_KEY, "vapid_subject": SUBJECT, **overrides}
-        )
+        WebPushProvider.Settings(**{"vapid_private_key": PRIVATE_KEY, "vapid_subject": SUBJECT, **overrides})

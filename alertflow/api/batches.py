@@ -1,0 +1,53 @@
+"""Bulk sends: accept a batch, show its progress by delivery status, cancel what is unsent."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from .. import batches
+from ..batches import BulkRequest
+from ..errors import ApiError
+from ..services import services
+from .middleware import json_response, principal, read_model
+from .notifications import idempotency_key_of
+from .routing import Routes
+
+api = Routes()
+
+
+@api.post("/v1/notifications/bulk")
+async def bulk(request: web.Request) -> web.Response:
+    """202 once the batch and its recipients are committed; the fan-out follows (fanout.py).
+    The same ``Idempotency-Key`` returns the first batch and stores nothing new."""
+    svc = services(request)
+    tenant_id = principal(request).tenant_id
+    svc.limiter.check(tenant_id)
+    key = idempotency_key_of(request)
+    req = await read_model(request, BulkRequest, svc.config.server.max_bulk_body_mb)
+    batch = await batches.prepare(svc, tenant_id, req, f"request:{key}" if key else None)
+    now = svc.clock.now()
+    batch_id, count, created = await svc.database.write(lambda conn: batches.store(conn, batch, now))
+    if created and svc.fanout:
+        svc.fanout.submitted()
+    return json_response({"batch_id": batch_id, "recipients": count}, status=202)
+
+
+@api.get("/v1/batches/{id}")
+async def get_batch(request: web.Request) -> web.Response:
+    found = await batches.view(services(request).database, principal(request).tenant_id, request.match_info["id"])
+    if found is None:
+        raise ApiError("not-found", "no such batch")
+    return json_response(found)
+
+
+@api.post("/v1/batches/{id}/cancel")
+async def cancel_batch(request: web.Request) -> web.Response:
+    """Stops the fan-out and cancels every delivery not yet being sent; answers when done."""
+    svc, tenant_id, batch_id = services(request), principal(request).tenant_id, request.match_info["id"]
+    now = svc.clock.now()
+    status = await svc.database.write(lambda conn: batches.begin_cancel(conn, tenant_id, batch_id, now))
+    if status is None:
+        raise ApiError("not-found", "no such batch")
+    if status == batches.CANCELLING:
+        await batches.cancel_unsent(svc.database, tenant_id, batch_id, now)
+    return json_response(await batches.view(svc.database, tenant_id, batch_id))

@@ -1,0 +1,156 @@
+"""Cron schedules: admins write them, members read them; firing is scheduler.py's."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Annotated, Any
+
+from aiohttp import web
+from pydantic import Field, field_validator
+
+from .. import batches, scheduler
+from ..batches import BulkRequest
+from ..errors import ApiError
+from ..ids import new_id
+from ..services import Services, services
+from ..tenants import Role
+from .middleware import json_response, principal, read_model
+from .routing import Routes
+
+api = Routes()
+
+
+class ScheduleIn(BulkRequest):
+    """A bulk body (``to`` or ``topic``) sent at every firing of ``cron`` in ``timezone``."""
+
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    cron: str
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        scheduler.zone(v)
+        return v
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, v: str) -> str:
+        scheduler.trigger(v, "UTC")  # the syntax; the timezone is checked on its own
+        return v
+
+    @field_validator("send_at", "send_at_local")
+    @classmethod
+    def _no_time(cls, v: Any) -> Any:
+        if v is not None:
+            raise ValueError("a schedule sends at its cron times; leave this out")
+        return v
+
+
+@api.post("/v1/schedules", role=Role.admin)
+async def create_schedule(request: web.Request) -> web.Response:
+    svc, tenant_id = services(request), principal(request).tenant_id
+    body = await read_model(request, ScheduleIn, svc.config.server.max_bulk_body_mb)
+    await batches.prepare(svc, tenant_id, body)  # refused now, not at the first firing
+    now = svc.clock.now()
+    schedule_id = new_id("sch")
+    row = (
+        schedule_id,
+        tenant_id,
+        body.name,
+        body.cron,
+        body.timezone,
+        json.dumps(body.model_dump(mode="json", exclude={"name", "cron", "timezone"}, exclude_none=True)),
+        scheduler.next_fire(scheduler.trigger(body.cron, body.timezone), now),
+        now,
+        now,
+    )
+    created = await svc.database.write(
+        lambda conn: conn.execute(
+            "INSERT INTO schedules (id, tenant_id, name, cron, timezone, request, next_fire_at, created_at,"
+            " updated_at) VALUES (?,?,?,?,?,?,?,?,?) RETURNING *",
+            row,
+        ).fetchone()
+    )
+    if svc.scheduler:
+        svc.scheduler.register(schedule_id, body.cron, body.timezone)
+    return json_response(scheduler.shape(created), status=201)
+
+
+@api.get("/v1/schedules")
+async def list_schedules(request: web.Request) -> web.Response:
+    rows = await services(request).database.fetchall(
+        "SELECT * FROM schedules WHERE tenant_id = ? ORDER BY id", (principal(request).tenant_id,)
+    )
+    return json_response({"items": [scheduler.shape(r, with_recipients=False) for r in rows]})
+
+
+@api.get("/v1/schedules/{id}")
+async def get_schedule(request: web.Request) -> web.Response:
+    row = await services(request).database.fetchone(
+        "SELECT * FROM schedules WHERE id = ? AND tenant_id = ?",
+        (request.match_info["id"], principal(request).tenant_id),
+    )
+    if row is None:
+        raise ApiError("not-found", "no such schedule")
+    return json_response(scheduler.shape(row))
+
+
+@api.delete("/v1/schedules/{id}", role=Role.admin)
+async def delete_schedule(request: web.Request) -> web.Response:
+    """Batches already enqueued by it are sent; cancel those through /v1/batches."""
+    svc, schedule_id = services(request), request.match_info["id"]
+    tenant_id = principal(request).tenant_id
+    deleted = await svc.database.write(
+        lambda conn: (
+            conn.execute("DELETE FROM schedules WHERE id = ? AND tenant_id = ?", (schedule_id, tenant_id)).rowcount
+        )
+    )
+    if not deleted:
+        raise ApiError("not-found", "no such schedule")
+    if svc.scheduler:
+        svc.scheduler.unregister(schedule_id)
+    return web.Response(status=204)
+
+
+@api.post("/v1/schedules/{id}/pause", role=Role.admin)
+async def pause(request: web.Request) -> web.Response:
+    """Its firings are skipped until it is resumed; none are made up for afterwards."""
+    svc = services(request)
+    row = await _set_paused(svc, principal(request).tenant_id, request.match_info["id"], True)
+    if svc.scheduler:
+        svc.scheduler.unregister(row["id"])
+    return json_response(scheduler.shape(row))
+
+
+@api.post("/v1/schedules/{id}/resume", role=Role.admin)
+async def resume(request: web.Request) -> web.Response:
+    svc = services(request)
+    row = await _set_paused(svc, principal(request).tenant_id, request.match_info["id"], False)
+    if svc.scheduler:
+        svc.scheduler.register(row["id"], row["cron"], row["timezone"])
+    return json_response(scheduler.shape(row))
+
+
+async def _set_paused(svc: Services, tenant_id: str, schedule_id: str, paused: bool) -> sqlite3.Row:
+    now = svc.clock.now()
+
+    def update(conn: sqlite3.Connection) -> sqlite3.Row | None:
+        row = conn.execute(
+            "SELECT cron, timezone FROM schedules WHERE id = ? AND tenant_id = ?", (schedule_id, tenant_id)
+        ).fetchone()
+        if row is None:
+            return None
+        # Resuming starts from now: the periods spent paused are skipped, not caught up.
+        following = None if paused else scheduler.next_fire(scheduler.trigger(row["cron"], row["timezone"]), now)
+        return conn.execute(
+            "UPDATE schedules SET paused = ?, next_fire_at = COALESCE(?, next_fire_at), updated_at = ?"
+            " WHERE id = ? RETURNING *",
+            (int(paused), following, now, schedule_id),
+        ).fetchone()
+
+    row = await svc.database.write(update)
+    if row is None:
+        raise ApiError("not-found", "no such schedule")
+    return row

@@ -1,0 +1,148 @@
+"""Cron schedules: each firing enqueues one batch, once, whatever fires twice or restarts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from alertflow.scheduler import trigger
+from tests.conftest import EMAIL, FakeClock, Harness, StartApp, add_tenant
+from tests.test_bulk import emails, finished
+
+WEEK = 7 * 24 * 3600
+# Monday 30 March 2026, 08:59:30 in Paris (summer time began the day before: UTC+2).
+MONDAY_BEFORE_NINE = datetime(2026, 3, 30, 6, 59, 30, tzinfo=UTC).timestamp()
+MONDAY_NINE = datetime(2026, 3, 30, 7, 0, tzinfo=UTC).timestamp()
+DIGEST = {
+    "name": "weekly digest",
+    "cron": "0 9 * * 1",  # Mondays (crontab numbering: 0 is Sunday) at 09:00
+    "timezone": "Europe/Paris",
+    "to": emails(3),
+    "content": EMAIL,
+    "category": "marketing",
+}
+
+
+async def create(app: Harness, body: dict[str, Any]) -> dict[str, Any]:
+    resp = await app.call("POST", "/v1/schedules", "admin", body)
+    assert resp.status == 201, await resp.text()
+    return await resp.json()  # type: ignore[no-any-return]
+
+
+async def batch_ids(app: Harness) -> list[str]:
+    return [r["id"] for r in await app.rows("SELECT id FROM batches ORDER BY id")]
+
+
+async def test_a_cron_schedule_fires_once_per_period_and_not_twice_across_a_restart(start_app: StartApp) -> None:
+    clock = FakeClock(MONDAY_BEFORE_NINE)
+    app = await start_app(clock=clock)
+    schedule = await create(app, DIGEST)
+    assert schedule["next_fire_at"] == "2026-03-30T07:00:00.000Z"
+    assert app.svc.scheduler is not None
+    assert await app.svc.scheduler.fire_due() == [], "not before its time"
+
+    clock.t = MONDAY_NINE + 0.4
+    [first] = await app.svc.scheduler.fire_due()
+    assert await app.svc.scheduler.fire_due() == [], "once per period"
+    assert await app.svc.scheduler.fire(schedule["id"], MONDAY_NINE) is None, "a double firing is dropped"
+
+    app = await start_app(clock=clock, restart=app)  # a restart within the same period
+    assert await batch_ids(app) == [first], "a restart does not fire it again"
+
+    clock.t = MONDAY_NINE + WEEK
+    [second] = await app.svc.scheduler.fire_due()
+    for batch_id in (first, second):
+        assert (await finished(app, batch_id))["counts"] == {"sent": 3}
+    got = await (await app.call("GET", f"/v1/schedules/{schedule['id']}", "member")).json()
+    assert got["last_batch_id"] == second and got["next_fire_at"] == "2026-04-13T07:00:00.000Z"
+
+
+async def test_firings_missed_while_down_coalesce_into_one(start_app: StartApp) -> None:
+    clock = FakeClock(MONDAY_BEFORE_NINE)
+    app = await start_app(clock=clock)
+    schedule = await create(app, DIGEST)
+    await app.client.close()
+
+    clock.t = MONDAY_NINE + 3 * WEEK + 3600  # down for three Mondays
+    app = await start_app(clock=clock, restart=app)
+    [caught_up] = await batch_ids(app)
+    got = await (await app.call("GET", f"/v1/schedules/{schedule['id']}", "member")).json()
+    assert got["last_batch_id"] == caught_up
+    assert got["last_fire_at"] == "2026-03-30T07:00:00.000Z", "fired once, for the first time it missed"
+    assert got["next_fire_at"] == "2026-04-27T07:00:00.000Z", "then on from now"
+
+
+async def test_each_schedule_is_armed_in_apscheduler_in_its_timezone(app: Harness) -> None:
+    schedule = await create(app, DIGEST)
+    assert app.svc.scheduler is not None and app.svc.scheduler._aps is not None
+    job = app.svc.scheduler._aps.get_job(schedule["id"])
+    assert job.next_run_time.timestamp() == datetime.fromisoformat(schedule["next_fire_at"]).timestamp()
+    assert job.next_run_time.astimezone(trigger("0 9 * * 1", "Europe/Paris").timezone).hour == 9
+    assert job.next_run_time.weekday() == 0, "Monday, as crontab numbers it"
+
+
+async def test_pause_skips_firings_and_resume_starts_from_now(start_app: StartApp) -> None:
+    clock = FakeClock(MONDAY_BEFORE_NINE)
+    app = await start_app(clock=clock)
+    sid = (await create(app, DIGEST))["id"]
+    paused = await (await app.call("POST", f"/v1/schedules/{sid}/pause", "admin")).json()
+    assert paused["paused"] is True
+    assert app.svc.scheduler is not None and app.svc.scheduler._aps is not None
+    assert app.svc.scheduler._aps.get_job(sid) is None
+    clock.t = MONDAY_NINE + WEEK + 60
+    assert await app.svc.scheduler.fire_due() == []
+
+    resumed = await (await app.call("POST", f"/v1/schedules/{sid}/resume", "admin")).json()
+    assert resumed["paused"] is False and resumed["next_fire_at"] == "2026-04-13T07:00:00.000Z"
+    assert await batch_ids(app) == []
+
+
+async def test_a_firing_that_cannot_send_says_why_and_moves_on(start_app: StartApp) -> None:
+    clock = FakeClock(MONDAY_BEFORE_NINE)
+    app = await start_app(clock=clock)
+    await app.call("PUT", "/v1/topics/digest/subscribers", "admin", {"user_ids": ["u1"]})
+    body = {**DIGEST, "topic": "digest"}
+    del body["to"]
+    sid = (await create(app, body))["id"]
+    await app.call("DELETE", "/v1/topics/digest/subscribers", "admin")
+    clock.t = MONDAY_NINE
+    assert await app.svc.scheduler.fire_due() == []  # type: ignore[union-attr]
+    got = await (await app.call("GET", f"/v1/schedules/{sid}", "member")).json()
+    assert "no subscribers" in got["last_error"] and got["next_fire_at"] == "2026-04-06T07:00:00.000Z"
+
+
+async def test_schedule_fields_are_validated_naming_the_field(app: Harness) -> None:
+    for change, field in (
+        ({"cron": "61 * * * *"}, "cron"),
+        ({"cron": "0 9 * *"}, "cron"),
+        ({"cron": "0 9 * * 8"}, "cron"),
+        ({"timezone": "Mars/Olympus_Mons"}, "timezone"),
+        ({"send_at": "2026-04-01T09:00:00Z"}, "send_at"),
+        ({"name": ""}, "name"),
+        ({"to": None, "topic": "nobody"}, "topic"),
+        ({"content": {"email": {"subject": "{{week}}", "text": "."}}}, "data.week"),
+    ):
+        resp = await app.call("POST", "/v1/schedules", "admin", {**DIGEST, **change})
+        assert resp.status == 422, await resp.text()
+        assert field in [e["field"] for e in (await resp.json())["errors"]], await resp.text()
+    assert (await (await app.call("GET", "/v1/schedules", "member")).json())["items"] == []
+
+
+async def test_admins_write_members_read_and_other_tenants_see_nothing(app: Harness) -> None:
+    assert (await app.call("POST", "/v1/schedules", "member", DIGEST)).status == 403
+    sid = (await create(app, DIGEST))["id"]
+    for action in ("pause", "resume"):
+        assert (await app.call("POST", f"/v1/schedules/{sid}/{action}", "member")).status == 403
+    assert (await app.call("DELETE", f"/v1/schedules/{sid}", "member")).status == 403
+    listed = await (await app.call("GET", "/v1/schedules", "member")).json()
+    assert [(s["id"], s["recipients"], "to" in s) for s in listed["items"]] == [(sid, 3, False)]
+
+    _, keys = await add_tenant(app.svc, "other")
+    headers = {"Authorization": f"Bearer {keys['owner']}"}
+    for method, path in (("GET", ""), ("DELETE", ""), ("POST", "/pause"), ("POST", "/resume")):
+        assert (await app.client.request(method, f"/v1/schedules/{sid}{path}", headers=headers)).status == 404
+
+    assert (await app.call("DELETE", f"/v1/schedules/{sid}", "admin")).status == 204
+    assert (await app.call("GET", f"/v1/schedules/{sid}", "member")).status == 404
+    assert app.svc.scheduler is not None and app.svc.scheduler._aps is not None
+    assert app.svc.scheduler._aps.get_job(sid) is None
