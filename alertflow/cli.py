@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import sqlite3
@@ -159,6 +160,7 @@ def serve(config_path: str | None, data_dir: str | None, host: str | None, port:
         fail(f"config error: {exc}", 2)
     click.echo(f"AlertFlow {__version__} on http://{config.server.host}:{config.server.port}", err=True)
     try:
+        tune_gc()
         web.run_app(
             app,
             host=config.server.host,
@@ -171,6 +173,15 @@ def serve(config_path: str | None, data_dir: str | None, host: str | None, port:
         fail(str(exc))
     except OSError as exc:
         fail(f"cannot listen on {config.server.host}:{config.server.port}: {exc.strerror or exc}")
+
+
+def tune_gc() -> None:
+    """Fewer, later collections: the start-up objects are frozen out of every scan, and the
+    youngest generation is collected every 50,000 allocations instead of 700, which under
+    load turned into many millisecond pauses on the request path (publish p99)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
 
 
 @main.group("tenants")
