@@ -40,6 +40,9 @@ class Msg91Settings(ProviderSettings):
     body_variable: str = Field(
         default="body", min_length=1, description="the flow variable that receives the text"
     )
+    # India's DLT rules: a template registered on the DLT portal. MSG91 can hold it on the
+    # flow; set it here when the account sends through flows without one (sent as DLT_TE_ID).
+    dlt_template_id: str | None = Field(default=None, pattern=r"^\d{10,25}$")
 
 
 class Msg91Provider(Provider):
@@ -89,8 +92,11 @@ class Msg91Provider(Provider):
             "mobiles": mobiles,
             self.settings.body_variable: str(message.content.get("body") or ""),
         }
-        return {
+        body: dict[str, Any] = {
             "template_id": self.settings.flow_id,
             "sender": self.settings.sender_id,
             "recipients": [recipient],
         }
+        if self.settings.dlt_template_id:
+            body["DLT_TE_ID"] = self.settings.dlt_template_id
+        return body

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pydantic
 import pytest
 from alertflow_msg91 import Msg91Provider
 
@@ -47,6 +48,18 @@ async def test_the_flow_variable_for_the_text_is_configurable(fake_msg91, http_s
     provider = closing(msg91(fake_msg91, http_session, body_variable="VAR1"))
     await provider.send(sms_to())
     assert fake_msg91.requests_sent[0]["recipients"] == [{"mobiles": "919876543210", "VAR1": "Your OTP is 482913"}]
+
+
+async def test_a_dlt_template_id_is_sent_for_indias_dlt_rules(fake_msg91, http_session, closing):
+    provider = closing(msg91(fake_msg91, http_session, dlt_template_id="1107161234567890123"))
+    await provider.send(sms_to())
+    assert fake_msg91.requests_sent[0]["DLT_TE_ID"] == "1107161234567890123"
+    assert "DLT_TE_ID" not in msg91(fake_msg91)._body(sms_to(), "919876543210"), "only when set"
+
+
+def test_a_dlt_template_id_is_digits() -> None:
+    with pytest.raises(pydantic.ValidationError):
+        Msg91Provider.Settings(auth_key="k", sender_id="S", flow_id="f", dlt_template_id="abc")
 
 
 async def test_without_a_shared_session_the_provider_uses_and_closes_its_own(fake_msg91):
