@@ -36,5 +36,5 @@ def setup(level: str = "info", fmt: str = "json") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     # Libraries that narrate every request at INFO would drown the state-change lines.
-    for noisy in ("aiohttp.access", "twilio.http_client", "aiosqlite"):
+    for noisy in ("aiohttp.access", "twilio.http_client", "aiosqlite", "apscheduler"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
