@@ -19,9 +19,9 @@ from typing import Annotated, Any
 from pydantic import Field, TypeAdapter, ValidationError
 
 from . import queue, recipients
-from .api.notifications import audience_for
 from .errors import from_validation, invalid, invalid_many
 from .ids import new_id
+from .intake import audience_for
 from .publish import MAX_RECIPIENTS, PublishRequest, RecipientIn
 from .services import Services
 from .storage.database import Database

@@ -25,8 +25,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from . import batches, recipients
-from .api.notifications import announce, audience_for
 from .errors import ApiError
+from .intake import announce, audience_for
 from .publish import Audience, Plan, PublishRequest, plan, store
 from .services import Services
 

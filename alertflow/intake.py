@@ -1,0 +1,105 @@
+"""What every way in (publish, bulk, cron schedules) shares around a plan: looking up its
+audience before it, announcing the new deliveries after the commit."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from . import categories, preferences, recipients, templating
+from .errors import invalid, invalid_many
+from .publish import MAX_RECIPIENTS, Audience, Plan, PublishRequest, RecipientIn, choose_channels
+from .services import Services
+from .storage.database import Database
+from .templates import UnknownTemplate
+
+log = logging.getLogger("alertflow.publish")
+
+
+async def recipients_of(db: Database, tenant_id: str, req: PublishRequest) -> list[RecipientIn]:
+    if req.to is not None:
+        return req.to
+    assert req.topic is not None
+    members = await recipients.topic_members(db, tenant_id, req.topic)
+    if not members:
+        raise invalid("topic", f"topic {req.topic!r} has no subscribers")
+    if len(members) > MAX_RECIPIENTS:
+        raise invalid("topic", f"topic {req.topic!r} has {len(members)} subscribers; use /v1/notifications/bulk")
+    return [RecipientIn(user_id=m) for m in members]
+
+
+async def audience_for(svc: Services, tenant_id: str, req: PublishRequest, to: list[RecipientIn]) -> Audience:
+    """Category, content, channels, users and preferences: everything a plan looks up."""
+    db = svc.database
+    known = await svc.settings.get(("categories", tenant_id), lambda: categories.all_for(db, tenant_id))
+    category = known.get(req.category)
+    if category is None:
+        raise invalid("category", f"unknown category {req.category!r}")
+    content, version, needed, available = await source_of(svc, tenant_id, req)
+    missing = templating.missing_variables(needed, req.data)
+    if missing:
+        raise invalid_many(
+            [{"field": f"data.{name}", "message": "the template needs this variable"} for name in missing]
+        )
+    user_ids = {r.user_id for r in to if r.user_id}
+    tenant_prefs = await svc.settings.get(("defaults", tenant_id), lambda: preferences.defaults(db, tenant_id))
+    user_prefs = await preferences.for_users(db, tenant_id, user_ids)
+    return Audience(
+        tenant_id,
+        category,
+        choose_channels(req, available),
+        await recipients.users(db, tenant_id, user_ids),
+        user_prefs,
+        tenant_prefs,
+        template_version=version,
+        content=content,
+    )
+
+
+async def source_of(
+    svc: Services, tenant_id: str, req: PublishRequest
+) -> tuple[dict[str, Any] | None, int | None, tuple[str, ...], list[str]]:
+    """(inline content, template version, variables needed, channels available)."""
+    if req.content is not None:
+        if all(getattr(req.content, name) is None for name in type(req.content).model_fields):
+            raise invalid("content", "needs at least one channel")
+        try:
+            checked = templating.validate_model(
+                templating.TemplateContent.model_construct(channels=req.content, locales={})
+            )
+        except templating.TemplateValidationError as exc:
+            raise invalid_many(
+                [{"field": "content" + e.field.removeprefix("channels"), "message": e.message} for e in exc.errors]
+            ) from None
+        return checked.content, None, checked.variables, list(checked.channels)
+    assert req.template is not None
+    try:
+        version = await svc.templates.version(tenant_id, req.template, req.template_version)
+    except UnknownTemplate:
+        field = "template_version" if req.template_version is not None else "template"
+        raise invalid(
+            field,
+            f"no template {req.template!r}" + (f" version {req.template_version}" if req.template_version else ""),
+        ) from None
+    return None, version.version, version.variables, version.channels
+
+
+def announce(svc: Services, p: Plan) -> None:
+    """After the commit: wake the pools, tell the timer, log each new delivery's state."""
+    if svc.pools:
+        svc.pools.ready(p.ready_channels)
+        if p.earliest_scheduled is not None:
+            svc.pools.scheduled()
+    if log.isEnabledFor(logging.INFO):
+        for status, tenant_id, nid, did, channel, reason in p.events:
+            log.info(
+                status,
+                extra={
+                    "event": "delivery." + status,
+                    "tenant_id": tenant_id,
+                    "notification_id": nid,
+                    "delivery_id": did,
+                    "channel": channel,
+                    "reason": reason,
+                },
+            )
