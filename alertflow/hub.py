@@ -149,6 +149,11 @@ class Hub:
             if not connections:
                 del self._users[connection.subscriber]
 
+    async def forget(self, subscriber: Subscriber) -> None:
+        """The user was erased: their open sockets close (1008) and their tokens stop working."""
+        for connection in list(self._users.pop(subscriber, ())):
+            await connection.close(WSCloseCode.POLICY_VIOLATION, b"user erased", SHUTDOWN_GRACE_SECONDS)
+
     def connections(self, subscriber: Subscriber) -> int:
         return len(self._users.get(subscriber, ()))
 

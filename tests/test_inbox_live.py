@@ -7,12 +7,13 @@ import time
 
 import aiohttp
 import pytest
+from aiohttp import WSMsgType
 
 from alertflow import signing
 from alertflow.bench import Target, inbox_fanout
 from alertflow.hub import HUB
 from alertflow.inbox import TOKEN_PURPOSE, Subscriber
-from tests.conftest import Harness, StartApp, add_tenant
+from tests.conftest import WAIT_SECONDS, Harness, StartApp, add_tenant
 from tests.inbox_support import WS, add_user, connect, deliver, inapp, token_for
 
 # The promise is 100 ms from the delivery decision; a test machine gets ten times that.
@@ -200,3 +201,14 @@ async def test_a_client_that_stops_answering_pings_is_disconnected(start_app: St
     assert aiohttp.WSMsgType.PING in kinds and message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
     hub = app.client.app[HUB]
     await app.until(lambda: hub.connections(Subscriber(app.tenant_id, "u1")) == 0)
+
+
+async def test_erasing_a_user_closes_their_open_sockets(app: Harness) -> None:
+    await add_user(app, "u1")
+    token = await token_for(app, "u1")
+    live = await connect(app, token)
+    assert (await app.call("DELETE", "/v1/users/u1", "admin")).status == 204
+    closing = await live.ws.receive(timeout=WAIT_SECONDS)
+    assert closing.type in (WSMsgType.CLOSE, WSMsgType.CLOSED) and live.ws.close_code == 1008
+    with pytest.raises(aiohttp.WSServerHandshakeError):
+        await app.client.ws_connect(WS, params={"token": token})

@@ -11,6 +11,8 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..errors import ApiError
+from ..hub import HUB
+from ..inbox import Subscriber
 from ..publish import Contact
 from ..services import services
 from ..tenants import Role
@@ -128,4 +130,5 @@ async def delete_user(request: web.Request) -> web.Response:
 
     if not await svc.database.write(erase):
         raise ApiError("not-found", "no such user")
+    await request.app[HUB].forget(Subscriber(tenant_id, user_id))
     return web.Response(status=204)
