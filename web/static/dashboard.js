@@ -200,9 +200,47 @@ async function dlq() {
   }
 }
 
+// --- schedules and their batches -------------------------------------------------------------
+
+async function schedules() {
+  const list = await api("/v1/schedules");
+  const rows = list.items.map((x) => `<tr data-schedule="${esc(x.id)}"><td>${esc(x.name || x.id)}</td>
+    <td><code>${esc(x.cron)}</code> ${esc(x.timezone)}</td><td>${esc(x.template || "content")}
+    → ${esc(x.topic ? `topic ${x.topic}` : `${x.recipients} recipients`)}</td>
+    <td>${x.paused ? '<span class="badge cancelled">paused</span>' : esc(when(x.next_fire_at))}</td>
+    <td>${x.last_batch_id ? `<a href="#/schedules" data-batch="${esc(x.last_batch_id)}">${esc(when(x.last_fire_at))}</a>`
+      : "—"}${x.last_error ? ` <span class="badge failed">${esc(x.last_error)}</span>` : ""}</td>
+    <td><button data-toggle>${x.paused ? "Resume" : "Pause"}</button> <button data-delete>Delete</button></td></tr>`);
+  view.innerHTML = `<h1>Schedules</h1>${rows.length ? `<table id="schedules"><tr><th>Name</th><th>When</th>
+    <th>What</th><th>Next</th><th>Last batch</th><th></th></tr>${rows.join("")}</table>`
+    : '<div class="empty">No schedules: POST /v1/schedules creates one.</div>'}<div id="batch"></div>`;
+  for (const row of view.querySelectorAll("tr[data-schedule]")) {
+    const id = encodeURIComponent(row.dataset.schedule);
+    const paused = row.querySelector("[data-toggle]").textContent === "Resume";
+    row.querySelector("[data-toggle]").addEventListener("click", async () => {
+      await api(`/v1/schedules/${id}/${paused ? "resume" : "pause"}`, { method: "POST" });
+      say(paused ? "Resumed." : "Paused.");
+      schedules();
+    });
+    row.querySelector("[data-delete]").addEventListener("click", async () => {
+      await api(`/v1/schedules/${id}`, { method: "DELETE" });
+      say("Deleted.");
+      schedules();
+    });
+  }
+  for (const link of view.querySelectorAll("a[data-batch]")) {
+    link.addEventListener("click", async (event) => {
+      event.preventDefault();
+      const b = await api(`/v1/batches/${encodeURIComponent(link.dataset.batch)}`);
+      document.getElementById("batch").innerHTML = `<div class="detail"><h1>${esc(b.batch_id)} ${badge(b.status)}</h1>
+        <p>${b.recipients} recipients: ${Object.entries(b.counts).map(([s, n]) => `${badge(s)} ${n}`).join(" ")}</p></div>`;
+    });
+  }
+}
+
 // --- routing --------------------------------------------------------------------------------
 
-const VIEWS = { overview, notifications: history, templates, dlq };
+const VIEWS = { overview, notifications: history, templates, schedules, dlq };
 
 async function route() {
   const [name, query] = (location.hash.replace(/^#\//, "") || "overview").split("?");
