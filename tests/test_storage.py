@@ -82,3 +82,15 @@ async def test_the_server_refuses_a_newer_database(tmp_path: Path) -> None:
     conn.close()
     with pytest.raises(migrations.SchemaTooNew):
         await SQLiteDatabase(tmp_path / "new.db").open()
+
+
+def test_a_migration_numbered_below_one_already_applied_still_runs(tmp_path: Path) -> None:
+    conn = connect(tmp_path / "merged.db")
+    migrations.upgrade(conn)
+    # As if 0007 had arrived later, through a merge, after 0008 was applied.
+    late = next(m for m in migrations.available() if m[1] == "0007_analytics.sql")
+    conn.execute("DELETE FROM schema_version WHERE version = ?", (late[0],))
+    conn.execute("DROP INDEX deliveries_tenant_time")
+    migrations.upgrade(conn)
+    assert late[0] in migrations.applied(conn)
+    assert conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'deliveries_tenant_time'").fetchone()

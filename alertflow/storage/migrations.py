@@ -27,26 +27,28 @@ def available() -> list[tuple[int, str, str]]:
     return sorted(found)
 
 
-def current_version(conn: sqlite3.Connection) -> int:
+def applied(conn: sqlite3.Connection) -> set[int]:
     conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-    row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
-    return int(row[0] or 0)
+    return {int(row[0]) for row in conn.execute("SELECT version FROM schema_version")}
 
 
 def upgrade(conn: sqlite3.Connection) -> int:
-    """Bring the schema to the newest version; returns the version reached."""
+    """Apply every shipped migration the database has not had yet; returns the newest version.
+
+    Each file is recorded by its number, not by a high-water mark: a migration that arrived
+    through a merge with a lower number than one already applied still runs.
+    """
     shipped = available()
     newest = shipped[-1][0] if shipped else 0
-    version = current_version(conn)
-    if version > newest:
+    done = applied(conn)
+    if done and max(done) > newest:
         raise SchemaTooNew(
-            f"database schema version {version} is newer than this AlertFlow supports ({newest}); "
+            f"database schema version {max(done)} is newer than this AlertFlow supports ({newest}); "
             "upgrade AlertFlow or restore a backup taken by this version"
         )
     for number, _name, sql in shipped:
-        if number <= version:
+        if number in done:
             continue
         # executescript() commits first, so each file runs in a transaction of its own.
         conn.executescript(f"BEGIN IMMEDIATE;\n{sql}\nINSERT INTO schema_version VALUES ({number});\nCOMMIT;")
-        version = number
-    return version
+    return newest
