@@ -260,16 +260,13 @@ async def sent_latencies(target: Target, ids: list[str]) -> tuple[list[float], i
 
 
 async def backlog(target: Target) -> int:
-    """Deliveries not yet settled, from /readyz-free API reads (queued + sending)."""
-    count = 0
-    async with aiohttp.ClientSession() as http:
-        for status in ("queued", "sending"):
-            async with http.get(
-                f"{target.url}/v1/notifications?status={status}&limit=500",
-                headers={"Authorization": f"Bearer {target.api_key}"},
-            ) as resp:
-                count += len((await resp.json())["items"])
-    return count
+    """Jobs not yet settled (ready, leased or waiting), from the server's own /metrics gauge:
+    exact however large, where a page of the notifications list would stop counting at its limit."""
+    async with aiohttp.ClientSession() as http, http.get(f"{target.url}/metrics") as resp:
+        text = await resp.text()
+    return sum(
+        int(float(line.rsplit(" ", 1)[1])) for line in text.splitlines() if line.startswith("alertflow_queue_jobs{")
+    )
 
 
 async def wait_drained(target: Target, timeout: float = 60.0) -> None:
