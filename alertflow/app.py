@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import functools
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -30,8 +31,7 @@ from .api import channels as channel_api
 from .api import templates as template_api
 from .api.middleware import MIB, authenticate, problems
 from .cache import TtlCache
-from .categories import Category
-from .categories import all_for as categories_of
+from .categories import cached as categories_cached
 from .channels import ChannelProviders
 from .clock import Clock
 from .config import Config, ConfigError
@@ -99,14 +99,8 @@ def create_app(config: Config, registry: ProviderRegistry | None = None, clock: 
     template_store = TemplateStore(database)
     settings_cache = TtlCache()
 
-    async def tenant_categories(tenant_id: str) -> dict[str, Category]:
-        found: dict[str, Category] = await settings_cache.get(
-            ("categories", tenant_id), lambda: categories_of(database, tenant_id)
-        )
-        return found
-
     base_url = config.server.public_url or f"http://{config.server.host}:{config.server.port}"
-    links = Links(config.server.secret_key, base_url, tenant_categories)
+    links = Links(config.server.secret_key, base_url, functools.partial(categories_cached, settings_cache, database))
     svc = Services(
         config=config,
         database=database,

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .cache import TtlCache
     from .storage.database import Database
 
 
@@ -36,6 +37,17 @@ async def resolve(db: Database, tenant_id: str, key: str) -> Category | None:
     """The tenant's own definition of ``key``, else the built-in one, else None."""
     row = await db.fetchone("SELECT * FROM categories WHERE tenant_id = ? AND key = ?", (tenant_id, key))
     return from_row(row) if row else BUILTIN.get(key)
+
+
+def cache_key(tenant_id: str) -> tuple[str, str]:
+    """Where a tenant's categories sit in the settings cache; writes drop this key."""
+    return ("categories", tenant_id)
+
+
+async def cached(settings: TtlCache, db: Database, tenant_id: str) -> dict[str, Category]:
+    """The tenant's categories through the settings cache: every publish and send reads them."""
+    found: dict[str, Category] = await settings.get(cache_key(tenant_id), lambda: all_for(db, tenant_id))
+    return found
 
 
 async def all_for(db: Database, tenant_id: str) -> dict[str, Category]:

@@ -31,7 +31,7 @@ async def recipients_of(db: Database, tenant_id: str, req: PublishRequest) -> li
 async def audience_for(svc: Services, tenant_id: str, req: PublishRequest, to: list[RecipientIn]) -> Audience:
     """Category, content, channels, users and preferences: everything a plan looks up."""
     db = svc.database
-    known = await svc.settings.get(("categories", tenant_id), lambda: categories.all_for(db, tenant_id))
+    known = await categories.cached(svc.settings, db, tenant_id)
     category = known.get(req.category)
     if category is None:
         raise invalid("category", f"unknown category {req.category!r}")
@@ -42,7 +42,7 @@ async def audience_for(svc: Services, tenant_id: str, req: PublishRequest, to: l
             [{"field": f"data.{name}", "message": "the template needs this variable"} for name in missing]
         )
     user_ids = {r.user_id for r in to if r.user_id}
-    tenant_prefs = await svc.settings.get(("defaults", tenant_id), lambda: preferences.defaults(db, tenant_id))
+    tenant_prefs = await preferences.cached_defaults(svc.settings, db, tenant_id)
     user_prefs = await preferences.for_users(db, tenant_id, user_ids)
     return Audience(
         tenant_id,

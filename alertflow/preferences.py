@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from .cache import TtlCache
 from .categories import Category
 from .storage.database import Database
 
@@ -123,6 +124,17 @@ def parse(document: str | None) -> Preferences | None:
 
 def shape(prefs: Preferences | None) -> dict[str, Any]:
     return (prefs or Preferences()).model_dump(exclude_none=True)
+
+
+def cache_key(tenant_id: str) -> tuple[str, str]:
+    """Where a tenant's defaults sit in the settings cache; writes drop this key."""
+    return ("defaults", tenant_id)
+
+
+async def cached_defaults(settings: TtlCache, db: Database, tenant_id: str) -> Preferences | None:
+    """The tenant's defaults through the settings cache: every publish reads them."""
+    found: Preferences | None = await settings.get(cache_key(tenant_id), lambda: defaults(db, tenant_id))
+    return found
 
 
 async def defaults(db: Database, tenant_id: str) -> Preferences | None:

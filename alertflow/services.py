@@ -46,7 +46,7 @@ class Services:
     scheduler: Scheduler | None = None
     started_at: float = field(default_factory=time.time)
     auth_cache: dict[str, tuple[Principal | None, float]] = field(default_factory=dict)
-    # ("categories" | "defaults", tenant_id) -> what categories.all_for / preferences.defaults load
+    # Tenant settings every publish reads; keys from categories.cache_key / preferences.cache_key.
     settings: TtlCache = field(default_factory=TtlCache)
     metrics: Metrics = field(default_factory=Metrics)
 

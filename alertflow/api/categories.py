@@ -74,7 +74,7 @@ async def put_category(request: web.Request) -> web.Response:
             row,
         )
     )
-    svc.settings.drop(("categories", tenant_id))
+    svc.settings.drop(categories.cache_key(tenant_id))
     return json_response(shape(Category(key, body.priority, body.opt_out_allowed), True))
 
 
@@ -85,7 +85,7 @@ async def delete_category(request: web.Request) -> web.Response:
     deleted = await svc.database.write(
         lambda conn: conn.execute("DELETE FROM categories WHERE tenant_id = ? AND key = ?", (tenant_id, key)).rowcount
     )
-    svc.settings.drop(("categories", tenant_id))
+    svc.settings.drop(categories.cache_key(tenant_id))
     if not deleted:
         raise ApiError("not-found", f"the tenant has no category {key!r} of its own")
     return web.Response(status=204)

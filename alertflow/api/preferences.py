@@ -51,7 +51,7 @@ async def _put(request: web.Request, user_id: str) -> web.Response:
 
     await svc.database.write(save)
     if user_id == TENANT_DEFAULTS:
-        svc.settings.drop(("defaults", tenant_id))
+        svc.settings.drop(preferences.cache_key(tenant_id))
     return json_response(preferences.shape(doc))
 
 
