@@ -59,9 +59,23 @@ def test_kill_9_with_300_in_flight_loses_none_of_them(tmp_path: Path, script: Sc
     assert sum(before.values()) == 300
     assert before.get("sent", 0) < 300, "nothing was in flight: the test proves nothing"
 
+    recover(server, script, servers, 300)
+
+
+def sigterm_with_two_sending(server: Server, count: int) -> float:
+    """Publish ``count``, SIGTERM once two are being sent; returns how long the exit took."""
+    publish_sms(server, count)
+    assert server.wait_for(lambda: statuses(server).get("sending", 0) == 2)
+    started = time.monotonic()
+    assert server.kill(signal.SIGTERM) == 0
+    return time.monotonic() - started
+
+
+def recover(server: Server, script: Script, servers: list[Server], count: int) -> None:
+    """The provider recovers and the server restarts: every one of ``count`` ends sent."""
     script.set()
     servers.append(server.start())
-    assert server.wait_for(lambda: statuses(server) == {"sent": 300}), statuses(server)
+    assert server.wait_for(lambda: statuses(server) == {"sent": count}), statuses(server)
 
 
 def test_sigterm_lets_inflight_sends_finish_and_exits_in_time(
@@ -70,18 +84,11 @@ def test_sigterm_lets_inflight_sends_finish_and_exits_in_time(
     script.set(delay=0.5)
     server = Server(tmp_path / "srv", scripted_config(script, concurrency=2, shutdown=5))
     servers.append(server.start())
-    publish_sms(server, 10)
-    assert server.wait_for(lambda: statuses(server).get("sending", 0) == 2)
-    started = time.monotonic()
-    assert server.kill(signal.SIGTERM) == 0
-    assert time.monotonic() - started < 5 + 2
+    assert sigterm_with_two_sending(server, 10) < 5 + 2
     after = statuses(server)
     assert after.get("sending", 0) == 0, "a send was cut off mid-flight"
     assert after.get("sent", 0) >= 2 and sum(after.values()) == 10
-
-    script.set()
-    servers.append(server.start())
-    assert server.wait_for(lambda: statuses(server) == {"sent": 10}), statuses(server)
+    recover(server, script, servers, 10)
 
 
 def test_sigterm_returns_sends_that_outlast_the_timeout_to_the_queue(
@@ -90,16 +97,9 @@ def test_sigterm_returns_sends_that_outlast_the_timeout_to_the_queue(
     script.set(delay=30)
     server = Server(tmp_path / "srv", scripted_config(script, concurrency=2, shutdown=0.5))
     servers.append(server.start())
-    publish_sms(server, 3)
-    assert server.wait_for(lambda: statuses(server).get("sending", 0) == 2)
-    started = time.monotonic()
-    assert server.kill(signal.SIGTERM) == 0
-    assert time.monotonic() - started < 0.5 + 3
+    assert sigterm_with_two_sending(server, 3) < 0.5 + 3
     assert statuses(server) == {"queued": 3}
-
-    script.set()
-    servers.append(server.start())
-    assert server.wait_for(lambda: statuses(server) == {"sent": 3}), statuses(server)
+    recover(server, script, servers, 3)
     conn = sqlite3.connect(server.workdir / "data" / "alertflow.db")
     attempts = conn.execute("SELECT MAX(attempts) FROM deliveries").fetchone()[0]
     assert attempts == 1, "an interrupted send must not count as an attempt"
