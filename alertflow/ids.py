@@ -16,6 +16,8 @@ _PAIRS = [a + b for a in _ALPHABET for b in _ALPHABET]
 # without a system call per id.
 _random = random.Random(os.urandom(16))
 _lock = threading.Lock()
+# Ids one millisecond can hold: the counter has 20 bits (4 digits).
+_PER_MS = 1 << 20
 
 
 @dataclass
@@ -35,13 +37,25 @@ def _b32(value: int, length: int) -> str:
 
 def new_id(prefix: str) -> str:
     """``prefix_`` + 10 chars of milliseconds + 16 chars that keep ids monotonic and unique."""
+    return new_ids(prefix, 1)[0]
+
+
+def new_ids(prefix: str, count: int) -> list[str]:
+    """``count`` ids in creation order, as ``new_id`` makes them one by one.
+
+    Each is ``prefix_`` + the millisecond (10 digits) + a counter within it (4 digits) + 12
+    random digits. The counter keeps one process's ids in order; the random part, drawn once
+    per call, keeps processes apart. Drawing it once is what lets a fan-out step name 2,000
+    rows for the cost of a few string joins.
+    """
     with _lock:
         ms = int(time.time() * 1000)
-        if ms <= _last.ms:
-            _last.counter += 1
-        else:
-            _last.ms, _last.counter, _last.digits = ms, 0, _b32(ms, 10)
-        counter, digits = _last.counter, _last.digits
-        noise = _random.getrandbits(60)
-    # 20 bits of counter keep same-millisecond ids in order; 60 random bits keep processes apart.
-    return f"{prefix}_{digits}{_b32((counter << 60) | noise, 16)}"
+        if ms <= _last.ms and _last.counter + count < _PER_MS:
+            first = _last.counter + 1
+        else:  # a new millisecond, or this one is full: borrow the next (ids stay ordered)
+            ms = max(ms, _last.ms + 1)
+            _last.ms, first, _last.digits = ms, 0, _b32(ms, 10)
+        _last.counter = first + count - 1
+        head = f"{prefix}_{_last.digits}"
+        noise = _b32(_random.getrandbits(60), 12)
+    return [f"{head}{_PAIRS[c >> 10]}{_PAIRS[c & 1023]}{noise}" for c in range(first, first + count)]

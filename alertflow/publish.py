@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from . import queue
 from .categories import Category
 from .errors import invalid
-from .ids import new_id
+from .ids import new_ids
 from .preferences import Preferences, quiet_until, suppression
 from .templating import ChannelSet
 
@@ -180,6 +180,8 @@ def plan(
     priority = req.priority or category.priority
     content = json.dumps(audience.content) if audience.content is not None else None
     data = json.dumps(req.data)
+    notification_ids = iter(new_ids("ntf", len(recipients)))
+    delivery_ids = iter(new_ids("dlv", len(recipients) * len(audience.channels)))
     for recipient_in in recipients:
         recipient = recipient_in.model_dump(exclude_none=True)
         user_id = recipient.get("user_id")
@@ -187,7 +189,7 @@ def plan(
         prefs = audience.preferences.get(user_id) if user_id else None
         send_at = send_time(req, user)
         due = max(send_at or now, now)
-        nid = new_id("ntf")
+        nid = next(notification_ids)
         out.notifications.append(
             (
                 nid,
@@ -197,7 +199,7 @@ def plan(
                 priority,
                 now,
                 send_at,
-                json.dumps(recipient),
+                recipient_in.model_dump_json(exclude_none=True),
                 content,
                 req.template,
                 audience.template_version,
@@ -207,7 +209,7 @@ def plan(
         )
         statuses = []
         for channel in audience.channels:
-            did = new_id("dlv")
+            did = next(delivery_ids)
             reason = contact_reason(channel, recipient, user) or suppression(
                 category, channel, prefs, audience.tenant_preferences
             )
