@@ -8,8 +8,10 @@ still where the step started and the batch is still fanning out: a crash, a rest
 cancel in between never fans a chunk out twice, nor at all after the cancel.
 
 Batches take turns a step at a time, like tenants in the claim, so a small batch is not
-stuck behind a 1M-subscriber topic. While one step's rows are being written the next step
-is read and planned: SQLite does its work outside the GIL, so the two overlap.
+stuck behind a 1M-subscriber topic. While steps' rows are being written the next step is
+read and planned: SQLite does its work outside the GIL, so the two overlap. Steps are
+written in the order they were planned (the writer is first in, first out), and each
+checks the cursor the one before it leaves, so a step that fails stops the ones after it.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ from .services import Services
 log = logging.getLogger("alertflow.fanout")
 # After an unexpected error (the disk is full, ...) a batch is retried this much later.
 RETRY_SECONDS = 5.0
+# Steps handed to the writer before the next waits for the first (see FanOut._run).
+WRITES_IN_FLIGHT = 2
 
 
 @dataclass
@@ -91,11 +95,13 @@ class FanOut:
             await self._task
 
     async def _run(self) -> None:
-        """A three-stage pipeline: the next step is read while this one is planned and the
-        last one is written, so reads, planning and the writer's SQLite work overlap."""
+        """A pipeline: the next step is read while this one is planned and the last ones are
+        written, so reads, planning and the writer's SQLite work overlap. Two writes stay in
+        flight: the writer finds the next step waiting when it finishes one (no gap while
+        the loop wakes up), and commits steps that wait together in one group."""
         await self._finish_cancellations()
         reading: asyncio.Task[_Read | None] | None = None
-        writing: asyncio.Task[None] | None = None
+        writing: deque[asyncio.Task[None]] = deque()
         while not self._stopping:
             if self._wake.is_set():
                 self._wake.clear()
@@ -104,8 +110,7 @@ class FanOut:
                 batch = self._next_turn()
                 if batch is None:
                     if writing:  # its outcome may end a batch; wait for it before idling
-                        await writing
-                        writing = None
+                        await writing.popleft()
                     else:
                         await self._wake.wait()
                     continue
@@ -114,10 +119,11 @@ class FanOut:
             following = self._next_turn()
             reading = asyncio.create_task(self._read(following)) if following else None
             step = self._plan(read) if read else None
-            if writing:
-                await writing
-            writing = asyncio.create_task(self._write(step)) if step else None
-        for task in (reading, writing):
+            if len(writing) == WRITES_IN_FLIGHT:
+                await writing.popleft()
+            if step:
+                writing.append(asyncio.create_task(self._write(step)))
+        for task in (reading, *writing):
             if task:
                 await task
 
