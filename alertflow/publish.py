@@ -265,20 +265,45 @@ def insert_rows(conn: sqlite3.Connection, into: str, rows: list[tuple[Any, ...]]
     """``INSERT INTO {into}`` the rows, as few multi-row statements as SQLite's variable limit allows.
 
     executemany steps once per row, and the sqlite3 module takes the GIL back after each
-    step: while the event loop is busy each of those waits up to a switch interval (5 ms),
-    and a bulk chunk's 1,500 rows took seconds to write. One statement takes it back once,
-    and is twice as fast even when nothing else runs.
+    step: while the event loop is busy each of those waits for a switch interval, and a
+    bulk chunk's 1,500 rows took seconds to write. One statement takes it back once, and is
+    twice as fast even when nothing else runs.
+
+    A column with one value in every row (the tenant, the batch, the time...) is bound once
+    rather than once per row: binding holds the GIL, and a fan-out step bound 28 values per
+    recipient where 8 differ.
     """
     if not rows:
         return
+    columns = list(zip(*rows, strict=True))
+    varying = [i for i, column in enumerate(columns) if len(rows) > 1 and len(set(column)) > 1]
+    if len(varying) == len(columns) or not varying:
+        _insert_values(conn, f"INSERT INTO {into} VALUES ", rows)
+        return
+    select, shared, position, differ = [], [], 0, set(varying)
+    for i, column in enumerate(columns):
+        if i in differ:
+            position += 1
+            select.append(f"column{position}")
+        else:
+            select.append("?")
+            shared.append(column[0])
+    # Shared values are bound ahead of the VALUES rows: their ? come first in the statement.
+    head = f"INSERT INTO {into} SELECT {','.join(select)} FROM (VALUES "
+    _insert_values(conn, head, list(zip(*(columns[i] for i in varying), strict=True)), shared, ")")
+
+
+def _insert_values(
+    conn: sqlite3.Connection, head: str, rows: list[tuple[Any, ...]], shared: list[Any] | None = None, tail: str = ""
+) -> None:
+    """``head`` + a VALUES list of ``rows`` + ``tail``, split to fit SQLite's variable limit."""
+    shared = shared or []
     width = len(rows[0])
     placeholders = "(" + ",".join("?" * width) + ")"
-    per_statement = max(1, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // width)
+    per_statement = max(1, (conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) - len(shared)) // width)
     for start in range(0, len(rows), per_statement):
         part = rows[start : start + per_statement]
-        conn.execute(
-            f"INSERT INTO {into} VALUES {','.join([placeholders] * len(part))}", [v for row in part for v in row]
-        )
+        conn.execute(head + ",".join([placeholders] * len(part)) + tail, [*shared, *(v for row in part for v in row)])
 
 
 def store(
