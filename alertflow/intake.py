@@ -41,16 +41,16 @@ async def audience_for(svc: Services, tenant_id: str, req: PublishRequest, to: l
         raise invalid_many(
             [{"field": f"data.{name}", "message": "the template needs this variable"} for name in missing]
         )
-    user_ids = {r.user_id for r in to if r.user_id}
-    tenant_prefs = await preferences.cached_defaults(svc.settings, db, tenant_id)
-    user_prefs = await preferences.for_users(db, tenant_id, user_ids)
+    users = await recipients.users(db, tenant_id, {r.user_id for r in to if r.user_id})
+    # An unknown user's preferences never matter: every delivery to them is suppressed.
+    user_prefs = {user_id: prefs for user_id, u in users.items() if (prefs := preferences.parse(u["preferences"]))}
     return Audience(
         tenant_id,
         category,
         choose_channels(req, available),
-        await recipients.users(db, tenant_id, user_ids),
+        users,
         user_prefs,
-        tenant_prefs,
+        await preferences.cached_defaults(svc.settings, db, tenant_id),
         template_version=version,
         content=content,
     )

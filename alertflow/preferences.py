@@ -142,14 +142,3 @@ async def defaults(db: Database, tenant_id: str) -> Preferences | None:
         "SELECT document FROM preferences WHERE tenant_id = ? AND user_id = ?", (tenant_id, TENANT_DEFAULTS)
     )
     return parse(row["document"] if row else None)
-
-
-async def for_users(db: Database, tenant_id: str, user_ids: set[str]) -> dict[str, Preferences]:
-    if not user_ids:
-        return {}
-    ids = sorted(user_ids)
-    rows = await db.fetchall(
-        f"SELECT user_id, document FROM preferences WHERE tenant_id = ? AND user_id IN ({','.join('?' * len(ids))})",
-        (tenant_id, *ids),
-    )
-    return {r["user_id"]: Preferences.model_validate_json(r["document"]) for r in rows}

@@ -69,9 +69,16 @@ TENANT_JOBS_SQL = (
     " ORDER BY run_at LIMIT ? OFFSET ?"
 )
 _LEVELS = sorted(PRIORITIES.values(), reverse=True)
-# Waiting jobs one promotion makes ready (see promote_due); due ones first, on jobs_timer.
+# Waiting jobs one promotion makes ready (see promote_due); due ones first, on jobs_due.
 PROMOTE_CHUNK = 2000
-_DUE_SQL = f"SELECT id FROM jobs WHERE state = {WAITING} AND run_at <= ? ORDER BY run_at LIMIT {PROMOTE_CHUNK}"
+# The timer's queries name the state as a literal, not a parameter: only then can SQLite
+# see that its partial indexes (jobs_due, jobs_lease_end) cover them.
+DUE_SQL = f"SELECT id FROM jobs WHERE state = {WAITING} AND run_at <= ? ORDER BY run_at LIMIT {PROMOTE_CHUNK}"
+EXPIRED_LEASES_WHERE = f"state = {LEASED} AND run_at <= ?"
+NEXT_DUE_SQL = (
+    f"SELECT MIN(due) FROM (SELECT MIN(run_at) AS due FROM jobs WHERE state = {WAITING}"
+    f" UNION ALL SELECT MIN(run_at) FROM jobs WHERE state = {LEASED})"
+)
 
 
 def claim(
@@ -240,7 +247,7 @@ def expire_leases(conn: sqlite3.Connection, now: float | None) -> set[str]:
     ``now=None`` is for start-up: the data-dir lock guarantees no other process holds a lease.
     Returns the channels that got jobs back.
     """
-    cond, params = ("state = ?", [LEASED]) if now is None else ("state = ? AND run_at <= ?", [LEASED, now])
+    cond, params = (f"state = {LEASED}", []) if now is None else (EXPIRED_LEASES_WHERE, [now])
     rows = conn.execute(
         f"UPDATE jobs SET state = {READY} WHERE {cond} RETURNING delivery_id, channel", params
     ).fetchall()
@@ -257,18 +264,18 @@ def promote_due(conn: sqlite3.Connection, now: float) -> dict[str, int]:
     once, and the timer comes straight back for the rest, so the writer is never held long."""
     conn.execute(
         "UPDATE deliveries SET status = 'queued', updated_at = ? WHERE status = 'scheduled'"
-        f" AND id IN (SELECT delivery_id FROM jobs WHERE id IN ({_DUE_SQL}))",
+        f" AND id IN (SELECT delivery_id FROM jobs WHERE id IN ({DUE_SQL}))",
         (now, now),
     )
-    counts = conn.execute(f"SELECT channel, COUNT(*) FROM jobs WHERE id IN ({_DUE_SQL}) GROUP BY channel", (now,))
+    counts = conn.execute(f"SELECT channel, COUNT(*) FROM jobs WHERE id IN ({DUE_SQL}) GROUP BY channel", (now,))
     promoted = {channel: n for channel, n in counts}
-    conn.execute(f"UPDATE jobs SET state = {READY} WHERE id IN ({_DUE_SQL})", (now,))
+    conn.execute(f"UPDATE jobs SET state = {READY} WHERE id IN ({DUE_SQL})", (now,))
     return promoted
 
 
 def next_due(conn: sqlite3.Connection) -> float | None:
     """When the earliest waiting job or lease falls due (any connection may run this)."""
-    row = conn.execute(f"SELECT MIN(run_at) FROM jobs WHERE state IN ({WAITING}, {LEASED})").fetchone()
+    row = conn.execute(NEXT_DUE_SQL).fetchone()
     return row[0]
 
 

@@ -11,15 +11,20 @@ from .storage.database import Database
 
 
 async def users(db: Database, tenant_id: str, user_ids: set[str]) -> dict[str, Any]:
+    """The known users among ``user_ids``, by id: what a plan needs of each (contact,
+    devices, timezone) and their preferences document under ``preferences`` (or None)."""
     if not user_ids:
         return {}
     # One row of JSON, not a row per user: the sqlite3 module takes the GIL back after every
     # row it steps, which costs up to a switch interval each while the event loop is busy
-    # (a bulk fan-out looks up users 500 at a time).
+    # (a bulk fan-out looks up users 1,000 at a time). Preferences come in the same query:
+    # a second round trip per fan-out step was a sixth of its reading.
     found = await db.fetchone(
-        "SELECT json_group_array(json_object('user_id', user_id, 'email', email, 'phone', phone,"
-        " 'push_tokens', push_tokens, 'webpush', webpush, 'locale', locale, 'timezone', timezone,"
-        " 'name', name)) AS users FROM users WHERE tenant_id = ? AND user_id IN (SELECT value FROM json_each(?))",
+        "SELECT json_group_array(json_object('user_id', u.user_id, 'email', u.email, 'phone', u.phone,"
+        " 'push_tokens', u.push_tokens, 'webpush', u.webpush, 'timezone', u.timezone,"
+        " 'preferences', p.document)) AS users"
+        " FROM users u LEFT JOIN preferences p ON p.tenant_id = u.tenant_id AND p.user_id = u.user_id"
+        " WHERE u.tenant_id = ? AND u.user_id IN (SELECT value FROM json_each(?))",
         (tenant_id, json.dumps(sorted(user_ids))),
     )
     return {u["user_id"]: u for u in json.loads(found["users"])} if found else {}

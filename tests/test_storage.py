@@ -55,6 +55,23 @@ async def test_the_claim_uses_its_index_without_sorting(db: SQLiteDatabase, sql:
     assert "jobs_claim" in text and "TEMP B-TREE" not in text, text
 
 
+@pytest.mark.parametrize(
+    ("sql", "index"),
+    [
+        (queue.DUE_SQL, "jobs_due"),
+        ("SELECT id FROM jobs WHERE " + queue.EXPIRED_LEASES_WHERE, "jobs_lease_end"),
+        (queue.NEXT_DUE_SQL, "jobs_due"),
+        (queue.NEXT_DUE_SQL, "jobs_lease_end"),
+    ],
+)
+async def test_the_timer_finds_due_jobs_on_indexes_that_leave_ready_jobs_out(
+    db: SQLiteDatabase, sql: str, index: str
+) -> None:
+    plan = await db.fetchall("EXPLAIN QUERY PLAN " + sql, (0,)[: sql.count("?")])
+    text = " ".join(r["detail"] for r in plan)
+    assert index in text and "SCAN jobs" not in text, text
+
+
 def test_an_older_database_is_upgraded(tmp_path: Path) -> None:
     conn = connect(tmp_path / "old.db")
     first = migrations.available()[0]
