@@ -35,6 +35,10 @@ from .services import Services
 log = logging.getLogger("alertflow.fanout")
 # After an unexpected error (the disk is full, ...) a batch is retried this much later.
 RETRY_SECONDS = 5.0
+# The user ids among a stored chunk's recipients (those given by address have none).
+_CHUNK_USER_IDS = (
+    "SELECT value ->> 'user_id' FROM chunk, json_each(chunk.recipients) WHERE value ->> 'user_id' IS NOT NULL"
+)
 # Steps handed to the writer before the next waits for the first (see FanOut._run).
 WRITES_IN_FLIGHT = 2
 
@@ -160,14 +164,14 @@ class FanOut:
         """The batch's next recipients, checked as a publish; None when the batch cannot go on."""
         start = batch.cursor
         try:
-            to, end = await self._next_recipients(batch)
+            to, end, users = await self._next_recipients(batch)
             if not to:
                 self._batches.pop(batch.id, None)
                 return _Read(batch, start, start)
             batch.cursor = end
             req = batches.chunk_request(batch.message, to)
             assert req.to is not None
-            return _Read(batch, start, end, req, await audience_for(self.svc, batch.tenant_id, req, req.to))
+            return _Read(batch, start, end, req, await audience_for(self.svc, batch.tenant_id, req, req.to, users))
         except (ApiError, ValidationError) as exc:
             # The batch itself cannot be sent any more (its template or category was deleted).
             await self._fail(batch, str(exc))
@@ -182,17 +186,25 @@ class FanOut:
             planned = plan(read.req, read.req.to, read.audience, self.svc.clock.now(), read.batch.id)
         return _Step(read.batch, read.start, read.end, planned)
 
-    async def _next_recipients(self, batch: _Batch) -> tuple[list[Any], str | None]:
-        """The recipients after the batch's cursor, and the cursor after them."""
+    async def _next_recipients(self, batch: _Batch) -> tuple[list[Any], str | None, dict[str, Any]]:
+        """The recipients after the batch's cursor, the cursor after them, and their users:
+        one query, so one wait for the event loop to take its result."""
         db = self.svc.database
         if batch.topic is not None:
-            user_ids = await recipients.topic_page(db, batch.tenant_id, batch.topic, batch.cursor or "", batches.CHUNK)
-            return [{"user_id": u} for u in user_ids], (user_ids[-1] if user_ids else None)
+            user_ids, users = await recipients.topic_page(
+                db, batch.tenant_id, batch.topic, batch.cursor or "", batches.CHUNK
+            )
+            return [{"user_id": u} for u in user_ids], (user_ids[-1] if user_ids else None), users
         row = await db.fetchone(
-            "SELECT seq, recipients FROM batch_chunks WHERE batch_id = ? AND seq > ? ORDER BY seq LIMIT 1",
-            (batch.id, int(batch.cursor) if batch.cursor is not None else -1),
+            "WITH chunk AS MATERIALIZED (SELECT seq, recipients FROM batch_chunks"
+            " WHERE batch_id = ?2 AND seq > ?3 ORDER BY seq LIMIT 1)"
+            " SELECT seq, recipients,"
+            f" {recipients.known_users_sql(_CHUNK_USER_IDS)} AS users FROM chunk",
+            (batch.tenant_id, batch.id, int(batch.cursor) if batch.cursor is not None else -1),
         )
-        return (json.loads(row["recipients"]), str(row["seq"])) if row else ([], None)
+        if row is None:
+            return [], None, {}
+        return json.loads(row["recipients"]), str(row["seq"]), recipients.parse_users(row["users"])
 
     async def _write(self, step: _Step) -> None:
         now = self.svc.clock.now()

@@ -28,8 +28,11 @@ async def recipients_of(db: Database, tenant_id: str, req: PublishRequest) -> li
     return [RecipientIn(user_id=m) for m in members]
 
 
-async def audience_for(svc: Services, tenant_id: str, req: PublishRequest, to: list[RecipientIn]) -> Audience:
-    """Category, content, channels, users and preferences: everything a plan looks up."""
+async def audience_for(
+    svc: Services, tenant_id: str, req: PublishRequest, to: list[RecipientIn], users: dict[str, Any] | None = None
+) -> Audience:
+    """Category, content, channels, users and preferences: everything a plan looks up.
+    ``users``: the recipients' users, when they were read with the recipients (a fan-out step)."""
     db = svc.database
     known = await categories.cached(svc.settings, db, tenant_id)
     category = known.get(req.category)
@@ -41,7 +44,8 @@ async def audience_for(svc: Services, tenant_id: str, req: PublishRequest, to: l
         raise invalid_many(
             [{"field": f"data.{name}", "message": "the template needs this variable"} for name in missing]
         )
-    users = await recipients.users(db, tenant_id, {r.user_id for r in to if r.user_id})
+    if users is None:
+        users = await recipients.users(db, tenant_id, {r.user_id for r in to if r.user_id})
     # An unknown user's preferences never matter: every delivery to them is suppressed.
     user_prefs = {user_id: prefs for user_id, u in users.items() if (prefs := preferences.parse(u["preferences"]))}
     return Audience(

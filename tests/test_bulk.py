@@ -90,6 +90,28 @@ async def test_a_topic_bulk_reaches_its_subscribers_across_chunks(app: Harness) 
     assert [r["user_id"] for r in sent] == ["u0001", "u0600", "u1199"]
 
 
+async def test_a_topic_subscribers_preferences_and_contact_apply_as_in_a_publish(app: Harness) -> None:
+    await app.call("PUT", "/v1/users/ann", "admin", {"email": "ann@example.com"})
+    await app.call("PUT", "/v1/users/bob", "admin", {"email": "bob@example.com"})
+    await app.call("PUT", "/v1/users/cyd", "admin", {"phone": "+14155550100"})
+    prefs = {"categories": {"marketing": {"enabled": False}}}
+    assert (await app.call("PUT", "/v1/users/bob/preferences", "admin", prefs)).status == 200
+    subscribers = {"user_ids": ["ann", "bob", "cyd"]}
+    assert (await app.call("PUT", "/v1/topics/news/subscribers", "admin", subscribers)).status == 200
+    accepted = await bulk(app, {"topic": "news", "content": EMAIL, "category": "marketing"})
+    await finished(app, accepted["batch_id"])
+    rows = await app.rows(
+        "SELECT n.user_id, d.status, d.reason FROM notifications n"
+        " JOIN deliveries d ON d.notification_id = n.id WHERE n.batch_id = ? ORDER BY n.user_id",
+        (accepted["batch_id"],),
+    )
+    assert [tuple(r) for r in rows] == [
+        ("ann", "sent", None),
+        ("bob", "suppressed", "preference:category:marketing"),
+        ("cyd", "suppressed", "no_contact:email"),
+    ]
+
+
 async def test_the_same_idempotency_key_returns_the_first_batch(app: Harness) -> None:
     body = {"to": emails(3), "content": EMAIL}
     first = await bulk(app, body, headers={"Idempotency-Key": "promo-1"})
