@@ -48,6 +48,8 @@ class Services:
     auth_cache: dict[str, tuple[Principal | None, float]] = field(default_factory=dict)
     # Tenant settings every publish reads; keys from categories.cache_key / preferences.cache_key.
     settings: TtlCache = field(default_factory=TtlCache)
+    # Big batches' delivery counts (batches.view): a progress view at most a second old.
+    batch_counts: TtlCache = field(default_factory=lambda: TtlCache(ttl=1.0))
     metrics: Metrics = field(default_factory=Metrics)
 
 

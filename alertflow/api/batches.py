@@ -34,7 +34,7 @@ async def bulk(request: web.Request) -> web.Response:
 
 @api.get("/v1/batches/{id}")
 async def get_batch(request: web.Request) -> web.Response:
-    found = await batches.view(services(request).database, principal(request).tenant_id, request.match_info["id"])
+    found = await batches.view(services(request), principal(request).tenant_id, request.match_info["id"])
     if found is None:
         raise ApiError("not-found", "no such batch")
     return json_response(found)
@@ -50,4 +50,5 @@ async def cancel_batch(request: web.Request) -> web.Response:
         raise ApiError("not-found", "no such batch")
     if status == batches.CANCELLING:
         await batches.cancel_unsent(svc.database, tenant_id, batch_id, now)
-    return json_response(await batches.view(svc.database, tenant_id, batch_id))
+    svc.batch_counts.drop(batch_id)  # the answer shows the cancel done
+    return json_response(await batches.view(svc, tenant_id, batch_id))
