@@ -182,12 +182,14 @@ def plan(
     data = json.dumps(req.data)
     notification_ids = iter(new_ids("ntf", len(recipients)))
     delivery_ids = iter(new_ids("dlv", len(recipients) * len(audience.channels)))
+    local_time = req.send_at_local is not None  # then each user's timezone decides
+    fixed_send_at = None if local_time else send_time(req, None)
     for recipient_in in recipients:
         recipient = recipient_in.model_dump(exclude_none=True)
         user_id = recipient.get("user_id")
         user = audience.users.get(user_id) if user_id else None
         prefs = audience.preferences.get(user_id) if user_id else None
-        send_at = send_time(req, user)
+        send_at = send_time(req, user) if local_time else fixed_send_at
         due = max(send_at or now, now)
         nid = next(notification_ids)
         out.notifications.append(
@@ -241,7 +243,7 @@ def plan(
                 out.earliest_scheduled = min(run_at, out.earliest_scheduled or run_at)
             else:
                 out.ready_channels.add(channel)
-        status = next((s for s in ("queued", "scheduled") if s in statuses), "suppressed")
+        status = "queued" if "queued" in statuses else "scheduled" if "scheduled" in statuses else "suppressed"
         out.response.append({"id": nid, "recipient": recipient, "status": status})
     return out
 
