@@ -166,7 +166,7 @@ class FanOut:
         try:
             to, end, users = await self._next_recipients(batch)
             if not to:
-                self._batches.pop(batch.id, None)
+                self._forget(batch)
                 return _Read(batch, start, start)
             batch.cursor = end
             req = batches.chunk_request(batch.message, to)
@@ -218,18 +218,24 @@ class FanOut:
         if applied:
             announce(self.svc, step.plan)
         else:  # cancelled meanwhile: its rows were not written, and no more will be
-            self._batches.pop(step.batch.id, None)
+            self._forget(step.batch)
 
     async def _fail(self, batch: _Batch, error: str) -> None:
-        self._batches.pop(batch.id, None)
+        self._forget(batch)
         log.warning("batch failed", extra={"tenant_id": batch.tenant_id, "batch_id": batch.id, "error": error})
         now = self.svc.clock.now()
         await self.svc.database.write(lambda conn: _failed(conn, batch.id, error, now))
 
+    def _forget(self, batch: _Batch) -> None:
+        """Stop fanning ``batch`` out, unless it was loaded again meanwhile: a step planned
+        before a failure may finish after the batch came back at its committed cursor."""
+        if self._batches.get(batch.id) is batch:
+            del self._batches[batch.id]
+
     def _retry_later(self, batch: _Batch) -> None:
         """Forget the batch for now; it is loaded again, at its committed cursor, in a while."""
         log.exception("fan-out step failed; retrying", extra={"tenant_id": batch.tenant_id, "batch_id": batch.id})
-        self._batches.pop(batch.id, None)
+        self._forget(batch)
         asyncio.get_running_loop().call_later(RETRY_SECONDS, self._wake.set)
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
 import pytest
 
-from alertflow import batches
+from alertflow import batches, fanout
 from alertflow.cache import TtlCache
 from tests.conftest import EMAIL, Harness, Script, StartApp, add_tenant
 
@@ -253,3 +254,27 @@ async def test_a_smaller_batch_is_counted_on_every_view(app: Harness, monkeypatc
     assert (await finished(app, accepted["batch_id"]))["counts"] == {"sent": 2}
     await fail_one_delivery(app, accepted["batch_id"])
     assert (await batch(app, accepted["batch_id"]))["counts"] == {"sent": 1, "failed": 1}
+
+
+async def test_a_step_whose_write_fails_is_redone_from_the_committed_cursor(
+    app: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_apply, calls = fanout._apply, []
+
+    def second_write_fails(conn: sqlite3.Connection, step: Any, now: float) -> bool:
+        calls.append(step.start)
+        if len(calls) == 2:
+            raise sqlite3.OperationalError("disk I/O error")
+        return real_apply(conn, step, now)
+
+    monkeypatch.setattr(fanout, "_apply", second_write_fails)
+    monkeypatch.setattr(fanout, "RETRY_SECONDS", 0.05)
+    accepted = await bulk(app, {"to": emails(3500), "content": EMAIL})
+    done = await finished(app, accepted["batch_id"])
+    assert done["counts"] == {"sent": 3500}
+    rows = await app.rows(
+        "SELECT COUNT(*) AS n, COUNT(DISTINCT recipient) AS distinct_n FROM notifications WHERE batch_id = ?",
+        (accepted["batch_id"],),
+    )
+    assert (rows[0]["n"], rows[0]["distinct_n"]) == (3500, 3500), "each recipient exactly once"
+    assert calls.count(calls[1]) >= 2, "the failed step was written again"
