@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import functools
+import logging
 import os
+import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -49,6 +52,9 @@ from .storage.database import SQLiteDatabase
 from .templates import TemplateStore
 from .unsubscribe import Links
 from .workers import ChannelPool, WorkerPools
+
+log = logging.getLogger("alertflow.app")
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 ROUTE_TABLES = (
     operations.api,
@@ -127,8 +133,8 @@ def create_app(config: Config, registry: ProviderRegistry | None = None, clock: 
 
     async def storage(app: web.Application) -> AsyncIterator[None]:
         lock = lock_data_dir(config.server.data_dir)
-        await database.open()
         try:
+            await database.open()  # inside the try: a start-up cut short still closes what it opened
             yield
         finally:
             await database.close()
@@ -180,3 +186,29 @@ def create_app(config: Config, registry: ProviderRegistry | None = None, clock: 
 
     app.cleanup_ctx.extend([storage, providers, hub.running, workers, fanout, scheduling])
     return app
+
+
+async def stop_on_signals(app: web.Application) -> AsyncIterator[None]:
+    """SIGTERM or SIGINT stops the server gracefully, once: ``serve`` runs aiohttp with its
+    own signal handling off and puts this first among the cleanup contexts.
+
+    aiohttp stops on every signal, and a second one (Ctrl-C twice; ``timeout`` signals the
+    process and then its group) broke into the graceful stop, so a reader's thread was
+    never closed and the process never exited. A repeated signal is now only logged; the
+    stop is bounded by ``server.shutdown_timeout_seconds``, and SIGKILL is always safe.
+    """
+    loop = asyncio.get_running_loop()
+
+    def stop() -> None:
+        for sig in STOP_SIGNALS:
+            loop.add_signal_handler(sig, already_stopping)
+        raise web.GracefulExit()
+
+    def already_stopping() -> None:
+        log.warning("already stopping: sends in flight get up to server.shutdown_timeout_seconds")
+
+    for sig in STOP_SIGNALS:
+        loop.add_signal_handler(sig, stop)
+    yield
+    for sig in STOP_SIGNALS:
+        loop.remove_signal_handler(sig)

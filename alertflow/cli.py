@@ -147,7 +147,7 @@ def serve(config_path: str | None, data_dir: str | None, host: str | None, port:
     from aiohttp import web
 
     from . import log
-    from .app import DataDirInUse, create_app
+    from .app import DataDirInUse, create_app, stop_on_signals
 
     config = settings(config_path, data_dir, host=host, port=port)
     log.setup(config.log.level, config.log.format)
@@ -159,6 +159,7 @@ def serve(config_path: str | None, data_dir: str | None, host: str | None, port:
         app = create_app(config)
     except ConfigError as exc:
         fail(f"config error: {exc}", 2)
+    app.cleanup_ctx.insert(0, stop_on_signals)
     click.echo(f"AlertFlow {__version__} on http://{config.server.host}:{config.server.port}", err=True)
     try:
         tune_interpreter()
@@ -169,6 +170,7 @@ def serve(config_path: str | None, data_dir: str | None, host: str | None, port:
             print=None,
             access_log=None,
             shutdown_timeout=config.server.shutdown_timeout_seconds,
+            handle_signals=False,
         )
     except DataDirInUse as exc:
         fail(str(exc))

@@ -91,6 +91,25 @@ def test_sigterm_lets_inflight_sends_finish_and_exits_in_time(
     recover(server, script, servers, 10)
 
 
+def test_a_second_sigterm_while_stopping_changes_nothing(tmp_path: Path, script: Script, servers: list[Server]) -> None:
+    """Ctrl-C twice, or `timeout` (it signals the process, then its group): the second signal
+    used to break into the graceful stop, which then never closed a reader and never exited."""
+    script.set(delay=0.5)
+    server = Server(tmp_path / "srv", scripted_config(script, concurrency=2, shutdown=5))
+    servers.append(server.start())
+    publish_sms(server, 10)
+    assert server.wait_for(lambda: statuses(server).get("sending", 0) == 2)
+    assert server.proc is not None
+    server.proc.send_signal(signal.SIGTERM)
+    time.sleep(0.2)  # the stop is under way, waiting for the two sends (0.5 s each)
+    assert server.kill(signal.SIGTERM) == 0
+    assert "Traceback" not in server.logs()
+    after = statuses(server)
+    assert after.get("sending", 0) == 0, "a send was cut off mid-flight"
+    assert after.get("sent", 0) >= 2 and sum(after.values()) == 10
+    recover(server, script, servers, 10)
+
+
 def test_sigterm_returns_sends_that_outlast_the_timeout_to_the_queue(
     tmp_path: Path, script: Script, servers: list[Server]
 ) -> None:

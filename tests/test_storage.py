@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from pathlib import Path
+from typing import Any
 
+import aiosqlite
 import pytest
 
 from alertflow import queue
@@ -19,6 +22,39 @@ async def db(tmp_path: Path):  # type: ignore[no-untyped-def]
     await database.open()
     yield database
     await database.close()
+
+
+@pytest.mark.parametrize("cut_at", [1, 2, 3, 4])
+async def test_an_open_cut_short_leaves_no_thread_running_once_closed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cut_at: int
+) -> None:
+    """A SIGTERM during start-up cancels the open between the readers' statements; a reader
+    thread left behind is not a daemon and kept the process from exiting."""
+    real_execute, calls = aiosqlite.Connection.execute, []
+    real_connect, made = aiosqlite.connect, []
+
+    def connect(*args: Any, **kwargs: Any) -> aiosqlite.Connection:
+        made.append(real_connect(*args, **kwargs))  # held, as the server's cancelled start-up held them
+        return made[-1]
+
+    def execute(self: aiosqlite.Connection, *args: Any, **kwargs: Any) -> Any:
+        calls.append(args[0])
+        if len(calls) == cut_at:
+            raise asyncio.CancelledError
+        return real_execute(self, *args, **kwargs)
+
+    monkeypatch.setattr(aiosqlite.Connection, "execute", execute)
+    monkeypatch.setattr(aiosqlite, "connect", connect)
+    before = set(threading.enumerate())
+    database = SQLiteDatabase(tmp_path / "t.db")
+    with pytest.raises(asyncio.CancelledError):
+        await database.open()
+    await database.close()
+    # asyncio's executor keeps idle workers; they do not hold the process at exit
+    left = [t for t in set(threading.enumerate()) - before if t.is_alive() and not t.name.startswith("asyncio_")]
+    for reader in made:  # so that a failure here fails, rather than hanging the test run at exit
+        reader.stop()
+    assert left == [], f"still running after the statement {calls[-1]!r} was cut short: {left}"
 
 
 async def test_concurrent_writes_share_commits(db: SQLiteDatabase) -> None:

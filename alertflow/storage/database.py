@@ -96,17 +96,21 @@ class SQLiteDatabase:
         self.commits = 0  # groups committed, for /metrics and the benchmark
 
     async def open(self) -> None:
+        """Start the writer and the readers. Interrupted (a SIGTERM during start-up cancels
+        it), it leaves every reader it began in ``_readers``, so :meth:`close` stops their
+        threads: they are not daemon threads, and one left running kept the process alive."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = connect(self.path)
         migrations.upgrade(conn)
         self._thread = threading.Thread(target=self._run, args=(conn,), name="alertflow-writer", daemon=True)
         self._thread.start()
         for _ in range(READER_CONNECTIONS):
-            reader = await aiosqlite.connect(self.path, isolation_level=None)
+            reader = aiosqlite.connect(self.path, isolation_level=None)
+            self._readers.append(reader)
+            await reader
             reader.row_factory = sqlite3.Row
             await reader.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             await reader.execute("PRAGMA query_only = ON")
-            self._readers.append(reader)
 
     async def close(self) -> None:
         for reader in self._readers:
