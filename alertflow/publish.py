@@ -278,7 +278,7 @@ def insert_rows(conn: sqlite3.Connection, into: str, rows: list[tuple[Any, ...]]
     if not rows:
         return
     columns = list(zip(*rows, strict=True))
-    varying = [i for i, column in enumerate(columns) if len(rows) > 1 and len(set(column)) > 1]
+    varying = [i for i, column in enumerate(columns) if len(rows) > 1 and not _one_value(column)]
     if len(varying) == len(columns) or not varying:
         _insert_values(conn, f"INSERT INTO {into} VALUES ", rows)
         return
@@ -293,6 +293,11 @@ def insert_rows(conn: sqlite3.Connection, into: str, rows: list[tuple[Any, ...]]
     # Shared values are bound ahead of the VALUES rows: their ? come first in the statement.
     head = f"INSERT INTO {into} SELECT {','.join(select)} FROM (VALUES "
     _insert_values(conn, head, list(zip(*(columns[i] for i in varying), strict=True)), shared, ")")
+
+
+def _one_value(column: tuple[Any, ...]) -> bool:
+    """Every value is the same, type included: 1, 1.0 and True are equal, and would store apart."""
+    return len(set(column)) == 1 and len(set(map(type, column))) == 1
 
 
 def _insert_values(

@@ -12,6 +12,7 @@ import aiosqlite
 import pytest
 
 from alertflow import queue
+from alertflow.publish import insert_rows
 from alertflow.storage import migrations
 from alertflow.storage.database import SQLiteDatabase, connect
 
@@ -147,3 +148,19 @@ def test_a_migration_numbered_below_one_already_applied_still_runs(tmp_path: Pat
     migrations.upgrade(conn)
     assert late[0] in migrations.applied(conn)
     assert conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'deliveries_tenant_time'").fetchone()
+
+
+async def test_rows_inserted_together_keep_each_values_type(db: SQLiteDatabase) -> None:
+    """insert_rows binds a column shared by every row once; 1, 1.0 and True are equal in
+    Python but SQLite stores them as different types."""
+    await db.write(lambda c: c.execute("CREATE TABLE mixed (k TEXT, v)"))
+    await db.write(lambda c: insert_rows(c, "mixed (k, v)", [("a", 1), ("b", 1.0), ("c", True)]))
+    await db.write(lambda c: insert_rows(c, "mixed (k, v)", [("d", 2.5), ("e", 2.5)]))
+    rows = await db.fetchall("SELECT k, typeof(v) AS t, v FROM mixed ORDER BY k")
+    assert [(r["k"], r["t"], r["v"]) for r in rows] == [
+        ("a", "integer", 1),
+        ("b", "real", 1.0),
+        ("c", "integer", 1),
+        ("d", "real", 2.5),
+        ("e", "real", 2.5),
+    ]
