@@ -62,13 +62,24 @@ def test_kill_9_with_300_in_flight_loses_none_of_them(tmp_path: Path, script: Sc
     recover(server, script, servers, 300)
 
 
-def sigterm_with_two_sending(server: Server, count: int) -> float:
-    """Publish ``count``, SIGTERM once two are being sent; returns how long the exit took."""
+def sigterm_with_two_sending(server: Server, count: int, again_after: float | None = None) -> float:
+    """Publish ``count``, SIGTERM once two are being sent (and once more ``again_after``
+    seconds later, if given); returns how long the exit took."""
     publish_sms(server, count)
     assert server.wait_for(lambda: statuses(server).get("sending", 0) == 2)
     started = time.monotonic()
+    if again_after is not None:
+        assert server.proc is not None
+        server.proc.send_signal(signal.SIGTERM)
+        time.sleep(again_after)
     assert server.kill(signal.SIGTERM) == 0
     return time.monotonic() - started
+
+
+def assert_the_sends_in_flight_finished(server: Server, count: int) -> None:
+    after = statuses(server)
+    assert after.get("sending", 0) == 0, "a send was cut off mid-flight"
+    assert after.get("sent", 0) >= 2 and sum(after.values()) == count
 
 
 def recover(server: Server, script: Script, servers: list[Server], count: int) -> None:
@@ -85,9 +96,7 @@ def test_sigterm_lets_inflight_sends_finish_and_exits_in_time(
     server = Server(tmp_path / "srv", scripted_config(script, concurrency=2, shutdown=5))
     servers.append(server.start())
     assert sigterm_with_two_sending(server, 10) < 5 + 2
-    after = statuses(server)
-    assert after.get("sending", 0) == 0, "a send was cut off mid-flight"
-    assert after.get("sent", 0) >= 2 and sum(after.values()) == 10
+    assert_the_sends_in_flight_finished(server, 10)
     recover(server, script, servers, 10)
 
 
@@ -97,16 +106,9 @@ def test_a_second_sigterm_while_stopping_changes_nothing(tmp_path: Path, script:
     script.set(delay=0.5)
     server = Server(tmp_path / "srv", scripted_config(script, concurrency=2, shutdown=5))
     servers.append(server.start())
-    publish_sms(server, 10)
-    assert server.wait_for(lambda: statuses(server).get("sending", 0) == 2)
-    assert server.proc is not None
-    server.proc.send_signal(signal.SIGTERM)
-    time.sleep(0.2)  # the stop is under way, waiting for the two sends (0.5 s each)
-    assert server.kill(signal.SIGTERM) == 0
+    sigterm_with_two_sending(server, 10, again_after=0.2)  # the stop waits for two 0.5 s sends
     assert "Traceback" not in server.logs()
-    after = statuses(server)
-    assert after.get("sending", 0) == 0, "a send was cut off mid-flight"
-    assert after.get("sent", 0) >= 2 and sum(after.values()) == 10
+    assert_the_sends_in_flight_finished(server, 10)
     recover(server, script, servers, 10)
 
 
