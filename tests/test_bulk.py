@@ -9,7 +9,7 @@ import pytest
 
 from alertflow import batches, fanout
 from alertflow.cache import TtlCache
-from tests.conftest import EMAIL, Harness, Script, StartApp, add_tenant
+from tests.conftest import EMAIL, FakeClock, Harness, Script, StartApp, add_tenant
 
 BULK = "/v1/notifications/bulk"
 
@@ -207,16 +207,6 @@ async def test_a_batch_whose_template_is_deleted_before_its_fan_out_fails_saying
     assert failed["counts"] == {} and (await app.rows("SELECT COUNT(*) AS n FROM batch_chunks"))[0]["n"] == 0
 
 
-class Ticking:
-    """A clock for the batch-counts cache that moves only when told."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 async def fail_one_delivery(app: Harness, batch_id: str) -> None:
     await app.svc.database.write(
         lambda conn: conn.execute(
@@ -230,26 +220,26 @@ async def test_a_big_batchs_progress_is_counted_at_most_once_a_second(
     app: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(batches, "COUNTS_CACHED_FROM", 3)  # "big", for a test
-    clock = Ticking()
-    app.svc.batch_counts = TtlCache(ttl=1.0, clock=clock)
+    clock = FakeClock(0.0)
+    app.svc.batch_counts = TtlCache(ttl=1.0, clock=clock.now)
     accepted = await bulk(app, {"to": emails(3), "content": EMAIL})
 
     async def settled() -> bool:
-        clock.now += 2  # every poll counts afresh
+        clock.t += 2  # every poll counts afresh
         return (await batch(app, accepted["batch_id"]))["status"] == "completed"
 
     await app.until(settled)
     assert (await batch(app, accepted["batch_id"]))["counts"] == {"sent": 3}
     await fail_one_delivery(app, accepted["batch_id"])
-    clock.now += 0.9
+    clock.t += 0.9
     assert (await batch(app, accepted["batch_id"]))["counts"] == {"sent": 3}, "within the second: the last count"
-    clock.now += 0.2
+    clock.t += 0.2
     assert (await batch(app, accepted["batch_id"]))["counts"] == {"sent": 2, "failed": 1}
 
 
 async def test_a_smaller_batch_is_counted_on_every_view(app: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(batches, "COUNTS_CACHED_FROM", 3)
-    app.svc.batch_counts = TtlCache(ttl=1.0, clock=Ticking())  # never expires
+    app.svc.batch_counts = TtlCache(ttl=1.0, clock=FakeClock(0.0).now)  # never expires
     accepted = await bulk(app, {"to": emails(2), "content": EMAIL})
     assert (await finished(app, accepted["batch_id"]))["counts"] == {"sent": 2}
     await fail_one_delivery(app, accepted["batch_id"])
