@@ -278,8 +278,8 @@ def insert_rows(conn: sqlite3.Connection, into: str, rows: list[tuple[Any, ...]]
     if not rows:
         return
     columns = list(zip(*rows, strict=True))
-    varying = [i for i, column in enumerate(columns) if len(rows) > 1 and not _one_value(column)]
-    if len(varying) == len(columns) or not varying:
+    varying = [i for i, column in enumerate(columns) if not _one_value(column)]
+    if not varying or len(varying) == len(columns):  # one row, or nothing shared
         _insert_values(conn, f"INSERT INTO {into} VALUES ", rows)
         return
     select, shared, position, differ = [], [], 0, set(varying)
