@@ -154,9 +154,6 @@ class ChannelProviders:
             self._handles[key] = Handle(entry, provider, CircuitBreaker(time.monotonic), bucket)
         return self._handles[key]
 
-    def health(self) -> list[dict[str, Any]]:
-        return [{"type": h.name, "circuit": h.breaker.state} for h in self._handles.values()]
-
     async def close(self) -> None:
         for handle in self._handles.values():
             await handle.provider.close()

@@ -75,10 +75,6 @@ PROMOTE_CHUNK = 2000
 # see that its partial indexes (jobs_due, jobs_lease_end) cover them.
 DUE_SQL = f"SELECT id FROM jobs WHERE state = {WAITING} AND run_at <= ? ORDER BY run_at LIMIT {PROMOTE_CHUNK}"
 EXPIRED_LEASES_WHERE = f"state = {LEASED} AND run_at <= ?"
-NEXT_DUE_SQL = (
-    f"SELECT MIN(due) FROM (SELECT MIN(run_at) AS due FROM jobs WHERE state = {WAITING}"
-    f" UNION ALL SELECT MIN(run_at) FROM jobs WHERE state = {LEASED})"
-)
 
 
 def claim(
@@ -271,12 +267,6 @@ def promote_due(conn: sqlite3.Connection, now: float) -> dict[str, int]:
     promoted = {channel: n for channel, n in counts}
     conn.execute(f"UPDATE jobs SET state = {READY} WHERE id IN ({DUE_SQL})", (now,))
     return promoted
-
-
-def next_due(conn: sqlite3.Connection) -> float | None:
-    """When the earliest waiting job or lease falls due (any connection may run this)."""
-    row = conn.execute(NEXT_DUE_SQL).fetchone()
-    return row[0]
 
 
 def cancel(conn: sqlite3.Connection, tenant_id: str, notification_id: str, now: float) -> list[str] | None:

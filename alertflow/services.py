@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -44,7 +43,6 @@ class Services:
     deliverer: Deliverer | None = None
     fanout: FanOut | None = None
     scheduler: Scheduler | None = None
-    started_at: float = field(default_factory=time.time)
     auth_cache: dict[str, tuple[Principal | None, float]] = field(default_factory=dict)
     # Tenant settings every publish reads; keys from categories.cache_key / preferences.cache_key.
     settings: TtlCache = field(default_factory=TtlCache)

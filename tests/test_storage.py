@@ -97,8 +97,6 @@ async def test_the_claim_uses_its_index_without_sorting(db: SQLiteDatabase, sql:
     [
         (queue.DUE_SQL, "jobs_due"),
         ("SELECT id FROM jobs WHERE " + queue.EXPIRED_LEASES_WHERE, "jobs_lease_end"),
-        (queue.NEXT_DUE_SQL, "jobs_due"),
-        (queue.NEXT_DUE_SQL, "jobs_lease_end"),
     ],
 )
 async def test_the_timer_finds_due_jobs_on_indexes_that_leave_ready_jobs_out(
