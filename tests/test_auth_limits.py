@@ -206,7 +206,7 @@ async def test_past_the_threshold_an_address_gets_429_for_any_credential_and_oth
     assert (await attempt(valid, ATTACKER))[0] == ok
 
 
-async def test_three_hundred_wrong_keys_at_full_speed_meet_429_after_the_default_twenty(
+async def test_three_hundred_wrong_keys_at_full_speed_meet_429_after_the_default_twenty_and_leave_nothing(
     start_app: StartApp,
 ) -> None:
     app = await start_app(clock=FakeClock(1_000_000.0))
@@ -215,6 +215,7 @@ async def test_three_hundred_wrong_keys_at_full_speed_meet_429_after_the_default
         for i in range(300)
     ]
     assert statuses == [401] * 20 + [429] * 280
+    assert app.svc.auth_cache == {}, "made-up keys are not remembered"
 
 
 async def test_without_trusted_proxies_a_forged_x_forwarded_for_does_not_escape_the_count(

@@ -138,7 +138,13 @@ async def key_principal(request: web.Request, key: str) -> Principal:
     else:
         row = await svc.database.fetchone(tenants.AUTH_SQL, (digest,))
         principal = tenants.principal_from_row(row) if row else None
-        svc.auth_cache[digest] = (principal, now + AUTH_CACHE_SECONDS)
+        # Only keys that exist are remembered: with misses cached, every made-up key a client
+        # sent stayed in memory for good. A miss is a database read, and the failure limit
+        # bounds how many of those one address can cause.
+        if principal is None:
+            svc.auth_cache.pop(digest, None)
+        else:
+            svc.auth_cache[digest] = (principal, now + AUTH_CACHE_SECONDS)
     if principal is None:
         raise refused(request, address, key, "the API key is not valid")
     return principal
