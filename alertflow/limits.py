@@ -152,4 +152,4 @@ def shown_credential(credential: str) -> str:
     key_id = f"{tenants.KEY_PREFIX}_"
     visible = credential[: len(key_id) + KEY_ID_HEX] if credential.startswith(key_id) else credential[:SHOWN_CHARS]
     # The credential is the client's text: nothing in it may forge or break a log line.
-    return re.sub(r"[^A-Za-z0-9_.~+/=-]", "?", visible) + "…"
+    return re.sub(r"[^A-Za-z0-9_.~+/=-]", "?", visible)

@@ -271,15 +271,15 @@ async def test_each_block_logs_one_warning_with_the_address_and_the_key_prefix_n
         await attempt(WRONG_KEY, ATTACKER)
     [warning] = [r for r in caplog.records if r.name == "alertflow.auth"]
     assert warning.levelno == logging.WARNING
-    assert warning.__dict__["client_address"] == ATTACKER and warning.__dict__["key_prefix"] == "af_0badc0de…"
-    assert ATTACKER in warning.getMessage() and "af_0badc0de…" in warning.getMessage()
+    assert warning.__dict__["client_address"] == ATTACKER and warning.__dict__["key_prefix"] == "af_0badc0de"
+    assert ATTACKER in warning.getMessage() and "af_0badc0de" in warning.getMessage()
     assert not any("wrongwrong" in r.getMessage() or "wrongwrong" in str(r.__dict__) for r in caplog.records)
 
     clock.t += BLOCK
     for _ in range(FAILURES + 50):
         await attempt('<"script>\tforged', ATTACKER)
     second = [r for r in caplog.records if r.name == "alertflow.auth"][1:]
-    assert [r.__dict__["key_prefix"] for r in second] == ["??sc…"], "one more block, one more line"
+    assert [r.__dict__["key_prefix"] for r in second] == ["??sc"], "one more block, one more line"
 
 
 async def test_metrics_count_failed_authentications_and_blocks(start_app: StartApp) -> None:
