@@ -83,7 +83,7 @@ class AuthFailureLimiter:
         self.clock = clock
         self.capacity = capacity
         # Least recently failing first, so the oldest is the one forgotten at capacity.
-        self._tracked: OrderedDict[str, _Client] = OrderedDict()
+        self._tracked: OrderedDict[str, _Tracked] = OrderedDict()
         self.failed_total = 0
         self.blocked_total = 0
 
@@ -105,7 +105,7 @@ class AuthFailureLimiter:
         if not self.failures:
             return
         key = counted_as(address)
-        client = self._tracked.pop(key, None) or _Client(TokenBucket(self.rate, self.failures, self.clock))
+        client = self._tracked.pop(key, None) or _Tracked(TokenBucket(self.rate, self.failures, self.clock))
         self._tracked[key] = client
         if len(self._tracked) > self.capacity:
             self._tracked.popitem(last=False)
@@ -118,7 +118,7 @@ class AuthFailureLimiter:
         self.blocked_total += 1
         shown = shown_credential(credential)
         log.warning(
-            f"too many failed authentications from {address} (over {self.failures} in {self.window:g} s;"
+            f"too many failed authentications from {address} ({self.failures} in {self.window:g} s;"
             f" last tried {shown}): refused for {self.block_seconds:g} s",
             extra={
                 "event": "auth.blocked",
@@ -130,7 +130,7 @@ class AuthFailureLimiter:
 
 
 @dataclass
-class _Client:
+class _Tracked:
     bucket: TokenBucket
     blocked_until: float = 0.0
 
