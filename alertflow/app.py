@@ -32,7 +32,8 @@ from .api import (
 )
 from .api import channels as channel_api
 from .api import templates as template_api
-from .api.middleware import MIB, authenticate, problems
+from .api.headers import security_headers
+from .api.middleware import AUTH_LIMITER, MIB, authenticate, problems
 from .cache import TtlCache
 from .categories import cached as categories_cached
 from .channels import ChannelProviders
@@ -41,7 +42,7 @@ from .config import Config, ConfigError
 from .delivery import Deliverer
 from .fanout import FanOut
 from .hub import HUB, Hub
-from .limits import PublishLimiter
+from .limits import AuthFailureLimiter, PublishLimiter
 from .message import CHANNELS
 from .providers import ProviderContext, ProviderRegistry
 from .rendering import Renderer
@@ -124,6 +125,8 @@ def create_app(config: Config, registry: ProviderRegistry | None = None, clock: 
         client_max_size=int(max(config.server.max_body_mb, config.server.max_bulk_body_mb) * MIB),
     )
     app[SERVICES] = svc
+    app[AUTH_LIMITER] = AuthFailureLimiter(config.limits, clock.now)
+    app.on_response_prepare.append(security_headers(config.server.public_url))
     app[HUB] = hub = Hub(database, config.inbox)
     app[operations.ROUTES] = tuple(route for table in ROUTE_TABLES for route in table.routes)
     for table in ROUTE_TABLES:

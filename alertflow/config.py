@@ -8,7 +8,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, ValidationError, field_validator
 
 from .message import CHANNELS
 
@@ -34,6 +34,10 @@ class ServerConfig(_Section):
     max_body_mb: float = Field(1, gt=0)
     max_bulk_body_mb: float = Field(16, gt=0)
     shutdown_timeout_seconds: float = Field(10, ge=0)
+    # Peers whose X-Forwarded-For is believed (a reverse proxy); a bare address is a /32 or /128.
+    trusted_proxies: list[IPvAnyNetwork] = []
+    # When set (not empty), GET /metrics needs "Authorization: Bearer <metrics_token>".
+    metrics_token: str | None = None
 
 
 class QueueConfig(_Section):
@@ -65,10 +69,14 @@ class InboxConfig(_Section):
 
 
 class LimitsConfig(_Section):
-    """Per-tenant publish rate (token bucket); 0 turns it off."""
+    """Per-tenant publish rate (token bucket) and failed authentications per client address; 0 turns either off."""
 
     publish_per_second: float = Field(0, ge=0)
     publish_burst: int = Field(0, ge=0)  # 0: one second's worth
+    # Failed authentications per client address: this many within the window block it.
+    auth_failures: int = Field(20, ge=0)  # 0: no limit
+    auth_failure_window_seconds: float = Field(60, gt=0)
+    auth_block_seconds: float = Field(300, gt=0)
 
 
 class LogConfig(_Section):

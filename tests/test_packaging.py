@@ -6,18 +6,22 @@ files are parsed (the Dockerfile with Docker's own parser) and checked against e
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import dockerfile  # type: ignore[import-not-found]
 import pytest
 import requests
+import requests.adapters
 import yaml
 
 from tests.conftest import WAIT_SECONDS
@@ -99,11 +103,18 @@ def wait_for_port(port: int, proc: subprocess.Popen[bytes]) -> None:
     raise AssertionError(f"nginx is not listening on {port}")
 
 
-def test_nginx_proxies_to_alertflow_with_its_body_limits(tmp_path: Path, servers: list[Server]) -> None:
-    server = Server(tmp_path / "srv")
-    servers.append(server.start())
+@dataclass
+class Site:
+    """The nginx site as written, running on free loopback ports in front of a server."""
+
+    base: str  # https://127.0.0.1:port
+    http_port: int
+    cert: TlsCert
+
+
+@contextlib.contextmanager
+def running_site(tmp_path: Path, server: Server) -> Iterator[Site]:
     http_port, https_port = free_port(), free_port()
-    # The site as written, on free loopback ports, in front of this test's server.
     site = replace_each(
         SITE.read_text(),
         {
@@ -119,7 +130,17 @@ def test_nginx_proxies_to_alertflow_with_its_body_limits(tmp_path: Path, servers
     nginx = subprocess.Popen([*nginx_args(tmp_path, conf), "-g", "daemon off;"])
     try:
         wait_for_port(https_port, nginx)
-        base = f"https://127.0.0.1:{https_port}"
+        yield Site(f"https://127.0.0.1:{https_port}", http_port, cert)
+    finally:
+        nginx.terminate()
+        nginx.wait(timeout=30)
+
+
+def test_nginx_proxies_to_alertflow_with_its_body_limits(tmp_path: Path, servers: list[Server]) -> None:
+    server = Server(tmp_path / "srv")
+    servers.append(server.start())
+    with running_site(tmp_path, server) as running:
+        base, http_port, cert = running.base, running.http_port, running.cert
         auth = {"Authorization": f"Bearer {server.api_key}", "Content-Type": "application/json"}
 
         def post(path: str, body: bytes) -> requests.Response:
@@ -145,9 +166,53 @@ def test_nginx_proxies_to_alertflow_with_its_body_limits(tmp_path: Path, servers
         # Bulk bodies up to 16 MiB pass nginx: AlertFlow answers this one (its problem: no JSON).
         bulk = post("/v1/notifications/bulk", b" " * (2 * MIB))
         assert bulk.status_code != 413 and bulk.headers["Content-Type"].startswith("application/problem+json")
-    finally:
-        nginx.terminate()
-        nginx.wait(timeout=30)
+
+
+class FromAddress(requests.adapters.HTTPAdapter):
+    """Connects from a chosen loopback address, so nginx sees each session as another client."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs, source_address=(self.address, 0))
+
+
+def client_at(address: str) -> requests.Session:
+    session = requests.Session()
+    session.mount("https://", FromAddress(address))
+    return session
+
+
+def test_behind_nginx_failed_keys_count_against_the_address_nginx_saw(tmp_path: Path, servers: list[Server]) -> None:
+    config = (
+        '[server]\npublic_url = "https://alerts.example.com"\ntrusted_proxies = ["127.0.0.1"]\n'
+        "[limits]\nauth_failures = 3\n"
+    )
+    server = Server(tmp_path / "srv", config)
+    servers.append(server.start())
+    with running_site(tmp_path, server) as site:
+        attacker, neighbour = client_at("127.0.0.2"), client_at("127.0.0.3")
+
+        def notifications(client: requests.Session, key: str) -> requests.Response:
+            # What a client writes into X-Forwarded-For itself must not change whom it counts as.
+            headers = {"Authorization": f"Bearer {key}", "X-Forwarded-For": "203.0.113.9"}
+            return client.get(
+                f"{site.base}/v1/notifications", headers=headers, verify=str(site.cert.cert_file), timeout=10
+            )
+
+        wrong = [notifications(attacker, "af_0badc0de_wrongwrongwrong").status_code for _ in range(3)]
+        assert wrong == [401, 401, 401]
+        blocked = notifications(attacker, server.api_key)
+        assert blocked.status_code == 429 and blocked.headers["Retry-After"] == "300"
+        allowed = notifications(neighbour, server.api_key)
+        assert allowed.status_code == 200, "the neighbour behind the same nginx is not blocked"
+        # One HSTS header, AlertFlow's: the site adds none of its own.
+        assert allowed.headers["Strict-Transport-Security"] == "max-age=63072000"
+
+    warnings = [json.loads(line) for line in server.logs().splitlines() if '"auth.blocked"' in line]
+    assert [(w["client_address"], w["key_prefix"]) for w in warnings] == [("127.0.0.2", "af_0badc0de")]
 
 
 # --- systemd -------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from ..inbox import Subscriber
 from ..services import Services, services
 from ..signing import ExpiredToken, InvalidToken
 from ..timefmt import iso
-from .middleware import bearer, json_response, key_principal, principal
+from .middleware import admitted, bearer, json_response, key_principal, principal, refused
 from .notifications import page_size
 from .routing import PUBLIC, Routes
 
@@ -46,13 +46,16 @@ def _secret(svc: Services) -> str:
     return svc.config.server.secret_key
 
 
-def _token_holder(svc: Services, token: str) -> Subscriber:
+def _token_holder(request: web.Request, token: str) -> Subscriber:
+    svc = services(request)
+    address = admitted(request)
     try:
         return inbox.token_subscriber(_secret(svc), token, svc.clock.now())
     except ExpiredToken:
+        # Not counted as a failure: only a browser we once gave this token holds it.
         raise ApiError("unauthorized", "the inbox token has expired; ask the application for a new one") from None
     except InvalidToken:
-        raise ApiError("unauthorized", "the inbox token is not valid") from None
+        raise refused(request, address, token, "the inbox token is not valid") from None
 
 
 async def _existing(svc: Services, subscriber: Subscriber) -> Subscriber:
@@ -69,7 +72,7 @@ async def subscriber(request: web.Request) -> Subscriber:
     if credential.startswith(f"{tenants.KEY_PREFIX}_"):
         tenant_id = (await key_principal(request, credential)).tenant_id  # every role includes member's
     else:
-        holder = _token_holder(svc, credential)
+        holder = _token_holder(request, credential)
         if holder.user_id != user_id:
             raise ApiError("not-found", "no such user")
         tenant_id = holder.tenant_id
@@ -274,7 +277,7 @@ async def inbox_socket(request: web.Request) -> web.StreamResponse:
     token = request.query.get("token")
     if not token:
         raise ApiError("unauthorized", "connect with ?token= (from POST /v1/users/{user_id}/inbox-token)")
-    who = await _existing(svc, _token_holder(svc, token))
+    who = await _existing(svc, _token_holder(request, token))
     since = _cursor(request, "since")
     ws = web.WebSocketResponse(heartbeat=svc.config.inbox.heartbeat_seconds)
     try:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
+from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -11,12 +13,16 @@ from pydantic import BaseModel, ValidationError
 
 from .. import tenants
 from ..errors import PROBLEM_CONTENT_TYPE, ApiError, from_validation
+from ..limits import AuthFailureLimiter
 from ..services import AUTH_CACHE_SECONDS, services
 from ..tenants import Principal, Role
 from .routing import ROLE_ATTR
 
 log = logging.getLogger("alertflow.api")
 PRINCIPAL = web.RequestKey("principal", Principal)
+AUTH_LIMITER = web.AppKey("auth_limiter", AuthFailureLimiter)
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 M = TypeVar("M", bound=BaseModel)
 MIB = 1024 * 1024
 
@@ -61,16 +67,68 @@ async def authenticate(request: web.Request, handler: Any) -> web.StreamResponse
     return await handler(request)
 
 
-def bearer(request: web.Request) -> str:
+def bearer(request: web.Request, what: str = "api key") -> str:
     """The credential of ``Authorization: Bearer ...``: an API key or, for inbox routes, a token."""
     header = request.headers.get("Authorization", "")
     scheme, _, credential = header.partition(" ")
     if scheme.lower() != "bearer" or not credential.strip():
-        raise ApiError("unauthorized", "send 'Authorization: Bearer <api key>'")
+        raise ApiError("unauthorized", f"send 'Authorization: Bearer <{what}>'")
     return credential.strip()
 
 
+def client_address(request: web.Request) -> str:
+    """The address failed authentications are counted against (see :func:`forwarded_client`)."""
+    trusted = services(request).config.server.trusted_proxies
+    return forwarded_client(request.remote or "", request.headers.getall("X-Forwarded-For", []), trusted)
+
+
+def forwarded_client(peer: str, forwarded_for: Iterable[str], trusted: Sequence[IPNetwork]) -> str:
+    """The peer; or, while the address at hand is a trusted proxy, the one it forwarded for.
+
+    Each proxy appends the address it was reached from, so ``X-Forwarded-For`` is read from the
+    right, and the first address that is not a trusted proxy is the client: whatever stands to
+    its left, the client wrote itself.
+    """
+    client = _ip(peer)
+    if client is None:  # not an IP peer (a Unix socket): nothing to look up
+        return peer
+    hops = [hop.strip() for header in forwarded_for for hop in header.split(",")]
+    for hop in reversed(hops):
+        if not any(client in network for network in trusted):
+            break
+        forwarded = _ip(hop)
+        if forwarded is None:  # garbage in the header: the last proxy is all that is known
+            break
+        client = forwarded
+    return str(client)
+
+
+def _ip(text: str) -> IPAddress | None:
+    try:
+        ip = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    # A dual-stack socket reports IPv4 peers as ::ffff:a.b.c.d; they are counted as IPv4.
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        return ip.ipv4_mapped
+    return ip
+
+
+def admitted(request: web.Request) -> str:
+    """The client's address, once it is not blocked for failed authentications (429 while it is)."""
+    address = client_address(request)
+    request.app[AUTH_LIMITER].check(address)
+    return address
+
+
+def refused(request: web.Request, address: str, credential: str, detail: str) -> ApiError:
+    """A 401 for a credential that is not valid, counted against the client's address."""
+    request.app[AUTH_LIMITER].failed(address, credential)
+    return ApiError("unauthorized", detail)
+
+
 async def key_principal(request: web.Request, key: str) -> Principal:
+    address = admitted(request)
     svc = services(request)
     digest = tenants.hash_key(key)
     now = svc.clock.now()
@@ -80,9 +138,15 @@ async def key_principal(request: web.Request, key: str) -> Principal:
     else:
         row = await svc.database.fetchone(tenants.AUTH_SQL, (digest,))
         principal = tenants.principal_from_row(row) if row else None
-        svc.auth_cache[digest] = (principal, now + AUTH_CACHE_SECONDS)
+        # Only keys that exist are remembered: with misses cached, every made-up key a client
+        # sent stayed in memory for good. A miss is a database read, and the failure limit
+        # bounds how many of those one address can cause.
+        if principal is None:
+            svc.auth_cache.pop(digest, None)
+        else:
+            svc.auth_cache[digest] = (principal, now + AUTH_CACHE_SECONDS)
     if principal is None:
-        raise ApiError("unauthorized", "the API key is not valid")
+        raise refused(request, address, key, "the API key is not valid")
     return principal
 
 

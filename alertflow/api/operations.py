@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import hmac
 import html
 
 from aiohttp import web
 
 from .. import openapi
 from ..errors import CATALOGUE
+from ..limits import AuthFailureLimiter
+from ..metrics import metric
 from ..services import services
-from .middleware import json_response
+from .middleware import AUTH_LIMITER, admitted, bearer, json_response, refused
 from .routing import PUBLIC, Route, Routes
 
 api = Routes()
@@ -35,14 +38,44 @@ async def readyz(request: web.Request) -> web.Response:
     return json_response({"status": "ok" if ok else "unavailable", "checks": checks}, status=200 if ok else 503)
 
 
-@api.get("/metrics", role=PUBLIC)
+@api.get("/metrics", role=PUBLIC, access="anyone, or the server.metrics_token bearer when one is set")
 async def metrics(request: web.Request) -> web.Response:
-    """Prometheus text: no tenant data, only totals (restrict it at the proxy if you prefer)."""
+    """Prometheus text: no tenant data, only totals; server.metrics_token restricts it."""
     svc = services(request)
+    if svc.config.server.metrics_token:
+        _scraper(request, svc.config.server.metrics_token)
     text = await svc.metrics.render(svc.database, svc.database.commits)
+    text += _auth_metrics(request.app[AUTH_LIMITER])
     return web.Response(
         text=text, content_type="text/plain", charset="utf-8", headers={"X-Content-Type-Options": "nosniff"}
     )
+
+
+def _scraper(request: web.Request, token: str) -> None:
+    address = admitted(request)
+    offered = bearer(request, "server.metrics_token")
+    # Constant time: how much of a guess matched must not show in how long the answer takes.
+    if not hmac.compare_digest(offered.encode(), token.encode()):
+        raise refused(request, address, offered, "the metrics token is not valid")
+
+
+def _auth_metrics(limiter: AuthFailureLimiter) -> str:
+    lines: list[str] = []
+    metric(
+        lines,
+        "alertflow_auth_failures_total",
+        "counter",
+        "Credentials refused as not valid (API keys, inbox tokens, the metrics token).",
+        [("", limiter.failed_total)],
+    )
+    metric(
+        lines,
+        "alertflow_auth_blocks_total",
+        "counter",
+        "Client addresses blocked for too many failed authentications ([limits] auth_failures).",
+        [("", limiter.blocked_total)],
+    )
+    return "\n".join(lines) + "\n"
 
 
 @api.get("/openapi.json", role=PUBLIC)
@@ -53,7 +86,7 @@ async def openapi_json(request: web.Request) -> web.Response:
 
 @api.get("/docs", role=PUBLIC)
 async def docs(request: web.Request) -> web.Response:
-    """A self-contained page: every route with its role and summary, and the problem catalogue."""
+    """One page: every route with its role and summary, and the problem catalogue."""
     routes: tuple[Route, ...] = request.app[ROUTES]
     spec = openapi.document(routes)
     rows = "".join(
@@ -71,9 +104,7 @@ async def docs(request: web.Request) -> web.Response:
 
 
 DOCS_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>AlertFlow API</title>
-<style>body{{font:15px/1.5 system-ui,sans-serif;margin:2rem auto;max-width:70rem;padding:0 1rem}}
-table{{border-collapse:collapse;width:100%}}td,th{{border-bottom:1px solid #ddd;padding:.3rem .5rem;text-align:left}}
-code{{font-size:13px}}</style></head><body>
+<link rel="stylesheet" href="/static/page.css"></head><body>
 <h1>AlertFlow API <small>{version}</small></h1>
 <p>Authenticate with <code>Authorization: Bearer &lt;api key&gt;</code>. The machine-readable description is
 <a href="/openapi.json">/openapi.json</a>. Roles: member &lt; admin &lt; owner.</p>

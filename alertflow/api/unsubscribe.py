@@ -14,9 +14,8 @@ from .routing import PUBLIC, Routes
 api = Routes()
 
 PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport"
-content="width=device-width"><title>{title}</title><style>body{{font:16px/1.5 system-ui,sans-serif;
-max-width:32rem;margin:4rem auto;padding:0 1rem}}button{{font:inherit;padding:.5rem 1rem}}</style></head>
-<body><h1>{title}</h1><p>{text}</p>{form}</body></html>"""
+content="width=device-width"><title>{title}</title><link rel="stylesheet" href="/static/page.css"></head>
+<body class="notice"><h1>{title}</h1><p>{text}</p>{form}</body></html>"""
 
 
 def read(request: web.Request) -> tuple[str, str, str]:

@@ -62,7 +62,7 @@ function chart(buckets) {
         <title>${esc(when(b.start))}: ${b.counts[s]} ${s}</title></rect>`;
     }).join("");
   }).join("");
-  const legend = STATUSES.map((s) => `<span><i style="background:var(--${s})"></i>${s}</span>`).join("");
+  const legend = STATUSES.map((s) => `<span><i class="badge ${s}"></i>${s}</span>`).join("");
   return `<svg viewBox="0 0 ${width} ${height}" width="100%" role="img" aria-label="Deliveries per hour">${bars}</svg>
     <div class="legend">${legend}</div>`;
 }
@@ -143,7 +143,7 @@ async function template(key) {
       ? "disabled" : ""}>${v.version === t.active_version ? "active: " : "activate "}v${v.version}</button>`).join(" ")}</p>
     <div class="grid2"><div><h2>Active version</h2><pre>${esc(JSON.stringify(
       { channels: t.active.channels, locales: t.active.locales }, null, 2))}</pre></div>
-    <div><h2>Preview</h2><form id="preview"><textarea name="data" rows="6" style="width:100%"
+    <div><h2>Preview</h2><form id="preview"><textarea name="data" rows="6"
       aria-label="data">${esc(JSON.stringify(sample, null, 2))}</textarea>
       <p><input name="locale" placeholder="locale (e.g. de-AT)"> <button class="primary">Render</button></p></form>
       <div id="rendered"></div></div></div></div>`;
