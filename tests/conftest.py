@@ -59,7 +59,11 @@ def script(tmp_path: Path) -> Script:
 
 
 def make_config(tmp_path: Path, **sections: Any) -> Config:
-    tree: dict[str, Any] = {"server": {"data_dir": str(tmp_path / "data"), "secret_key": "test-secret"}}
+    tree: dict[str, Any] = {
+        "server": {"data_dir": str(tmp_path / "data"), "secret_key": "test-secret"},
+        # The local fakes tenants' providers are pointed at listen on 127.0.0.1.
+        "security": {"allowed_private_networks": ["127.0.0.0/8"]},
+    }
     for name, values in sections.items():
         tree[name] = {**tree.get(name, {}), **values}
     return Config.model_validate(tree)

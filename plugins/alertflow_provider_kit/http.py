@@ -11,6 +11,7 @@ from typing import Any
 import aiohttp
 
 from alertflow.outcomes import DeliveryError, PermanentFailure, RateLimited, RetryLater
+from alertflow.providers import ProviderContext
 
 # A provider's Retry-After is honoured up to this many seconds: a buggy or hostile peer must
 # not park a delivery for days; the queue's own backoff takes over after that.
@@ -97,19 +98,20 @@ def outcome_for_status(status: int, detail: str, retry_after: str | None = None)
 
 
 class OwnedSession:
-    """The core's shared aiohttp session, or one of our own when the core lends none."""
+    """The core's shared aiohttp session, or one of our own when the core lends none; both
+    connect only where the provider's guard allows."""
 
-    def __init__(self, shared: aiohttp.ClientSession | None) -> None:
-        self._shared = shared
+    def __init__(self, context: ProviderContext) -> None:
+        self._shared = context.http
+        self._guard = context.guard
         self._own: aiohttp.ClientSession | None = None
 
     def get(self) -> aiohttp.ClientSession:
         if self._shared is not None:
             return self._shared
         if self._own is None or self._own.closed:
-            # Created on first use, inside the running loop, as aiohttp requires. No cookie
-            # jar: a cookie one tenant's endpoint sets must never travel with another's request.
-            self._own = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar())
+            # Created on first use, inside the running loop, as aiohttp requires.
+            self._own = self._guard.session()
         return self._own
 
     async def close(self) -> None:
