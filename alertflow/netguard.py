@@ -55,6 +55,9 @@ class RefusedAddress(OSError):
     def __init__(self, message: str) -> None:
         super().__init__(errno.EACCES, message)
 
+    def __str__(self) -> str:
+        return self.strerror or ""
+
 
 def parse_networks(values: Iterable[str]) -> tuple[IPNetwork, ...]:
     """CIDRs as networks; raises ValueError naming the bad one."""

@@ -29,7 +29,7 @@ from alertflow.outcomes import (
     combine_device_outcomes,
 )
 from alertflow.providers import Provider, ProviderContext, ProviderSettings
-from alertflow_provider_kit import outcome_for_status
+from alertflow_provider_kit import failure_text, outcome_for_status
 
 from .client import FcmClient, FcmReplyError
 
@@ -131,9 +131,9 @@ class FcmProvider(Provider):
         except FcmReplyError as exc:
             return _failure(device, exc)
         except InvalidDataError as exc:  # pyfcm wraps a failed OAuth token fetch in this
-            return RetryLater(f"fcm: cannot get an access token: {exc}")
+            return RetryLater(f"fcm: cannot get an access token: {failure_text(exc)}")
         except requests.RequestException as exc:
-            return RetryLater(f"fcm: {type(exc).__name__}: {exc}")
+            return RetryLater(f"fcm: {failure_text(exc)}")
         return Sent(provider_message_id=reply.get("name"))
 
 

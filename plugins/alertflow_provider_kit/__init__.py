@@ -8,6 +8,7 @@ third-party provider may import these helpers or ignore them.
 from .http import (
     HttpReply,
     OwnedSession,
+    failure_text,
     json_object,
     outcome_for_status,
     post,
@@ -19,6 +20,7 @@ __all__ = [
     "GuardedAdapter",
     "HttpReply",
     "OwnedSession",
+    "failure_text",
     "guarded_session",
     "json_object",
     "outcome_for_status",

@@ -10,6 +10,7 @@ from typing import Any
 
 import aiohttp
 
+from alertflow.netguard import RefusedAddress
 from alertflow.outcomes import DeliveryError, PermanentFailure, RateLimited, RetryLater
 from alertflow.providers import ProviderContext
 
@@ -54,6 +55,20 @@ async def post(
             )
     except (aiohttp.ClientError, TimeoutError) as exc:
         raise RetryLater(f"{what}: {type(exc).__name__}: {exc}") from exc
+
+
+def failure_text(exc: BaseException) -> str:
+    """What went wrong on the wire, in a few words: the innermost cause of a chained error
+    (requests wraps urllib3's, which wraps the socket's), without the URLs the outer layers
+    add - a URL may carry credentials, and an attempt's error is read by every member."""
+    seen: set[int] = set()
+    while id(exc) not in seen:
+        seen.add(id(exc))
+        inner = exc.__cause__ or getattr(exc, "reason", None) or exc.__context__
+        if not isinstance(inner, BaseException):
+            break
+        exc = inner
+    return str(exc) if isinstance(exc, RefusedAddress) else f"{type(exc).__name__}: {exc}"
 
 
 def retry_after_seconds(value: str | None) -> float | None:

@@ -31,14 +31,21 @@ class GuardedAdapter(HTTPAdapter):
         self.poolmanager.pool_classes_by_scheme = self._pools
 
 
+class _NoRedirects(requests.Session):
+    """A 3xx comes back as the answer: following it would re-send the request, credentials
+    and all, wherever it points."""
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        return super().send(request, **{**kwargs, "allow_redirects": False})
+
+
 def guarded_session(guard: OutboundGuard, **adapter_options: Any) -> requests.Session:
     """A session that connects only where ``guard`` allows and follows no redirect.
 
     Environment proxies are ignored: a proxy would connect on our behalf, past the check.
     """
-    session = requests.Session()
+    session = _NoRedirects()
     session.trust_env = False
-    session.max_redirects = 0
     adapter = GuardedAdapter(guard, **adapter_options)
     session.mount("http://", adapter)
     session.mount("https://", adapter)

@@ -34,7 +34,12 @@ from alertflow.outcomes import (
     Sent,
 )
 from alertflow.providers import Provider, ProviderContext, ProviderSettings
-from alertflow_provider_kit import guarded_session, outcome_for_status, retry_after_seconds
+from alertflow_provider_kit import (
+    failure_text,
+    guarded_session,
+    outcome_for_status,
+    retry_after_seconds,
+)
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -95,7 +100,7 @@ class TwilioProvider(Provider):
         except (TwilioRestException, TwilioServiceException) as exc:
             raise outcome_for_status(int(exc.status), _describe(exc)) from exc
         except requests.RequestException as exc:
-            raise RetryLater(f"twilio: {type(exc).__name__}: {exc}") from exc
+            raise RetryLater(f"twilio: {failure_text(exc)}") from exc
         return Sent(provider_message_id=created.sid)
 
     async def close(self) -> None:
@@ -146,7 +151,7 @@ class _HttpClient(TwilioHttpClient):
         response = super().request(*args, **kwargs)
         if response.status_code == 429:
             raise RateLimited(
-                f"twilio 429: {response.text[:200]}",
+                f"twilio 429: {response.text}",
                 after=retry_after_seconds(response.headers.get("Retry-After")),
             )
         return response
