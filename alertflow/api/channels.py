@@ -145,11 +145,11 @@ async def receipt(request: web.Request) -> web.Response:
         raise ApiError("forbidden", "the callback is about another message than this delivery's")
     status = RECEIPT_STATUSES.get(result.status)
     if status is not None:
-        error = None if result.error is None else clip(result.error)
+        error, now = (None if result.error is None else clip(result.error)), svc.clock.now()
         reason = None if status == "delivered" else f"{result.status}: {error or 'reported by provider'}"
         moved = await svc.database.write(
             lambda conn: queue.apply_receipt(
-                conn, delivery_id, status, reason, "receipt:" + result.status, error, type_name, svc.clock.now()
+                conn, delivery_id, status, reason, "receipt:" + result.status, error, type_name, now
             )
         )
         event = "delivery." + status if moved else "receipt.late"
