@@ -312,6 +312,24 @@ async def _redirected(
     assert received(fake) == 1 and internal_service.requests == []
 
 
+async def test_a_push_service_redirecting_inside_gets_its_hop_refused(
+    start_app: StartApp, fake_push_service: FakePushService, internal_service: HttpPeer
+) -> None:
+    from alertflow_webpush import generate_vapid_keys
+
+    # pywebpush follows redirects itself; every hop's connection is checked all the same.
+    private, _ = generate_vapid_keys()
+    config = {"vapid_private_key": private, "vapid_subject": "mailto:ops@alertflow.test"}
+    app = await start_app(security={"allowed_private_networks": ["127.0.0.1/32"]}, queue=FAST)
+    assert (await set_channel(app, "push", {"type": "webpush", "config": config})).status == 200
+    await app.call("PUT", "/v1/users/u1", body={"webpush": [fake_push_service.subscribe().info]})
+    fake_push_service.script(*[Reply(307, headers={"Location": internal_service.url("/admin")})] * 2)
+    nid = (await app.publish(PUSH))["notifications"][0]["id"]
+    [delivery] = (await app.settled(nid))["deliveries"]
+    assert delivery["status"] == "dead" and internal_service.requests == []
+    assert "127.0.0.2 is loopback" in delivery["attempts"][-1]["error"]
+
+
 async def test_the_sync_clients_session_follows_no_redirect_and_connects_only_where_allowed(
     internal_service: HttpPeer, webhook_receiver: WebhookReceiver
 ) -> None:
