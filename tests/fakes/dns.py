@@ -12,15 +12,13 @@ class FakeDns:
     """Resolves the names in ``records`` to their address, anything else as the system does.
 
     Pass it as ``resolve`` to ``create_app``; change ``records`` between configuring a
-    target and sending to it. ``lookups`` lists every name asked for.
+    target and sending to it.
     """
 
     def __init__(self) -> None:
         self.records: dict[str, str] = {}
-        self.lookups: list[str] = []
 
     def __call__(self, host: str, port: int) -> Sequence[AddrInfo]:
-        self.lookups.append(host)
         address = self.records.get(host.rstrip(".").lower())
         if address is None:
             return system_resolve(host, port)
