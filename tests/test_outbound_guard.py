@@ -28,7 +28,7 @@ from tests.fakes.webhook import PATH, SECRET, WebhookReceiver
 from tests.fakes.webpush import FakePushService
 
 # The default: no network inside is open to tenants.
-CLOSED = {"allowed_private_networks": []}
+CLOSED: dict[str, list[str]] = {"allowed_private_networks": []}
 LOOPBACK_OPEN = {"allowed_private_networks": ["127.0.0.0/8"]}
 # Two tries, quickly: enough to see a refused connection retried and then given up.
 FAST = {"max_attempts": 2, "backoff_base_seconds": 0.01, "backoff_max_seconds": 0.02}
