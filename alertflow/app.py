@@ -11,7 +11,6 @@ import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import aiohttp
 from aiohttp import web
 
 from .api import (
@@ -44,6 +43,7 @@ from .fanout import FanOut
 from .hub import HUB, Hub
 from .limits import AuthFailureLimiter, PublishLimiter
 from .message import CHANNELS
+from .netguard import OutboundGuard, Resolve, parse_networks, system_resolve
 from .providers import ProviderContext, ProviderRegistry
 from .rendering import Renderer
 from .scheduler import Scheduler
@@ -93,12 +93,21 @@ def lock_data_dir(data_dir: Path) -> int:
     return fd
 
 
-def create_app(config: Config, registry: ProviderRegistry | None = None, clock: Clock | None = None) -> web.Application:
-    """The whole server as an aiohttp application; starting it starts the workers."""
+def create_app(
+    config: Config,
+    registry: ProviderRegistry | None = None,
+    clock: Clock | None = None,
+    resolve: Resolve = system_resolve,
+) -> web.Application:
+    """The whole server as an aiohttp application; starting it starts the workers.
+
+    ``resolve`` is how outbound host names are looked up (tests play a rebinding DNS with it).
+    """
     clock = clock or Clock()
     registry = registry or ProviderRegistry.from_entry_points()
     database = SQLiteDatabase(config.database_path)
-    context = ProviderContext(database=database, public_url=config.server.public_url)
+    guard = OutboundGuard(parse_networks(config.security.allowed_private_networks), resolve)
+    context = ProviderContext(database=database, public_url=config.server.public_url, guard=guard)
     if not config.server.secret_key:
         raise ConfigError("server.secret_key: not set and not found in the data dir; run `alertflow init`")
     # Validates [providers.*] now, before serving.
@@ -144,11 +153,8 @@ def create_app(config: Config, registry: ProviderRegistry | None = None, clock: 
             os.close(lock)
 
     async def providers(app: web.Application) -> AsyncIterator[None]:
-        # No cookie jar: a cookie one tenant's endpoint sets must never ride along to another's.
-        async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http:
-            context.http = http
+        async with channels.connected():
             yield
-            await channels.close()
 
     async def workers(app: web.Application) -> AsyncIterator[None]:
         deliverer = Deliverer(

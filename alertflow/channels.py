@@ -6,14 +6,20 @@ in-app; none for webhook, which needs a URL).
 
 Every entry may also carry ``rate_per_second``: a send-rate limit for that provider, which
 paces bulk sends instead of having the provider refuse them.
+
+A tenant's providers connect only where ``[security]`` allows (alertflow.netguard); the
+operator's own, from alertflow.toml, are trusted to go anywhere (a local SMTP relay).
 """
 
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field, replace
 from typing import Any
+from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
 from .cache import TtlCache
 from .config import Config, ConfigError
@@ -57,10 +63,22 @@ class Handle:
         return not kinds or device_kind in kinds
 
 
+def masked_url(url: str) -> str:
+    """A URL with its credentials (user info, query values) shown as the mask."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    netloc = f"{MASK}@{host}" if "@" in parts.netloc else host
+    query = "&".join(f"{quote(k)}={MASK}" for k, _ in parse_qsl(parts.query, keep_blank_values=True))
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
 class ChannelProviders:
+    """``context`` is what a tenant's providers get; the operator's get the same, unguarded."""
+
     def __init__(self, config: Config, registry: ProviderRegistry, context: ProviderContext, sealer: Sealer) -> None:
         self.registry = registry
         self.context = context
+        self.operator_context = replace(context, guard=context.guard.unrestricted())
         self.sealer = sealer
         self._defaults: dict[str, list[Entry]] = {}
         for channel, entries in config.providers.items():
@@ -92,12 +110,22 @@ class ChannelProviders:
             return [Entry(builtin, self.registry.get(builtin).Settings())]
         return []
 
+    async def refuse_inside(self, entries: list[Entry], path: str) -> None:
+        """Refuse a tenant's set-up whose hosts the guard does not allow; raise naming the setting."""
+        for i, e in enumerate(entries):
+            for name, host in self.registry.get(e.type_name).outbound_hosts(e.settings).items():
+                why = await self.context.guard.refusal_for_host(host)
+                if why is not None:
+                    raise ProviderConfigError(f"{path}.{i}.{name}", f"refused: {why}")
+
     def sealed(self, tenant_id: str, channel: str, entries: list[Entry]) -> str:
-        """The stored form: secret settings sealed, bound to this tenant and channel."""
+        """The stored form: secret settings (URLs too: they may hold credentials) sealed,
+        bound to this tenant and channel."""
         out = []
         for e in entries:
             values = e.settings.model_dump(mode="json", exclude_unset=True)
-            secrets = {k: values.pop(k) for k in self.registry.get(e.type_name).secret_fields if k in values}
+            provider = self.registry.get(e.type_name)
+            secrets = {k: values.pop(k) for k in provider.secret_fields | provider.url_fields if k in values}
             item: dict[str, Any] = {"type": e.type_name, "config": values, RATE_KEY: e.rate_per_second}
             if secrets:
                 item["sealed"] = self.sealer.seal(secrets, f"{tenant_id}/{channel}")
@@ -119,9 +147,13 @@ class ChannelProviders:
         out = []
         for e in entries:
             values = e.settings.model_dump(mode="json", exclude_unset=True)
-            for key in self.registry.get(e.type_name).secret_fields:
+            provider = self.registry.get(e.type_name)
+            for key in provider.secret_fields:
                 if values.get(key) is not None:
                     values[key] = MASK
+            for key in provider.url_fields:
+                if values.get(key) is not None:
+                    values[key] = masked_url(values[key])
             out.append({"type": e.type_name, "config": values, RATE_KEY: e.rate_per_second})
         return out
 
@@ -142,17 +174,32 @@ class ChannelProviders:
 
     async def for_tenant(self, tenant_id: str, channel: str) -> list[Handle]:
         entries = await self.tenant_entries(self.context.database, tenant_id, channel)
-        return [self._handle(e) for e in (entries if entries is not None else self.defaults(channel))]
+        if entries is not None:
+            return [self._handle(e, trusted=False) for e in entries]
+        return [self._handle(e, trusted=True) for e in self.defaults(channel)]
 
-    def _handle(self, entry: Entry) -> Handle:
-        # One instance per distinct set-up, so connections (SMTP, HTTP) are reused across sends.
-        key = entry.key()
+    def _handle(self, entry: Entry, trusted: bool) -> Handle:
+        provider_type = self.registry.get(entry.type_name)
+        trusted = trusted and not provider_type.recipient_endpoints
+        # One instance per distinct set-up, so connections (SMTP, HTTP) are reused across sends;
+        # the operator's and a tenant's alike set-ups differ in where they may connect.
+        key = f"{trusted}:{entry.key()}"
         if key not in self._handles:
-            provider = self.registry.get(entry.type_name)(entry.settings, self.context)
+            provider = provider_type(entry.settings, self.operator_context if trusted else self.context)
             # A burst of one spaces sends evenly, the way providers meter them (e.g. per number).
             bucket = TokenBucket(entry.rate_per_second, burst=1) if entry.rate_per_second else None
             self._handles[key] = Handle(entry, provider, CircuitBreaker(time.monotonic), bucket)
         return self._handles[key]
+
+    @asynccontextmanager
+    async def connected(self) -> AsyncIterator[None]:
+        """Lend providers their HTTP sessions (a guarded one for tenants' providers); on the
+        way out close the providers, then the sessions."""
+        async with AsyncExitStack() as stack:
+            for context in (self.context, self.operator_context):
+                context.http = await stack.enter_async_context(context.guard.session())
+            yield
+            await self.close()
 
     async def close(self) -> None:
         for handle in self._handles.values():

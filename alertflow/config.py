@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, ValidationError, field_validator
 
 from .message import CHANNELS
+from .netguard import parse_networks
 
 ENV_PREFIX = "ALERTFLOW_"
 SECRET_KEY_FILE = "secret_key"
@@ -79,6 +80,20 @@ class LimitsConfig(_Section):
     auth_block_seconds: float = Field(300, gt=0)
 
 
+class SecurityConfig(_Section):
+    """Where tenants' outbound targets may reach (see alertflow.netguard)."""
+
+    # CIDRs a tenant's provider URLs, hosts and webhook URLs may resolve to although they are
+    # not public (loopback, private, link-local ...). Default none: nothing inside.
+    allowed_private_networks: list[str] = []
+
+    @field_validator("allowed_private_networks")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        parse_networks(value)  # raises naming the bad entry
+        return value
+
+
 class LogConfig(_Section):
     level: str = "info"
     format: str = Field("json", pattern="^(json|text)$")
@@ -91,6 +106,7 @@ class Config(_Section):
     inbox: InboxConfig = InboxConfig()
     limits: LimitsConfig = LimitsConfig()
     log: LogConfig = LogConfig()
+    security: SecurityConfig = SecurityConfig()
     # channel -> ordered provider entries ({"type": ..., **settings}); validated against
     # the installed providers by ProviderRegistry.validate, which knows their settings.
     providers: dict[str, list[dict[str, Any]]] = {}

@@ -12,6 +12,15 @@ from dataclasses import dataclass
 
 from .message import Device
 
+# The most of an error's text kept: enough for any provider's reason, while a peer's reply
+# body (a tenant's webhook URL may point anywhere) cannot be copied out through
+# ``attempts[].error``, which every member of the tenant reads.
+MAX_ERROR_CHARS = 200
+
+
+def clip(text: str) -> str:
+    return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 1] + "…"
+
 
 @dataclass(frozen=True)
 class Sent:
@@ -31,12 +40,16 @@ class Receipt:
 
     status: str  # "delivered", "undelivered" or "failed"; anything else is ignored
     error: str | None = None
+    # The message the callback is about, as the provider named it when it accepted the send
+    # (Twilio's MessageSid): the core refuses a callback about another message.
+    provider_message_id: str | None = None
 
 
 class DeliveryError(Exception):
     """Base of every outcome that is not :class:`Sent`."""
 
     def __init__(self, error: str, pruned: tuple[Device, ...] = ()) -> None:
+        error = clip(error)
         super().__init__(error)
         self.error = error
         self.pruned = pruned

@@ -10,10 +10,12 @@ import logging
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .message import Message
+from .netguard import OutboundGuard
 from .outcomes import Receipt, Sent
 
 if TYPE_CHECKING:
@@ -42,11 +44,17 @@ class ReceiptSink(Protocol):
 
 @dataclass
 class ProviderContext:
-    """What the core lends a provider: shared resources, never another tenant's data."""
+    """What the core lends a provider: shared resources, never another tenant's data.
+
+    ``guard`` says where the provider may connect: ``http`` enforces it on every request, and
+    a provider that opens connections by other means checks them with it. A tenant's
+    providers get ``[security]``'s policy, the operator's own (alertflow.toml) go anywhere.
+    """
 
     database: Database
     public_url: str | None = None
     http: aiohttp.ClientSession | None = None
+    guard: OutboundGuard = field(default_factory=OutboundGuard)
     extras: dict[str, Any] = field(default_factory=dict)
 
 
@@ -64,6 +72,13 @@ class Provider:
     Settings: ClassVar[type[ProviderSettings]] = ProviderSettings
     # Settings that are sealed at rest and never returned by the API.
     secret_fields: ClassVar[frozenset[str]] = frozenset()
+    # Settings holding a URL, or a host name, the provider connects to. A tenant's value must
+    # not point inside (alertflow.netguard); a URL's user info and query values are secrets.
+    url_fields: ClassVar[frozenset[str]] = frozenset()
+    host_fields: ClassVar[frozenset[str]] = frozenset()
+    # True when the provider connects to addresses recipients carry (Web Push endpoints):
+    # those are tenant data, so it is guarded even when the operator set it up.
+    recipient_endpoints: ClassVar[bool] = False
     description: ClassVar[str] = ""
 
     def __init__(self, settings: ProviderSettings, context: ProviderContext) -> None:
@@ -72,6 +87,15 @@ class Provider:
 
     async def send(self, message: Message) -> Sent:
         raise NotImplementedError
+
+    @classmethod
+    def outbound_hosts(cls, settings: ProviderSettings) -> dict[str, str]:
+        """The hosts a set-up connects to, by the setting that names each (checked when a
+        tenant sets it up). Override when a host hides deeper, as in a key file."""
+        values = settings.model_dump(mode="json")
+        hosts = {f: urlsplit(values[f]).hostname or "" for f in cls.url_fields if values.get(f)}
+        hosts.update({f: values[f] for f in cls.host_fields if values.get(f)})
+        return hosts
 
     async def close(self) -> None:
         """Release connections; called once when the server stops."""

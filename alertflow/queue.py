@@ -224,6 +224,33 @@ def record_delivery(conn: sqlite3.Connection, delivery_id: str, decision: Decisi
     )
 
 
+def apply_receipt(
+    conn: sqlite3.Connection,
+    delivery_id: str,
+    status: str,
+    reason: str | None,
+    event: str,
+    error: str | None,
+    provider: str,
+    now: float,
+) -> bool:
+    """A provider's later word on a sent delivery: always an attempt event, and the new status
+    only when it moves the delivery forward. Sent is the one status a receipt changes;
+    delivered and failed are final, so a late "failed" after "delivered" (or the reverse) stays
+    an event. Returns whether the status changed."""
+    moved = conn.execute(
+        "UPDATE deliveries SET status = ?, reason = ?, updated_at = ?,"
+        " delivered_at = CASE WHEN ? = 'delivered' THEN ? ELSE delivered_at END"
+        " WHERE id = ? AND status = 'sent'",
+        (status, reason, now, status, now, delivery_id),
+    ).rowcount
+    conn.execute(
+        "INSERT INTO attempts (delivery_id, at, outcome, error, provider) VALUES (?, ?, ?, ?, ?)",
+        (delivery_id, now, event, error, provider),
+    )
+    return bool(moved)
+
+
 def release(conn: sqlite3.Connection, jobs: list[Job], now: float) -> None:
     """Give back leased jobs that were never attempted (shutdown): their try does not count."""
     for job in jobs:

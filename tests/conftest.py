@@ -18,6 +18,7 @@ from alertflow import tenants
 from alertflow.app import create_app
 from alertflow.clock import Clock
 from alertflow.config import Config
+from alertflow.netguard import Resolve, system_resolve
 from alertflow.queue import Decision, Job
 from alertflow.services import SERVICES, Services
 from tests.process import Server
@@ -59,7 +60,11 @@ def script(tmp_path: Path) -> Script:
 
 
 def make_config(tmp_path: Path, **sections: Any) -> Config:
-    tree: dict[str, Any] = {"server": {"data_dir": str(tmp_path / "data"), "secret_key": "test-secret"}}
+    tree: dict[str, Any] = {
+        "server": {"data_dir": str(tmp_path / "data"), "secret_key": "test-secret"},
+        # The local fakes tenants' providers are pointed at listen on 127.0.0.1.
+        "security": {"allowed_private_networks": ["127.0.0.0/8"]},
+    }
     for name, values in sections.items():
         tree[name] = {**tree.get(name, {}), **values}
     return Config.model_validate(tree)
@@ -165,12 +170,15 @@ StartApp = Callable[..., Awaitable[Harness]]
 @pytest.fixture
 async def start_app(aiohttp_client: Any, tmp_path: Path) -> AsyncIterator[StartApp]:
     """``await start_app(queue={...}, workers={...}, providers={...})`` → a running Harness;
-    ``restart=harness`` stops that one first and starts anew on its data dir, tenant and keys."""
+    ``restart=harness`` stops that one first and starts anew on its data dir, tenant and keys;
+    ``resolve`` looks up outbound host names (a FakeDns re-points them)."""
 
-    async def start(clock: Clock | None = None, restart: Harness | None = None, **sections: Any) -> Harness:
+    async def start(
+        clock: Clock | None = None, restart: Harness | None = None, resolve: Resolve = system_resolve, **sections: Any
+    ) -> Harness:
         if restart is not None:
             await restart.client.close()
-        app = create_app(make_config(tmp_path, **sections), clock=clock)
+        app = create_app(make_config(tmp_path, **sections), clock=clock, resolve=resolve)
         client = await aiohttp_client(app)
         svc = app[SERVICES]
         tenant_id, keys = (restart.tenant_id, restart.keys) if restart else await add_tenant(svc, "acme")

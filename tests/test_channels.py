@@ -148,6 +148,54 @@ async def test_twilio_sends_and_a_signed_status_callback_marks_it_delivered(
     assert after["status"] == "delivered" and after["delivered_at"]
 
 
+async def sent_over_twilio(start_app: StartApp, fake_twilio: FakeTwilio) -> tuple[Harness, dict[str, Any], str]:
+    """An app with Twilio set up, one SMS sent through it (the delivery, with its
+    notification_id), and that delivery's callback path."""
+    app = await start_app(server={"public_url": PUBLIC_URL})
+    assert (await set_channel(app, "sms", twilio(fake_twilio))).status == 200
+    done = await publish_one(app, {"to": {"phone": "+15558675310"}, "content": {"sms": {"body": "CPU > 90%"}}})
+    [delivery] = done["deliveries"]
+    assert delivery["status"] == "sent"
+    return app, {**delivery, "notification_id": done["id"]}, f"/v1/receipts/twilio/{delivery['id']}"
+
+
+async def twilio_callback(app: Harness, fake_twilio: FakeTwilio, path: str, sid: str, status: str) -> int:
+    """Twilio's signed status callback for message ``sid``."""
+    form = {"MessageSid": sid, "AccountSid": ACCOUNT_SID, "MessageStatus": status}
+    if status in ("failed", "undelivered"):
+        form["ErrorCode"] = "30008"
+    signature = fake_twilio.signature(PUBLIC_URL + path, form)
+    return (await app.client.post(path, data=form, headers={"X-Twilio-Signature": signature})).status
+
+
+async def test_a_signed_twilio_callback_about_another_message_is_refused(
+    start_app: StartApp, fake_twilio: FakeTwilio
+) -> None:
+    app, delivery, path = await sent_over_twilio(start_app, fake_twilio)
+    other = "SM" + "f" * 32
+    assert other != delivery["provider_message_id"]
+    assert await twilio_callback(app, fake_twilio, path, other, "failed") == 403
+    after = (await app.notification(delivery["notification_id"]))["deliveries"][0]
+    assert after["status"] == "sent" and [a["outcome"] for a in after["attempts"]] == ["sent"]
+
+
+@pytest.mark.parametrize(
+    ("first", "late", "kept"), [("delivered", "failed", "delivered"), ("undelivered", "delivered", "failed")]
+)
+async def test_twilio_receipts_only_move_a_delivery_forward_and_a_late_one_is_kept_as_an_event(
+    start_app: StartApp, fake_twilio: FakeTwilio, first: str, late: str, kept: str
+) -> None:
+    app, delivery, path = await sent_over_twilio(start_app, fake_twilio)
+    sid = delivery["provider_message_id"]
+    assert await twilio_callback(app, fake_twilio, path, sid, first) == 204
+    settled = (await app.notification(delivery["notification_id"]))["deliveries"][0]
+    assert await twilio_callback(app, fake_twilio, path, sid, late) == 204
+    after = (await app.notification(delivery["notification_id"]))["deliveries"][0]
+    assert after["status"] == kept
+    assert (after["reason"], after["delivered_at"]) == (settled["reason"], settled["delivered_at"])
+    assert [a["outcome"] for a in after["attempts"]] == ["sent", f"receipt:{first}", f"receipt:{late}"]
+
+
 async def test_twilio_invalid_numbers_fail_and_outages_are_retried(
     start_app: StartApp, fake_twilio: FakeTwilio
 ) -> None:

@@ -10,10 +10,11 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 from yarl import URL
 
+from .. import queue
 from ..channels import RATE_KEY
 from ..errors import ApiError, invalid
 from ..message import CHANNELS
-from ..outcomes import InvalidReceipt
+from ..outcomes import InvalidReceipt, clip
 from ..providers import ProviderConfigError
 from ..services import Services, services
 from ..tenants import Role
@@ -22,6 +23,8 @@ from .routing import PUBLIC, Routes
 
 api = Routes()
 log = logging.getLogger("alertflow.receipts")
+# A provider's receipt statuses as delivery statuses; others (queued, sending) change nothing.
+RECEIPT_STATUSES = {"delivered": "delivered", "undelivered": "failed", "failed": "failed"}
 
 
 class ProviderIn(BaseModel):
@@ -76,6 +79,7 @@ async def put_channel(request: web.Request) -> web.Response:
         entries = svc.channels.parse(
             channel, [{k: v for k, v in r.items() if v is not None or k != RATE_KEY} for r in raw], "providers"
         )
+        await svc.channels.refuse_inside(entries, "providers")
     except ProviderConfigError as exc:
         # The request nests settings under "config": name the field as the caller wrote it.
         parts = exc.path.split(".")
@@ -113,10 +117,14 @@ async def delete_channel(request: web.Request) -> web.Response:
 
 @api.post("/v1/receipts/{type}/{delivery_id}", role=PUBLIC, access="the provider's signature")
 async def receipt(request: web.Request) -> web.Response:
-    """A provider's status callback; its signature is checked with the tenant's own settings."""
+    """A provider's status callback; its signature is checked with the tenant's own settings.
+
+    It must be about the message the provider accepted for this delivery, and it only moves
+    the delivery forward (queue.apply_receipt); a late word is kept as an attempt event.
+    """
     svc, type_name, delivery_id = services(request), request.match_info["type"], request.match_info["delivery_id"]
     row = await svc.database.fetchone(
-        "SELECT tenant_id, channel, provider, status FROM deliveries WHERE id = ?", (delivery_id,)
+        "SELECT tenant_id, channel, provider, provider_message_id FROM deliveries WHERE id = ?", (delivery_id,)
     )
     if row is None or type_name not in (row["provider"] or "").split("+"):
         raise ApiError("not-found", "no such delivery for this provider")
@@ -124,38 +132,28 @@ async def receipt(request: web.Request) -> web.Response:
     handle = next((h for h in handles if h.name == type_name), None)
     if handle is None:
         raise ApiError("not-found", "the provider is no longer set up for this channel")
+    where = {"delivery_id": delivery_id, "provider": type_name}
     try:
         result = await type(handle.provider).parse_receipt(public_request(request, svc), handle.entry.settings)
     except InvalidReceipt:
-        log.warning("receipt refused", extra={"delivery_id": delivery_id, "provider": type_name})
+        log.warning("receipt refused: bad signature", extra=where)
         raise ApiError("forbidden", "the callback's signature does not verify") from None
-    status = {"delivered": "delivered", "undelivered": "failed", "failed": "failed"}.get(result.status)
+    if result.provider_message_id is not None and result.provider_message_id != row["provider_message_id"]:
+        # Signed by the tenant's account, but about another message (or one not yet recorded
+        # as sent): applying it would move this delivery on someone else's news.
+        log.warning("receipt refused: another message", extra=where)
+        raise ApiError("forbidden", "the callback is about another message than this delivery's")
+    status = RECEIPT_STATUSES.get(result.status)
     if status is not None:
-        now = svc.clock.now()
-        reason = None if status == "delivered" else f"{result.status}: {result.error or 'reported by provider'}"
-
-        def apply(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "UPDATE deliveries SET status = ?, reason = ?, updated_at = ?,"
-                " delivered_at = CASE WHEN ? = 'delivered' THEN ? ELSE delivered_at END"
-                " WHERE id = ? AND status IN ('sent', 'delivered')",
-                (status, reason, now, status, now, delivery_id),
+        error, now = (None if result.error is None else clip(result.error)), svc.clock.now()
+        reason = None if status == "delivered" else f"{result.status}: {error or 'reported by provider'}"
+        moved = await svc.database.write(
+            lambda conn: queue.apply_receipt(
+                conn, delivery_id, status, reason, "receipt:" + result.status, error, type_name, now
             )
-            conn.execute(
-                "INSERT INTO attempts (delivery_id, at, outcome, error, provider) VALUES (?, ?, ?, ?, ?)",
-                (delivery_id, now, "receipt:" + result.status, result.error, type_name),
-            )
-
-        await svc.database.write(apply)
-        log.info(
-            status,
-            extra={
-                "event": "delivery." + status,
-                "tenant_id": row["tenant_id"],
-                "delivery_id": delivery_id,
-                "provider": type_name,
-            },
         )
+        event = "delivery." + status if moved else "receipt.late"
+        log.info(status, extra={"event": event, "tenant_id": row["tenant_id"], **where})
     return web.Response(status=204)
 
 

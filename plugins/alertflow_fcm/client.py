@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import requests
+from google.auth.transport.requests import Request
 from google.oauth2 import service_account
 from pyfcm import FCMNotification
-from requests.adapters import HTTPAdapter
+from pyfcm.errors import InvalidDataError
 
-from alertflow_provider_kit import json_object
+from alertflow.netguard import OutboundGuard
+from alertflow_provider_kit import GuardedAdapter, guarded_session, json_object
 
 FCM_SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
 
@@ -42,17 +44,38 @@ class FcmClient(FCMNotification):
     pyfcm's own ``send_request`` sleeps for any Retry-After and retries recursively without
     limit, which would pin a worker thread for as long as FCM asks; its default adapter also
     retries 502/503 for minutes. Here every reply comes straight back and the queue decides.
+    Both the FCM endpoint and the key's token endpoint are reached only where ``guard``
+    allows, with no redirect followed.
     """
 
     def __init__(
-        self, service_account_info: dict[str, Any], project_id: str, endpoint: str
+        self,
+        service_account_info: dict[str, Any],
+        project_id: str,
+        endpoint: str,
+        guard: OutboundGuard,
     ) -> None:
         credentials = service_account.Credentials.from_service_account_info(
             service_account_info, scopes=[FCM_SCOPE]
         )
-        self._adapter = HTTPAdapter(max_retries=0)
+        self._adapter = GuardedAdapter(guard, max_retries=0)
+        # pyfcm fetches tokens through a default requests session of its own: not this one.
+        self._token_session = guarded_session(guard)
         super().__init__(credentials=credentials, project_id=project_id, adapter=self._adapter)
         self._end_point = f"{endpoint.rstrip('/')}/v1/projects/{project_id}/messages:send"
+
+    @property
+    def requests_session(self) -> requests.Session:
+        session: requests.Session = super().requests_session  # one per thread, token refreshed
+        session.trust_env = False  # an environment proxy would connect past the guard
+        return session
+
+    def _get_access_token(self) -> str:
+        try:
+            self.credentials.refresh(Request(session=self._token_session))
+        except Exception as exc:  # as pyfcm does: google-auth raises assorted errors
+            raise InvalidDataError(exc) from exc
+        return str(self.credentials.token)
 
     @property
     def fcm_end_point(self) -> str:
@@ -69,8 +92,10 @@ class FcmClient(FCMNotification):
         return response
 
     def _post(self, payload: bytes | None, timeout: float | None) -> requests.Response:
-        session: requests.Session = self.requests_session  # refreshes the token when due
-        return session.post(self.fcm_end_point, data=payload, timeout=timeout)
+        session = self.requests_session  # refreshes the token when due
+        return session.post(
+            self.fcm_end_point, data=payload, timeout=timeout, allow_redirects=False
+        )
 
     def parse_response(self, response: requests.Response) -> dict[str, Any]:
         if response.status_code != 200:
@@ -82,3 +107,4 @@ class FcmClient(FCMNotification):
 
     def close(self) -> None:
         self._adapter.close()
+        self._token_session.close()

@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
+from urllib.parse import urlsplit
 
 import requests
 from pydantic import model_validator
@@ -28,7 +29,7 @@ from alertflow.outcomes import (
     combine_device_outcomes,
 )
 from alertflow.providers import Provider, ProviderContext, ProviderSettings
-from alertflow_provider_kit import outcome_for_status
+from alertflow_provider_kit import failure_text, outcome_for_status
 
 from .client import FcmClient, FcmReplyError
 
@@ -86,6 +87,7 @@ class FcmProvider(Provider):
     channels = frozenset({"push"})
     device_kinds = frozenset({"fcm"})
     secret_fields = frozenset({"service_account_json"})
+    url_fields = frozenset({"endpoint"})
     description = "Push to Android, iOS and web apps through Firebase Cloud Messaging."
 
     settings: FcmSettings
@@ -95,7 +97,17 @@ class FcmProvider(Provider):
         info = settings.service_account_info()
         project_id = settings.project_id or str(info["project_id"])
         # One client per provider: it caches the OAuth token and the HTTP connections.
-        self._client = FcmClient(info, project_id, settings.endpoint)
+        self._client = FcmClient(info, project_id, settings.endpoint, context.guard)
+
+    @classmethod
+    def outbound_hosts(cls, settings: ProviderSettings) -> dict[str, str]:
+        """The endpoint, and the token endpoint the service account key names."""
+        s = cast(FcmSettings, settings)
+        key_field = (
+            "service_account_file" if s.service_account_file is not None else "service_account_json"
+        )
+        token_host = urlsplit(str(s.service_account_info()["token_uri"])).hostname or ""
+        return {**super().outbound_hosts(settings), key_field: token_host}
 
     async def send(self, message: Message) -> Sent:
         devices = [d for d in message.recipient.devices if d.kind == "fcm" and d.token]
@@ -119,9 +131,9 @@ class FcmProvider(Provider):
         except FcmReplyError as exc:
             return _failure(device, exc)
         except InvalidDataError as exc:  # pyfcm wraps a failed OAuth token fetch in this
-            return RetryLater(f"fcm: cannot get an access token: {exc}")
+            return RetryLater(f"fcm: cannot get an access token: {failure_text(exc)}")
         except requests.RequestException as exc:
-            return RetryLater(f"fcm: {type(exc).__name__}: {exc}")
+            return RetryLater(f"fcm: {failure_text(exc)}")
         return Sent(provider_message_id=reply.get("name"))
 
 

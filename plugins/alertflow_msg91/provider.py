@@ -52,13 +52,14 @@ class Msg91Provider(Provider):
     Settings = Msg91Settings
     channels = frozenset({"sms"})
     secret_fields = frozenset({"auth_key"})
+    url_fields = frozenset({"api_base_url"})
     description = "SMS through MSG91 flows (DLT-registered templates for India)."
 
     settings: Msg91Settings
 
     def __init__(self, settings: Msg91Settings, context: ProviderContext) -> None:
         super().__init__(settings, context)
-        self._session = OwnedSession(context.http)
+        self._session = OwnedSession(context)
         self._url = settings.api_base_url.rstrip("/") + FLOW_PATH
 
     async def send(self, message: Message) -> Sent:

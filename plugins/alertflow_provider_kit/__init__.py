@@ -1,4 +1,5 @@
-"""Small pieces the first-party providers share: HTTP replies as outcomes.
+"""Small pieces the first-party providers share: HTTP replies as outcomes, and HTTP clients
+held to the core's outbound guard.
 
 Kept apart from the core on purpose: the core stays free of any provider's concerns, and a
 third-party provider may import these helpers or ignore them.
@@ -7,15 +8,20 @@ third-party provider may import these helpers or ignore them.
 from .http import (
     HttpReply,
     OwnedSession,
+    failure_text,
     json_object,
     outcome_for_status,
     post,
     retry_after_seconds,
 )
+from .sync_http import GuardedAdapter, guarded_session
 
 __all__ = [
+    "GuardedAdapter",
     "HttpReply",
     "OwnedSession",
+    "failure_text",
+    "guarded_session",
     "json_object",
     "outcome_for_status",
     "post",

@@ -10,7 +10,9 @@ from typing import Any
 
 import aiohttp
 
+from alertflow.netguard import RefusedAddress
 from alertflow.outcomes import DeliveryError, PermanentFailure, RateLimited, RetryLater
+from alertflow.providers import ProviderContext
 
 # A provider's Retry-After is honoured up to this many seconds: a buggy or hostile peer must
 # not park a delivery for days; the queue's own backoff takes over after that.
@@ -55,6 +57,20 @@ async def post(
         raise RetryLater(f"{what}: {type(exc).__name__}: {exc}") from exc
 
 
+def failure_text(exc: BaseException) -> str:
+    """What went wrong on the wire, in a few words: the innermost cause of a chained error
+    (requests wraps urllib3's, which wraps the socket's), without the URLs the outer layers
+    add - a URL may carry credentials, and an attempt's error is read by every member."""
+    seen: set[int] = set()
+    while id(exc) not in seen:
+        seen.add(id(exc))
+        inner = exc.__cause__ or getattr(exc, "reason", None) or exc.__context__
+        if not isinstance(inner, BaseException):
+            break
+        exc = inner
+    return str(exc) if isinstance(exc, RefusedAddress) else f"{type(exc).__name__}: {exc}"
+
+
 def retry_after_seconds(value: str | None) -> float | None:
     """Seconds to wait, from a ``Retry-After`` of delta-seconds or an HTTP-date (RFC 9110)."""
     if not value:
@@ -97,19 +113,20 @@ def outcome_for_status(status: int, detail: str, retry_after: str | None = None)
 
 
 class OwnedSession:
-    """The core's shared aiohttp session, or one of our own when the core lends none."""
+    """The core's shared aiohttp session, or one of our own when the core lends none; both
+    connect only where the provider's guard allows."""
 
-    def __init__(self, shared: aiohttp.ClientSession | None) -> None:
-        self._shared = shared
+    def __init__(self, context: ProviderContext) -> None:
+        self._shared = context.http
+        self._guard = context.guard
         self._own: aiohttp.ClientSession | None = None
 
     def get(self) -> aiohttp.ClientSession:
         if self._shared is not None:
             return self._shared
         if self._own is None or self._own.closed:
-            # Created on first use, inside the running loop, as aiohttp requires. No cookie
-            # jar: a cookie one tenant's endpoint sets must never travel with another's request.
-            self._own = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar())
+            # Created on first use, inside the running loop, as aiohttp requires.
+            self._own = self._guard.session()
         return self._own
 
     async def close(self) -> None:

@@ -24,6 +24,7 @@ from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
 from alertflow.message import Message
+from alertflow.netguard import OutboundGuard
 from alertflow.outcomes import (
     InvalidReceipt,
     PermanentFailure,
@@ -33,7 +34,12 @@ from alertflow.outcomes import (
     Sent,
 )
 from alertflow.providers import Provider, ProviderContext, ProviderSettings
-from alertflow_provider_kit import outcome_for_status, retry_after_seconds
+from alertflow_provider_kit import (
+    failure_text,
+    guarded_session,
+    outcome_for_status,
+    retry_after_seconds,
+)
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -69,13 +75,14 @@ class TwilioProvider(Provider):
     Settings = TwilioSettings
     channels = frozenset({"sms"})
     secret_fields = frozenset({"auth_token"})
+    url_fields = frozenset({"api_base_url"})
     description = "SMS through Twilio (status callbacks give delivery receipts)."
 
     settings: TwilioSettings
 
     def __init__(self, settings: TwilioSettings, context: ProviderContext) -> None:
         super().__init__(settings, context)
-        self._http = _HttpClient(timeout=REQUEST_TIMEOUT_SECONDS)
+        self._http = _HttpClient(context.guard)
         # environment={}: TWILIO_REGION / TWILIO_EDGE in the server's environment must not
         # silently reroute a tenant's traffic.
         self._client = Client(
@@ -93,7 +100,7 @@ class TwilioProvider(Provider):
         except (TwilioRestException, TwilioServiceException) as exc:
             raise outcome_for_status(int(exc.status), _describe(exc)) from exc
         except requests.RequestException as exc:
-            raise RetryLater(f"twilio: {type(exc).__name__}: {exc}") from exc
+            raise RetryLater(f"twilio: {failure_text(exc)}") from exc
         return Sent(provider_message_id=created.sid)
 
     async def close(self) -> None:
@@ -124,21 +131,27 @@ class TwilioProvider(Provider):
         signature = request.headers.get("X-Twilio-Signature", "")
         if not validator.validate(str(request.url), form, signature):
             raise InvalidReceipt("X-Twilio-Signature does not match")
+        sid = str(form.get("MessageSid") or "")
+        if not sid:
+            raise InvalidReceipt("no MessageSid")  # the core checks it is this delivery's message
         status = str(form.get("MessageStatus", ""))
-        if status in FAILED_STATUSES:
-            return Receipt(status, error=str(form.get("ErrorCode") or "") or None)
-        return Receipt(status)
+        error = (str(form.get("ErrorCode") or "") or None) if status in FAILED_STATUSES else None
+        return Receipt(status, error=error, provider_message_id=sid)
 
 
 class _HttpClient(TwilioHttpClient):
-    """Twilio's HTTP client, raising on 429 while the reply's Retry-After is still at hand
-    (the SDK's exceptions drop the response headers)."""
+    """Twilio's HTTP client, connecting only where the guard allows, and raising on 429 while
+    the reply's Retry-After is still at hand (the SDK's exceptions drop the response headers)."""
+
+    def __init__(self, guard: OutboundGuard) -> None:
+        super().__init__(timeout=REQUEST_TIMEOUT_SECONDS)
+        self.session = guarded_session(guard)
 
     def request(self, *args: Any, **kwargs: Any) -> Response:
         response = super().request(*args, **kwargs)
         if response.status_code == 429:
             raise RateLimited(
-                f"twilio 429: {response.text[:200]}",
+                f"twilio 429: {response.text}",
                 after=retry_after_seconds(response.headers.get("Retry-After")),
             )
         return response

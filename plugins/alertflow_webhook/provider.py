@@ -53,13 +53,14 @@ class WebhookProvider(Provider):
     Settings = WebhookSettings
     channels = frozenset({"webhook"})
     secret_fields = frozenset({"secret"})
+    url_fields = frozenset({"url"})
     description = "Signed JSON POST (HMAC-SHA256) to your own URL."
 
     settings: WebhookSettings
 
     def __init__(self, settings: WebhookSettings, context: ProviderContext) -> None:
         super().__init__(settings, context)
-        self._session = OwnedSession(context.http)
+        self._session = OwnedSession(context)
 
     async def send(self, message: Message) -> Sent:
         body = json.dumps(_payload(message), separators=(",", ":"), ensure_ascii=False).encode()
@@ -80,7 +81,7 @@ class WebhookProvider(Provider):
             headers=headers,
         )
         if not reply.ok:
-            detail = f"webhook {reply.status}: {reply.text[:200]}"
+            detail = f"webhook {reply.status}: {reply.text}"  # clipped by the outcome
             raise outcome_for_status(reply.status, detail, reply.retry_after)
         return Sent()
 

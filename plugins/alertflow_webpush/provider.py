@@ -71,6 +71,8 @@ class WebPushProvider(Provider):
     channels = frozenset({"push"})
     device_kinds = frozenset({"webpush"})
     secret_fields = frozenset({"vapid_private_key"})
+    # Subscription endpoints come from the tenant's users: always held to the tenant's guard.
+    recipient_endpoints = True
     description = "Browser notifications (Web Push with VAPID)."
 
     settings: WebPushSettings
@@ -78,7 +80,7 @@ class WebPushProvider(Provider):
     def __init__(self, settings: WebPushSettings, context: ProviderContext) -> None:
         super().__init__(settings, context)
         self._vapid = Vapid.from_string(private_key=settings.vapid_private_key)  # parsed once
-        self._session = OwnedSession(context.http)
+        self._session = OwnedSession(context)
 
     async def send(self, message: Message) -> Sent:
         devices = [d for d in message.recipient.devices if d.kind == "webpush"]

@@ -23,6 +23,7 @@ class ReceivedRequest:
     path: str
     headers: CIMultiDictProxy[str]
     body: bytes
+    query_string: str = ""
 
 
 @dataclass(frozen=True)
@@ -47,9 +48,12 @@ class HttpPeer:
 
     ``requests`` lists every request received; :meth:`script` makes the next requests (to
     ``path``, or to any path) get the given replies instead of the fake's normal behaviour.
+    ``host`` is the loopback address it listens on (another one, 127.0.0.2, plays a second
+    machine).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.host = host
         self.app = web.Application(middlewares=[self._record_and_script])
         self.requests: list[ReceivedRequest] = []
         self._scripts: dict[str | None, deque[Reply]] = {}
@@ -58,7 +62,7 @@ class HttpPeer:
         self.port = 0
 
     def url(self, path: str = "") -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"http://{self.host}:{self.port}{path}"
 
     def script(self, *replies: Reply, path: str | None = None) -> None:
         self._scripts.setdefault(path, deque()).extend(replies)
@@ -66,7 +70,7 @@ class HttpPeer:
     async def __aenter__(self) -> Self:
         self._runner = web.AppRunner(self.app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, self.host, 0)
         await site.start()
         self.port = self._runner.addresses[0][1]
         return self
@@ -79,7 +83,7 @@ class HttpPeer:
     @web.middleware
     async def _record_and_script(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         body = await request.read()
-        self.requests.append(ReceivedRequest(request.method, request.path, request.headers, body))
+        self.requests.append(ReceivedRequest(request.method, request.path, request.headers, body, request.query_string))
         script = self._scripts.get(request.path) or self._scripts.get(None)
         if not script:
             return await handler(request)

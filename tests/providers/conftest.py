@@ -9,11 +9,14 @@ import pytest
 
 from alertflow.providers import Provider
 
+from .context import LOOPBACK_OPEN
+
 
 @pytest.fixture
 async def http_session() -> AsyncIterator[aiohttp.ClientSession]:
-    """The shared session the core lends providers through ``ProviderContext.http``."""
-    async with aiohttp.ClientSession() as session:
+    """The shared session the core lends a tenant's providers through ``ProviderContext.http``:
+    guarded, with loopback opened for the fakes."""
+    async with LOOPBACK_OPEN.session() as session:
         yield session
 
 

@@ -15,10 +15,10 @@ from pydantic import ValidationError
 
 from alertflow.message import Device
 from alertflow.outcomes import PermanentFailure, RateLimited, RetryLater, Sent
-from alertflow.providers import ProviderContext
 from tests.fakes.fcm import BAD_REQUEST, FakeFcm
 from tests.fakes.http import Reply
 
+from .context import provider_context
 from .messages import message
 
 PHONE = Device(kind="fcm", token="token-phone")
@@ -32,7 +32,7 @@ def fcm(fake: FakeFcm, **overrides: Any) -> FcmProvider:
         "endpoint": fake.url(),
         **overrides,
     }
-    return FcmProvider(FcmProvider.Settings(**values), ProviderContext(database=None))  # type: ignore[arg-type]
+    return FcmProvider(FcmProvider.Settings(**values), provider_context())
 
 
 def push_to(*devices: Device, priority: str = "medium", **content: Any) -> Any:

@@ -9,10 +9,10 @@ import pytest
 from alertflow_msg91 import Msg91Provider
 
 from alertflow.outcomes import PermanentFailure, RateLimited, RetryLater, Sent
-from alertflow.providers import ProviderContext
 from tests.fakes.http import Reply, closed_port_url
 from tests.fakes.msg91 import AUTH_KEY, FLOW_ID, FakeMsg91
 
+from .context import provider_context
 from .messages import message
 
 
@@ -24,7 +24,7 @@ def msg91(fake: FakeMsg91, http: Any = None, **overrides: Any) -> Msg91Provider:
         "api_base_url": fake.url(),
         **overrides,
     }
-    return Msg91Provider(Msg91Provider.Settings(**values), ProviderContext(database=None, http=http))  # type: ignore[arg-type]
+    return Msg91Provider(Msg91Provider.Settings(**values), provider_context(http))
 
 
 def sms_to(phone: str | None = "+91 98765-43210") -> Any:

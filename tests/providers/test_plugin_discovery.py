@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from alertflow.providers import ProviderContext, ProviderRegistry
+from alertflow.providers import ProviderRegistry
 
+from .context import provider_context
 from .messages import message
 
 SAMPLE = Path(__file__).parent.parent / "sample_provider"
@@ -56,7 +57,7 @@ async def test_an_installed_plugin_is_found_beside_the_first_party_providers(
 
     out = tmp_path / "sent.jsonl"
     type_name, settings = registry.validate("providers.sms", "sms", {"type": "sample", "path": str(out)})
-    provider = registry.get(type_name)(settings, ProviderContext(database=None))  # type: ignore[arg-type]
+    provider = registry.get(type_name)(settings, provider_context())
     await provider.send(message("sms", {"body": "Your code is 123456"}, phone="+15558675310"))
 
     assert [json.loads(line) for line in out.read_text().splitlines()] == [

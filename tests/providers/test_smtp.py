@@ -12,10 +12,10 @@ from alertflow_smtp.provider import POOL_SIZE
 from pydantic import ValidationError
 
 from alertflow.outcomes import PermanentFailure, RetryLater, Sent
-from alertflow.providers import ProviderContext
 from tests.fakes.http import closed_port_url
 from tests.fakes.smtp import FakeSmtpServer
 
+from .context import provider_context
 from .messages import message
 
 FROM = "alerts@alertflow.test"
@@ -32,7 +32,7 @@ def smtp(server: FakeSmtpServer, **settings: Any) -> SmtpProvider:
         "timeout_seconds": 5,
     }
     provider_settings = SmtpProvider.Settings(**{**defaults, **settings})
-    return SmtpProvider(provider_settings, ProviderContext(database=None))  # type: ignore[arg-type]
+    return SmtpProvider(provider_settings, provider_context())
 
 
 def email_to(address: str | None = "ann@example.com", **kwargs: Any) -> Any:
@@ -231,7 +231,7 @@ async def test_a_server_that_is_not_listening_is_retried(closing):
     provider = closing(
         SmtpProvider(
             SmtpProvider.Settings(host="127.0.0.1", port=port, security="none", from_address=FROM),
-            ProviderContext(database=None),  # type: ignore[arg-type]
+            provider_context(),
         )
     )
     with pytest.raises(RetryLater):

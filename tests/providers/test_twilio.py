@@ -17,10 +17,10 @@ from alertflow.outcomes import (
     RetryLater,
     Sent,
 )
-from alertflow.providers import ProviderContext
 from tests.fakes.http import Reply, closed_port_url
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, INVALID_NUMBER_PREFIX, FakeTwilio
 
+from .context import provider_context
 from .messages import message
 
 FROM = "+15017122661"
@@ -40,7 +40,7 @@ def settings(twilio: FakeTwilio, **overrides: Any) -> Any:
 
 
 def twilio_provider(twilio: FakeTwilio, public_url: str | None = PUBLIC_URL, **overrides: Any) -> TwilioProvider:
-    return TwilioProvider(settings(twilio, **overrides), ProviderContext(database=None, public_url=public_url))  # type: ignore[arg-type]
+    return TwilioProvider(settings(twilio, **overrides), provider_context(public_url=public_url))
 
 
 def sms_to(phone: str | None = "+15558675310") -> Any:
@@ -119,7 +119,7 @@ async def test_refused_credentials_are_retried_as_a_configuration_problem(fake_t
 
 async def test_an_unreachable_api_is_retried(fake_twilio, closing):
     provider = closing(twilio_provider(fake_twilio, api_base_url=closed_port_url()))
-    with pytest.raises(RetryLater, match="ConnectionError"):
+    with pytest.raises(RetryLater, match="Connection refused"):
         await provider.send(sms_to())
 
 
@@ -166,9 +166,12 @@ async def receipts(fake_twilio, aiohttp_client):
     return str(client.make_url("/v1/receipts/twilio/dlv_01HZX3K9")), client.session, parsed
 
 
+SID = "SM" + "a" * 32
+
+
 def callback(status: str, **extra: str) -> dict[str, str]:
     return {
-        "MessageSid": "SM" + "a" * 32,
+        "MessageSid": SID,
         "AccountSid": ACCOUNT_SID,
         "MessageStatus": status,
         **extra,
@@ -178,16 +181,23 @@ def callback(status: str, **extra: str) -> dict[str, str]:
 @pytest.mark.parametrize(
     ("form", "receipt"),
     [
-        (callback("delivered"), Receipt("delivered")),
-        (callback("undelivered", ErrorCode="30003"), Receipt("undelivered", "30003")),
-        (callback("failed", ErrorCode="30008"), Receipt("failed", "30008")),
-        (callback("sent"), Receipt("sent")),  # intermediate: the core ignores it
+        (callback("delivered"), Receipt("delivered", provider_message_id=SID)),
+        (callback("undelivered", ErrorCode="30003"), Receipt("undelivered", "30003", SID)),
+        (callback("failed", ErrorCode="30008"), Receipt("failed", "30008", SID)),
+        (callback("sent"), Receipt("sent", provider_message_id=SID)),  # intermediate: the core ignores it
     ],
 )
-async def test_a_signed_status_callback_becomes_a_receipt(fake_twilio, receipts, form, receipt):
+async def test_a_signed_status_callback_becomes_a_receipt_naming_its_message(fake_twilio, receipts, form, receipt):
     url, session, parsed = receipts
     assert await fake_twilio.status_callback(session, url, form) == 204
     assert parsed == [receipt]
+
+
+async def test_a_signed_callback_that_names_no_message_is_refused(fake_twilio, receipts):
+    url, session, parsed = receipts
+    form = {k: v for k, v in callback("delivered").items() if k != "MessageSid"}
+    assert await fake_twilio.status_callback(session, url, form) == 403
+    assert parsed == []
 
 
 async def test_a_callback_with_a_forged_signature_is_refused(fake_twilio, receipts):

@@ -10,16 +10,16 @@ from alertflow_webhook import WebhookProvider, signature
 from pydantic import ValidationError
 
 from alertflow.outcomes import PermanentFailure, RateLimited, RetryLater, Sent
-from alertflow.providers import ProviderContext
 from tests.fakes.http import Reply, closed_port_url
 from tests.fakes.webhook import PATH, SECRET, WebhookReceiver
 
+from .context import provider_context
 from .messages import message
 
 
 def webhook(receiver: WebhookReceiver, http: Any, **overrides: Any) -> WebhookProvider:
     values = {"url": receiver.url(PATH), "secret": SECRET, "timeout_seconds": 5, **overrides}
-    return WebhookProvider(WebhookProvider.Settings(**values), ProviderContext(database=None, http=http))  # type: ignore[arg-type]
+    return WebhookProvider(WebhookProvider.Settings(**values), provider_context(http))
 
 
 async def test_the_tenants_body_is_posted_as_json_and_signed(webhook_receiver, http_session, closing):

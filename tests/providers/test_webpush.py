@@ -11,10 +11,10 @@ from pydantic import ValidationError
 
 from alertflow.message import Device
 from alertflow.outcomes import PermanentFailure, RateLimited, RetryLater, Sent
-from alertflow.providers import ProviderContext
 from tests.fakes.http import Reply, closed_port_url
 from tests.fakes.webpush import FakePushService
 
+from .context import provider_context
 from .messages import message
 
 SUBJECT = "mailto:ops@alertflow.test"
@@ -23,7 +23,7 @@ PRIVATE_KEY, PUBLIC_KEY = generate_vapid_keys()
 
 def webpush(http: Any, **overrides: Any) -> WebPushProvider:
     values = {"vapid_private_key": PRIVATE_KEY, "vapid_subject": SUBJECT, **overrides}
-    return WebPushProvider(WebPushProvider.Settings(**values), ProviderContext(database=None, http=http))  # type: ignore[arg-type]
+    return WebPushProvider(WebPushProvider.Settings(**values), provider_context(http))
 
 
 def browser(service: FakePushService) -> Device:
