@@ -20,13 +20,10 @@ from alertflow.clock import Clock
 from alertflow.config import Config
 from alertflow.queue import Decision, Job
 from alertflow.services import SERVICES, Services
-from tests.process import Server
+from tests.process import WAIT_SECONDS, Server
 
 # The local peers speaking each provider's wire format (SMTP, Twilio, FCM, Web Push, ...).
 pytest_plugins = ["tests.fakes.fixtures"]
-
-# Generous: only a failing test waits this long.
-WAIT_SECONDS = 15.0
 
 
 class Script:
