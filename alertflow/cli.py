@@ -226,7 +226,8 @@ def serve(config_path: str | None, data_dir: str | None, host: str | None, port:
             host=config.server.host,
             port=config.server.port,
             print=None,
-            access_log=None,
+            access_log=log.access_log(config.server.access_log),
+            access_log_class=log.AccessLogger,
             shutdown_timeout=config.server.shutdown_timeout_seconds,
             handle_signals=False,
         )

@@ -34,6 +34,7 @@ class ServerConfig(_Section):
     max_body_mb: float = Field(1, gt=0)
     max_bulk_body_mb: float = Field(16, gt=0)
     shutdown_timeout_seconds: float = Field(10, ge=0)
+    access_log: bool = False
 
 
 class QueueConfig(_Section):
