@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import click
 
-from . import __version__, queue, tenants
+from . import __version__, dlq, tenants
 from .config import SECRET_KEY_FILE, Config, ConfigError, ensure_secret_key, find_config_file, load
 from .storage.backup import backup as backup_database
 from .storage.database import connect
@@ -343,8 +343,6 @@ def dlq_group(config_path: str | None, data_dir: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def dlq_list(config_path: str | None, data_dir: str | None, tenant_ref: str | None, as_json: bool) -> None:
     """Dead deliveries, newest first."""
-    from . import dlq
-
     config = settings(config_path, data_dir)
     with database(config) as conn:
         tenant_id = tenants.find_tenant(conn, tenant_ref) if tenant_ref else None
@@ -367,7 +365,7 @@ def dlq_replay(delivery_id: str, config_path: str | None, data_dir: str | None) 
     """Send a dead delivery again, with a fresh set of attempts."""
     config = settings(config_path, data_dir)
     with database(config) as conn:
-        replayed = write(conn, lambda c: queue.replay(c, delivery_id, time.time()))
+        replayed = write(conn, lambda c: dlq.replay(c, delivery_id, time.time()))
     if replayed is None:
         fail(f"{delivery_id} is not in the dead-letter queue")
     click.echo(f"Replaying {delivery_id} ({replayed['channel']}); a running server picks it up within a second.")

@@ -142,6 +142,8 @@ def test_dlq_list_and_replay_from_the_command_line(tmp_path: Path) -> None:
         (script_dir / "s.json").write_text("{}")
         cli("dlq", "replay", dead["delivery_id"], cwd=server.workdir)
         assert server.wait_for(lambda: server.request("GET", f"/v1/notifications/{nid}").json()["status"] == "sent")
+        [delivery] = server.request("GET", f"/v1/notifications/{nid}").json()["deliveries"]
+        assert [a["outcome"] for a in delivery["attempts"]] == ["dead", "replayed", "sent"]
         again = cli("dlq", "replay", dead["delivery_id"], cwd=server.workdir, check=False)
         assert again.returncode == 1 and "not in the dead-letter queue" in again.stderr
     finally:
