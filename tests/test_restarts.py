@@ -63,9 +63,7 @@ def test_a_bulk_killed_mid_fan_out_resumes_with_every_recipient_exactly_once(
     assert 0 < before < total, "the kill did not land mid fan-out: the test proves nothing"
 
     servers.append(server.start())
-    assert server.wait_for(
-        lambda: server.request("GET", f"/v1/batches/{batch_id}").json()["status"] != "fanning_out"
-    )
+    assert server.wait_for(lambda: server.request("GET", f"/v1/batches/{batch_id}").json()["status"] != "fanning_out")
     counted = conn.execute(
         "SELECT COUNT(*), COUNT(DISTINCT recipient) FROM notifications WHERE batch_id = ?", (batch_id,)
     ).fetchone()
