@@ -30,9 +30,12 @@ $(STAMP): $(BIN)/python pyproject.toml $(wildcard plugins/pyproject.toml)
 
 install: $(STAMP)
 
-# Initialises ./data on first run (printing the owner API key once), then serves.
+# Initialises ./data on first run (printing the owner API key once), then serves;
+# `make serve PORT=9000` picks the port (default: server.port, 8080); a PORT in the
+# environment is ignored, so a shell that exports one for something else changes nothing.
+PORT =
 serve: $(STAMP)
-	$(BIN)/alertflow serve
+	$(BIN)/alertflow serve $(if $(PORT),--port $(PORT))
 
 $(TEST_STAMP): $(STAMP)
 	$(BIN)/pip install -q -e '.[test]' -e tests/testkit

@@ -52,7 +52,7 @@ from .services import SERVICES, Services
 from .storage.database import SQLiteDatabase
 from .templates import TemplateStore
 from .unsubscribe import Links
-from .workers import ChannelPool, WorkerPools
+from .workers import ChannelPool, Stopped, WorkerPools
 
 log = logging.getLogger("alertflow.app")
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -142,6 +142,7 @@ def create_app(
         table.add_to(app)
     app.router.add_static("/static", dashboard.STATIC_DIR)
     app.on_shutdown.append(hub.shutdown)
+    stopped = Stopped(drained=0, released=0)  # what the stop did with the sends in flight
 
     async def storage(app: web.Application) -> AsyncIterator[None]:
         lock = lock_data_dir(config.server.data_dir)
@@ -151,12 +152,15 @@ def create_app(
         finally:
             await database.close()
             os.close(lock)
+            # The last thing a stop does, so an operator (or systemd's journal) sees it ended.
+            log.info("stopped", extra={"drained": stopped.drained, "released": stopped.released})
 
     async def providers(app: web.Application) -> AsyncIterator[None]:
         async with channels.connected():
             yield
 
     async def workers(app: web.Application) -> AsyncIterator[None]:
+        nonlocal stopped
         deliverer = Deliverer(
             database, config.queue, channels.for_tenant, Renderer(template_store).render, clock.now, links.url_for
         )
@@ -175,7 +179,7 @@ def create_app(
         svc.pools = pools
         yield
         svc.pools = None
-        await pools.stop(config.server.shutdown_timeout_seconds)
+        stopped = await pools.stop(config.server.shutdown_timeout_seconds)
 
     async def fanout(app: web.Application) -> AsyncIterator[None]:
         runner = FanOut(svc)
@@ -208,16 +212,17 @@ async def stop_on_signals(app: web.Application) -> AsyncIterator[None]:
     """
     loop = asyncio.get_running_loop()
 
-    def stop() -> None:
-        for sig in STOP_SIGNALS:
-            loop.add_signal_handler(sig, already_stopping)
+    def stop(sig: signal.Signals) -> None:
+        log.info("stopping", extra={"signal": sig.name})
+        for s in STOP_SIGNALS:
+            loop.add_signal_handler(s, already_stopping)
         raise web.GracefulExit()
 
     def already_stopping() -> None:
         log.warning("already stopping: sends in flight get up to server.shutdown_timeout_seconds")
 
     for sig in STOP_SIGNALS:
-        loop.add_signal_handler(sig, stop)
+        loop.add_signal_handler(sig, stop, sig)
     yield
     for sig in STOP_SIGNALS:
         loop.remove_signal_handler(sig)

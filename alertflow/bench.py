@@ -54,7 +54,7 @@ class Target:
     api_key: str
     pid: int | None = None
     proc: subprocess.Popen[bytes] | None = None
-    workdir: Path | None = None
+    data_dir: Path | None = None
     tenant_id: str | None = None
 
     def rss_mib(self) -> float | None:
@@ -95,17 +95,27 @@ async def _wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
     raise RuntimeError("server did not become ready")
 
 
-async def embedded_server(workdir: Path) -> Target:
-    """``alertflow serve`` on a fresh data dir with the outbox provider, logging warnings only."""
-    env = {**os.environ, "ALERTFLOW_LOG__LEVEL": "warning", "ALERTFLOW_CONFIG": str(workdir / "alertflow.toml")}
-    (workdir / "alertflow.toml").write_text(f"[server]\ndata_dir = '{workdir / 'data'}'\n")
+async def embedded_server(workdir: Path, config_file: Path | None = None, data_dir: Path | None = None) -> Target:
+    """``alertflow serve`` logging warnings only: on a fresh data dir with the outbox provider,
+    unless ``config_file`` and ``data_dir`` say otherwise. Never ./alertflow.toml: a bench
+    must not send through the real providers it may name."""
+    if config_file is None:
+        config_file = workdir / "alertflow.toml"
+        config_file.write_text("")
+    data_dir = data_dir or workdir / "data"
+    env = {**os.environ, "ALERTFLOW_LOG__LEVEL": "warning", "ALERTFLOW_CONFIG": str(config_file)}
     init = subprocess.run(
-        [*ALERTFLOW, "init", "--json"], env=env, cwd=workdir, capture_output=True, text=True, check=True
+        [*ALERTFLOW, "init", "--json", "--data-dir", str(data_dir)],
+        env=env,
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     created = json.loads(init.stdout)
     port = _free_port()
     proc = subprocess.Popen(
-        [*ALERTFLOW, "serve", "--port", str(port)],
+        [*ALERTFLOW, "serve", "--port", str(port), "--data-dir", str(data_dir)],
         env=env,
         cwd=workdir,
         stdout=subprocess.DEVNULL,
@@ -113,7 +123,7 @@ async def embedded_server(workdir: Path) -> Target:
     )
     url = f"http://127.0.0.1:{port}"
     await _wait_ready(url + "/readyz", proc)
-    return Target(url, created["api_key"], proc.pid, proc, workdir, created["tenant_id"])
+    return Target(url, created["api_key"], proc.pid, proc, data_dir, created["tenant_id"])
 
 
 async def reference_server(workdir: Path) -> Target:
@@ -354,7 +364,11 @@ async def bench(args: Any) -> dict[str, Any]:
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="alertflow-bench-") as tmp:
         workdir = Path(tmp)
-        target = Target(args.url, args.api_key) if args.url else await embedded_server(workdir)
+        target = (
+            Target(args.url, args.api_key)
+            if args.url
+            else await embedded_server(workdir, args.config_file, args.data_dir)
+        )
         try:
             await asyncio.sleep(1.0)
             results["idle_rss_mib"] = target.rss_mib()
@@ -587,8 +601,8 @@ def _insert_users(database: Path, tenant_id: str, count: int) -> None:
 
 async def topic_run(target: Target, subscribers: int) -> dict[str, Any]:
     """A bulk to a topic of ``subscribers``: time until every delivery exists (committed)."""
-    if target.workdir and target.tenant_id:
-        await asyncio.to_thread(_insert_users, target.workdir / "data" / "alertflow.db", target.tenant_id, subscribers)
+    if target.data_dir and target.tenant_id:
+        await asyncio.to_thread(_insert_users, target.data_dir / "alertflow.db", target.tenant_id, subscribers)
     else:
         print("  (--url: subscribers without user records are suppressed as unknown users)")
     async with aiohttp.ClientSession() as http:

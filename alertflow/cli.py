@@ -9,7 +9,7 @@ import os
 import sqlite3
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from importlib import resources
 from importlib.metadata import entry_points
@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import click
 
-from . import __version__, queue, tenants
+from . import __version__, dlq, tenants
 from .config import SECRET_KEY_FILE, Config, ConfigError, ensure_secret_key, find_config_file, load
 from .storage.backup import backup as backup_database
 from .storage.database import connect
@@ -30,19 +30,41 @@ COMMANDS_GROUP = "alertflow.commands"
 SWITCH_INTERVAL_SECONDS = 0.0005  # see tune_interpreter
 
 
+# Every command takes these two (the contract), at any level: `alertflow --config X dlq list`,
+# `alertflow dlq --config X list`, `alertflow dlq list --config X`; the innermost wins.
+COMMON_OPTIONS: tuple[tuple[tuple[str, ...], dict[str, Any]], ...] = (
+    (
+        ("--config", "config_path"),
+        {
+            "type": click.Path(dir_okay=False),
+            "default": None,
+            "help": "Config file (default: $ALERTFLOW_CONFIG, else ./alertflow.toml).",
+        },
+    ),
+    (
+        ("--data-dir", "data_dir"),
+        {"type": click.Path(file_okay=False), "default": None, "help": "Data directory (overrides server.data_dir)."},
+    ),
+)
+
+
 def common_options(fn: F) -> F:
     """``--config`` and ``--data-dir`` are accepted before or after a subcommand's arguments."""
-    fn = click.option(
-        "--config",
-        "config_path",
-        type=click.Path(dir_okay=False),
-        default=None,
-        help="Config file (default: $ALERTFLOW_CONFIG, else ./alertflow.toml).",
-    )(fn)
-    fn = click.option(
-        "--data-dir", type=click.Path(file_okay=False), default=None, help="Data directory (overrides server.data_dir)."
-    )(fn)
+    for decls, attrs in reversed(COMMON_OPTIONS):
+        fn = click.option(*decls, **attrs)(fn)
     return fn
+
+
+def accept_common_options(command: click.Command) -> None:
+    """A plugin's command (and each of its subcommands) accepts the two as well, unused:
+    a script can pass them to every alertflow command alike."""
+    names = {p.name for p in command.params}
+    for decls, attrs in COMMON_OPTIONS:
+        if decls[-1] not in names:
+            command.params.append(click.Option(list(decls), expose_value=False, **attrs))
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            accept_common_options(sub)
 
 
 def fail(message: str, code: int = 1) -> None:
@@ -50,15 +72,22 @@ def fail(message: str, code: int = 1) -> None:
     sys.exit(code)
 
 
+def given(name: str, value: str | None) -> str | None:
+    """The command's own ``value``, else the nearest enclosing group's (``alertflow --data-dir X dlq list``)."""
+    ctx: click.Context | None = click.get_current_context()
+    while value is None and ctx is not None:
+        value = ctx.params.get(name)
+        ctx = ctx.parent
+    return value
+
+
 def settings(config_path: str | None, data_dir: str | None, **server: Any) -> Config:
     """The merged configuration; the subcommand's own flags win over the group's."""
-    ctx = click.get_current_context()
-    root = ctx.find_root().params
     overrides: dict[str, Any] = {k: v for k, v in server.items() if v is not None}
-    if data_dir or root.get("data_dir"):
-        overrides["data_dir"] = data_dir or root["data_dir"]
+    if given("data_dir", data_dir):
+        overrides["data_dir"] = given("data_dir", data_dir)
     try:
-        config = load(config_path or root.get("config_path"), {"server": overrides} if overrides else None)
+        config = load(given("config_path", config_path), {"server": overrides} if overrides else None)
     except ConfigError as exc:
         fail(f"config error: {exc}", 2)
         raise
@@ -112,7 +141,36 @@ def write_sample_config(target: Path) -> bool:
     return True
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class AlertFlowCli(click.Group):
+    """Every error is one line on stderr (the contract): click's usage errors, which print the
+    usage, a hint and the error on three to five lines, included. Exit codes stay click's:
+    2 for usage, 1 otherwise."""
+
+    def main(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, prog_name: str | None = None, standalone_mode: bool = True
+    ) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, standalone_mode=False)
+        try:
+            result = super().main(args, prog_name, standalone_mode=False)
+        except click.exceptions.NoArgsIsHelpError as exc:
+            exc.show()  # bare `alertflow` or `alertflow dlq`: the help is the answer
+            sys.exit(exc.exit_code)
+        except click.UsageError as exc:
+            where = exc.ctx.command_path if exc.ctx else "alertflow"
+            fail(f"{one_line(exc.format_message())} (see '{where} --help')", exc.exit_code)
+        except click.ClickException as exc:
+            fail(one_line(exc.format_message()), exc.exit_code)
+        except click.Abort:
+            fail("aborted")
+        sys.exit(result if isinstance(result, int) else 0)  # --help and --version return 0
+
+
+def one_line(message: str) -> str:
+    return " ".join(message.split())
+
+
+@click.group(cls=AlertFlowCli, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="alertflow", message="%(prog)s %(version)s")
 @common_options
 def main(config_path: str | None, data_dir: str | None) -> None:
@@ -126,7 +184,7 @@ def init(config_path: str | None, data_dir: str | None, as_json: bool) -> None:
     """Create the data dir, database, tenant 'default' and an owner API key."""
     config = settings(config_path, data_dir)
     tenant_id, api_key = initialise(config)
-    explicit = config_path or click.get_current_context().find_root().params.get("config_path")
+    explicit = given("config_path", config_path)
     wrote = find_config_file(explicit, dict(os.environ)) is None and write_sample_config(Path("alertflow.toml"))
     if as_json:
         click.echo(json.dumps({"tenant_id": tenant_id, "api_key": api_key}))
@@ -168,7 +226,8 @@ def serve(config_path: str | None, data_dir: str | None, host: str | None, port:
             host=config.server.host,
             port=config.server.port,
             print=None,
-            access_log=None,
+            access_log=log.access_log(config.server.access_log),
+            access_log_class=log.AccessLogger,
             shutdown_timeout=config.server.shutdown_timeout_seconds,
             handle_signals=False,
         )
@@ -198,7 +257,8 @@ def tune_interpreter() -> None:
 
 
 @main.group("tenants")
-def tenants_group() -> None:
+@common_options
+def tenants_group(config_path: str | None, data_dir: str | None) -> None:
     """Manage tenants."""
 
 
@@ -221,7 +281,8 @@ def tenants_create(name: str, config_path: str | None, data_dir: str | None, as_
 
 
 @main.group("keys")
-def keys_group() -> None:
+@common_options
+def keys_group(config_path: str | None, data_dir: str | None) -> None:
     """Manage API keys."""
 
 
@@ -249,7 +310,8 @@ def keys_create(
 
 
 @main.group("plugins")
-def plugins_group() -> None:
+@common_options
+def plugins_group(config_path: str | None, data_dir: str | None) -> None:
     """Installed provider plugins."""
 
 
@@ -270,7 +332,8 @@ def plugins_list(config_path: str | None, data_dir: str | None, as_json: bool) -
 
 
 @main.group("dlq")
-def dlq_group() -> None:
+@common_options
+def dlq_group(config_path: str | None, data_dir: str | None) -> None:
     """The dead-letter queue."""
 
 
@@ -280,8 +343,6 @@ def dlq_group() -> None:
 @click.option("--json", "as_json", is_flag=True)
 def dlq_list(config_path: str | None, data_dir: str | None, tenant_ref: str | None, as_json: bool) -> None:
     """Dead deliveries, newest first."""
-    from . import dlq
-
     config = settings(config_path, data_dir)
     with database(config) as conn:
         tenant_id = tenants.find_tenant(conn, tenant_ref) if tenant_ref else None
@@ -304,7 +365,7 @@ def dlq_replay(delivery_id: str, config_path: str | None, data_dir: str | None) 
     """Send a dead delivery again, with a fresh set of attempts."""
     config = settings(config_path, data_dir)
     with database(config) as conn:
-        replayed = write(conn, lambda c: queue.replay(c, delivery_id, time.time()))
+        replayed = write(conn, lambda c: dlq.replay(c, delivery_id, time.time()))
     if replayed is None:
         fail(f"{delivery_id} is not in the dead-letter queue")
     click.echo(f"Replaying {delivery_id} ({replayed['channel']}); a running server picks it up within a second.")
@@ -364,16 +425,30 @@ def show_progress(copied: int, total: int) -> None:
     "--topic-subscribers", default=0, show_default=True, help="Subscribers of a topic to bulk-send to (0: skip)."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON at the end.")
-def bench(**options: Any) -> None:
-    """Measure publish throughput and latency, publish→sent latency, in-app push latency and memory."""
+@common_options
+def bench(config_path: str | None, data_dir: str | None, **options: Any) -> None:
+    """Measure publish throughput and latency, publish→sent latency, in-app push latency and memory.
+
+    The embedded server runs on a temporary data dir (--data-dir: that one instead) with the
+    built-in defaults (--config: that file instead; ./alertflow.toml is never used, so a bench
+    does not send through real providers by accident).
+    """
     from types import SimpleNamespace
 
     from .bench import FROZEN
     from .bench import bench as run_bench
 
-    args = SimpleNamespace(**options)
+    config_path, data_dir = given("config_path", config_path), given("data_dir", data_dir)
+    args = SimpleNamespace(**options, config_file=None, data_dir=None)
     if args.url and not args.api_key:
         fail("--url needs --api-key", 2)
+    if args.url and (config_path or data_dir):
+        fail("--config and --data-dir set up the embedded server; --url targets a running one", 2)
+    if config_path:
+        settings(config_path, data_dir)  # a config error is told now, in one line, not by the server's log
+        args.config_file = Path(config_path).resolve()
+    if data_dir:
+        args.data_dir = Path(data_dir).resolve()
     if args.reference and FROZEN:
         fail("--reference runs the Python module alertflow.bench: use a pip-installed alertflow", 2)
     results = asyncio.run(run_bench(args))
@@ -390,6 +465,7 @@ def add_plugin_commands(group: click.Group) -> None:
             click.echo(f"alertflow: plugin command {ep.name!r} failed to load: {exc}", err=True)
             continue
         if isinstance(command, click.Command) and command.name not in group.commands:
+            accept_common_options(command)
             group.add_command(command)
 
 

@@ -39,6 +39,7 @@ class ServerConfig(_Section):
     trusted_proxies: list[IPvAnyNetwork] = []
     # When set (not empty), GET /metrics needs "Authorization: Bearer <metrics_token>".
     metrics_token: str | None = None
+    access_log: bool = False
 
 
 class QueueConfig(_Section):

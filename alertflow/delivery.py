@@ -75,7 +75,7 @@ def decide(job: Job, attempt: Attempt, policy: QueueConfig, now: float, rng: ran
     if isinstance(result, PermanentFailure):
         return Decision("failed", outcome, who, error=result.error, earlier=earlier)
     if job.attempt >= policy.max_attempts:
-        return Decision("dead", outcome, who, error=result.error, earlier=earlier)
+        return Decision("dead", "dead", who, error=result.error, earlier=earlier)  # the try that ran out
     delay = backoff_delay(job.attempt, policy.backoff_base_seconds, policy.backoff_max_seconds, rng)
     if isinstance(result, RetryLater) and result.after is not None:
         # The provider said when; waiting less would only be refused again.

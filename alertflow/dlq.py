@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
+from . import queue
 from .storage.database import Database
 from .timefmt import iso
+
+# The history's entry for a replay, among the delivery's attempts (it is not one: no send).
+REPLAYED = "replayed"
 
 
 def shape(row: Any) -> dict[str, Any]:
@@ -39,3 +44,16 @@ async def entries(
     more = len(rows) > limit
     rows = rows[:limit]
     return [shape(r) for r in rows], (rows[-1]["delivery_id"] if more and rows else None)
+
+
+def replay(
+    conn: sqlite3.Connection, delivery_id: str, now: float, tenant_id: str | None = None
+) -> dict[str, Any] | None:
+    """Send a dead delivery again with a fresh set of attempts, and say so in its history."""
+    replayed = queue.replay(conn, delivery_id, now, tenant_id)
+    if replayed is not None:
+        conn.execute(
+            "INSERT INTO attempts (delivery_id, at, outcome, error, provider) VALUES (?, ?, ?, NULL, NULL)",
+            (delivery_id, now, REPLAYED),
+        )
+    return replayed

@@ -6,9 +6,18 @@ import json
 import logging
 import sys
 import time
+from urllib.parse import urlencode
+
+from aiohttp.abc import AbstractAccessLogger
+from aiohttp.web import BaseRequest, StreamResponse
 
 # Attributes every LogRecord has; anything else was passed in ``extra`` and is logged.
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+ACCESS_LOGGER = "alertflow.access"
+# Query and path parameters whose values are credentials (the inbox WebSocket's ?token=, the
+# unsubscribe link's token, a signature): an access log is read by more people than the keys are.
+SECRET_PARAMETERS = frozenset({"token", "sig", "signature", "key", "api_key", "secret", "password"})
+MASK = "***"
 
 
 class JsonFormatter(logging.Formatter):
@@ -38,3 +47,43 @@ def setup(level: str = "info", fmt: str = "json") -> None:
     # Libraries that narrate every request at INFO would drown the state-change lines.
     for noisy in ("aiohttp.access", "twilio.http_client", "aiosqlite", "apscheduler"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+class AccessLogger(AbstractAccessLogger):
+    """``server.access_log``: one line per request with method, path, status, duration and
+    client address. No headers (so never ``Authorization``), and secret parameters masked."""
+
+    def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
+        path = loggable_path(request)
+        self.logger.info(
+            f"{request.method} {path} {response.status}",
+            extra={
+                "method": request.method,
+                "path": path,
+                "status": response.status,
+                "duration_ms": round(time * 1000, 1),
+                "client": request.remote,
+            },
+        )
+
+
+def loggable_path(request: BaseRequest) -> str:
+    """The request's path and query with the values of secret parameters replaced by ``***``."""
+    path = request.path
+    for name, value in getattr(request, "match_info", {}).items():
+        if name in SECRET_PARAMETERS and value:
+            path = path.replace(value, MASK)
+    if not request.query:
+        return path
+    query = [(k, MASK if k.lower() in SECRET_PARAMETERS else v) for k, v in request.query.items()]
+    return f"{path}?{urlencode(query, safe='*')}"
+
+
+def access_log(enabled: bool) -> logging.Logger | None:
+    """The logger for aiohttp's ``access_log``, or None (off). At INFO whatever ``log.level``
+    says: turning the access log on is asking for these lines."""
+    if not enabled:
+        return None
+    logger = logging.getLogger(ACCESS_LOGGER)
+    logger.setLevel(logging.INFO)
+    return logger

@@ -44,7 +44,7 @@ class Decision:
     """The one state change an attempt leads to (see delivery.decide)."""
 
     status: str  # sent, delivered, queued (retry), failed, dead
-    outcome: str  # what the attempt row says: sent, delivered, retry, rate_limited, failed
+    outcome: str  # what the attempt row says: sent, delivered, retry, rate_limited, failed, dead
     provider: str | None = None
     provider_message_id: str | None = None
     error: str | None = None

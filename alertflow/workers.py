@@ -14,6 +14,7 @@ import logging
 import sqlite3
 from collections.abc import Callable, Iterable
 from functools import partial
+from typing import NamedTuple
 
 from . import queue
 from .delivery import Deliverer
@@ -22,6 +23,13 @@ from .storage.database import Database
 
 log = logging.getLogger("alertflow.workers")
 SWEEP_SECONDS = 1.0
+
+
+class Stopped(NamedTuple):
+    """What a stop did with the sends in flight when it began."""
+
+    drained: int  # finished within the shutdown timeout
+    released: int  # cut off and returned to the queue, their attempt uncounted
 
 
 class ChannelPool:
@@ -105,13 +113,14 @@ class ChannelPool:
         self._inflight.pop(task, None)
         self._slot_free.set()
 
-    async def stop(self, timeout: float) -> None:
+    async def stop(self, timeout: float) -> Stopped:
         """Stop claiming; let in-flight sends finish up to ``timeout``; release the rest."""
         self._stopping = True
         self._wake.set()
         self._slot_free.set()
         if self._runner:
             await self._runner
+        in_flight = len(self._inflight)
         if self._inflight:
             await asyncio.wait(list(self._inflight), timeout=timeout)
         unfinished = dict(self._inflight)
@@ -123,6 +132,7 @@ class ChannelPool:
             jobs = list(unfinished.values())
             await self.database.write(lambda conn: queue.release(conn, jobs, now))
             log.warning("released unfinished sends", extra={"channel": self.channel, "count": len(jobs)})
+        return Stopped(drained=in_flight - len(unfinished), released=len(unfinished))
 
 
 class WorkerPools:
@@ -189,9 +199,10 @@ class WorkerPools:
     def _due(conn: sqlite3.Connection, now: float) -> set[str]:
         return set(queue.promote_due(conn, now)) | queue.expire_leases(conn, now)
 
-    async def stop(self, timeout: float) -> None:
+    async def stop(self, timeout: float) -> Stopped:
         if self._timer:
             self._timer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._timer
-        await asyncio.gather(*(p.stop(timeout) for p in self.pools.values()))
+        stopped = await asyncio.gather(*(p.stop(timeout) for p in self.pools.values()))
+        return Stopped(sum(s.drained for s in stopped), sum(s.released for s in stopped))

@@ -21,13 +21,10 @@ from alertflow.config import Config
 from alertflow.netguard import Resolve, system_resolve
 from alertflow.queue import Decision, Job
 from alertflow.services import SERVICES, Services
-from tests.process import Server
+from tests.process import WAIT_SECONDS, Server
 
 # The local peers speaking each provider's wire format (SMTP, Twilio, FCM, Web Push, ...).
 pytest_plugins = ["tests.fakes.fixtures"]
-
-# Generous: only a failing test waits this long.
-WAIT_SECONDS = 15.0
 
 
 class Script:
@@ -219,15 +216,29 @@ def skip(reason: str) -> None:
     pytest.skip(reason)
 
 
+class PatientBrowser:
+    """The browser, whose pages wait as long as the rest of the suite does: Playwright's own
+    ceilings (5 s for an expectation, 30 s for an action) fail on a loaded machine."""
+
+    def __init__(self, browser: Any) -> None:
+        self.browser = browser
+
+    async def new_page(self, **options: Any) -> Any:
+        page = await self.browser.new_page(**options)
+        page.set_default_timeout(WAIT_SECONDS * 1000)
+        return page
+
+
 @pytest.fixture
 async def browser() -> AsyncIterator[Any]:
     try:
-        from playwright.async_api import async_playwright
+        from playwright.async_api import async_playwright, expect
     except ImportError:
         skip("playwright is not installed (pip install -e '.[test]')")
     if not HAVE_CHROMIUM:
         skip(f"{CHROMIUM} is missing (apt-get install chromium; `make test` installs it)")
+    expect.set_options(timeout=WAIT_SECONDS * 1000)
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=["--disable-gpu"])
-        yield browser
+        yield PatientBrowser(browser)
         await browser.close()

@@ -53,7 +53,7 @@ class Publisher(threading.Thread):
 
     def stop(self) -> None:
         self.stopping.set()
-        self.join(timeout=30)
+        self.join(timeout=WAIT_SECONDS)
 
 
 def rows(path: Path, sql: str) -> list[tuple[object, ...]]:

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
+import click
+import pytest
+from click.testing import CliRunner
+
 from alertflow import __version__
+from alertflow.cli import main
 from tests.process import Server, cli
 
 
@@ -44,6 +50,55 @@ def test_tenants_and_keys_are_created_with_json_output(tmp_path: Path) -> None:
     assert duplicate.returncode == 1 and "already exists" in duplicate.stderr
     unknown = cli("keys", "create", "--tenant", "nobody", "--role", "admin", cwd=tmp_path, check=False)
     assert unknown.returncode == 1 and "nobody" in unknown.stderr
+
+
+def commands(group: click.Group, path: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    for name, command in group.commands.items():
+        yield (*path, name)
+        if isinstance(command, click.Group):
+            yield from commands(command, (*path, name))
+
+
+def test_every_command_and_group_lists_config_and_data_dir_in_its_help() -> None:
+    walked = list(commands(main))
+    assert ("bench",) in walked and ("webpush", "keys") in walked, "the walk misses commands"
+    for path in walked:
+        result = CliRunner().invoke(main, [*path, "--help"])
+        assert result.exit_code == 0, result.output
+        assert "--config" in result.output and "--data-dir" in result.output, " ".join(path)
+
+
+def test_bench_runs_its_embedded_server_on_the_data_dir_it_is_given(tmp_path: Path) -> None:
+    small = ("-n", "20", "-c", "2", "--seconds", "0.2", "--rate", "10", "--sustain-rate", "10", "--json")
+    result = cli("bench", *small, "--data-dir", str(tmp_path / "bench-data"), cwd=tmp_path)
+    assert json.loads(result.stdout.splitlines()[-1])["publish_per_s"] > 0
+    assert (tmp_path / "bench-data" / "alertflow.db").exists()
+    (tmp_path / "bad.toml").write_text("[server]\nport = 'x'\n")
+    refused = cli("bench", *small, "--config", str(tmp_path / "bad.toml"), cwd=tmp_path, check=False)
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and "server.port" in refused.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (("keys", "create", "--tenant", "default", "--role", "god"), "'god' is not one of"),
+        (("frobnicate",), "No such command 'frobnicate'"),
+        (("init", "--bogus"), "No such option '--bogus'"),
+        (("serve", "--port", "eighty"), "'eighty' is not a valid integer"),
+        (("tenants", "create"), "Missing argument 'NAME'"),
+        (("bench", "--url", "http://127.0.0.1:1"), "--url needs --api-key"),
+    ],
+)
+def test_a_usage_error_is_one_line_on_stderr_and_exit_2(tmp_path: Path, args: tuple[str, ...], says: str) -> None:
+    result = cli(*args, cwd=tmp_path, check=False)
+    assert result.returncode == 2
+    assert result.stderr.startswith("alertflow: ") and result.stderr.count("\n") == 1, result.stderr
+    assert says in result.stderr and result.stdout == ""
+
+
+def test_a_group_without_its_command_shows_its_help_and_exits_2(tmp_path: Path) -> None:
+    result = cli("dlq", cwd=tmp_path, check=False)
+    assert result.returncode == 2 and "list" in result.stderr and "replay" in result.stderr
 
 
 def test_usage_and_config_errors_exit_2_with_one_line(tmp_path: Path) -> None:
@@ -87,6 +142,8 @@ def test_dlq_list_and_replay_from_the_command_line(tmp_path: Path) -> None:
         (script_dir / "s.json").write_text("{}")
         cli("dlq", "replay", dead["delivery_id"], cwd=server.workdir)
         assert server.wait_for(lambda: server.request("GET", f"/v1/notifications/{nid}").json()["status"] == "sent")
+        [delivery] = server.request("GET", f"/v1/notifications/{nid}").json()["deliveries"]
+        assert [a["outcome"] for a in delivery["attempts"]] == ["dead", "replayed", "sent"]
         again = cli("dlq", "replay", dead["delivery_id"], cwd=server.workdir, check=False)
         assert again.returncode == 1 and "not in the dead-letter queue" in again.stderr
     finally:

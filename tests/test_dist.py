@@ -20,7 +20,7 @@ import requests
 from alertflow import __version__
 from alertflow.providers import ENTRY_POINT_GROUP, ProviderRegistry
 from alertflow.storage.migrations import available
-from tests.process import Server, assert_delivers_through_outbox, cli
+from tests.process import WAIT_SECONDS, Server, assert_delivers_through_outbox, cli
 
 ROOT = Path(__file__).resolve().parent.parent
 EXECUTABLE = ROOT / "build" / "dist" / "alertflow"
@@ -94,7 +94,7 @@ def test_the_bundle_holds_every_migration_and_web_asset() -> None:
 def test_serve_answers_healthz_and_delivers_through_the_outbox(tmp_path: Path, servers: list[Server]) -> None:
     server = Server(tmp_path, command=COMMAND)
     servers.append(server.start())
-    health = requests.get(f"{server.url}/healthz", timeout=5)
+    health = requests.get(f"{server.url}/healthz", timeout=WAIT_SECONDS)
     assert (health.status_code, health.json()) == (200, {"status": "ok"})
     assert_delivers_through_outbox(server)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-import time
 from pathlib import Path
 
 import pytest
@@ -82,13 +81,11 @@ async def test_an_otp_published_mid_bulk_overtakes_it(start_app: StartApp, scrip
     app = await start_app(providers={"email": script.provider()}, workers={"email": 2})
     await bulk(app, {"to": emails(1000), "content": EMAIL})
     await app.until(lambda: len(script.sends()) >= 20)
-    published_at = time.time()
     otp = await app.publish({"to": {"email": "me@example.com"}, "content": OTP_EMAIL, "category": "otp"})
     otp_id = otp["notifications"][0]["id"]
     await app.until(lambda: any(s["notification_id"] == otp_id for s in script.sends()))
     sends = script.sends()
     position = next(i for i, s in enumerate(sends) if s["notification_id"] == otp_id)
-    assert sends[position]["at"] - published_at < 1.0
     assert position <= 20 + 2 * 2, "only the sends already claimed may go before the OTP"
     assert len(sends) < 500, "the OTP waited for the bulk"
 

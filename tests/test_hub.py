@@ -12,6 +12,7 @@ from alertflow.config import InboxConfig
 from alertflow.hub import CLOSE_TOO_SLOW, Hub
 from alertflow.inbox import Subscriber
 from alertflow.storage.database import Database
+from tests.conftest import WAIT_SECONDS
 
 U1 = Subscriber("ten_1", "u1")
 
@@ -62,12 +63,12 @@ async def test_a_client_that_stops_reading_is_dropped_and_the_others_get_everyth
     for n in range(4):
         hub.changed(U1, {"type": "archive", "id": f"inb_{n}"})
         await asyncio.sleep(0)  # let the writers run, as the event loop would between events
-    async with asyncio.timeout(1):
+    async with asyncio.timeout(WAIT_SECONDS):
         while len(fast.sent) < 4:
             fast.received.clear()
             await fast.received.wait()
     # The slow writer holds one message and its queue two; the next one overflows it.
-    await asyncio.wait_for(slow.closing.wait(), 1)
+    await asyncio.wait_for(slow.closing.wait(), WAIT_SECONDS)
     assert slow.closed_with == CLOSE_TOO_SLOW and not slow.aborted.is_set()
 
 
@@ -80,5 +81,5 @@ async def test_a_dropped_client_that_does_not_take_the_close_frame_is_cut_off(
     for n in range(4):
         hub.changed(U1, {"type": "archive", "id": f"inb_{n}"})
         await asyncio.sleep(0)
-    await asyncio.wait_for(deaf.aborted.wait(), 1)
+    await asyncio.wait_for(deaf.aborted.wait(), WAIT_SECONDS)
     assert deaf.closed_with == CLOSE_TOO_SLOW

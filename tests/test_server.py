@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import sqlite3
 import time
 from pathlib import Path
+from typing import Any
 
 from tests.conftest import Script
-from tests.process import Server, assert_delivers_through_outbox
+from tests.process import WAIT_SECONDS, Server, assert_delivers_through_outbox
 
 PUBLISH = "/v1/notifications/publish"
 
@@ -62,18 +64,21 @@ def test_kill_9_with_300_in_flight_loses_none_of_them(tmp_path: Path, script: Sc
     recover(server, script, servers, 300)
 
 
-def sigterm_with_two_sending(server: Server, count: int, again_after: float | None = None) -> float:
+def sigterm_with_two_sending(server: Server, count: int, again_after: float | None = None) -> dict[str, Any]:
     """Publish ``count``, SIGTERM once two are being sent (and once more ``again_after``
-    seconds later, if given); returns how long the exit took."""
+    seconds later, if given); returns the line the server logged last, on stopping."""
     publish_sms(server, count)
     assert server.wait_for(lambda: statuses(server).get("sending", 0) == 2)
-    started = time.monotonic()
     if again_after is not None:
         assert server.proc is not None
         server.proc.send_signal(signal.SIGTERM)
         time.sleep(again_after)
     assert server.kill(signal.SIGTERM) == 0
-    return time.monotonic() - started
+    lines = [json.loads(line) for line in server.logs().splitlines() if line.startswith("{")]
+    assert [line["msg"] for line in lines].count("stopped") == 1
+    assert lines[-1]["msg"] == "stopped", "the stop line is the last"
+    assert any(line["msg"] == "stopping" and line["signal"] == "SIGTERM" for line in lines)
+    return lines[-1]
 
 
 def assert_the_sends_in_flight_finished(server: Server, count: int) -> None:
@@ -89,13 +94,14 @@ def recover(server: Server, script: Script, servers: list[Server], count: int) -
     assert server.wait_for(lambda: statuses(server) == {"sent": count}), statuses(server)
 
 
-def test_sigterm_lets_inflight_sends_finish_and_exits_in_time(
+def test_sigterm_lets_inflight_sends_finish_and_logs_that_it_drained_them(
     tmp_path: Path, script: Script, servers: list[Server]
 ) -> None:
     script.set(delay=0.5)
-    server = Server(tmp_path / "srv", scripted_config(script, concurrency=2, shutdown=5))
+    server = Server(tmp_path / "srv", scripted_config(script, concurrency=2, shutdown=WAIT_SECONDS))
     servers.append(server.start())
-    assert sigterm_with_two_sending(server, 10) < 5 + 2
+    stopped = sigterm_with_two_sending(server, 10)
+    assert (stopped["drained"], stopped["released"]) == (2, 0)
     assert_the_sends_in_flight_finished(server, 10)
     recover(server, script, servers, 10)
 
@@ -106,7 +112,8 @@ def test_a_second_sigterm_while_stopping_changes_nothing(tmp_path: Path, script:
     script.set(delay=0.5)
     server = Server(tmp_path / "srv", scripted_config(script, concurrency=2, shutdown=5))
     servers.append(server.start())
-    sigterm_with_two_sending(server, 10, again_after=0.2)  # the stop waits for two 0.5 s sends
+    stopped = sigterm_with_two_sending(server, 10, again_after=0.2)  # the stop waits for two 0.5 s sends
+    assert (stopped["drained"], stopped["released"]) == (2, 0)
     assert "Traceback" not in server.logs()
     assert_the_sends_in_flight_finished(server, 10)
     recover(server, script, servers, 10)
@@ -115,10 +122,12 @@ def test_a_second_sigterm_while_stopping_changes_nothing(tmp_path: Path, script:
 def test_sigterm_returns_sends_that_outlast_the_timeout_to_the_queue(
     tmp_path: Path, script: Script, servers: list[Server]
 ) -> None:
-    script.set(delay=30)
+    # Sends that would outlast the test's patience: the exit itself proves the stop gave up on them.
+    script.set(delay=10 * WAIT_SECONDS)
     server = Server(tmp_path / "srv", scripted_config(script, concurrency=2, shutdown=0.5))
     servers.append(server.start())
-    assert sigterm_with_two_sending(server, 3) < 0.5 + 3
+    stopped = sigterm_with_two_sending(server, 3)
+    assert (stopped["drained"], stopped["released"]) == (0, 2)
     assert statuses(server) == {"queued": 3}
     recover(server, script, servers, 3)
     conn = sqlite3.connect(server.workdir / "data" / "alertflow.db")

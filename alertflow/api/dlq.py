@@ -44,7 +44,7 @@ async def list_dlq(request: web.Request) -> web.Response:
 async def replay_one(request: web.Request) -> web.Response:
     svc = services(request)
     tenant_id, did, now = principal(request).tenant_id, request.match_info["delivery_id"], svc.clock.now()
-    replayed = await svc.database.write(lambda conn: queue.replay(conn, did, now, tenant_id))
+    replayed = await svc.database.write(lambda conn: dlq.replay(conn, did, now, tenant_id))
     if replayed is None:
         raise ApiError("not-found", "no such delivery in the dead-letter queue")
     if svc.pools:
@@ -74,7 +74,7 @@ async def replay_many(request: web.Request) -> web.Response:
 
     def replay_all(conn: sqlite3.Connection) -> list[dict[str, str]]:
         ids = [r[0] for r in conn.execute(f"SELECT delivery_id FROM dead_letters WHERE {' AND '.join(where)}", params)]
-        return [r for r in (queue.replay(conn, did, now, tenant_id) for did in ids) if r]
+        return [r for r in (dlq.replay(conn, did, now, tenant_id) for did in ids) if r]
 
     replayed = await svc.database.write(replay_all)
     if svc.pools:

@@ -2,6 +2,8 @@
 "use strict";
 
 const KEY = "alertflow.apiKey";
+// A pasted key is tried on this (any role may read it) before it is kept.
+const KEY_CHECK = "/v1/notifications?limit=1";
 const STATUSES = ["scheduled", "queued", "sending", "sent", "delivered", "failed", "suppressed", "dead", "cancelled"];
 const CHANNELS = ["email", "sms", "push", "inapp", "webhook"];
 const view = document.getElementById("view");
@@ -10,17 +12,19 @@ const esc = (value) => String(value ?? "").replace(/[&<>"']/g, (c) => ({
   "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
 const when = (iso) => (iso ? new Date(iso).toLocaleString() : "—");
 const badge = (status) => `<span class="badge ${esc(status)}">${esc(status)}</span>`;
+// Tables scroll sideways in a box of their own, so a narrow screen never scrolls the page.
+const scroller = (label, table) => `<div class="scroll" tabindex="0" role="region" aria-label="${esc(label)}">${table}</div>`;
 
-function say(message) {
+function say(message, error = false) {
   const status = document.getElementById("status");
   status.textContent = message;
+  status.classList.toggle("error", error);
   status.classList.add("shown");
   clearTimeout(say.timer);
-  say.timer = setTimeout(() => status.classList.remove("shown"), 3500);
+  say.timer = setTimeout(() => status.classList.remove("shown"), error ? 8000 : 3500);
 }
 
-async function api(path, options = {}) {
-  const key = localStorage.getItem(KEY);
+async function api(path, options = {}, key = localStorage.getItem(KEY)) {
   if (!key) throw new Error("Enter an API key first.");
   const headers = { Authorization: `Bearer ${key}` };
   if (options.body !== undefined) headers["Content-Type"] = "application/json";
@@ -35,36 +39,80 @@ async function api(path, options = {}) {
 // --- overview -------------------------------------------------------------------------------
 
 async function overview() {
-  const [hourly, usage] = await Promise.all([
-    api("/v1/analytics/deliveries?interval=hour"), api("/v1/usage")]);
+  // 24 whole hours up to the next full one, so each bar is an hour of the clock and labelled so.
+  const until = new Date();
+  until.setMinutes(60, 0, 0);
+  const since = new Date(until - 24 * 3600 * 1000);
+  const range = new URLSearchParams({ interval: "hour", since: since.toISOString(), until: until.toISOString() });
+  const [hourly, usage] = await Promise.all([api(`/v1/analytics/deliveries?${range}`), api("/v1/usage")]);
   const totals = {};
   for (const b of hourly.buckets) for (const [s, n] of Object.entries(b.counts)) totals[s] = (totals[s] || 0) + n;
   const cards = ["sent", "delivered", "queued", "failed", "dead", "suppressed"].map((s) =>
     `<div class="card"><div class="n">${totals[s] || 0}</div><div class="label">${badge(s)} last 24 h</div></div>`);
-  const monthly = Object.entries(usage.deliveries).map(([c, counts]) =>
-    `<tr><td>${esc(c)}</td><td>${counts.total}</td><td>${counts.sent || 0}</td><td>${counts.failed || 0}</td></tr>`);
+  const monthly = Object.entries(usage.deliveries).map(([c, counts]) => `<tr><td>${esc(c)}</td><td>${counts.total}</td>
+    ${USAGE_COLUMNS.map((s) => `<td>${counts[s] || 0}</td>`).join("")}</tr>`);
   view.innerHTML = `<h1>Overview</h1><div class="cards">${cards.join("")}</div>
-    <div class="chart">${chart(hourly.buckets)}</div>
+    <figure class="chart"><figcaption>Deliveries per hour, last 24 hours, by status</figcaption>
+      <div id="chart"></div></figure>
     <h2>Usage in ${esc(usage.month)}: ${usage.notifications} notifications</h2>
-    <table><tr><th>Channel</th><th>Deliveries</th><th>Sent</th><th>Failed</th></tr>
-    ${monthly.join("") || '<tr><td colspan="4" class="muted">Nothing yet this month.</td></tr>'}</table>`;
+    ${scroller("Usage by channel", `<table id="usage"><tr><th>Channel</th><th>Deliveries</th>
+      ${USAGE_COLUMNS.map((s) => `<th>${s[0].toUpperCase()}${s.slice(1)}</th>`).join("")}</tr>
+    ${monthly.join("") || `<tr><td colspan="${USAGE_COLUMNS.length + 2}" class="muted">Nothing yet this month.</td></tr>`}
+    </table>`)}`;
+  drawChart(hourly.buckets);
 }
 
-function chart(buckets) {
-  const width = 900, height = 180, gap = 2, barWidth = width / buckets.length - gap;
-  const peak = Math.max(1, ...buckets.map((b) => b.total));
+const USAGE_COLUMNS = ["sent", "delivered", "failed", "dead", "suppressed"];
+
+// The chart is drawn at the width it is shown, so its labels keep their size on any screen.
+function drawChart(buckets) {
+  const box = document.getElementById("chart");
+  if (!box) return;
+  drawChart.buckets = buckets;
+  box.innerHTML = chart(buckets, Math.max(260, box.clientWidth));
+}
+window.addEventListener("resize", () => {
+  clearTimeout(drawChart.timer);
+  drawChart.timer = setTimeout(() => drawChart.buckets && drawChart(drawChart.buckets), 150);
+});
+
+// A round step (1, 2 or 5 times a power of ten) that cuts 0..peak into about four parts.
+function niceStep(peak) {
+  const rough = Math.max(1, peak / 4), power = 10 ** Math.floor(Math.log10(rough));
+  return [1, 2, 5, 10].map((m) => m * power).find((step) => step >= rough);
+}
+
+function chart(buckets, width) {
+  const height = 220, left = 44, right = 8, top = 10, bottom = 28;
+  const plotWidth = width - left - right, plotHeight = height - top - bottom;
+  const step = niceStep(Math.max(1, ...buckets.map((b) => b.total)));
+  const scaleTop = step * Math.max(1, Math.ceil(Math.max(...buckets.map((b) => b.total)) / step));
+  const y = (n) => top + plotHeight - (n / scaleTop) * plotHeight;
+  const slot = plotWidth / buckets.length, gap = slot > 6 ? 2 : 0;
+  const yTicks = [];
+  for (let n = 0; n <= scaleTop; n += step) {
+    yTicks.push(`<line class="grid" x1="${left}" x2="${width - right}" y1="${y(n)}" y2="${y(n)}"></line>
+      <text class="tick y" x="${left - 6}" y="${y(n) + 4}">${n}</text>`);
+  }
+  const every = Math.ceil(56 / slot);  // a time label needs about 56 px
+  const xTicks = buckets.map((b, i) => i % every ? "" : `<text class="tick x" x="${left + i * slot}" y="${height - 8}">
+      ${esc(new Date(b.start).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }))}</text>
+      <line class="axis" x1="${left + i * slot}" x2="${left + i * slot}" y1="${top + plotHeight}"
+        y2="${top + plotHeight + 4}"></line>`).join("");
   const bars = buckets.map((b, i) => {
-    let y = height;
+    let base = 0;
     return STATUSES.filter((s) => b.counts[s]).map((s) => {
-      const h = (b.counts[s] / peak) * (height - 10);
-      y -= h;
-      return `<rect x="${i * (barWidth + gap)}" y="${y}" width="${barWidth}" height="${h}" fill="var(--${s})">
-        <title>${esc(when(b.start))}: ${b.counts[s]} ${s}</title></rect>`;
+      const from = y(base), to = y(base += b.counts[s]);
+      return `<rect class="s-${s}" x="${left + i * slot + gap / 2}" y="${to}" width="${Math.max(1, slot - gap)}"
+        height="${from - to}"><title>${esc(when(b.start))}: ${b.counts[s]} ${s}</title></rect>`;
     }).join("");
   }).join("");
-  const legend = STATUSES.map((s) => `<span><i class="badge ${s}"></i>${s}</span>`).join("");
-  return `<svg viewBox="0 0 ${width} ${height}" width="100%" role="img" aria-label="Deliveries per hour">${bars}</svg>
-    <div class="legend">${legend}</div>`;
+  const legend = STATUSES.map((s) => `<span><i class="swatch s-${s}"></i>${s}</span>`).join("");
+  return `<svg width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img"
+      aria-label="Deliveries per hour, from 0 to ${scaleTop}">${yTicks.join("")}${xTicks}${bars}
+      <line class="axis" x1="${left}" x2="${left}" y1="${top}" y2="${top + plotHeight}"></line>
+      <line class="axis" x1="${left}" x2="${width - right}" y1="${top + plotHeight}" y2="${top + plotHeight}"></line>
+    </svg><div class="legend">${legend}</div>`;
 }
 
 // --- history --------------------------------------------------------------------------------
@@ -84,8 +132,9 @@ async function history(params) {
       <input name="category" placeholder="category" value="${esc(params.category || "")}">
       <input name="user_id" placeholder="user id" value="${esc(params.user_id || "")}">
       <button class="primary">Filter</button></form>
-    ${rows.length ? `<table id="notifications"><tr><th>Created</th><th>Id</th><th>Recipient</th><th>Category</th>
-      <th>Priority</th><th>Deliveries</th></tr>${rows.join("")}</table>` : '<div class="empty">No notifications.</div>'}
+    ${rows.length ? scroller("Notifications", `<table id="notifications"><tr><th>Created</th><th>Id</th><th>Recipient</th>
+      <th>Category</th><th>Priority</th><th>Deliveries</th></tr>${rows.join("")}</table>`)
+      : '<div class="empty">No notifications.</div>'}
     ${page.next_cursor ? `<p><a href="#/notifications?${new URLSearchParams({ ...params,
       cursor: page.next_cursor })}">Older →</a></p>` : ""}<div id="detail"></div>`;
   document.getElementById("filters").addEventListener("submit", (event) => {
@@ -103,10 +152,11 @@ async function detail(id) {
   const pending = n.deliveries.some((d) => d.status === "queued" || d.status === "scheduled");
   const deliveries = n.deliveries.map((d) => `<h2>${esc(d.channel)} ${badge(d.status)}
       <span class="muted">${esc(d.provider || "")} ${esc(d.reason || "")}</span></h2>
-    <table><tr><th>At</th><th>Outcome</th><th>Provider</th><th>Error</th></tr>
+    ${scroller(`${d.channel} attempts`, `<table class="attempts"><tr><th>At</th><th>Outcome</th><th>Provider</th>
+      <th>Error</th></tr>
     ${d.attempts.map((a) => `<tr><td>${esc(when(a.at))}</td><td>${esc(a.outcome)}</td><td>${esc(a.provider || "")}</td>
       <td>${esc(a.error || "")}</td></tr>`).join("") || '<tr><td colspan="4" class="muted">No attempts yet.</td></tr>'}
-    </table>`);
+    </table>`)}`);
   const target = document.getElementById("detail");
   target.innerHTML = `<div class="detail"><h1>${esc(n.id)} ${badge(n.status)}</h1>
     <p class="muted">to ${esc(JSON.stringify(n.recipient))} · ${esc(n.category)} · ${esc(n.priority)}
@@ -127,8 +177,8 @@ async function templates(params) {
   const rows = list.items.map((t) => `<tr class="clickable" data-key="${esc(t.key)}"><td><code>${esc(t.key)}</code></td>
     <td>${esc(t.name || "")}</td><td>v${t.active_version} of ${t.latest_version}</td><td>${esc(t.channels.join(", "))}</td>
     <td>${esc(t.variables.join(", "))}</td><td>${esc(when(t.updated_at))}</td></tr>`);
-  view.innerHTML = `<h1>Templates</h1>${rows.length ? `<table><tr><th>Key</th><th>Name</th><th>Active</th>
-    <th>Channels</th><th>Variables</th><th>Updated</th></tr>${rows.join("")}</table>`
+  view.innerHTML = `<h1>Templates</h1>${rows.length ? scroller("Templates", `<table><tr><th>Key</th><th>Name</th>
+    <th>Active</th><th>Channels</th><th>Variables</th><th>Updated</th></tr>${rows.join("")}</table>`)
     : '<div class="empty">No templates yet: POST /v1/templates creates one.</div>'}<div id="template"></div>`;
   for (const row of view.querySelectorAll("tr[data-key]")) row.addEventListener("click", () => template(row.dataset.key));
   if (params.key) template(params.key);
@@ -143,7 +193,7 @@ async function template(key) {
       ? "disabled" : ""}>${v.version === t.active_version ? "active: " : "activate "}v${v.version}</button>`).join(" ")}</p>
     <div class="grid2"><div><h2>Active version</h2><pre>${esc(JSON.stringify(
       { channels: t.active.channels, locales: t.active.locales }, null, 2))}</pre></div>
-    <div><h2>Preview</h2><form id="preview"><textarea name="data" rows="6"
+    <div><h2>Preview</h2><form id="preview"><textarea name="data" rows="6" class="wide"
       aria-label="data">${esc(JSON.stringify(sample, null, 2))}</textarea>
       <p><input name="locale" placeholder="locale (e.g. de-AT)"> <button class="primary">Render</button></p></form>
       <div id="rendered"></div></div></div></div>`;
@@ -177,8 +227,8 @@ async function dlq() {
     <td>${esc(d.channel)}</td><td>${d.attempts}</td><td>${esc(d.last_error || "")}</td>
     <td><button data-replay>Replay</button> <button data-delete>Delete</button></td></tr>`);
   view.innerHTML = `<h1>Dead letters</h1>${rows.length ? `<p><button class="primary" id="replay-all">Replay all
-    ${rows.length}</button></p><table id="dead"><tr><th>Dead at</th><th>Notification</th><th>Channel</th>
-    <th>Attempts</th><th>Last error</th><th></th></tr>${rows.join("")}</table>`
+    ${rows.length}</button></p>${scroller("Dead letters", `<table id="dead"><tr><th>Dead at</th><th>Notification</th>
+    <th>Channel</th><th>Attempts</th><th>Last error</th><th></th></tr>${rows.join("")}</table>`)}`
     : '<div class="empty">Nothing in the dead-letter queue.</div>'}`;
   document.getElementById("replay-all")?.addEventListener("click", async () => {
     const out = await api("/v1/dlq/replay", { method: "POST", body: {} });
@@ -211,8 +261,8 @@ async function schedules() {
     <td>${x.last_batch_id ? `<a href="#/schedules" data-batch="${esc(x.last_batch_id)}">${esc(when(x.last_fire_at))}</a>`
       : "—"}${x.last_error ? ` <span class="badge failed">${esc(x.last_error)}</span>` : ""}</td>
     <td><button data-toggle>${x.paused ? "Resume" : "Pause"}</button> <button data-delete>Delete</button></td></tr>`);
-  view.innerHTML = `<h1>Schedules</h1>${rows.length ? `<table id="schedules"><tr><th>Name</th><th>When</th>
-    <th>What</th><th>Next</th><th>Last batch</th><th></th></tr>${rows.join("")}</table>`
+  view.innerHTML = `<h1>Schedules</h1>${rows.length ? scroller("Schedules", `<table id="schedules"><tr><th>Name</th>
+    <th>When</th><th>What</th><th>Next</th><th>Last batch</th><th></th></tr>${rows.join("")}</table>`)
     : '<div class="empty">No schedules: POST /v1/schedules creates one.</div>'}<div id="batch"></div>`;
   for (const row of view.querySelectorAll("tr[data-schedule]")) {
     const id = encodeURIComponent(row.dataset.schedule);
@@ -258,10 +308,23 @@ async function route() {
   }
 }
 
-document.getElementById("key-form").addEventListener("submit", (event) => {
+// A key is kept only once the server has taken it: a refused one is neither stored nor announced as saved.
+document.getElementById("key-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   const input = document.getElementById("api-key");
-  if (input.value.trim()) localStorage.setItem(KEY, input.value.trim());
+  const key = input.value.trim();
+  if (!key) {
+    say("Paste an API key first.", true);
+    return;
+  }
+  try {
+    await api(KEY_CHECK, {}, key);
+  } catch (error) {
+    say(`Key not saved: ${error.message}`, true);
+    input.select();
+    return;
+  }
+  localStorage.setItem(KEY, key);
   input.value = "";
   say("Key saved in this browser.");
   route();

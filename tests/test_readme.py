@@ -1,0 +1,96 @@
+"""What the README tells a newcomer holds: its variables are set before use, `make serve`
+takes the port it says, its Layout names real modules once each, and every file it cites
+is in this repository."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+# Build outputs the README names: made by `make dist`, not in a fresh clone.
+GENERATED = ("build/dist/", "build/work/")
+
+
+def code_blocks(language: str) -> list[str]:
+    return re.findall(rf"^```{language}\n(.*?)^```", README, re.S | re.M)
+
+
+def section(title: str) -> str:
+    found = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## )", README, re.S | re.M)
+    assert found, f"no section {title!r}"
+    return found[1]
+
+
+def test_every_shell_variable_is_exported_before_its_first_use() -> None:
+    exported: set[str] = set()
+    for block in code_blocks("sh"):
+        for line in block.splitlines():
+            for name in re.findall(r"\$\{?([A-Z][A-Z0-9_]*)", line):
+                assert name in exported, f"${name} is used before the README says to export it: {line.strip()}"
+            exported |= set(re.findall(r"\bexport ([A-Z][A-Z0-9_]*)=", line))
+    assert "ALERTFLOW_KEY" in exported
+
+
+def test_make_serve_takes_the_port_the_readme_says() -> None:
+    said = re.search(r"make serve PORT=(\d+)", README)
+    assert said, "the README does not say how to pick the port"
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    dry = subprocess.run(
+        ["make", "-n", "serve", f"PORT={said[1]}"], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert dry.stdout.splitlines()[-1].endswith(f"alertflow serve --port {said[1]}")
+    default = subprocess.run(["make", "-n", "serve"], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert "--port" not in default.stdout.splitlines()[-1], "without PORT the config's port applies"
+
+
+def layout_modules() -> list[Path]:
+    """Every ``*.py`` and ``dir/`` the Layout names, resolved against the directory its line is under."""
+    [block] = re.findall(r"^```\n(.*?)^```", section("Layout"), re.S | re.M)
+    named: list[Path] = []
+    base = ROOT
+    for line in block.splitlines():
+        words = line.split()
+        if not line.startswith(" "):  # a top-level directory, and what it holds
+            base = ROOT / words[0]
+            assert base.is_dir(), words[0]
+            words = words[1:]
+        if line.startswith("  ") and words and words[0].endswith("/"):
+            named.append(base / words[0])
+        named += [base / w.strip(",;()") for w in words if re.fullmatch(r"\w+\.py[,;)]?", w)]
+    return named
+
+
+def test_the_layout_names_real_modules_each_once() -> None:
+    named = layout_modules()
+    assert len(named) > 20, "the Layout parse found too little to prove anything"
+    for path in named:
+        assert path.exists(), f"the Layout names {path.relative_to(ROOT)}, which does not exist"
+    twice = sorted({str(p.relative_to(ROOT)) for p in named if named.count(p) > 1})
+    assert twice == [], f"listed more than once: {twice}"
+
+
+def cited_paths() -> set[str]:
+    """Markdown links, and words of inline code that are paths into the tree (their first part
+    is a top-level entry of the repository, ``.`` or ``..``), so ``application/json`` is not one."""
+    links = {p for p in re.findall(r"\]\(([^)#\s]+)\)", README) if not re.match(r"[a-z]+:", p)}
+    top = {p.name for p in ROOT.iterdir()} | {".", ".."}
+    words = (w.strip(",;:()") for span in re.findall(r"`([^`\n]+)`", README) for w in span.split())
+    return links | {w for w in words if "/" in w and w.split("/")[0] in top}
+
+
+def test_every_file_the_readme_cites_is_inside_the_repository() -> None:
+    cited = cited_paths()
+    assert "plugins/README.md" in cited and "tests/test_server.py" in cited, "the scan misses citations"
+    for path in sorted(cited):
+        if path.startswith(GENERATED) or "*" in path:
+            continue
+        resolved = (ROOT / path).resolve()
+        assert resolved.is_relative_to(ROOT), f"{path} is outside the repository"
+        assert resolved.exists() or (ROOT / path).is_symlink(), f"{path} is cited but not in the repository"
