@@ -160,7 +160,7 @@ class WorkerPools:
 
     def on_decision(self, job: Job, decision: Decision) -> None:
         """A retry is a waiting job too; its time may come before the timer's next look."""
-        if decision.status == "queued":
+        if decision.status in ("queued", "deferred"):
             self._timer_wake.set()
 
     async def _run_timer(self) -> None:
