@@ -30,7 +30,7 @@ from .outcomes import (
     combine_device_outcomes,
 )
 from .queue import Decision, Job
-from .storage.database import Database
+from .storage.database import Database, StorageFull
 
 log = logging.getLogger("alertflow.delivery")
 
@@ -40,6 +40,10 @@ ProvidersFor = Callable[[str, str], Awaitable[list[Handle]]]
 # The longest a send waits for its provider's rate limit before going back to the queue.
 MAX_PACE_SECONDS = 2.0
 Listener = Callable[[Job, Decision], None]
+# An outcome the full disk refused is written again this often, for at most this share of
+# the lease: half leaves room for a slow send before it and the write after it.
+RECORD_RETRY_SECONDS = 1.0
+RECORD_PATIENCE = 0.5
 
 
 def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random) -> float:
@@ -159,6 +163,8 @@ class Deliverer:
         self.listeners: list[Listener] = []
 
     async def deliver(self, job: Job) -> Decision:
+        # The lease runs from the claim, just before: recording may be retried until then.
+        record_by = self.clock() + self.policy.lease_seconds * RECORD_PATIENCE
         attempt = await self._attempt(job)
         decision = decide(job, attempt, self.policy, self.clock(), self.rng)
         pruned = attempt.result.pruned
@@ -169,7 +175,7 @@ class Deliverer:
             if pruned and job.user_id:
                 recipients.prune_devices(conn, job.tenant_id, job.user_id, job.delivery_id, pruned, now)
 
-        await self.database.write(apply)
+        await self._record(apply, record_by)
         for listener in self.listeners:
             listener(job, decision)
         log_level = logging.INFO if decision.status in ("sent", "delivered", "queued", "deferred") else logging.WARNING
@@ -190,6 +196,19 @@ class Deliverer:
                 },
             )
         return decision
+
+    async def _record(self, apply: Callable[[sqlite3.Connection], None], record_by: float) -> None:
+        """Write the outcome; while the disk is full, try again each second as long as the
+        job's lease lasts, so a short episode does not send the message twice. Past that
+        StorageFull is raised: the lease ends and the job is sent again."""
+        while True:
+            try:
+                await self.database.write(apply)
+                return
+            except StorageFull:
+                if self.clock() + RECORD_RETRY_SECONDS >= record_by:
+                    raise
+            await asyncio.sleep(RECORD_RETRY_SECONDS)
 
     async def _attempt(self, job: Job) -> Attempt:
         try:

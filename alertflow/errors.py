@@ -27,6 +27,7 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "rate-limited": (429, "Too many requests"),
     "internal": (500, "Internal error"),
     "unavailable": (503, "Not ready"),
+    "storage-full": (507, "Storage is full"),
 }
 
 

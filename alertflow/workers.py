@@ -18,7 +18,7 @@ from functools import partial
 from . import queue
 from .delivery import Deliverer
 from .queue import Decision, Job
-from .storage.database import Database
+from .storage.database import Database, StorageFull
 
 log = logging.getLogger("alertflow.workers")
 SWEEP_SECONDS = 1.0
@@ -69,9 +69,16 @@ class ChannelPool:
                 continue
             # Cleared before the claim: a publish committed during it still wakes us.
             self._wake.clear()
+            if self.database.full:
+                # A send now could not be recorded (and would be sent again once its lease
+                # ran out): wait for the timer to find space again; it wakes us each sweep.
+                await self._wake.wait()
+                continue
             limit = min(free, queue.CLAIM_BATCH)
             try:
                 jobs = await self._claim(limit)
+            except StorageFull:  # logged by the writer; the next loop waits for space
+                jobs = []
             except Exception:
                 log.exception("claim failed", extra={"channel": self.channel})
                 jobs = []
@@ -98,6 +105,8 @@ class ChannelPool:
             await self.deliverer.deliver(job)
         except asyncio.CancelledError:
             raise
+        except StorageFull as exc:  # not recorded: the lease will expire and the job return
+            log.warning("outcome not recorded: %s", exc, extra={"delivery_id": job.delivery_id})
         except Exception:  # recording failed; the lease will expire and the job return
             log.exception("delivery crashed", extra={"delivery_id": job.delivery_id})
 
@@ -169,10 +178,14 @@ class WorkerPools:
             self._timer_wake.clear()
             now = self.clock()
             try:
+                if self.database.full:
+                    await self.database.probe()  # clears ``full`` once space is back
                 ready: set[str] = await self.database.write(partial(self._due, now=now))
                 due = await self.database.fetchone(
                     f"SELECT MIN(run_at) AS t FROM jobs WHERE state IN ({queue.WAITING}, {queue.LEASED})"
                 )
+            except StorageFull:  # logged by the writer; looked at again next sweep
+                ready, due = set(), None
             except Exception:
                 log.exception("queue timer failed")
                 ready, due = set(), None

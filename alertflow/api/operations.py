@@ -9,6 +9,7 @@ from aiohttp import web
 from .. import openapi
 from ..errors import CATALOGUE
 from ..services import services
+from ..storage.database import StorageFull
 from .middleware import json_response
 from .routing import PUBLIC, Route, Routes
 
@@ -26,7 +27,12 @@ async def readyz(request: web.Request) -> web.Response:
     svc = services(request)
     checks = {"database": "ok", "workers": "ok"}
     try:
-        await svc.database.write(lambda conn: conn.execute("SELECT 1").fetchone())
+        if svc.database.full:  # writes fail for lack of space: ready again once one can commit
+            await svc.database.probe()
+        else:
+            await svc.database.write(lambda conn: conn.execute("SELECT 1").fetchone())
+    except StorageFull as exc:
+        checks["database"] = f"full: {exc}"
     except Exception as exc:  # not writable: report it rather than fail the probe's parsing
         checks["database"] = f"error: {exc}"
     if svc.pools is None or not svc.pools.running:
