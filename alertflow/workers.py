@@ -130,7 +130,11 @@ class ChannelPool:
             await asyncio.gather(*unfinished, return_exceptions=True)
             now = self.clock()
             jobs = list(unfinished.values())
-            await self.database.write(lambda conn: queue.release(conn, jobs, now))
+            try:
+                await self.database.write(lambda conn: queue.release(conn, jobs, now))
+            except StorageFull:  # still leased: the next start returns every lease to the queue
+                log.warning("unfinished sends not released: storage is full", extra={"channel": self.channel})
+                return
             log.warning("released unfinished sends", extra={"channel": self.channel, "count": len(jobs)})
 
 

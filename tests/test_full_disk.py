@@ -199,6 +199,26 @@ async def test_a_job_held_past_its_lease_while_the_disk_is_full_returns_to_the_q
     assert len(script.sends()) == 10
 
 
+async def test_stopping_while_the_disk_is_full_loses_no_held_job(start_app: StartApp, script: Script) -> None:
+    script.set(delay=WAIT_SECONDS)  # sends still out when the server stops
+    app = await start_app(providers={"email": script.provider()}, server={"shutdown_timeout_seconds": 0})
+    ids = [n["id"] for n in (await app.publish(recipients(3, "held")))["notifications"]]
+
+    async def all_leased() -> bool:
+        return await count(app, f"jobs WHERE state = {queue.LEASED}") == 3
+
+    await app.until(all_leased)
+    await fill_database(app)
+    assert app.svc.pools is not None
+    await app.svc.pools.stop(0)  # whether or not the leases can be given back, it stops
+    assert await count(app, "jobs") == 3
+
+    script.set()
+    app = await start_app(restart=app, providers={"email": script.provider()})
+    await all_sent(app, ids)
+    await assert_intact(app)
+
+
 # --- a real full disk: a small tmpfs (root only) ---------------------------------------------------
 
 
