@@ -277,16 +277,18 @@ class Deliverer:
         return result, name
 
     async def _try(self, handle: Handle, message: Message) -> Sent | DeliveryError:
+        wait = handle.bucket.reserve() if handle.bucket is not None else 0.0
+        if wait > MAX_PACE_SECONDS and handle.bucket is not None:
+            # Holding the lease that long would starve the pool: back to the queue instead.
+            handle.bucket.cancel()
+            return Deferred(f"{handle.name}: send rate limit", after=wait)
+        # Asked only now, when the send will go: a yes in the half-open state is its one trial.
         if not handle.breaker.allow():
-            return Deferred(f"{handle.name}: circuit open after repeated failures", after=handle.breaker.wait())
-        if handle.bucket is not None:
-            wait = handle.bucket.reserve()
-            if wait > MAX_PACE_SECONDS:
-                # Holding the lease that long would starve the pool: back to the queue instead.
+            if handle.bucket is not None:
                 handle.bucket.cancel()
-                return Deferred(f"{handle.name}: send rate limit", after=wait)
-            if wait:
-                await asyncio.sleep(wait)
+            return Deferred(f"{handle.name}: circuit open after repeated failures", after=handle.breaker.wait())
+        if wait:
+            await asyncio.sleep(wait)
         try:
             result: Sent | DeliveryError = await handle.provider.send(message)
         except Exception as exc:
