@@ -20,9 +20,17 @@ from . import queue, recipients, unsubscribe
 from .channels import Handle
 from .config import QueueConfig
 from .message import Device, Message, Recipient
-from .outcomes import DeliveryError, PermanentFailure, RateLimited, RetryLater, Sent, combine_device_outcomes
+from .outcomes import (
+    Deferred,
+    DeliveryError,
+    PermanentFailure,
+    RateLimited,
+    RetryLater,
+    Sent,
+    combine_device_outcomes,
+)
 from .queue import Decision, Job
-from .storage.database import Database
+from .storage.database import Database, StorageFull
 
 log = logging.getLogger("alertflow.delivery")
 
@@ -32,6 +40,10 @@ ProvidersFor = Callable[[str, str], Awaitable[list[Handle]]]
 # The longest a send waits for its provider's rate limit before going back to the queue.
 MAX_PACE_SECONDS = 2.0
 Listener = Callable[[Job, Decision], None]
+# An outcome the full disk refused is written again this often, for at most this share of
+# the lease: half leaves room for a slow send before it and the write after it.
+RECORD_RETRY_SECONDS = 1.0
+RECORD_PATIENCE = 0.5
 
 
 def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random) -> float:
@@ -63,6 +75,8 @@ def outcome_name(result: Sent | DeliveryError) -> str:
         return "delivered" if result.delivered else "sent"
     if isinstance(result, PermanentFailure):
         return "failed"
+    if isinstance(result, Deferred):
+        return "deferred"
     return "rate_limited" if isinstance(result, RateLimited) else "retry"
 
 
@@ -74,6 +88,8 @@ def decide(job: Job, attempt: Attempt, policy: QueueConfig, now: float, rng: ran
         return Decision(outcome, outcome, who, result.provider_message_id, earlier=earlier)
     if isinstance(result, PermanentFailure):
         return Decision("failed", outcome, who, error=result.error, earlier=earlier)
+    if isinstance(result, Deferred):  # not tried: wait for a provider, spend no attempt
+        return Decision("deferred", outcome, who, error=result.error, retry_at=now + (result.after or 0.0))
     if job.attempt >= policy.max_attempts:
         return Decision("dead", "dead", who, error=result.error, earlier=earlier)  # the try that ran out
     delay = backoff_delay(job.attempt, policy.backoff_base_seconds, policy.backoff_max_seconds, rng)
@@ -81,6 +97,13 @@ def decide(job: Job, attempt: Attempt, policy: QueueConfig, now: float, rng: ran
         # The provider said when; waiting less would only be refused again.
         delay = min(max(delay, result.after), max(policy.backoff_max_seconds, result.after))
     return Decision("queued", outcome, who, error=result.error, retry_at=now + delay, earlier=earlier)
+
+
+def _deferred(results: list[Sent | DeliveryError]) -> Deferred:
+    """Every provider held back (each result a Deferred): wait for the first to be free."""
+    waits = [r.after for r in results if isinstance(r, Deferred) and r.after is not None]
+    error = "; ".join(dict.fromkeys(r.error for r in results if isinstance(r, DeliveryError)))
+    return Deferred(error, after=min(waits, default=None))
 
 
 def route(message: Message, handles: list[Handle]) -> list[tuple[Message, list[Handle]]]:
@@ -140,6 +163,8 @@ class Deliverer:
         self.listeners: list[Listener] = []
 
     async def deliver(self, job: Job) -> Decision:
+        # The lease runs from the claim, just before: recording may be retried until then.
+        record_by = self.clock() + self.policy.lease_seconds * RECORD_PATIENCE
         attempt = await self._attempt(job)
         decision = decide(job, attempt, self.policy, self.clock(), self.rng)
         pruned = attempt.result.pruned
@@ -150,10 +175,10 @@ class Deliverer:
             if pruned and job.user_id:
                 recipients.prune_devices(conn, job.tenant_id, job.user_id, job.delivery_id, pruned, now)
 
-        await self.database.write(apply)
+        await self._record(apply, record_by)
         for listener in self.listeners:
             listener(job, decision)
-        log_level = logging.INFO if decision.status in ("sent", "delivered", "queued") else logging.WARNING
+        log_level = logging.INFO if decision.status in ("sent", "delivered", "queued", "deferred") else logging.WARNING
         if log.isEnabledFor(log_level):
             log.log(
                 log_level,
@@ -171,6 +196,19 @@ class Deliverer:
                 },
             )
         return decision
+
+    async def _record(self, apply: Callable[[sqlite3.Connection], None], record_by: float) -> None:
+        """Write the outcome; while the disk is full, try again each second as long as the
+        job's lease lasts, so a short episode does not send the message twice. Past that
+        StorageFull is raised: the lease ends and the job is sent again."""
+        while True:
+            try:
+                await self.database.write(apply)
+                return
+            except StorageFull:
+                if self.clock() + RECORD_RETRY_SECONDS >= record_by:
+                    raise
+            await asyncio.sleep(RECORD_RETRY_SECONDS)
 
     async def _attempt(self, job: Job) -> Attempt:
         try:
@@ -207,6 +245,8 @@ class Deliverer:
             names.append(name)
         if len(results) == 1:
             final: Sent | DeliveryError = results[0]
+        elif all(isinstance(r, Deferred) for r in results):
+            final = _deferred(results)
         else:
             try:
                 final = combine_device_outcomes(results)
@@ -220,28 +260,35 @@ class Deliverer:
     ) -> tuple[Sent | DeliveryError, str]:
         """Try the group's providers in order until one sends or fails for good."""
         result: Sent | DeliveryError = PermanentFailure(f"no provider serves this {message.channel} recipient")
-        name, mine = "?", list[tuple[str, str, str | None]]()
+        name, mine, results = "?", list[tuple[str, str, str | None]](), list[Sent | DeliveryError]()
         for handle in group:
             name = handle.name
             result = await self._try(handle, message)
+            results.append(result)
             mine.append((name, outcome_name(result), None if isinstance(result, Sent) else result.error))
             if isinstance(result, Sent | PermanentFailure):
                 break
+        if results and all(isinstance(r, Deferred) for r in results):
+            return _deferred(results), name  # no provider was tried: nothing to record
+        if isinstance(result, Deferred):  # an earlier provider was tried: the attempt counts
+            result = RetryLater(result.error)
         # A try that handed over to the next provider is recorded as such.
         tries.extend([(n, "failed_over", e) for n, _, e in mine[:-1]] + mine[-1:])
         return result, name
 
     async def _try(self, handle: Handle, message: Message) -> Sent | DeliveryError:
+        wait = handle.bucket.reserve() if handle.bucket is not None else 0.0
+        if wait > MAX_PACE_SECONDS and handle.bucket is not None:
+            # Holding the lease that long would starve the pool: back to the queue instead.
+            handle.bucket.cancel()
+            return Deferred(f"{handle.name}: send rate limit", after=wait)
+        # Asked only now, when the send will go: a yes in the half-open state is its one trial.
         if not handle.breaker.allow():
-            return RetryLater(f"{handle.name}: circuit open after repeated failures")
-        if handle.bucket is not None:
-            wait = handle.bucket.reserve()
-            if wait > MAX_PACE_SECONDS:
-                # Holding the lease that long would starve the pool: back to the queue instead.
+            if handle.bucket is not None:
                 handle.bucket.cancel()
-                return RateLimited(f"{handle.name}: send rate limit", after=wait)
-            if wait:
-                await asyncio.sleep(wait)
+            return Deferred(f"{handle.name}: circuit open after repeated failures", after=handle.breaker.wait())
+        if wait:
+            await asyncio.sleep(wait)
         try:
             result: Sent | DeliveryError = await handle.provider.send(message)
         except Exception as exc:

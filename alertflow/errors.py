@@ -23,9 +23,11 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "body-too-large": (413, "The body is too large"),
     "unsupported-media-type": (415, "The body must be JSON"),
     "validation": (422, "Some fields are invalid"),
+    "idempotency-key-reused": (422, "The Idempotency-Key was already used for a different request"),
     "rate-limited": (429, "Too many requests"),
     "internal": (500, "Internal error"),
     "unavailable": (503, "Not ready"),
+    "storage-full": (507, "Storage is full"),
 }
 
 

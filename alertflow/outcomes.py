@@ -67,6 +67,13 @@ class RateLimited(RetryLater):
     """The provider asked us to slow down; ``after`` is its Retry-After, when it sent one."""
 
 
+class Deferred(RetryLater):
+    """Nothing was tried: every provider's circuit is open, or our own send-rate limit holds
+    the send back. The delivery waits ``after`` seconds and the attempt does not count, so
+    an outage cannot spend a delivery's retries (issue 13). The core's own outcome: a
+    provider never raises it."""
+
+
 class PermanentFailure(DeliveryError):
     """The message can never be delivered as it is (bad address, rejected content)."""
 

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from . import queue
 from .categories import Category
 from .errors import invalid
+from .idempotency import IdempotencyKey, once
 from .ids import new_ids
 from .preferences import Preferences, quiet_until, suppression
 from .templating import ChannelSet
@@ -27,8 +28,6 @@ from .templating import ChannelSet
 Channel = Literal["email", "sms", "push", "inapp", "webhook"]
 Priority = Literal["high", "medium", "low"]
 MAX_RECIPIENTS = 1000
-# Idempotency keys are honoured for a day, as the contract promises.
-IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 _PHONE = re.compile(r"^\+[1-9]\d{6,14}$")  # E.164
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # The recipient field each channel needs (from the request, else the user's record).
@@ -314,17 +313,14 @@ def _insert_values(
 
 
 def store(
-    conn: sqlite3.Connection, tenant_id: str, idempotency_key: str | None, p: Plan, now: float
+    conn: sqlite3.Connection, tenant_id: str, idempotency: IdempotencyKey | None, p: Plan, now: float
 ) -> tuple[dict[str, Any], bool]:
     """Write a plan (writer function). Returns (response, created); an idempotent replay
-    returns the first response and creates nothing."""
-    if idempotency_key:
-        row = conn.execute(
-            "SELECT response FROM idempotency_keys WHERE tenant_id = ? AND key = ? AND created_at > ?",
-            (tenant_id, idempotency_key, now - IDEMPOTENCY_TTL_SECONDS),
-        ).fetchone()
-        if row:
-            return json.loads(row["response"]), False
+    returns the first response and creates nothing (see idempotency.once)."""
+    return once(conn, tenant_id, idempotency, now, lambda conn: _create(conn, p))
+
+
+def _create(conn: sqlite3.Connection, p: Plan) -> tuple[dict[str, Any], bool]:
     insert_rows(
         conn,
         "notifications (id, tenant_id, user_id, category, priority, created_at, send_at, recipient, content,"
@@ -337,13 +333,7 @@ def store(
         p.deliveries,
     )
     insert_rows(conn, "jobs (delivery_id, tenant_id, channel, priority, state, run_at)", p.jobs)
-    response = {"notifications": p.response}
-    if idempotency_key:
-        conn.execute(
-            "INSERT OR REPLACE INTO idempotency_keys (tenant_id, key, response, created_at) VALUES (?,?,?,?)",
-            (tenant_id, idempotency_key, json.dumps(response), now),
-        )
-    return response, True
+    return {"notifications": p.response}, True
 
 
 def choose_channels(req: PublishRequest, available: list[str]) -> list[str]:

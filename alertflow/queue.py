@@ -43,8 +43,8 @@ class Job:
 class Decision:
     """The one state change an attempt leads to (see delivery.decide)."""
 
-    status: str  # sent, delivered, queued (retry), failed, dead
-    outcome: str  # what the attempt row says: sent, delivered, retry, rate_limited, failed, dead
+    status: str  # sent, delivered, queued (retry), deferred (not tried, not counted), failed, dead
+    outcome: str  # what the attempt row says: sent, delivered, retry, rate_limited, failed, dead, deferred
     provider: str | None = None
     provider_message_id: str | None = None
     error: str | None = None
@@ -175,6 +175,9 @@ def _tenants_from(conn: sqlite3.Connection, channel: str, priority: int, after: 
 
 def record(conn: sqlite3.Connection, job: Job, decision: Decision, now: float) -> None:
     """Apply an attempt's decision: attempt row, delivery status, and the job's next state."""
+    if decision.status == "deferred":
+        defer(conn, job, decision, now)
+        return
     conn.executemany(
         "INSERT INTO attempts (delivery_id, at, outcome, error, provider) VALUES (?, ?, ?, ?, ?)",
         [(job.delivery_id, now, outcome, error, provider) for provider, outcome, error in decision.earlier],
@@ -249,6 +252,20 @@ def apply_receipt(
         (delivery_id, now, event, error, provider),
     )
     return bool(moved)
+
+
+def defer(conn: sqlite3.Connection, job: Job, decision: Decision, now: float) -> None:
+    """No provider was tried (circuits open, our own send rate): the job waits until
+    ``decision.retry_at``, its claim uncounted and no attempt row written, so attempts
+    (and the move to the DLQ) count real tries only; the delivery says why it waits."""
+    conn.execute(
+        "UPDATE jobs SET state = ?, run_at = ?, attempts = attempts - 1, last_error = ? WHERE id = ?",
+        (WAITING, decision.retry_at, decision.error, job.job_id),
+    )
+    conn.execute(
+        "UPDATE deliveries SET status = 'queued', reason = ?, updated_at = ? WHERE id = ?",
+        (decision.error, now, job.delivery_id),
+    )
 
 
 def release(conn: sqlite3.Connection, jobs: list[Job], now: float) -> None:

@@ -10,27 +10,50 @@ from collections.abc import Callable
 # short enough that a recovered provider is used again within a minute.
 CIRCUIT_FAILURES = 5
 CIRCUIT_COOLDOWN_SECONDS = 30.0
+# While the one trial send is out, the sends held back look again this soon: when it
+# succeeds they follow within a second, instead of a whole cooldown later.
+TRIAL_RECHECK_SECONDS = 1.0
 
 
 class CircuitBreaker:
-    """Skips a provider that keeps failing, so fail-over happens without waiting on it."""
+    """Skips a provider that keeps failing, so fail-over happens without waiting on it.
+
+    Closed: every send goes. Open: none does, for the cooldown. Half-open: one trial send
+    goes at a time; its result closes the circuit or opens it for another cooldown. A trial
+    that never reports back (cancelled at shutdown) is given up after a cooldown.
+    """
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
         self.failures = 0
         self.opened_at: float | None = None
+        self.trial_at: float | None = None
 
     def allow(self) -> bool:
         if self.opened_at is None:
             return True
-        # Half-open: after the cooldown one send goes through; its result decides.
-        return self.clock() - self.opened_at >= CIRCUIT_COOLDOWN_SECONDS
+        now = self.clock()
+        if now - self.opened_at < CIRCUIT_COOLDOWN_SECONDS or self._trial_out(now):
+            return False
+        self.trial_at = now
+        return True
+
+    def wait(self) -> float:
+        """Seconds until :meth:`allow` may say yes again (0 when it would now)."""
+        if self.opened_at is None:
+            return 0.0
+        now = self.clock()
+        if self._trial_out(now):
+            assert self.trial_at is not None
+            return min(TRIAL_RECHECK_SECONDS, self.trial_at + CIRCUIT_COOLDOWN_SECONDS - now)
+        return max(0.0, self.opened_at + CIRCUIT_COOLDOWN_SECONDS - now)
 
     def succeeded(self) -> None:
-        self.failures, self.opened_at = 0, None
+        self.failures, self.opened_at, self.trial_at = 0, None, None
 
     def failed(self) -> None:
         self.failures += 1
+        self.trial_at = None
         if self.failures >= CIRCUIT_FAILURES:
             self.opened_at = self.clock()
 
@@ -38,7 +61,10 @@ class CircuitBreaker:
     def state(self) -> str:
         if self.opened_at is None:
             return "closed"
-        return "half-open" if self.allow() else "open"
+        return "half-open" if self.clock() - self.opened_at >= CIRCUIT_COOLDOWN_SECONDS else "open"
+
+    def _trial_out(self, now: float) -> bool:
+        return self.trial_at is not None and now - self.trial_at < CIRCUIT_COOLDOWN_SECONDS
 
 
 class TokenBucket:

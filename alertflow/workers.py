@@ -19,7 +19,7 @@ from typing import NamedTuple
 from . import queue
 from .delivery import Deliverer
 from .queue import Decision, Job
-from .storage.database import Database
+from .storage.database import Database, StorageFull
 
 log = logging.getLogger("alertflow.workers")
 SWEEP_SECONDS = 1.0
@@ -77,9 +77,16 @@ class ChannelPool:
                 continue
             # Cleared before the claim: a publish committed during it still wakes us.
             self._wake.clear()
+            if self.database.full:
+                # A send now could not be recorded (and would be sent again once its lease
+                # ran out): wait for the timer to find space again; it wakes us each sweep.
+                await self._wake.wait()
+                continue
             limit = min(free, queue.CLAIM_BATCH)
             try:
                 jobs = await self._claim(limit)
+            except StorageFull:  # logged by the writer; the next loop waits for space
+                jobs = []
             except Exception:
                 log.exception("claim failed", extra={"channel": self.channel})
                 jobs = []
@@ -106,6 +113,8 @@ class ChannelPool:
             await self.deliverer.deliver(job)
         except asyncio.CancelledError:
             raise
+        except StorageFull as exc:  # not recorded: the lease will expire and the job return
+            log.warning("outcome not recorded: %s", exc, extra={"delivery_id": job.delivery_id})
         except Exception:  # recording failed; the lease will expire and the job return
             log.exception("delivery crashed", extra={"delivery_id": job.delivery_id})
 
@@ -130,7 +139,11 @@ class ChannelPool:
             await asyncio.gather(*unfinished, return_exceptions=True)
             now = self.clock()
             jobs = list(unfinished.values())
-            await self.database.write(lambda conn: queue.release(conn, jobs, now))
+            try:
+                await self.database.write(lambda conn: queue.release(conn, jobs, now))
+            except StorageFull:  # still leased: the next start returns every lease to the queue
+                log.warning("unfinished sends not released: storage is full", extra={"channel": self.channel})
+                return
             log.warning("released unfinished sends", extra={"channel": self.channel, "count": len(jobs)})
         return Stopped(drained=in_flight - len(unfinished), released=len(unfinished))
 
@@ -170,7 +183,7 @@ class WorkerPools:
 
     def on_decision(self, job: Job, decision: Decision) -> None:
         """A retry is a waiting job too; its time may come before the timer's next look."""
-        if decision.status == "queued":
+        if decision.status in ("queued", "deferred"):
             self._timer_wake.set()
 
     async def _run_timer(self) -> None:
@@ -179,10 +192,14 @@ class WorkerPools:
             self._timer_wake.clear()
             now = self.clock()
             try:
+                if self.database.full:
+                    await self.database.probe()  # clears ``full`` once space is back
                 ready: set[str] = await self.database.write(partial(self._due, now=now))
                 due = await self.database.fetchone(
                     f"SELECT MIN(run_at) AS t FROM jobs WHERE state IN ({queue.WAITING}, {queue.LEASED})"
                 )
+            except StorageFull:  # logged by the writer; looked at again next sweep
+                ready, due = set(), None
             except Exception:
                 log.exception("queue timer failed")
                 ready, due = set(), None

@@ -123,7 +123,7 @@ async def test_the_dashboard_works_under_its_policy_with_no_violation(
     await page.click("#key-form button[type=submit]")
     await expect(page.locator(".cards")).to_contain_text("sent")
     # The legend's swatches take their colours from the stylesheet, not a style attribute.
-    swatch = await page.locator(".legend i.sent").evaluate("e => getComputedStyle(e).backgroundColor")
+    swatch = await page.locator(".legend .swatch.s-sent").evaluate("e => getComputedStyle(e).backgroundColor")
     assert swatch == "rgb(22, 163, 74)"  # --sent
 
     await page.click("nav >> text=History")

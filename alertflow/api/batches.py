@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import sqlite3
+from typing import Any
+
 from aiohttp import web
 
-from .. import batches
+from .. import batches, idempotency
 from ..batches import BulkRequest
 from ..errors import ApiError
 from ..services import services
@@ -18,18 +21,28 @@ api = Routes()
 @api.post("/v1/notifications/bulk")
 async def bulk(request: web.Request) -> web.Response:
     """202 once the batch and its recipients are committed; the fan-out follows (fanout.py).
-    The same ``Idempotency-Key`` returns the first batch and stores nothing new."""
+    The same ``Idempotency-Key`` with the same body returns the first batch and stores
+    nothing new; with another body it is a 422 (see idempotency.py)."""
     svc = services(request)
     tenant_id = principal(request).tenant_id
     svc.limiter.check(tenant_id)
-    key = idempotency_key_of(request)
+    raw_key = idempotency_key_of(request)
     req = await read_model(request, BulkRequest, svc.config.server.max_bulk_body_mb)
-    batch = await batches.prepare(svc, tenant_id, req, f"request:{key}" if key else None)
+    key = idempotency.key_for(raw_key, request.method, request.path, req)
+    earlier = await idempotency.earlier_response(svc.database, tenant_id, key, svc.clock.now())
+    if earlier is not None:
+        return json_response(earlier, status=202)
+    batch = await batches.prepare(svc, tenant_id, req)
     now = svc.clock.now()
-    batch_id, count, created = await svc.database.write(lambda conn: batches.store(conn, batch, now))
+
+    def create(conn: sqlite3.Connection) -> tuple[dict[str, Any], bool]:
+        batch_id, count, created = batches.store(conn, batch, now)
+        return {"batch_id": batch_id, "recipients": count}, created
+
+    response, created = await svc.database.write(lambda conn: idempotency.once(conn, tenant_id, key, now, create))
     if created and svc.fanout:
         svc.fanout.submitted()
-    return json_response({"batch_id": batch_id, "recipients": count}, status=202)
+    return json_response(response, status=202)
 
 
 @api.get("/v1/batches/{id}")

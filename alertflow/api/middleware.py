@@ -15,6 +15,7 @@ from .. import tenants
 from ..errors import PROBLEM_CONTENT_TYPE, ApiError, from_validation
 from ..limits import AuthFailureLimiter
 from ..services import AUTH_CACHE_SECONDS, services
+from ..storage.database import StorageFull
 from ..tenants import Principal, Role
 from .routing import ROLE_ATTR
 
@@ -23,6 +24,14 @@ PRINCIPAL = web.RequestKey("principal", Principal)
 AUTH_LIMITER = web.AppKey("auth_limiter", AuthFailureLimiter)
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+# Nothing of the request was stored. The server looks for space again every second on its
+# own, so a client's retry need not come sooner than this.
+STORAGE_FULL_RETRY_SECONDS = 10
+STORAGE_FULL = ApiError(
+    "storage-full",
+    "the server's disk is full: nothing of this request was stored; retry once space is freed",
+    headers={"Retry-After": str(STORAGE_FULL_RETRY_SECONDS)},
+)
 M = TypeVar("M", bound=BaseModel)
 MIB = 1024 * 1024
 
@@ -48,6 +57,8 @@ async def problems(request: web.Request, handler: Any) -> web.StreamResponse:
             raise
         code = {404: "not-found", 405: "method-not-allowed", 413: "body-too-large"}.get(exc.status, "bad-request")
         return problem(ApiError(code, exc.reason))
+    except StorageFull:
+        return problem(STORAGE_FULL)
     except Exception:
         log.exception("unhandled error", extra={"path": request.path})
         return problem(ApiError("internal", "an internal error occurred; it has been logged"))

@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .. import history, queue
+from .. import history, idempotency, queue
 from ..errors import ApiError, invalid
 from ..intake import announce, audience_for, recipients_of
 from ..publish import PublishRequest, plan, store
@@ -28,22 +28,27 @@ async def publish(request: web.Request) -> web.Response:
     svc = services(request)
     tenant_id = principal(request).tenant_id
     svc.limiter.check(tenant_id)
-    idempotency_key = idempotency_key_of(request)
+    raw_key = idempotency_key_of(request)
     req = await read_model(request, PublishRequest)
+    key = idempotency.key_for(raw_key, request.method, request.path, req)
+    # A repeat gets its first answer even if it would no longer validate (a template since deleted).
+    earlier = await idempotency.earlier_response(svc.database, tenant_id, key, svc.clock.now())
+    if earlier is not None:
+        return json_response(earlier, status=202)
     recipients_in = await recipients_of(svc.database, tenant_id, req)
     audience = await audience_for(svc, tenant_id, req, recipients_in)
     now = svc.clock.now()
     p = plan(req, recipients_in, audience, now)
-    response, created = await svc.database.write(lambda conn: store(conn, tenant_id, idempotency_key, p, now))
+    response, created = await svc.database.write(lambda conn: store(conn, tenant_id, key, p, now))
     if created:
         announce(svc, p)
     return json_response(response, status=202)
 
 
 def idempotency_key_of(request: web.Request) -> str | None:
-    key = request.headers.get("Idempotency-Key")
+    key = request.headers.get(idempotency.HEADER)
     if key is not None and not 0 < len(key) <= MAX_IDEMPOTENCY_KEY:
-        raise invalid("Idempotency-Key", f"give 1 to {MAX_IDEMPOTENCY_KEY} characters")
+        raise invalid(idempotency.HEADER, f"give 1 to {MAX_IDEMPOTENCY_KEY} characters")
     return key
 
 

@@ -12,6 +12,7 @@ from ..errors import CATALOGUE
 from ..limits import AuthFailureLimiter
 from ..metrics import metric
 from ..services import services
+from ..storage.database import StorageFull
 from .middleware import AUTH_LIMITER, admitted, bearer, json_response, refused
 from .routing import PUBLIC, Route, Routes
 
@@ -29,7 +30,12 @@ async def readyz(request: web.Request) -> web.Response:
     svc = services(request)
     checks = {"database": "ok", "workers": "ok"}
     try:
-        await svc.database.write(lambda conn: conn.execute("SELECT 1").fetchone())
+        if svc.database.full:  # writes fail for lack of space: ready again once one can commit
+            await svc.database.probe()
+        else:
+            await svc.database.write(lambda conn: conn.execute("SELECT 1").fetchone())
+    except StorageFull as exc:
+        checks["database"] = f"full: {exc}"
     except Exception as exc:  # not writable: report it rather than fail the probe's parsing
         checks["database"] = f"error: {exc}"
     if svc.pools is None or not svc.pools.running:

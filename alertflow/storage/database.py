@@ -39,6 +39,25 @@ log = logging.getLogger(__name__)
 READER_CONNECTIONS = 2
 # How long a statement waits on another process's lock (a CLI command beside `serve`).
 BUSY_TIMEOUT_MS = 5000
+# What the probe for space stores and drops: about what the largest single write needs (a
+# publish to 1,000 recipients, or a bulk fan-out step, ~0.7 MiB), so space that lets it
+# commit lets them commit too. A smaller probe said "ready" while publishes still got 507.
+PROBE_BYTES = 1024 * 1024
+
+
+class StorageFull(sqlite3.OperationalError):
+    """A write failed because the disk, or the database's size limit, is full: nothing of
+    it was stored. The API answers it with 507; workers wait for space (see ``full``)."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(f"storage is full: {cause}")
+
+
+def _full_or_same(exc: BaseException) -> BaseException:
+    """SQLite's "database or disk is full" as :class:`StorageFull`; any other error as it is."""
+    if isinstance(exc, sqlite3.Error) and getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+        return StorageFull(exc)
+    return exc
 
 
 class Database(Protocol):
@@ -49,6 +68,13 @@ class Database(Protocol):
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]: ...
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None: ...
+
+    @property
+    def full(self) -> str | None:
+        """Why writes fail for lack of space, from the last failure until a write commits."""
+
+    async def probe(self) -> None:
+        """Commit a write that needs new space; raise :class:`StorageFull` if it cannot."""
 
 
 def apply_pragmas(conn: sqlite3.Connection) -> None:
@@ -94,6 +120,11 @@ class SQLiteDatabase:
         self._readers: list[aiosqlite.Connection] = []
         self._next_reader = itertools.count()
         self.commits = 0  # groups committed, for /metrics and the benchmark
+        self._full: str | None = None
+
+    @property
+    def full(self) -> str | None:
+        return self._full
 
     async def open(self) -> None:
         """Start the writer and the readers. Interrupted (a SIGTERM during start-up cancels
@@ -127,6 +158,13 @@ class SQLiteDatabase:
         future: asyncio.Future[T] = loop.create_future()
         self._jobs.put(_Job(fn, future, loop))
         return await future
+
+    async def probe(self) -> None:
+        def store_and_drop(conn: sqlite3.Connection) -> None:
+            conn.execute("INSERT INTO storage_probe (data) VALUES (zeroblob(?))", (PROBE_BYTES,))
+            conn.execute("DELETE FROM storage_probe")
+
+        await self.write(store_and_drop)
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         reader = self._readers[next(self._next_reader) % len(self._readers)]
@@ -162,6 +200,7 @@ class SQLiteDatabase:
 
     def _commit_group(self, conn: sqlite3.Connection, group: Iterable[_Job]) -> None:
         outcomes: list[tuple[_Job, Any, BaseException | None]] = []
+        changes = conn.total_changes
         try:
             conn.execute("BEGIN IMMEDIATE")
             for job in group:
@@ -169,12 +208,21 @@ class SQLiteDatabase:
             conn.execute("COMMIT")
             self.commits += 1
         except BaseException as exc:  # the COMMIT itself failed: nobody's write happened
-            log.exception("group commit failed")
+            error = _full_or_same(exc)
+            if isinstance(error, StorageFull):
+                log.warning("group commit failed: %s", error)
+            else:
+                log.exception("group commit failed")
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            outcomes = [(job, None, exc) for job in group]
-        for job, result, error in outcomes:
-            job.loop.call_soon_threadsafe(_resolve, job.future, result, error)
+            outcomes = [(job, None, error) for job in group]
+        full = [e for _, _, e in outcomes if isinstance(e, StorageFull)]
+        if full:
+            self._full = str(full[0])
+        elif conn.total_changes > changes:  # something was stored: there is space again
+            self._full = None
+        for job, result, outcome in outcomes:
+            job.loop.call_soon_threadsafe(_resolve, job.future, result, outcome)
 
 
 def _run_in_savepoint(conn: sqlite3.Connection, fn: WriteFn[Any]) -> tuple[Any, BaseException | None]:
@@ -182,8 +230,12 @@ def _run_in_savepoint(conn: sqlite3.Connection, fn: WriteFn[Any]) -> tuple[Any, 
     try:
         result = fn(conn)
     except Exception as exc:
+        if not conn.in_transaction:
+            # SQLite may roll the whole transaction back on SQLITE_FULL or an I/O error:
+            # the group's earlier work is gone too, so the group fails as one.
+            raise _full_or_same(exc) from exc
         conn.execute("ROLLBACK TO job")
         conn.execute("RELEASE job")
-        return None, exc
+        return None, _full_or_same(exc)
     conn.execute("RELEASE job")
     return result, None

@@ -1,8 +1,11 @@
 """Render one email message straight to wire bytes.
 
-Building an ``email.message.EmailMessage`` per send costs about three times as much as
-writing the bytes directly (shared/PERFORMANCE.md), and the layout AlertFlow sends is
-always the same: one text part, optionally an HTML alternative.
+Building an ``email.message.EmailMessage`` per send (``policy.SMTP``) costs 0.6 to 1.2 ms
+of CPU against 8 to 24 µs for writing the bytes directly (README, "Building email"), and
+the layout AlertFlow sends is always the same: one text part, optionally an HTML alternative.
+tests/providers/test_smtp.py holds the library's version of every shape and proves the two
+parse alike, and the test SMTP server rejects any message the ``email`` parser finds a
+defect in: a multipart message once lacked the blank line after its headers (issue 13).
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from email.utils import formataddr, formatdate
 from alertflow.message import Message
 
 CRLF = b"\r\n"
+# RFC 5322 §2.1.1: a line, "Name: value" without its CRLF, must not exceed 998 characters.
+MAX_HEADER_LINE = 998 - len(": ")
 # Headers AlertFlow writes itself; a same-named entry in ``message.headers`` must not
 # replace them (a rendered template could otherwise forge From or break the MIME tree).
 RESERVED_HEADERS = frozenset(
@@ -81,7 +86,8 @@ def render(message: Message, to_address: str, from_address: str, from_name: str 
     delimiter = b"--" + boundary.encode()
     # The CRLF before each delimiter belongs to the delimiter (RFC 2046 §5.1.1), not the part.
     body = b"".join(delimiter + CRLF + part + CRLF for part in parts) + delimiter + b"--" + CRLF
-    return _header_block(headers) + body
+    # The blank line ends the header block; the body starts with the first delimiter.
+    return _header_block(headers) + CRLF + body
 
 
 def _part(subtype: str, body: str) -> bytes:
@@ -105,10 +111,13 @@ def _address(name: str | None, address: str) -> str:
 
 
 def _text(value: str, header_name: str) -> str:
-    """A header value as folded ASCII: RFC 2047 encoded words when it is not plain ASCII."""
+    """A header value as ASCII: as written when it is plain ASCII, else RFC 2047 encoded
+    words folded at 78 columns. Folding an ASCII value would put a long token (the URL of
+    List-Unsubscribe) on a line of its own, and a reader would see it with a leading space."""
     value = _single_line(value)
-    charset = "us-ascii" if value.isascii() else "utf-8"
-    return Header(value, charset, header_name=header_name).encode(linesep="\r\n")
+    if value.isascii() and len(header_name) + len(value) <= MAX_HEADER_LINE:
+        return value
+    return Header(value, "utf-8", header_name=header_name).encode(linesep="\r\n")
 
 
 def _single_line(value: str) -> str:

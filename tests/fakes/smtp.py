@@ -36,6 +36,9 @@ class FakeSmtpServer:
     - ``rcpt_replies[address]``: the reply to RCPT TO for that address (e.g. "550 5.1.1 no").
     - ``data_replies``: replies to the next end-of-DATA commands (e.g. "451 4.3.0 later").
 
+    Every message is parsed with the standard library's ``email`` package; one it finds a
+    defect in (in the MIME structure or any header) is refused with 554 and recorded in
+    ``malformed``, and leaving the ``async with`` then fails the test that sent it.
     It runs on the test's loop (no thread), so a test never races the server.
     """
 
@@ -54,6 +57,7 @@ class FakeSmtpServer:
         self.cert = cert
         self.credentials = credentials
         self.messages: list[ReceivedMail] = []
+        self.malformed: list[tuple[bytes, list[str]]] = []
         self.rcpt_replies: dict[str, str] = {}
         self.data_replies: deque[str] = deque()
         self.connections = 0
@@ -74,6 +78,7 @@ class FakeSmtpServer:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
+        assert not self.malformed, f"malformed messages were sent: {self.malformed}"
 
     def drop_connections(self) -> None:
         """Close every open session from the server's side, as an idle timeout would."""
@@ -131,5 +136,20 @@ class FakeSmtpServer:
         raw = envelope.original_content or b""
         parsed = email.message_from_bytes(raw, policy=email.policy.default)
         assert isinstance(parsed, EmailMessage)
+        found = defects(parsed)
+        if found:
+            self.malformed.append((raw, found))
+            return "554 5.6.0 malformed message: " + "; ".join(found)
         self.messages.append(ReceivedMail(str(envelope.mail_from), list(envelope.rcpt_tos), raw, parsed))
         return "250 2.0.0 accepted"
+
+
+def defects(message: EmailMessage) -> list[str]:
+    """Every defect the ``email`` parser found: in the MIME structure of each part and in
+    each header (an encoded word where none may go, a bad address, ...)."""
+    found = []
+    for part in message.walk():
+        found += [f"{type(d).__name__}: {d}" for d in part.defects]
+        for name, value in part.items():
+            found += [f"{name}: {type(d).__name__}: {d}" for d in getattr(value, "defects", ())]
+    return found

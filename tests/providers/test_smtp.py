@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import email
+import email.policy
+from email.headerregistry import Address
 from email.message import EmailMessage
+from email.utils import formatdate
 from typing import Any
 
 import pytest
 from alertflow_smtp import SmtpProvider
+from alertflow_smtp.mime import render
 from alertflow_smtp.provider import POOL_SIZE
 from pydantic import ValidationError
 
 from alertflow.outcomes import PermanentFailure, RetryLater, Sent
 from tests.fakes.http import closed_port_url
-from tests.fakes.smtp import FakeSmtpServer
+from tests.fakes.smtp import FakeSmtpServer, defects
 
 from .context import provider_context
 from .messages import message
@@ -37,7 +42,7 @@ def smtp(server: FakeSmtpServer, **settings: Any) -> SmtpProvider:
 
 def email_to(address: str | None = "ann@example.com", **kwargs: Any) -> Any:
     content = kwargs.pop("content", {"subject": "Disk alert", "text": "/var is 95% full"})
-    return message("email", content, email=address, name="Ann Smith", **kwargs)
+    return message("email", content, email=address, **{"name": "Ann Smith", **kwargs})
 
 
 def parts(mail: EmailMessage) -> dict[str, str]:
@@ -274,3 +279,95 @@ def test_settings_reject_mistakes(settings, field):
     with pytest.raises(ValidationError) as error:
         SmtpProvider.Settings(**{**base, **settings})
     assert field in str(error.value)
+
+
+# --- the hand-written wire format against the standard library's -------------------------------
+
+UNSUBSCRIBE = {
+    "List-Unsubscribe": "<https://alerts.example.com/v1/unsubscribe/" + "eyJ0ZW5hbnQiOiJ0ZW5fYWNtZSJ9" * 5 + ">",
+    "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+}
+LONG_LINE = "word " * 60 + "x" * 200
+SHAPES: dict[str, tuple[dict[str, Any], str | None, dict[str, str]]] = {
+    "text only": ({"subject": "Disk alert", "text": "/var is 95% full"}, "Ann Smith", {}),
+    "html only": ({"subject": "s", "html": "<b>hi</b>"}, None, {}),
+    "text and html": ({"subject": "Disk alert", "text": "t", "html": "<p>h</p>"}, "Ann", {}),
+    "non-ASCII subject and names": (
+        {"subject": "Überlast ⚠ on db-1 " * 4, "text": "Grüße ⚠", "html": "<p>Grüße ⚠</p>"},
+        "Zoë O'Brien, Ops",
+        {},
+    ),
+    "long lines": ({"subject": "s " * 60, "text": LONG_LINE, "html": f"<p>{LONG_LINE}</p>"}, "Ann", {}),
+    "CRLF and lone CR or LF in bodies": (
+        {"subject": "s", "text": "a\r\nb\rc\nd\r\n\r\n", "html": "<p>a</p>\r<p>b</p>\n"},
+        "Ann",
+        {},
+    ),
+    "empty text": ({"subject": "", "text": ""}, "", {}),
+    "unsubscribe headers": ({"subject": "Weekly digest", "text": "t", "html": "<p>h</p>"}, "Ann", UNSUBSCRIBE),
+    "specials and trailing spaces": (
+        {"subject": "a=b ?= =?x", "text": "trailing spaces   \nand tab\t\nfrom\nFrom here\n.\n", "html": "="},
+        '"Quoted" <Name>',
+        {"X-Tag": "a;b=c"},
+    ),
+}
+
+
+def library_render(content: dict[str, Any], name: str | None, headers: dict[str, str]) -> bytes:
+    """The same message as the standard library builds it (the reference ``mime.render``
+    must agree with)."""
+    mail = EmailMessage(policy=email.policy.SMTP)
+    mail["From"] = Address("AlertFlow Alerts", addr_spec=FROM)
+    mail["To"] = Address(name or "", addr_spec="ann@example.com")
+    mail["Subject"] = content.get("subject") or ""
+    mail["Date"] = formatdate(usegmt=True)
+    mail["Message-ID"] = "<dlv_01HZX3K9@alertflow.test>"
+    for header, value in headers.items():
+        mail[header] = value
+    text, html = content.get("text"), content.get("html")
+    if text is not None:
+        mail.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
+        if html:
+            mail.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
+    else:
+        mail.set_content(html, subtype="html", charset="utf-8", cte="quoted-printable")
+    return mail.as_bytes()
+
+
+def parsed_summary(raw: bytes) -> dict[str, Any]:
+    """What a reader of the message sees: headers (the date and MIME plumbing aside) and
+    every part's type, charset, transfer encoding and decoded text (line ends as \\n)."""
+    mail = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(mail, EmailMessage)
+    assert defects(mail) == []
+    plumbing = {"date", "content-type", "content-transfer-encoding", "mime-version"}
+    return {
+        "headers": [(k, str(v)) for k, v in mail.items() if k.lower() not in plumbing],
+        "type": mail.get_content_type(),
+        "parts": [
+            (p.get_content_type(), p.get_content_charset(), p["Content-Transfer-Encoding"], p.get_content())
+            for p in mail.walk()
+            if not p.is_multipart()
+        ],
+    }
+
+
+@pytest.mark.parametrize("shape", list(SHAPES))
+def test_the_fast_path_parses_exactly_as_the_standard_librarys_message_does(shape: str) -> None:
+    content, name, headers = SHAPES[shape]
+    fast = render(email_to(content=content, name=name, headers=headers), "ann@example.com", FROM, "AlertFlow Alerts")
+    assert fast.isascii() and b"\r\n" in fast and b"\n" not in fast.replace(b"\r\n", b"")
+    assert all(len(line) <= 998 for line in fast.split(b"\r\n"))
+    assert parsed_summary(fast) == parsed_summary(library_render(content, name, headers))
+
+
+def test_a_long_unsubscribe_url_stays_literal_not_an_encoded_word() -> None:
+    """RFC 2369 headers are structured: an RFC 2047 encoded word there hides the URL."""
+    raw = render(email_to(headers=UNSUBSCRIBE), "ann@example.com", FROM, None)
+    assert f"List-Unsubscribe: {UNSUBSCRIBE['List-Unsubscribe']}\r\n".encode() in raw
+
+
+def test_a_multipart_message_has_a_blank_line_between_its_headers_and_its_body() -> None:
+    content = {"subject": "s", "text": "t", "html": "<p>h</p>"}
+    headers, _, body = render(email_to(content=content), "ann@example.com", FROM, None).partition(b"\r\n\r\n")
+    assert b"multipart/alternative" in headers and body.startswith(b"--")
