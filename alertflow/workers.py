@@ -143,7 +143,7 @@ class ChannelPool:
                 await self.database.write(lambda conn: queue.release(conn, jobs, now))
             except StorageFull:  # still leased: the next start returns every lease to the queue
                 log.warning("unfinished sends not released: storage is full", extra={"channel": self.channel})
-                return
+                return Stopped(drained=in_flight - len(unfinished), released=0)
             log.warning("released unfinished sends", extra={"channel": self.channel, "count": len(jobs)})
         return Stopped(drained=in_flight - len(unfinished), released=len(unfinished))
 
