@@ -32,7 +32,7 @@ from .api import (
 )
 from .api import channels as channel_api
 from .api import templates as template_api
-from .api.middleware import MIB, authenticate, problems
+from .api.middleware import MIB, PARSER_LIMITS, authenticate, problems
 from .cache import TtlCache
 from .categories import cached as categories_cached
 from .channels import ChannelProviders
@@ -122,6 +122,7 @@ def create_app(config: Config, registry: ProviderRegistry | None = None, clock: 
     app = web.Application(
         middlewares=[problems, authenticate],
         client_max_size=int(max(config.server.max_body_mb, config.server.max_bulk_body_mb) * MIB),
+        handler_args=PARSER_LIMITS,
     )
     app[SERVICES] = svc
     app[HUB] = hub = Hub(database, config.inbox)

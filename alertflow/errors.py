@@ -21,9 +21,11 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "method-not-allowed": (405, "Method not allowed"),
     "conflict": (409, "The request conflicts with the current state"),
     "body-too-large": (413, "The body is too large"),
+    "uri-too-long": (414, "The URL is too long"),
     "unsupported-media-type": (415, "The body must be JSON"),
     "validation": (422, "Some fields are invalid"),
     "rate-limited": (429, "Too many requests"),
+    "headers-too-large": (431, "A request header is too large"),
     "internal": (500, "Internal error"),
     "unavailable": (503, "Not ready"),
 }

@@ -21,6 +21,7 @@ from . import queue
 from .categories import Category
 from .errors import invalid
 from .ids import new_ids
+from .naming import MAX_VERSION, ClientId
 from .preferences import Preferences, quiet_until, suppression
 from .templating import ChannelSet
 
@@ -33,6 +34,16 @@ _PHONE = re.compile(r"^\+[1-9]\d{6,14}$")  # E.164
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # The recipient field each channel needs (from the request, else the user's record).
 _CONTACT_FIELD = {"email": "email", "sms": "phone", "push": "push_token", "inapp": "user_id"}
+TO_SHAPES = (
+    'one recipient, such as {"user_id": "u1"} or {"email": "ann@example.com", "phone": "+15550100"}, or a list of them'
+)
+TO_DESCRIPTION = (
+    f"The recipients: {TO_SHAPES}. A user_id addresses a stored user (PUT /v1/users/{{user_id}});"
+    " email, phone and push_token address someone directly. Each recipient gets one notification,"
+    " with a delivery per channel. The webhook channel calls the tenant's configured webhook URL"
+    " once per recipient, with that recipient in the payload: to says whom the call is about,"
+    " not where it goes."
+)
 
 
 def check_email(v: str | None) -> str | None:
@@ -69,7 +80,7 @@ class Contact(_Strict):
 
 
 class RecipientIn(Contact):
-    user_id: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    user_id: ClientId | None = None
     push_token: Annotated[str, Field(min_length=1, max_length=4096)] | None = None
     name: str | None = None
 
@@ -81,14 +92,16 @@ class RecipientIn(Contact):
 
 
 class PublishRequest(_Strict):
-    to: Annotated[list[RecipientIn], Field(min_length=1, max_length=MAX_RECIPIENTS)] | None = None
-    topic: Annotated[str, Field(min_length=1, max_length=200)] | None = None
-    template: str | None = None
-    template_version: int | None = Field(None, ge=1)
+    to: (
+        Annotated[list[RecipientIn], Field(min_length=1, max_length=MAX_RECIPIENTS, description=TO_DESCRIPTION)] | None
+    ) = None
+    topic: ClientId | None = None
+    template: ClientId | None = None
+    template_version: int | None = Field(None, ge=1, le=MAX_VERSION)
     data: dict[str, Any] = {}
     content: ChannelSet | None = None
     channels: Annotated[list[Channel], Field(min_length=1)] | None = None
-    category: str = "default"
+    category: ClientId = "default"
     priority: Priority | None = None
     send_at: datetime | None = None
     send_at_local: datetime | None = None
@@ -97,7 +110,11 @@ class PublishRequest(_Strict):
     @classmethod
     def _listed(cls, v: Any) -> Any:
         # One recipient may be given bare; errors then name it to.0 like a list's first.
-        return [v] if isinstance(v, dict) else v
+        if isinstance(v, dict):
+            return [v]
+        if v is not None and not isinstance(v, list):
+            raise ValueError(f"expected {TO_SHAPES}")
+        return v
 
     @field_validator("channels")
     @classmethod

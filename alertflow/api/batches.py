@@ -15,9 +15,11 @@ from .routing import Routes
 api = Routes()
 
 
-@api.post("/v1/notifications/bulk")
+@api.post("/v1/notifications/bulk", body=BulkRequest, status=202, problems=("rate-limited",))
 async def bulk(request: web.Request) -> web.Response:
-    """202 once the batch and its recipients are committed; the fan-out follows (fanout.py).
+    """Send one message to up to 100,000 recipients or a whole topic.
+
+    202 once the batch and its recipients are committed; the fan-out follows (fanout.py).
     The same ``Idempotency-Key`` returns the first batch and stores nothing new."""
     svc = services(request)
     tenant_id = principal(request).tenant_id
@@ -34,6 +36,7 @@ async def bulk(request: web.Request) -> web.Response:
 
 @api.get("/v1/batches/{id}")
 async def get_batch(request: web.Request) -> web.Response:
+    """Read a batch's progress: its deliveries counted by status."""
     found = await batches.view(services(request), principal(request).tenant_id, request.match_info["id"])
     if found is None:
         raise ApiError("not-found", "no such batch")
@@ -42,7 +45,7 @@ async def get_batch(request: web.Request) -> web.Response:
 
 @api.post("/v1/batches/{id}/cancel")
 async def cancel_batch(request: web.Request) -> web.Response:
-    """Stops the fan-out and cancels every delivery not yet being sent; answers when done."""
+    """Cancel a batch: stop its fan-out and cancel every delivery not yet being sent."""
     svc, tenant_id, batch_id = services(request), principal(request).tenant_id, request.match_info["id"]
     now = svc.clock.now()
     status = await svc.database.write(lambda conn: batches.begin_cancel(conn, tenant_id, batch_id, now))

@@ -17,23 +17,29 @@ from ..outcomes import InvalidReceipt
 from ..providers import ProviderConfigError
 from ..services import Services, services
 from ..tenants import Role
-from .middleware import json_response, principal, read_model
+from .middleware import json_response, principal, read_model, read_only, same_as_path
 from .routing import PUBLIC, Routes
 
 api = Routes()
 log = logging.getLogger("alertflow.receipts")
+# Far above any provider's real limit, and finite: an infinite rate would never wait at all.
+MAX_RATE_PER_SECOND = 1_000_000
 
 
 class ProviderIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    type: str
+    type: str = Field(max_length=100)
     config: dict[str, Any] = {}
-    rate_per_second: float | None = Field(None, gt=0)
+    rate_per_second: float | None = Field(None, gt=0, le=MAX_RATE_PER_SECOND, allow_inf_nan=False)
 
 
 class ChannelIn(BaseModel):
+    """A channel's set-up as GET shows it: ``channel`` may be given and must be the path's."""
+
     model_config = ConfigDict(extra="forbid")
+    channel: str | None = None
     providers: list[ProviderIn] = Field(min_length=1, max_length=10)
+    source: Any = read_only()
 
 
 def channel_of(request: web.Request) -> str:
@@ -52,6 +58,7 @@ async def setup(svc: Services, tenant_id: str, channel: str) -> dict[str, Any]:
 
 @api.get("/v1/providers")
 async def list_providers(request: web.Request) -> web.Response:
+    """List the installed provider types and this tenant's set-up of every channel."""
     svc, tenant_id = services(request), principal(request).tenant_id
     return json_response(
         {
@@ -63,14 +70,16 @@ async def list_providers(request: web.Request) -> web.Response:
 
 @api.get("/v1/channels/{channel}")
 async def get_channel(request: web.Request) -> web.Response:
+    """Read a channel's providers, secrets masked."""
     return json_response(await setup(services(request), principal(request).tenant_id, channel_of(request)))
 
 
 @api.put("/v1/channels/{channel}", role=Role.owner, body=ChannelIn)
 async def put_channel(request: web.Request) -> web.Response:
-    """Ordered providers: the first is primary, the rest fail-over. Secrets are sealed at rest."""
+    """Set a channel's providers: the first is primary, the rest fail-over. Secrets are sealed at rest."""
     svc, tenant_id, channel = services(request), principal(request).tenant_id, channel_of(request)
     body = await read_model(request, ChannelIn)
+    same_as_path(request, "channel", body.channel)
     raw = [{"type": p.type, RATE_KEY: p.rate_per_second, **p.config} for p in body.providers]
     try:
         entries = svc.channels.parse(
@@ -96,7 +105,7 @@ async def put_channel(request: web.Request) -> web.Response:
 
 @api.delete("/v1/channels/{channel}", role=Role.owner)
 async def delete_channel(request: web.Request) -> web.Response:
-    """Back to the configured default."""
+    """Drop the tenant's set-up of a channel: it goes back to the configured default."""
     svc, tenant_id, channel = services(request), principal(request).tenant_id, channel_of(request)
     deleted = await svc.database.write(
         lambda conn: (
@@ -111,9 +120,16 @@ async def delete_channel(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-@api.post("/v1/receipts/{type}/{delivery_id}", role=PUBLIC, access="the provider's signature")
+@api.post(
+    "/v1/receipts/{type}/{delivery_id}",
+    role=PUBLIC,
+    access="the provider's signature",
+    status=204,
+    content=None,
+    problems=("forbidden", "bad-request"),
+)
 async def receipt(request: web.Request) -> web.Response:
-    """A provider's status callback; its signature is checked with the tenant's own settings."""
+    """Take a provider's status callback; its signature is checked with the tenant's own settings."""
     svc, type_name, delivery_id = services(request), request.match_info["type"], request.match_info["delivery_id"]
     row = await svc.database.fetchone(
         "SELECT tenant_id, channel, provider, status FROM deliveries WHERE id = ?", (delivery_id,)

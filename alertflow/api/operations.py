@@ -18,11 +18,13 @@ ROUTES = web.AppKey("routes", tuple[Route, ...])
 
 @api.get("/healthz", role=PUBLIC)
 async def healthz(request: web.Request) -> web.Response:
+    """Answer while the process is alive."""
     return json_response({"status": "ok"})
 
 
-@api.get("/readyz", role=PUBLIC)
+@api.get("/readyz", role=PUBLIC, also=(503,))
 async def readyz(request: web.Request) -> web.Response:
+    """Say whether the database is writable and the workers are running (503 when not)."""
     svc = services(request)
     checks = {"database": "ok", "workers": "ok"}
     try:
@@ -35,9 +37,9 @@ async def readyz(request: web.Request) -> web.Response:
     return json_response({"status": "ok" if ok else "unavailable", "checks": checks}, status=200 if ok else 503)
 
 
-@api.get("/metrics", role=PUBLIC)
+@api.get("/metrics", role=PUBLIC, content="text/plain")
 async def metrics(request: web.Request) -> web.Response:
-    """Prometheus text: no tenant data, only totals (restrict it at the proxy if you prefer)."""
+    """Serve Prometheus metrics: no tenant data, only totals (restrict it at the proxy if you prefer)."""
     svc = services(request)
     text = await svc.metrics.render(svc.database, svc.database.commits)
     return web.Response(
@@ -47,13 +49,14 @@ async def metrics(request: web.Request) -> web.Response:
 
 @api.get("/openapi.json", role=PUBLIC)
 async def openapi_json(request: web.Request) -> web.Response:
+    """Serve this API's OpenAPI 3.1 description."""
     routes: tuple[Route, ...] = request.app[ROUTES]
     return json_response(openapi.document(routes))
 
 
-@api.get("/docs", role=PUBLIC)
+@api.get("/docs", role=PUBLIC, content="text/html")
 async def docs(request: web.Request) -> web.Response:
-    """A self-contained page: every route with its role and summary, and the problem catalogue."""
+    """Serve a page listing every route with its role and summary, and the problem catalogue."""
     routes: tuple[Route, ...] = request.app[ROUTES]
     spec = openapi.document(routes)
     rows = "".join(

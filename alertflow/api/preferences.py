@@ -57,6 +57,7 @@ async def _put(request: web.Request, user_id: str) -> web.Response:
 
 @api.get("/v1/users/{user_id}/preferences")
 async def get_user_preferences(request: web.Request) -> web.Response:
+    """Read a user's own preferences (the tenant's defaults apply where it sets none)."""
     user_id = request.match_info["user_id"]
     await _user_exists(request, user_id)
     return json_response(preferences.shape(await _document(request, user_id)))
@@ -64,6 +65,7 @@ async def get_user_preferences(request: web.Request) -> web.Response:
 
 @api.put("/v1/users/{user_id}/preferences", role=Role.admin, body=Preferences)
 async def put_user_preferences(request: web.Request) -> web.Response:
+    """Replace a user's preferences."""
     user_id = request.match_info["user_id"]
     await _user_exists(request, user_id)
     return await _put(request, user_id)
@@ -71,9 +73,11 @@ async def put_user_preferences(request: web.Request) -> web.Response:
 
 @api.get("/v1/preferences/defaults")
 async def get_defaults(request: web.Request) -> web.Response:
+    """Read the tenant's default preferences."""
     return json_response(preferences.shape(await _document(request, TENANT_DEFAULTS)))
 
 
 @api.put("/v1/preferences/defaults", role=Role.admin, body=Preferences)
 async def put_defaults(request: web.Request) -> web.Response:
+    """Replace the tenant's default preferences."""
     return await _put(request, TENANT_DEFAULTS)

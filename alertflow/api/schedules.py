@@ -48,8 +48,9 @@ class ScheduleIn(BulkRequest):
         return v
 
 
-@api.post("/v1/schedules", role=Role.admin)
+@api.post("/v1/schedules", role=Role.admin, body=ScheduleIn, status=201)
 async def create_schedule(request: web.Request) -> web.Response:
+    """Create a cron schedule that sends a bulk message at every firing."""
     svc, tenant_id = services(request), principal(request).tenant_id
     body = await read_model(request, ScheduleIn, svc.config.server.max_bulk_body_mb)
     await batches.prepare(svc, tenant_id, body)  # refused now, not at the first firing
@@ -80,6 +81,7 @@ async def create_schedule(request: web.Request) -> web.Response:
 
 @api.get("/v1/schedules")
 async def list_schedules(request: web.Request) -> web.Response:
+    """List the tenant's schedules."""
     rows = await services(request).database.fetchall(
         "SELECT * FROM schedules WHERE tenant_id = ? ORDER BY id", (principal(request).tenant_id,)
     )
@@ -88,6 +90,7 @@ async def list_schedules(request: web.Request) -> web.Response:
 
 @api.get("/v1/schedules/{id}")
 async def get_schedule(request: web.Request) -> web.Response:
+    """Read a schedule with its next and last firing."""
     row = await services(request).database.fetchone(
         "SELECT * FROM schedules WHERE id = ? AND tenant_id = ?",
         (request.match_info["id"], principal(request).tenant_id),
@@ -99,7 +102,7 @@ async def get_schedule(request: web.Request) -> web.Response:
 
 @api.delete("/v1/schedules/{id}", role=Role.admin)
 async def delete_schedule(request: web.Request) -> web.Response:
-    """Batches already enqueued by it are sent; cancel those through /v1/batches."""
+    """Delete a schedule; batches it already enqueued are sent (cancel those through /v1/batches)."""
     svc, schedule_id = services(request), request.match_info["id"]
     tenant_id = principal(request).tenant_id
     deleted = await svc.database.write(
@@ -116,7 +119,7 @@ async def delete_schedule(request: web.Request) -> web.Response:
 
 @api.post("/v1/schedules/{id}/pause", role=Role.admin)
 async def pause(request: web.Request) -> web.Response:
-    """Its firings are skipped until it is resumed; none are made up for afterwards."""
+    """Pause a schedule: its firings are skipped until it is resumed, and none are made up afterwards."""
     svc = services(request)
     row = await _set_paused(svc, principal(request).tenant_id, request.match_info["id"], True)
     if svc.scheduler:
@@ -126,6 +129,7 @@ async def pause(request: web.Request) -> web.Response:
 
 @api.post("/v1/schedules/{id}/resume", role=Role.admin)
 async def resume(request: web.Request) -> web.Response:
+    """Resume a paused schedule from its next firing after now."""
     svc = services(request)
     row = await _set_paused(svc, principal(request).tenant_id, request.match_info["id"], False)
     if svc.scheduler:

@@ -13,11 +13,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from ..errors import ApiError
 from ..hub import HUB
 from ..inbox import Subscriber
+from ..naming import ClientId
 from ..publish import Contact
 from ..services import services
 from ..tenants import Role
 from ..timefmt import iso
-from .middleware import json_response, principal, read_model
+from .middleware import json_response, principal, read_model, read_only, same_as_path
 from .routing import Routes
 
 api = Routes()
@@ -30,12 +31,17 @@ class WebPushSubscription(BaseModel):
 
 
 class UserIn(Contact):
+    """A user as GET shows it: ``user_id`` may be given and must be the path's; the times are ignored."""
+
+    user_id: ClientId | None = None
     push_tokens: list[str] = []
     webpush: list[WebPushSubscription] = []
     locale: str | None = Field(None, max_length=35)
     timezone: str | None = None
     name: str | None = None
     data: dict[str, Any] = {}
+    created_at: Any = read_only()
+    updated_at: Any = read_only()
 
     @field_validator("timezone")
     @classmethod
@@ -75,9 +81,11 @@ async def _get(request: web.Request, tenant_id: str, user_id: str) -> sqlite3.Ro
 
 @api.put("/v1/users/{user_id}", role=Role.admin, body=UserIn)
 async def put_user(request: web.Request) -> web.Response:
+    """Create or replace a user's contact data, devices, locale and timezone."""
     svc = services(request)
     tenant_id, user_id = principal(request).tenant_id, request.match_info["user_id"]
     user = await read_model(request, UserIn)
+    same_as_path(request, "user_id", user.user_id)
     now = svc.clock.now()
     row = (
         tenant_id,
@@ -109,12 +117,13 @@ async def put_user(request: web.Request) -> web.Response:
 
 @api.get("/v1/users/{user_id}")
 async def get_user(request: web.Request) -> web.Response:
+    """Read a user."""
     return json_response(shape(await _get(request, principal(request).tenant_id, request.match_info["user_id"])))
 
 
 @api.delete("/v1/users/{user_id}", role=Role.admin)
 async def delete_user(request: web.Request) -> web.Response:
-    """Right to erasure: contact data and inbox go; delivery counts stay, anonymised."""
+    """Erase a user: contact data and inbox go; delivery counts stay, anonymised."""
     svc = services(request)
     tenant_id, user_id = principal(request).tenant_id, request.match_info["user_id"]
 
