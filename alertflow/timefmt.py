@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import invalid
 
@@ -11,6 +12,18 @@ def iso(ts: float | None) -> str | None:
     if ts is None:
         return None
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def check_timezone(name: str | None) -> str | None:
+    """``name`` when it is an IANA timezone; raises ValueError (for a pydantic validator) if not.
+
+    ZoneInfo raises KeyError for an unknown name, which pydantic does not turn into a 422."""
+    if name is not None:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("not an IANA timezone such as Europe/Berlin") from None
+    return name
 
 
 def parse(field: str, value: str) -> float:

@@ -31,7 +31,13 @@ def page(title: str, text: str, form: str = "") -> web.Response:
     return web.Response(text=PAGE.format(title=title, text=text, form=form), content_type="text/html")
 
 
-@api.get(unsubscribe.PATH + "{token}", role=PUBLIC, access="the signed link itself", content="text/html")
+@api.get(
+    unsubscribe.PATH + "{token}",
+    role=PUBLIC,
+    access="the signed link itself",
+    content="text/html",
+    problems=("forbidden",),
+)
 async def confirm(request: web.Request) -> web.Response:
     """Show the page confirming an unsubscribe: mail scanners follow GET links, so GET changes nothing."""
     _, _, category = read(request)
@@ -42,7 +48,13 @@ async def confirm(request: web.Request) -> web.Response:
     )
 
 
-@api.post(unsubscribe.PATH + "{token}", role=PUBLIC, access="the signed link itself", content="text/html")
+@api.post(
+    unsubscribe.PATH + "{token}",
+    role=PUBLIC,
+    access="the signed link itself",
+    content="text/html",
+    problems=("forbidden",),
+)
 async def unsubscribe_now(request: web.Request) -> web.Response:
     """Unsubscribe in one click (RFC 8058): a POST of ``List-Unsubscribe=One-Click`` or the page's form."""
     svc = services(request)

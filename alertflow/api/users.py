@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sqlite3
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -17,7 +16,7 @@ from ..naming import ClientId
 from ..publish import Contact
 from ..services import services
 from ..tenants import Role
-from ..timefmt import iso
+from ..timefmt import check_timezone, iso
 from .middleware import json_response, principal, read_model, read_only, same_as_path
 from .routing import Routes
 
@@ -46,12 +45,7 @@ class UserIn(Contact):
     @field_validator("timezone")
     @classmethod
     def _zone(cls, v: str | None) -> str | None:
-        if v is not None:
-            try:
-                ZoneInfo(v)
-            except (ZoneInfoNotFoundError, ValueError):
-                raise ValueError("not an IANA timezone such as Europe/Berlin") from None
-        return v
+        return check_timezone(v)
 
 
 def shape(row: sqlite3.Row) -> dict[str, Any]:
