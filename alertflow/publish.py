@@ -92,9 +92,9 @@ class RecipientIn(Contact):
 
 
 class PublishRequest(_Strict):
-    to: (
-        Annotated[list[RecipientIn], Field(min_length=1, max_length=MAX_RECIPIENTS, description=TO_DESCRIPTION)] | None
-    ) = None
+    to: Annotated[list[RecipientIn], Field(min_length=1, max_length=MAX_RECIPIENTS)] | None = Field(
+        None, description=TO_DESCRIPTION
+    )
     topic: ClientId | None = None
     template: ClientId | None = None
     template_version: int | None = Field(None, ge=1, le=MAX_VERSION)

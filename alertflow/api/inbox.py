@@ -148,7 +148,7 @@ async def acknowledge(svc: Services, subscriber: Subscriber, item_id: str) -> No
     ),
 )
 async def list_inbox(request: web.Request) -> web.Response:
-    """A user's visible inbox items, newest first (by API key, or that user's token)."""
+    """List a user's visible inbox items, newest first (by API key, or that user's token)."""
     who = await subscriber(request)
     unread = request.query.get("unread", "false").lower()
     if unread not in FLAGS:
@@ -161,7 +161,7 @@ async def list_inbox(request: web.Request) -> web.Response:
 
 @api.get("/v1/users/{user_id}/inbox/count", role=PUBLIC, access=KEY_OR_TOKEN, problems=SELF_AUTHORISED)
 async def count_unread(request: web.Request) -> web.Response:
-    """A user's unread item count (by API key, or that user's token)."""
+    """Count a user's unread inbox items (by API key, or that user's token)."""
     who = await subscriber(request)
     return json_response({"unread_count": await inbox.unread_count(services(request).database, who)})
 
@@ -190,7 +190,7 @@ async def archive(request: web.Request) -> web.Response:
 
 @api.post("/v1/users/{user_id}/inbox-token", problems=("unavailable",))
 async def issue_token(request: web.Request) -> web.Response:
-    """A subscriber token for one user's browser (member and up; a token cannot make tokens)."""
+    """Issue a subscriber token for one user's browser (member and up; a token cannot make tokens)."""
     svc = services(request)
     who = await _existing(svc, Subscriber(principal(request).tenant_id, request.match_info["user_id"]))
     token, expires_at = inbox.issue_token(_secret(svc), who, svc.config.inbox.token_ttl_seconds, svc.clock.now())
@@ -293,7 +293,7 @@ def _aborter(request: web.Request) -> Callable[[], None]:
     ),
 )
 async def inbox_socket(request: web.Request) -> web.StreamResponse:
-    """The live inbox of the token's user: backlog, then pushes; see README "In-app notifications"."""
+    """Open the live inbox of the token's user: backlog, then pushes; see README "In-app notifications"."""
     svc, hub = services(request), request.app[HUB]
     token = request.query.get("token")
     if not token:
