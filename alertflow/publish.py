@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
 from . import queue
 from .categories import Category
@@ -65,8 +65,9 @@ class _Strict(BaseModel):
 class Contact(_Strict):
     """Addresses, checked the same way wherever they are given (a publish, a user record)."""
 
-    email: str | None = None
-    phone: str | None = None
+    # The patterns are documented in the schema; the validators say what is wrong in words.
+    email: Annotated[str, WithJsonSchema({"type": "string", "pattern": _EMAIL.pattern})] | None = None
+    phone: Annotated[str, WithJsonSchema({"type": "string", "pattern": _PHONE.pattern})] | None = None
 
     @field_validator("email")
     @classmethod
@@ -80,6 +81,11 @@ class Contact(_Strict):
 
 
 class RecipientIn(Contact):
+    # What _addressed checks, said in the document too.
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"anyOf": [{"required": [f]} for f in ("user_id", "email", "phone", "push_token")]},
+    )
     user_id: ClientId | None = None
     push_token: Annotated[str, Field(min_length=1, max_length=4096)] | None = None
     name: str | None = None
@@ -92,6 +98,16 @@ class RecipientIn(Contact):
 
 
 class PublishRequest(_Strict):
+    # What _one_source checks, said in the document as well, for clients that read it.
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "allOf": [
+                {"oneOf": [{"required": ["to"]}, {"required": ["topic"]}]},
+                {"oneOf": [{"required": ["template"]}, {"required": ["content"]}]},
+            ]
+        },
+    )
     to: Annotated[list[RecipientIn], Field(min_length=1, max_length=MAX_RECIPIENTS)] | None = Field(
         None, description=TO_DESCRIPTION
     )
@@ -100,7 +116,7 @@ class PublishRequest(_Strict):
     template_version: int | None = Field(None, ge=1, le=MAX_VERSION)
     data: dict[str, Any] = {}
     content: ChannelSet | None = None
-    channels: Annotated[list[Channel], Field(min_length=1)] | None = None
+    channels: Annotated[list[Channel], Field(min_length=1, json_schema_extra={"uniqueItems": True})] | None = None
     category: ClientId = "default"
     priority: Priority | None = None
     send_at: datetime | None = None

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from datetime import datetime
 from typing import Annotated, Any
 
 from aiohttp import web
 from pydantic import Field, field_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from .. import batches, scheduler
 from ..batches import BulkRequest
@@ -25,8 +27,11 @@ class ScheduleIn(BulkRequest):
     """A bulk body (``to`` or ``topic``) sent at every firing of ``cron`` in ``timezone``."""
 
     name: Annotated[str, Field(min_length=1, max_length=200)]
-    cron: str
+    cron: str = Field(json_schema_extra={"pattern": r"^\S+( +\S+){4}$"}, description="minute hour day month weekday")
     timezone: str = "UTC"
+    # A schedule sends at its cron times: refused by _no_time, and left out of the document.
+    send_at: SkipJsonSchema[datetime | None] = None
+    send_at_local: SkipJsonSchema[datetime | None] = None
 
     @field_validator("timezone")
     @classmethod

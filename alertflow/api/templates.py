@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SkipValidation, ValidationError
 
 from .. import templates, templating
 from ..errors import ApiError, from_validation, invalid, invalid_many
@@ -30,8 +30,9 @@ class VersionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     key: ClientId | None = None
     name: str | None = Field(None, max_length=200)
-    channels: Any
-    locales: Any = None
+    # Documented as the engine's models, passed to it as sent: it checks them with its own rules.
+    channels: SkipValidation[templating.ChannelSet]
+    locales: SkipValidation[dict[str, templating.ChannelSet]] | None = None
     version: Any = read_only()
     variables: Any = read_only()
     created_at: Any = read_only()
