@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from alertflow.channels import MASK
 from tests.conftest import EMAIL, SMS, Harness, Script, StartApp
 from tests.test_delivery import FAST_RETRIES, scripted_app
 
@@ -126,3 +127,31 @@ async def test_replaying_the_dead_letter_queue_takes_a_filter_or_all_true(start_
     assert len((await ok(await app.call("GET", "/v1/dlq")))["items"]) == 2, "nothing replayed"
     replayed = await app.call("POST", "/v1/dlq/replay", "admin", {"all": True})
     assert replayed.status == 202 and len((await replayed.json())["replayed"]) == 2
+
+
+TWILIO_CONFIG = {"account_sid": "AC" + "0" * 32, "auth_token": "tok-real", "from_number": "+15017122661"}
+TWILIO = {"type": "twilio", "config": TWILIO_CONFIG}
+
+
+async def stored_auth_token(app: Harness) -> Any:
+    [entry] = await app.svc.channels.tenant_entries(app.svc.database, app.tenant_id, "sms") or []
+    return entry.settings.model_dump(mode="json")["auth_token"]
+
+
+async def test_a_channel_read_back_with_its_secret_masked_keeps_the_secret(app: Harness) -> None:
+    await ok(await app.call("PUT", "/v1/channels/sms", body={"providers": [TWILIO]}))
+    shown = await ok(await app.call("GET", "/v1/channels/sms"))
+    assert shown["providers"][0]["config"]["auth_token"] == MASK
+    shown["providers"][0]["config"]["from_number"] = "+15017122662"
+    await ok(await app.call("PUT", "/v1/channels/sms", body=shown))
+    assert await stored_auth_token(app) == "tok-real", "the mask did not replace the secret"
+    again = await ok(await app.call("GET", "/v1/channels/sms"))
+    assert again["providers"][0]["config"]["from_number"] == "+15017122662"
+
+
+async def test_a_mask_where_no_secret_is_kept_is_a_422_naming_the_setting(app: Harness) -> None:
+    masked = {"type": "twilio", "config": {**TWILIO_CONFIG, "auth_token": MASK}}
+    resp = await app.call("PUT", "/v1/channels/sms", body={"providers": [masked]})
+    assert resp.status == 422, await resp.text()
+    assert (await resp.json())["errors"][0]["field"] == "providers.0.config.auth_token"
+    assert await app.svc.channels.tenant_entries(app.svc.database, app.tenant_id, "sms") is None

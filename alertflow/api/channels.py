@@ -10,7 +10,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 from yarl import URL
 
-from ..channels import RATE_KEY
+from ..channels import MASK, RATE_KEY, Entry
 from ..errors import ApiError, invalid
 from ..message import CHANNELS
 from ..outcomes import InvalidReceipt
@@ -80,7 +80,16 @@ async def put_channel(request: web.Request) -> web.Response:
     svc, tenant_id, channel = services(request), principal(request).tenant_id, channel_of(request)
     body = await read_model(request, ChannelIn)
     same_as_path(request, "channel", body.channel)
-    raw = [{"type": p.type, RATE_KEY: p.rate_per_second, **p.config} for p in body.providers]
+    own = await svc.channels.tenant_entries(svc.database, tenant_id, channel)
+    current = own if own is not None else svc.channels.defaults(channel)
+    raw = [
+        {
+            "type": p.type,
+            RATE_KEY: p.rate_per_second,
+            **unmasked(p, current[i] if i < len(current) else None, f"providers.{i}.config"),
+        }
+        for i, p in enumerate(body.providers)
+    ]
     try:
         entries = svc.channels.parse(
             channel, [{k: v for k, v in r.items() if v is not None or k != RATE_KEY} for r in raw], "providers"
@@ -101,6 +110,20 @@ async def put_channel(request: web.Request) -> web.Response:
     await svc.database.write(save)
     svc.channels.changed(tenant_id, channel)
     return json_response(await setup(svc, tenant_id, channel))
+
+
+def unmasked(sent: ProviderIn, current: Entry | None, field: str) -> dict[str, Any]:
+    """``sent``'s settings, a secret sent back as GET's mask being the one ``current`` holds.
+
+    GET never shows a secret, so a client that reads a set-up, changes one field and puts it
+    back sends the mask: stored, it would silently replace the real secret."""
+    config = dict(sent.config)
+    kept = current.settings.model_dump(mode="json") if current and current.type_name == sent.type else {}
+    for key in [k for k, v in config.items() if v == MASK]:
+        if kept.get(key) is None:
+            raise invalid(f"{field}.{key}", "this is the mask GET shows in place of a secret; send the secret")
+        config[key] = kept[key]
+    return config
 
 
 @api.delete("/v1/channels/{channel}", role=Role.owner)
