@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .cache import TtlCache
 from .categories import Category
+from .naming import ClientId
 from .storage.database import Database
 from .timefmt import check_timezone
 
@@ -47,7 +48,7 @@ class QuietHours(_Strict):
 
 class Preferences(_Strict):
     channels: dict[str, bool] = {}
-    categories: dict[str, CategoryChoice] = {}
+    categories: dict[ClientId, CategoryChoice] = {}
     quiet_hours: QuietHours | None = None
 
     @field_validator("channels")

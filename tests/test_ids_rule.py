@@ -20,7 +20,16 @@ GOOD_IDS = [
     "9b2f6c1e-1c2d-4b5a-9e0f-3a4b5c6d7e8f",
     "x" * 200,
 ]
-TABLES = ("users", "notifications", "topic_subscribers", "templates", "categories", "batches", "schedules")
+TABLES = (
+    "users",
+    "notifications",
+    "topic_subscribers",
+    "templates",
+    "categories",
+    "batches",
+    "schedules",
+    "preferences",
+)
 
 
 async def counts(app: Harness) -> dict[str, int]:
@@ -66,6 +75,7 @@ def entries(bad: str) -> list[tuple[str, str, Any, str]]:
         ("POST", "/v1/notifications/bulk", {"topic": bad, **content}, "topic"),
         ("PUT", "/v1/topics/news/subscribers", {"user_ids": ["u1", bad]}, "user_ids.1"),
         ("POST", "/v1/templates", {"key": bad, "channels": EMAIL}, "key"),
+        ("PUT", "/v1/preferences/defaults", {"categories": {bad: {"enabled": False}}}, f"categories.{bad}"),
         (
             "POST",
             "/v1/schedules",
