@@ -4,7 +4,9 @@ A real ``alertflow serve`` answers with a real owner key, so every authenticated
 exercised past its key check. Each operation gets EXAMPLES generated requests, half of them
 valid by the document and half not, and a path that names a user, template, topic or
 category names an existing one half the time. No answer may be a 5xx, and every answer's
-status must be one the document lists for that operation, with the media type it lists.
+status must be one the document lists for that operation, with the media type it lists, and
+an operation that needs a key must refuse the request without it. A method a path does not
+document is a 405 that lists the methods it does.
 """
 
 from __future__ import annotations
@@ -15,19 +17,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import content_type_conformance, status_code_conformance
+from schemathesis.specs.openapi.checks import content_type_conformance, ignored_auth, status_code_conformance
 
 from tests.process import Server
 
 # Requests per operation. The document has ~60 operations: this keeps the whole test to a few
 # thousand requests. A failure is shrunk to its simplest form and shown with a curl line.
 EXAMPLES = 50
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance]
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, ignored_auth]
 # What the fixture creates, by the collection a path's {key} or {user_id} is in.
 EXISTING = {"users": "u1", "templates": "welcome", "topics": "news", "categories": "alerts"}
 
@@ -100,3 +103,30 @@ def test_no_request_gets_a_5xx_or_an_undocumented_status(served: Server) -> None
             failures[operation.label] = str(exc)
     assert operations > 50, "the document lists every route"
     assert not failures, "\n\n".join(f"{label}:\n{text}" for label, text in failures.items())
+
+
+def served_by(spec: dict[str, Any], method: str, url: str) -> bool:
+    """Whether some documented path takes ``method`` at ``url`` (/v1/notifications/publish is
+    also /v1/notifications/{id})."""
+    return any(
+        method.lower() in operations and re.fullmatch(re.sub(r"{\w+}", "[^/]+", path), url)
+        for path, operations in spec["paths"].items()
+    )
+
+
+def test_a_method_a_path_does_not_document_is_a_405_problem_listing_those_it_does(served: Server) -> None:
+    spec = requests.get(f"{served.url}/openapi.json", timeout=30).json()
+    checked = 0
+    for path, operations in spec["paths"].items():
+        documented = {method.upper() for method in operations}
+        url = path.replace("{user_id}", "u1").replace("{channel}", "sms").replace("{key}", "welcome")
+        url = re.sub(r"{\w+}", "1", url)
+        for method in sorted({"GET", "POST", "PUT", "PATCH", "DELETE"} - documented):
+            if served_by(spec, method, url):
+                continue
+            resp = served.request(method, url)
+            assert resp.status_code == 405, (method, path, resp.text)
+            assert resp.headers["Content-Type"].startswith("application/problem+json")
+            assert set(resp.headers["Allow"].split(",")) >= documented, (method, path, resp.headers["Allow"])
+            checked += 1
+    assert checked > 100
