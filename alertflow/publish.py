@@ -24,6 +24,7 @@ from .ids import new_ids
 from .naming import MAX_VERSION, ClientId
 from .preferences import Preferences, quiet_until, suppression
 from .templating import ChannelSet
+from .timefmt import OUT_OF_RANGE, YEARS
 
 Channel = Literal["email", "sms", "push", "inapp", "webhook"]
 Priority = Literal["high", "medium", "low"]
@@ -144,6 +145,13 @@ class PublishRequest(_Strict):
     def _aware(cls, v: datetime | None) -> datetime | None:
         if v is not None and v.tzinfo is None:
             raise ValueError("give an RFC 3339 time with an offset (or use send_at_local)")
+        return v
+
+    @field_validator("send_at", "send_at_local")
+    @classmethod
+    def _in_range(cls, v: datetime | None) -> datetime | None:
+        if v is not None and not YEARS[0] <= v.year <= YEARS[1]:
+            raise ValueError(OUT_OF_RANGE)
         return v
 
     @model_validator(mode="after")

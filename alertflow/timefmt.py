@@ -7,6 +7,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import invalid
 
+# Times a client gives (send times, query bounds) become epoch seconds and are shown again
+# as RFC 3339: near year 1 or 9999 an offset, a timezone or a day's bucket leaves the
+# calendar (a 500 once). Times outside these years are refused where they come in.
+YEARS = (1970, 9998)
+OUT_OF_RANGE = f"expected a time in the years {YEARS[0]} to {YEARS[1]}"
+
 
 def iso(ts: float | None) -> str | None:
     if ts is None:
@@ -34,4 +40,6 @@ def parse(field: str, value: str) -> float:
         raise invalid(field, "expected an RFC 3339 time such as 2026-12-01T09:00:00Z") from None
     if parsed.tzinfo is None:
         raise invalid(field, "give a UTC offset (Z or +hh:mm)")
+    if not YEARS[0] <= parsed.year <= YEARS[1]:
+        raise invalid(field, OUT_OF_RANGE)
     return parsed.timestamp()

@@ -159,9 +159,24 @@ BIG = 10**30
             {"providers": [{"type": "outbox", "rate_per_second": 1e300}]},
             "providers.0.rate_per_second",
         ),
+        ("GET", "/v1/notifications?since=0001-01-01T00:00:00%2B23:59", None, "since"),
+        ("GET", "/v1/analytics/deliveries?since=9999-12-30T00:00:00Z&until=9999-12-31T23:59:59-23:59", None, "until"),
+        ("GET", "/v1/analytics/deliveries?since=0001-01-01T00:00:00%2B23:59&until=0001-01-02T00:00:00Z", None, "until"),
+        (
+            "POST",
+            "/v1/notifications/publish",
+            {"to": {"user_id": "u1"}, "template": "t", "send_at": "0001-01-01T00:00:00+23:59"},
+            "send_at",
+        ),
+        (
+            "POST",
+            "/v1/notifications/publish",
+            {"to": {"user_id": "u1"}, "template": "t", "send_at_local": "9999-12-31T23:59:59"},
+            "send_at_local",
+        ),
     ],
 )
-async def test_an_integer_out_of_bounds_is_a_422_naming_it_and_writes_nothing(
+async def test_a_number_or_time_out_of_bounds_is_a_422_naming_it_and_writes_nothing(
     app: Harness, method: str, path: str, body: Any, field: str
 ) -> None:
     await app.call("PUT", "/v1/users/u1", body={"email": "a@example.com"})
