@@ -8,6 +8,7 @@ fails validation, or whose write fails, leaves nothing behind.
 from __future__ import annotations
 
 import json
+import math
 import re
 import sqlite3
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
 from . import queue
 from .categories import Category
@@ -45,6 +46,26 @@ TO_DESCRIPTION = (
     " once per recipient, with that recipient in the payload: to says whom the call is about,"
     " not where it goes."
 )
+
+
+def _non_finite(value: Any, path: str = "") -> str | None:
+    """Where in a JSON value a NaN or an infinity sits (pydantic reads NaN, Infinity and 1e999)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return path or "the value"
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    return next((found for k, v in items if (found := _non_finite(v, f"{path}.{k}".lstrip("."))) is not None), None)
+
+
+def check_finite(value: dict[str, Any]) -> dict[str, Any]:
+    """``value`` when all its numbers are finite: JSON has no NaN or infinity to store or send on."""
+    found = _non_finite(value)
+    if found is not None:
+        raise ValueError(f"{found} is not a finite number")
+    return value
+
+
+# Template data and user data: any JSON object, its numbers finite.
+JsonData = Annotated[dict[str, Any], AfterValidator(check_finite)]
 
 
 def check_email(v: str | None) -> str | None:
@@ -115,7 +136,7 @@ class PublishRequest(_Strict):
     topic: ClientId | None = None
     template: ClientId | None = None
     template_version: int | None = Field(None, ge=1, le=MAX_VERSION)
-    data: dict[str, Any] = {}
+    data: JsonData = {}
     content: ChannelSet | None = None
     channels: Annotated[list[Channel], Field(min_length=1, json_schema_extra={"uniqueItems": True})] | None = None
     category: ClientId = "default"

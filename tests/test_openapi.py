@@ -120,6 +120,7 @@ async def test_an_overlong_header_is_a_431_problem_not_plain_text(app: Harness, 
 
 
 BIG = 10**30
+NAN, INF = float("nan"), float("inf")  # sent as JSON's NaN and Infinity, which pydantic reads
 
 
 @pytest.mark.parametrize(
@@ -160,6 +161,10 @@ BIG = 10**30
             "providers.0.rate_per_second",
         ),
         ("GET", "/v1/notifications?since=0001-01-01T00:00:00%2B23:59", None, "since"),
+        ("POST", "/v1/notifications/publish", {"to": {"user_id": "u1"}, "template": "t", "data": {"n": NAN}}, "data"),
+        ("POST", "/v1/notifications/bulk", {"to": [{"user_id": "u1"}], "template": "t", "data": {"a": [INF]}}, "data"),
+        ("POST", "/v1/templates/t/preview", {"data": {"n": -INF}}, "data"),
+        ("PUT", "/v1/users/u2", {"data": {"score": NAN}}, "data"),
         ("GET", "/v1/analytics/deliveries?since=9999-12-30T00:00:00Z&until=9999-12-31T23:59:59-23:59", None, "until"),
         ("GET", "/v1/analytics/deliveries?since=0001-01-01T00:00:00%2B23:59&until=0001-01-02T00:00:00Z", None, "until"),
         (

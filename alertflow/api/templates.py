@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, SkipValidation, ValidationErr
 from .. import templates, templating
 from ..errors import ApiError, from_validation, invalid, invalid_many
 from ..naming import MAX_VERSION, ClientId
+from ..publish import JsonData
 from ..services import Services, services
 from ..tenants import Role
 from ..timefmt import iso
@@ -49,7 +50,7 @@ class ActivateIn(BaseModel):
 
 class PreviewIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    data: dict[str, Any] = {}
+    data: JsonData = {}
     locale: str | None = None
     version: int | None = Field(None, ge=1, le=MAX_VERSION)
 

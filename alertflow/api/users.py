@@ -13,7 +13,7 @@ from ..errors import ApiError
 from ..hub import HUB
 from ..inbox import Subscriber
 from ..naming import ClientId
-from ..publish import Contact
+from ..publish import Contact, JsonData
 from ..services import services
 from ..tenants import Role
 from ..timefmt import check_timezone, iso
@@ -38,7 +38,7 @@ class UserIn(Contact):
     locale: str | None = Field(None, max_length=35)
     timezone: str | None = None
     name: str | None = None
-    data: dict[str, Any] = {}
+    data: JsonData = {}
     created_at: Any = read_only()
     updated_at: Any = read_only()
 
