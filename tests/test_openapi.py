@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from alertflow.api.middleware import MAX_HEADER_BYTES, MAX_URL_BYTES
+from alertflow.api.middleware import MAX_HEADER_BYTES, MAX_HEADERS, MAX_URL_BYTES
 from alertflow.errors import PROBLEM_CONTENT_TYPE
 from tests.conftest import Harness
 
@@ -117,6 +117,12 @@ async def test_an_overlong_header_is_a_431_problem_not_plain_text(app: Harness, 
         value = "x" * length if name != "Authorization" else f"Bearer {'x' * length}"
         resp = await app.client.get("/v1/notifications", headers={**app.headers(), name: value})
         await problem_of(resp, 431)
+
+
+async def test_too_many_headers_is_a_431_problem(app: Harness) -> None:
+    many = {f"X-Header-{i}": "x" for i in range(MAX_HEADERS + 1)}
+    body = await problem_of(await app.client.get("/v1/notifications", headers={**app.headers(), **many}), 431)
+    assert str(MAX_HEADERS) in body["detail"]
 
 
 BIG = 10**30

@@ -24,8 +24,13 @@ MIB = 1024 * 1024
 # and the middleware refuses at these limits with problem+json. (Past PARSER_LINE_BYTES
 # aiohttp still answers plain text: no hook reaches its parser's errors.)
 MAX_URL_BYTES = MAX_HEADER_BYTES = 8190  # aiohttp's own defaults
+MAX_HEADERS = 128
 PARSER_LINE_BYTES = 64 * 1024
-PARSER_LIMITS = {"max_line_size": PARSER_LINE_BYTES, "max_field_size": PARSER_LINE_BYTES}
+PARSER_LIMITS = {
+    "max_line_size": PARSER_LINE_BYTES,
+    "max_field_size": PARSER_LINE_BYTES,
+    "max_headers": 4 * MAX_HEADERS,
+}
 
 
 def problem(error: ApiError) -> web.Response:
@@ -58,9 +63,11 @@ async def problems(request: web.Request, handler: Any) -> web.StreamResponse:
 
 
 def check_size(request: web.Request) -> None:
-    """414 for a URL, 431 for a header line, past what we read (see MAX_URL_BYTES)."""
+    """414 for a URL, 431 for a header line or too many headers, past what we read (see MAX_URL_BYTES)."""
     if len(request.raw_path) > MAX_URL_BYTES:
         raise ApiError("uri-too-long", f"the URL is longer than {MAX_URL_BYTES} bytes")
+    if len(request.raw_headers) > MAX_HEADERS:
+        raise ApiError("headers-too-large", f"the request has more than {MAX_HEADERS} headers")
     for name, value in request.raw_headers:
         if len(name) + len(value) + 2 > MAX_HEADER_BYTES:
             raise ApiError("headers-too-large", f"a header line is longer than {MAX_HEADER_BYTES} bytes")
