@@ -120,7 +120,7 @@ def responses(route: Route) -> dict[str, Any]:
     for status in (route.status, *route.also):
         answer: dict[str, Any] = {"description": HTTPStatus(status).phrase}
         if route.content is not None:
-            answer["content"] = {route.content: {}}
+            answer["content"] = {route.content: {"schema": route.response} if route.response else {}}
         out[str(status)] = answer
     for code in problem_codes(route):
         status, title = CATALOGUE[code]

@@ -4,7 +4,7 @@ A real ``alertflow serve`` answers with a real owner key, so every authenticated
 exercised past its key check. Each operation gets EXAMPLES generated requests, half of them
 valid by the document and half not, and a path that names a user, template, topic or
 category names an existing one half the time. No answer may be a 5xx, and every answer's
-status must be one the document lists for that operation, with the media type it lists, and
+status must be one the document lists for that operation, with the media type and body it lists, and
 an operation that needs a key must refuse the request without it. A method a path does not
 document is a 405 that lists the methods it does.
 """
@@ -23,14 +23,25 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import content_type_conformance, ignored_auth, status_code_conformance
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    ignored_auth,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from tests.process import Server
 
 # Requests per operation. The document has ~60 operations: this keeps the whole test to a few
 # thousand requests. A failure is shrunk to its simplest form and shown with a curl line.
 EXAMPLES = 50
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, ignored_auth]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    ignored_auth,
+]
 # What the fixture creates, by the collection a path's {key} or {user_id} is in.
 EXISTING = {"users": "u1", "templates": "welcome", "topics": "news", "categories": "alerts"}
 

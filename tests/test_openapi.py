@@ -46,6 +46,21 @@ async def test_every_operation_lists_its_success_and_each_problem_it_can_answer(
     assert "204" in spec["paths"]["/v1/users/{user_id}"]["delete"]["responses"]
 
 
+async def test_json_answers_document_the_shape_of_their_body(app: Harness) -> None:
+    spec = await spec_of(app)
+    without = [
+        (method, path)
+        for method, path, op in operations(spec)
+        for status, answer in op["responses"].items()
+        if status.startswith("2") and "schema" not in answer.get("content", {}).get("application/json", {"schema": 0})
+    ]
+    assert without == []
+    published = spec["paths"]["/v1/notifications/publish"]["post"]["responses"]["202"]["content"]
+    assert "notifications" in published["application/json"]["schema"]["properties"]
+    page = spec["paths"]["/v1/dlq"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert page["required"] == ["items", "next_cursor"]
+
+
 async def test_every_put_and_every_post_that_takes_json_documents_its_body(app: Harness) -> None:
     spec = await spec_of(app)
     expected = dict(BODIES)

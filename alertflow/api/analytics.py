@@ -11,7 +11,7 @@ from ..services import services
 from ..timefmt import iso, parse
 from .middleware import json_response, principal
 from .params import choice
-from .routing import Param, Routes
+from .routing import COUNT, OBJECT, STRING, Param, Routes, obj
 
 api = Routes()
 # A query covers at most this many buckets: a year of days, or two months of hours.
@@ -27,7 +27,13 @@ DELIVERIES_QUERY = (
 )
 
 
-@api.get("/v1/analytics/deliveries", query=DELIVERIES_QUERY)
+BUCKETS = obj(
+    interval={"enum": list(analytics.BUCKET_SECONDS)},
+    buckets={"type": "array", "items": obj(start=STRING, counts=OBJECT, total=COUNT)},
+)
+
+
+@api.get("/v1/analytics/deliveries", query=DELIVERIES_QUERY, response=BUCKETS)
 async def deliveries(request: web.Request) -> web.Response:
     """Count deliveries by status per hour or day.
 
@@ -46,9 +52,10 @@ async def deliveries(request: web.Request) -> web.Response:
     return json_response({"interval": interval, "buckets": buckets})
 
 
-@api.get(
-    "/v1/usage", query=(Param("month", {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"}, "default: this month"),)
-)
+MONTH = Param("month", {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"}, "default: this month")
+
+
+@api.get("/v1/usage", query=(MONTH,), response=obj(month=STRING, notifications=COUNT, deliveries=OBJECT))
 async def usage(request: web.Request) -> web.Response:
     """Count a month's notifications and deliveries per channel and status."""
     month = request.query.get("month") or (iso(services(request).clock.now()) or "")[:7]

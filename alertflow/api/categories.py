@@ -14,9 +14,16 @@ from ..naming import ClientId
 from ..services import services
 from ..tenants import Role
 from .middleware import json_response, principal, read_model, read_only, same_as_path
-from .routing import Routes
+from .routing import ITEMS, STRING, Routes, obj
 
 api = Routes()
+CATEGORY = obj(
+    key=STRING,
+    priority={"enum": ["high", "medium", "low"]},
+    opt_out_allowed={"type": "boolean"},
+    builtin={"type": "boolean"},
+    customised={"type": "boolean"},
+)
 
 
 class CategoryIn(BaseModel):
@@ -41,7 +48,7 @@ def shape(c: Category, custom: bool) -> dict[str, object]:
     }
 
 
-@api.get("/v1/categories")
+@api.get("/v1/categories", response=ITEMS)
 async def list_categories(request: web.Request) -> web.Response:
     """List the built-in categories and the tenant's own."""
     db, tenant_id = services(request).database, principal(request).tenant_id
@@ -50,7 +57,7 @@ async def list_categories(request: web.Request) -> web.Response:
     return json_response({"items": [shape(c, c.key in custom) for c in sorted(found.values(), key=lambda c: c.key)]})
 
 
-@api.get("/v1/categories/{key}")
+@api.get("/v1/categories/{key}", response=CATEGORY)
 async def get_category(request: web.Request) -> web.Response:
     """Read a category's priority and whether recipients may opt out."""
     svc, tenant_id, key = services(request), principal(request).tenant_id, request.match_info["key"]
@@ -61,7 +68,7 @@ async def get_category(request: web.Request) -> web.Response:
     return json_response(shape(found, custom is not None))
 
 
-@api.put("/v1/categories/{key}", role=Role.admin, body=CategoryIn)
+@api.put("/v1/categories/{key}", role=Role.admin, body=CategoryIn, response=CATEGORY)
 async def put_category(request: web.Request) -> web.Response:
     """Define a category, or redefine a built-in one."""
     svc, tenant_id, key = services(request), principal(request).tenant_id, request.match_info["key"]

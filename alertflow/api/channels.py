@@ -18,10 +18,11 @@ from ..providers import ProviderConfigError
 from ..services import Services, services
 from ..tenants import Role
 from .middleware import json_response, principal, read_model, read_only, same_as_path
-from .routing import PUBLIC, Routes
+from .routing import OBJECT, PUBLIC, STRING, Routes, obj
 
 api = Routes()
 log = logging.getLogger("alertflow.receipts")
+SETUP = obj(channel=STRING, source={"enum": ["tenant", "config", "builtin"]}, providers={"type": "array"})
 # Far above any provider's real limit, and finite: an infinite rate would never wait at all.
 MAX_RATE_PER_SECOND = 1_000_000
 
@@ -56,7 +57,7 @@ async def setup(svc: Services, tenant_id: str, channel: str) -> dict[str, Any]:
     return {"channel": channel, "source": source, "providers": svc.channels.masked(entries)}
 
 
-@api.get("/v1/providers")
+@api.get("/v1/providers", response=obj(installed={"type": "array"}, channels=OBJECT))
 async def list_providers(request: web.Request) -> web.Response:
     """List the installed provider types and this tenant's set-up of every channel."""
     svc, tenant_id = services(request), principal(request).tenant_id
@@ -68,13 +69,13 @@ async def list_providers(request: web.Request) -> web.Response:
     )
 
 
-@api.get("/v1/channels/{channel}")
+@api.get("/v1/channels/{channel}", response=SETUP)
 async def get_channel(request: web.Request) -> web.Response:
     """Read a channel's providers, secrets masked."""
     return json_response(await setup(services(request), principal(request).tenant_id, channel_of(request)))
 
 
-@api.put("/v1/channels/{channel}", role=Role.owner, body=ChannelIn)
+@api.put("/v1/channels/{channel}", role=Role.owner, body=ChannelIn, response=SETUP)
 async def put_channel(request: web.Request) -> web.Response:
     """Set a channel's providers: the first is primary, the rest fail-over. Secrets are sealed at rest."""
     svc, tenant_id, channel = services(request), principal(request).tenant_id, channel_of(request)

@@ -16,12 +16,13 @@ from ..tenants import Role
 from ..timefmt import parse
 from .middleware import json_response, principal, read_model
 from .params import CURSOR, LIMIT, choice, page_size
-from .routing import Param, Routes
+from .routing import PAGE, STRING, Param, Routes, obj
 
 api = Routes()
 # Ids one request may name: each is a bound SQL variable, and SQLite allows 32,766 per statement.
 MAX_REPLAY_IDS = 1000
 FILTERS = ("channel", "delivery_ids", "since", "until")
+REPLAYED = obj(replayed={"type": "array", "items": STRING})
 NO_FILTER = 'give a filter (channel, delivery_ids, since, until), or {"all": true} to replay every dead letter'
 
 
@@ -48,7 +49,7 @@ class ReplayFilter(BaseModel):
         return self
 
 
-@api.get("/v1/dlq", query=(Param("channel", {"enum": list(CHANNELS)}), LIMIT, CURSOR))
+@api.get("/v1/dlq", query=(Param("channel", {"enum": list(CHANNELS)}), LIMIT, CURSOR), response=PAGE)
 async def list_dlq(request: web.Request) -> web.Response:
     """List the tenant's dead letters, newest first."""
     items, cursor = await dlq.entries(
@@ -61,7 +62,7 @@ async def list_dlq(request: web.Request) -> web.Response:
     return json_response({"items": items, "next_cursor": cursor})
 
 
-@api.post("/v1/dlq/{delivery_id}/replay", role=Role.admin, status=202)
+@api.post("/v1/dlq/{delivery_id}/replay", role=Role.admin, status=202, response=REPLAYED)
 async def replay_one(request: web.Request) -> web.Response:
     """Replay one dead letter: its delivery is queued again with fresh attempts."""
     svc = services(request)
@@ -74,7 +75,7 @@ async def replay_one(request: web.Request) -> web.Response:
     return json_response({"replayed": [did]}, status=202)
 
 
-@api.post("/v1/dlq/replay", role=Role.admin, body=ReplayFilter, status=202)
+@api.post("/v1/dlq/replay", role=Role.admin, body=ReplayFilter, status=202, response=REPLAYED)
 async def replay_many(request: web.Request) -> web.Response:
     """Replay the dead letters a filter matches, or every one with ``{"all": true}``."""
     svc = services(request)

@@ -27,7 +27,7 @@ from ..signing import ExpiredToken, InvalidToken
 from ..timefmt import iso
 from .middleware import bearer, json_response, key_principal, principal
 from .params import LIMIT, page_size
-from .routing import PUBLIC, Param, Routes
+from .routing import COUNT, OBJECT, PAGE, PUBLIC, STRING, Param, Routes, obj
 
 api = Routes()
 # What subscriber() accepts, for the API docs.
@@ -141,6 +141,7 @@ async def acknowledge(svc: Services, subscriber: Subscriber, item_id: str) -> No
     role=PUBLIC,
     access=KEY_OR_TOKEN,
     problems=SELF_AUTHORISED,
+    response=PAGE,
     query=(
         Param("unread", {"enum": list(FLAGS)}, "only unread items"),
         LIMIT,
@@ -159,21 +160,35 @@ async def list_inbox(request: web.Request) -> web.Response:
     return json_response({"items": items, "next_cursor": cursor})
 
 
-@api.get("/v1/users/{user_id}/inbox/count", role=PUBLIC, access=KEY_OR_TOKEN, problems=SELF_AUTHORISED)
+@api.get(
+    "/v1/users/{user_id}/inbox/count",
+    role=PUBLIC,
+    access=KEY_OR_TOKEN,
+    problems=SELF_AUTHORISED,
+    response=obj(unread_count=COUNT),
+)
 async def count_unread(request: web.Request) -> web.Response:
     """Count a user's unread inbox items (by API key, or that user's token)."""
     who = await subscriber(request)
     return json_response({"unread_count": await inbox.unread_count(services(request).database, who)})
 
 
-@api.post("/v1/users/{user_id}/inbox/{id}/read", role=PUBLIC, access=KEY_OR_TOKEN, problems=SELF_AUTHORISED)
+@api.post(
+    "/v1/users/{user_id}/inbox/{id}/read", role=PUBLIC, access=KEY_OR_TOKEN, problems=SELF_AUTHORISED, response=OBJECT
+)
 async def mark_read(request: web.Request) -> web.Response:
     """Mark one inbox item read; its delivery becomes delivered (by API key, or that user's token)."""
     who = await subscriber(request)
     return json_response(await read_item(services(request), request.app[HUB], who, request.match_info["id"]))
 
 
-@api.post("/v1/users/{user_id}/inbox/read-all", role=PUBLIC, access=KEY_OR_TOKEN, problems=SELF_AUTHORISED)
+@api.post(
+    "/v1/users/{user_id}/inbox/read-all",
+    role=PUBLIC,
+    access=KEY_OR_TOKEN,
+    problems=SELF_AUTHORISED,
+    response=obj(read=COUNT),
+)
 async def mark_all_read(request: web.Request) -> web.Response:
     """Mark every unread inbox item read (by API key, or that user's token)."""
     who = await subscriber(request)
@@ -188,7 +203,7 @@ async def archive(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-@api.post("/v1/users/{user_id}/inbox-token", problems=("unavailable",))
+@api.post("/v1/users/{user_id}/inbox-token", problems=("unavailable",), response=obj(token=STRING, expires_at=STRING))
 async def issue_token(request: web.Request) -> web.Response:
     """Issue a subscriber token for one user's browser (member and up; a token cannot make tokens)."""
     svc = services(request)

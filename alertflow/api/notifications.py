@@ -16,13 +16,20 @@ from ..services import services
 from ..timefmt import parse
 from .middleware import json_response, principal, read_model
 from .params import CURSOR, LIMIT, choice, page_size
-from .routing import Param, Routes
+from .routing import OBJECT, PAGE, STRING, Param, Routes, obj
 
 api = Routes()
 log = logging.getLogger("alertflow.publish")
 STATUSES = ("scheduled", "queued", "sending", "sent", "delivered", "failed", "suppressed", "dead", "cancelled")
 MAX_IDEMPOTENCY_KEY = 255
 TIME = {"type": "string", "format": "date-time"}
+PUBLISHED = obj(
+    notifications={
+        "type": "array",
+        "items": obj(id=STRING, recipient=OBJECT, status={"enum": ["queued", "scheduled", "suppressed"]}),
+    }
+)
+NOTIFICATION = obj(("id", "status", "deliveries"), id=STRING, status=STRING, deliveries={"type": "array"})
 LIST_QUERY = (
     Param("status", {"enum": list(STATUSES)}),
     Param("channel", {"enum": list(CHANNELS)}),
@@ -35,7 +42,7 @@ LIST_QUERY = (
 )
 
 
-@api.post("/v1/notifications/publish", body=PublishRequest, status=202, problems=("rate-limited",))
+@api.post("/v1/notifications/publish", body=PublishRequest, status=202, response=PUBLISHED, problems=("rate-limited",))
 async def publish(request: web.Request) -> web.Response:
     """Publish a notification to one or up to 1000 recipients, now or at a set time."""
     svc = services(request)
@@ -60,7 +67,7 @@ def idempotency_key_of(request: web.Request) -> str | None:
     return key
 
 
-@api.get("/v1/notifications/{id}")
+@api.get("/v1/notifications/{id}", response=NOTIFICATION)
 async def get_notification(request: web.Request) -> web.Response:
     """Read one notification with its deliveries and every attempt."""
     found = await history.get(services(request).database, principal(request).tenant_id, request.match_info["id"])
@@ -69,7 +76,7 @@ async def get_notification(request: web.Request) -> web.Response:
     return json_response(found)
 
 
-@api.get("/v1/notifications", query=LIST_QUERY)
+@api.get("/v1/notifications", query=LIST_QUERY, response=PAGE)
 async def list_notifications(request: web.Request) -> web.Response:
     """List notifications, newest first, filtered by status, channel, user, category and time."""
     q = request.query
@@ -87,7 +94,7 @@ async def list_notifications(request: web.Request) -> web.Response:
     return json_response({"items": items, "next_cursor": cursor})
 
 
-@api.post("/v1/notifications/{id}/cancel")
+@api.post("/v1/notifications/{id}/cancel", response=NOTIFICATION)
 async def cancel(request: web.Request) -> web.Response:
     """Cancel a notification's deliveries that are still scheduled or queued."""
     svc = services(request)

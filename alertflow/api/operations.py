@@ -10,19 +10,19 @@ from .. import openapi
 from ..errors import CATALOGUE
 from ..services import services
 from .middleware import json_response
-from .routing import PUBLIC, Route, Routes
+from .routing import OBJECT, PUBLIC, STRING, Route, Routes, obj
 
 api = Routes()
 ROUTES = web.AppKey("routes", tuple[Route, ...])
 
 
-@api.get("/healthz", role=PUBLIC)
+@api.get("/healthz", role=PUBLIC, response=obj(status={"const": "ok"}))
 async def healthz(request: web.Request) -> web.Response:
     """Answer while the process is alive."""
     return json_response({"status": "ok"})
 
 
-@api.get("/readyz", role=PUBLIC, also=(503,))
+@api.get("/readyz", role=PUBLIC, also=(503,), response=obj(status={"enum": ["ok", "unavailable"]}, checks=OBJECT))
 async def readyz(request: web.Request) -> web.Response:
     """Say whether the database is writable and the workers are running (503 when not)."""
     svc = services(request)
@@ -47,7 +47,7 @@ async def metrics(request: web.Request) -> web.Response:
     )
 
 
-@api.get("/openapi.json", role=PUBLIC)
+@api.get("/openapi.json", role=PUBLIC, response=obj(openapi=STRING, paths=OBJECT))
 async def openapi_json(request: web.Request) -> web.Response:
     """Serve this API's OpenAPI 3.1 description."""
     routes: tuple[Route, ...] = request.app[ROUTES]

@@ -11,7 +11,7 @@ from ..services import services
 from ..timefmt import iso
 from .middleware import json_response, principal
 from .params import LIMIT, MAX_ROW_ID, choice, page_size, whole_number
-from .routing import Param, Routes
+from .routing import PAGE, Param, Routes
 
 api = Routes()
 
@@ -23,7 +23,7 @@ QUERY = (
 )
 
 
-@api.get("/v1/outbox", query=QUERY)
+@api.get("/v1/outbox", query=QUERY, response=PAGE)
 async def list_outbox(request: web.Request) -> web.Response:
     """List what the built-in outbox provider captured, newest first."""
     where: list[str] = ["tenant_id = ?"]

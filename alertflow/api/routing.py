@@ -37,11 +37,25 @@ class Param:
     required: bool = False
 
 
+def obj(required: tuple[str, ...] = (), **properties: dict[str, Any]) -> dict[str, Any]:
+    """A JSON schema of an object with these properties (others may follow)."""
+    return {"type": "object", "properties": properties, "required": list(required or properties)}
+
+
+STRING: dict[str, Any] = {"type": "string"}
+COUNT: dict[str, Any] = {"type": "integer", "minimum": 0}
+OBJECT: dict[str, Any] = {"type": "object"}
+ITEMS = obj(items={"type": "array", "items": OBJECT})
+# A page of a list that goes on: next_cursor is null on the last page.
+PAGE = obj(items={"type": "array", "items": OBJECT}, next_cursor={"type": ["string", "null"]})
+
+
 class RouteOptions(TypedDict, total=False):
     body: type[BaseModel] | None  # the request body's model
     # For routes that authorise themselves (role PUBLIC to the middleware): who may call, for the docs.
     access: str | None
     status: int  # the answer when all goes well
+    response: dict[str, Any] | None  # its JSON schema, where one is given
     also: tuple[int, ...]  # other statuses answered with the same content (readyz's 503)
     content: str | None  # its media type; None for an empty body
     problems: tuple[str, ...]  # catalogue codes beyond those the route's shape implies (openapi.py)
@@ -58,6 +72,7 @@ class Route:
     body: type[BaseModel] | None = None
     access: str | None = None
     status: int = 200
+    response: dict[str, Any] | None = None
     also: tuple[int, ...] = ()
     content: str | None = JSON
     problems: tuple[str, ...] = ()

@@ -18,9 +18,17 @@ from ..ids import new_id
 from ..services import Services, services
 from ..tenants import Role
 from .middleware import json_response, principal, read_model
-from .routing import Routes
+from .routing import ITEMS, STRING, Routes, obj
 
 api = Routes()
+SCHEDULE = obj(
+    ("id", "name", "cron", "timezone", "paused"),
+    id=STRING,
+    name=STRING,
+    cron=STRING,
+    timezone=STRING,
+    paused={"type": "boolean"},
+)
 
 
 class ScheduleIn(BulkRequest):
@@ -53,7 +61,7 @@ class ScheduleIn(BulkRequest):
         return v
 
 
-@api.post("/v1/schedules", role=Role.admin, body=ScheduleIn, status=201)
+@api.post("/v1/schedules", role=Role.admin, body=ScheduleIn, status=201, response=SCHEDULE)
 async def create_schedule(request: web.Request) -> web.Response:
     """Create a cron schedule that sends a bulk message at every firing."""
     svc, tenant_id = services(request), principal(request).tenant_id
@@ -84,7 +92,7 @@ async def create_schedule(request: web.Request) -> web.Response:
     return json_response(scheduler.shape(created), status=201)
 
 
-@api.get("/v1/schedules")
+@api.get("/v1/schedules", response=ITEMS)
 async def list_schedules(request: web.Request) -> web.Response:
     """List the tenant's schedules."""
     rows = await services(request).database.fetchall(
@@ -93,7 +101,7 @@ async def list_schedules(request: web.Request) -> web.Response:
     return json_response({"items": [scheduler.shape(r, with_recipients=False) for r in rows]})
 
 
-@api.get("/v1/schedules/{id}")
+@api.get("/v1/schedules/{id}", response=SCHEDULE)
 async def get_schedule(request: web.Request) -> web.Response:
     """Read a schedule with its next and last firing."""
     row = await services(request).database.fetchone(
@@ -122,7 +130,7 @@ async def delete_schedule(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-@api.post("/v1/schedules/{id}/pause", role=Role.admin)
+@api.post("/v1/schedules/{id}/pause", role=Role.admin, response=SCHEDULE)
 async def pause(request: web.Request) -> web.Response:
     """Pause a schedule: its firings are skipped until it is resumed, and none are made up afterwards."""
     svc = services(request)
@@ -132,7 +140,7 @@ async def pause(request: web.Request) -> web.Response:
     return json_response(scheduler.shape(row))
 
 
-@api.post("/v1/schedules/{id}/resume", role=Role.admin)
+@api.post("/v1/schedules/{id}/resume", role=Role.admin, response=SCHEDULE)
 async def resume(request: web.Request) -> web.Response:
     """Resume a paused schedule from its next firing after now."""
     svc = services(request)

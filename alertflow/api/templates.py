@@ -17,9 +17,11 @@ from ..tenants import Role
 from ..timefmt import iso
 from .middleware import json_response, principal, read_json, read_model, read_only, same_as_path
 from .params import whole_number
-from .routing import Routes
+from .routing import COUNT, ITEMS, STRING, Routes, obj
 
 api = Routes()
+SUMMARY = obj(("key", "active_version", "latest_version"), key=STRING, active_version=COUNT, latest_version=COUNT)
+VERSION = obj(("key", "version", "channels"), key=STRING, version=COUNT, channels={"type": "object"})
 
 
 class VersionIn(BaseModel):
@@ -87,7 +89,7 @@ async def version_of(request: web.Request, number: int | None = None) -> templat
         raise ApiError("not-found", f"no template {key!r}" + (f" version {number}" if number else "")) from None
 
 
-@api.post("/v1/templates", role=Role.admin, body=TemplateIn, status=201, problems=("conflict",))
+@api.post("/v1/templates", role=Role.admin, body=TemplateIn, status=201, response=SUMMARY, problems=("conflict",))
 async def create(request: web.Request) -> web.Response:
     """Create a template with its first version."""
     svc, tenant_id = services(request), principal(request).tenant_id
@@ -104,7 +106,7 @@ async def create(request: web.Request) -> web.Response:
     return json_response(await summary(svc, tenant_id, body.key), status=201)
 
 
-@api.put("/v1/templates/{key}", role=Role.admin, body=VersionIn)
+@api.put("/v1/templates/{key}", role=Role.admin, body=VersionIn, response=SUMMARY)
 async def new_version(request: web.Request) -> web.Response:
     """Save a template's next version and make it active (``activate`` rolls back)."""
     svc, tenant_id, key = services(request), principal(request).tenant_id, request.match_info["key"]
@@ -120,7 +122,7 @@ async def new_version(request: web.Request) -> web.Response:
     return json_response(await summary(svc, tenant_id, key))
 
 
-@api.get("/v1/templates")
+@api.get("/v1/templates", response=ITEMS)
 async def list_templates(request: web.Request) -> web.Response:
     """List templates with their active and latest versions."""
     svc, tenant_id = services(request), principal(request).tenant_id
@@ -128,7 +130,7 @@ async def list_templates(request: web.Request) -> web.Response:
     return json_response({"items": [await summary(svc, tenant_id, r["key"]) for r in rows]})
 
 
-@api.get("/v1/templates/{key}")
+@api.get("/v1/templates/{key}", response=SUMMARY)
 async def get_template(request: web.Request) -> web.Response:
     """Read a template with its active version."""
     svc, tenant_id, key = services(request), principal(request).tenant_id, request.match_info["key"]
@@ -137,7 +139,7 @@ async def get_template(request: web.Request) -> web.Response:
     return json_response({**out, "active": active.shape()})
 
 
-@api.get("/v1/templates/{key}/versions")
+@api.get("/v1/templates/{key}/versions", response=ITEMS)
 async def list_versions(request: web.Request) -> web.Response:
     """List every version of a template."""
     svc, tenant_id, key = services(request), principal(request).tenant_id, request.match_info["key"]
@@ -147,14 +149,14 @@ async def list_versions(request: web.Request) -> web.Response:
     return json_response({"items": [v.shape() for v in found]})
 
 
-@api.get("/v1/templates/{key}/versions/{n}")
+@api.get("/v1/templates/{key}/versions/{n}", response=VERSION)
 async def get_version(request: web.Request) -> web.Response:
     """Read one version of a template."""
     number = whole_number("version", request.match_info["n"], 1, MAX_VERSION)
     return json_response((await version_of(request, number)).shape())
 
 
-@api.post("/v1/templates/{key}/activate", role=Role.admin, body=ActivateIn)
+@api.post("/v1/templates/{key}/activate", role=Role.admin, body=ActivateIn, response=SUMMARY)
 async def activate(request: web.Request) -> web.Response:
     """Make an earlier (or later) version the one publishes use."""
     svc, tenant_id, key = services(request), principal(request).tenant_id, request.match_info["key"]
@@ -176,7 +178,7 @@ async def delete(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-@api.post("/v1/templates/{key}/preview", body=PreviewIn)
+@api.post("/v1/templates/{key}/preview", body=PreviewIn, response=VERSION)
 async def preview(request: web.Request) -> web.Response:
     """Render a template's every channel as delivery would, with SMS encoding and segment count."""
     try:

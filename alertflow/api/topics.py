@@ -14,7 +14,7 @@ from ..naming import ClientId
 from ..services import services
 from ..tenants import Role
 from .middleware import json_response, principal, read_model, read_only, same_as_path
-from .routing import Routes
+from .routing import COUNT, STRING, Routes, obj
 
 api = Routes()
 # A PUT carries the whole list; bigger audiences are loaded in several PUTs with "mode": "add".
@@ -31,7 +31,9 @@ class SubscribersIn(BaseModel):
     count: Any = read_only()
 
 
-@api.get("/v1/topics/{key}/subscribers")
+@api.get(
+    "/v1/topics/{key}/subscribers", response=obj(topic=STRING, user_ids={"type": "array", "items": STRING}, count=COUNT)
+)
 async def get_subscribers(request: web.Request) -> web.Response:
     """List a topic's subscribers."""
     key = request.match_info["key"]
@@ -41,7 +43,7 @@ async def get_subscribers(request: web.Request) -> web.Response:
     return json_response({"topic": key, "user_ids": members, "count": len(members)})
 
 
-@api.put("/v1/topics/{key}/subscribers", role=Role.admin, body=SubscribersIn)
+@api.put("/v1/topics/{key}/subscribers", role=Role.admin, body=SubscribersIn, response=obj(topic=STRING, count=COUNT))
 async def put_subscribers(request: web.Request) -> web.Response:
     """Replace a topic's subscribers, or add or remove some (``mode``)."""
     svc, tenant_id, key = services(request), principal(request).tenant_id, request.match_info["key"]

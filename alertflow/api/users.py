@@ -18,9 +18,10 @@ from ..services import services
 from ..tenants import Role
 from ..timefmt import check_timezone, iso
 from .middleware import json_response, principal, read_model, read_only, same_as_path
-from .routing import Routes
+from .routing import STRING, Routes, obj
 
 api = Routes()
+USER = obj(("user_id", "created_at", "updated_at"), user_id=STRING, created_at=STRING, updated_at=STRING)
 
 
 class WebPushSubscription(BaseModel):
@@ -73,7 +74,7 @@ async def _get(request: web.Request, tenant_id: str, user_id: str) -> sqlite3.Ro
     return row
 
 
-@api.put("/v1/users/{user_id}", role=Role.admin, body=UserIn)
+@api.put("/v1/users/{user_id}", role=Role.admin, body=UserIn, response=USER)
 async def put_user(request: web.Request) -> web.Response:
     """Create or replace a user's contact data, devices, locale and timezone."""
     svc = services(request)
@@ -109,7 +110,7 @@ async def put_user(request: web.Request) -> web.Response:
     return json_response(shape(await _get(request, tenant_id, user_id)))
 
 
-@api.get("/v1/users/{user_id}")
+@api.get("/v1/users/{user_id}", response=USER)
 async def get_user(request: web.Request) -> web.Response:
     """Read a user."""
     return json_response(shape(await _get(request, principal(request).tenant_id, request.match_info["user_id"])))
