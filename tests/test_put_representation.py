@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 
 from alertflow.channels import MASK
-from tests.conftest import EMAIL, SMS, Harness, Script, StartApp
-from tests.test_delivery import FAST_RETRIES, scripted_app
+from tests.conftest import EMAIL, SMS, Harness
 
 
 @dataclass(frozen=True)
@@ -109,24 +108,6 @@ async def test_a_template_version_read_back_makes_the_next_version_with_its_cont
 async def test_unknown_fields_are_still_refused(app: Harness) -> None:
     resp = await app.call("PUT", "/v1/users/u1", body={"emial": "a@example.com"})
     assert resp.status == 422 and (await resp.json())["errors"][0]["field"] == "emial"
-
-
-async def test_replaying_the_dead_letter_queue_takes_a_filter_or_all_true(start_app: StartApp, script: Script) -> None:
-    script.set(fail="retry")
-    app = await scripted_app(start_app, script, queue={**FAST_RETRIES, "max_attempts": 1})
-    out = await app.publish({"to": [{"email": "a@example.com"}, {"email": "b@example.com"}], "content": EMAIL})
-    for n in out["notifications"]:
-        await app.settled(n["id"])
-    script.set()
-    for body in (None, {}, {"all": False}, {"all": True, "channel": "email"}):
-        resp = await app.call("POST", "/v1/dlq/replay", "admin", body)
-        assert resp.status == 422, (body, await resp.text())
-        assert resp.content_type == "application/problem+json"
-    empty = await app.client.post("/v1/dlq/replay", headers=app.headers("admin"))
-    assert empty.status == 422 and "all" in (await empty.json())["detail"]
-    assert len((await ok(await app.call("GET", "/v1/dlq")))["items"]) == 2, "nothing replayed"
-    replayed = await app.call("POST", "/v1/dlq/replay", "admin", {"all": True})
-    assert replayed.status == 202 and len((await replayed.json())["replayed"]) == 2
 
 
 TWILIO_CONFIG = {"account_sid": "AC" + "0" * 32, "auth_token": "tok-real", "from_number": "+15017122661"}
