@@ -32,7 +32,7 @@ from .api import (
 from .api import channels as channel_api
 from .api import templates as template_api
 from .api.headers import security_headers
-from .api.middleware import AUTH_LIMITER, MIB, authenticate, problems
+from .api.middleware import AUTH_LIMITER, MIB, PARSER_LIMITS, authenticate, problems
 from .cache import TtlCache
 from .categories import cached as categories_cached
 from .channels import ChannelProviders
@@ -132,6 +132,7 @@ def create_app(
     app = web.Application(
         middlewares=[problems, authenticate],
         client_max_size=int(max(config.server.max_body_mb, config.server.max_bulk_body_mb) * MIB),
+        handler_args=PARSER_LIMITS,
     )
     app[SERVICES] = svc
     app[AUTH_LIMITER] = AuthFailureLimiter(config.limits, clock.now)

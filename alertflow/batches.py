@@ -22,7 +22,7 @@ from . import queue, recipients
 from .errors import from_validation, invalid, invalid_many
 from .ids import new_id
 from .intake import audience_for
-from .publish import MAX_RECIPIENTS, PublishRequest, RecipientIn
+from .publish import MAX_RECIPIENTS, TO_DESCRIPTION, PublishRequest, RecipientIn
 from .services import Services
 from .storage.database import Database
 from .timefmt import iso
@@ -57,7 +57,9 @@ class BulkRequest(PublishRequest):
     """A publish body whose ``to`` may hold up to 100,000 recipients; they are validated in
     chunks by :func:`check_recipients` rather than all at once here."""
 
-    to: Annotated[list[Any], Field(min_length=1, max_length=MAX_BULK_RECIPIENTS)] | None = None
+    to: Annotated[list[Any], Field(min_length=1, max_length=MAX_BULK_RECIPIENTS)] | None = Field(
+        None, description=TO_DESCRIPTION
+    )
 
 
 _RECIPIENTS = TypeAdapter(list[RecipientIn])

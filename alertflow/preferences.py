@@ -15,7 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .cache import TtlCache
 from .categories import Category
+from .naming import ClientId
 from .storage.database import Database
+from .timefmt import check_timezone
 
 TENANT_DEFAULTS = ""  # the user_id under which a tenant's defaults are stored
 
@@ -41,14 +43,12 @@ class QuietHours(_Strict):
     @field_validator("timezone")
     @classmethod
     def _zone(cls, v: str | None) -> str | None:
-        if v is not None:
-            ZoneInfo(v)
-        return v
+        return check_timezone(v)
 
 
 class Preferences(_Strict):
     channels: dict[str, bool] = {}
-    categories: dict[str, CategoryChoice] = {}
+    categories: dict[ClientId, CategoryChoice] = {}
     quiet_hours: QuietHours | None = None
 
     @field_validator("channels")

@@ -8,6 +8,7 @@ fails validation, or whose write fails, leaves nothing behind.
 from __future__ import annotations
 
 import json
+import math
 import re
 import sqlite3
 from dataclasses import dataclass, field
@@ -15,15 +16,17 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
 from . import queue
 from .categories import Category
 from .errors import invalid
 from .idempotency import IdempotencyKey, once
 from .ids import new_ids
+from .naming import MAX_VERSION, ClientId
 from .preferences import Preferences, quiet_until, suppression
 from .templating import ChannelSet
+from .timefmt import OUT_OF_RANGE, YEARS
 
 Channel = Literal["email", "sms", "push", "inapp", "webhook"]
 Priority = Literal["high", "medium", "low"]
@@ -32,6 +35,36 @@ _PHONE = re.compile(r"^\+[1-9]\d{6,14}$")  # E.164
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # The recipient field each channel needs (from the request, else the user's record).
 _CONTACT_FIELD = {"email": "email", "sms": "phone", "push": "push_token", "inapp": "user_id"}
+TO_SHAPES = (
+    'one recipient, such as {"user_id": "u1"} or {"email": "ann@example.com", "phone": "+15550100"}, or a list of them'
+)
+TO_DESCRIPTION = (
+    f"The recipients: {TO_SHAPES}. A user_id addresses a stored user (PUT /v1/users/{{user_id}});"
+    " email, phone and push_token address someone directly. Each recipient gets one notification,"
+    " with a delivery per channel. The webhook channel calls the tenant's configured webhook URL"
+    " once per recipient, with that recipient in the payload: to says whom the call is about,"
+    " not where it goes."
+)
+
+
+def _non_finite(value: Any, path: str = "") -> str | None:
+    """Where in a JSON value a NaN or an infinity sits (pydantic reads NaN, Infinity and 1e999)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return path or "the value"
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    return next((found for k, v in items if (found := _non_finite(v, f"{path}.{k}".lstrip("."))) is not None), None)
+
+
+def check_finite(value: dict[str, Any]) -> dict[str, Any]:
+    """``value`` when all its numbers are finite: JSON has no NaN or infinity to store or send on."""
+    found = _non_finite(value)
+    if found is not None:
+        raise ValueError(f"{found} is not a finite number")
+    return value
+
+
+# Template data and user data: any JSON object, its numbers finite.
+JsonData = Annotated[dict[str, Any], AfterValidator(check_finite)]
 
 
 def check_email(v: str | None) -> str | None:
@@ -53,8 +86,9 @@ class _Strict(BaseModel):
 class Contact(_Strict):
     """Addresses, checked the same way wherever they are given (a publish, a user record)."""
 
-    email: str | None = None
-    phone: str | None = None
+    # The patterns are documented in the schema; the validators say what is wrong in words.
+    email: Annotated[str, WithJsonSchema({"type": "string", "pattern": _EMAIL.pattern})] | None = None
+    phone: Annotated[str, WithJsonSchema({"type": "string", "pattern": _PHONE.pattern})] | None = None
 
     @field_validator("email")
     @classmethod
@@ -68,7 +102,12 @@ class Contact(_Strict):
 
 
 class RecipientIn(Contact):
-    user_id: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    # What _addressed checks, said in the document too.
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"anyOf": [{"required": [f]} for f in ("user_id", "email", "phone", "push_token")]},
+    )
+    user_id: ClientId | None = None
     push_token: Annotated[str, Field(min_length=1, max_length=4096)] | None = None
     name: str | None = None
 
@@ -80,14 +119,26 @@ class RecipientIn(Contact):
 
 
 class PublishRequest(_Strict):
-    to: Annotated[list[RecipientIn], Field(min_length=1, max_length=MAX_RECIPIENTS)] | None = None
-    topic: Annotated[str, Field(min_length=1, max_length=200)] | None = None
-    template: str | None = None
-    template_version: int | None = Field(None, ge=1)
-    data: dict[str, Any] = {}
+    # What _one_source checks, said in the document as well, for clients that read it.
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "allOf": [
+                {"oneOf": [{"required": ["to"]}, {"required": ["topic"]}]},
+                {"oneOf": [{"required": ["template"]}, {"required": ["content"]}]},
+            ]
+        },
+    )
+    to: Annotated[list[RecipientIn], Field(min_length=1, max_length=MAX_RECIPIENTS)] | None = Field(
+        None, description=TO_DESCRIPTION
+    )
+    topic: ClientId | None = None
+    template: ClientId | None = None
+    template_version: int | None = Field(None, ge=1, le=MAX_VERSION)
+    data: JsonData = {}
     content: ChannelSet | None = None
-    channels: Annotated[list[Channel], Field(min_length=1)] | None = None
-    category: str = "default"
+    channels: Annotated[list[Channel], Field(min_length=1, json_schema_extra={"uniqueItems": True})] | None = None
+    category: ClientId = "default"
     priority: Priority | None = None
     send_at: datetime | None = None
     send_at_local: datetime | None = None
@@ -96,7 +147,11 @@ class PublishRequest(_Strict):
     @classmethod
     def _listed(cls, v: Any) -> Any:
         # One recipient may be given bare; errors then name it to.0 like a list's first.
-        return [v] if isinstance(v, dict) else v
+        if isinstance(v, dict):
+            return [v]
+        if v is not None and not isinstance(v, list):
+            raise ValueError(f"expected {TO_SHAPES}")
+        return v
 
     @field_validator("channels")
     @classmethod
@@ -110,6 +165,13 @@ class PublishRequest(_Strict):
     def _aware(cls, v: datetime | None) -> datetime | None:
         if v is not None and v.tzinfo is None:
             raise ValueError("give an RFC 3339 time with an offset (or use send_at_local)")
+        return v
+
+    @field_validator("send_at", "send_at_local")
+    @classmethod
+    def _in_range(cls, v: datetime | None) -> datetime | None:
+        if v is not None and not YEARS[0] <= v.year <= YEARS[1]:
+            raise ValueError(OUT_OF_RANGE)
         return v
 
     @model_validator(mode="after")

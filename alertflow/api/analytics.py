@@ -10,22 +10,37 @@ from ..message import CHANNELS
 from ..services import services
 from ..timefmt import iso, parse
 from .middleware import json_response, principal
-from .routing import Routes
+from .params import choice
+from .routing import COUNT, OBJECT, STRING, Param, Routes, obj
 
 api = Routes()
 # A query covers at most this many buckets: a year of days, or two months of hours.
 MAX_BUCKETS = 1500
 
 
-@api.get("/v1/analytics/deliveries")
+TIME = {"type": "string", "format": "date-time"}
+DELIVERIES_QUERY = (
+    Param("since", TIME, "default: a week (interval=hour: a day) before until"),
+    Param("until", TIME, "default: now"),
+    Param("interval", {"enum": list(analytics.BUCKET_SECONDS), "default": "day"}),
+    Param("channel", {"enum": list(CHANNELS)}),
+)
+
+
+BUCKETS = obj(
+    interval={"enum": list(analytics.BUCKET_SECONDS)},
+    buckets={"type": "array", "items": obj(start=STRING, counts=OBJECT, total=COUNT)},
+)
+
+
+@api.get("/v1/analytics/deliveries", query=DELIVERIES_QUERY, response=BUCKETS)
 async def deliveries(request: web.Request) -> web.Response:
-    """Counts by status per hour or day; ``since`` defaults to a week (hour: a day) before ``until``."""
+    """Count deliveries by status per hour or day.
+
+    ``since`` defaults to a week (hour: a day) before ``until``."""
     svc, q = services(request), request.query
-    interval = q.get("interval", "day")
-    if interval not in analytics.BUCKET_SECONDS:
-        raise invalid("interval", "expected hour or day")
-    if q.get("channel") and q["channel"] not in CHANNELS:
-        raise invalid("channel", f"expected one of {', '.join(CHANNELS)}")
+    interval = choice(request, "interval", tuple(analytics.BUCKET_SECONDS)) or "day"
+    channel = choice(request, "channel", CHANNELS)
     size = analytics.BUCKET_SECONDS[interval]
     until = parse("until", q["until"]) if q.get("until") else svc.clock.now()
     since = parse("since", q["since"]) if q.get("since") else until - (7 if interval == "day" else 1) * 86400
@@ -33,14 +48,16 @@ async def deliveries(request: web.Request) -> web.Response:
         raise invalid("since", "must be before until")
     if (until - since) / size > MAX_BUCKETS:
         raise invalid("since", f"the range spans more than {MAX_BUCKETS} {interval}s")
-    buckets = await analytics.deliveries(
-        svc.database, principal(request).tenant_id, since, until, interval, q.get("channel")
-    )
+    buckets = await analytics.deliveries(svc.database, principal(request).tenant_id, since, until, interval, channel)
     return json_response({"interval": interval, "buckets": buckets})
 
 
-@api.get("/v1/usage")
+MONTH = Param("month", {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"}, "default: this month")
+
+
+@api.get("/v1/usage", query=(MONTH,), response=obj(month=STRING, notifications=COUNT, deliveries=OBJECT))
 async def usage(request: web.Request) -> web.Response:
+    """Count a month's notifications and deliveries per channel and status."""
     month = request.query.get("month") or (iso(services(request).clock.now()) or "")[:7]
     try:
         return json_response(await analytics.usage(services(request).database, principal(request).tenant_id, month))

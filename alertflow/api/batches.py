@@ -13,14 +13,29 @@ from ..errors import ApiError
 from ..services import services
 from .middleware import json_response, principal, read_model
 from .notifications import idempotency_key_of
-from .routing import Routes
+from .routing import COUNT, STRING, Routes, obj
 
 api = Routes()
+BATCH = obj(
+    ("batch_id", "recipients", "status", "counts"),
+    batch_id=STRING,
+    recipients=COUNT,
+    status=STRING,
+    counts={"type": "object", "additionalProperties": COUNT},
+)
 
 
-@api.post("/v1/notifications/bulk")
+@api.post(
+    "/v1/notifications/bulk",
+    body=BulkRequest,
+    status=202,
+    response=obj(batch_id=STRING, recipients=COUNT),
+    problems=("rate-limited",),
+)
 async def bulk(request: web.Request) -> web.Response:
-    """202 once the batch and its recipients are committed; the fan-out follows (fanout.py).
+    """Send one message to up to 100,000 recipients or a whole topic.
+
+    202 once the batch and its recipients are committed; the fan-out follows (fanout.py).
     The same ``Idempotency-Key`` with the same body returns the first batch and stores
     nothing new; with another body it is a 422 (see idempotency.py)."""
     svc = services(request)
@@ -45,17 +60,18 @@ async def bulk(request: web.Request) -> web.Response:
     return json_response(response, status=202)
 
 
-@api.get("/v1/batches/{id}")
+@api.get("/v1/batches/{id}", response=BATCH)
 async def get_batch(request: web.Request) -> web.Response:
+    """Read a batch's progress: its deliveries counted by status."""
     found = await batches.view(services(request), principal(request).tenant_id, request.match_info["id"])
     if found is None:
         raise ApiError("not-found", "no such batch")
     return json_response(found)
 
 
-@api.post("/v1/batches/{id}/cancel")
+@api.post("/v1/batches/{id}/cancel", response=BATCH)
 async def cancel_batch(request: web.Request) -> web.Response:
-    """Stops the fan-out and cancels every delivery not yet being sent; answers when done."""
+    """Cancel a batch: stop its fan-out and cancel every delivery not yet being sent."""
     svc, tenant_id, batch_id = services(request), principal(request).tenant_id, request.match_info["id"]
     now = svc.clock.now()
     status = await svc.database.write(lambda conn: batches.begin_cancel(conn, tenant_id, batch_id, now))

@@ -2,29 +2,40 @@
 
 from __future__ import annotations
 
-import re
-from typing import Literal
+from typing import Any, Literal
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from .. import categories
 from ..categories import BUILTIN, Category
-from ..errors import ApiError, invalid
+from ..errors import ApiError
+from ..naming import ClientId
 from ..services import services
 from ..tenants import Role
-from .middleware import json_response, principal, read_model
-from .routing import Routes
+from .middleware import json_response, principal, read_model, read_only, same_as_path
+from .routing import ITEMS, STRING, Routes, obj
 
 api = Routes()
-KEY_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
+CATEGORY = obj(
+    key=STRING,
+    priority={"enum": ["high", "medium", "low"]},
+    opt_out_allowed={"type": "boolean"},
+    builtin={"type": "boolean"},
+    customised={"type": "boolean"},
+)
 
 
 class CategoryIn(BaseModel):
+    """A category as GET shows it: ``key`` may be given and must be the path's."""
+
     model_config = ConfigDict(extra="forbid")
+    key: ClientId | None = None
     priority: Literal["high", "medium", "low"] = "medium"
     opt_out_allowed: bool = True
     name: str | None = Field(None, max_length=200)
+    builtin: Any = read_only()
+    customised: Any = read_only()
 
 
 def shape(c: Category, custom: bool) -> dict[str, object]:
@@ -37,23 +48,18 @@ def shape(c: Category, custom: bool) -> dict[str, object]:
     }
 
 
-def key_of(request: web.Request) -> str:
-    key = request.match_info["key"]
-    if not re.match(KEY_PATTERN, key):
-        raise invalid("key", "lower-case letters, digits and _ . - (at most 64)")
-    return key
-
-
-@api.get("/v1/categories")
+@api.get("/v1/categories", response=ITEMS)
 async def list_categories(request: web.Request) -> web.Response:
+    """List the built-in categories and the tenant's own."""
     db, tenant_id = services(request).database, principal(request).tenant_id
     custom = {r["key"] for r in await db.fetchall("SELECT key FROM categories WHERE tenant_id = ?", (tenant_id,))}
     found = await categories.all_for(db, tenant_id)
     return json_response({"items": [shape(c, c.key in custom) for c in sorted(found.values(), key=lambda c: c.key)]})
 
 
-@api.get("/v1/categories/{key}")
+@api.get("/v1/categories/{key}", response=CATEGORY)
 async def get_category(request: web.Request) -> web.Response:
+    """Read a category's priority and whether recipients may opt out."""
     svc, tenant_id, key = services(request), principal(request).tenant_id, request.match_info["key"]
     found = await categories.resolve(svc.database, tenant_id, key)
     if found is None:
@@ -62,10 +68,12 @@ async def get_category(request: web.Request) -> web.Response:
     return json_response(shape(found, custom is not None))
 
 
-@api.put("/v1/categories/{key}", role=Role.admin, body=CategoryIn)
+@api.put("/v1/categories/{key}", role=Role.admin, body=CategoryIn, response=CATEGORY)
 async def put_category(request: web.Request) -> web.Response:
-    svc, tenant_id, key = services(request), principal(request).tenant_id, key_of(request)
+    """Define a category, or redefine a built-in one."""
+    svc, tenant_id, key = services(request), principal(request).tenant_id, request.match_info["key"]
     body = await read_model(request, CategoryIn)
+    same_as_path(request, "key", body.key)
     row = (tenant_id, key, body.priority, int(body.opt_out_allowed), body.name, svc.clock.now())
     await svc.database.write(
         lambda conn: conn.execute(
@@ -80,7 +88,7 @@ async def put_category(request: web.Request) -> web.Response:
 
 @api.delete("/v1/categories/{key}", role=Role.admin)
 async def delete_category(request: web.Request) -> web.Response:
-    """Removes the tenant's definition; a built-in falls back to its default."""
+    """Remove the tenant's definition of a category; a built-in falls back to its default."""
     svc, tenant_id, key = services(request), principal(request).tenant_id, request.match_info["key"]
     deleted = await svc.database.write(
         lambda conn: conn.execute("DELETE FROM categories WHERE tenant_id = ? AND key = ?", (tenant_id, key)).rowcount

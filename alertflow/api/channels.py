@@ -11,32 +11,39 @@ from pydantic import BaseModel, ConfigDict, Field
 from yarl import URL
 
 from .. import queue
-from ..channels import RATE_KEY
+from ..channels import MASK, RATE_KEY, Entry
 from ..errors import ApiError, invalid
 from ..message import CHANNELS
 from ..outcomes import InvalidReceipt, clip
 from ..providers import ProviderConfigError
 from ..services import Services, services
 from ..tenants import Role
-from .middleware import json_response, principal, read_model
-from .routing import PUBLIC, Routes
+from .middleware import json_response, principal, read_model, read_only, same_as_path
+from .routing import OBJECT, PUBLIC, STRING, Routes, obj
 
 api = Routes()
 log = logging.getLogger("alertflow.receipts")
 # A provider's receipt statuses as delivery statuses; others (queued, sending) change nothing.
 RECEIPT_STATUSES = {"delivered": "delivered", "undelivered": "failed", "failed": "failed"}
+SETUP = obj(channel=STRING, source={"enum": ["tenant", "config", "builtin"]}, providers={"type": "array"})
+# Far above any provider's real limit, and finite: an infinite rate would never wait at all.
+MAX_RATE_PER_SECOND = 1_000_000
 
 
 class ProviderIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    type: str
+    type: str = Field(max_length=100)
     config: dict[str, Any] = {}
-    rate_per_second: float | None = Field(None, gt=0)
+    rate_per_second: float | None = Field(None, gt=0, le=MAX_RATE_PER_SECOND, allow_inf_nan=False)
 
 
 class ChannelIn(BaseModel):
+    """A channel's set-up as GET shows it: ``channel`` may be given and must be the path's."""
+
     model_config = ConfigDict(extra="forbid")
+    channel: str | None = None
     providers: list[ProviderIn] = Field(min_length=1, max_length=10)
+    source: Any = read_only()
 
 
 def channel_of(request: web.Request) -> str:
@@ -53,8 +60,9 @@ async def setup(svc: Services, tenant_id: str, channel: str) -> dict[str, Any]:
     return {"channel": channel, "source": source, "providers": svc.channels.masked(entries)}
 
 
-@api.get("/v1/providers")
+@api.get("/v1/providers", response=obj(installed={"type": "array"}, channels=OBJECT))
 async def list_providers(request: web.Request) -> web.Response:
+    """List the installed provider types and this tenant's set-up of every channel."""
     svc, tenant_id = services(request), principal(request).tenant_id
     return json_response(
         {
@@ -64,17 +72,28 @@ async def list_providers(request: web.Request) -> web.Response:
     )
 
 
-@api.get("/v1/channels/{channel}")
+@api.get("/v1/channels/{channel}", response=SETUP)
 async def get_channel(request: web.Request) -> web.Response:
+    """Read a channel's providers, secrets masked."""
     return json_response(await setup(services(request), principal(request).tenant_id, channel_of(request)))
 
 
-@api.put("/v1/channels/{channel}", role=Role.owner, body=ChannelIn)
+@api.put("/v1/channels/{channel}", role=Role.owner, body=ChannelIn, response=SETUP)
 async def put_channel(request: web.Request) -> web.Response:
-    """Ordered providers: the first is primary, the rest fail-over. Secrets are sealed at rest."""
+    """Set a channel's providers: the first is primary, the rest fail-over. Secrets are sealed at rest."""
     svc, tenant_id, channel = services(request), principal(request).tenant_id, channel_of(request)
     body = await read_model(request, ChannelIn)
-    raw = [{"type": p.type, RATE_KEY: p.rate_per_second, **p.config} for p in body.providers]
+    same_as_path(request, "channel", body.channel)
+    own = await svc.channels.tenant_entries(svc.database, tenant_id, channel)
+    current = own if own is not None else svc.channels.defaults(channel)
+    raw = [
+        {
+            "type": p.type,
+            RATE_KEY: p.rate_per_second,
+            **unmasked(p, current[i] if i < len(current) else None, f"providers.{i}.config"),
+        }
+        for i, p in enumerate(body.providers)
+    ]
     try:
         entries = svc.channels.parse(
             channel, [{k: v for k, v in r.items() if v is not None or k != RATE_KEY} for r in raw], "providers"
@@ -98,9 +117,23 @@ async def put_channel(request: web.Request) -> web.Response:
     return json_response(await setup(svc, tenant_id, channel))
 
 
+def unmasked(sent: ProviderIn, current: Entry | None, field: str) -> dict[str, Any]:
+    """``sent``'s settings, a secret sent back as GET's mask being the one ``current`` holds.
+
+    GET never shows a secret, so a client that reads a set-up, changes one field and puts it
+    back sends the mask: stored, it would silently replace the real secret."""
+    config = dict(sent.config)
+    kept = current.settings.model_dump(mode="json") if current and current.type_name == sent.type else {}
+    for key in [k for k, v in config.items() if v == MASK]:
+        if kept.get(key) is None:
+            raise invalid(f"{field}.{key}", "this is the mask GET shows in place of a secret; send the secret")
+        config[key] = kept[key]
+    return config
+
+
 @api.delete("/v1/channels/{channel}", role=Role.owner)
 async def delete_channel(request: web.Request) -> web.Response:
-    """Back to the configured default."""
+    """Drop the tenant's set-up of a channel: it goes back to the configured default."""
     svc, tenant_id, channel = services(request), principal(request).tenant_id, channel_of(request)
     deleted = await svc.database.write(
         lambda conn: (
@@ -115,9 +148,16 @@ async def delete_channel(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-@api.post("/v1/receipts/{type}/{delivery_id}", role=PUBLIC, access="the provider's signature")
+@api.post(
+    "/v1/receipts/{type}/{delivery_id}",
+    role=PUBLIC,
+    access="the provider's signature",
+    status=204,
+    content=None,
+    problems=("forbidden", "bad-request"),
+)
 async def receipt(request: web.Request) -> web.Response:
-    """A provider's status callback; its signature is checked with the tenant's own settings.
+    """Take a provider's status callback; its signature is checked with the tenant's own settings.
 
     It must be about the message the provider accepted for this delivery, and it only moves
     the delivery forward (queue.apply_receipt); a late word is kept as an attempt event.

@@ -16,7 +16,7 @@ WEB_DIR = Path(str(resources.files("alertflow").joinpath("web")))
 STATIC_DIR = WEB_DIR / "static"
 
 
-@api.get("/", role=PUBLIC)
+@api.get("/", role=PUBLIC, content="text/html")
 async def dashboard(request: web.Request) -> web.FileResponse:
-    """The dashboard (history, analytics, templates, dead letters)."""
+    """Serve the dashboard (history, analytics, templates, dead letters)."""
     return web.FileResponse(WEB_DIR / "templates" / "dashboard.html")

@@ -26,8 +26,8 @@ from ..services import Services, services
 from ..signing import ExpiredToken, InvalidToken
 from ..timefmt import iso
 from .middleware import admitted, bearer, json_response, key_principal, principal, refused
-from .notifications import page_size
-from .routing import PUBLIC, Routes
+from .params import LIMIT, page_size
+from .routing import COUNT, OBJECT, PAGE, PUBLIC, STRING, Param, Routes, obj
 
 api = Routes()
 # What subscriber() accepts, for the API docs.
@@ -38,6 +38,9 @@ INITIAL_ITEMS = 20
 # Missed items a reconnect with ?since= replays; a client away for longer reloads over REST.
 REPLAY_LIMIT = 200
 FLAGS = {"true": True, "1": True, "false": False, "0": False}
+ITEM_CURSOR = {"type": "string", "pattern": inbox.ITEM_ID.pattern}
+# Who else may answer: a token's user or an unknown user is a 404, a bad credential a 401.
+SELF_AUTHORISED = ("unauthorized", "not-found", "rate-limited")
 
 
 def _secret(svc: Services) -> str:
@@ -136,9 +139,20 @@ async def acknowledge(svc: Services, subscriber: Subscriber, item_id: str) -> No
 # --- HTTP --------------------------------------------------------------------------------------
 
 
-@api.get("/v1/users/{user_id}/inbox", role=PUBLIC, access=KEY_OR_TOKEN)
+@api.get(
+    "/v1/users/{user_id}/inbox",
+    role=PUBLIC,
+    access=KEY_OR_TOKEN,
+    problems=SELF_AUTHORISED,
+    response=PAGE,
+    query=(
+        Param("unread", {"enum": list(FLAGS)}, "only unread items"),
+        LIMIT,
+        Param("cursor", ITEM_CURSOR, "the previous page's next_cursor"),
+    ),
+)
 async def list_inbox(request: web.Request) -> web.Response:
-    """A user's visible inbox items, newest first (by API key, or that user's token)."""
+    """List a user's visible inbox items, newest first (by API key, or that user's token)."""
     who = await subscriber(request)
     unread = request.query.get("unread", "false").lower()
     if unread not in FLAGS:
@@ -149,28 +163,42 @@ async def list_inbox(request: web.Request) -> web.Response:
     return json_response({"items": items, "next_cursor": cursor})
 
 
-@api.get("/v1/users/{user_id}/inbox/count", role=PUBLIC, access=KEY_OR_TOKEN)
+@api.get(
+    "/v1/users/{user_id}/inbox/count",
+    role=PUBLIC,
+    access=KEY_OR_TOKEN,
+    problems=SELF_AUTHORISED,
+    response=obj(unread_count=COUNT),
+)
 async def count_unread(request: web.Request) -> web.Response:
-    """A user's unread item count (by API key, or that user's token)."""
+    """Count a user's unread inbox items (by API key, or that user's token)."""
     who = await subscriber(request)
     return json_response({"unread_count": await inbox.unread_count(services(request).database, who)})
 
 
-@api.post("/v1/users/{user_id}/inbox/{id}/read", role=PUBLIC, access=KEY_OR_TOKEN)
+@api.post(
+    "/v1/users/{user_id}/inbox/{id}/read", role=PUBLIC, access=KEY_OR_TOKEN, problems=SELF_AUTHORISED, response=OBJECT
+)
 async def mark_read(request: web.Request) -> web.Response:
     """Mark one inbox item read; its delivery becomes delivered (by API key, or that user's token)."""
     who = await subscriber(request)
     return json_response(await read_item(services(request), request.app[HUB], who, request.match_info["id"]))
 
 
-@api.post("/v1/users/{user_id}/inbox/read-all", role=PUBLIC, access=KEY_OR_TOKEN)
+@api.post(
+    "/v1/users/{user_id}/inbox/read-all",
+    role=PUBLIC,
+    access=KEY_OR_TOKEN,
+    problems=SELF_AUTHORISED,
+    response=obj(read=COUNT),
+)
 async def mark_all_read(request: web.Request) -> web.Response:
     """Mark every unread inbox item read (by API key, or that user's token)."""
     who = await subscriber(request)
     return json_response({"read": await read_everything(services(request), request.app[HUB], who)})
 
 
-@api.delete("/v1/users/{user_id}/inbox/{id}", role=PUBLIC, access=KEY_OR_TOKEN)
+@api.delete("/v1/users/{user_id}/inbox/{id}", role=PUBLIC, access=KEY_OR_TOKEN, problems=SELF_AUTHORISED)
 async def archive(request: web.Request) -> web.Response:
     """Archive one inbox item: hidden from lists and counts, kept for history (by API key, or that user's token)."""
     who = await subscriber(request)
@@ -178,9 +206,9 @@ async def archive(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-@api.post("/v1/users/{user_id}/inbox-token")
+@api.post("/v1/users/{user_id}/inbox-token", problems=("unavailable",), response=obj(token=STRING, expires_at=STRING))
 async def issue_token(request: web.Request) -> web.Response:
-    """A subscriber token for one user's browser (member and up; a token cannot make tokens)."""
+    """Issue a subscriber token for one user's browser (member and up; a token cannot make tokens)."""
     svc = services(request)
     who = await _existing(svc, Subscriber(principal(request).tenant_id, request.match_info["user_id"]))
     token, expires_at = inbox.issue_token(_secret(svc), who, svc.config.inbox.token_ttl_seconds, svc.clock.now())
@@ -270,9 +298,20 @@ def _aborter(request: web.Request) -> Callable[[], None]:
     return abort
 
 
-@api.get("/v1/inbox/ws", role=PUBLIC, access="the user's inbox token (?token=)")
+@api.get(
+    "/v1/inbox/ws",
+    role=PUBLIC,
+    access="the user's inbox token (?token=)",
+    status=101,
+    content=None,
+    problems=("bad-request", "unauthorized", "not-found", "rate-limited", "unavailable"),
+    query=(
+        Param("token", {"type": "string"}, "from POST /v1/users/{user_id}/inbox-token", required=True),
+        Param("since", ITEM_CURSOR, "replay items after this one (a reconnect)"),
+    ),
+)
 async def inbox_socket(request: web.Request) -> web.StreamResponse:
-    """The live inbox of the token's user: backlog, then pushes; see README "In-app notifications"."""
+    """Open the live inbox of the token's user: backlog, then pushes; see README "In-app notifications"."""
     svc, hub = services(request), request.app[HUB]
     token = request.query.get("token")
     if not token:

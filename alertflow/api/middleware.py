@@ -9,10 +9,10 @@ from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar
 
 from aiohttp import web
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from .. import tenants
-from ..errors import PROBLEM_CONTENT_TYPE, ApiError, from_validation
+from ..errors import PROBLEM_CONTENT_TYPE, ApiError, from_validation, invalid
 from ..limits import AuthFailureLimiter
 from ..services import AUTH_CACHE_SECONDS, services
 from ..storage.database import StorageFull
@@ -34,6 +34,18 @@ STORAGE_FULL = ApiError(
 )
 M = TypeVar("M", bound=BaseModel)
 MIB = 1024 * 1024
+# The longest URL and header line we read. aiohttp refuses longer ones itself, before any
+# middleware runs, with a plain-text 400; so its parser is let read up to PARSER_LINE_BYTES
+# and the middleware refuses at these limits with problem+json. (Past PARSER_LINE_BYTES
+# aiohttp still answers plain text: no hook reaches its parser's errors.)
+MAX_URL_BYTES = MAX_HEADER_BYTES = 8190  # aiohttp's own defaults
+MAX_HEADERS = 128
+PARSER_LINE_BYTES = 64 * 1024
+PARSER_LIMITS = {
+    "max_line_size": PARSER_LINE_BYTES,
+    "max_field_size": PARSER_LINE_BYTES,
+    "max_headers": 4 * MAX_HEADERS,
+}
 
 
 def problem(error: ApiError) -> web.Response:
@@ -49,6 +61,7 @@ def problem(error: ApiError) -> web.Response:
 async def problems(request: web.Request, handler: Any) -> web.StreamResponse:
     """Every error leaves as problem+json with a stable type."""
     try:
+        check_size(request)
         return await handler(request)
     except ApiError as exc:
         return problem(exc)
@@ -56,12 +69,25 @@ async def problems(request: web.Request, handler: Any) -> web.StreamResponse:
         if exc.status < 400:
             raise
         code = {404: "not-found", 405: "method-not-allowed", 413: "body-too-large"}.get(exc.status, "bad-request")
-        return problem(ApiError(code, exc.reason))
+        # RFC 9110: a 405 lists the methods the resource has.
+        allow = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+        return problem(ApiError(code, exc.reason, headers=allow))
     except StorageFull:
         return problem(STORAGE_FULL)
     except Exception:
         log.exception("unhandled error", extra={"path": request.path})
         return problem(ApiError("internal", "an internal error occurred; it has been logged"))
+
+
+def check_size(request: web.Request) -> None:
+    """414 for a URL, 431 for a header line or too many headers, past what we read (see MAX_URL_BYTES)."""
+    if len(request.raw_path) > MAX_URL_BYTES:
+        raise ApiError("uri-too-long", f"the URL is longer than {MAX_URL_BYTES} bytes")
+    if len(request.raw_headers) > MAX_HEADERS:
+        raise ApiError("headers-too-large", f"the request has more than {MAX_HEADERS} headers")
+    for name, value in request.raw_headers:
+        if len(name) + len(value) + 2 > MAX_HEADER_BYTES:
+            raise ApiError("headers-too-large", f"a header line is longer than {MAX_HEADER_BYTES} bytes")
 
 
 @web.middleware
@@ -203,6 +229,18 @@ async def read_model(request: web.Request, model: type[M], limit_mb: float | Non
         if bad_json is not None:
             raise malformed(bad_json["msg"]) from None
         raise from_validation(exc) from None
+
+
+def read_only() -> Any:
+    """A field GET shows that a PUT body may carry back unchanged: accepted, then ignored."""
+    return Field(None, exclude=True, json_schema_extra={"readOnly": True}, description="shown by GET; ignored")
+
+
+def same_as_path(request: web.Request, field: str, given: str | None, param: str | None = None) -> None:
+    """A PUT body may name its own resource, as GET shows it; if it does, it must be the path's."""
+    expected = request.match_info[param or field]
+    if given is not None and given != expected:
+        raise invalid(field, f"must be {expected!r}, as in the path, or be left out")
 
 
 def json_response(data: Any, status: int = 200) -> web.Response:

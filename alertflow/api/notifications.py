@@ -10,21 +10,41 @@ from aiohttp import web
 from .. import history, idempotency, queue
 from ..errors import ApiError, invalid
 from ..intake import announce, audience_for, recipients_of
+from ..message import CHANNELS
 from ..publish import PublishRequest, plan, store
 from ..services import services
 from ..timefmt import parse
 from .middleware import json_response, principal, read_model
-from .routing import Routes
+from .params import CURSOR, LIMIT, choice, page_size
+from .routing import OBJECT, PAGE, STRING, Param, Routes, obj
 
 api = Routes()
 log = logging.getLogger("alertflow.publish")
 STATUSES = ("scheduled", "queued", "sending", "sent", "delivered", "failed", "suppressed", "dead", "cancelled")
 MAX_IDEMPOTENCY_KEY = 255
-DEFAULT_PAGE, MAX_PAGE = 50, 500
+TIME = {"type": "string", "format": "date-time"}
+PUBLISHED = obj(
+    notifications={
+        "type": "array",
+        "items": obj(id=STRING, recipient=OBJECT, status={"enum": ["queued", "scheduled", "suppressed"]}),
+    }
+)
+NOTIFICATION = obj(("id", "status", "deliveries"), id=STRING, status=STRING, deliveries={"type": "array"})
+LIST_QUERY = (
+    Param("status", {"enum": list(STATUSES)}),
+    Param("channel", {"enum": list(CHANNELS)}),
+    Param("user_id", {"type": "string"}),
+    Param("category", {"type": "string"}),
+    Param("since", TIME, "created at or after (RFC 3339)"),
+    Param("until", TIME, "created before (RFC 3339)"),
+    LIMIT,
+    CURSOR,
+)
 
 
-@api.post("/v1/notifications/publish", body=PublishRequest)
+@api.post("/v1/notifications/publish", body=PublishRequest, status=202, response=PUBLISHED, problems=("rate-limited",))
 async def publish(request: web.Request) -> web.Response:
+    """Publish a notification to one or up to 1000 recipients, now or at a set time."""
     svc = services(request)
     tenant_id = principal(request).tenant_id
     svc.limiter.check(tenant_id)
@@ -52,27 +72,24 @@ def idempotency_key_of(request: web.Request) -> str | None:
     return key
 
 
-@api.get("/v1/notifications/{id}")
+@api.get("/v1/notifications/{id}", response=NOTIFICATION)
 async def get_notification(request: web.Request) -> web.Response:
+    """Read one notification with its deliveries and every attempt."""
     found = await history.get(services(request).database, principal(request).tenant_id, request.match_info["id"])
     if found is None:
         raise ApiError("not-found", "no such notification")
     return json_response(found)
 
 
-def page_size(request: web.Request) -> int:
-    raw = request.query.get("limit", str(DEFAULT_PAGE))
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
-        raise invalid("limit", f"expected a whole number from 1 to {MAX_PAGE}")
-    return int(raw)
-
-
-@api.get("/v1/notifications")
+@api.get("/v1/notifications", query=LIST_QUERY, response=PAGE)
 async def list_notifications(request: web.Request) -> web.Response:
+    """List notifications, newest first, filtered by status, channel, user, category and time."""
     q = request.query
-    if q.get("status") and q["status"] not in STATUSES:
-        raise invalid("status", f"expected one of {', '.join(STATUSES)}")
-    filters: dict[str, Any] = {k: q.get(k) for k in ("status", "channel", "user_id", "category")}
+    filters: dict[str, Any] = {
+        "status": choice(request, "status", STATUSES),
+        "channel": choice(request, "channel", CHANNELS),
+        **{k: q.get(k) for k in ("user_id", "category")},
+    }
     for bound in ("since", "until"):
         if q.get(bound):
             filters[bound] = parse(bound, q[bound])
@@ -82,8 +99,9 @@ async def list_notifications(request: web.Request) -> web.Response:
     return json_response({"items": items, "next_cursor": cursor})
 
 
-@api.post("/v1/notifications/{id}/cancel")
+@api.post("/v1/notifications/{id}/cancel", response=NOTIFICATION)
 async def cancel(request: web.Request) -> web.Response:
+    """Cancel a notification's deliveries that are still scheduled or queued."""
     svc = services(request)
     tenant_id = principal(request).tenant_id
     nid = request.match_info["id"]

@@ -14,19 +14,21 @@ from ..metrics import metric
 from ..services import services
 from ..storage.database import StorageFull
 from .middleware import AUTH_LIMITER, admitted, bearer, json_response, refused
-from .routing import PUBLIC, Route, Routes
+from .routing import OBJECT, PUBLIC, STRING, Route, Routes, obj
 
 api = Routes()
 ROUTES = web.AppKey("routes", tuple[Route, ...])
 
 
-@api.get("/healthz", role=PUBLIC)
+@api.get("/healthz", role=PUBLIC, response=obj(status={"const": "ok"}))
 async def healthz(request: web.Request) -> web.Response:
+    """Answer while the process is alive."""
     return json_response({"status": "ok"})
 
 
-@api.get("/readyz", role=PUBLIC)
+@api.get("/readyz", role=PUBLIC, also=(503,), response=obj(status={"enum": ["ok", "unavailable"]}, checks=OBJECT))
 async def readyz(request: web.Request) -> web.Response:
+    """Say whether the database is writable and the workers are running (503 when not)."""
     svc = services(request)
     checks = {"database": "ok", "workers": "ok"}
     try:
@@ -44,9 +46,15 @@ async def readyz(request: web.Request) -> web.Response:
     return json_response({"status": "ok" if ok else "unavailable", "checks": checks}, status=200 if ok else 503)
 
 
-@api.get("/metrics", role=PUBLIC, access="anyone, or the server.metrics_token bearer when one is set")
+@api.get(
+    "/metrics",
+    role=PUBLIC,
+    access="anyone, or the server.metrics_token bearer when one is set",
+    content="text/plain",
+    problems=("unauthorized", "rate-limited"),
+)
 async def metrics(request: web.Request) -> web.Response:
-    """Prometheus text: no tenant data, only totals; server.metrics_token restricts it."""
+    """Serve Prometheus metrics: no tenant data, only totals; server.metrics_token restricts it."""
     svc = services(request)
     if svc.config.server.metrics_token:
         _scraper(request, svc.config.server.metrics_token)
@@ -84,15 +92,16 @@ def _auth_metrics(limiter: AuthFailureLimiter) -> str:
     return "\n".join(lines) + "\n"
 
 
-@api.get("/openapi.json", role=PUBLIC)
+@api.get("/openapi.json", role=PUBLIC, response=obj(openapi=STRING, paths=OBJECT))
 async def openapi_json(request: web.Request) -> web.Response:
+    """Serve this API's OpenAPI 3.1 description."""
     routes: tuple[Route, ...] = request.app[ROUTES]
     return json_response(openapi.document(routes))
 
 
-@api.get("/docs", role=PUBLIC)
+@api.get("/docs", role=PUBLIC, content="text/html")
 async def docs(request: web.Request) -> web.Response:
-    """One page: every route with its role and summary, and the problem catalogue."""
+    """Serve a page listing every route with its role and summary, and the problem catalogue."""
     routes: tuple[Route, ...] = request.app[ROUTES]
     spec = openapi.document(routes)
     rows = "".join(

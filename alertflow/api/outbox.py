@@ -6,25 +6,35 @@ import json
 
 from aiohttp import web
 
+from ..message import CHANNELS
 from ..services import services
 from ..timefmt import iso
 from .middleware import json_response, principal
-from .notifications import page_size
-from .routing import Routes
+from .params import LIMIT, MAX_ROW_ID, choice, page_size, whole_number
+from .routing import PAGE, Param, Routes
 
 api = Routes()
 
 
-@api.get("/v1/outbox")
+QUERY = (
+    Param("channel", {"enum": list(CHANNELS)}),
+    LIMIT,
+    Param("cursor", {"type": "integer", "minimum": 1, "maximum": MAX_ROW_ID}, "the previous page's next_cursor"),
+)
+
+
+@api.get("/v1/outbox", query=QUERY, response=PAGE)
 async def list_outbox(request: web.Request) -> web.Response:
+    """List what the built-in outbox provider captured, newest first."""
     where: list[str] = ["tenant_id = ?"]
     params: list[object] = [principal(request).tenant_id]
-    if request.query.get("channel"):
+    channel = choice(request, "channel", CHANNELS)
+    if channel:
         where.append("channel = ?")
-        params.append(request.query["channel"])
-    if request.query.get("cursor", "").isdigit():
+        params.append(channel)
+    if request.query.get("cursor"):
         where.append("id < ?")
-        params.append(int(request.query["cursor"]))
+        params.append(whole_number("cursor", request.query["cursor"], 1, MAX_ROW_ID))
     limit = page_size(request)
     rows = await services(request).database.fetchall(
         f"SELECT * FROM outbox WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?", (*params, limit + 1)

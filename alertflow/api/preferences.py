@@ -15,6 +15,9 @@ from ..tenants import Role
 from .middleware import json_response, principal, read_json
 from .routing import Routes
 
+# GET shows the very document PUT takes (GET -> change -> PUT round-trips).
+DOCUMENT = {"$ref": "#/components/schemas/Preferences"}
+
 api = Routes()
 
 
@@ -55,25 +58,29 @@ async def _put(request: web.Request, user_id: str) -> web.Response:
     return json_response(preferences.shape(doc))
 
 
-@api.get("/v1/users/{user_id}/preferences")
+@api.get("/v1/users/{user_id}/preferences", response=DOCUMENT)
 async def get_user_preferences(request: web.Request) -> web.Response:
+    """Read a user's own preferences (the tenant's defaults apply where it sets none)."""
     user_id = request.match_info["user_id"]
     await _user_exists(request, user_id)
     return json_response(preferences.shape(await _document(request, user_id)))
 
 
-@api.put("/v1/users/{user_id}/preferences", role=Role.admin, body=Preferences)
+@api.put("/v1/users/{user_id}/preferences", role=Role.admin, body=Preferences, response=DOCUMENT)
 async def put_user_preferences(request: web.Request) -> web.Response:
+    """Replace a user's preferences."""
     user_id = request.match_info["user_id"]
     await _user_exists(request, user_id)
     return await _put(request, user_id)
 
 
-@api.get("/v1/preferences/defaults")
+@api.get("/v1/preferences/defaults", response=DOCUMENT)
 async def get_defaults(request: web.Request) -> web.Response:
+    """Read the tenant's default preferences."""
     return json_response(preferences.shape(await _document(request, TENANT_DEFAULTS)))
 
 
-@api.put("/v1/preferences/defaults", role=Role.admin, body=Preferences)
+@api.put("/v1/preferences/defaults", role=Role.admin, body=Preferences, response=DOCUMENT)
 async def put_defaults(request: web.Request) -> web.Response:
+    """Replace the tenant's default preferences."""
     return await _put(request, TENANT_DEFAULTS)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from datetime import datetime
 from typing import Annotated, Any
 
 from aiohttp import web
 from pydantic import Field, field_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from .. import batches, scheduler
 from ..batches import BulkRequest
@@ -16,17 +18,28 @@ from ..ids import new_id
 from ..services import Services, services
 from ..tenants import Role
 from .middleware import json_response, principal, read_model
-from .routing import Routes
+from .routing import ITEMS, STRING, Routes, obj
 
 api = Routes()
+SCHEDULE = obj(
+    ("id", "name", "cron", "timezone", "paused"),
+    id=STRING,
+    name=STRING,
+    cron=STRING,
+    timezone=STRING,
+    paused={"type": "boolean"},
+)
 
 
 class ScheduleIn(BulkRequest):
     """A bulk body (``to`` or ``topic``) sent at every firing of ``cron`` in ``timezone``."""
 
     name: Annotated[str, Field(min_length=1, max_length=200)]
-    cron: str
+    cron: str = Field(json_schema_extra={"pattern": r"^\S+( +\S+){4}$"}, description="minute hour day month weekday")
     timezone: str = "UTC"
+    # A schedule sends at its cron times: refused by _no_time, and left out of the document.
+    send_at: SkipJsonSchema[datetime | None] = None
+    send_at_local: SkipJsonSchema[datetime | None] = None
 
     @field_validator("timezone")
     @classmethod
@@ -48,8 +61,9 @@ class ScheduleIn(BulkRequest):
         return v
 
 
-@api.post("/v1/schedules", role=Role.admin)
+@api.post("/v1/schedules", role=Role.admin, body=ScheduleIn, status=201, response=SCHEDULE)
 async def create_schedule(request: web.Request) -> web.Response:
+    """Create a cron schedule that sends a bulk message at every firing."""
     svc, tenant_id = services(request), principal(request).tenant_id
     body = await read_model(request, ScheduleIn, svc.config.server.max_bulk_body_mb)
     await batches.prepare(svc, tenant_id, body)  # refused now, not at the first firing
@@ -78,16 +92,18 @@ async def create_schedule(request: web.Request) -> web.Response:
     return json_response(scheduler.shape(created), status=201)
 
 
-@api.get("/v1/schedules")
+@api.get("/v1/schedules", response=ITEMS)
 async def list_schedules(request: web.Request) -> web.Response:
+    """List the tenant's schedules."""
     rows = await services(request).database.fetchall(
         "SELECT * FROM schedules WHERE tenant_id = ? ORDER BY id", (principal(request).tenant_id,)
     )
     return json_response({"items": [scheduler.shape(r, with_recipients=False) for r in rows]})
 
 
-@api.get("/v1/schedules/{id}")
+@api.get("/v1/schedules/{id}", response=SCHEDULE)
 async def get_schedule(request: web.Request) -> web.Response:
+    """Read a schedule with its next and last firing."""
     row = await services(request).database.fetchone(
         "SELECT * FROM schedules WHERE id = ? AND tenant_id = ?",
         (request.match_info["id"], principal(request).tenant_id),
@@ -99,7 +115,7 @@ async def get_schedule(request: web.Request) -> web.Response:
 
 @api.delete("/v1/schedules/{id}", role=Role.admin)
 async def delete_schedule(request: web.Request) -> web.Response:
-    """Batches already enqueued by it are sent; cancel those through /v1/batches."""
+    """Delete a schedule; batches it already enqueued are sent (cancel those through /v1/batches)."""
     svc, schedule_id = services(request), request.match_info["id"]
     tenant_id = principal(request).tenant_id
     deleted = await svc.database.write(
@@ -114,9 +130,9 @@ async def delete_schedule(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-@api.post("/v1/schedules/{id}/pause", role=Role.admin)
+@api.post("/v1/schedules/{id}/pause", role=Role.admin, response=SCHEDULE)
 async def pause(request: web.Request) -> web.Response:
-    """Its firings are skipped until it is resumed; none are made up for afterwards."""
+    """Pause a schedule: its firings are skipped until it is resumed, and none are made up afterwards."""
     svc = services(request)
     row = await _set_paused(svc, principal(request).tenant_id, request.match_info["id"], True)
     if svc.scheduler:
@@ -124,8 +140,9 @@ async def pause(request: web.Request) -> web.Response:
     return json_response(scheduler.shape(row))
 
 
-@api.post("/v1/schedules/{id}/resume", role=Role.admin)
+@api.post("/v1/schedules/{id}/resume", role=Role.admin, response=SCHEDULE)
 async def resume(request: web.Request) -> web.Response:
+    """Resume a paused schedule from its next firing after now."""
     svc = services(request)
     row = await _set_paused(svc, principal(request).tenant_id, request.match_info["id"], False)
     if svc.scheduler:

@@ -3,47 +3,58 @@
 from __future__ import annotations
 
 import asyncio
-import re
 from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SkipValidation, ValidationError
 
 from .. import templates, templating
 from ..errors import ApiError, from_validation, invalid, invalid_many
+from ..naming import MAX_VERSION, ClientId
+from ..publish import JsonData
 from ..services import Services, services
 from ..tenants import Role
 from ..timefmt import iso
-from .middleware import json_response, principal, read_json, read_model
-from .routing import Routes
+from .middleware import json_response, principal, read_json, read_model, read_only, same_as_path
+from .params import whole_number
+from .routing import COUNT, ITEMS, STRING, Routes, obj
 
 api = Routes()
-KEY = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,99}$")
+SUMMARY = obj(("key", "active_version", "latest_version"), key=STRING, active_version=COUNT, latest_version=COUNT)
+VERSION = obj(("key", "version", "channels"), key=STRING, version=COUNT, channels={"type": "object"})
 
 
 class VersionIn(BaseModel):
-    """A version's body; ``channels`` and ``locales`` are checked by the template engine."""
+    """A version's body; ``channels`` and ``locales`` are checked by the template engine.
+
+    It may be a version as GET shows it: ``key`` must then be the path's, and ``version``,
+    ``variables`` and ``created_at`` are ignored (a PUT always makes the next version)."""
 
     model_config = ConfigDict(extra="forbid")
+    key: ClientId | None = None
     name: str | None = Field(None, max_length=200)
-    channels: Any
-    locales: Any = None
+    # Documented as the engine's models, passed to it as sent: it checks them with its own rules.
+    channels: SkipValidation[templating.ChannelSet]
+    locales: SkipValidation[dict[str, templating.ChannelSet]] | None = None
+    version: Any = read_only()
+    variables: Any = read_only()
+    created_at: Any = read_only()
 
 
 class TemplateIn(VersionIn):
-    key: str = Field(pattern=KEY.pattern)
+    key: ClientId
 
 
 class ActivateIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=MAX_VERSION)
 
 
 class PreviewIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    data: dict[str, Any] = {}
+    data: JsonData = {}
     locale: str | None = None
-    version: int | None = Field(None, ge=1)
+    version: int | None = Field(None, ge=1, le=MAX_VERSION)
 
 
 def validated(body: VersionIn) -> templating.ValidatedContent:
@@ -78,8 +89,9 @@ async def version_of(request: web.Request, number: int | None = None) -> templat
         raise ApiError("not-found", f"no template {key!r}" + (f" version {number}" if number else "")) from None
 
 
-@api.post("/v1/templates", role=Role.admin, body=TemplateIn)
+@api.post("/v1/templates", role=Role.admin, body=TemplateIn, status=201, response=SUMMARY, problems=("conflict",))
 async def create(request: web.Request) -> web.Response:
+    """Create a template with its first version."""
     svc, tenant_id = services(request), principal(request).tenant_id
     body = await read_model(request, TemplateIn)
     checked, now = validated(body), svc.clock.now()
@@ -94,11 +106,12 @@ async def create(request: web.Request) -> web.Response:
     return json_response(await summary(svc, tenant_id, body.key), status=201)
 
 
-@api.put("/v1/templates/{key}", role=Role.admin, body=VersionIn)
+@api.put("/v1/templates/{key}", role=Role.admin, body=VersionIn, response=SUMMARY)
 async def new_version(request: web.Request) -> web.Response:
-    """Saves the next version and makes it active (``activate`` rolls back)."""
+    """Save a template's next version and make it active (``activate`` rolls back)."""
     svc, tenant_id, key = services(request), principal(request).tenant_id, request.match_info["key"]
     body = await read_model(request, VersionIn)
+    same_as_path(request, "key", body.key)
     checked, now = validated(body), svc.clock.now()
     try:
         await svc.database.write(
@@ -109,23 +122,26 @@ async def new_version(request: web.Request) -> web.Response:
     return json_response(await summary(svc, tenant_id, key))
 
 
-@api.get("/v1/templates")
+@api.get("/v1/templates", response=ITEMS)
 async def list_templates(request: web.Request) -> web.Response:
+    """List templates with their active and latest versions."""
     svc, tenant_id = services(request), principal(request).tenant_id
     rows = await svc.database.fetchall("SELECT key FROM templates WHERE tenant_id = ? ORDER BY key", (tenant_id,))
     return json_response({"items": [await summary(svc, tenant_id, r["key"]) for r in rows]})
 
 
-@api.get("/v1/templates/{key}")
+@api.get("/v1/templates/{key}", response=SUMMARY)
 async def get_template(request: web.Request) -> web.Response:
+    """Read a template with its active version."""
     svc, tenant_id, key = services(request), principal(request).tenant_id, request.match_info["key"]
     out = await summary(svc, tenant_id, key)
     active = await version_of(request, out["active_version"])
     return json_response({**out, "active": active.shape()})
 
 
-@api.get("/v1/templates/{key}/versions")
+@api.get("/v1/templates/{key}/versions", response=ITEMS)
 async def list_versions(request: web.Request) -> web.Response:
+    """List every version of a template."""
     svc, tenant_id, key = services(request), principal(request).tenant_id, request.match_info["key"]
     found = await svc.templates.versions(tenant_id, key)
     if not found:
@@ -133,16 +149,16 @@ async def list_versions(request: web.Request) -> web.Response:
     return json_response({"items": [v.shape() for v in found]})
 
 
-@api.get("/v1/templates/{key}/versions/{n}")
+@api.get("/v1/templates/{key}/versions/{n}", response=VERSION)
 async def get_version(request: web.Request) -> web.Response:
-    raw = request.match_info["n"]
-    if not raw.isdigit():
-        raise invalid("version", "expected a version number")
-    return json_response((await version_of(request, int(raw))).shape())
+    """Read one version of a template."""
+    number = whole_number("version", request.match_info["n"], 1, MAX_VERSION)
+    return json_response((await version_of(request, number)).shape())
 
 
-@api.post("/v1/templates/{key}/activate", role=Role.admin, body=ActivateIn)
+@api.post("/v1/templates/{key}/activate", role=Role.admin, body=ActivateIn, response=SUMMARY)
 async def activate(request: web.Request) -> web.Response:
+    """Make an earlier (or later) version the one publishes use."""
     svc, tenant_id, key = services(request), principal(request).tenant_id, request.match_info["key"]
     body, now = await read_model(request, ActivateIn), svc.clock.now()
     if not await svc.database.write(lambda conn: templates.activate(conn, tenant_id, key, body.version, now)):
@@ -154,6 +170,7 @@ async def activate(request: web.Request) -> web.Response:
 
 @api.delete("/v1/templates/{key}", role=Role.admin)
 async def delete(request: web.Request) -> web.Response:
+    """Delete a template and all its versions."""
     svc, tenant_id, key = services(request), principal(request).tenant_id, request.match_info["key"]
     if not await svc.database.write(lambda conn: templates.delete(conn, tenant_id, key)):
         raise ApiError("not-found", f"no template {key!r}")
@@ -161,9 +178,9 @@ async def delete(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-@api.post("/v1/templates/{key}/preview", body=PreviewIn)
+@api.post("/v1/templates/{key}/preview", body=PreviewIn, response=VERSION)
 async def preview(request: web.Request) -> web.Response:
-    """Renders every channel as delivery would, with sms encoding and segment count."""
+    """Render a template's every channel as delivery would, with SMS encoding and segment count."""
     try:
         body = PreviewIn.model_validate(await read_json(request))
     except ValidationError as exc:

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import sqlite3
+from typing import Any, Literal
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from .. import recipients
 from ..errors import ApiError
+from ..naming import ClientId
 from ..services import services
 from ..tenants import Role
-from .middleware import json_response, principal, read_model
-from .routing import Routes
+from .middleware import json_response, principal, read_model, read_only, same_as_path
+from .routing import COUNT, STRING, Routes, obj
 
 api = Routes()
 # A PUT carries the whole list; bigger audiences are loaded in several PUTs with "mode": "add".
@@ -20,13 +22,20 @@ MAX_SUBSCRIBERS_PER_REQUEST = 100_000
 
 
 class SubscribersIn(BaseModel):
+    """A topic's subscribers as GET shows them: ``topic`` may be given and must be the path's."""
+
     model_config = ConfigDict(extra="forbid")
-    user_ids: list[str] = Field(max_length=MAX_SUBSCRIBERS_PER_REQUEST)
-    mode: str = Field("replace", pattern="^(replace|add|remove)$")
+    topic: ClientId | None = None
+    user_ids: list[ClientId] = Field(max_length=MAX_SUBSCRIBERS_PER_REQUEST)
+    mode: Literal["replace", "add", "remove"] = "replace"
+    count: Any = read_only()
 
 
-@api.get("/v1/topics/{key}/subscribers")
+@api.get(
+    "/v1/topics/{key}/subscribers", response=obj(topic=STRING, user_ids={"type": "array", "items": STRING}, count=COUNT)
+)
 async def get_subscribers(request: web.Request) -> web.Response:
+    """List a topic's subscribers."""
     key = request.match_info["key"]
     members = await recipients.topic_members(services(request).database, principal(request).tenant_id, key)
     if not members:
@@ -34,11 +43,12 @@ async def get_subscribers(request: web.Request) -> web.Response:
     return json_response({"topic": key, "user_ids": members, "count": len(members)})
 
 
-@api.put("/v1/topics/{key}/subscribers", role=Role.admin, body=SubscribersIn)
+@api.put("/v1/topics/{key}/subscribers", role=Role.admin, body=SubscribersIn, response=obj(topic=STRING, count=COUNT))
 async def put_subscribers(request: web.Request) -> web.Response:
-    """``mode``: replace the list (default), add to it, or remove from it."""
+    """Replace a topic's subscribers, or add or remove some (``mode``)."""
     svc, tenant_id, key = services(request), principal(request).tenant_id, request.match_info["key"]
     body = await read_model(request, SubscribersIn, svc.config.server.max_bulk_body_mb)
+    same_as_path(request, "topic", body.topic, "key")
     rows = [(tenant_id, key, u) for u in dict.fromkeys(body.user_ids)]
 
     def save(conn: sqlite3.Connection) -> int:
@@ -60,6 +70,7 @@ async def put_subscribers(request: web.Request) -> web.Response:
 
 @api.delete("/v1/topics/{key}/subscribers", role=Role.admin)
 async def delete_topic(request: web.Request) -> web.Response:
+    """Remove every subscriber of a topic."""
     svc, tenant_id, key = services(request), principal(request).tenant_id, request.match_info["key"]
     deleted = await svc.database.write(
         lambda conn: (

@@ -30,9 +30,15 @@ def page(title: str, text: str, form: str = "") -> web.Response:
     return web.Response(text=PAGE.format(title=title, text=text, form=form), content_type="text/html")
 
 
-@api.get(unsubscribe.PATH + "{token}", role=PUBLIC, access="the signed link itself")
+@api.get(
+    unsubscribe.PATH + "{token}",
+    role=PUBLIC,
+    access="the signed link itself",
+    content="text/html",
+    problems=("forbidden",),
+)
 async def confirm(request: web.Request) -> web.Response:
-    """A confirmation page: mail scanners follow GET links, so GET must change nothing."""
+    """Show the page confirming an unsubscribe: mail scanners follow GET links, so GET changes nothing."""
     _, _, category = read(request)
     return page(
         "Unsubscribe",
@@ -41,9 +47,15 @@ async def confirm(request: web.Request) -> web.Response:
     )
 
 
-@api.post(unsubscribe.PATH + "{token}", role=PUBLIC, access="the signed link itself")
+@api.post(
+    unsubscribe.PATH + "{token}",
+    role=PUBLIC,
+    access="the signed link itself",
+    content="text/html",
+    problems=("forbidden",),
+)
 async def unsubscribe_now(request: web.Request) -> web.Response:
-    """RFC 8058 one-click: a POST (body ``List-Unsubscribe=One-Click`` or the page's form)."""
+    """Unsubscribe in one click (RFC 8058): a POST of ``List-Unsubscribe=One-Click`` or the page's form."""
     svc = services(request)
     tenant_id, user_id, category = read(request)
     now = svc.clock.now()

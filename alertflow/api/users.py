@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sqlite3
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -13,14 +12,16 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from ..errors import ApiError
 from ..hub import HUB
 from ..inbox import Subscriber
-from ..publish import Contact
+from ..naming import ClientId
+from ..publish import Contact, JsonData
 from ..services import services
 from ..tenants import Role
-from ..timefmt import iso
-from .middleware import json_response, principal, read_model
-from .routing import Routes
+from ..timefmt import check_timezone, iso
+from .middleware import json_response, principal, read_model, read_only, same_as_path
+from .routing import STRING, Routes, obj
 
 api = Routes()
+USER = obj(("user_id", "created_at", "updated_at"), user_id=STRING, created_at=STRING, updated_at=STRING)
 
 
 class WebPushSubscription(BaseModel):
@@ -30,22 +31,22 @@ class WebPushSubscription(BaseModel):
 
 
 class UserIn(Contact):
+    """A user as GET shows it: ``user_id`` may be given and must be the path's; the times are ignored."""
+
+    user_id: ClientId | None = None
     push_tokens: list[str] = []
     webpush: list[WebPushSubscription] = []
     locale: str | None = Field(None, max_length=35)
     timezone: str | None = None
     name: str | None = None
-    data: dict[str, Any] = {}
+    data: JsonData = {}
+    created_at: Any = read_only()
+    updated_at: Any = read_only()
 
     @field_validator("timezone")
     @classmethod
     def _zone(cls, v: str | None) -> str | None:
-        if v is not None:
-            try:
-                ZoneInfo(v)
-            except (ZoneInfoNotFoundError, ValueError):
-                raise ValueError("not an IANA timezone such as Europe/Berlin") from None
-        return v
+        return check_timezone(v)
 
 
 def shape(row: sqlite3.Row) -> dict[str, Any]:
@@ -73,11 +74,13 @@ async def _get(request: web.Request, tenant_id: str, user_id: str) -> sqlite3.Ro
     return row
 
 
-@api.put("/v1/users/{user_id}", role=Role.admin, body=UserIn)
+@api.put("/v1/users/{user_id}", role=Role.admin, body=UserIn, response=USER)
 async def put_user(request: web.Request) -> web.Response:
+    """Create or replace a user's contact data, devices, locale and timezone."""
     svc = services(request)
     tenant_id, user_id = principal(request).tenant_id, request.match_info["user_id"]
     user = await read_model(request, UserIn)
+    same_as_path(request, "user_id", user.user_id)
     now = svc.clock.now()
     row = (
         tenant_id,
@@ -107,14 +110,15 @@ async def put_user(request: web.Request) -> web.Response:
     return json_response(shape(await _get(request, tenant_id, user_id)))
 
 
-@api.get("/v1/users/{user_id}")
+@api.get("/v1/users/{user_id}", response=USER)
 async def get_user(request: web.Request) -> web.Response:
+    """Read a user."""
     return json_response(shape(await _get(request, principal(request).tenant_id, request.match_info["user_id"])))
 
 
 @api.delete("/v1/users/{user_id}", role=Role.admin)
 async def delete_user(request: web.Request) -> web.Response:
-    """Right to erasure: contact data and inbox go; delivery counts stay, anonymised."""
+    """Erase a user: contact data and inbox go; delivery counts stay, anonymised."""
     svc = services(request)
     tenant_id, user_id = principal(request).tenant_id, request.match_info["user_id"]
 

@@ -231,7 +231,7 @@ async function dlq() {
     <th>Channel</th><th>Attempts</th><th>Last error</th><th></th></tr>${rows.join("")}</table>`)}`
     : '<div class="empty">Nothing in the dead-letter queue.</div>'}`;
   document.getElementById("replay-all")?.addEventListener("click", async () => {
-    const out = await api("/v1/dlq/replay", { method: "POST", body: {} });
+    const out = await api("/v1/dlq/replay", { method: "POST", body: { all: true } });
     say(`Replaying ${out.replayed.length}.`);
     dlq();
   });
