@@ -49,7 +49,6 @@ async def readyz(request: web.Request) -> web.Response:
 @api.get(
     "/metrics",
     role=PUBLIC,
-    access="anyone, or the server.metrics_token bearer when one is set",
     content="text/plain",
     problems=("unauthorized", "rate-limited"),
 )
