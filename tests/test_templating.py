@@ -18,6 +18,7 @@ from alertflow.templating import (
     html_to_text,
     missing_variables,
     pick_locale,
+    provided_variables,
     render,
     sms_info,
     validate_content,
@@ -159,18 +160,34 @@ def test_variables_behind_default_or_is_defined_are_optional() -> None:
         sms(
             "{{ nickname|default('there') }}{% if coupon is defined %}{{ coupon }}{% endif %}"
             "{{ vip if vip is defined else '' }}{% if n is defined and n > 1 %}{{ n }}{% endif %}"
-            "{{ order.id|default('') }}"
+            "{{ order.id|default('') }}{{ user.data.plan|default('free') }}{% if a.b is defined %}{{ a.c }}{% endif %}"
         )
     )
-    # `order.id|default` still reads `order`, which must exist.
-    assert saved.variables == ("order",)
+    # A missing name's attributes are missing too, and `default` rescues the whole chain.
+    assert saved.variables == ()
     assert render_sms("{{ nickname|default('there') }}") == "there"
+    assert render_sms("{{ order.id|default('') }}|{{ user.data.plan|default('free') }}") == "|free"
+    assert render_sms("{{ user.data.plan|default('free') }}", user={"data": {"plan": "pro"}}) == "pro"
+
+
+def test_what_a_guarded_chain_evaluates_is_still_needed() -> None:
+    saved = validate_content(sms("{{ order[key]|default('') }}{{ (a or b).c|default('') }}{{ x.y|upper|default('') }}"))
+    # The index, a root that is not a name, and a chain a filter reads before `default` are needed.
+    assert saved.variables == ("a", "b", "key", "x")
 
 
 def test_missing_variables_ignores_what_data_has_and_what_the_core_provides() -> None:
     needed = ["name", "order", "user", "unsubscribe_url", "recipient"]
-    assert missing_variables(needed, {"name": "Ann"}) == ["order"]
+    assert missing_variables(needed, {"name": "Ann"}, provided_variables(user=True)) == ["order"]
+    # `user` is there only for recipients addressed by user_id, unless the data carries one.
+    assert missing_variables(needed, {"name": "Ann"}, provided_variables(user=False)) == ["order", "user"]
+    assert missing_variables(needed, {"name": "Ann", "user": {}}, provided_variables(user=False)) == ["order"]
     assert missing_variables(needed, {}, provided=()) == sorted(needed)
+
+
+def test_a_missing_user_names_the_two_ways_to_supply_one() -> None:
+    (error,) = MissingVariables(["user"]).errors
+    assert error.field == "data.user" and "user_id" in error.message
 
 
 def test_missing_variables_is_an_error_naming_each_one() -> None:
