@@ -88,8 +88,7 @@ def check_tree(tree: nodes.Template) -> int:
 
 def _too_many_nodes() -> str:
     return (
-        f"more than {MAX_TEMPLATE_NODES} template nodes (text runs, variables, tags and operators;"
-        " the limit per field)"
+        f"more than {MAX_TEMPLATE_NODES} template nodes (text runs, variables, tags and operators; the limit per field)"
     )
 
 

@@ -10,8 +10,8 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .. import rendering, templates, templating
-from ..message import Recipient
 from ..errors import ApiError, from_validation, invalid, invalid_many
+from ..message import Recipient
 from ..services import Services, services
 from ..tenants import Role
 from ..timefmt import iso
@@ -173,7 +173,9 @@ async def preview(request: web.Request) -> web.Response:
     # As a publish of this data to a recipient without a user record would decide and render.
     missing = templating.missing_variables(version.variables, body.data, templating.provided_variables(user=False))
     if missing:
-        raise invalid_many([{"field": e.field, "message": e.message} for e in templating.MissingVariables(missing).errors])
+        raise invalid_many(
+            [{"field": e.field, "message": e.message} for e in templating.MissingVariables(missing).errors]
+        )
     values = rendering.values(body.data, Recipient(), None, {"unsubscribe_url": ""})
     rendered: dict[str, Any] = {}
     for channel in version.channels:
