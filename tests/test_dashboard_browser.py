@@ -39,9 +39,18 @@ async def test_an_operator_finds_a_dead_delivery_replays_it_and_sees_it_sent(
     await page.click("#preview button")
     await expect(page.locator("#rendered")).to_contain_text("Hi Ann")
 
-    resp = await app.call("POST", "/v1/schedules", "admin", {
-        "name": "Weekly digest", "cron": "0 9 * * 1", "timezone": "Europe/Berlin",
-        "to": [{"email": "ann@example.com"}], "content": EMAIL})
+    resp = await app.call(
+        "POST",
+        "/v1/schedules",
+        "admin",
+        {
+            "name": "Weekly digest",
+            "cron": "0 9 * * 1",
+            "timezone": "Europe/Berlin",
+            "to": [{"email": "ann@example.com"}],
+            "content": EMAIL,
+        },
+    )
     assert resp.status == 201, await resp.text()
     await page.click("nav >> text=Schedules")
     digest = page.locator("#schedules tr[data-schedule]")

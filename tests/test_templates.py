@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from alertflow.template_limits import MAX_TEMPLATE_NODES
 from tests.conftest import Harness, add_tenant
 
 WELCOME = {
@@ -333,7 +334,7 @@ UNCOMPILABLE = [
     ("{{ x" + ".a" * 300 + " }}", "expressions nest more than 30"),
     ("{{ x" + "|upper" * 300 + " }}", "expressions nest more than 30"),
     ("{{ " + "[" * 90 + "1" + "]" * 90 + " }}", "nest"),
-    (" ".join(f"{{{{ v{i} }}}}" for i in range(10_000)), "more than 2000 template nodes"),
+    (" ".join(f"{{{{ v{i} }}}}" for i in range(10_000)), f"more than {MAX_TEMPLATE_NODES} template nodes"),
     ("x" * (256 * 1024 + 1), "longer than 262144 bytes"),
 ]
 
@@ -356,6 +357,8 @@ async def test_sources_the_compiler_cannot_take_are_422s_naming_the_field_and_li
 
 async def test_templates_at_the_limits_are_accepted(app: Harness) -> None:
     deepest = nested("{% for i in range(1) %}", "{% endfor %}", 10)
-    widest = " ".join(f"{{{{ v{i} }}}}" for i in range(600))  # 1,201 nodes with its text runs
+    widest = " ".join(
+        f"{{{{ v{i} }}}}" for i in range(MAX_TEMPLATE_NODES // 2 - 1)
+    )  # with text runs: the limit, less 1
     for number, source in enumerate((deepest, widest, "{{ " + "(" * 25 + "x" + ")" * 25 + " }}")):
         await create(app, {"key": f"ok{number}", "channels": {"sms": {"body": source}}})

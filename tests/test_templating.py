@@ -150,7 +150,7 @@ def test_blocks_nest_up_to_the_limit_and_no_deeper(kind: str) -> None:
 
 
 def test_elif_chains_are_one_level_however_long() -> None:
-    elifs = "".join(f"{{% elif x == {i} %}}{i}" for i in range(1, 200))
+    elifs = "".join(f"{{% elif x == {i} %}}{i}" for i in range(1, 100))
     validate_content(sms("{% if x == 0 %}0" + elifs + "{% endif %}"))
 
 
