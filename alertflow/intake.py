@@ -93,6 +93,8 @@ async def source_of(
             field,
             f"no template {req.template!r}" + (f" version {req.template_version}" if req.template_version else ""),
         ) from None
+    if version.refused:
+        raise invalid("template", f"version {version.version} cannot be sent ({version.refused}); save a new one")
     return None, version.version, version.variables, version.channels
 
 

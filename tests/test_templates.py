@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from alertflow.template_limits import MAX_TEMPLATE_NODES
@@ -362,3 +363,39 @@ async def test_templates_at_the_limits_are_accepted(app: Harness) -> None:
     )  # with text runs: the limit, less 1
     for number, source in enumerate((deepest, widest, "{{ " + "(" * 25 + "x" + ")" * 25 + " }}")):
         await create(app, {"key": f"ok{number}", "channels": {"sms": {"body": source}}})
+
+
+async def test_versions_saved_by_an_older_release_are_read_by_todays_rules(app: Harness) -> None:
+    now = app.svc.clock.now()
+
+    def saved_before(conn: Any, key: str, body: str, variables: list[str]) -> None:
+        # As a release with looser rules stored it: its variables list, no limits checked.
+        content = json.dumps({"channels": {"email": {"subject": "s", "text": body}}, "locales": {}})
+        conn.execute(
+            "INSERT INTO template_versions (tenant_id, key, version, name, content, variables, created_at)"
+            " VALUES (?,?,1,NULL,?,?,?)",
+            (app.tenant_id, key, content, json.dumps(variables), now),
+        )
+        conn.execute(
+            "INSERT INTO templates (tenant_id, key, name, active_version, latest_version, created_at, updated_at)"
+            " VALUES (?,?,NULL,1,1,?,?)",
+            (app.tenant_id, key, now, now),
+        )
+
+    huge = " ".join(f"{{{{ v{i}|default('') }}}}" for i in range(MAX_TEMPLATE_NODES))
+    await app.svc.database.write(
+        lambda conn: saved_before(conn, "plan", '{{ user.data.plan|default("free") }}', ["user"])
+    )
+    await app.svc.database.write(lambda conn: saved_before(conn, "huge", huge, []))
+    got = await app.call("GET", "/v1/templates/plan/versions")
+    assert [v["variables"] for v in (await got.json())["items"]] == [[]]
+    assert (await outcome(app, {"to": {"email": "a@example.com"}, "template": "plan"})) == "free"
+    for resp in (
+        await app.call(
+            "POST", "/v1/notifications/publish", "member", {"to": {"email": "a@example.com"}, "template": "huge"}
+        ),
+        await app.call("POST", "/v1/templates/huge/preview", "member", {"data": {}}),
+    ):
+        assert resp.status == 422
+        (error,) = (await resp.json())["errors"]
+        assert f"more than {MAX_TEMPLATE_NODES} template nodes" in error["message"] and "save a new" in error["message"]

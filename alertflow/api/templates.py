@@ -170,6 +170,8 @@ async def preview(request: web.Request) -> web.Response:
     except ValidationError as exc:
         raise from_validation(exc) from None
     version = await version_of(request, body.version)
+    if version.refused:
+        raise invalid("version", f"version {version.version} cannot be sent ({version.refused}); save a new one")
     # As a publish of this data to a recipient without a user record would decide and render.
     missing = templating.missing_variables(version.variables, body.data, templating.provided_variables(user=False))
     if missing:
