@@ -198,7 +198,7 @@ def create_app(
         svc.scheduler = None
         runner.stop()
 
-    app.cleanup_ctx.extend([storage, providers, hub.running, workers, fanout, scheduling])
+    app.cleanup_ctx.extend([svc.metrics.loop_lag.running, storage, providers, hub.running, workers, fanout, scheduling])
     return app
 
 

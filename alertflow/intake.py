@@ -39,11 +39,11 @@ async def audience_for(
     if category is None:
         raise invalid("category", f"unknown category {req.category!r}")
     content, version, needed, available = await source_of(svc, tenant_id, req)
-    missing = templating.missing_variables(needed, req.data)
+    with_user = templating.USER_VARIABLE in needed and all_addressed_by_user_id(req)
+    missing = templating.missing_variables(needed, req.data, templating.provided_variables(with_user))
     if missing:
-        raise invalid_many(
-            [{"field": f"data.{name}", "message": "the template needs this variable"} for name in missing]
-        )
+        errors = templating.MissingVariables(missing).errors
+        raise invalid_many([{"field": e.field, "message": e.message} for e in errors])
     if users is None:
         users = await recipients.users(db, tenant_id, {r.user_id for r in to if r.user_id})
     # An unknown user's preferences never matter: every delivery to them is suppressed.
@@ -60,6 +60,14 @@ async def audience_for(
     )
 
 
+def all_addressed_by_user_id(req: PublishRequest) -> bool:
+    """Whether every recipient has a user record to render ``user`` from (a topic's do; a
+    bulk's ``to`` is still raw JSON here)."""
+    if req.to is None:
+        return True
+    return all(r.user_id if isinstance(r, RecipientIn) else isinstance(r, dict) and r.get("user_id") for r in req.to)
+
+
 async def source_of(
     svc: Services, tenant_id: str, req: PublishRequest
 ) -> tuple[dict[str, Any] | None, int | None, tuple[str, ...], list[str]]:
@@ -68,7 +76,7 @@ async def source_of(
         if all(getattr(req.content, name) is None for name in type(req.content).model_fields):
             raise invalid("content", "needs at least one channel")
         try:
-            checked = templating.validate_model(
+            checked = await templating.validate_model_async(
                 templating.TemplateContent.model_construct(channels=req.content, locales={})
             )
         except templating.TemplateValidationError as exc:
@@ -85,6 +93,8 @@ async def source_of(
             field,
             f"no template {req.template!r}" + (f" version {req.template_version}" if req.template_version else ""),
         ) from None
+    if version.refused:
+        raise invalid("template", f"version {version.version} cannot be sent ({version.refused}); save a new one")
     return None, version.version, version.variables, version.channels
 
 

@@ -13,13 +13,17 @@ from .queue import Job
 from .templates import TemplateStore, UnknownTemplate
 
 
-def context(job: Job, recipient: Recipient, user: dict[str, Any] | None, links: dict[str, str]) -> dict[str, Any]:
-    """What a template sees: the publish data, plus ``user``, ``recipient`` and ``unsubscribe_url``."""
-    values: dict[str, Any] = {**job.data, **links}
-    values["recipient"] = {k: v for k, v in dataclasses.asdict(recipient).items() if k != "devices"}
+def values(
+    data: dict[str, Any], recipient: Recipient, user: dict[str, Any] | None, links: dict[str, str]
+) -> dict[str, Any]:
+    """What a template sees: the publish data, plus the names of
+    :func:`templating.provided_variables` — ``user`` only when the recipient has one."""
+    seen: dict[str, Any] = {**data, **links}
+    # Every key present (None prints nothing): `recipient.phone` never fails an email.
+    seen["recipient"] = {k: v for k, v in dataclasses.asdict(recipient).items() if k != "devices"}
     if user is not None:
-        values["user"] = {**values["recipient"], "data": user.get("data") or {}}
-    return values
+        seen[templating.USER_VARIABLE] = {**seen["recipient"], "data": user.get("data") or {}}
+    return seen
 
 
 class Renderer:
@@ -38,11 +42,11 @@ class Renderer:
         self, job: Job, recipient: Recipient, user: dict[str, Any] | None, links: dict[str, str]
     ) -> dict[str, Any]:
         content = await self.content_of(job)
-        values = context(job, recipient, user, links)
+        seen = values(job.data, recipient, user, links)
         try:
             if templating.is_literal_content(content):
-                return templating.render(content, job.channel, values, recipient.locale)
+                return templating.render(content, job.channel, seen, recipient.locale)
             # A hostile template may run to its step budget (~0.2 s): keep that off the event loop.
-            return await asyncio.to_thread(templating.render, content, job.channel, values, recipient.locale)
+            return await asyncio.to_thread(templating.render, content, job.channel, seen, recipient.locale)
         except templating.TemplateError as exc:
             raise PermanentFailure(f"render: {exc}") from None

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
+from . import templating
 from .storage.database import Database
 from .templating import ValidatedContent
 from .timefmt import iso
@@ -20,6 +22,8 @@ class Version:
     content: dict[str, Any]
     variables: tuple[str, ...]
     created_at: float
+    # Why today's engine will not send this version (saved under older, looser limits).
+    refused: str | None = None
 
     @property
     def channels(self) -> list[str]:
@@ -46,6 +50,17 @@ def _version(row: sqlite3.Row) -> Version:
         tuple(json.loads(row["variables"])),
         row["created_at"],
     )
+
+
+async def _as_today(version: Version) -> Version:
+    """A stored version read by today's engine, once per process: the variables it needs by
+    today's rules (a release before counted ``user.x|default(..)`` as needing ``user``), or
+    why it is refused; compiling it now also spares its first delivery the compile."""
+    try:
+        checked = await templating.validate_content_async(version.content)
+    except templating.TemplateValidationError as exc:
+        return dataclasses.replace(version, refused=str(exc))
+    return dataclasses.replace(version, variables=checked.variables)
 
 
 class TemplateExists(ValueError):
@@ -134,7 +149,7 @@ class TemplateStore:
         )
         if row is None:
             raise UnknownTemplate(f"{key} v{version}")
-        found = self._versions[(tenant_id, key, version)] = _version(row)
+        found = self._versions[(tenant_id, key, version)] = await _as_today(_version(row))
         return found
 
     def forget(self, tenant_id: str, key: str) -> None:
@@ -144,6 +159,6 @@ class TemplateStore:
 
     async def versions(self, tenant_id: str, key: str) -> list[Version]:
         rows = await self.database.fetchall(
-            "SELECT * FROM template_versions WHERE tenant_id = ? AND key = ? ORDER BY version", (tenant_id, key)
+            "SELECT version FROM template_versions WHERE tenant_id = ? AND key = ? ORDER BY version", (tenant_id, key)
         )
-        return [_version(r) for r in rows]
+        return [await self.version(tenant_id, key, r["version"]) for r in rows]

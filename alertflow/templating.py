@@ -21,8 +21,10 @@ where ``T`` is Jinja2 source: ``Hello {{ name }}``, ``{{ user.data.plan }}``.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -63,12 +65,20 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-# The names the core puts into every render context itself, so a publish need not send them.
-PROVIDED_VARIABLES = frozenset({"user", "recipient", "unsubscribe_url"})
+from .template_limits import (
+    MAX_CONTENT_NODES,
+    MAX_INT_BITS,
+    MAX_OUTPUT_BYTES,
+    SourceLimitError,
+    check_source,
+    check_tree,
+)
 
-# Largest rendered field (UTF-8). Gmail clips an email at ~102 KB and SMS/push are far smaller,
-# so a legitimate field fits with room to spare; anything bigger is a runaway loop.
-MAX_OUTPUT_BYTES = 256 * 1024
+# The names the core puts into every render context itself, so a publish need not send them.
+PROVIDED_VARIABLES = frozenset({"recipient", "unsubscribe_url"})
+# Provided too, but only for a recipient addressed by user_id: the user's stored record.
+USER_VARIABLE = "user"
+
 # No intermediate text may be longer than a field may be: it could never be output whole.
 MAX_TEXT_CHARS = MAX_OUTPUT_BYTES
 # All text one render builds, counted wherever it is built (macro and {% filter %} bodies
@@ -79,8 +89,6 @@ MAX_RENDER_TEXT_CHARS = 4 * 1024 * 1024
 MAX_RENDER_STEPS = 50_000
 # Length of range() and of repeated lists; more items than any message can show.
 MAX_ITEMS = 10_000
-# Python ints are unbounded, so 10**10**9 would burn a worker's CPU; 1024 bits is ~309 digits.
-MAX_INT_BITS = 1024
 # Decimals the number filter prints; beyond this a float has no digits left to show.
 MAX_DECIMALS = 20
 
@@ -138,7 +146,10 @@ class MissingVariables(TemplateRenderError):
 
     @property
     def errors(self) -> list[FieldError]:
-        return [FieldError(f"data.{n}", "required by the template") for n in self.names]
+        return [FieldError(f"data.{n}", _MISSING.get(n, "the template needs this variable")) for n in self.names]
+
+
+_MISSING = {USER_VARIABLE: "the template reads user: address every recipient by user_id, or give data.user"}
 
 
 class TemplateSecurityError(TemplateRenderError):
@@ -279,31 +290,70 @@ def _normalize_locale(tag: str) -> str:
 
 def validate_content(raw: Any) -> ValidatedContent:
     """Check a version body; raise :class:`TemplateValidationError` listing every problem."""
-    try:
-        model = TemplateContent.model_validate(raw)
-    except ValidationError as exc:
-        raise TemplateValidationError(
-            [FieldError(".".join(map(str, e["loc"])), e["msg"]) for e in exc.errors()]
-        ) from None
-    return validate_model(model)
+    return validate_model(_shaped(raw))
 
 
 def validate_model(model: TemplateContent) -> ValidatedContent:
     """The checks after the shape: locales and template syntax (for an already parsed body)."""
+    return _check_sources(*_normalized(model))
+
+
+async def validate_content_async(raw: Any) -> ValidatedContent:
+    """:func:`validate_content` without holding the event loop (see validate_model_async)."""
+    return await validate_model_async(_shaped(raw))
+
+
+# Sources are compiled in one thread of their own. Python's compile() holds the GIL from start
+# to end (~30 ms at the node limit on a busy 2-core machine), so compiles in several threads
+# at once held the event loop for all of them in turn: 4 clients publishing unique templates
+# at the limit gave 0.20 s of loop lag, one thread at a time gives a compile's worth.
+_COMPILER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alertflow-compile")
+
+
+async def validate_model_async(model: TemplateContent) -> ValidatedContent:
+    """:func:`validate_model` without holding the event loop: parsing and compiling a tenant's
+    source may take many milliseconds, so it runs in the compile thread. Literal text needs
+    neither, and the common inline message ("your code is 123456") is checked in place."""
+    content, errors = _normalized(model)
+    if is_literal_content(content):
+        return _check_sources(content, errors)
+    return await asyncio.get_running_loop().run_in_executor(_COMPILER, _check_sources, content, errors)
+
+
+def _shaped(raw: Any) -> TemplateContent:
+    try:
+        return TemplateContent.model_validate(raw)
+    except ValidationError as exc:
+        raise TemplateValidationError(
+            [FieldError(".".join(map(str, e["loc"])), e["msg"]) for e in exc.errors()]
+        ) from None
+
+
+def _normalized(model: TemplateContent) -> tuple[dict[str, Any], list[FieldError]]:
     content: dict[str, Any] = {"channels": model.channels.dump(), "locales": {}}
     errors: list[FieldError] = []
     for tag, variant in model.locales.items():
         errors.extend(_add_locale(content, tag, variant.dump()))
+    return content, errors
+
+
+def _check_sources(content: dict[str, Any], errors: list[FieldError]) -> ValidatedContent:
+    """Bound, analyse and compile every source; compiled templates stay cached for rendering."""
     variables: set[str] = set()
+    total = 0
     for path, source, html in _template_leaves(content):
         try:
+            checked = _check(source)
+            total += checked.nodes
+            if total > MAX_CONTENT_NODES:
+                raise SourceLimitError(f"more than {MAX_CONTENT_NODES} template nodes in all fields and locales")
             if not is_literal(source):
                 _compile(source, html)
-            variables |= _required_variables(source)
-        except jinja2.TemplateSyntaxError as exc:
-            errors.append(FieldError(path, f"line {exc.lineno}: {exc.message}"))
-        except RecursionError:
-            errors.append(FieldError(path, "nested too deeply"))
+            variables |= checked.variables
+        except _NOT_COMPILABLE as exc:
+            errors.append(FieldError(path, _why_not_compilable(exc)))
+            if total > MAX_CONTENT_NODES:
+                break
     if errors:
         raise TemplateValidationError(errors)
     return ValidatedContent(content, tuple(sorted(variables)))
@@ -351,10 +401,18 @@ def _template_leaves(content: Mapping[str, Any]) -> Iterator[tuple[str, str, boo
             yield from _channel_leaves(base, channel, fields)
 
 
-def missing_variables(
-    needed: Iterable[str], data: Mapping[str, Any], provided: Iterable[str] = PROVIDED_VARIABLES
-) -> list[str]:
-    """The needed variables neither in ``data`` nor among the names the core provides."""
+def provided_variables(user: bool) -> frozenset[str]:
+    """The names the core adds to the data: ``user`` only when every recipient has one."""
+    return PROVIDED_VARIABLES | {USER_VARIABLE} if user else PROVIDED_VARIABLES
+
+
+def missing_variables(needed: Iterable[str], data: Mapping[str, Any], provided: Iterable[str]) -> list[str]:
+    """The needed variables neither in ``data`` nor among the names the core provides.
+
+    The one decision of what a render lacks: publish and preview ask it with the client's data
+    and :func:`provided_variables`, render with the whole context it was given (which holds
+    exactly those names), and all take ``needed`` from the same analysis of the source.
+    """
     supplied = set(data) | set(provided)
     return sorted(set(needed) - supplied)
 
@@ -376,19 +434,71 @@ def is_literal_content(content: Mapping[str, Any]) -> bool:
     return all(is_literal(source) for _, source, _ in _template_leaves(content))
 
 
+@dataclass(frozen=True)
+class _Checked:
+    """A source within the limits: the variables it needs and its size in nodes."""
+
+    variables: frozenset[str]
+    nodes: int
+
+
 @lru_cache(maxsize=4096)
-def _required_variables(source: str) -> frozenset[str]:
-    """Top-level names the source reads, except those it only reads behind ``default`` or
-    ``is defined`` — otherwise ``{{ coupon|default('') }}`` would make ``coupon`` mandatory."""
+def _check(source: str) -> _Checked:
+    """Bound and analyse a source before anything compiles it; raises one of _NOT_COMPILABLE.
+
+    ``variables`` are the top-level names the source reads, except those it reads only behind
+    ``default`` or ``is defined`` (``{{ coupon|default('') }}``, ``{{ user.name|default('you')
+    }}``, ``{% if user is defined %}``): what a render cannot do without.
+    """
+    check_source(source)
     if is_literal(source):
-        return frozenset()
-    ast = _TEXT_ENV.parse(source)
-    return frozenset(meta.find_undeclared_variables(ast) & set(_unguarded_names(ast, frozenset())))
+        return _Checked(frozenset(), 0)
+    tree = _TEXT_ENV.parse(source)
+    count = check_tree(tree)
+    needed = meta.find_undeclared_variables(tree) & set(_unguarded_names(tree, frozenset()))
+    return _Checked(frozenset(needed), count)
+
+
+# What parsing and compiling a tenant's source can raise: Jinja's syntax errors, our limits,
+# and Python's own compiler giving up (too many nested blocks, a 5,000-digit int literal).
+_NOT_COMPILABLE = (jinja2.TemplateSyntaxError, SyntaxError, ValueError, OverflowError, RecursionError, MemoryError)
+
+
+def _why_not_compilable(exc: BaseException) -> str:
+    if isinstance(exc, jinja2.TemplateSyntaxError):
+        return f"line {exc.lineno}: {exc.message}"
+    if isinstance(exc, SourceLimitError):
+        return str(exc)
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    if isinstance(exc, SyntaxError):
+        return f"too complex to compile ({exc.msg})"
+    if isinstance(exc, MemoryError):
+        return "too large to compile"
+    return f"cannot be compiled: {str(exc).split(';')[0]}"  # int digits: Python's advice is not ours
+
+
+def _chain_parts(expr: nodes.Node) -> list[nodes.Node]:
+    """What a guarded ``a.b[c].d`` still evaluates unguarded: its indexes, and its root
+    unless that is a name (a missing name's attributes are missing too, not an error)."""
+    parts: list[nodes.Node] = []
+    while isinstance(expr, nodes.Getattr | nodes.Getitem):
+        if isinstance(expr, nodes.Getitem):
+            parts.append(expr.arg)
+        expr = expr.node
+    return parts if isinstance(expr, nodes.Name) else [*parts, expr]
+
+
+def _chain_root(expr: nodes.Node) -> str | None:
+    while isinstance(expr, nodes.Getattr | nodes.Getitem):
+        expr = expr.node
+    return expr.name if isinstance(expr, nodes.Name) else None
 
 
 def _defined_by(test: nodes.Node) -> frozenset[str]:
-    if isinstance(test, nodes.Test) and test.name == "defined" and isinstance(test.node, nodes.Name):
-        return frozenset({test.node.name})
+    # `a.b is defined` is true only if `a` is.
+    if isinstance(test, nodes.Test) and test.name == "defined" and (root := _chain_root(test.node)):
+        return frozenset({root})
     if isinstance(test, nodes.And):
         return _defined_by(test.left) | _defined_by(test.right)
     return frozenset()
@@ -412,9 +522,10 @@ def _unguarded_names(node: nodes.Node, guarded: frozenset[str]) -> Iterator[str]
     elif (
         isinstance(node, nodes.Filter | nodes.Test)
         and node.name in (_GUARD_FILTERS if isinstance(node, nodes.Filter) else _GUARD_TESTS)
-        and isinstance(node.node, nodes.Name)
+        and node.node is not None
     ):
-        children = [(n, guarded) for n in node.iter_child_nodes(exclude=("node",))]
+        unguarded = [*_chain_parts(node.node), *node.iter_child_nodes(exclude=("node",))]
+        children = [(n, guarded) for n in unguarded]
     else:
         children = [(n, guarded) for n in node.iter_child_nodes()]
     for child, child_guarded in children:
@@ -683,10 +794,26 @@ def _join(eval_ctx: EvalContext, value: Iterable[Any], separator: str = "") -> s
     return sync_do_join(eval_ctx, items, separator)
 
 
+class _Undefined(jinja2.StrictUndefined):
+    """A missing value: strict, so printing, iterating, comparing or calling it fails, but
+    chainable, so ``user.data.plan`` of a missing ``user`` is one more missing value rather
+    than an error, and ``default`` rescues the whole chain — as publish assumed it would."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> Any:
+        if name[:2] == "__":  # Python's protocols (copy, pickle, __html__) must not see a value
+            raise AttributeError(name)
+        return self
+
+    def __getitem__(self, key: Any) -> Any:
+        return self
+
+
 def _make_env(autoescape: bool) -> _Sandbox:
     env = _Sandbox(
         autoescape=autoescape,
-        undefined=jinja2.StrictUndefined,
+        undefined=_Undefined,
         # Block tags on their own line leave no blank lines in plain-text messages.
         trim_blocks=True,
         lstrip_blocks=True,
@@ -720,6 +847,8 @@ _HTML_ENV = _make_env(autoescape=True)
 
 @lru_cache(maxsize=4096)
 def _compile(source: str, html: bool) -> jinja2.Template:
+    """Compile a source that passed :func:`_check` (which this calls first, cached)."""
+    _check(source)
     return (_HTML_ENV if html else _TEXT_ENV).from_string(source)
 
 
@@ -743,14 +872,15 @@ def render(
     """Render one channel of stored content: exactly the fields its provider receives.
 
     ``data`` is everything the template sees: the publish data merged with the names in
-    :data:`PROVIDED_VARIABLES`. Every field of the channel is present in the result (None or
-    ``{}`` when the template leaves it out); an email without text gets it from its html.
+    :func:`provided_variables` for this recipient. Every field of the channel is present in
+    the result (None or ``{}`` when the template leaves it out); an email without text gets it
+    from its html.
     """
     base, fields = _channel_fields(content, channel, locale)
     needed: set[str] = set()
     for path, source, _ in _channel_leaves(base, channel, fields):
         with _render_errors(path):
-            needed |= _required_variables(source)
+            needed |= _check(source).variables
     missing = missing_variables(needed, data, provided=())
     if missing:
         raise MissingVariables(missing)
@@ -811,6 +941,8 @@ def _render_errors(path: str) -> Iterator[None]:
         raise
     except SecurityError as exc:
         raise TemplateSecurityError(str(exc), path) from exc
+    except SourceLimitError as exc:
+        raise TemplateLimitError(str(exc), path) from exc
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateRenderError(f"line {exc.lineno}: {exc.message}", path) from exc
     except jinja2.TemplateError as exc:

@@ -116,6 +116,10 @@ async def test_schedule_fields_are_validated_naming_the_field(app: Harness) -> N
         ({"cron": "61 * * * *"}, "cron"),
         ({"cron": "0 9 * *"}, "cron"),
         ({"cron": "0 9 * * 8"}, "cron"),
+        # Crons that never fire: no such date, in any year.
+        ({"cron": "0 0 31 2 *"}, "cron"),
+        ({"cron": "*/5 * 30 2 *"}, "cron"),
+        ({"cron": "0 0 31 4,6,9,11 *"}, "cron"),
         ({"timezone": "Mars/Olympus_Mons"}, "timezone"),
         ({"send_at": "2026-04-01T09:00:00Z"}, "send_at"),
         ({"name": ""}, "name"),
@@ -126,6 +130,14 @@ async def test_schedule_fields_are_validated_naming_the_field(app: Harness) -> N
         assert resp.status == 422, await resp.text()
         assert field in [e["field"] for e in (await resp.json())["errors"]], await resp.text()
     assert (await (await app.call("GET", "/v1/schedules", "member")).json())["items"] == []
+
+
+async def test_a_cron_that_fires_rarely_is_accepted_with_its_first_firing(app: Harness) -> None:
+    # 29 February that falls on a Monday: next in 2044, the rarest date five fields can name.
+    leap_monday = await create(app, {**DIGEST, "cron": "0 9 29 2 1"})
+    assert leap_monday["next_fire_at"].startswith("2044-02-29T")
+    leap_day = await create(app, {**DIGEST, "cron": "0 0 29 2 *", "timezone": "UTC"})
+    assert leap_day["next_fire_at"] == "2028-02-29T00:00:00.000Z"
 
 
 async def test_admins_write_members_read_and_other_tenants_see_nothing(app: Harness) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+from alertflow.template_limits import MAX_TEMPLATE_NODES
 from tests.conftest import Harness, add_tenant
 
 WELCOME = {
@@ -234,3 +236,166 @@ async def test_templates_see_the_users_name_and_data(app: Harness) -> None:
     )
     content = await sent_content(app, {"to": {"user_id": "u1"}, "template": "plan"})
     assert content["subject"] == "Ann on pro"
+
+
+# -- Publish, preview and delivery decide alike
+
+AGREEMENT = [
+    # (text source, data, what an email-only recipient gets or the 422 field, what user u1 gets)
+    ('{{ user.data.plan | default("free") }}', {}, "free", "pro"),
+    ('Hi {{ user.name | default("there") }}', {}, "Hi there", "Hi Ann"),
+    ("Hi {{ user.name }}", {}, "data.user", "Hi Ann"),
+    ("{% if user is defined %}{{ user.name }}{% else %}friend{% endif %}", {}, "friend", "Ann"),
+    ("{% if user.data.plan is defined %}{{ user.data.plan }}{% endif %}.", {}, ".", "pro."),
+    ("{% for i in items %}{{ i }}{% endfor %}", {}, "data.items", "data.items"),
+    ("{% for i in items %}{{ i }}{% endfor %}", {"items": [1, 2]}, "12", "12"),
+    ("{{ order.id | default('none') }}", {}, "none", "none"),
+    ("{{ name }}", {}, "data.name", "data.name"),
+    ("{{ name }}", {"name": "Bo"}, "Bo", "Bo"),
+    # A client may send its own `user` for recipients without one; a user record wins.
+    ("{{ user.name }}", {"user": {"name": "Cy"}}, "Cy", "Ann"),
+]
+
+
+async def outcome(app: Harness, body: dict[str, Any]) -> str:
+    """What a publish of one email comes to: the 422's fields, or the text delivered."""
+    resp = await app.call("POST", "/v1/notifications/publish", "member", body)
+    if resp.status == 422:
+        return ",".join(e["field"] for e in (await resp.json())["errors"])
+    assert resp.status == 202, await resp.text()
+    nid = (await resp.json())["notifications"][0]["id"]
+    done = await app.settled(nid)
+    assert done["status"] == "sent", done  # never a render failure publish could have known
+    outbox = (await (await app.call("GET", "/v1/outbox?channel=email")).json())["items"]
+    return str(next(o["content"]["text"] for o in outbox if o["notification_id"] == nid))
+
+
+async def test_publish_preview_and_delivery_agree_on_what_a_template_needs(app: Harness) -> None:
+    user = {"email": "ann@example.com", "name": "Ann", "data": {"plan": "pro"}}
+    assert (await app.call("PUT", "/v1/users/u1", "admin", user)).status in (200, 201)
+    for number, (source, data, without_user, with_user) in enumerate(AGREEMENT):
+        key = f"t{number}"
+        await create(app, {"key": key, "channels": {"email": {"subject": "s", "text": source}}})
+        preview = await app.call("POST", f"/v1/templates/{key}/preview", "member", {"data": data})
+        previewed = (
+            (await preview.json())["channels"]["email"]["text"]
+            if preview.status == 200
+            else ",".join(e["field"] for e in (await preview.json())["errors"])
+        )
+        to_email = {"to": {"email": "a@example.com"}, "template": key, "data": data}
+        to_user = {"to": {"user_id": "u1"}, "template": key, "data": data}
+        inline = {
+            "to": {"email": "a@example.com"},
+            "content": {"email": {"subject": "s", "text": source}},
+            "data": data,
+        }
+        got = (previewed, await outcome(app, to_email), await outcome(app, inline), await outcome(app, to_user))
+        assert got == (without_user, without_user, without_user, with_user), source
+
+
+async def test_a_template_that_needs_user_is_refused_for_a_list_with_one_recipient_without(app: Harness) -> None:
+    assert (await app.call("PUT", "/v1/users/u1", "admin", {"email": "ann@example.com", "name": "Ann"})).status in (
+        200,
+        201,
+    )
+    await create(app, {"key": "hi", "channels": {"email": {"subject": "s", "text": "Hi {{ user.name }}"}}})
+    body = {"to": [{"user_id": "u1"}, {"email": "b@example.com"}], "template": "hi"}
+    resp = await app.call("POST", "/v1/notifications/publish", "member", body)
+    assert resp.status == 422
+    (error,) = (await resp.json())["errors"]
+    assert error["field"] == "data.user" and "user_id" in error["message"]
+    bulk = await app.call("POST", "/v1/notifications/bulk", "admin", body)
+    assert bulk.status == 422, await bulk.text()
+    assert [e["field"] for e in (await bulk.json())["errors"]] == ["data.user"]
+    assert (
+        await app.call("POST", "/v1/notifications/publish", "member", {**body, "to": [{"user_id": "u1"}]})
+    ).status == 202
+
+
+# -- Sources that Python's compiler cannot take are 422s, not 500s
+
+
+def nested(opening: str, closing: str, depth: int) -> str:
+    return opening * depth + "{{ x }}" + closing * depth
+
+
+UNCOMPILABLE = [
+    (nested("{% for i in range(1) %}", "{% endfor %}", 21), "blocks nest more than 10"),
+    (nested("{% for i in range(1) %}", "{% endfor %}", 200), "blocks nest more than 10"),
+    (nested("{% if x %}", "{% endif %}", 120), "blocks nest more than 10"),
+    (nested("{% with a = 1 %}", "{% endwith %}", 30), "blocks nest more than 10"),
+    (nested("{% macro m() %}", "{% endmacro %}", 25), "blocks nest more than 10"),
+    (nested("{% call range(1) %}", "{% endcall %}", 25), "blocks nest more than 10"),
+    (nested("{% filter upper %}", "{% endfilter %}", 25), "blocks nest more than 10"),
+    ("{{ " + "1" * 5000 + " }}", "4300 digits"),
+    ("{{ " + "1" * 400 + " }}", "larger than 1024 bits"),
+    ("{{ 1e999 }}", "too large for a float"),
+    ("{{ " + "(" * 300 + "x" + ")" * 300 + " }}", "nested too deeply"),
+    ("{{ " + "+".join(["x"] * 300) + " }}", "expressions nest more than 30"),
+    ("{{ x" + ".a" * 300 + " }}", "expressions nest more than 30"),
+    ("{{ x" + "|upper" * 300 + " }}", "expressions nest more than 30"),
+    ("{{ " + "[" * 90 + "1" + "]" * 90 + " }}", "nest"),
+    (" ".join(f"{{{{ v{i} }}}}" for i in range(10_000)), f"more than {MAX_TEMPLATE_NODES} template nodes"),
+    ("x" * (256 * 1024 + 1), "longer than 262144 bytes"),
+]
+
+
+async def test_sources_the_compiler_cannot_take_are_422s_naming_the_field_and_limit(app: Harness) -> None:
+    for source, message in UNCOMPILABLE:
+        saved = await app.call("POST", "/v1/templates", "admin", {"key": "k", "channels": {"sms": {"body": source}}})
+        inline = await app.call(
+            "POST",
+            "/v1/notifications/publish",
+            "member",
+            {"to": {"phone": "+15550000001"}, "content": {"sms": {"body": source}}, "data": {"x": 1}},
+        )
+        for resp, field in ((saved, "channels.sms.body"), (inline, "content.sms.body")):
+            assert resp.status == 422, (source[:60], await resp.text())
+            (error,) = (await resp.json())["errors"]
+            assert error["field"] == field and message in error["message"], (source[:60], error)
+    assert (await (await app.call("GET", "/v1/templates")).json())["items"] == []
+
+
+async def test_templates_at_the_limits_are_accepted(app: Harness) -> None:
+    deepest = nested("{% for i in range(1) %}", "{% endfor %}", 10)
+    widest = " ".join(
+        f"{{{{ v{i} }}}}" for i in range(MAX_TEMPLATE_NODES // 2 - 1)
+    )  # with text runs: the limit, less 1
+    for number, source in enumerate((deepest, widest, "{{ " + "(" * 25 + "x" + ")" * 25 + " }}")):
+        await create(app, {"key": f"ok{number}", "channels": {"sms": {"body": source}}})
+
+
+async def test_versions_saved_by_an_older_release_are_read_by_todays_rules(app: Harness) -> None:
+    now = app.svc.clock.now()
+
+    def saved_before(conn: Any, key: str, body: str, variables: list[str]) -> None:
+        # As a release with looser rules stored it: its variables list, no limits checked.
+        content = json.dumps({"channels": {"email": {"subject": "s", "text": body}}, "locales": {}})
+        conn.execute(
+            "INSERT INTO template_versions (tenant_id, key, version, name, content, variables, created_at)"
+            " VALUES (?,?,1,NULL,?,?,?)",
+            (app.tenant_id, key, content, json.dumps(variables), now),
+        )
+        conn.execute(
+            "INSERT INTO templates (tenant_id, key, name, active_version, latest_version, created_at, updated_at)"
+            " VALUES (?,?,NULL,1,1,?,?)",
+            (app.tenant_id, key, now, now),
+        )
+
+    huge = " ".join(f"{{{{ v{i}|default('') }}}}" for i in range(MAX_TEMPLATE_NODES))
+    await app.svc.database.write(
+        lambda conn: saved_before(conn, "plan", '{{ user.data.plan|default("free") }}', ["user"])
+    )
+    await app.svc.database.write(lambda conn: saved_before(conn, "huge", huge, []))
+    got = await app.call("GET", "/v1/templates/plan/versions")
+    assert [v["variables"] for v in (await got.json())["items"]] == [[]]
+    assert (await outcome(app, {"to": {"email": "a@example.com"}, "template": "plan"})) == "free"
+    for resp in (
+        await app.call(
+            "POST", "/v1/notifications/publish", "member", {"to": {"email": "a@example.com"}, "template": "huge"}
+        ),
+        await app.call("POST", "/v1/templates/huge/preview", "member", {"data": {}}),
+    ):
+        assert resp.status == 422
+        (error,) = (await resp.json())["errors"]
+        assert f"more than {MAX_TEMPLATE_NODES} template nodes" in error["message"] and "save a new" in error["message"]

@@ -68,6 +68,7 @@ async def create_schedule(request: web.Request) -> web.Response:
     body = await read_model(request, ScheduleIn, svc.config.server.max_bulk_body_mb)
     await batches.prepare(svc, tenant_id, body)  # refused now, not at the first firing
     now = svc.clock.now()
+    first = await scheduler.first_fire(body.cron, body.timezone, now)
     schedule_id = new_id("sch")
     row = (
         schedule_id,
@@ -76,7 +77,7 @@ async def create_schedule(request: web.Request) -> web.Response:
         body.cron,
         body.timezone,
         json.dumps(body.model_dump(mode="json", exclude={"name", "cron", "timezone"}, exclude_none=True)),
-        scheduler.next_fire(scheduler.trigger(body.cron, body.timezone), now),
+        first,
         now,
         now,
     )

@@ -8,8 +8,9 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, SkipValidation, ValidationError
 
-from .. import templates, templating
+from .. import rendering, templates, templating
 from ..errors import ApiError, from_validation, invalid, invalid_many
+from ..message import Recipient
 from ..naming import MAX_VERSION, ClientId
 from ..publish import JsonData
 from ..services import Services, services
@@ -57,9 +58,9 @@ class PreviewIn(BaseModel):
     version: int | None = Field(None, ge=1, le=MAX_VERSION)
 
 
-def validated(body: VersionIn) -> templating.ValidatedContent:
+async def validated(body: VersionIn) -> templating.ValidatedContent:
     try:
-        return templating.validate_content({"channels": body.channels, "locales": body.locales or {}})
+        return await templating.validate_content_async({"channels": body.channels, "locales": body.locales or {}})
     except templating.TemplateValidationError as exc:
         raise invalid_many([{"field": e.field, "message": e.message} for e in exc.errors]) from None
 
@@ -94,7 +95,7 @@ async def create(request: web.Request) -> web.Response:
     """Create a template with its first version."""
     svc, tenant_id = services(request), principal(request).tenant_id
     body = await read_model(request, TemplateIn)
-    checked, now = validated(body), svc.clock.now()
+    checked, now = await validated(body), svc.clock.now()
     try:
         await svc.database.write(
             lambda conn: templates.save_version(conn, tenant_id, body.key, body.name, checked, now, create=True)
@@ -112,7 +113,7 @@ async def new_version(request: web.Request) -> web.Response:
     svc, tenant_id, key = services(request), principal(request).tenant_id, request.match_info["key"]
     body = await read_model(request, VersionIn)
     same_as_path(request, "key", body.key)
-    checked, now = validated(body), svc.clock.now()
+    checked, now = await validated(body), svc.clock.now()
     try:
         await svc.database.write(
             lambda conn: templates.save_version(conn, tenant_id, key, body.name, checked, now, create=False)
@@ -186,13 +187,19 @@ async def preview(request: web.Request) -> web.Response:
     except ValidationError as exc:
         raise from_validation(exc) from None
     version = await version_of(request, body.version)
-    missing = templating.missing_variables(version.variables, body.data)
+    if version.refused:
+        raise invalid("version", f"version {version.version} cannot be sent ({version.refused}); save a new one")
+    # As a publish of this data to a recipient without a user record would decide and render.
+    missing = templating.missing_variables(version.variables, body.data, templating.provided_variables(user=False))
     if missing:
-        raise invalid_many([{"field": f"data.{n}", "message": "the template needs this variable"} for n in missing])
+        raise invalid_many(
+            [{"field": e.field, "message": e.message} for e in templating.MissingVariables(missing).errors]
+        )
+    values = rendering.values(body.data, Recipient(), None, {"unsubscribe_url": ""})
     rendered: dict[str, Any] = {}
     for channel in version.channels:
         try:
-            fields = await asyncio.to_thread(templating.render, version.content, channel, body.data, body.locale)
+            fields = await asyncio.to_thread(templating.render, version.content, channel, values, body.locale)
         except templating.TemplateError as exc:
             raise invalid_many([{"field": e.field, "message": e.message} for e in exc.errors]) from None
         if channel == "sms":
