@@ -254,9 +254,16 @@ async def test_a_web_push_endpoint_inside_is_refused_even_under_the_operators_pr
 
     private, _ = generate_vapid_keys()
     webpush = {"type": "webpush", "vapid_private_key": private, "vapid_subject": "mailto:ops@alertflow.test"}
-    # Subscriptions are the tenant's data, whoever set the provider up.
-    app = await start_app(security=CLOSED, queue=FAST, providers={"push": webpush})
-    await app.call("PUT", "/v1/users/u1", body={"webpush": [fake_push_service.subscribe().info]})
+    # Subscriptions are the tenant's data, whoever set the provider up. The endpoint's name
+    # was public when the user was stored (refused then otherwise) and leads inside now.
+    dns = FakeDns()
+    dns.records["push.example"] = PUBLIC_IP
+    app = await start_app(security=CLOSED, queue=FAST, providers={"push": webpush}, resolve=dns)
+    subscription = fake_push_service.subscribe().info
+    endpoint = subscription["endpoint"].replace("http://127.0.0.1", "https://push.example", 1)
+    resp = await app.call("PUT", "/v1/users/u1", body={"webpush": [{**subscription, "endpoint": endpoint}]})
+    assert resp.status == 200, await resp.text()
+    dns.records["push.example"] = "127.0.0.1"
     nid = (await app.publish(PUSH))["notifications"][0]["id"]
     [delivery] = (await app.settled(nid))["deliveries"]
     assert delivery["status"] == "dead" and fake_push_service.deliveries == []

@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ..errors import ApiError
+from ..errors import ApiError, invalid
 from ..hub import HUB
 from ..inbox import Subscriber
 from ..naming import ClientId
@@ -81,6 +81,11 @@ async def put_user(request: web.Request) -> web.Response:
     tenant_id, user_id = principal(request).tenant_id, request.match_info["user_id"]
     user = await read_model(request, UserIn)
     same_as_path(request, "user_id", user.user_id)
+    # A browser's endpoint is where a provider will connect: checked as a provider's URL is.
+    for i, subscription in enumerate(user.webpush):
+        why = await svc.channels.endpoint_refusal(subscription.endpoint)
+        if why is not None:
+            raise invalid(f"webpush.{i}.endpoint", why)
     now = svc.clock.now()
     row = (
         tenant_id,
