@@ -364,3 +364,39 @@ async def test_a_marketing_email_over_smtp_carries_both_list_unsubscribe_headers
     msg = fake_smtp.messages[0].message
     assert msg["List-Unsubscribe"].strip().startswith("<http") and "/v1/unsubscribe/" in msg["List-Unsubscribe"]
     assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+
+
+@pytest.mark.parametrize(
+    ("provider", "field"),
+    [
+        (
+            {"type": "webhook", "config": {"url": "https://hooks.example/x", "secret": "s", "timeout_seconds": 301}},
+            "timeout_seconds",
+        ),
+        (
+            {"type": "webhook", "config": {"url": "https://hooks.example/x", "secret": "s", "timeout_seconds": 0}},
+            "timeout_seconds",
+        ),
+        (
+            {"type": "webhook", "config": {"url": "https://hooks.example/x", "secret": "s", "timeout_seconds": 1e308}},
+            "timeout_seconds",
+        ),
+        (
+            {"type": "smtp", "config": {"host": "mail.example", "from_address": "a@b.test", "timeout_seconds": 86400}},
+            "timeout_seconds",
+        ),
+        ({"type": "smtp", "config": {"host": "mail.example", "from_address": "a@b.test", "port": 70000}}, "port"),
+        ({"type": "smtp", "config": {"host": "mail.example", "from_address": "a@b.test", "port": 0}}, "port"),
+    ],
+)
+async def test_a_providers_numeric_setting_out_of_bounds_is_refused_naming_it(
+    app: Harness, provider: dict[str, Any], field: str
+) -> None:
+    channel = "webhook" if provider["type"] == "webhook" else "email"
+    resp = await set_channel(app, channel, provider)
+    assert resp.status == 422, await resp.text()
+    [error] = (await resp.json())["errors"]
+    assert error["field"] == f"providers.0.config.{field}"
+    assert await app.rows("SELECT * FROM channel_providers") == []
+    provider["config"][field] = 300 if field == "timeout_seconds" else 2525
+    assert (await set_channel(app, channel, provider)).status == 200, "the bound itself is fine"
