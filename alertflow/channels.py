@@ -16,6 +16,7 @@ names under ``inline_alternative`` in its JSON schema extra.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import time
@@ -80,6 +81,7 @@ def _names_a_path(annotation: Any) -> bool:
     return any(_names_a_path(arg) for arg in typing.get_args(annotation))
 
 
+@functools.cache  # a model's fields never change; deliveries ask for every tenant set-up
 def path_settings(settings: type[ProviderSettings]) -> dict[str, str | None]:
     """The settings that name a file on the server, each with the setting that takes its
     content inline instead (None when there is none). Found by type, so a third-party
@@ -248,6 +250,10 @@ class ChannelProviders:
     async def for_tenant(self, tenant_id: str, channel: str) -> list[Handle]:
         entries = await self.tenant_entries(self.context.database, tenant_id, channel)
         if entries is not None:
+            for i, e in enumerate(entries):
+                # A set-up stored before tenants were refused server files sends nothing until
+                # set again (GET and PUT still show and replace it).
+                self._refuse_server_files({"type": e.type_name, **vars(e.settings)}, f"providers.{i}")
             return [self._handle(e, trusted=False) for e in entries]
         return [self._handle(e, trusted=True) for e in self.defaults(channel)]
 

@@ -175,3 +175,28 @@ def test_a_third_party_providers_path_setting_is_refused_to_tenants_only(
     assert entry.type_name == "files"
     [plain] = channels.parse("sms", [{"type": "files", "name": "y", "port": 2}], "providers")
     assert plain.settings.model_dump()["name"] == "y", "settings that name no path pass"
+
+
+async def test_a_set_up_stored_before_the_rule_sends_nothing_until_set_again(
+    start_app: StartApp, fake_smtp: FakeSmtpServer, tls_cert: TlsCert
+) -> None:
+    app = await start_app(queue={"max_attempts": 2, "backoff_base_seconds": 0.01, "backoff_max_seconds": 0.02})
+    legacy = {"type": "smtp", "host": fake_smtp.host, "port": fake_smtp.port, "security": "none", "from_address": FROM}
+    entries = app.svc.channels.parse("email", [{**legacy, "ca_file": str(tls_cert.cert_file)}], "old", trusted=True)
+    stored = app.svc.channels.sealed(app.tenant_id, "email", entries)
+    await app.svc.database.write(
+        lambda conn: conn.execute(
+            "INSERT INTO channel_providers (tenant_id, channel, providers, updated_at) VALUES (?, ?, ?, 0)",
+            (app.tenant_id, "email", stored),
+        )
+    )
+    nid = (await app.publish(MAIL))["notifications"][0]["id"]
+    [delivery] = (await app.settled(nid))["deliveries"]
+    assert delivery["status"] == "dead" and fake_smtp.messages == []
+    assert "providers.0.ca_file: a tenant's set-up cannot name a file on the server" in delivery["reason"]
+    shown = await app.call("GET", "/v1/channels/email")
+    assert shown.status == 200, "the tenant can still see what it set"
+    fixed = as_tenant({**legacy, "ca_pem": tls_cert.cert_file.read_text()})
+    assert (await set_channel(app, "email", fixed)).status == 200
+    nid = (await app.publish(MAIL))["notifications"][0]["id"]
+    assert (await app.settled(nid))["deliveries"][0]["status"] == "sent" and len(fake_smtp.messages) == 1
