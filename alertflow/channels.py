@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import json
+import math
 import time
 import typing
 from collections.abc import AsyncIterator
@@ -145,8 +146,11 @@ class ChannelProviders:
                 # tenant whether a path exists.
                 self._refuse_server_files(raw, f"{path}.{i}")
             rate = raw.pop(RATE_KEY, None)
-            if rate is not None and (not isinstance(rate, int | float) or isinstance(rate, bool) or rate <= 0):
-                raise ProviderConfigError(f"{path}.{i}.{RATE_KEY}", "expected a number above 0")
+            # NaN fails the comparison too; TOML can write nan and inf.
+            if rate is not None and (
+                not isinstance(rate, int | float) or isinstance(rate, bool) or not 0 < rate < math.inf
+            ):
+                raise ProviderConfigError(f"{path}.{i}.{RATE_KEY}", "expected a finite number above 0")
             type_name, settings = self.registry.validate(f"{path}.{i}", channel, raw)
             out.append(Entry(type_name, settings, rate))
         return out

@@ -400,3 +400,14 @@ async def test_a_providers_numeric_setting_out_of_bounds_is_refused_naming_it(
     assert await app.rows("SELECT * FROM channel_providers") == []
     provider["config"][field] = 300 if field == "timeout_seconds" else 2525
     assert (await set_channel(app, channel, provider)).status == 200, "the bound itself is fine"
+
+
+@pytest.mark.parametrize("rate", [float("nan"), float("inf"), 0, -1, True, "5"])
+def test_an_operators_rate_that_is_not_a_finite_positive_number_is_a_config_error(tmp_path: Path, rate: Any) -> None:
+    from alertflow.app import create_app
+    from alertflow.config import ConfigError
+    from tests.conftest import make_config
+
+    config = make_config(tmp_path, providers={"sms": {"type": "outbox", "rate_per_second": rate}})
+    with pytest.raises(ConfigError, match=r"^providers\.sms\.0\.rate_per_second: expected a finite number above 0$"):
+        create_app(config)

@@ -477,3 +477,13 @@ async def test_the_guarded_session_refuses_an_address_literal_before_connecting(
             with pytest.raises(aiohttp.ClientConnectorError, match=r"127\.0\.0\.1 is loopback"):
                 await session.post(url, data=b"{}")
     assert webhook_receiver.requests == []
+
+
+async def test_a_user_carries_at_most_fifty_web_push_subscriptions_each_checked(start_app: StartApp) -> None:
+    app = await start_app(security=CLOSED)
+    public = [f"https://{PUBLIC_IP}/push/{i}" for i in range(50)]
+    assert (await put_webpush(app, *public)).status == 200
+    too_many = await put_webpush(app, *public, f"https://{PUBLIC_IP}/push/50")
+    assert too_many.status == 422 and [e["field"] for e in (await too_many.json())["errors"]] == ["webpush"]
+    last_inside = await put_webpush(app, *public[:49], "https://10.0.0.1/push/x")
+    assert [e["field"] for e in (await last_inside.json())["errors"]] == ["webpush.49.endpoint"]
