@@ -8,21 +8,30 @@ Every entry may also carry ``rate_per_second``: a send-rate limit for that provi
 paces bulk sends instead of having the provider refuse them.
 
 A tenant's providers connect only where ``[security]`` allows (alertflow.netguard); the
-operator's own, from alertflow.toml, are trusted to go anywhere (a local SMTP relay).
+operator's own, from alertflow.toml, are trusted to go anywhere (a local SMTP relay). Likewise
+only the operator's may name a file on the server (a setting typed as a path, such as fcm's
+``service_account_file``): a tenant sends the content inline, in the setting the path field
+names under ``inline_alternative`` in its JSON schema extra.
 """
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 import json
+import math
 import time
+import typing
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field, replace
+from pathlib import PurePath
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
 from .cache import TtlCache
 from .config import Config, ConfigError
+from .netguard import OutboundGuard, kind_of, plain
 from .providers import Provider, ProviderConfigError, ProviderContext, ProviderRegistry, ProviderSettings
 from .resilience import CircuitBreaker, TokenBucket
 from .sealing import Sealer
@@ -31,6 +40,8 @@ from .storage.database import Database
 BUILTIN_DEFAULTS: dict[str, str] = {"email": "outbox", "sms": "outbox", "push": "outbox", "inapp": "inbox"}
 MASK = "********"
 RATE_KEY = "rate_per_second"
+# The key of a path setting's JSON schema extra naming the setting that takes the content inline.
+INLINE_KEY = "inline_alternative"
 
 
 @dataclass(frozen=True)
@@ -63,6 +74,37 @@ class Handle:
         return not kinds or device_kind in kinds
 
 
+def _names_a_path(annotation: Any) -> bool:
+    """Whether a settings field's type is (or holds) a file-system path: ``Path``, ``FilePath``,
+    ``Path | None``."""
+    if isinstance(annotation, type) and issubclass(annotation, PurePath):
+        return True
+    return any(_names_a_path(arg) for arg in typing.get_args(annotation))
+
+
+@functools.cache  # a model's fields never change; deliveries ask for every tenant set-up
+def path_settings(settings: type[ProviderSettings]) -> dict[str, str | None]:
+    """The settings that name a file on the server, each with the setting that takes its
+    content inline instead (None when there is none). Found by type, so a third-party
+    provider's path setting is caught without it declaring anything."""
+    out = {}
+    for name, info in settings.model_fields.items():
+        if _names_a_path(info.annotation):
+            extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+            inline = extra.get(INLINE_KEY)
+            out[name] = inline if isinstance(inline, str) else None
+    return out
+
+
+def _opened_inside(guard: OutboundGuard, host: str) -> bool:
+    """Whether ``host`` is an address literal inside that the guard lets through."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return kind_of(plain(address)) is not None and guard.refusal(host) is None
+
+
 def masked_url(url: str) -> str:
     """A URL with its credentials (user info, query values) shown as the mask."""
     parts = urlsplit(url)
@@ -83,7 +125,9 @@ class ChannelProviders:
         self._defaults: dict[str, list[Entry]] = {}
         for channel, entries in config.providers.items():
             try:
-                self._defaults[channel] = self.parse(channel, [dict(e) for e in entries], "providers." + channel)
+                self._defaults[channel] = self.parse(
+                    channel, [dict(e) for e in entries], "providers." + channel, trusted=True
+                )
             except ProviderConfigError as exc:
                 raise ConfigError(str(exc)) from None
         self._tenants = TtlCache()
@@ -91,16 +135,36 @@ class ChannelProviders:
 
     # -- reading and writing set-ups
 
-    def parse(self, channel: str, entries: list[dict[str, Any]], path: str) -> list[Entry]:
-        """Validate ``{"type": ..., "rate_per_second"?: ..., **settings}`` entries; raise naming the path."""
+    def parse(self, channel: str, entries: list[dict[str, Any]], path: str, trusted: bool = False) -> list[Entry]:
+        """Validate ``{"type": ..., "rate_per_second"?: ..., **settings}`` entries; raise naming the path.
+
+        Only ``trusted`` (the operator's) entries may name files on the server."""
         out = []
         for i, raw in enumerate(entries):
+            if not trusted:
+                # Before validating: validation may read the file (fcm's key), or tell a
+                # tenant whether a path exists.
+                self._refuse_server_files(raw, f"{path}.{i}")
             rate = raw.pop(RATE_KEY, None)
-            if rate is not None and (not isinstance(rate, int | float) or isinstance(rate, bool) or rate <= 0):
-                raise ProviderConfigError(f"{path}.{i}.{RATE_KEY}", "expected a number above 0")
+            # NaN fails the comparison too; TOML can write nan and inf.
+            if rate is not None and (
+                not isinstance(rate, int | float) or isinstance(rate, bool) or not 0 < rate < math.inf
+            ):
+                raise ProviderConfigError(f"{path}.{i}.{RATE_KEY}", "expected a finite number above 0")
             type_name, settings = self.registry.validate(f"{path}.{i}", channel, raw)
             out.append(Entry(type_name, settings, rate))
         return out
+
+    def _refuse_server_files(self, raw: dict[str, Any], path: str) -> None:
+        type_name = raw.get("type")
+        if not (isinstance(type_name, str) and type_name in self.registry.names()):
+            return  # validation names the bad type
+        for name, inline in path_settings(self.registry.get(type_name).Settings).items():
+            if raw.get(name) is not None:
+                instead = f"; send the content inline in {inline}" if inline else ""
+                raise ProviderConfigError(
+                    f"{path}.{name}", f"a tenant's set-up cannot name a file on the server{instead}"
+                )
 
     def defaults(self, channel: str) -> list[Entry]:
         if channel in self._defaults:
@@ -117,6 +181,21 @@ class ChannelProviders:
                 why = await self.context.guard.refusal_for_host(host)
                 if why is not None:
                     raise ProviderConfigError(f"{path}.{i}.{name}", f"refused: {why}")
+
+    async def endpoint_refusal(self, url: str) -> str | None:
+        """Why a Web Push endpoint a tenant stores is refused, or None. Push services speak
+        HTTPS (RFC 8030 §8); plain http:// is only for an address literal in a network
+        ``[security] allowed_private_networks`` opens (a push relay of the operator's own)."""
+        guard = self.context.guard
+        host = urlsplit(url).hostname
+        if not host or not url.startswith(("https://", "http://")):
+            return "expected an https:// URL"
+        why = await guard.refusal_for_host(host)
+        if why is not None:
+            return f"refused: {why}"
+        if url.startswith("http://") and not _opened_inside(guard, host):
+            return "expected an https:// URL (http:// only to an address in [security] allowed_private_networks)"
+        return None
 
     def sealed(self, tenant_id: str, channel: str, entries: list[Entry]) -> str:
         """The stored form: secret settings (URLs too: they may hold credentials) sealed,
@@ -175,6 +254,10 @@ class ChannelProviders:
     async def for_tenant(self, tenant_id: str, channel: str) -> list[Handle]:
         entries = await self.tenant_entries(self.context.database, tenant_id, channel)
         if entries is not None:
+            for i, e in enumerate(entries):
+                # A set-up stored before tenants were refused server files sends nothing until
+                # set again (GET and PUT still show and replace it).
+                self._refuse_server_files({"type": e.type_name, **vars(e.settings)}, f"providers.{i}")
             return [self._handle(e, trusted=False) for e in entries]
         return [self._handle(e, trusted=True) for e in self.defaults(channel)]
 

@@ -8,7 +8,6 @@ fails validation, or whose write fails, leaves nothing behind.
 from __future__ import annotations
 
 import json
-import math
 import re
 import sqlite3
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchem
 from . import queue
 from .categories import Category
 from .errors import invalid
+from .finite import check_finite
 from .idempotency import IdempotencyKey, once
 from .ids import new_ids
 from .naming import MAX_VERSION, ClientId
@@ -45,22 +45,6 @@ TO_DESCRIPTION = (
     " once per recipient, with that recipient in the payload: to says whom the call is about,"
     " not where it goes."
 )
-
-
-def _non_finite(value: Any, path: str = "") -> str | None:
-    """Where in a JSON value a NaN or an infinity sits (pydantic reads NaN, Infinity and 1e999)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return path or "the value"
-    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
-    return next((found for k, v in items if (found := _non_finite(v, f"{path}.{k}".lstrip("."))) is not None), None)
-
-
-def check_finite(value: dict[str, Any]) -> dict[str, Any]:
-    """``value`` when all its numbers are finite: JSON has no NaN or infinity to store or send on."""
-    found = _non_finite(value)
-    if found is not None:
-        raise ValueError(f"{found} is not a finite number")
-    return value
 
 
 # Template data and user data: any JSON object, its numbers finite.

@@ -65,6 +65,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from .finite import non_finite
 from .template_limits import (
     MAX_CONTENT_NODES,
     MAX_INT_BITS,
@@ -223,6 +224,15 @@ class WebhookContent(_Fields):
     """A webhook call; every string anywhere in ``body`` is a template."""
 
     body: JsonValue
+
+    @field_validator("body")
+    @classmethod
+    def _finite(cls, body: JsonValue) -> JsonValue:
+        # Refused here, not when the call's body is encoded: that is too late to tell anyone.
+        where = non_finite(body)
+        if where is not None:
+            raise PydanticCustomError("finite_number", "{where} is not a finite number", {"where": where})
+        return body
 
 
 class ChannelSet(_Fields):

@@ -63,7 +63,10 @@ async def test_email_over_starttls_with_auth_arrives_with_the_right_headers_and_
     resp = await set_channel(
         app,
         "email",
-        smtp(server, security="starttls", username="alertflow", password="s3cret", ca_file=str(tls_cert.cert_file)),
+        # A tenant names no file on the server: its private CA comes inline, as PEM text.
+        smtp(
+            server, security="starttls", username="alertflow", password="s3cret", ca_pem=tls_cert.cert_file.read_text()
+        ),
     )
     assert resp.status == 200, await resp.text()
     done = await publish_one(app, {"to": {"email": "ann@example.com", "name": "Ann"}, "content": MAIL})
@@ -361,3 +364,50 @@ async def test_a_marketing_email_over_smtp_carries_both_list_unsubscribe_headers
     msg = fake_smtp.messages[0].message
     assert msg["List-Unsubscribe"].strip().startswith("<http") and "/v1/unsubscribe/" in msg["List-Unsubscribe"]
     assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+
+
+@pytest.mark.parametrize(
+    ("provider", "field"),
+    [
+        (
+            {"type": "webhook", "config": {"url": "https://hooks.example/x", "secret": "s", "timeout_seconds": 301}},
+            "timeout_seconds",
+        ),
+        (
+            {"type": "webhook", "config": {"url": "https://hooks.example/x", "secret": "s", "timeout_seconds": 0}},
+            "timeout_seconds",
+        ),
+        (
+            {"type": "webhook", "config": {"url": "https://hooks.example/x", "secret": "s", "timeout_seconds": 1e308}},
+            "timeout_seconds",
+        ),
+        (
+            {"type": "smtp", "config": {"host": "mail.example", "from_address": "a@b.test", "timeout_seconds": 86400}},
+            "timeout_seconds",
+        ),
+        ({"type": "smtp", "config": {"host": "mail.example", "from_address": "a@b.test", "port": 70000}}, "port"),
+        ({"type": "smtp", "config": {"host": "mail.example", "from_address": "a@b.test", "port": 0}}, "port"),
+    ],
+)
+async def test_a_providers_numeric_setting_out_of_bounds_is_refused_naming_it(
+    app: Harness, provider: dict[str, Any], field: str
+) -> None:
+    channel = "webhook" if provider["type"] == "webhook" else "email"
+    resp = await set_channel(app, channel, provider)
+    assert resp.status == 422, await resp.text()
+    [error] = (await resp.json())["errors"]
+    assert error["field"] == f"providers.0.config.{field}"
+    assert await app.rows("SELECT * FROM channel_providers") == []
+    provider["config"][field] = 300 if field == "timeout_seconds" else 2525
+    assert (await set_channel(app, channel, provider)).status == 200, "the bound itself is fine"
+
+
+@pytest.mark.parametrize("rate", [float("nan"), float("inf"), 0, -1, True, "5"])
+def test_an_operators_rate_that_is_not_a_finite_positive_number_is_a_config_error(tmp_path: Path, rate: Any) -> None:
+    from alertflow.app import create_app
+    from alertflow.config import ConfigError
+    from tests.conftest import make_config
+
+    config = make_config(tmp_path, providers={"sms": {"type": "outbox", "rate_per_second": rate}})
+    with pytest.raises(ConfigError, match=r"^providers\.sms\.0\.rate_per_second: expected a finite number above 0$"):
+        create_app(config)

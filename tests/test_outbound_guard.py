@@ -168,6 +168,78 @@ def test_public_addresses_pass_and_the_operators_guard_lets_everything_through()
     assert guard.unrestricted().refusal("127.0.0.1") is None
 
 
+# -- a browser's Web Push endpoint, which a tenant stores with the user: checked as it is stored
+
+KEYS = {
+    "p256dh": "BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u-Ts1XbjhazAkj7I99e8QcYP7DkM",
+    "auth": "tBHItJI5svbpez7KI4CCXg",
+}
+
+
+def subscription(endpoint: str) -> dict[str, Any]:
+    return {"endpoint": endpoint, "keys": KEYS}
+
+
+async def put_webpush(app: Harness, *endpoints: str) -> Any:
+    return await app.call("PUT", "/v1/users/u1", "admin", {"webpush": [subscription(e) for e in endpoints]})
+
+
+async def test_a_web_push_endpoint_inside_is_refused_when_stored_naming_the_field(start_app: StartApp) -> None:
+    app = await start_app(security=CLOSED)
+    public = f"https://{PUBLIC_IP}/push/a"
+    for host in INSIDE:
+        resp = await put_webpush(app, public, f"https://{host}/push/b")
+        body = await resp.json()
+        assert resp.status == 422, (host, body)
+        [error] = body["errors"]
+        assert error["field"] == "webpush.1.endpoint", host
+        assert error["message"].startswith("refused: ") and "allowed_private_networks" in error["message"], host
+    assert await app.rows("SELECT * FROM users") == []
+    assert (await put_webpush(app, public)).status == 200, "a public push service is fine"
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        f"http://{PUBLIC_IP}/push/a",  # a public push service over plain HTTP
+        "http://push.example/push/a",  # a name: plain HTTP only to an address literal opened
+        "http://127.0.0.2/push/a",  # inside, in no opened network
+        f"wss://{PUBLIC_IP}/push/a",
+        "https:///push/a",  # no host
+    ],
+)
+async def test_a_web_push_endpoint_must_be_https_unless_its_address_is_opened_inside(
+    start_app: StartApp, endpoint: str
+) -> None:
+    dns = FakeDns()
+    dns.records["push.example"] = "127.0.0.1"
+    app = await start_app(security={"allowed_private_networks": ["127.0.0.1/32"]}, resolve=dns)
+    resp = await put_webpush(app, endpoint)
+    assert resp.status == 422, await resp.text()
+    assert [e["field"] for e in (await resp.json())["errors"]] == ["webpush.0.endpoint"]
+    assert await app.rows("SELECT * FROM users") == []
+
+
+async def test_plain_http_to_an_address_in_an_opened_network_is_stored(start_app: StartApp) -> None:
+    # The local fakes (and a push relay of the operator's own on its network) speak plain HTTP.
+    app = await start_app(security={"allowed_private_networks": ["127.0.0.1/32", "fd00::/8"]})
+    resp = await put_webpush(app, "http://127.0.0.1:8080/push/a", "http://[fd12::1]/push/b")
+    assert resp.status == 200, await resp.text()
+    stored = (await (await app.call("GET", "/v1/users/u1")).json())["webpush"]
+    assert [s["endpoint"] for s in stored] == ["http://127.0.0.1:8080/push/a", "http://[fd12::1]/push/b"]
+
+
+async def test_a_web_push_endpoint_whose_name_resolves_inside_is_refused_when_stored(start_app: StartApp) -> None:
+    dns = FakeDns()
+    dns.records["push.example"] = "10.1.2.3"
+    app = await start_app(security=CLOSED, resolve=dns)
+    resp = await put_webpush(app, "https://push.example/push/a")
+    assert resp.status == 422
+    assert "10.1.2.3 is private" in (await resp.json())["errors"][0]["message"]
+    dns.records["push.example"] = PUBLIC_IP
+    assert (await put_webpush(app, "https://push.example/push/a")).status == 200
+
+
 # -- on every connection: a name re-pointed inside after it was set (DNS rebinding)
 
 
@@ -254,9 +326,16 @@ async def test_a_web_push_endpoint_inside_is_refused_even_under_the_operators_pr
 
     private, _ = generate_vapid_keys()
     webpush = {"type": "webpush", "vapid_private_key": private, "vapid_subject": "mailto:ops@alertflow.test"}
-    # Subscriptions are the tenant's data, whoever set the provider up.
-    app = await start_app(security=CLOSED, queue=FAST, providers={"push": webpush})
-    await app.call("PUT", "/v1/users/u1", body={"webpush": [fake_push_service.subscribe().info]})
+    # Subscriptions are the tenant's data, whoever set the provider up. The endpoint's name
+    # was public when the user was stored (refused then otherwise) and leads inside now.
+    dns = FakeDns()
+    dns.records["push.example"] = PUBLIC_IP
+    app = await start_app(security=CLOSED, queue=FAST, providers={"push": webpush}, resolve=dns)
+    subscription = fake_push_service.subscribe().info
+    endpoint = subscription["endpoint"].replace("http://127.0.0.1", "https://push.example", 1)
+    resp = await app.call("PUT", "/v1/users/u1", body={"webpush": [{**subscription, "endpoint": endpoint}]})
+    assert resp.status == 200, await resp.text()
+    dns.records["push.example"] = "127.0.0.1"
     nid = (await app.publish(PUSH))["notifications"][0]["id"]
     [delivery] = (await app.settled(nid))["deliveries"]
     assert delivery["status"] == "dead" and fake_push_service.deliveries == []
@@ -398,3 +477,13 @@ async def test_the_guarded_session_refuses_an_address_literal_before_connecting(
             with pytest.raises(aiohttp.ClientConnectorError, match=r"127\.0\.0\.1 is loopback"):
                 await session.post(url, data=b"{}")
     assert webhook_receiver.requests == []
+
+
+async def test_a_user_carries_at_most_fifty_web_push_subscriptions_each_checked(start_app: StartApp) -> None:
+    app = await start_app(security=CLOSED)
+    public = [f"https://{PUBLIC_IP}/push/{i}" for i in range(50)]
+    assert (await put_webpush(app, *public)).status == 200
+    too_many = await put_webpush(app, *public, f"https://{PUBLIC_IP}/push/50")
+    assert too_many.status == 422 and [e["field"] for e in (await too_many.json())["errors"]] == ["webpush"]
+    last_inside = await put_webpush(app, *public[:49], "https://10.0.0.1/push/x")
+    assert [e["field"] for e in (await last_inside.json())["errors"]] == ["webpush.49.endpoint"]

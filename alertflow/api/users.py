@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ..errors import ApiError
+from ..errors import ApiError, invalid
 from ..hub import HUB
 from ..inbox import Subscriber
 from ..naming import ClientId
@@ -21,6 +22,9 @@ from .middleware import json_response, principal, read_model, read_only, same_as
 from .routing import STRING, Routes, obj
 
 api = Routes()
+# A user's browsers: far more than anyone has, few enough that checking each endpoint when it
+# is stored (a DNS lookup each, all at once) stays quick.
+MAX_WEBPUSH = 50
 USER = obj(("user_id", "created_at", "updated_at"), user_id=STRING, created_at=STRING, updated_at=STRING)
 
 
@@ -35,7 +39,7 @@ class UserIn(Contact):
 
     user_id: ClientId | None = None
     push_tokens: list[str] = []
-    webpush: list[WebPushSubscription] = []
+    webpush: list[WebPushSubscription] = Field([], max_length=MAX_WEBPUSH)
     locale: str | None = Field(None, max_length=35)
     timezone: str | None = None
     name: str | None = None
@@ -81,6 +85,11 @@ async def put_user(request: web.Request) -> web.Response:
     tenant_id, user_id = principal(request).tenant_id, request.match_info["user_id"]
     user = await read_model(request, UserIn)
     same_as_path(request, "user_id", user.user_id)
+    # A browser's endpoint is where a provider will connect: checked as a provider's URL is.
+    refusals = await asyncio.gather(*(svc.channels.endpoint_refusal(s.endpoint) for s in user.webpush))
+    for i, why in enumerate(refusals):
+        if why is not None:
+            raise invalid(f"webpush.{i}.endpoint", why)
     now = svc.clock.now()
     row = (
         tenant_id,

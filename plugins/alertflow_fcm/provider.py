@@ -17,7 +17,7 @@ from typing import Any, cast
 from urllib.parse import urlsplit
 
 import requests
-from pydantic import model_validator
+from pydantic import Field, model_validator
 from pyfcm.errors import InvalidDataError
 
 from alertflow.message import Device, Message
@@ -47,7 +47,10 @@ class FcmSettings(ProviderSettings):
     ``service_account_json``; ``project_id`` defaults to the service account's."""
 
     project_id: str | None = None
-    service_account_file: Path | None = None
+    # A file on the server: the operator's alertflow.toml only; a tenant sends the JSON inline.
+    service_account_file: Path | None = Field(
+        default=None, json_schema_extra={"inline_alternative": "service_account_json"}
+    )
     service_account_json: str | None = None
     endpoint: str = DEFAULT_ENDPOINT
 

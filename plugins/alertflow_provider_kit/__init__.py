@@ -1,5 +1,5 @@
-"""Small pieces the first-party providers share: HTTP replies as outcomes, and HTTP clients
-held to the core's outbound guard.
+"""Small pieces the first-party providers share: HTTP replies as outcomes, HTTP clients held
+to the core's outbound guard, and bounded setting types.
 
 Kept apart from the core on purpose: the core stays free of any provider's concerns, and a
 third-party provider may import these helpers or ignore them.
@@ -14,10 +14,12 @@ from .http import (
     post,
     retry_after_seconds,
 )
+from .settings import MAX_TIMEOUT_SECONDS, TimeoutSeconds
 from .sync_http import GuardedAdapter, guarded_session
 
 __all__ = [
     "GuardedAdapter",
+    "MAX_TIMEOUT_SECONDS",
     "HttpReply",
     "OwnedSession",
     "failure_text",
@@ -26,4 +28,5 @@ __all__ = [
     "outcome_for_status",
     "post",
     "retry_after_seconds",
+    "TimeoutSeconds",
 ]

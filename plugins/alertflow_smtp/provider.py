@@ -26,6 +26,7 @@ from pydantic import Field, FilePath, field_validator, model_validator
 from alertflow.message import Message
 from alertflow.outcomes import DeliveryError, PermanentFailure, RetryLater, Sent
 from alertflow.providers import Provider, ProviderContext, ProviderSettings
+from alertflow_provider_kit import TimeoutSeconds
 
 from .mime import ascii_address, message_id, render
 from .pool import ConnectionPool
@@ -46,15 +47,36 @@ class SmtpSettings(ProviderSettings):
     username: str | None = None
     password: str | None = None
     security: Literal["none", "starttls", "tls"] = "starttls"
-    ca_file: FilePath | None = Field(default=None, description="extra trusted CA (PEM)")
+    # A file on the server: the operator's alertflow.toml only; a tenant sends ca_pem.
+    ca_file: FilePath | None = Field(
+        default=None,
+        description="extra trusted CA (PEM file)",
+        json_schema_extra={"inline_alternative": "ca_pem"},
+    )
+    ca_pem: str | None = Field(
+        default=None, description="extra trusted CA certificates, as PEM text"
+    )
     from_address: str
     from_name: str | None = None
-    timeout_seconds: float = Field(default=30.0, gt=0)
+    timeout_seconds: TimeoutSeconds = 30.0
 
     @field_validator("from_address")
     @classmethod
     def _sendable_address(cls, value: str) -> str:
         return ascii_address(value)
+
+    @field_validator("ca_pem")
+    @classmethod
+    def _certificates(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                # A bare context: loading the system's CAs is no part of checking these.
+                ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cadata=value)
+            except (ssl.SSLError, ValueError, TypeError) as exc:  # TypeError: not ASCII
+                raise ValueError(
+                    f"expected PEM certificates (-----BEGIN CERTIFICATE-----): {exc}"
+                ) from None
+        return value
 
     @model_validator(mode="after")
     def _password_needs_username(self) -> SmtpSettings:
@@ -124,6 +146,8 @@ def _tls_context(settings: SmtpSettings) -> ssl.SSLContext:
     if settings.ca_file is not None:
         # In addition to the system's CAs: create_default_context(cafile=) would replace them.
         context.load_verify_locations(cafile=settings.ca_file)
+    if settings.ca_pem is not None:
+        context.load_verify_locations(cadata=settings.ca_pem)
     return context
 
 

@@ -19,7 +19,7 @@ from pydantic import Field, field_validator
 from alertflow.message import Message
 from alertflow.outcomes import Sent
 from alertflow.providers import Provider, ProviderContext, ProviderSettings
-from alertflow_provider_kit import OwnedSession, outcome_for_status, post
+from alertflow_provider_kit import OwnedSession, TimeoutSeconds, outcome_for_status, post
 
 USER_AGENT = "AlertFlow-Webhook/1"
 
@@ -29,7 +29,7 @@ class WebhookSettings(ProviderSettings):
 
     url: str
     secret: str = Field(min_length=1, description="HMAC-SHA256 key; 32+ random bytes recommended")
-    timeout_seconds: float = Field(default=10.0, gt=0)
+    timeout_seconds: TimeoutSeconds = 10.0
 
     @field_validator("url")
     @classmethod

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from alertflow.outcomes import PermanentFailure, RetryLater, Sent
 from tests.fakes.http import closed_port_url
 from tests.fakes.smtp import FakeSmtpServer, defects
+from tests.fakes.tls import make_self_signed
 
 from .context import provider_context
 from .messages import message
@@ -131,6 +132,25 @@ async def test_starttls_with_login_verifies_the_server_against_ca_file(start_fak
     assert isinstance(await provider.send(email_to()), Sent)
     assert server.logins == ["alertflow"]
     assert len(server.messages) == 1
+
+
+async def test_starttls_verifies_the_server_against_an_inline_ca_pem(start_fake_smtp, tls_cert, closing):
+    server = await start_fake_smtp(security="starttls", cert=tls_cert, credentials=CREDENTIALS)
+    pem = tls_cert.cert_file.read_text()
+    provider = closing(smtp(server, security="starttls", ca_pem=pem, username="alertflow", password="s3cret"))
+    assert isinstance(await provider.send(email_to()), Sent)
+    assert server.logins == ["alertflow"] and len(server.messages) == 1
+
+
+async def test_an_inline_ca_pem_of_another_ca_does_not_make_the_server_trusted(
+    start_fake_smtp, tls_cert, closing, tmp_path
+):
+    server = await start_fake_smtp(security="starttls", cert=tls_cert)
+    other = make_self_signed(tmp_path).cert_file.read_text()
+    provider = closing(smtp(server, security="starttls", ca_pem=other))
+    with pytest.raises(RetryLater, match="CERTIFICATE_VERIFY_FAILED"):
+        await provider.send(email_to())
+    assert server.messages == []
 
 
 async def test_implicit_tls_with_login(start_fake_smtp, tls_cert, closing):
@@ -271,6 +291,14 @@ async def test_an_address_smtp_cannot_carry_fails_permanently(fake_smtp, closing
         ({"password": "p"}, "password"),
         ({"security": "ssl"}, "security"),
         ({"ca_file": "/nonexistent/ca.pem"}, "ca_file"),
+        ({"ca_pem": "not a certificate"}, "ca_pem"),
+        ({"timeout_seconds": 0}, "timeout_seconds"),
+        ({"timeout_seconds": -1}, "timeout_seconds"),
+        ({"timeout_seconds": 300.5}, "timeout_seconds"),
+        ({"timeout_seconds": float("inf")}, "timeout_seconds"),
+        ({"timeout_seconds": float("nan")}, "timeout_seconds"),
+        ({"port": 0}, "port"),
+        ({"port": 65536}, "port"),
         ({"hostname": "typo"}, "hostname"),
     ],
 )

@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 import pytest
+from alertflow_provider_kit import MAX_TIMEOUT_SECONDS
 from alertflow_webhook import WebhookProvider, signature
 from pydantic import ValidationError
 
@@ -113,9 +114,19 @@ async def test_an_unreachable_receiver_is_retried(webhook_receiver, http_session
         {"url": "not a url"},
         {"secret": ""},
         {"timeout_seconds": 0},
+        {"timeout_seconds": -1},
+        {"timeout_seconds": 301},
+        {"timeout_seconds": float("inf")},
+        {"timeout_seconds": float("nan")},
         {"method": "PUT"},
     ],
 )
 def test_settings_reject_mistakes(overrides):
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError) as error:
         WebhookProvider.Settings(**{"url": "https://example.com/hook", "secret": "s", **overrides})
+    assert [e["loc"][0] for e in error.value.errors()] == list(overrides)
+
+
+def test_the_longest_timeout_is_accepted():
+    settings = WebhookProvider.Settings(url="https://example.com/hook", secret="s", timeout_seconds=MAX_TIMEOUT_SECONDS)
+    assert settings.timeout_seconds == MAX_TIMEOUT_SECONDS
