@@ -4,6 +4,7 @@ is in this repository."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -42,11 +43,14 @@ def test_make_serve_takes_the_port_the_readme_says() -> None:
     assert said, "the README does not say how to pick the port"
     if shutil.which("make") is None:
         pytest.skip("make is not installed")
+    # Run as a user would from a shell: under `make test` the parent make's variables would
+    # otherwise reach this make, which then prints "Entering directory" lines around the plan.
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
     dry = subprocess.run(
-        ["make", "-n", "serve", f"PORT={said[1]}"], cwd=ROOT, capture_output=True, text=True, check=True
+        ["make", "-n", "serve", f"PORT={said[1]}"], cwd=ROOT, env=env, capture_output=True, text=True, check=True
     )
     assert dry.stdout.splitlines()[-1].endswith(f"alertflow serve --port {said[1]}")
-    default = subprocess.run(["make", "-n", "serve"], cwd=ROOT, capture_output=True, text=True, check=True)
+    default = subprocess.run(["make", "-n", "serve"], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
     assert "--port" not in default.stdout.splitlines()[-1], "without PORT the config's port applies"
 
 
