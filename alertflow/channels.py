@@ -29,12 +29,14 @@ from pathlib import PurePath
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
+from pydantic import ValidationError
+
 from .cache import TtlCache
 from .config import Config, ConfigError
 from .netguard import OutboundGuard, kind_of, plain
 from .providers import Provider, ProviderConfigError, ProviderContext, ProviderRegistry, ProviderSettings
 from .resilience import CircuitBreaker, TokenBucket
-from .sealing import Sealer
+from .sealing import Sealer, Unsealable
 from .storage.database import Database
 
 BUILTIN_DEFAULTS: dict[str, str] = {"email": "outbox", "sms": "outbox", "push": "outbox", "inapp": "inbox"}
@@ -112,6 +114,12 @@ def masked_url(url: str) -> str:
     netloc = f"{MASK}@{host}" if "@" in parts.netloc else host
     query = "&".join(f"{quote(k)}={MASK}" for k, _ in parse_qsl(parts.query, keep_blank_values=True))
     return urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
+class UnreadableSetup(ValueError):
+    """A tenant's stored set-up that can no longer be read: sealed under a rotated secret key,
+    naming a provider plugin since uninstalled, or settings that today's rules refuse. The API
+    says so and lets the owner replace it; a delivery fails with this as its reason."""
 
 
 class ChannelProviders:
@@ -213,11 +221,19 @@ class ChannelProviders:
 
     def unsealed(self, tenant_id: str, channel: str, stored: str) -> list[Entry]:
         entries = []
-        for item in json.loads(stored):
-            values = dict(item["config"])
-            if "sealed" in item:
-                values.update(self.sealer.unseal(item["sealed"], f"{tenant_id}/{channel}"))
-            settings = self.registry.get(item["type"]).Settings.model_validate(values)
+        for i, item in enumerate(json.loads(stored)):
+            try:
+                values = dict(item["config"])
+                if "sealed" in item:
+                    values.update(self.sealer.unseal(item["sealed"], f"{tenant_id}/{channel}"))
+                settings = self.registry.get(item["type"]).Settings.model_validate(values)
+            except Unsealable as exc:
+                raise UnreadableSetup(f"providers.{i}: {exc}") from None
+            except KeyError:
+                gone = f"provider type {item['type']!r} is not installed"
+                raise UnreadableSetup(f"providers.{i}: {gone}; set it again") from None
+            except ValidationError:
+                raise UnreadableSetup(f"providers.{i}: today's rules refuse its settings; set it again") from None
             entries.append(Entry(item["type"], settings, item.get(RATE_KEY)))
         return entries
 

@@ -411,3 +411,37 @@ def test_an_operators_rate_that_is_not_a_finite_positive_number_is_a_config_erro
     config = make_config(tmp_path, providers={"sms": {"type": "outbox", "rate_per_second": rate}})
     with pytest.raises(ConfigError, match=r"^providers\.sms\.0\.rate_per_second: expected a finite number above 0$"):
         create_app(config)
+
+
+async def test_a_stored_setup_that_can_no_longer_be_read_is_shown_as_such_and_can_be_replaced(
+    start_app: StartApp, fake_twilio: FakeTwilio
+) -> None:
+    app = await start_app()
+    await set_channel(app, "sms", twilio(fake_twilio))
+    await set_channel(app, "webhook", {"type": "webhook", "config": {"url": "https://hooks.example/x", "secret": "s"}})
+    # The server's secret key was rotated: the sealed credentials no longer open.
+    app = await start_app(restart=app, server={"secret_key": "rotated-secret"})
+    # Another stored set-up names a plugin since uninstalled.
+    await app.svc.database.write(
+        lambda conn: conn.execute(
+            "UPDATE channel_providers SET providers = ? WHERE channel = 'webhook'",
+            ('[{"type": "carrier-pigeon", "config": {}}]',),
+        )
+    )
+    app.svc.channels.changed(app.tenant_id, "webhook")
+    for channel, why in (("sms", "another secret key"), ("webhook", "'carrier-pigeon' is not installed")):
+        got = await app.call("GET", f"/v1/channels/{channel}")
+        assert got.status == 200
+        shown = await got.json()
+        assert shown["source"] == "tenant" and shown["providers"] == []
+        assert why in shown["unreadable"] and "again" in shown["unreadable"]
+    assert (await app.call("GET", "/v1/providers")).status == 200
+    masked = twilio(fake_twilio)
+    masked["config"]["auth_token"] = "********"
+    resp = await set_channel(app, "sms", masked)
+    assert resp.status == 422, "a mask stands for nothing once the stored secret is unreadable"
+    assert (await resp.json())["errors"][0]["field"] == "providers.0.config.auth_token"
+    replaced = await set_channel(app, "sms", twilio(fake_twilio))
+    assert replaced.status == 200 and "unreadable" not in await replaced.json()
+    await publish_one(app, {"to": {"phone": "+15558675310"}, "content": {"sms": {"body": "x"}}})
+    assert len(fake_twilio.messages) == 1, "the set-up put back sends again"

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from yarl import URL
 
 from .. import queue
-from ..channels import MASK, RATE_KEY, Entry
+from ..channels import MASK, RATE_KEY, Entry, UnreadableSetup
 from ..errors import ApiError, invalid
 from ..message import CHANNELS
 from ..outcomes import InvalidReceipt, clip
@@ -25,7 +25,13 @@ api = Routes()
 log = logging.getLogger("alertflow.receipts")
 # A provider's receipt statuses as delivery statuses; others (queued, sending) change nothing.
 RECEIPT_STATUSES = {"delivered": "delivered", "undelivered": "failed", "failed": "failed"}
-SETUP = obj(channel=STRING, source={"enum": ["tenant", "config", "builtin"]}, providers={"type": "array"})
+SETUP = obj(
+    ("channel", "source", "providers"),
+    channel=STRING,
+    source={"enum": ["tenant", "config", "builtin"]},
+    providers={"type": "array"},
+    unreadable=STRING,
+)
 # Far above any provider's real limit, and finite: an infinite rate would never wait at all.
 MAX_RATE_PER_SECOND = 1_000_000
 
@@ -54,10 +60,23 @@ def channel_of(request: web.Request) -> str:
 
 
 async def setup(svc: Services, tenant_id: str, channel: str) -> dict[str, Any]:
-    own = await svc.channels.tenant_entries(svc.database, tenant_id, channel)
+    try:
+        own = await svc.channels.tenant_entries(svc.database, tenant_id, channel)
+    except UnreadableSetup as exc:
+        # Shown, not a 500: the owner must be able to see why nothing sends, and replace it.
+        return {"channel": channel, "source": "tenant", "providers": [], "unreadable": str(exc)}
     entries = own if own is not None else svc.channels.defaults(channel)
     source = "tenant" if own is not None else "config" if channel in svc.config.providers else "builtin"
     return {"channel": channel, "source": source, "providers": svc.channels.masked(entries)}
+
+
+async def current_entries(svc: Services, tenant_id: str, channel: str) -> list[Entry]:
+    """What a PUT's masked secrets stand for: nothing, where the stored set-up is unreadable."""
+    try:
+        own = await svc.channels.tenant_entries(svc.database, tenant_id, channel)
+    except UnreadableSetup:
+        return []
+    return own if own is not None else svc.channels.defaults(channel)
 
 
 @api.get("/v1/providers", response=obj(installed={"type": "array"}, channels=OBJECT))
@@ -84,8 +103,7 @@ async def put_channel(request: web.Request) -> web.Response:
     svc, tenant_id, channel = services(request), principal(request).tenant_id, channel_of(request)
     body = await read_model(request, ChannelIn)
     same_as_path(request, "channel", body.channel)
-    own = await svc.channels.tenant_entries(svc.database, tenant_id, channel)
-    current = own if own is not None else svc.channels.defaults(channel)
+    current = await current_entries(svc, tenant_id, channel)
     raw = [
         {
             "type": p.type,
@@ -168,7 +186,10 @@ async def receipt(request: web.Request) -> web.Response:
     )
     if row is None or type_name not in (row["provider"] or "").split("+"):
         raise ApiError("not-found", "no such delivery for this provider")
-    handles = await svc.channels.for_tenant(row["tenant_id"], row["channel"])
+    try:
+        handles = await svc.channels.for_tenant(row["tenant_id"], row["channel"])
+    except (UnreadableSetup, ProviderConfigError):
+        handles = []  # no settings to check a signature with
     handle = next((h for h in handles if h.name == type_name), None)
     if handle is None:
         raise ApiError("not-found", "the provider is no longer set up for this channel")
