@@ -144,7 +144,8 @@ class OutboundGuard:
         must be allowed; a name that does not resolve now passes (checked again on connect)."""
         if not self.restricted:
             return None
-        if is_localhost_name(host):
+        # Refused by name whatever DNS says, unless loopback itself is opened.
+        if is_localhost_name(host) and self.refusal("127.0.0.1") is not None:
             return f"{host} is this machine (loopback); set [security] allowed_private_networks to allow it"
         try:
             async with asyncio.timeout(CONFIG_RESOLVE_SECONDS):

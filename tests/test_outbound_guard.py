@@ -127,8 +127,15 @@ async def test_allowed_private_networks_open_exactly_the_listed_ranges(start_app
     app = await start_app(security={"allowed_private_networks": ["10.0.0.0/8", "fd00::/8"]})
     for host in ("10.20.30.40", "[fd12::1]"):
         assert (await set_channel(app, "webhook", webhook(f"http://{host}/hook"))).status == 200, host
-    for host in ("192.168.1.10", "127.0.0.1", "169.254.169.254", "[fe80::1]", "[fc00::1]"):
+    for host in ("192.168.1.10", "127.0.0.1", "localhost", "169.254.169.254", "[fe80::1]", "[fc00::1]"):
         assert (await set_channel(app, "webhook", webhook(f"http://{host}/hook"))).status == 422, host
+
+
+async def test_localhost_is_taken_by_name_once_loopback_is_opened(start_app: StartApp) -> None:
+    # Both loopbacks: where the hosts file also maps localhost to ::1 that address must pass too.
+    app = await start_app(security={"allowed_private_networks": ["127.0.0.0/8", "::1/128"]})
+    for host in ("localhost", "api.localhost", "127.0.0.1"):
+        assert (await set_channel(app, "webhook", webhook(f"http://{host}/hook"))).status == 200, host
 
 
 def test_a_bad_network_in_allowed_private_networks_is_a_config_error_naming_it() -> None:
