@@ -50,7 +50,7 @@ from .scheduler import Scheduler
 from .sealing import Sealer
 from .services import SERVICES, Services
 from .storage.database import SQLiteDatabase
-from .templates import TemplateStore
+from .templates.store import TemplateStore
 from .unsubscribe import Links
 from .workers import ChannelPool, Stopped, WorkerPools
 

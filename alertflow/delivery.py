@@ -20,15 +20,7 @@ from . import queue, recipients, unsubscribe
 from .channels import Handle
 from .config import QueueConfig
 from .message import Device, Message, Recipient
-from .outcomes import (
-    Deferred,
-    DeliveryError,
-    PermanentFailure,
-    RateLimited,
-    RetryLater,
-    Sent,
-    combine_device_outcomes,
-)
+from .outcomes import Deferred, DeliveryError, PermanentFailure, RateLimited, RetryLater, Sent, combine_device_outcomes
 from .queue import Decision, Job
 from .storage.database import Database, StorageFull
 

@@ -6,12 +6,21 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from . import categories, preferences, recipients, templating
+from . import categories, preferences, recipients
 from .errors import invalid, invalid_many
 from .publish import MAX_RECIPIENTS, Audience, Plan, PublishRequest, RecipientIn, choose_channels
 from .services import Services
 from .storage.database import Database
-from .templates import UnknownTemplate
+from .templates import validation
+from .templates.content import (
+    USER_VARIABLE,
+    MissingVariables,
+    TemplateContent,
+    TemplateValidationError,
+    missing_variables,
+    provided_variables,
+)
+from .templates.store import UnknownTemplate
 
 log = logging.getLogger("alertflow.publish")
 
@@ -39,10 +48,10 @@ async def audience_for(
     if category is None:
         raise invalid("category", f"unknown category {req.category!r}")
     content, version, needed, available = await source_of(svc, tenant_id, req)
-    with_user = templating.USER_VARIABLE in needed and all_addressed_by_user_id(req)
-    missing = templating.missing_variables(needed, req.data, templating.provided_variables(with_user))
+    with_user = USER_VARIABLE in needed and all_addressed_by_user_id(req)
+    missing = missing_variables(needed, req.data, provided_variables(with_user))
     if missing:
-        errors = templating.MissingVariables(missing).errors
+        errors = MissingVariables(missing).errors
         raise invalid_many([{"field": e.field, "message": e.message} for e in errors])
     if users is None:
         users = await recipients.users(db, tenant_id, {r.user_id for r in to if r.user_id})
@@ -76,10 +85,10 @@ async def source_of(
         if all(getattr(req.content, name) is None for name in type(req.content).model_fields):
             raise invalid("content", "needs at least one channel")
         try:
-            checked = await templating.validate_model_async(
-                templating.TemplateContent.model_construct(channels=req.content, locales={})
+            checked = await validation.validate_model_async(
+                TemplateContent.model_construct(channels=req.content, locales={})
             )
-        except templating.TemplateValidationError as exc:
+        except TemplateValidationError as exc:
             raise invalid_many(
                 [{"field": "content" + e.field.removeprefix("channels"), "message": e.message} for e in exc.errors]
             ) from None

@@ -25,7 +25,7 @@ from .idempotency import IdempotencyKey, once
 from .ids import new_ids
 from .naming import MAX_VERSION, ClientId
 from .preferences import Preferences, quiet_until, suppression
-from .templating import ChannelSet
+from .templates.content import ChannelSet
 from .timefmt import OUT_OF_RANGE, YEARS
 
 Channel = Literal["email", "sms", "push", "inapp", "webhook"]

@@ -6,23 +6,24 @@ import asyncio
 import dataclasses
 from typing import Any
 
-from . import templating
 from .message import Recipient
 from .outcomes import PermanentFailure
 from .queue import Job
-from .templates import TemplateStore, UnknownTemplate
+from .templates import render
+from .templates.content import USER_VARIABLE, TemplateError, is_literal_content
+from .templates.store import TemplateStore, UnknownTemplate
 
 
 def values(
     data: dict[str, Any], recipient: Recipient, user: dict[str, Any] | None, links: dict[str, str]
 ) -> dict[str, Any]:
     """What a template sees: the publish data, plus the names of
-    :func:`templating.provided_variables` — ``user`` only when the recipient has one."""
+    :func:`templates.content.provided_variables` — ``user`` only when the recipient has one."""
     seen: dict[str, Any] = {**data, **links}
     # Every key present (None prints nothing): `recipient.phone` never fails an email.
     seen["recipient"] = {k: v for k, v in dataclasses.asdict(recipient).items() if k != "devices"}
     if user is not None:
-        seen[templating.USER_VARIABLE] = {**seen["recipient"], "data": user.get("data") or {}}
+        seen[USER_VARIABLE] = {**seen["recipient"], "data": user.get("data") or {}}
     return seen
 
 
@@ -44,9 +45,9 @@ class Renderer:
         content = await self.content_of(job)
         seen = values(job.data, recipient, user, links)
         try:
-            if templating.is_literal_content(content):
-                return templating.render(content, job.channel, seen, recipient.locale)
+            if is_literal_content(content):
+                return render.render(content, job.channel, seen, recipient.locale)
             # A hostile template may run to its step budget (~0.2 s): keep that off the event loop.
-            return await asyncio.to_thread(templating.render, content, job.channel, seen, recipient.locale)
-        except templating.TemplateError as exc:
+            return await asyncio.to_thread(render.render, content, job.channel, seen, recipient.locale)
+        except TemplateError as exc:
             raise PermanentFailure(f"render: {exc}") from None

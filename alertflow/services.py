@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from .providers import ProviderRegistry
     from .scheduler import Scheduler
     from .storage.database import SQLiteDatabase
-    from .templates import TemplateStore
+    from .templates.store import TemplateStore
     from .unsubscribe import Links
     from .workers import WorkerPools
 

@@ -8,10 +8,10 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from . import templating
-from .storage.database import Database
-from .templating import ValidatedContent
-from .timefmt import iso
+from ..storage.database import Database
+from ..timefmt import iso
+from . import content, validation
+from .content import ValidatedContent
 
 
 @dataclass(frozen=True)
@@ -57,8 +57,8 @@ async def _as_today(version: Version) -> Version:
     today's rules (a release before counted ``user.x|default(..)`` as needing ``user``), or
     why it is refused; compiling it now also spares its first delivery the compile."""
     try:
-        checked = await templating.validate_content_async(version.content)
-    except templating.TemplateValidationError as exc:
+        checked = await validation.validate_content_async(version.content)
+    except content.TemplateValidationError as exc:
         return dataclasses.replace(version, refused=str(exc))
     return dataclasses.replace(version, variables=checked.variables)
 
