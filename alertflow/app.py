@@ -34,7 +34,6 @@ from .api import templates as template_api
 from .api.headers import security_headers
 from .api.middleware import AUTH_LIMITER, MIB, PARSER_LIMITS, authenticate, problems
 from .cache import TtlCache
-from .categories import cached as categories_cached
 from .channels import ChannelProviders
 from .clock import Clock
 from .config import Config, ConfigError
@@ -45,13 +44,14 @@ from .limits import AuthFailureLimiter, PublishLimiter
 from .message import CHANNELS
 from .netguard import OutboundGuard, Resolve, parse_networks, system_resolve
 from .providers import ProviderContext, ProviderRegistry
+from .recipients.categories import cached as categories_cached
+from .recipients.unsubscribe import Links
 from .rendering import Renderer
 from .scheduler import Scheduler
 from .sealing import Sealer
 from .services import SERVICES, Services
 from .storage.database import SQLiteDatabase
 from .templates.store import TemplateStore
-from .unsubscribe import Links
 from .workers import ChannelPool, Stopped, WorkerPools
 
 log = logging.getLogger("alertflow.app")

@@ -18,11 +18,12 @@ from typing import Annotated, Any
 
 from pydantic import Field, TypeAdapter, ValidationError
 
-from . import queue, recipients
+from . import queue
 from .errors import from_validation, invalid, invalid_many
 from .ids import new_id
 from .intake import audience_for
 from .publish import MAX_RECIPIENTS, TO_DESCRIPTION, PublishRequest, RecipientIn
+from .recipients import directory
 from .services import Services
 from .storage.database import Database
 from .timefmt import iso
@@ -110,7 +111,7 @@ async def prepare(svc: Services, tenant_id: str, req: BulkRequest, dedupe_key: s
         count = len(req.to)
     else:
         assert req.topic is not None
-        count = await recipients.topic_size(svc.database, tenant_id, req.topic)
+        count = await directory.topic_size(svc.database, tenant_id, req.topic)
         if not count:
             raise invalid("topic", f"topic {req.topic!r} has no subscribers")
     audience = await audience_for(svc, tenant_id, req, [])

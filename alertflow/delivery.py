@@ -16,12 +16,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from . import queue, recipients, unsubscribe
+from . import queue
 from .channels import Handle
 from .config import QueueConfig
 from .message import Device, Message, Recipient
 from .outcomes import Deferred, DeliveryError, PermanentFailure, RateLimited, RetryLater, Sent, combine_device_outcomes
 from .queue import Decision, Job
+from .recipients import directory, unsubscribe
 from .storage.database import Database, StorageFull
 
 log = logging.getLogger("alertflow.delivery")
@@ -165,7 +166,7 @@ class Deliverer:
         def apply(conn: sqlite3.Connection) -> None:
             queue.record(conn, job, decision, now)
             if pruned and job.user_id:
-                recipients.prune_devices(conn, job.tenant_id, job.user_id, job.delivery_id, pruned, now)
+                directory.prune_devices(conn, job.tenant_id, job.user_id, job.delivery_id, pruned, now)
 
         await self._record(apply, record_by)
         for listener in self.listeners:

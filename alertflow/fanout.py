@@ -26,10 +26,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from . import batches, recipients
+from . import batches
 from .errors import ApiError
 from .intake import announce, audience_for
 from .publish import Audience, Plan, PublishRequest, plan, store
+from .recipients import directory
 from .services import Services
 
 log = logging.getLogger("alertflow.fanout")
@@ -191,7 +192,7 @@ class FanOut:
         one query, so one wait for the event loop to take its result."""
         db = self.svc.database
         if batch.topic is not None:
-            user_ids, users = await recipients.topic_page(
+            user_ids, users = await directory.topic_page(
                 db, batch.tenant_id, batch.topic, batch.cursor or "", batches.CHUNK
             )
             return [{"user_id": u} for u in user_ids], (user_ids[-1] if user_ids else None), users
@@ -199,12 +200,12 @@ class FanOut:
             "WITH chunk AS MATERIALIZED (SELECT seq, recipients FROM batch_chunks"
             " WHERE batch_id = ?2 AND seq > ?3 ORDER BY seq LIMIT 1)"
             " SELECT seq, recipients,"
-            f" {recipients.known_users_sql(_CHUNK_USER_IDS)} AS users FROM chunk",
+            f" {directory.known_users_sql(_CHUNK_USER_IDS)} AS users FROM chunk",
             (batch.tenant_id, batch.id, int(batch.cursor) if batch.cursor is not None else -1),
         )
         if row is None:
             return [], None, {}
-        return json.loads(row["recipients"]), str(row["seq"]), recipients.parse_users(row["users"])
+        return json.loads(row["recipients"]), str(row["seq"]), directory.parse_users(row["users"])
 
     async def _write(self, step: _Step) -> None:
         now = self.svc.clock.now()

@@ -6,9 +6,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from . import categories, preferences, recipients
 from .errors import invalid, invalid_many
 from .publish import MAX_RECIPIENTS, Audience, Plan, PublishRequest, RecipientIn, choose_channels
+from .recipients import categories, directory, preferences
 from .services import Services
 from .storage.database import Database
 from .templates import validation
@@ -29,7 +29,7 @@ async def recipients_of(db: Database, tenant_id: str, req: PublishRequest) -> li
     if req.to is not None:
         return req.to
     assert req.topic is not None
-    members = await recipients.topic_members(db, tenant_id, req.topic)
+    members = await directory.topic_members(db, tenant_id, req.topic)
     if not members:
         raise invalid("topic", f"topic {req.topic!r} has no subscribers")
     if len(members) > MAX_RECIPIENTS:
@@ -54,7 +54,7 @@ async def audience_for(
         errors = MissingVariables(missing).errors
         raise invalid_many([{"field": e.field, "message": e.message} for e in errors])
     if users is None:
-        users = await recipients.users(db, tenant_id, {r.user_id for r in to if r.user_id})
+        users = await directory.users(db, tenant_id, {r.user_id for r in to if r.user_id})
     # An unknown user's preferences never matter: every delivery to them is suppressed.
     user_prefs = {user_id: prefs for user_id, u in users.items() if (prefs := preferences.parse(u["preferences"]))}
     return Audience(

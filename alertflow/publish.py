@@ -18,13 +18,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
 from . import queue
-from .categories import Category
 from .errors import invalid
 from .finite import check_finite
 from .idempotency import IdempotencyKey, once
 from .ids import new_ids
 from .naming import MAX_VERSION, ClientId
-from .preferences import Preferences, quiet_until, suppression
+from .recipients.categories import Category
+from .recipients.preferences import Preferences, quiet_until, suppression
 from .templates.content import ChannelSet
 from .timefmt import OUT_OF_RANGE, YEARS
 

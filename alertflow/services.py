@@ -19,10 +19,10 @@ if TYPE_CHECKING:
     from .delivery import Deliverer
     from .fanout import FanOut
     from .providers import ProviderRegistry
+    from .recipients.unsubscribe import Links
     from .scheduler import Scheduler
     from .storage.database import SQLiteDatabase
     from .templates.store import TemplateStore
-    from .unsubscribe import Links
     from .workers import WorkerPools
 
 # A revoked or new key takes effect within this many seconds in a long-running server.

@@ -7,10 +7,10 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from .. import categories
-from ..categories import BUILTIN, Category
 from ..errors import ApiError
 from ..naming import ClientId
+from ..recipients import categories
+from ..recipients.categories import BUILTIN, Category
 from ..services import services
 from ..tenants import Role
 from .middleware import json_response, principal, read_model, read_only, same_as_path

@@ -6,8 +6,9 @@ import html
 
 from aiohttp import web
 
-from .. import signing, unsubscribe
+from .. import signing
 from ..errors import ApiError
+from ..recipients import unsubscribe
 from ..services import services
 from .routing import PUBLIC, Routes
 

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .cache import TtlCache
-    from .storage.database import Database
+    from ..cache import TtlCache
+    from ..storage.database import Database
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,8 @@ import json
 import sqlite3
 from typing import Any
 
-from .message import Device
-from .storage.database import Database
+from ..message import Device
+from ..storage.database import Database
 
 
 def known_users_sql(user_ids: str) -> str:

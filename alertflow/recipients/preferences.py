@@ -13,11 +13,11 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from .cache import TtlCache
+from ..cache import TtlCache
+from ..naming import ClientId
+from ..storage.database import Database
+from ..timefmt import check_timezone
 from .categories import Category
-from .naming import ClientId
-from .storage.database import Database
-from .timefmt import check_timezone
 
 TENANT_DEFAULTS = ""  # the user_id under which a tenant's defaults are stored
 
@@ -54,7 +54,7 @@ class Preferences(_Strict):
     @field_validator("channels")
     @classmethod
     def _known_channels(cls, v: dict[str, bool]) -> dict[str, bool]:
-        from .message import CHANNELS
+        from ..message import CHANNELS
 
         unknown = [c for c in v if c not in CHANNELS]
         if unknown:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Awaitable, Callable
 
-from . import signing
+from .. import signing
 from .categories import Category
 from .preferences import CategoryChoice, Preferences, parse
 
