@@ -34,7 +34,6 @@ from .api import templates as template_api
 from .api.headers import security_headers
 from .api.middleware import AUTH_LIMITER, MIB, PARSER_LIMITS, authenticate, problems
 from .cache import TtlCache
-from .channels import ChannelProviders
 from .clock import Clock
 from .config import Config, ConfigError
 from .delivery import Deliverer
@@ -42,13 +41,15 @@ from .fanout import FanOut
 from .hub import HUB, Hub
 from .limits import AuthFailureLimiter, PublishLimiter
 from .message import CHANNELS
-from .netguard import OutboundGuard, Resolve, parse_networks, system_resolve
-from .providers import ProviderContext, ProviderRegistry
+from .providers.channel_setup import ChannelProviders
+from .providers.interface import ProviderContext
+from .providers.netguard import OutboundGuard, Resolve, parse_networks, system_resolve
+from .providers.registry import ProviderRegistry
+from .providers.sealing import Sealer
 from .recipients.categories import cached as categories_cached
 from .recipients.unsubscribe import Links
 from .rendering import Renderer
 from .scheduler import Scheduler
-from .sealing import Sealer
 from .services import SERVICES, Services
 from .storage.database import SQLiteDatabase
 from .templates.store import TemplateStore

@@ -320,7 +320,7 @@ def plugins_group(config_path: str | None, data_dir: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def plugins_list(config_path: str | None, data_dir: str | None, as_json: bool) -> None:
     """Every provider found in the alertflow.providers entry-point group."""
-    from .providers import ProviderRegistry
+    from .providers.registry import ProviderRegistry
 
     described = ProviderRegistry.from_entry_points().describe()
     if as_json:

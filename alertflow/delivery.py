@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import queue
-from .channels import Handle
 from .config import QueueConfig
 from .message import Device, Message, Recipient
 from .outcomes import Deferred, DeliveryError, PermanentFailure, RateLimited, RetryLater, Sent, combine_device_outcomes
+from .providers.channel_setup import Handle
 from .queue import Decision, Job
 from .recipients import directory, unsubscribe
 from .storage.database import Database, StorageFull

@@ -1,4 +1,4 @@
-"""The in-app inbox: the built-in ``inbox`` provider that writes items, and reading and marking them.
+"""The in-app inbox: reading, marking and archiving the items the built-in ``inbox`` provider writes.
 
 An item stays ``sent`` until the user's browser acknowledges or reads it; then its delivery
 becomes ``delivered``. Archiving (``DELETE``) hides an item but keeps its row, so history and
@@ -11,17 +11,12 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-import time
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from . import signing
-from .ids import new_id
-from .message import Message
-from .outcomes import PermanentFailure, Sent
-from .providers import Provider
 from .storage.database import Database
 from .timefmt import iso
 
@@ -31,39 +26,6 @@ ITEM_ID = re.compile(r"^inb_[0-9a-z]{26}$")
 IN_LIST_SLICE = 500
 COLUMNS = "id, tenant_id, user_id, title, body, action_url, data, category, created_at, read_at"
 VISIBLE = "tenant_id = ? AND user_id = ? AND archived_at IS NULL"
-
-
-class InboxProvider(Provider):
-    channels = frozenset({"inapp"})
-    description = "Stores in-app notifications in the user's inbox."
-
-    async def send(self, message: Message) -> Sent:
-        user_id = message.recipient.user_id
-        if not user_id:
-            raise PermanentFailure("no_contact:user_id: in-app messages need a user_id")
-        c = message.content
-        item_id = new_id("inb")
-        row = (
-            item_id,
-            message.tenant_id,
-            user_id,
-            message.delivery_id,
-            message.notification_id,
-            c.get("title"),
-            c.get("body"),
-            c.get("action_url"),
-            json.dumps(c.get("data") or {}),
-            message.category,
-            time.time(),
-        )
-        await self.context.database.write(
-            lambda conn: conn.execute(
-                "INSERT INTO inbox (id, tenant_id, user_id, delivery_id, notification_id, title, body,"
-                " action_url, data, category, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                row,
-            )
-        )
-        return Sent(provider_message_id=item_id)
 
 
 @dataclass(frozen=True)

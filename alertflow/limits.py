@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from . import tenants
 from .config import LimitsConfig
 from .errors import ApiError
-from .resilience import TokenBucket
+from .providers.resilience import TokenBucket
 
 log = logging.getLogger("alertflow.auth")
 # Client addresses whose failures are remembered at once: every client of a busy server fits,

@@ -15,10 +15,10 @@ from .metrics import Metrics
 from .tenants import Principal
 
 if TYPE_CHECKING:
-    from .channels import ChannelProviders
     from .delivery import Deliverer
     from .fanout import FanOut
-    from .providers import ProviderRegistry
+    from .providers.channel_setup import ChannelProviders
+    from .providers.registry import ProviderRegistry
     from .recipients.unsubscribe import Links
     from .scheduler import Scheduler
     from .storage.database import SQLiteDatabase

@@ -18,7 +18,7 @@ from alertflow import tenants
 from alertflow.app import create_app
 from alertflow.clock import Clock
 from alertflow.config import Config
-from alertflow.netguard import Resolve, system_resolve
+from alertflow.providers.netguard import Resolve, system_resolve
 from alertflow.queue import Decision, Job
 from alertflow.services import SERVICES, Services
 from tests.process import WAIT_SECONDS, Server

@@ -12,8 +12,13 @@ import random
 import pytest
 
 from alertflow import queue
-from alertflow.channels import Handle
-from alertflow.resilience import CIRCUIT_COOLDOWN_SECONDS, CIRCUIT_FAILURES, TRIAL_RECHECK_SECONDS, CircuitBreaker
+from alertflow.providers.channel_setup import Handle
+from alertflow.providers.resilience import (
+    CIRCUIT_COOLDOWN_SECONDS,
+    CIRCUIT_FAILURES,
+    TRIAL_RECHECK_SECONDS,
+    CircuitBreaker,
+)
 from tests.conftest import EMAIL, FakeClock, Harness, Script, StartApp
 
 START = 1_800_000_000.0

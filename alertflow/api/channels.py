@@ -11,11 +11,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from yarl import URL
 
 from .. import queue
-from ..channels import MASK, RATE_KEY, Entry
 from ..errors import ApiError, invalid
 from ..message import CHANNELS
 from ..outcomes import InvalidReceipt, clip
-from ..providers import ProviderConfigError
+from ..providers.channel_setup import MASK, RATE_KEY, Entry
+from ..providers.interface import ProviderConfigError
 from ..services import Services, services
 from ..tenants import Role
 from .middleware import json_response, principal, read_model, read_only, same_as_path

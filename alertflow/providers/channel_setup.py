@@ -29,13 +29,14 @@ from pathlib import PurePath
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
-from .cache import TtlCache
-from .config import Config, ConfigError
+from ..cache import TtlCache
+from ..config import Config, ConfigError
+from ..storage.database import Database
+from .interface import Provider, ProviderConfigError, ProviderContext, ProviderSettings
 from .netguard import OutboundGuard, kind_of, plain
-from .providers import Provider, ProviderConfigError, ProviderContext, ProviderRegistry, ProviderSettings
+from .registry import ProviderRegistry
 from .resilience import CircuitBreaker, TokenBucket
 from .sealing import Sealer
-from .storage.database import Database
 
 BUILTIN_DEFAULTS: dict[str, str] = {"email": "outbox", "sms": "outbox", "push": "outbox", "inapp": "inbox"}
 MASK = "********"

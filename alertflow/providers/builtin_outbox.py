@@ -10,9 +10,9 @@ import dataclasses
 import json
 import time
 
-from .message import Message
-from .outcomes import Sent
-from .providers import Provider
+from ..message import Message
+from ..outcomes import Sent
+from .interface import Provider
 
 
 class OutboxProvider(Provider):
