@@ -38,7 +38,7 @@ from .clock import Clock
 from .config import Config, ConfigError
 from .delivery import Deliverer
 from .fanout import FanOut
-from .hub import HUB, Hub
+from .inbox.hub import HUB, Hub
 from .limits import AuthFailureLimiter, PublishLimiter
 from .message import CHANNELS
 from .providers.channel_setup import ChannelProviders

@@ -11,8 +11,8 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..errors import ApiError, invalid
-from ..hub import HUB
-from ..inbox import Subscriber
+from ..inbox.hub import HUB
+from ..inbox.items import Subscriber
 from ..naming import ClientId
 from ..publish import Contact, JsonData
 from ..services import services

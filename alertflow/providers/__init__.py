@@ -4,14 +4,7 @@ and what protects a send: circuit breakers, sealed credentials, the outbound add
 The built-in ``outbox`` and ``inbox`` providers register through the same entry points as any plugin.
 """
 
-from .interface import (
-    ENTRY_POINT_GROUP,
-    Provider,
-    ProviderConfigError,
-    ProviderContext,
-    ProviderSettings,
-    ReceiptSink,
-)
+from .interface import ENTRY_POINT_GROUP, Provider, ProviderConfigError, ProviderContext, ProviderSettings, ReceiptSink
 from .registry import ProviderRegistry
 
 __all__ = [

@@ -1,4 +1,4 @@
-"""The built-in ``inbox`` provider: writes in-app messages as items of the user's inbox (inbox.py reads them)."""
+"""The built-in ``inbox`` provider: writes in-app messages as items of the user's inbox (inbox/items.py reads them)."""
 
 from __future__ import annotations
 

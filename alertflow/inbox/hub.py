@@ -23,11 +23,11 @@ from typing import Any, Protocol
 
 from aiohttp import WSCloseCode, web
 
-from . import inbox
-from .config import InboxConfig
-from .inbox import Subscriber
-from .queue import Decision, Job
-from .storage.database import Database
+from ..config import InboxConfig
+from ..queue import Decision, Job
+from ..storage.database import Database
+from . import items
+from .items import Subscriber
 
 log = logging.getLogger("alertflow.hub")
 
@@ -182,10 +182,10 @@ class Hub:
     async def _flush(self) -> None:
         item_ids, self._new_items = self._new_items, []
         dirty, self._dirty = self._dirty, set()
-        for row in await inbox.by_ids(self.database, item_ids):
-            self._send(Subscriber(row["tenant_id"], row["user_id"]), {"type": "notification", "data": inbox.shape(row)})
+        for row in await items.by_ids(self.database, item_ids):
+            self._send(Subscriber(row["tenant_id"], row["user_id"]), {"type": "notification", "data": items.shape(row)})
         live = [s for s in dirty if s in self._users]
-        counts = await inbox.unread_counts(self.database, live)
+        counts = await items.unread_counts(self.database, live)
         for subscriber in live:
             self._send(subscriber, {"type": "unread_count", "count": counts.get(subscriber, 0)})
 

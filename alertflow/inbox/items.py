@@ -16,9 +16,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from . import signing
-from .storage.database import Database
-from .timefmt import iso
+from .. import signing
+from ..storage.database import Database
+from ..timefmt import iso
 
 TOKEN_PURPOSE = "inbox"
 ITEM_ID = re.compile(r"^inb_[0-9a-z]{26}$")
