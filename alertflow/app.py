@@ -36,7 +36,9 @@ from .api.middleware import AUTH_LIMITER, MIB, PARSER_LIMITS, authenticate, prob
 from .cache import TtlCache
 from .clock import Clock
 from .config import Config, ConfigError
-from .delivery import Deliverer
+from .delivery.deliverer import Deliverer
+from .delivery.renderer import Renderer
+from .delivery.workers import ChannelPool, Stopped, WorkerPools
 from .fanout import FanOut
 from .inbox.hub import HUB, Hub
 from .limits import AuthFailureLimiter, PublishLimiter
@@ -48,12 +50,10 @@ from .providers.registry import ProviderRegistry
 from .providers.sealing import Sealer
 from .recipients.categories import cached as categories_cached
 from .recipients.unsubscribe import Links
-from .rendering import Renderer
 from .scheduler import Scheduler
 from .services import SERVICES, Services
 from .storage.database import SQLiteDatabase
 from .templates.store import TemplateStore
-from .workers import ChannelPool, Stopped, WorkerPools
 
 log = logging.getLogger("alertflow.app")
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)

@@ -18,7 +18,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, TypeAdapter, ValidationError
 
-from . import queue
+from .delivery import queue
 from .errors import from_validation, invalid, invalid_many
 from .ids import new_id
 from .intake import audience_for

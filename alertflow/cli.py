@@ -18,8 +18,9 @@ from typing import Any, TypeVar
 
 import click
 
-from . import __version__, dlq, tenants
+from . import __version__, tenants
 from .config import SECRET_KEY_FILE, Config, ConfigError, ensure_secret_key, find_config_file, load
+from .delivery import dlq
 from .storage.backup import backup as backup_database
 from .storage.database import connect
 from .storage.migrations import SchemaTooNew, upgrade

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Iterable
 
 from aiohttp import web
 
-from .queue import Decision, Job
+from .delivery.queue import Decision, Job
 from .storage.database import Database
 
 STATES = {0: "ready", 1: "leased", 2: "waiting"}

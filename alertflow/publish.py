@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
-from . import queue
+from .delivery import queue
 from .errors import invalid
 from .finite import check_finite
 from .idempotency import IdempotencyKey, once

@@ -15,7 +15,8 @@ from .metrics import Metrics
 from .tenants import Principal
 
 if TYPE_CHECKING:
-    from .delivery import Deliverer
+    from .delivery.deliverer import Deliverer
+    from .delivery.workers import WorkerPools
     from .fanout import FanOut
     from .providers.channel_setup import ChannelProviders
     from .providers.registry import ProviderRegistry
@@ -23,7 +24,6 @@ if TYPE_CHECKING:
     from .scheduler import Scheduler
     from .storage.database import SQLiteDatabase
     from .templates.store import TemplateStore
-    from .workers import WorkerPools
 
 # A revoked or new key takes effect within this many seconds in a long-running server.
 AUTH_CACHE_SECONDS = 10.0

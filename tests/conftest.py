@@ -18,8 +18,8 @@ from alertflow import tenants
 from alertflow.app import create_app
 from alertflow.clock import Clock
 from alertflow.config import Config
+from alertflow.delivery.queue import Decision, Job
 from alertflow.providers.netguard import Resolve, system_resolve
-from alertflow.queue import Decision, Job
 from alertflow.services import SERVICES, Services
 from tests.process import WAIT_SECONDS, Server
 

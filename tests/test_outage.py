@@ -11,7 +11,7 @@ import random
 
 import pytest
 
-from alertflow import queue
+from alertflow.delivery import queue
 from alertflow.providers.channel_setup import Handle
 from alertflow.providers.resilience import (
     CIRCUIT_COOLDOWN_SECONDS,

@@ -11,7 +11,7 @@ from typing import Any
 import aiosqlite
 import pytest
 
-from alertflow import queue
+from alertflow.delivery import queue
 from alertflow.publish import insert_rows
 from alertflow.storage import migrations
 from alertflow.storage.database import SQLiteDatabase, connect

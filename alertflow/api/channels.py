@@ -10,7 +10,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 from yarl import URL
 
-from .. import queue
+from ..delivery import queue
 from ..errors import ApiError, invalid
 from ..message import CHANNELS
 from ..outcomes import InvalidReceipt, clip

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from .. import dlq, queue
+from ..delivery import dlq, queue
 from ..errors import ApiError, invalid
 from ..message import CHANNELS
 from ..services import services

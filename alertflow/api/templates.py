@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, SkipValidation, ValidationError
 
-from .. import rendering
+from ..delivery import renderer
 from ..errors import ApiError, from_validation, invalid, invalid_many
 from ..message import Recipient
 from ..naming import MAX_VERSION, ClientId
@@ -194,7 +194,7 @@ async def preview(request: web.Request) -> web.Response:
     missing = content.missing_variables(version.variables, body.data, content.provided_variables(user=False))
     if missing:
         raise invalid_many([{"field": e.field, "message": e.message} for e in content.MissingVariables(missing).errors])
-    values = rendering.values(body.data, Recipient(), None, {"unsubscribe_url": ""})
+    values = renderer.values(body.data, Recipient(), None, {"unsubscribe_url": ""})
     rendered: dict[str, Any] = {}
     for channel in version.channels:
         try:

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 from aiohttp import WSCloseCode, web
 
 from ..config import InboxConfig
-from ..queue import Decision, Job
+from ..delivery.queue import Decision, Job
 from ..storage.database import Database
 from . import items
 from .items import Subscriber

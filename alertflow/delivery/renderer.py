@@ -6,12 +6,12 @@ import asyncio
 import dataclasses
 from typing import Any
 
-from .message import Recipient
-from .outcomes import PermanentFailure
+from ..message import Recipient
+from ..outcomes import PermanentFailure
+from ..templates import render
+from ..templates.content import USER_VARIABLE, TemplateError, is_literal_content
+from ..templates.store import TemplateStore, UnknownTemplate
 from .queue import Job
-from .templates import render
-from .templates.content import USER_VARIABLE, TemplateError, is_literal_content
-from .templates.store import TemplateStore, UnknownTemplate
 
 
 def values(

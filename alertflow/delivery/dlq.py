@@ -5,9 +5,9 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+from ..storage.database import Database
+from ..timefmt import iso
 from . import queue
-from .storage.database import Database
-from .timefmt import iso
 
 # The history's entry for a replay, among the delivery's attempts (it is not one: no send).
 REPLAYED = "replayed"

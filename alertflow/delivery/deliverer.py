@@ -16,14 +16,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..config import QueueConfig
+from ..message import Device, Message, Recipient
+from ..outcomes import Deferred, DeliveryError, PermanentFailure, RateLimited, RetryLater, Sent, combine_device_outcomes
+from ..providers.channel_setup import Handle
+from ..recipients import directory, unsubscribe
+from ..storage.database import Database, StorageFull
 from . import queue
-from .config import QueueConfig
-from .message import Device, Message, Recipient
-from .outcomes import Deferred, DeliveryError, PermanentFailure, RateLimited, RetryLater, Sent, combine_device_outcomes
-from .providers.channel_setup import Handle
 from .queue import Decision, Job
-from .recipients import directory, unsubscribe
-from .storage.database import Database, StorageFull
 
 log = logging.getLogger("alertflow.delivery")
 

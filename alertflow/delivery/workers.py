@@ -16,10 +16,10 @@ from collections.abc import Callable, Iterable
 from functools import partial
 from typing import NamedTuple
 
+from ..storage.database import Database, StorageFull
 from . import queue
-from .delivery import Deliverer
+from .deliverer import Deliverer
 from .queue import Decision, Job
-from .storage.database import Database, StorageFull
 
 log = logging.getLogger("alertflow.workers")
 SWEEP_SECONDS = 1.0

@@ -7,8 +7,8 @@ import sqlite3
 from collections import defaultdict
 from typing import Any
 
-from .storage.database import Database
-from .timefmt import iso
+from ..storage.database import Database
+from ..timefmt import iso
 
 # A notification's status is its least advanced pending delivery's, or else its best outcome.
 _PENDING = ("sending", "queued", "scheduled")
