@@ -39,8 +39,9 @@ from .config import Config, ConfigError
 from .delivery.deliverer import Deliverer
 from .delivery.renderer import Renderer
 from .delivery.workers import ChannelPool, Stopped, WorkerPools
-from .fanout import FanOut
 from .inbox.hub import HUB, Hub
+from .intake.fanout import FanOut
+from .intake.scheduler import Scheduler
 from .limits import AuthFailureLimiter, PublishLimiter
 from .message import CHANNELS
 from .providers.channel_setup import ChannelProviders
@@ -50,7 +51,6 @@ from .providers.registry import ProviderRegistry
 from .providers.sealing import Sealer
 from .recipients.categories import cached as categories_cached
 from .recipients.unsubscribe import Links
-from .scheduler import Scheduler
 from .services import SERVICES, Services
 from .storage.database import SQLiteDatabase
 from .templates.store import TemplateStore

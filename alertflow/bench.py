@@ -27,7 +27,7 @@ from typing import Any
 
 import aiohttp
 
-from .publish import MAX_RECIPIENTS
+from .intake.publish import MAX_RECIPIENTS
 from .timefmt import parse
 
 PUBLISH = "/v1/notifications/publish"

@@ -17,11 +17,11 @@ from .tenants import Principal
 if TYPE_CHECKING:
     from .delivery.deliverer import Deliverer
     from .delivery.workers import WorkerPools
-    from .fanout import FanOut
+    from .intake.fanout import FanOut
+    from .intake.scheduler import Scheduler
     from .providers.channel_setup import ChannelProviders
     from .providers.registry import ProviderRegistry
     from .recipients.unsubscribe import Links
-    from .scheduler import Scheduler
     from .storage.database import SQLiteDatabase
     from .templates.store import TemplateStore
 

@@ -12,7 +12,7 @@ import aiosqlite
 import pytest
 
 from alertflow.delivery import queue
-from alertflow.publish import insert_rows
+from alertflow.intake.publish import insert_rows
 from alertflow.storage import migrations
 from alertflow.storage.database import SQLiteDatabase, connect
 

@@ -7,9 +7,9 @@ from typing import Any
 
 from aiohttp import web
 
-from .. import batches, idempotency
-from ..batches import BulkRequest
 from ..errors import ApiError
+from ..intake import batches, idempotency
+from ..intake.batches import BulkRequest
 from ..services import services
 from .middleware import json_response, principal, read_model
 from .notifications import idempotency_key_of

@@ -7,12 +7,12 @@ from typing import Any
 
 from aiohttp import web
 
-from .. import idempotency
 from ..delivery import queue, tracking
 from ..errors import ApiError, invalid
-from ..intake import announce, audience_for, recipients_of
+from ..intake import idempotency
+from ..intake.audience import announce, audience_for, recipients_of
+from ..intake.publish import PublishRequest, plan, store
 from ..message import CHANNELS
-from ..publish import PublishRequest, plan, store
 from ..services import services
 from ..timefmt import parse
 from .middleware import json_response, principal, read_model

@@ -11,10 +11,10 @@ from aiohttp import web
 from pydantic import Field, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from .. import batches, scheduler
-from ..batches import BulkRequest
 from ..errors import ApiError
 from ..ids import new_id
+from ..intake import batches, scheduler
+from ..intake.batches import BulkRequest
 from ..services import Services, services
 from ..tenants import Role
 from .middleware import json_response, principal, read_model

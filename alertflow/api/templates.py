@@ -10,9 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field, SkipValidation, ValidationErr
 
 from ..delivery import renderer
 from ..errors import ApiError, from_validation, invalid, invalid_many
+from ..intake.publish import JsonData
 from ..message import Recipient
 from ..naming import MAX_VERSION, ClientId
-from ..publish import JsonData
 from ..services import Services, services
 from ..templates import content, render, store, text, validation
 from ..tenants import Role

@@ -13,8 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from ..errors import ApiError, invalid
 from ..inbox.hub import HUB
 from ..inbox.items import Subscriber
+from ..intake.publish import Contact, JsonData
 from ..naming import ClientId
-from ..publish import Contact, JsonData
 from ..services import services
 from ..tenants import Role
 from ..timefmt import check_timezone, iso

@@ -19,20 +19,29 @@ import json
 import logging
 import sqlite3
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from pydantic import ValidationError
 
+from ..errors import ApiError, invalid
+from ..timefmt import iso
 from . import batches
+from .audience import Intake
 from .batches import BulkRequest, NewBatch
-from .errors import ApiError, invalid
-from .services import Services
-from .timefmt import iso
+from .fanout import FanOut
 
 log = logging.getLogger("alertflow.scheduler")
+
+
+class Firing(Intake, Protocol):
+    """What a firing uses: what every way in does, and the fan-out to tell of a new batch."""
+
+    fanout: FanOut | None
+
+
 # Standard crontab numbers days from Sunday (0 or 7); APScheduler 3 from Monday (0). Days are
 # handed to it by name, so "0 9 * * 1" means Monday as everywhere else.
 _DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
@@ -112,7 +121,7 @@ def dedupe_key(schedule_id: str, fire_time: float) -> str:
 class Scheduler:
     """Registers every active schedule with APScheduler and enqueues their firings."""
 
-    def __init__(self, svc: Services) -> None:
+    def __init__(self, svc: Firing) -> None:
         self.svc = svc
         self._aps: AsyncIOScheduler | None = None
 

@@ -26,12 +26,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from ..errors import ApiError
+from ..recipients import directory
 from . import batches
-from .errors import ApiError
-from .intake import announce, audience_for
+from .audience import Intake, announce, audience_for
 from .publish import Audience, Plan, PublishRequest, plan, store
-from .recipients import directory
-from .services import Services
 
 log = logging.getLogger("alertflow.fanout")
 # After an unexpected error (the disk is full, ...) a batch is retried this much later.
@@ -77,7 +76,7 @@ class _Step:
 class FanOut:
     """Fans out every batch that is ``fanning_out``; :meth:`submitted` wakes it for a new one."""
 
-    def __init__(self, svc: Services) -> None:
+    def __init__(self, svc: Intake) -> None:
         self.svc = svc
         self._batches: dict[str, _Batch] = {}
         self._turns: deque[str] = deque()

@@ -17,16 +17,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
-from .delivery import queue
-from .errors import invalid
-from .finite import check_finite
+from ..delivery import queue
+from ..errors import invalid
+from ..finite import check_finite
+from ..ids import new_ids
+from ..naming import MAX_VERSION, ClientId
+from ..recipients.categories import Category
+from ..recipients.preferences import Preferences, quiet_until, suppression
+from ..templates.content import ChannelSet
+from ..timefmt import OUT_OF_RANGE, YEARS
 from .idempotency import IdempotencyKey, once
-from .ids import new_ids
-from .naming import MAX_VERSION, ClientId
-from .recipients.categories import Category
-from .recipients.preferences import Preferences, quiet_until, suppression
-from .templates.content import ChannelSet
-from .timefmt import OUT_OF_RANGE, YEARS
 
 Channel = Literal["email", "sms", "push", "inapp", "webhook"]
 Priority = Literal["high", "medium", "low"]

@@ -18,15 +18,14 @@ from typing import Annotated, Any
 
 from pydantic import Field, TypeAdapter, ValidationError
 
-from .delivery import queue
-from .errors import from_validation, invalid, invalid_many
-from .ids import new_id
-from .intake import audience_for
+from ..delivery import queue
+from ..errors import from_validation, invalid, invalid_many
+from ..ids import new_id
+from ..recipients import directory
+from ..storage.database import Database
+from ..timefmt import iso
+from .audience import Intake, audience_for
 from .publish import MAX_RECIPIENTS, TO_DESCRIPTION, PublishRequest, RecipientIn
-from .recipients import directory
-from .services import Services
-from .storage.database import Database
-from .timefmt import iso
 
 log = logging.getLogger("alertflow.batches")
 
@@ -103,7 +102,7 @@ class NewBatch:
     dedupe_key: str | None = None  # a retried request or a schedule firing finds its batch
 
 
-async def prepare(svc: Services, tenant_id: str, req: BulkRequest, dedupe_key: str | None = None) -> NewBatch:
+async def prepare(svc: Intake, tenant_id: str, req: BulkRequest, dedupe_key: str | None = None) -> NewBatch:
     """A bulk body checked as a publish is (category, template, variables, channels), with
     its recipients checked, or its topic's subscribers counted; raises ApiError (422)."""
     if req.to is not None:
@@ -164,7 +163,7 @@ def store(conn: sqlite3.Connection, batch: NewBatch, now: float) -> tuple[str, i
     return batch_id, batch.recipients, True
 
 
-async def view(svc: Services, tenant_id: str, batch_id: str) -> dict[str, Any] | None:
+async def view(svc: Intake, tenant_id: str, batch_id: str) -> dict[str, Any] | None:
     """A batch with its deliveries counted by status (one covering-index scan), or None.
 
     A batch of COUNTS_CACHED_FROM recipients or more is counted at most once a second

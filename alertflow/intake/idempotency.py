@@ -21,8 +21,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from .errors import ApiError
-from .storage.database import Database
+from ..errors import ApiError
+from ..storage.database import Database
 
 HEADER = "Idempotency-Key"
 # Keys are honoured for a day, as the contract promises.

@@ -4,15 +4,13 @@ audience before it, announcing the new deliveries after the commit."""
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from .errors import invalid, invalid_many
-from .publish import MAX_RECIPIENTS, Audience, Plan, PublishRequest, RecipientIn, choose_channels
-from .recipients import categories, directory, preferences
-from .services import Services
-from .storage.database import Database
-from .templates import validation
-from .templates.content import (
+from ..errors import invalid, invalid_many
+from ..recipients import categories, directory, preferences
+from ..storage.database import Database
+from ..templates import validation
+from ..templates.content import (
     USER_VARIABLE,
     MissingVariables,
     TemplateContent,
@@ -20,9 +18,32 @@ from .templates.content import (
     missing_variables,
     provided_variables,
 )
-from .templates.store import UnknownTemplate
+from ..templates.store import UnknownTemplate
+from .publish import MAX_RECIPIENTS, Audience, Plan, PublishRequest, RecipientIn, choose_channels
+
+if TYPE_CHECKING:
+    from ..cache import TtlCache
+    from ..clock import Clock
+    from ..delivery.workers import WorkerPools
+    from ..storage.database import SQLiteDatabase
+    from ..templates.store import TemplateStore
 
 log = logging.getLogger("alertflow.publish")
+
+
+class Intake(Protocol):
+    """What the ways in use of the running server. ``api.context.Services`` provides it; it is
+    declared here, not imported from there, so intake depends on nothing of the HTTP edge."""
+
+    database: SQLiteDatabase
+    clock: Clock
+    templates: TemplateStore
+    # Tenant settings every publish reads (categories.cached, preferences.cached_defaults).
+    settings: TtlCache
+    # Big batches' delivery counts (batches.view).
+    batch_counts: TtlCache
+    # None until the pools start: announce() then has no one to wake.
+    pools: WorkerPools | None
 
 
 async def recipients_of(db: Database, tenant_id: str, req: PublishRequest) -> list[RecipientIn]:
@@ -38,7 +59,7 @@ async def recipients_of(db: Database, tenant_id: str, req: PublishRequest) -> li
 
 
 async def audience_for(
-    svc: Services, tenant_id: str, req: PublishRequest, to: list[RecipientIn], users: dict[str, Any] | None = None
+    svc: Intake, tenant_id: str, req: PublishRequest, to: list[RecipientIn], users: dict[str, Any] | None = None
 ) -> Audience:
     """Category, content, channels, users and preferences: everything a plan looks up.
     ``users``: the recipients' users, when they were read with the recipients (a fan-out step)."""
@@ -78,7 +99,7 @@ def all_addressed_by_user_id(req: PublishRequest) -> bool:
 
 
 async def source_of(
-    svc: Services, tenant_id: str, req: PublishRequest
+    svc: Intake, tenant_id: str, req: PublishRequest
 ) -> tuple[dict[str, Any] | None, int | None, tuple[str, ...], list[str]]:
     """(inline content, template version, variables needed, channels available)."""
     if req.content is not None:
@@ -107,7 +128,7 @@ async def source_of(
     return None, version.version, version.variables, version.channels
 
 
-def announce(svc: Services, p: Plan) -> None:
+def announce(svc: Intake, p: Plan) -> None:
     """After the commit: wake the pools, tell the timer, log each new delivery's state."""
     if svc.pools:
         svc.pools.ready(p.ready_channels)
