@@ -31,8 +31,10 @@ from .api import (
 )
 from .api import channels as channel_api
 from .api import templates as template_api
+from .api.context import SERVICES, Services
 from .api.headers import security_headers
 from .api.middleware import AUTH_LIMITER, MIB, PARSER_LIMITS, authenticate, problems
+from .api.rate_limits import AuthFailureLimiter, PublishLimiter
 from .cache import TtlCache
 from .clock import Clock
 from .config import Config, ConfigError
@@ -42,7 +44,6 @@ from .delivery.workers import ChannelPool, Stopped, WorkerPools
 from .inbox.hub import HUB, Hub
 from .intake.fanout import FanOut
 from .intake.scheduler import Scheduler
-from .limits import AuthFailureLimiter, PublishLimiter
 from .message import CHANNELS
 from .providers.channel_setup import ChannelProviders
 from .providers.interface import ProviderContext
@@ -51,7 +52,6 @@ from .providers.registry import ProviderRegistry
 from .providers.sealing import Sealer
 from .recipients.categories import cached as categories_cached
 from .recipients.unsubscribe import Links
-from .services import SERVICES, Services
 from .storage.database import SQLiteDatabase
 from .templates.store import TemplateStore
 

@@ -436,8 +436,8 @@ def bench(config_path: str | None, data_dir: str | None, **options: Any) -> None
     """
     from types import SimpleNamespace
 
-    from .bench import FROZEN
-    from .bench import bench as run_bench
+    from .ops.bench import FROZEN
+    from .ops.bench import bench as run_bench
 
     config_path, data_dir = given("config_path", config_path), given("data_dir", data_dir)
     args = SimpleNamespace(**options, config_file=None, data_dir=None)
@@ -451,7 +451,7 @@ def bench(config_path: str | None, data_dir: str | None, **options: Any) -> None
     if data_dir:
         args.data_dir = Path(data_dir).resolve()
     if args.reference and FROZEN:
-        fail("--reference runs the Python module alertflow.bench: use a pip-installed alertflow", 2)
+        fail("--reference runs the Python module alertflow.ops.bench: use a pip-installed alertflow", 2)
     results = asyncio.run(run_bench(args))
     if args.as_json:
         click.echo(json.dumps(results))

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from alertflow.api.rate_limits import PublishLimiter
 from alertflow.config import LimitsConfig
-from alertflow.limits import PublishLimiter
 from alertflow.providers.resilience import TokenBucket
 from tests.conftest import EMAIL, FakeClock, StartApp, add_tenant
 

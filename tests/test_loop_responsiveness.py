@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 from aiohttp import ClientResponse
 
-from alertflow import metrics
 from alertflow.intake import scheduler
+from alertflow.ops import metrics
 from alertflow.templates import render, validation
 from alertflow.templates.limits import MAX_TEMPLATE_NODES
 from tests.conftest import WAIT_SECONDS, Harness

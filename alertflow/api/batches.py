@@ -10,7 +10,7 @@ from aiohttp import web
 from ..errors import ApiError
 from ..intake import batches, idempotency
 from ..intake.batches import BulkRequest
-from ..services import services
+from .context import services
 from .middleware import json_response, principal, read_model
 from .notifications import idempotency_key_of
 from .routing import COUNT, STRING, Routes, obj

@@ -11,8 +11,8 @@ from ..errors import ApiError
 from ..naming import ClientId
 from ..recipients import categories
 from ..recipients.categories import BUILTIN, Category
-from ..services import services
 from ..tenants import Role
+from .context import services
 from .middleware import json_response, principal, read_model, read_only, same_as_path
 from .routing import ITEMS, STRING, Routes, obj
 

@@ -16,8 +16,8 @@ from ..message import CHANNELS
 from ..outcomes import InvalidReceipt, clip
 from ..providers.channel_setup import MASK, RATE_KEY, Entry
 from ..providers.interface import ProviderConfigError
-from ..services import Services, services
 from ..tenants import Role
+from .context import Services, services
 from .middleware import json_response, principal, read_model, read_only, same_as_path
 from .routing import OBJECT, PUBLIC, STRING, Routes, obj
 

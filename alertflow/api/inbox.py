@@ -23,9 +23,9 @@ from ..errors import ApiError, from_validation, invalid
 from ..inbox import items
 from ..inbox.hub import HUB, Connection, Hub, HubClosed, TooManyConnections
 from ..inbox.items import Subscriber
-from ..services import Services, services
 from ..signing import ExpiredToken, InvalidToken
 from ..timefmt import iso
+from .context import Services, services
 from .middleware import admitted, bearer, json_response, key_principal, principal, refused
 from .params import LIMIT, page_size
 from .routing import COUNT, OBJECT, PAGE, PUBLIC, STRING, Param, Routes, obj

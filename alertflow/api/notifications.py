@@ -13,8 +13,8 @@ from ..intake import idempotency
 from ..intake.audience import announce, audience_for, recipients_of
 from ..intake.publish import PublishRequest, plan, store
 from ..message import CHANNELS
-from ..services import services
 from ..timefmt import parse
+from .context import services
 from .middleware import json_response, principal, read_model
 from .params import CURSOR, LIMIT, choice, page_size
 from .routing import OBJECT, PAGE, STRING, Param, Routes, obj

@@ -10,8 +10,8 @@ from pydantic import ValidationError
 from ..errors import ApiError, from_validation, invalid_many
 from ..recipients import categories, preferences
 from ..recipients.preferences import TENANT_DEFAULTS, Preferences
-from ..services import services
 from ..tenants import Role
+from .context import services
 from .middleware import json_response, principal, read_json
 from .routing import Routes
 

@@ -15,8 +15,8 @@ from ..errors import ApiError
 from ..ids import new_id
 from ..intake import batches, scheduler
 from ..intake.batches import BulkRequest
-from ..services import Services, services
 from ..tenants import Role
+from .context import Services, services
 from .middleware import json_response, principal, read_model
 from .routing import ITEMS, STRING, Routes, obj
 

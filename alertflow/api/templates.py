@@ -13,10 +13,10 @@ from ..errors import ApiError, from_validation, invalid, invalid_many
 from ..intake.publish import JsonData
 from ..message import Recipient
 from ..naming import MAX_VERSION, ClientId
-from ..services import Services, services
 from ..templates import content, render, store, text, validation
 from ..tenants import Role
 from ..timefmt import iso
+from .context import Services, services
 from .middleware import json_response, principal, read_json, read_model, read_only, same_as_path
 from .params import whole_number
 from .routing import COUNT, ITEMS, STRING, Routes, obj

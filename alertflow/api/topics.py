@@ -11,8 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..errors import ApiError
 from ..naming import ClientId
 from ..recipients import directory
-from ..services import services
 from ..tenants import Role
+from .context import services
 from .middleware import json_response, principal, read_model, read_only, same_as_path
 from .routing import COUNT, STRING, Routes, obj
 

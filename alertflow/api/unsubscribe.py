@@ -9,7 +9,7 @@ from aiohttp import web
 from .. import signing
 from ..errors import ApiError
 from ..recipients import unsubscribe
-from ..services import services
+from .context import services
 from .routing import PUBLIC, Routes
 
 api = Routes()

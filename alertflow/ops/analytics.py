@@ -6,8 +6,8 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
-from .storage.database import Database
-from .timefmt import iso
+from ..storage.database import Database
+from ..timefmt import iso
 
 BUCKET_SECONDS = {"hour": 3600, "day": 86400}
 

@@ -7,23 +7,23 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from .cache import TtlCache
-from .clock import Clock
-from .config import Config
-from .limits import PublishLimiter
-from .metrics import Metrics
-from .tenants import Principal
+from ..cache import TtlCache
+from ..clock import Clock
+from ..config import Config
+from ..ops.metrics import Metrics
+from ..tenants import Principal
+from .rate_limits import PublishLimiter
 
 if TYPE_CHECKING:
-    from .delivery.deliverer import Deliverer
-    from .delivery.workers import WorkerPools
-    from .intake.fanout import FanOut
-    from .intake.scheduler import Scheduler
-    from .providers.channel_setup import ChannelProviders
-    from .providers.registry import ProviderRegistry
-    from .recipients.unsubscribe import Links
-    from .storage.database import SQLiteDatabase
-    from .templates.store import TemplateStore
+    from ..delivery.deliverer import Deliverer
+    from ..delivery.workers import WorkerPools
+    from ..intake.fanout import FanOut
+    from ..intake.scheduler import Scheduler
+    from ..providers.channel_setup import ChannelProviders
+    from ..providers.registry import ProviderRegistry
+    from ..recipients.unsubscribe import Links
+    from ..storage.database import SQLiteDatabase
+    from ..templates.store import TemplateStore
 
 # A revoked or new key takes effect within this many seconds in a long-running server.
 AUTH_CACHE_SECONDS = 10.0

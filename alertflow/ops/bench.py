@@ -27,8 +27,8 @@ from typing import Any
 
 import aiohttp
 
-from .intake.publish import MAX_RECIPIENTS
-from .timefmt import parse
+from ..intake.publish import MAX_RECIPIENTS
+from ..timefmt import parse
 
 PUBLISH = "/v1/notifications/publish"
 START_SECONDS = 30.0
@@ -129,7 +129,7 @@ async def embedded_server(workdir: Path, config_file: Path | None = None, data_d
 async def reference_server(workdir: Path) -> Target:
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "alertflow.bench", str(workdir / "ref.db"), str(port)],
+        [sys.executable, "-m", "alertflow.ops.bench", str(workdir / "ref.db"), str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -142,7 +142,7 @@ def serve_reference(db_path: str, port: int) -> None:
     """The yardstick: JSON in, one row written through a group-committing writer, JSON out."""
     from aiohttp import web
 
-    from .storage.database import SQLiteDatabase
+    from ..storage.database import SQLiteDatabase
 
     database = SQLiteDatabase(Path(db_path))
 

@@ -8,10 +8,10 @@ from collections.abc import Iterable
 from http import HTTPStatus
 from typing import Any
 
-from . import __version__, naming
-from .api.routing import CLIENT_ID_PARAMS, Route
-from .errors import CATALOGUE, PROBLEM_CONTENT_TYPE
-from .message import CHANNELS
+from .. import __version__, naming
+from ..errors import CATALOGUE, PROBLEM_CONTENT_TYPE
+from ..message import CHANNELS
+from .routing import CLIENT_ID_PARAMS, Route
 
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 # What every route whose shape has it can answer, beyond what it declares (Route.problems).

@@ -12,8 +12,8 @@ from collections.abc import AsyncIterator, Iterable
 
 from aiohttp import web
 
-from .delivery.queue import Decision, Job
-from .storage.database import Database
+from ..delivery.queue import Decision, Job
+from ..storage.database import Database
 
 STATES = {0: "ready", 1: "leased", 2: "waiting"}
 # How often the loop-lag probe wakes: 20 times a second sees a stall of a few tens of ms and

@@ -15,10 +15,10 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import tenants
-from .config import LimitsConfig
-from .errors import ApiError
-from .providers.resilience import TokenBucket
+from .. import tenants
+from ..config import LimitsConfig
+from ..errors import ApiError
+from ..providers.resilience import TokenBucket
 
 log = logging.getLogger("alertflow.auth")
 # Client addresses whose failures are remembered at once: every client of a busy server fits,
