@@ -13,28 +13,12 @@ from pathlib import Path
 
 from aiohttp import web
 
-from .api import (
-    analytics,
-    batches,
-    categories,
-    dashboard,
-    dlq,
-    inbox,
-    notifications,
-    operations,
-    outbox,
-    preferences,
-    schedules,
-    topics,
-    unsubscribe,
-    users,
-)
-from .api import channels as channel_api
-from .api import templates as template_api
+from .api import dashboard, operations
 from .api.context import SERVICES, Services
 from .api.headers import security_headers
 from .api.middleware import AUTH_LIMITER, MIB, PARSER_LIMITS, authenticate, problems
 from .api.rate_limits import AuthFailureLimiter, PublishLimiter
+from .api.resources import ROUTE_TABLES
 from .cache import TtlCache
 from .clock import Clock
 from .config import Config, ConfigError
@@ -50,32 +34,13 @@ from .providers.interface import ProviderContext
 from .providers.netguard import OutboundGuard, Resolve, parse_networks, system_resolve
 from .providers.registry import ProviderRegistry
 from .providers.sealing import Sealer
-from .recipients.categories import cached as categories_cached
+from .recipients import categories
 from .recipients.unsubscribe import Links
 from .storage.database import SQLiteDatabase
 from .templates.store import TemplateStore
 
 log = logging.getLogger("alertflow.app")
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
-
-ROUTE_TABLES = (
-    operations.api,
-    notifications.api,
-    dlq.api,
-    outbox.api,
-    users.api,
-    categories.api,
-    preferences.api,
-    topics.api,
-    template_api.api,
-    channel_api.api,
-    analytics.api,
-    unsubscribe.api,
-    dashboard.api,
-    inbox.api,
-    batches.api,
-    schedules.api,
-)
 
 
 class DataDirInUse(RuntimeError):
@@ -117,7 +82,7 @@ def create_app(
     settings_cache = TtlCache()
 
     base_url = config.server.public_url or f"http://{config.server.host}:{config.server.port}"
-    links = Links(config.server.secret_key, base_url, functools.partial(categories_cached, settings_cache, database))
+    links = Links(config.server.secret_key, base_url, functools.partial(categories.cached, settings_cache, database))
     svc = Services(
         config=config,
         database=database,
