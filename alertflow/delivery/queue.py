@@ -41,7 +41,7 @@ class Job:
 
 @dataclass(frozen=True)
 class Decision:
-    """The one state change an attempt leads to (see delivery.decide)."""
+    """The one state change an attempt leads to (see deliverer.decide)."""
 
     status: str  # sent, delivered, queued (retry), deferred (not tried, not counted), failed, dead
     outcome: str  # what the attempt row says: sent, delivered, retry, rate_limited, failed, dead, deferred

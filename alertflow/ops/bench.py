@@ -8,6 +8,9 @@ throughput at ``--sustain-rate`` with the backlog sampled; server RSS idle and a
 ``--topic-subscribers N`` bulk-sends to a topic of N subscribers.
 ``--reference`` also serves a bare aiohttp + SQLite group-commit endpoint in the same run
 and prints AlertFlow's publish rate as a ratio of it, so figures compare across machines.
+
+Long module: it is one command's scenarios, each a few dozen lines over the same Target and Run
+and the server the command started; it is a client of the server, imported by no part of it.
 """
 
 from __future__ import annotations
