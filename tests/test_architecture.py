@@ -158,3 +158,13 @@ def test_the_long_module_marker_needs_a_reason() -> None:
     assert not LONG_MARKER.search("Sends load.\n\nLong module:")
     assert not LONG_MARKER.search("Sends load.\n\nLong module: big")
     assert not LONG_MARKER.search("A long module, as modules go.")
+
+
+def test_the_architecture_diagram_draws_every_package() -> None:
+    drawn = "\n".join(
+        re.findall(r"^```mermaid\n(.*?)^```", (ROOT / "docs" / "architecture.md").read_text(), re.S | re.M)
+    )
+    packages = sorted(p.parent.name for p in PACKAGE.glob("*/__init__.py"))
+    assert len(packages) > 5, "the package scan found too little to prove anything"
+    missing = [name for name in packages if f"{name}/" not in drawn]
+    assert not missing, f"docs/architecture.md's diagrams do not draw {missing}"
