@@ -13,68 +13,34 @@ from pathlib import Path
 
 from aiohttp import web
 
-from .api import (
-    analytics,
-    batches,
-    categories,
-    dashboard,
-    dlq,
-    inbox,
-    notifications,
-    operations,
-    outbox,
-    preferences,
-    schedules,
-    topics,
-    unsubscribe,
-    users,
-)
-from .api import channels as channel_api
-from .api import templates as template_api
+from .api import dashboard, operations
+from .api.context import SERVICES, Services
 from .api.headers import security_headers
 from .api.middleware import AUTH_LIMITER, MIB, PARSER_LIMITS, authenticate, problems
+from .api.rate_limits import AuthFailureLimiter, PublishLimiter
+from .api.resources import ROUTE_TABLES
 from .cache import TtlCache
-from .categories import cached as categories_cached
-from .channels import ChannelProviders
 from .clock import Clock
 from .config import Config, ConfigError
-from .delivery import Deliverer
-from .fanout import FanOut
-from .hub import HUB, Hub
-from .limits import AuthFailureLimiter, PublishLimiter
+from .delivery.deliverer import Deliverer
+from .delivery.renderer import Renderer
+from .delivery.workers import ChannelPool, Stopped, WorkerPools
+from .inbox.hub import HUB, Hub
+from .intake.fanout import FanOut
+from .intake.scheduler import Scheduler
 from .message import CHANNELS
-from .netguard import OutboundGuard, Resolve, parse_networks, system_resolve
-from .providers import ProviderContext, ProviderRegistry
-from .rendering import Renderer
-from .scheduler import Scheduler
-from .sealing import Sealer
-from .services import SERVICES, Services
+from .providers.channel_setup import ChannelProviders
+from .providers.interface import ProviderContext
+from .providers.netguard import OutboundGuard, Resolve, parse_networks, system_resolve
+from .providers.registry import ProviderRegistry
+from .providers.sealing import Sealer
+from .recipients import categories
+from .recipients.unsubscribe import Links
 from .storage.database import SQLiteDatabase
-from .templates import TemplateStore
-from .unsubscribe import Links
-from .workers import ChannelPool, Stopped, WorkerPools
+from .templates.store import TemplateStore
 
 log = logging.getLogger("alertflow.app")
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
-
-ROUTE_TABLES = (
-    operations.api,
-    notifications.api,
-    dlq.api,
-    outbox.api,
-    users.api,
-    categories.api,
-    preferences.api,
-    topics.api,
-    template_api.api,
-    channel_api.api,
-    analytics.api,
-    unsubscribe.api,
-    dashboard.api,
-    inbox.api,
-    batches.api,
-    schedules.api,
-)
 
 
 class DataDirInUse(RuntimeError):
@@ -116,7 +82,7 @@ def create_app(
     settings_cache = TtlCache()
 
     base_url = config.server.public_url or f"http://{config.server.host}:{config.server.port}"
-    links = Links(config.server.secret_key, base_url, functools.partial(categories_cached, settings_cache, database))
+    links = Links(config.server.secret_key, base_url, functools.partial(categories.cached, settings_cache, database))
     svc = Services(
         config=config,
         database=database,

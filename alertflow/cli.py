@@ -18,8 +18,9 @@ from typing import Any, TypeVar
 
 import click
 
-from . import __version__, dlq, tenants
+from . import __version__, tenants
 from .config import SECRET_KEY_FILE, Config, ConfigError, ensure_secret_key, find_config_file, load
+from .delivery import dlq
 from .storage.backup import backup as backup_database
 from .storage.database import connect
 from .storage.migrations import SchemaTooNew, upgrade
@@ -320,7 +321,7 @@ def plugins_group(config_path: str | None, data_dir: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def plugins_list(config_path: str | None, data_dir: str | None, as_json: bool) -> None:
     """Every provider found in the alertflow.providers entry-point group."""
-    from .providers import ProviderRegistry
+    from .providers.registry import ProviderRegistry
 
     described = ProviderRegistry.from_entry_points().describe()
     if as_json:
@@ -435,8 +436,8 @@ def bench(config_path: str | None, data_dir: str | None, **options: Any) -> None
     """
     from types import SimpleNamespace
 
-    from .bench import FROZEN
-    from .bench import bench as run_bench
+    from .ops.bench import FROZEN
+    from .ops.bench import bench as run_bench
 
     config_path, data_dir = given("config_path", config_path), given("data_dir", data_dir)
     args = SimpleNamespace(**options, config_file=None, data_dir=None)
@@ -450,7 +451,7 @@ def bench(config_path: str | None, data_dir: str | None, **options: Any) -> None
     if data_dir:
         args.data_dir = Path(data_dir).resolve()
     if args.reference and FROZEN:
-        fail("--reference runs the Python module alertflow.bench: use a pip-installed alertflow", 2)
+        fail("--reference runs the Python module alertflow.ops.bench: use a pip-installed alertflow", 2)
     results = asyncio.run(run_bench(args))
     if args.as_json:
         click.echo(json.dumps(results))

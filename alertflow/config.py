@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, ValidationError, field_validator
 
 from .message import CHANNELS
-from .netguard import parse_networks
+from .providers.netguard import parse_networks
 
 ENV_PREFIX = "ALERTFLOW_"
 SECRET_KEY_FILE = "secret_key"

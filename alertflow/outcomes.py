@@ -1,7 +1,7 @@
 """The closed set of outcomes a provider can report for one send.
 
 A provider returns :class:`Sent` or raises one of the exceptions below; anything else it
-raises is treated as a transient failure (see :func:`alertflow.delivery.classify`), so an
+raises is treated as a transient failure (see :func:`alertflow.delivery.deliverer.classify`), so an
 unexpected bug in a provider delays a message instead of losing it.
 """
 

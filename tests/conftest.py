@@ -15,12 +15,12 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from alertflow import tenants
+from alertflow.api.context import SERVICES, Services
 from alertflow.app import create_app
 from alertflow.clock import Clock
 from alertflow.config import Config
-from alertflow.netguard import Resolve, system_resolve
-from alertflow.queue import Decision, Job
-from alertflow.services import SERVICES, Services
+from alertflow.delivery.queue import Decision, Job
+from alertflow.providers.netguard import Resolve, system_resolve
 from tests.process import WAIT_SECONDS, Server
 
 # The local peers speaking each provider's wire format (SMTP, Twilio, FCM, Web Push, ...).

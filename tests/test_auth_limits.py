@@ -13,9 +13,9 @@ import aiohttp
 import pytest
 
 from alertflow.api.middleware import forwarded_client
+from alertflow.api.rate_limits import AuthFailureLimiter
 from alertflow.config import LimitsConfig
 from alertflow.errors import ApiError
-from alertflow.limits import AuthFailureLimiter
 from tests.conftest import FakeClock, Harness, StartApp
 from tests.inbox_support import add_user, token_for
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from alertflow import batches, fanout
 from alertflow.cache import TtlCache
+from alertflow.intake import batches, fanout
 from tests.conftest import EMAIL, FakeClock, Harness, Script, StartApp, add_tenant
 
 BULK = "/v1/notifications/bulk"

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from alertflow.resilience import CIRCUIT_COOLDOWN_SECONDS, CIRCUIT_FAILURES, CircuitBreaker, TokenBucket
+from alertflow.providers.resilience import CIRCUIT_COOLDOWN_SECONDS, CIRCUIT_FAILURES, CircuitBreaker, TokenBucket
 from tests.conftest import Harness, StartApp
 from tests.fakes.fcm import FakeFcm
 from tests.fakes.http import Reply, closed_port_url

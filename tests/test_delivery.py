@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from datetime import datetime
 
-from alertflow.delivery import backoff_delay
+from alertflow.delivery.deliverer import backoff_delay
 from tests.conftest import EMAIL, Harness, Script, StartApp
 
 FAST_RETRIES = {"backoff_base_seconds": 0.05, "backoff_max_seconds": 0.4}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from alertflow import queue
+from alertflow.delivery import queue
 from alertflow.ids import new_id
 from alertflow.storage import migrations
 from alertflow.storage.database import connect

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from alertflow import queue
+from alertflow.delivery import queue
 from alertflow.storage.database import StorageFull
 from tests.conftest import EMAIL, WAIT_SECONDS, FakeClock, Harness, Script, StartApp
 

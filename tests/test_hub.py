@@ -7,10 +7,10 @@ from typing import cast
 
 import pytest
 
-from alertflow import hub as hub_module
 from alertflow.config import InboxConfig
-from alertflow.hub import CLOSE_TOO_SLOW, Hub
-from alertflow.inbox import Subscriber
+from alertflow.inbox import hub as hub_module
+from alertflow.inbox.hub import CLOSE_TOO_SLOW, Hub
+from alertflow.inbox.items import Subscriber
 from alertflow.storage.database import Database
 from tests.conftest import WAIT_SECONDS
 

@@ -8,7 +8,7 @@ import asyncio
 import json
 from typing import Any
 
-from alertflow.idempotency import TTL_SECONDS
+from alertflow.intake.idempotency import TTL_SECONDS
 from tests.conftest import EMAIL, SMS, FakeClock, Harness, StartApp
 
 PUBLISH = "/v1/notifications/publish"

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from alertflow import signing
-from alertflow.inbox import TOKEN_PURPOSE
+from alertflow.inbox.items import TOKEN_PURPOSE
 from tests.conftest import Harness, add_tenant
 from tests.inbox_support import add_user, deliver, token_for
 from tests.test_publish_api import problem

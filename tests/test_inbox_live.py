@@ -10,9 +10,9 @@ import pytest
 from aiohttp import WSMsgType
 
 from alertflow import signing
-from alertflow.bench import Target, inbox_fanout
-from alertflow.hub import HUB
-from alertflow.inbox import TOKEN_PURPOSE, Subscriber
+from alertflow.inbox.hub import HUB
+from alertflow.inbox.items import TOKEN_PURPOSE, Subscriber
+from alertflow.ops.bench import Target, inbox_fanout
 from tests.conftest import WAIT_SECONDS, Harness, StartApp, add_tenant
 from tests.inbox_support import WS, add_user, connect, deliver, inapp, token_for
 

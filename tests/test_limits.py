@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from alertflow.api.rate_limits import PublishLimiter
 from alertflow.config import LimitsConfig
-from alertflow.limits import PublishLimiter
-from alertflow.resilience import TokenBucket
+from alertflow.providers.resilience import TokenBucket
 from tests.conftest import EMAIL, FakeClock, StartApp, add_tenant
 
 ONE = {"to": {"email": "a@example.com"}, "content": EMAIL}

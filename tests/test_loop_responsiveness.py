@@ -20,8 +20,10 @@ from typing import Any
 import pytest
 from aiohttp import ClientResponse
 
-from alertflow import metrics, scheduler, templating
-from alertflow.template_limits import MAX_TEMPLATE_NODES
+from alertflow.intake import scheduler
+from alertflow.ops import metrics
+from alertflow.templates import render, validation
+from alertflow.templates.limits import MAX_TEMPLATE_NODES
 from tests.conftest import WAIT_SECONDS, Harness
 
 # 10,000 placeholders, 188 KB: 9.5 s of event loop before it was bounded and moved off it.
@@ -88,7 +90,7 @@ def publish_body(text: str) -> dict[str, Any]:
 async def test_a_hostile_inline_template_is_refused_without_holding_other_requests(
     app: Harness, gate: Callable[[ModuleType, str], Gate], source: str, limit: str
 ) -> None:
-    held = gate(templating, "_check_sources")
+    held = gate(validation, "_check_sources")
     resp = await served_meanwhile(app, held, "POST", "/v1/notifications/publish", publish_body(source))
     assert limit in (await fields_of(resp))["content.email.text"]
 
@@ -96,7 +98,7 @@ async def test_a_hostile_inline_template_is_refused_without_holding_other_reques
 async def test_a_templated_publish_compiles_in_a_worker_thread(
     app: Harness, gate: Callable[[ModuleType, str], Gate]
 ) -> None:
-    held = gate(templating, "_check_sources")
+    held = gate(validation, "_check_sources")
     resp = await served_meanwhile(app, held, "POST", "/v1/notifications/publish", publish_body(HEAVY_BUT_LEGAL))
     assert resp.status == 202, await resp.text()
 
@@ -104,12 +106,12 @@ async def test_a_templated_publish_compiles_in_a_worker_thread(
 async def test_saving_a_template_compiles_in_a_worker_thread(
     app: Harness, gate: Callable[[ModuleType, str], Gate]
 ) -> None:
-    held = gate(templating, "_check_sources")
+    held = gate(validation, "_check_sources")
     body = {"key": "big", "channels": {"email": {"subject": "s", "text": HEAVY_BUT_LEGAL}}}
     resp = await served_meanwhile(app, held, "POST", "/v1/templates", body)
     assert resp.status == 201, await resp.text()
     refused = await served_meanwhile(
-        app, gate(templating, "_check_sources"), "PUT", "/v1/templates/big", {"channels": {"sms": {"body": DEEP}}}
+        app, gate(validation, "_check_sources"), "PUT", "/v1/templates/big", {"channels": {"sms": {"body": DEEP}}}
     )
     assert "nest more" in (await fields_of(refused))["channels.sms.body"]
 
@@ -117,7 +119,7 @@ async def test_saving_a_template_compiles_in_a_worker_thread(
 async def test_a_preview_renders_in_a_worker_thread(app: Harness, gate: Callable[[ModuleType, str], Gate]) -> None:
     body = {"key": "big", "channels": {"email": {"subject": "s", "text": HEAVY_BUT_LEGAL}}}
     assert (await app.call("POST", "/v1/templates", "admin", body)).status == 201
-    held = gate(templating, "render")
+    held = gate(render, "render")
     resp = await served_meanwhile(app, held, "POST", "/v1/templates/big/preview", {"data": {}})
     assert resp.status == 200, await resp.text()
 
@@ -125,7 +127,7 @@ async def test_a_preview_renders_in_a_worker_thread(app: Harness, gate: Callable
 async def test_a_bulk_with_a_template_compiles_in_a_worker_thread(
     app: Harness, gate: Callable[[ModuleType, str], Gate]
 ) -> None:
-    held = gate(templating, "_check_sources")
+    held = gate(validation, "_check_sources")
     body = {**publish_body(HEAVY_BUT_LEGAL), "to": [{"email": f"u{i}@example.com"} for i in range(3)]}
     resp = await served_meanwhile(app, held, "POST", "/v1/notifications/bulk", body)
     assert resp.status == 202, await resp.text()
@@ -138,7 +140,7 @@ async def test_a_schedule_finds_its_first_firing_in_a_worker_thread(
     created = await served_meanwhile(app, gate(scheduler, "next_fire"), "POST", "/v1/schedules", schedule)
     assert created.status == 201, await created.text()
     compiled = await served_meanwhile(
-        app, gate(templating, "_check_sources"), "POST", "/v1/schedules", {**schedule, "name": "m"}
+        app, gate(validation, "_check_sources"), "POST", "/v1/schedules", {**schedule, "name": "m"}
     )
     assert compiled.status == 201, await compiled.text()
     never = await served_meanwhile(

@@ -11,9 +11,9 @@ import random
 
 import pytest
 
-from alertflow import queue
-from alertflow.channels import Handle
-from alertflow.resilience import (
+from alertflow.delivery import queue
+from alertflow.providers.channel_setup import Handle
+from alertflow.providers.resilience import (
     CIRCUIT_COOLDOWN_SECONDS,
     CIRCUIT_FAILURES,
     TRIAL_RECHECK_SECONDS,

@@ -16,8 +16,8 @@ import requests
 from alertflow_provider_kit import guarded_session
 
 from alertflow.config import ConfigError, load
-from alertflow.netguard import OutboundGuard, parse_networks
 from alertflow.outcomes import MAX_ERROR_CHARS
+from alertflow.providers.netguard import OutboundGuard, parse_networks
 from tests.conftest import Harness, StartApp
 from tests.fakes.dns import FakeDns
 from tests.fakes.fcm import FakeFcm

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from alertflow.channels import MASK
+from alertflow.providers.channel_setup import MASK
 from tests.conftest import EMAIL, SMS, Harness
 
 

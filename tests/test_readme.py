@@ -1,6 +1,6 @@
 """What the README tells a newcomer holds: its variables are set before use, `make serve`
-takes the port it says, its Layout names real modules once each, and every file it cites
-is in this repository."""
+takes the port it says, its Layout names every module and package once and nothing else, and
+every file it cites is in this repository."""
 
 from __future__ import annotations
 
@@ -55,19 +55,27 @@ def test_make_serve_takes_the_port_the_readme_says() -> None:
 
 
 def layout_modules() -> list[Path]:
-    """Every ``*.py`` and ``dir/`` the Layout names, resolved against the directory its line is under."""
+    """Every ``*.py`` and ``dir/`` the Layout names. A line whose first word ends in ``/`` names a
+    directory in the nearest less indented directory line above it (the repository's top at the
+    left margin); the modules on a line are in its own directory, else in that nearest one."""
     [block] = re.findall(r"^```\n(.*?)^```", section("Layout"), re.S | re.M)
     named: list[Path] = []
-    base = ROOT
+    dirs: list[tuple[int, Path]] = []  # the directory lines above this one: (indent, path)
     for line in block.splitlines():
         words = line.split()
-        if not line.startswith(" "):  # a top-level directory, and what it holds
-            base = ROOT / words[0]
-            assert base.is_dir(), words[0]
+        indent = len(line) - len(line.lstrip())
+        while dirs and dirs[-1][0] >= indent:
+            dirs.pop()
+        here = dirs[-1][1] if dirs else ROOT
+        if words and words[0].endswith("/"):
+            here = here / words[0]
+            if indent:
+                named.append(here)
+            else:  # a top-level directory, and what it holds
+                assert here.is_dir(), words[0]
+            dirs.append((indent, here))
             words = words[1:]
-        if line.startswith("  ") and words and words[0].endswith("/"):
-            named.append(base / words[0])
-        named += [base / w.strip(",;()") for w in words if re.fullmatch(r"\w+\.py[,;)]?", w)]
+        named += [here / w.strip(",;()") for w in words if re.fullmatch(r"\w+\.py[,;)]?", w)]
     return named
 
 
@@ -78,6 +86,14 @@ def test_the_layout_names_real_modules_each_once() -> None:
         assert path.exists(), f"the Layout names {path.relative_to(ROOT)}, which does not exist"
     twice = sorted({str(p.relative_to(ROOT)) for p in named if named.count(p) > 1})
     assert twice == [], f"listed more than once: {twice}"
+
+
+def test_the_layout_names_every_module_and_package() -> None:
+    package = ROOT / "alertflow"
+    modules = {p for p in package.rglob("*.py") if p.name != "__init__.py"}
+    packages = {p.parent for p in package.rglob("__init__.py")} - {package}
+    unnamed = sorted(str(p.relative_to(ROOT)) for p in (modules | packages) - set(layout_modules()))
+    assert unnamed == [], f"the Layout does not name {unnamed}"
 
 
 def cited_paths() -> set[str]:

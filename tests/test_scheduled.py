@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from alertflow import queue
+from alertflow.delivery import queue
 from tests.conftest import EMAIL, FakeClock, Script, StartApp
 from tests.test_bulk import batch, bulk, emails, finished
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from alertflow.scheduler import trigger
+from alertflow.intake.scheduler import trigger
 from tests.conftest import EMAIL, FakeClock, Harness, StartApp, add_tenant
 from tests.test_bulk import emails, finished
 

@@ -11,8 +11,8 @@ from typing import Any
 import aiosqlite
 import pytest
 
-from alertflow import queue
-from alertflow.publish import insert_rows
+from alertflow.delivery import queue
+from alertflow.intake.publish import insert_rows
 from alertflow.storage import migrations
 from alertflow.storage.database import SQLiteDatabase, connect
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from alertflow.template_limits import MAX_TEMPLATE_NODES
+from alertflow.templates.limits import MAX_TEMPLATE_NODES
 from tests.conftest import Harness, add_tenant
 
 WELCOME = {

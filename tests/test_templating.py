@@ -7,24 +7,21 @@ from typing import Any
 
 import pytest
 
-from alertflow.template_limits import MAX_BLOCK_DEPTH, MAX_CONTENT_NODES, MAX_TEMPLATE_NODES
-from alertflow.templating import (
-    MAX_OUTPUT_BYTES,
-    MAX_RENDER_STEPS,
+from alertflow.templates.content import (
     FieldError,
     MissingVariables,
     TemplateLimitError,
     TemplateRenderError,
     TemplateSecurityError,
     TemplateValidationError,
-    html_to_text,
     missing_variables,
-    pick_locale,
     provided_variables,
-    render,
-    sms_info,
-    validate_content,
 )
+from alertflow.templates.limits import MAX_BLOCK_DEPTH, MAX_CONTENT_NODES, MAX_OUTPUT_BYTES, MAX_TEMPLATE_NODES
+from alertflow.templates.render import pick_locale, render
+from alertflow.templates.sandbox import MAX_RENDER_STEPS
+from alertflow.templates.text import html_to_text, sms_info
+from alertflow.templates.validation import validate_content
 
 # A step (a loop iteration or a call) costs a few dozen Python calls at most (a recursive
 # loop's ~50, the dearest), so a render its budgets stop makes no more than this many calls

@@ -12,9 +12,9 @@ from alertflow_smtp.provider import SmtpSettings
 from alertflow_webhook.provider import WebhookSettings
 from pydantic import FilePath
 
-from alertflow.channels import ChannelProviders, path_settings
 from alertflow.providers import Provider, ProviderConfigError, ProviderContext, ProviderRegistry, ProviderSettings
-from alertflow.sealing import Sealer
+from alertflow.providers.channel_setup import ChannelProviders, path_settings
+from alertflow.providers.sealing import Sealer
 from tests.conftest import Harness, StartApp, make_config
 from tests.fakes.fcm import FakeFcm
 from tests.fakes.smtp import FakeSmtpServer

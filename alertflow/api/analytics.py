@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from .. import analytics
 from ..errors import invalid
 from ..message import CHANNELS
-from ..services import services
+from ..ops import analytics
 from ..timefmt import iso, parse
+from .context import services
 from .middleware import json_response, principal
 from .params import choice
 from .routing import COUNT, OBJECT, STRING, Param, Routes, obj

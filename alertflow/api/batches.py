@@ -7,10 +7,10 @@ from typing import Any
 
 from aiohttp import web
 
-from .. import batches, idempotency
-from ..batches import BulkRequest
 from ..errors import ApiError
-from ..services import services
+from ..intake import batches, idempotency
+from ..intake.batches import BulkRequest
+from .context import services
 from .middleware import json_response, principal, read_model
 from .notifications import idempotency_key_of
 from .routing import COUNT, STRING, Routes, obj

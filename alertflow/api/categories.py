@@ -7,12 +7,12 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from .. import categories
-from ..categories import BUILTIN, Category
 from ..errors import ApiError
 from ..naming import ClientId
-from ..services import services
+from ..recipients import categories
+from ..recipients.categories import BUILTIN, Category
 from ..tenants import Role
+from .context import services
 from .middleware import json_response, principal, read_model, read_only, same_as_path
 from .routing import ITEMS, STRING, Routes, obj
 

@@ -10,14 +10,14 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 from yarl import URL
 
-from .. import queue
-from ..channels import MASK, RATE_KEY, Entry, UnreadableSetup
+from ..delivery import queue
 from ..errors import ApiError, invalid
 from ..message import CHANNELS
 from ..outcomes import InvalidReceipt, clip
-from ..providers import ProviderConfigError
-from ..services import Services, services
+from ..providers.channel_setup import MASK, RATE_KEY, Entry, UnreadableSetup
+from ..providers.interface import ProviderConfigError
 from ..tenants import Role
+from .context import Services, services
 from .middleware import json_response, principal, read_model, read_only, same_as_path
 from .routing import OBJECT, PUBLIC, STRING, Routes, obj
 

@@ -8,12 +8,12 @@ from typing import Annotated, Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from .. import dlq, queue
+from ..delivery import dlq, queue
 from ..errors import ApiError, invalid
 from ..message import CHANNELS
-from ..services import services
 from ..tenants import Role
 from ..timefmt import parse
+from .context import services
 from .middleware import json_response, principal, read_model
 from .params import CURSOR, LIMIT, choice, page_size
 from .routing import PAGE, STRING, Param, Routes, obj

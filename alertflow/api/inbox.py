@@ -18,13 +18,14 @@ from typing import Any, Literal
 from aiohttp import WSMsgType, web
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from .. import inbox, tenants
+from .. import tenants
 from ..errors import ApiError, from_validation, invalid
-from ..hub import HUB, Connection, Hub, HubClosed, TooManyConnections
-from ..inbox import Subscriber
-from ..services import Services, services
+from ..inbox import items
+from ..inbox.hub import HUB, Connection, Hub, HubClosed, TooManyConnections
+from ..inbox.items import Subscriber
 from ..signing import ExpiredToken, InvalidToken
 from ..timefmt import iso
+from .context import Services, services
 from .middleware import admitted, bearer, json_response, key_principal, principal, refused
 from .params import LIMIT, page_size
 from .routing import COUNT, OBJECT, PAGE, PUBLIC, STRING, Param, Routes, obj
@@ -38,7 +39,7 @@ INITIAL_ITEMS = 20
 # Missed items a reconnect with ?since= replays; a client away for longer reloads over REST.
 REPLAY_LIMIT = 200
 FLAGS = {"true": True, "1": True, "false": False, "0": False}
-ITEM_CURSOR = {"type": "string", "pattern": inbox.ITEM_ID.pattern}
+ITEM_CURSOR = {"type": "string", "pattern": items.ITEM_ID.pattern}
 # Who else may answer: a token's user or an unknown user is a 404, a bad credential a 401.
 SELF_AUTHORISED = ("unauthorized", "not-found", "rate-limited")
 
@@ -53,7 +54,7 @@ def _token_holder(request: web.Request, token: str) -> Subscriber:
     svc = services(request)
     address = admitted(request)
     try:
-        return inbox.token_subscriber(_secret(svc), token, svc.clock.now())
+        return items.token_subscriber(_secret(svc), token, svc.clock.now())
     except ExpiredToken:
         # Not counted as a failure: only a browser we once gave this token holds it.
         raise ApiError("unauthorized", "the inbox token has expired; ask the application for a new one") from None
@@ -62,7 +63,7 @@ def _token_holder(request: web.Request, token: str) -> Subscriber:
 
 
 async def _existing(svc: Services, subscriber: Subscriber) -> Subscriber:
-    if not await inbox.user_exists(svc.database, subscriber):
+    if not await items.user_exists(svc.database, subscriber):
         raise ApiError("not-found", "no such user")
     return subscriber
 
@@ -84,7 +85,7 @@ async def subscriber(request: web.Request) -> Subscriber:
 
 def _cursor(request: web.Request, name: str) -> str | None:
     value = request.query.get(name) or None
-    if value is not None and not inbox.ITEM_ID.match(value):
+    if value is not None and not items.ITEM_ID.match(value):
         raise invalid(name, "expected an inbox item id (inb_ and 26 characters)")
     return value
 
@@ -107,7 +108,7 @@ def _delivered(subscriber: Subscriber, delivery_ids: list[str]) -> None:
 
 async def read_item(svc: Services, hub: Hub, subscriber: Subscriber, item_id: str) -> dict[str, Any]:
     now = svc.clock.now()
-    item, delivered = await svc.database.write(lambda conn: inbox.read(conn, subscriber, item_id, now))
+    item, delivered = await svc.database.write(lambda conn: items.read(conn, subscriber, item_id, now))
     if item is None:
         raise ApiError("not-found", "no such inbox item")
     _delivered(subscriber, delivered)
@@ -117,7 +118,7 @@ async def read_item(svc: Services, hub: Hub, subscriber: Subscriber, item_id: st
 
 async def read_everything(svc: Services, hub: Hub, subscriber: Subscriber) -> int:
     now = svc.clock.now()
-    marked, delivered = await svc.database.write(lambda conn: inbox.read_all(conn, subscriber, now))
+    marked, delivered = await svc.database.write(lambda conn: items.read_all(conn, subscriber, now))
     _delivered(subscriber, delivered)
     if marked:
         hub.changed(subscriber, {"type": "read_all", "read_at": iso(now)})
@@ -126,14 +127,14 @@ async def read_everything(svc: Services, hub: Hub, subscriber: Subscriber) -> in
 
 async def archive_item(svc: Services, hub: Hub, subscriber: Subscriber, item_id: str) -> None:
     now = svc.clock.now()
-    if not await svc.database.write(lambda conn: inbox.archive(conn, subscriber, item_id, now)):
+    if not await svc.database.write(lambda conn: items.archive(conn, subscriber, item_id, now)):
         raise ApiError("not-found", "no such inbox item")
     hub.changed(subscriber, {"type": "archive", "id": item_id})
 
 
 async def acknowledge(svc: Services, subscriber: Subscriber, item_id: str) -> None:
     now = svc.clock.now()
-    _delivered(subscriber, await svc.database.write(lambda conn: inbox.acknowledge(conn, subscriber, item_id, now)))
+    _delivered(subscriber, await svc.database.write(lambda conn: items.acknowledge(conn, subscriber, item_id, now)))
 
 
 # --- HTTP --------------------------------------------------------------------------------------
@@ -157,10 +158,10 @@ async def list_inbox(request: web.Request) -> web.Response:
     unread = request.query.get("unread", "false").lower()
     if unread not in FLAGS:
         raise invalid("unread", "expected true or false")
-    items, cursor = await inbox.page(
+    found, cursor = await items.page(
         services(request).database, who, FLAGS[unread], page_size(request), _cursor(request, "cursor")
     )
-    return json_response({"items": items, "next_cursor": cursor})
+    return json_response({"items": found, "next_cursor": cursor})
 
 
 @api.get(
@@ -173,7 +174,7 @@ async def list_inbox(request: web.Request) -> web.Response:
 async def count_unread(request: web.Request) -> web.Response:
     """Count a user's unread inbox items (by API key, or that user's token)."""
     who = await subscriber(request)
-    return json_response({"unread_count": await inbox.unread_count(services(request).database, who)})
+    return json_response({"unread_count": await items.unread_count(services(request).database, who)})
 
 
 @api.post(
@@ -211,7 +212,7 @@ async def issue_token(request: web.Request) -> web.Response:
     """Issue a subscriber token for one user's browser (member and up; a token cannot make tokens)."""
     svc = services(request)
     who = await _existing(svc, Subscriber(principal(request).tenant_id, request.match_info["user_id"]))
-    token, expires_at = inbox.issue_token(_secret(svc), who, svc.config.inbox.token_ttl_seconds, svc.clock.now())
+    token, expires_at = items.issue_token(_secret(svc), who, svc.config.inbox.token_ttl_seconds, svc.clock.now())
     return json_response({"token": token, "expires_at": iso(expires_at)})
 
 
@@ -333,9 +334,9 @@ async def inbox_socket(request: web.Request) -> web.StreamResponse:
     try:
         await ws.prepare(request)
         connection.start()
-        for item in await inbox.recent(svc.database, who, since, REPLAY_LIMIT if since else INITIAL_ITEMS):
+        for item in await items.recent(svc.database, who, since, REPLAY_LIMIT if since else INITIAL_ITEMS):
             connection.send({"type": "notification", "data": item})
-        connection.send({"type": "unread_count", "count": await inbox.unread_count(svc.database, who)})
+        connection.send({"type": "unread_count", "count": await items.unread_count(svc.database, who)})
         async for message in ws:
             if message.type is WSMsgType.TEXT:
                 await _apply(svc, hub, connection, message.data)

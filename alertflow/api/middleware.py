@@ -13,10 +13,10 @@ from pydantic import BaseModel, Field, ValidationError
 
 from .. import tenants
 from ..errors import PROBLEM_CONTENT_TYPE, ApiError, from_validation, invalid
-from ..limits import AuthFailureLimiter
-from ..services import AUTH_CACHE_SECONDS, services
 from ..storage.database import StorageFull
 from ..tenants import Principal, Role
+from .context import AUTH_CACHE_SECONDS, services
+from .rate_limits import AuthFailureLimiter
 from .routing import ROLE_ATTR
 
 log = logging.getLogger("alertflow.api")

@@ -7,13 +7,14 @@ from typing import Any
 
 from aiohttp import web
 
-from .. import history, idempotency, queue
+from ..delivery import queue, tracking
 from ..errors import ApiError, invalid
-from ..intake import announce, audience_for, recipients_of
+from ..intake import idempotency
+from ..intake.audience import announce, audience_for, recipients_of
+from ..intake.publish import PublishRequest, plan, store
 from ..message import CHANNELS
-from ..publish import PublishRequest, plan, store
-from ..services import services
 from ..timefmt import parse
+from .context import services
 from .middleware import json_response, principal, read_model
 from .params import CURSOR, LIMIT, choice, page_size
 from .routing import OBJECT, PAGE, STRING, Param, Routes, obj
@@ -75,7 +76,7 @@ def idempotency_key_of(request: web.Request) -> str | None:
 @api.get("/v1/notifications/{id}", response=NOTIFICATION)
 async def get_notification(request: web.Request) -> web.Response:
     """Read one notification with its deliveries and every attempt."""
-    found = await history.get(services(request).database, principal(request).tenant_id, request.match_info["id"])
+    found = await tracking.get(services(request).database, principal(request).tenant_id, request.match_info["id"])
     if found is None:
         raise ApiError("not-found", "no such notification")
     return json_response(found)
@@ -93,7 +94,7 @@ async def list_notifications(request: web.Request) -> web.Response:
     for bound in ("since", "until"):
         if q.get(bound):
             filters[bound] = parse(bound, q[bound])
-    items, cursor = await history.page(
+    items, cursor = await tracking.page(
         services(request).database, principal(request).tenant_id, filters, page_size(request), q.get("cursor")
     )
     return json_response({"items": items, "next_cursor": cursor})
@@ -114,4 +115,4 @@ async def cancel(request: web.Request) -> web.Response:
             "cancelled",
             extra={"event": "delivery.cancelled", "tenant_id": tenant_id, "notification_id": nid, "delivery_id": did},
         )
-    return json_response(await history.get(svc.database, tenant_id, nid))
+    return json_response(await tracking.get(svc.database, tenant_id, nid))

@@ -7,13 +7,13 @@ import html
 
 from aiohttp import web
 
-from .. import openapi
 from ..errors import CATALOGUE
-from ..limits import AuthFailureLimiter
-from ..metrics import metric
-from ..services import services
+from ..ops.metrics import metric
 from ..storage.database import StorageFull
+from . import openapi
+from .context import services
 from .middleware import AUTH_LIMITER, admitted, bearer, json_response, refused
+from .rate_limits import AuthFailureLimiter
 from .routing import OBJECT, PUBLIC, STRING, Route, Routes, obj
 
 api = Routes()

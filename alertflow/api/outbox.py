@@ -7,8 +7,8 @@ import json
 from aiohttp import web
 
 from ..message import CHANNELS
-from ..services import services
 from ..timefmt import iso
+from .context import services
 from .middleware import json_response, principal
 from .params import LIMIT, MAX_ROW_ID, choice, page_size, whole_number
 from .routing import PAGE, Param, Routes

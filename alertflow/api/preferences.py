@@ -7,11 +7,11 @@ import sqlite3
 from aiohttp import web
 from pydantic import ValidationError
 
-from .. import categories, preferences
 from ..errors import ApiError, from_validation, invalid_many
-from ..preferences import TENANT_DEFAULTS, Preferences
-from ..services import services
+from ..recipients import categories, preferences
+from ..recipients.preferences import TENANT_DEFAULTS, Preferences
 from ..tenants import Role
+from .context import services
 from .middleware import json_response, principal, read_json
 from .routing import Routes
 

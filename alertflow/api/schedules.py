@@ -11,12 +11,12 @@ from aiohttp import web
 from pydantic import Field, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from .. import batches, scheduler
-from ..batches import BulkRequest
 from ..errors import ApiError
 from ..ids import new_id
-from ..services import Services, services
+from ..intake import batches, scheduler
+from ..intake.batches import BulkRequest
 from ..tenants import Role
+from .context import Services, services
 from .middleware import json_response, principal, read_model
 from .routing import ITEMS, STRING, Routes, obj
 

@@ -8,14 +8,15 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, SkipValidation, ValidationError
 
-from .. import rendering, templates, templating
+from ..delivery import renderer
 from ..errors import ApiError, from_validation, invalid, invalid_many
+from ..intake.publish import JsonData
 from ..message import Recipient
 from ..naming import MAX_VERSION, ClientId
-from ..publish import JsonData
-from ..services import Services, services
+from ..templates import content, render, store, text, validation
 from ..tenants import Role
 from ..timefmt import iso
+from .context import Services, services
 from .middleware import json_response, principal, read_json, read_model, read_only, same_as_path
 from .params import whole_number
 from .routing import COUNT, ITEMS, STRING, Routes, obj
@@ -35,8 +36,8 @@ class VersionIn(BaseModel):
     key: ClientId | None = None
     name: str | None = Field(None, max_length=200)
     # Documented as the engine's models, passed to it as sent: it checks them with its own rules.
-    channels: SkipValidation[templating.ChannelSet]
-    locales: SkipValidation[dict[str, templating.ChannelSet]] | None = None
+    channels: SkipValidation[content.ChannelSet]
+    locales: SkipValidation[dict[str, content.ChannelSet]] | None = None
     version: Any = read_only()
     variables: Any = read_only()
     created_at: Any = read_only()
@@ -58,10 +59,10 @@ class PreviewIn(BaseModel):
     version: int | None = Field(None, ge=1, le=MAX_VERSION)
 
 
-async def validated(body: VersionIn) -> templating.ValidatedContent:
+async def validated(body: VersionIn) -> content.ValidatedContent:
     try:
-        return await templating.validate_content_async({"channels": body.channels, "locales": body.locales or {}})
-    except templating.TemplateValidationError as exc:
+        return await validation.validate_content_async({"channels": body.channels, "locales": body.locales or {}})
+    except content.TemplateValidationError as exc:
         raise invalid_many([{"field": e.field, "message": e.message} for e in exc.errors]) from None
 
 
@@ -82,11 +83,11 @@ async def summary(svc: Services, tenant_id: str, key: str) -> dict[str, Any]:
     }
 
 
-async def version_of(request: web.Request, number: int | None = None) -> templates.Version:
+async def version_of(request: web.Request, number: int | None = None) -> store.Version:
     svc, tenant_id, key = services(request), principal(request).tenant_id, request.match_info["key"]
     try:
         return await svc.templates.version(tenant_id, key, number)
-    except templates.UnknownTemplate:
+    except store.UnknownTemplate:
         raise ApiError("not-found", f"no template {key!r}" + (f" version {number}" if number else "")) from None
 
 
@@ -98,9 +99,9 @@ async def create(request: web.Request) -> web.Response:
     checked, now = await validated(body), svc.clock.now()
     try:
         await svc.database.write(
-            lambda conn: templates.save_version(conn, tenant_id, body.key, body.name, checked, now, create=True)
+            lambda conn: store.save_version(conn, tenant_id, body.key, body.name, checked, now, create=True)
         )
-    except templates.TemplateExists:
+    except store.TemplateExists:
         raise ApiError(
             "conflict", f"template {body.key!r} exists; PUT /v1/templates/{body.key} adds a version"
         ) from None
@@ -116,9 +117,9 @@ async def new_version(request: web.Request) -> web.Response:
     checked, now = await validated(body), svc.clock.now()
     try:
         await svc.database.write(
-            lambda conn: templates.save_version(conn, tenant_id, key, body.name, checked, now, create=False)
+            lambda conn: store.save_version(conn, tenant_id, key, body.name, checked, now, create=False)
         )
-    except templates.UnknownTemplate:
+    except store.UnknownTemplate:
         raise ApiError("not-found", f"no template {key!r}; POST /v1/templates creates it") from None
     return json_response(await summary(svc, tenant_id, key))
 
@@ -162,7 +163,7 @@ async def activate(request: web.Request) -> web.Response:
     """Make an earlier (or later) version the one publishes use."""
     svc, tenant_id, key = services(request), principal(request).tenant_id, request.match_info["key"]
     body, now = await read_model(request, ActivateIn), svc.clock.now()
-    if not await svc.database.write(lambda conn: templates.activate(conn, tenant_id, key, body.version, now)):
+    if not await svc.database.write(lambda conn: store.activate(conn, tenant_id, key, body.version, now)):
         if await svc.templates.summary(tenant_id, key) is None:
             raise ApiError("not-found", f"no template {key!r}")
         raise invalid("version", f"template {key!r} has no version {body.version}")
@@ -173,7 +174,7 @@ async def activate(request: web.Request) -> web.Response:
 async def delete(request: web.Request) -> web.Response:
     """Delete a template and all its versions."""
     svc, tenant_id, key = services(request), principal(request).tenant_id, request.match_info["key"]
-    if not await svc.database.write(lambda conn: templates.delete(conn, tenant_id, key)):
+    if not await svc.database.write(lambda conn: store.delete(conn, tenant_id, key)):
         raise ApiError("not-found", f"no template {key!r}")
     svc.templates.forget(tenant_id, key)
     return web.Response(status=204)
@@ -190,26 +191,24 @@ async def preview(request: web.Request) -> web.Response:
     if version.refused:
         raise invalid("version", f"version {version.version} cannot be sent ({version.refused}); save a new one")
     # As a publish of this data to a recipient without a user record would decide and render.
-    missing = templating.missing_variables(version.variables, body.data, templating.provided_variables(user=False))
+    missing = content.missing_variables(version.variables, body.data, content.provided_variables(user=False))
     if missing:
-        raise invalid_many(
-            [{"field": e.field, "message": e.message} for e in templating.MissingVariables(missing).errors]
-        )
-    values = rendering.values(body.data, Recipient(), None, {"unsubscribe_url": ""})
+        raise invalid_many([{"field": e.field, "message": e.message} for e in content.MissingVariables(missing).errors])
+    values = renderer.values(body.data, Recipient(), None, {"unsubscribe_url": ""})
     rendered: dict[str, Any] = {}
     for channel in version.channels:
         try:
-            fields = await asyncio.to_thread(templating.render, version.content, channel, values, body.locale)
-        except templating.TemplateError as exc:
+            fields = await asyncio.to_thread(render.render, version.content, channel, values, body.locale)
+        except content.TemplateError as exc:
             raise invalid_many([{"field": e.field, "message": e.message} for e in exc.errors]) from None
         if channel == "sms":
-            fields = {**fields, "info": templating.sms_info(fields["body"])}
+            fields = {**fields, "info": text.sms_info(fields["body"])}
         rendered[channel] = fields
     return json_response(
         {
             "key": version.key,
             "version": version.version,
-            "locale": templating.pick_locale(version.content, body.locale),
+            "locale": render.pick_locale(version.content, body.locale),
             "channels": rendered,
         }
     )

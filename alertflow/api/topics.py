@@ -8,11 +8,11 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from .. import recipients
 from ..errors import ApiError
 from ..naming import ClientId
-from ..services import services
+from ..recipients import directory
 from ..tenants import Role
+from .context import services
 from .middleware import json_response, principal, read_model, read_only, same_as_path
 from .routing import COUNT, STRING, Routes, obj
 
@@ -37,7 +37,7 @@ class SubscribersIn(BaseModel):
 async def get_subscribers(request: web.Request) -> web.Response:
     """List a topic's subscribers."""
     key = request.match_info["key"]
-    members = await recipients.topic_members(services(request).database, principal(request).tenant_id, key)
+    members = await directory.topic_members(services(request).database, principal(request).tenant_id, key)
     if not members:
         raise ApiError("not-found", f"topic {key!r} has no subscribers")
     return json_response({"topic": key, "user_ids": members, "count": len(members)})

@@ -6,9 +6,10 @@ import html
 
 from aiohttp import web
 
-from .. import signing, unsubscribe
+from .. import signing
 from ..errors import ApiError
-from ..services import services
+from ..recipients import unsubscribe
+from .context import services
 from .routing import PUBLIC, Routes
 
 api = Routes()

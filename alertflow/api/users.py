@@ -11,13 +11,13 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..errors import ApiError, invalid
-from ..hub import HUB
-from ..inbox import Subscriber
+from ..inbox.hub import HUB
+from ..inbox.items import Subscriber
+from ..intake.publish import Contact, JsonData
 from ..naming import ClientId
-from ..publish import Contact, JsonData
-from ..services import services
 from ..tenants import Role
 from ..timefmt import check_timezone, iso
+from .context import services
 from .middleware import json_response, principal, read_model, read_only, same_as_path
 from .routing import STRING, Routes, obj
 

@@ -10,7 +10,7 @@ from google.oauth2 import service_account
 from pyfcm import FCMNotification
 from pyfcm.errors import InvalidDataError
 
-from alertflow.netguard import OutboundGuard
+from alertflow.providers.netguard import OutboundGuard
 from alertflow_provider_kit import GuardedAdapter, guarded_session, json_object
 
 FCM_SCOPE = "https://www.googleapis.com/auth/firebase.messaging"

@@ -10,9 +10,9 @@ from typing import Any
 
 import aiohttp
 
-from alertflow.netguard import RefusedAddress
 from alertflow.outcomes import DeliveryError, PermanentFailure, RateLimited, RetryLater
 from alertflow.providers import ProviderContext
+from alertflow.providers.netguard import RefusedAddress
 
 # A provider's Retry-After is honoured up to this many seconds: a buggy or hostile peer must
 # not park a delivery for days; the queue's own backoff takes over after that.

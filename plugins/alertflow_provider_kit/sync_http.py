@@ -16,7 +16,7 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 
-from alertflow.netguard import OutboundGuard, RefusedAddress
+from alertflow.providers.netguard import OutboundGuard, RefusedAddress
 
 
 class GuardedAdapter(HTTPAdapter):

@@ -24,7 +24,6 @@ from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
 from alertflow.message import Message
-from alertflow.netguard import OutboundGuard
 from alertflow.outcomes import (
     InvalidReceipt,
     PermanentFailure,
@@ -34,6 +33,7 @@ from alertflow.outcomes import (
     Sent,
 )
 from alertflow.providers import Provider, ProviderContext, ProviderSettings
+from alertflow.providers.netguard import OutboundGuard
 from alertflow_provider_kit import (
     failure_text,
     guarded_session,

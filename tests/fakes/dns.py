@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 from collections.abc import Sequence
 
-from alertflow.netguard import AddrInfo, system_resolve
+from alertflow.providers.netguard import AddrInfo, system_resolve
 
 
 class FakeDns:

@@ -6,8 +6,8 @@ import ipaddress
 
 import aiohttp
 
-from alertflow.netguard import OutboundGuard
 from alertflow.providers import ProviderContext
+from alertflow.providers.netguard import OutboundGuard
 
 # As `[security] allowed_private_networks = ["127.0.0.0/8"]`: the fakes listen on 127.0.0.1.
 LOOPBACK_OPEN = OutboundGuard(allowed=(ipaddress.ip_network("127.0.0.0/8"),))

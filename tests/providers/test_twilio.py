@@ -9,14 +9,7 @@ from aiohttp import web
 from alertflow_twilio import TwilioProvider
 from pydantic import ValidationError
 
-from alertflow.outcomes import (
-    InvalidReceipt,
-    PermanentFailure,
-    RateLimited,
-    Receipt,
-    RetryLater,
-    Sent,
-)
+from alertflow.outcomes import InvalidReceipt, PermanentFailure, RateLimited, Receipt, RetryLater, Sent
 from tests.fakes.http import Reply, closed_port_url
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, INVALID_NUMBER_PREFIX, FakeTwilio
 

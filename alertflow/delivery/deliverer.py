@@ -1,0 +1,306 @@
+"""Sending one claimed job: build the message, try its providers, decide what happens next.
+
+``decide`` is the one function that turns whatever a provider did into one state change;
+``Deliverer.deliver`` applies it and writes one log line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import logging
+import random
+import sqlite3
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..config import QueueConfig
+from ..message import Device, Message, Recipient
+from ..outcomes import Deferred, DeliveryError, PermanentFailure, RateLimited, RetryLater, Sent, combine_device_outcomes
+from ..providers.channel_setup import Handle
+from ..recipients import directory, unsubscribe
+from ..storage.database import Database, StorageFull
+from . import queue
+from .queue import Decision, Job
+
+log = logging.getLogger("alertflow.delivery")
+
+Render = Callable[[Job, Recipient, dict[str, Any] | None, dict[str, str]], Awaitable[dict[str, Any]]]
+UnsubscribeUrl = Callable[[str, str | None, str, float], Awaitable[str | None]]
+ProvidersFor = Callable[[str, str], Awaitable[list[Handle]]]
+# The longest a send waits for its provider's rate limit before going back to the queue.
+MAX_PACE_SECONDS = 2.0
+Listener = Callable[[Job, Decision], None]
+# An outcome the full disk refused is written again this often, for at most this share of
+# the lease: half leaves room for a slow send before it and the write after it.
+RECORD_RETRY_SECONDS = 1.0
+RECORD_PATIENCE = 0.5
+
+
+def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random) -> float:
+    """Exponential backoff with full jitter: uniform in [0, min(cap, base * 2^(attempt-1))].
+
+    Full jitter spreads a burst of failures (a provider outage) over the whole window instead
+    of having them all retry at the same instant when it recovers.
+    """
+    return rng.uniform(0, min(cap, base * 2 ** (attempt - 1)))
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One delivery attempt: its result, the provider that gave it, and the tries before it
+    in the same attempt as (provider, outcome, error) — fail-overs, other device kinds."""
+
+    provider: str | None
+    result: Sent | DeliveryError
+    earlier: tuple[tuple[str, str, str | None], ...] = ()
+
+
+def as_outcome(exc: BaseException) -> DeliveryError:
+    """An exception outside the closed set is a provider bug: retry, and say what it was."""
+    return exc if isinstance(exc, DeliveryError) else RetryLater(f"{type(exc).__name__}: {exc}")
+
+
+def outcome_name(result: Sent | DeliveryError) -> str:
+    if isinstance(result, Sent):
+        return "delivered" if result.delivered else "sent"
+    if isinstance(result, PermanentFailure):
+        return "failed"
+    if isinstance(result, Deferred):
+        return "deferred"
+    return "rate_limited" if isinstance(result, RateLimited) else "retry"
+
+
+def decide(job: Job, attempt: Attempt, policy: QueueConfig, now: float, rng: random.Random) -> Decision:
+    """The one state change an attempt leads to."""
+    result, outcome = attempt.result, outcome_name(attempt.result)
+    who, earlier = attempt.provider, attempt.earlier
+    if isinstance(result, Sent):
+        return Decision(outcome, outcome, who, result.provider_message_id, earlier=earlier)
+    if isinstance(result, PermanentFailure):
+        return Decision("failed", outcome, who, error=result.error, earlier=earlier)
+    if isinstance(result, Deferred):  # not tried: wait for a provider, spend no attempt
+        return Decision("deferred", outcome, who, error=result.error, retry_at=now + (result.after or 0.0))
+    if job.attempt >= policy.max_attempts:
+        return Decision("dead", "dead", who, error=result.error, earlier=earlier)  # the try that ran out
+    delay = backoff_delay(job.attempt, policy.backoff_base_seconds, policy.backoff_max_seconds, rng)
+    if isinstance(result, RetryLater) and result.after is not None:
+        # The provider said when; waiting less would only be refused again.
+        delay = min(max(delay, result.after), max(policy.backoff_max_seconds, result.after))
+    return Decision("queued", outcome, who, error=result.error, retry_at=now + delay, earlier=earlier)
+
+
+def _deferred(results: list[Sent | DeliveryError]) -> Deferred:
+    """Every provider held back (each result a Deferred): wait for the first to be free."""
+    waits = [r.after for r in results if isinstance(r, Deferred) and r.after is not None]
+    error = "; ".join(dict.fromkeys(r.error for r in results if isinstance(r, DeliveryError)))
+    return Deferred(error, after=min(waits, default=None))
+
+
+def route(message: Message, handles: list[Handle]) -> list[tuple[Message, list[Handle]]]:
+    """Push goes per device kind to the providers serving that kind (FCM tokens, browser
+    subscriptions), each kind with its own fail-over; other channels are one group."""
+    devices = message.recipient.devices
+    if message.channel != "push" or not devices:
+        return [(message, handles)]
+    groups = []
+    for kind in dict.fromkeys(d.kind for d in devices):
+        recipient = dataclasses.replace(message.recipient, devices=tuple(d for d in devices if d.kind == kind))
+        groups.append((dataclasses.replace(message, recipient=recipient), [h for h in handles if h.serves(kind)]))
+    return groups
+
+
+def recipient_for(job: Job, user: dict[str, Any] | None) -> Recipient:
+    """The recipient as addressed, completed from the user's record when there is one."""
+    r = job.recipient
+    devices: list[Device] = []
+    if r.get("push_token"):
+        devices.append(Device("fcm", token=r["push_token"]))
+    if user:
+        devices += [Device("fcm", token=t) for t in user["push_tokens"]]
+        devices += [Device("webpush", subscription=s) for s in user["webpush"]]
+    return Recipient(
+        user_id=job.user_id,
+        email=r.get("email") or (user or {}).get("email"),
+        phone=r.get("phone") or (user or {}).get("phone"),
+        name=r.get("name") or (user or {}).get("name"),
+        locale=(user or {}).get("locale"),
+        timezone=(user or {}).get("timezone"),
+        devices=tuple(devices),
+    )
+
+
+class Deliverer:
+    """Sends claimed jobs and records their outcomes."""
+
+    def __init__(
+        self,
+        database: Database,
+        policy: QueueConfig,
+        providers_for: ProvidersFor,
+        render: Render,
+        clock: Callable[[], float],
+        unsubscribe_url: UnsubscribeUrl,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.database = database
+        self.policy = policy
+        self.providers_for = providers_for
+        self.render = render
+        self.clock = clock
+        self.unsubscribe_url = unsubscribe_url
+        self.rng = rng or random.Random()
+        # Called after each decision is committed (metrics, live updates, tests waiting on work).
+        self.listeners: list[Listener] = []
+
+    async def deliver(self, job: Job) -> Decision:
+        # The lease runs from the claim, just before: recording may be retried until then.
+        record_by = self.clock() + self.policy.lease_seconds * RECORD_PATIENCE
+        attempt = await self._attempt(job)
+        decision = decide(job, attempt, self.policy, self.clock(), self.rng)
+        pruned = attempt.result.pruned
+        now = self.clock()
+
+        def apply(conn: sqlite3.Connection) -> None:
+            queue.record(conn, job, decision, now)
+            if pruned and job.user_id:
+                directory.prune_devices(conn, job.tenant_id, job.user_id, job.delivery_id, pruned, now)
+
+        await self._record(apply, record_by)
+        for listener in self.listeners:
+            listener(job, decision)
+        log_level = logging.INFO if decision.status in ("sent", "delivered", "queued", "deferred") else logging.WARNING
+        if log.isEnabledFor(log_level):
+            log.log(
+                log_level,
+                decision.status,
+                extra={
+                    "event": "delivery." + decision.status,
+                    "tenant_id": job.tenant_id,
+                    "notification_id": job.notification_id,
+                    "delivery_id": job.delivery_id,
+                    "channel": job.channel,
+                    "attempt": job.attempt,
+                    "provider": decision.provider,
+                    "error": decision.error,
+                    "devices_removed": len(pruned) or None,
+                },
+            )
+        return decision
+
+    async def _record(self, apply: Callable[[sqlite3.Connection], None], record_by: float) -> None:
+        """Write the outcome; while the disk is full, try again each second as long as the
+        job's lease lasts, so a short episode does not send the message twice. Past that
+        StorageFull is raised: the lease ends and the job is sent again."""
+        while True:
+            try:
+                await self.database.write(apply)
+                return
+            except StorageFull:
+                if self.clock() + RECORD_RETRY_SECONDS >= record_by:
+                    raise
+            await asyncio.sleep(RECORD_RETRY_SECONDS)
+
+    async def _attempt(self, job: Job) -> Attempt:
+        try:
+            user = await self._user(job)
+            if job.user_id and user is None:
+                return Attempt(None, PermanentFailure("unknown_user: the user was deleted"))
+            recipient = recipient_for(job, user)
+            url = await self.unsubscribe_url(job.tenant_id, job.user_id, job.category, self.clock())
+            # Always defined, empty where no link applies, so one template serves every category.
+            content = await self.render(job, recipient, user, {"unsubscribe_url": url or ""})
+            handles = await self.providers_for(job.tenant_id, job.channel)
+        except Exception as exc:  # a render or set-up problem is this delivery's outcome
+            return Attempt(None, as_outcome(exc))
+        if not handles:
+            return Attempt(None, PermanentFailure(f"no provider is configured for channel {job.channel}"))
+        message = Message(
+            tenant_id=job.tenant_id,
+            notification_id=job.notification_id,
+            delivery_id=job.delivery_id,
+            channel=job.channel,
+            recipient=recipient,
+            content=content,
+            category=job.category,
+            priority=job.priority,
+            attempt=job.attempt,
+            headers=unsubscribe.headers(url) if url and job.channel == "email" else {},
+        )
+        tries: list[tuple[str, str, str | None]] = []
+        results: list[Sent | DeliveryError] = []
+        names: list[str] = []
+        for group_message, group in route(message, handles):
+            result, name = await self._failover(group_message, group, tries)
+            results.append(result)
+            names.append(name)
+        if len(results) == 1:
+            final: Sent | DeliveryError = results[0]
+        elif all(isinstance(r, Deferred) for r in results):
+            final = _deferred(results)
+        else:
+            try:
+                final = combine_device_outcomes(results)
+            except DeliveryError as exc:
+                final = exc
+        # The last try is the attempt's own row; the ones before it are kept beside it.
+        return Attempt("+".join(dict.fromkeys(names)), final, tuple(tries[:-1]))
+
+    async def _failover(
+        self, message: Message, group: list[Handle], tries: list[tuple[str, str, str | None]]
+    ) -> tuple[Sent | DeliveryError, str]:
+        """Try the group's providers in order until one sends or fails for good."""
+        result: Sent | DeliveryError = PermanentFailure(f"no provider serves this {message.channel} recipient")
+        name, mine, results = "?", list[tuple[str, str, str | None]](), list[Sent | DeliveryError]()
+        for handle in group:
+            name = handle.name
+            result = await self._try(handle, message)
+            results.append(result)
+            mine.append((name, outcome_name(result), None if isinstance(result, Sent) else result.error))
+            if isinstance(result, Sent | PermanentFailure):
+                break
+        if results and all(isinstance(r, Deferred) for r in results):
+            return _deferred(results), name  # no provider was tried: nothing to record
+        if isinstance(result, Deferred):  # an earlier provider was tried: the attempt counts
+            result = RetryLater(result.error)
+        # A try that handed over to the next provider is recorded as such.
+        tries.extend([(n, "failed_over", e) for n, _, e in mine[:-1]] + mine[-1:])
+        return result, name
+
+    async def _try(self, handle: Handle, message: Message) -> Sent | DeliveryError:
+        wait = handle.bucket.reserve() if handle.bucket is not None else 0.0
+        if wait > MAX_PACE_SECONDS and handle.bucket is not None:
+            # Holding the lease that long would starve the pool: back to the queue instead.
+            handle.bucket.cancel()
+            return Deferred(f"{handle.name}: send rate limit", after=wait)
+        # Asked only now, when the send will go: a yes in the half-open state is its one trial.
+        if not handle.breaker.allow():
+            if handle.bucket is not None:
+                handle.bucket.cancel()
+            return Deferred(f"{handle.name}: circuit open after repeated failures", after=handle.breaker.wait())
+        if wait:
+            await asyncio.sleep(wait)
+        try:
+            result: Sent | DeliveryError = await handle.provider.send(message)
+        except Exception as exc:
+            result = as_outcome(exc)
+        if isinstance(result, RetryLater):
+            handle.breaker.failed()
+        else:  # sent, or refused for reasons of the message: the provider itself is healthy
+            handle.breaker.succeeded()
+        return result
+
+    async def _user(self, job: Job) -> dict[str, object] | None:
+        if not job.user_id:
+            return None
+        row = await self.database.fetchone(
+            "SELECT * FROM users WHERE tenant_id = ? AND user_id = ?", (job.tenant_id, job.user_id)
+        )
+        if row is None:
+            return None
+        user = dict(row)
+        for column in ("push_tokens", "webpush", "data"):
+            user[column] = json.loads(user[column])
+        return user

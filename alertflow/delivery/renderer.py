@@ -1,0 +1,53 @@
+"""Rendering a delivery at send time, from inline content or the template version it named."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from typing import Any
+
+from ..message import Recipient
+from ..outcomes import PermanentFailure
+from ..templates import render
+from ..templates.content import USER_VARIABLE, TemplateError, is_literal_content
+from ..templates.store import TemplateStore, UnknownTemplate
+from .queue import Job
+
+
+def values(
+    data: dict[str, Any], recipient: Recipient, user: dict[str, Any] | None, links: dict[str, str]
+) -> dict[str, Any]:
+    """What a template sees: the publish data, plus the names of
+    :func:`templates.content.provided_variables` — ``user`` only when the recipient has one."""
+    seen: dict[str, Any] = {**data, **links}
+    # Every key present (None prints nothing): `recipient.phone` never fails an email.
+    seen["recipient"] = {k: v for k, v in dataclasses.asdict(recipient).items() if k != "devices"}
+    if user is not None:
+        seen[USER_VARIABLE] = {**seen["recipient"], "data": user.get("data") or {}}
+    return seen
+
+
+class Renderer:
+    def __init__(self, templates: TemplateStore) -> None:
+        self.templates = templates
+
+    async def content_of(self, job: Job) -> dict[str, Any]:
+        if job.template is None:
+            return job.content or {}
+        try:
+            return (await self.templates.version(job.tenant_id, job.template, job.template_version)).content
+        except UnknownTemplate:
+            raise PermanentFailure(f"template {job.template!r} v{job.template_version} was deleted") from None
+
+    async def render(
+        self, job: Job, recipient: Recipient, user: dict[str, Any] | None, links: dict[str, str]
+    ) -> dict[str, Any]:
+        content = await self.content_of(job)
+        seen = values(job.data, recipient, user, links)
+        try:
+            if is_literal_content(content):
+                return render.render(content, job.channel, seen, recipient.locale)
+            # A hostile template may run to its step budget (~0.2 s): keep that off the event loop.
+            return await asyncio.to_thread(render.render, content, job.channel, seen, recipient.locale)
+        except TemplateError as exc:
+            raise PermanentFailure(f"render: {exc}") from None

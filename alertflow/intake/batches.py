@@ -1,0 +1,237 @@
+"""Bulk sends: one publish body for up to 100,000 recipients or a whole topic.
+
+A batch is accepted once its body and recipient list are committed; turning it into
+notification, delivery and job rows (fanout.py) happens afterwards, a chunk per writer
+call, so the single writer is never held long. Each chunk is fanned out as the publish of
+exactly those recipients would be (publish.plan), so preferences, suppression, quiet
+hours and templates behave as they do for a publish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sqlite3
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from pydantic import Field, TypeAdapter, ValidationError
+
+from ..delivery import queue
+from ..errors import from_validation, invalid, invalid_many
+from ..ids import new_id
+from ..recipients import directory
+from ..storage.database import Database
+from ..timefmt import iso
+from .audience import Intake, audience_for
+from .publish import MAX_RECIPIENTS, TO_DESCRIPTION, PublishRequest, RecipientIn
+
+log = logging.getLogger("alertflow.batches")
+
+MAX_BULK_RECIPIENTS = 100_000
+# Recipients per fan-out step. A step is validated and planned as one publish, so at most
+# MAX_RECIPIENTS; ~3 rows each, it holds the writer for a few ms. 1,000 rather than 500:
+# fewer commits (a 1M-subscriber topic stored 15% sooner) with publish p99 alongside still
+# ~28 ms; 2,000 (tried with the writer fed two steps at a time) gained nothing more.
+CHUNK = 1000
+assert CHUNK <= MAX_RECIPIENTS
+# Deliveries one cancel step cancels: like a fan-out step, a few ms of the writer.
+CANCEL_CHUNK = 1000
+# Bulk mail is what may wait: unless the request says otherwise, it yields to everything else.
+BULK_PRIORITY = "low"
+# A validation error list stops here: 100,000 bad recipients need not be listed one by one.
+MAX_ERRORS = 100
+# A batch this big has its progress counted at most once a second (see view).
+COUNTS_CACHED_FROM = 50_000
+# Stored statuses; GET shows "fanned_out" as "sending" or "completed" from the counts.
+FANNING_OUT = "fanning_out"
+FANNED_OUT = "fanned_out"
+CANCELLING = "cancelling"
+CANCELLED = "cancelled"
+FAILED = "failed"
+_UNSENT = ("scheduled", "queued", "sending")
+
+
+class BulkRequest(PublishRequest):
+    """A publish body whose ``to`` may hold up to 100,000 recipients; they are validated in
+    chunks by :func:`check_recipients` rather than all at once here."""
+
+    to: Annotated[list[Any], Field(min_length=1, max_length=MAX_BULK_RECIPIENTS)] | None = Field(
+        None, description=TO_DESCRIPTION
+    )
+
+
+_RECIPIENTS = TypeAdapter(list[RecipientIn])
+
+
+async def check_recipients(to: list[Any]) -> None:
+    """422 naming every bad recipient (``to.53017.email``), or nothing.
+
+    Validating 100,000 recipients takes ~0.1 s of CPU; a chunk at a time, with the event loop
+    let in between, it never stalls other requests for more than a millisecond or so.
+    """
+    errors: list[dict[str, str]] = []
+    for start in range(0, len(to), MAX_RECIPIENTS):
+        try:
+            _RECIPIENTS.validate_python(to[start : start + MAX_RECIPIENTS])
+        except ValidationError as exc:
+            errors += [_shifted(e, start) for e in from_validation(exc, "to").errors or []]
+            if len(errors) >= MAX_ERRORS:
+                break
+        await asyncio.sleep(0)
+    if errors:
+        raise invalid_many(errors[:MAX_ERRORS])
+
+
+def _shifted(error: dict[str, str], offset: int) -> dict[str, str]:
+    """A chunk's error renumbered to the recipient's place in the whole list."""
+    _, index, *rest = error["field"].split(".")
+    return {**error, "field": ".".join(["to", str(int(index) + offset), *rest])}
+
+
+@dataclass(frozen=True)
+class NewBatch:
+    """A validated batch, ready to store."""
+
+    tenant_id: str
+    message: dict[str, Any]
+    recipients: int
+    topic: str | None = None
+    to: list[Any] | None = None
+    dedupe_key: str | None = None  # a retried request or a schedule firing finds its batch
+
+
+async def prepare(svc: Intake, tenant_id: str, req: BulkRequest, dedupe_key: str | None = None) -> NewBatch:
+    """A bulk body checked as a publish is (category, template, variables, channels), with
+    its recipients checked, or its topic's subscribers counted; raises ApiError (422)."""
+    if req.to is not None:
+        await check_recipients(req.to)
+        count = len(req.to)
+    else:
+        assert req.topic is not None
+        count = await directory.topic_size(svc.database, tenant_id, req.topic)
+        if not count:
+            raise invalid("topic", f"topic {req.topic!r} has no subscribers")
+    audience = await audience_for(svc, tenant_id, req, [])
+    return NewBatch(tenant_id, message_of(req, audience.template_version), count, req.topic, req.to, dedupe_key)
+
+
+def message_of(req: BulkRequest, template_version: int | None) -> dict[str, Any]:
+    """What every chunk is published with: the body without its recipients, with the
+    template version pinned (activating another mid-send must not split the batch) and the
+    bulk's priority."""
+    pinned = req.model_copy(update={"template_version": template_version, "priority": req.priority or BULK_PRIORITY})
+    return pinned.model_dump(mode="json", exclude={"to", "topic"}, exclude_none=True)
+
+
+def chunk_request(message: dict[str, Any], to: list[Any]) -> PublishRequest:
+    """One fan-out step as the publish it stands for (raises ValidationError)."""
+    return PublishRequest.model_validate({**message, "to": to})
+
+
+def store(conn: sqlite3.Connection, batch: NewBatch, now: float) -> tuple[str, int, bool]:
+    """Store a batch (writer function) → (batch id, recipients, created); a dedupe key already
+    used returns the batch stored under it and stores nothing."""
+    batch_id = new_id("bat")
+    row = conn.execute(
+        "INSERT INTO batches (id, tenant_id, request, topic, recipients, status, dedupe_key, created_at, updated_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant_id, dedupe_key) DO NOTHING RETURNING id",
+        (
+            batch_id,
+            batch.tenant_id,
+            json.dumps(batch.message),
+            batch.topic,
+            batch.recipients,
+            FANNING_OUT,
+            batch.dedupe_key,
+            now,
+            now,
+        ),
+    ).fetchone()
+    if row is None:
+        first = conn.execute(
+            "SELECT id, recipients FROM batches WHERE tenant_id = ? AND dedupe_key = ?",
+            (batch.tenant_id, batch.dedupe_key),
+        ).fetchone()
+        return first["id"], first["recipients"], False
+    to = batch.to or []
+    conn.executemany(
+        "INSERT INTO batch_chunks (batch_id, seq, recipients) VALUES (?, ?, ?)",
+        [(batch_id, seq, json.dumps(to[start : start + CHUNK])) for seq, start in enumerate(range(0, len(to), CHUNK))],
+    )
+    return batch_id, batch.recipients, True
+
+
+async def view(svc: Intake, tenant_id: str, batch_id: str) -> dict[str, Any] | None:
+    """A batch with its deliveries counted by status (one covering-index scan), or None.
+
+    A batch of COUNTS_CACHED_FROM recipients or more is counted at most once a second
+    (svc.batch_counts): counting a million deliveries takes a reader ~60 ms, and a dashboard
+    or a script polling progress spent a fifth of a core on it while the fan-out it watched
+    needed the core. Status and counts then describe the same moment, up to a second ago.
+    """
+    db = svc.database
+    row = await db.fetchone("SELECT * FROM batches WHERE id = ? AND tenant_id = ?", (batch_id, tenant_id))
+    if row is None:
+        return None
+
+    async def count() -> dict[str, int]:
+        rows = await db.fetchall(
+            "SELECT status, COUNT(*) AS n FROM deliveries WHERE batch_id = ? GROUP BY status", (batch_id,)
+        )
+        return {r["status"]: r["n"] for r in rows}
+
+    counts = await svc.batch_counts.get(batch_id, count) if row["recipients"] >= COUNTS_CACHED_FROM else await count()
+    status = row["status"]
+    if status == FANNED_OUT:
+        status = "sending" if any(counts.get(s) for s in _UNSENT) else "completed"
+    return {
+        "batch_id": row["id"],
+        "recipients": row["recipients"],
+        "status": status,
+        "counts": counts,
+        "fanned_out": row["fanned_out"],
+        "topic": row["topic"],
+        "error": row["error"],
+        "created_at": iso(row["created_at"]),
+    }
+
+
+def begin_cancel(conn: sqlite3.Connection, tenant_id: str, batch_id: str, now: float) -> str | None:
+    """Stop the fan-out and mark the batch as cancelling (writer function); returns the
+    batch's status afterwards, or None when it is not the tenant's."""
+    row = conn.execute(
+        "UPDATE batches SET status = ?, updated_at = ? WHERE id = ? AND tenant_id = ? AND status != ? RETURNING status",
+        (CANCELLING, now, batch_id, tenant_id, CANCELLED),
+    ).fetchone()
+    if row is not None:
+        return str(row["status"])
+    found = conn.execute("SELECT status FROM batches WHERE id = ? AND tenant_id = ?", (batch_id, tenant_id)).fetchone()
+    return found["status"] if found else None
+
+
+async def cancel_unsent(db: Database, tenant_id: str, batch_id: str, now: float) -> None:
+    """Cancel a cancelling batch's deliveries that have not started, a chunk per writer call,
+    then mark it cancelled. Safe to repeat: start-up finishes one a crash interrupted."""
+    while chunk := await db.write(lambda conn: queue.cancel_batch(conn, batch_id, CANCEL_CHUNK, now)):
+        if log.isEnabledFor(logging.INFO):
+            for delivery_id in chunk:
+                log.info(
+                    "cancelled",
+                    extra={
+                        "event": "delivery.cancelled",
+                        "tenant_id": tenant_id,
+                        "batch_id": batch_id,
+                        "delivery_id": delivery_id,
+                    },
+                )
+    await db.write(lambda conn: _cancelled(conn, batch_id, now))
+
+
+def _cancelled(conn: sqlite3.Connection, batch_id: str, now: float) -> None:
+    conn.execute(
+        "UPDATE batches SET status = ?, updated_at = ? WHERE id = ? AND status = ?",
+        (CANCELLED, now, batch_id, CANCELLING),
+    )
+    conn.execute("DELETE FROM batch_chunks WHERE batch_id = ?", (batch_id,))

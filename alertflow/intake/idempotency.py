@@ -1,0 +1,95 @@
+"""Idempotency keys: the ``Idempotency-Key`` header names one request, for a day.
+
+As Stripe does and the IETF draft (draft-ietf-httpapi-idempotency-key-header) asks, a key is
+bound to a fingerprint of the request it was first used with: method, path and the body in
+canonical form (its fields as validated, keys sorted), per tenant. The same request again
+gets the first answer and creates nothing; another request under the same key is a 422.
+
+The look-up and the create run in one writer function (one transaction of the single
+writer), so requests sent together with one key cannot both create: the first to reach the
+writer creates, and each later one finds its row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+
+from ..errors import ApiError
+from ..storage.database import Database
+
+HEADER = "Idempotency-Key"
+# Keys are honoured for a day, as the contract promises.
+TTL_SECONDS = 24 * 3600
+LOOKUP_SQL = "SELECT response, fingerprint FROM idempotency_keys WHERE tenant_id = ? AND key = ? AND created_at > ?"
+Response = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class IdempotencyKey:
+    """A request's key and the fingerprint of the request it came with."""
+
+    key: str
+    fingerprint: str
+
+
+def key_for(key: str | None, method: str, path: str, body: BaseModel) -> IdempotencyKey | None:
+    """The request's key bound to its fingerprint; None when it sent no key."""
+    if key is None:
+        return None
+    # Validated fields, not raw bytes: key order, spacing and an explicit null for an
+    # omitted field do not make another request.
+    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    digest = hashlib.sha256(f"{method} {path}\n{canonical}".encode()).hexdigest()
+    return IdempotencyKey(key, digest)
+
+
+async def earlier_response(
+    database: Database, tenant_id: str, key: IdempotencyKey | None, now: float
+) -> Response | None:
+    """The first answer to this request, if it was made before; raises the 422 if the key
+    was used for another one. A shortcut on a reader: :func:`once` decides in the writer."""
+    if key is None:
+        return None
+    row = await database.fetchone(LOOKUP_SQL, (tenant_id, key.key, now - TTL_SECONDS))
+    return _replayed(row, key)
+
+
+def once(
+    conn: sqlite3.Connection,
+    tenant_id: str,
+    key: IdempotencyKey | None,
+    now: float,
+    create: Callable[[sqlite3.Connection], tuple[Response, bool]],
+) -> tuple[Response, bool]:
+    """Writer function: ``create(conn)`` → (response, created) unless the key was used before,
+    then (the first response, False); raises the 422 when it was used for another request."""
+    if key is None:
+        return create(conn)
+    earlier = _replayed(conn.execute(LOOKUP_SQL, (tenant_id, key.key, now - TTL_SECONDS)).fetchone(), key)
+    if earlier is not None:
+        return earlier, False
+    response, created = create(conn)
+    conn.execute(
+        "INSERT OR REPLACE INTO idempotency_keys (tenant_id, key, response, created_at, fingerprint)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (tenant_id, key.key, json.dumps(response), now, key.fingerprint),
+    )
+    return response, created
+
+
+def _replayed(row: sqlite3.Row | None, key: IdempotencyKey) -> Response | None:
+    if row is None:
+        return None
+    # NULL: stored before fingerprints were; honoured as it was then.
+    if row["fingerprint"] is not None and row["fingerprint"] != key.fingerprint:
+        message = "this key was already used for a different request; send a new key for a new request"
+        raise ApiError("idempotency-key-reused", f"{HEADER}: {message}", [{"field": HEADER, "message": message}])
+    response: Response = json.loads(row["response"])
+    return response

@@ -1,0 +1,1 @@
+"""Operations: Prometheus metrics, delivery analytics, and the load generator (``alertflow bench``)."""

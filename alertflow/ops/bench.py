@@ -1,0 +1,639 @@
+"""``alertflow bench``: a load generator against an embedded or a running server.
+
+It starts ``alertflow serve`` on a temporary data dir (or targets ``--url``), then measures:
+accepted publishes/s and publish latency at ``--concurrency`` clients (closed loop);
+publish→sent latency at ``--rate`` notifications/s offered (open loop); end-to-end
+throughput at ``--sustain-rate`` with the backlog sampled; server RSS idle and after.
+``--bulk N`` sends one N-recipient bulk with ordinary publishes and an OTP a second alongside;
+``--topic-subscribers N`` bulk-sends to a topic of N subscribers.
+``--reference`` also serves a bare aiohttp + SQLite group-commit endpoint in the same run
+and prints AlertFlow's publish rate as a ratio of it, so figures compare across machines.
+
+Long module: it is one command's scenarios, each a few dozen lines over the same Target and Run
+and the server the command started; it is a client of the server, imported by no part of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from ..intake.publish import MAX_RECIPIENTS
+from ..timefmt import parse
+
+PUBLISH = "/v1/notifications/publish"
+START_SECONDS = 30.0
+# This alertflow as a command: the single-file executable (make dist) is the command itself.
+FROZEN = bool(getattr(sys, "frozen", False))
+ALERTFLOW = [sys.executable] if FROZEN else [sys.executable, "-m", "alertflow"]
+
+
+def pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms"
+
+
+@dataclass
+class Target:
+    url: str
+    api_key: str
+    pid: int | None = None
+    proc: subprocess.Popen[bytes] | None = None
+    data_dir: Path | None = None
+    tenant_id: str | None = None
+
+    def rss_mib(self) -> float | None:
+        if self.pid is None:
+            return None
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return None
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=60)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def _wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + START_SECONDS
+    async with aiohttp.ClientSession() as http:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"server exited with {proc.returncode}")
+            try:
+                async with http.get(url) as resp:
+                    if resp.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.05)
+    raise RuntimeError("server did not become ready")
+
+
+async def embedded_server(workdir: Path, config_file: Path | None = None, data_dir: Path | None = None) -> Target:
+    """``alertflow serve`` logging warnings only: on a fresh data dir with the outbox provider,
+    unless ``config_file`` and ``data_dir`` say otherwise. Never ./alertflow.toml: a bench
+    must not send through the real providers it may name."""
+    if config_file is None:
+        config_file = workdir / "alertflow.toml"
+        config_file.write_text("")
+    data_dir = data_dir or workdir / "data"
+    env = {**os.environ, "ALERTFLOW_LOG__LEVEL": "warning", "ALERTFLOW_CONFIG": str(config_file)}
+    init = subprocess.run(
+        [*ALERTFLOW, "init", "--json", "--data-dir", str(data_dir)],
+        env=env,
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    created = json.loads(init.stdout)
+    port = _free_port()
+    proc = subprocess.Popen(
+        [*ALERTFLOW, "serve", "--port", str(port), "--data-dir", str(data_dir)],
+        env=env,
+        cwd=workdir,
+        stdout=subprocess.DEVNULL,
+        stderr=open(workdir / "serve.log", "wb"),
+    )
+    url = f"http://127.0.0.1:{port}"
+    await _wait_ready(url + "/readyz", proc)
+    return Target(url, created["api_key"], proc.pid, proc, data_dir, created["tenant_id"])
+
+
+async def reference_server(workdir: Path) -> Target:
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "alertflow.ops.bench", str(workdir / "ref.db"), str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    await _wait_ready(url + "/healthz", proc)
+    return Target(url, "", proc.pid, proc)
+
+
+def serve_reference(db_path: str, port: int) -> None:
+    """The yardstick: JSON in, one row written through a group-committing writer, JSON out."""
+    from aiohttp import web
+
+    from ..storage.database import SQLiteDatabase
+
+    database = SQLiteDatabase(Path(db_path))
+
+    async def publish(request: web.Request) -> web.Response:
+        body = await request.json()
+        await database.write(
+            lambda c: c.execute(
+                "INSERT INTO tenants (id, name, created_at) VALUES (?, ?, 0)", (os.urandom(8).hex(), json.dumps(body))
+            )
+        )
+        return web.json_response({"ok": True}, status=202)
+
+    async def healthz(request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def lifecycle(app: web.Application) -> Any:
+        await database.open()
+        yield
+        await database.close()
+
+    app = web.Application()
+    app.router.add_post(PUBLISH, publish)
+    app.router.add_get("/healthz", healthz)
+    app.cleanup_ctx.append(lifecycle)
+    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
+
+
+def body_for(i: int) -> dict[str, Any]:
+    return {
+        "to": {"email": f"user{i}@example.com"},
+        "content": {"email": {"subject": f"Bench {i}", "text": "Your disk is 95% full."}},
+    }
+
+
+@dataclass
+class Run:
+    latencies: list[float] = field(default_factory=list)
+    errors: int = 0
+    ids: list[str] = field(default_factory=list)
+    elapsed: float = 0.0
+
+
+async def _post(http: aiohttp.ClientSession, target: Target, i: int, run: Run) -> None:
+    started = time.perf_counter()
+    try:
+        async with http.post(
+            target.url + PUBLISH, json=body_for(i), headers={"Authorization": f"Bearer {target.api_key}"}
+        ) as resp:
+            payload = await resp.read()
+            if resp.status != 202:
+                run.errors += 1
+                return
+    except aiohttp.ClientError:
+        run.errors += 1
+        return
+    run.latencies.append(time.perf_counter() - started)
+    if payload.startswith(b'{"notifications"'):
+        run.ids.append(json.loads(payload)["notifications"][0]["id"])
+
+
+async def closed_loop(target: Target, total: int, concurrency: int) -> Run:
+    """``concurrency`` clients, each publishing as soon as its previous one was accepted."""
+    run = Run()
+    counter = iter(range(total))
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as http:
+
+        async def client() -> None:
+            for i in counter:
+                await _post(http, target, i, run)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(client() for _ in range(concurrency)))
+        run.elapsed = time.perf_counter() - started
+    return run
+
+
+async def open_loop(
+    target: Target, rate: float, seconds: float, sample: Callable[[], Awaitable[None]] | None = None
+) -> Run:
+    """Publish at a fixed offered rate regardless of how fast answers come back."""
+    run = Run()
+    total = int(rate * seconds)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1000)) as http:
+        tasks: set[asyncio.Task[None]] = set()
+        started = time.perf_counter()
+        for i in range(total):
+            due = started + i / rate
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            task = asyncio.create_task(_post(http, target, i, run))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+            if sample and i % int(rate) == 0:
+                await sample()
+        await asyncio.gather(*tasks)
+        run.elapsed = time.perf_counter() - started
+    return run
+
+
+async def sent_latencies(target: Target, ids: list[str]) -> tuple[list[float], int]:
+    """created→sent per notification, read back through the API (works against --url too)."""
+    wanted = set(ids)
+    latencies: list[float] = []
+    pending = 0
+    async with aiohttp.ClientSession() as http:
+        cursor: str | None = None
+        while wanted:
+            url = f"{target.url}/v1/notifications?limit=500" + (f"&cursor={cursor}" if cursor else "")
+            async with http.get(url, headers={"Authorization": f"Bearer {target.api_key}"}) as resp:
+                page = await resp.json()
+            for item in page["items"]:
+                if item["id"] not in wanted:
+                    continue
+                wanted.discard(item["id"])
+                sent = [d["sent_at"] for d in item["deliveries"] if d["sent_at"]]
+                if sent:
+                    latencies.append(parse("sent_at", sent[0]) - parse("created_at", item["created_at"]))
+                else:
+                    pending += 1
+            cursor = page["next_cursor"]
+            if not cursor:
+                break
+    return latencies, pending + len(wanted)
+
+
+async def backlog(target: Target) -> int:
+    """Jobs not yet settled (ready, leased or waiting), from the server's own /metrics gauge:
+    exact however large, where a page of the notifications list would stop counting at its limit."""
+    async with aiohttp.ClientSession() as http, http.get(f"{target.url}/metrics") as resp:
+        text = await resp.text()
+    return sum(
+        int(float(line.rsplit(" ", 1)[1])) for line in text.splitlines() if line.startswith("alertflow_queue_jobs{")
+    )
+
+
+async def wait_drained(target: Target, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and await backlog(target):
+        await asyncio.sleep(0.2)
+
+
+async def inbox_fanout(target: Target, sockets: int) -> dict[str, Any]:
+    """``sockets`` users each hold an inbox WebSocket; each gets one in-app notification.
+
+    Publishes go out in bulk ``to`` lists of up to 1,000 users at once; a user's latency is
+    from the start of the publish request that named them to the item arriving on their socket.
+    """
+    auth = {"Authorization": f"Bearer {target.api_key}"}
+    users = [f"bench-inbox-{i}" for i in range(sockets)]
+    # WebSockets hold a connector slot for their whole life: they get a connector without a cap.
+    async with (
+        aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=50)) as http,
+        aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as ws_http,
+    ):
+
+        async def token(user: str) -> str:
+            async with http.put(f"{target.url}/v1/users/{user}", json={}, headers=auth) as resp:
+                resp.raise_for_status()
+            async with http.post(f"{target.url}/v1/users/{user}/inbox-token", headers=auth) as resp:
+                return str((await resp.json())["token"])
+
+        async def connect(user: str) -> aiohttp.ClientWebSocketResponse:
+            ws = await ws_http.ws_connect(f"{target.url}/v1/inbox/ws", params={"token": await token(user)})
+            while (await ws.receive_json())["type"] != "unread_count":  # connected: backlog and count sent
+                pass
+            return ws
+
+        received: dict[str, float] = {}
+
+        async def listen(user: str, ws: aiohttp.ClientWebSocketResponse) -> None:
+            while (await ws.receive_json())["type"] != "notification":
+                pass
+            received[user] = time.perf_counter()
+
+        started: dict[str, float] = {}
+
+        async def publish(batch: list[str]) -> None:
+            body = {"to": [{"user_id": u} for u in batch], "content": {"inapp": {"title": "Bench", "body": "ping"}}}
+            at = time.perf_counter()
+            async with http.post(target.url + PUBLISH, json=body, headers=auth) as resp:
+                resp.raise_for_status()
+            started.update(dict.fromkeys(batch, at))
+
+        opened: list[aiohttp.ClientWebSocketResponse] = []
+        for start in range(0, sockets, 100):  # in waves, as browsers would arrive
+            opened += await asyncio.gather(*(connect(u) for u in users[start : start + 100]))
+        listeners = [asyncio.create_task(listen(u, ws)) for u, ws in zip(users, opened, strict=True)]
+        await asyncio.gather(*(publish(users[i : i + MAX_RECIPIENTS]) for i in range(0, sockets, MAX_RECIPIENTS)))
+        await asyncio.wait(listeners, timeout=30)
+        rss = target.rss_mib()  # with every socket still open
+        for task in listeners:
+            task.cancel()
+        await asyncio.gather(*(ws.close() for ws in opened))
+    lat = [received[u] - started[u] for u in received]
+    report(
+        f"in-app: {sockets} sockets, one notification each, publish→received on the socket",
+        [
+            ("p50 / p99 / max", f"{ms(pct(lat, 50))} / {ms(pct(lat, 99))} / {ms(max(lat, default=float('nan')))}"),
+            ("not received within 30 s", str(sockets - len(lat))),
+            ("server RSS with the sockets open", f"{rss:.0f} MiB" if rss is not None else "n/a (--url)"),
+        ],
+    )
+    return {
+        "inbox_p50_ms": pct(lat, 50) * 1000,
+        "inbox_p99_ms": pct(lat, 99) * 1000,
+        "inbox_missing": sockets - len(lat),
+        "inbox_rss_mib": rss,
+    }
+
+
+def report(title: str, lines: list[tuple[str, str]]) -> None:
+    print(f"\n== {title}")
+    for name, value in lines:
+        print(f"  {name:<34} {value}")
+
+
+async def bench(args: Any) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="alertflow-bench-") as tmp:
+        workdir = Path(tmp)
+        target = (
+            Target(args.url, args.api_key)
+            if args.url
+            else await embedded_server(workdir, args.config_file, args.data_dir)
+        )
+        try:
+            await asyncio.sleep(1.0)
+            results["idle_rss_mib"] = target.rss_mib()
+            await closed_loop(target, min(2000, args.requests), args.concurrency)  # warm-up
+            run = await closed_loop(target, args.requests, args.concurrency)
+            results["publish_per_s"] = len(run.latencies) / run.elapsed
+            results["publish_p50_ms"] = pct(run.latencies, 50) * 1000
+            results["publish_p99_ms"] = pct(run.latencies, 99) * 1000
+            report(
+                f"publish, closed loop: {args.requests} requests, {args.concurrency} clients",
+                [
+                    ("accepted publishes/s", f"{results['publish_per_s']:.0f}"),
+                    ("publish latency p50 / p99", f"{ms(pct(run.latencies, 50))} / {ms(pct(run.latencies, 99))}"),
+                    ("errors", str(run.errors)),
+                ],
+            )
+            await wait_drained(target)
+
+            run = await open_loop(target, args.rate, args.seconds)
+            await wait_drained(target)
+            lat, unsent = await sent_latencies(target, run.ids)
+            results["sent_p50_ms"] = pct(lat, 50) * 1000
+            results["sent_p99_ms"] = pct(lat, 99) * 1000
+            report(
+                f"publish→sent at {args.rate:.0f}/s offered for {args.seconds:.0f} s",
+                [
+                    ("publish latency p50 / p99", f"{ms(pct(run.latencies, 50))} / {ms(pct(run.latencies, 99))}"),
+                    ("publish→sent p50 / p99", f"{ms(pct(lat, 50))} / {ms(pct(lat, 99))}"),
+                    ("not sent", str(unsent)),
+                    ("errors", str(run.errors)),
+                ],
+            )
+
+            samples: list[int] = []
+
+            async def sample() -> None:
+                samples.append(await backlog(target))
+
+            run = await open_loop(target, args.sustain_rate, args.seconds, sample)
+            drained_at = time.perf_counter()
+            await wait_drained(target)
+            drain = time.perf_counter() - drained_at
+            lat, unsent = await sent_latencies(target, run.ids)
+            results["sustained_per_s"] = len(run.latencies) / (run.elapsed + drain)
+            results["backlog_samples"] = samples
+            report(
+                f"end to end at {args.sustain_rate:.0f}/s offered for {args.seconds:.0f} s",
+                [
+                    ("accepted/s", f"{len(run.latencies) / run.elapsed:.0f}"),
+                    ("delivered/s (incl. drain)", f"{results['sustained_per_s']:.0f}"),
+                    ("backlog each second", " ".join(map(str, samples))),
+                    ("drain after last publish", f"{drain:.2f} s"),
+                    ("publish→sent p50 / p99", f"{ms(pct(lat, 50))} / {ms(pct(lat, 99))}"),
+                    ("not sent", str(unsent)),
+                    ("errors", str(run.errors)),
+                ],
+            )
+            if args.bulk:
+                results.update(await bulk_run(target, args.bulk, args.bulk_publish_rate))
+            if args.topic_subscribers:
+                results.update(await topic_run(target, args.topic_subscribers))
+            results["rss_mib"] = target.rss_mib()
+            report("server memory", [("RSS idle / after", f"{results['idle_rss_mib']} / {results['rss_mib']} MiB")])
+            if args.sockets:
+                results.update(await inbox_fanout(target, args.sockets))
+        finally:
+            target.stop()
+        if args.reference:
+            ref = await reference_server(workdir)
+            try:
+                await closed_loop(ref, min(2000, args.requests), args.concurrency)
+                run = await closed_loop(ref, args.requests, args.concurrency)
+            finally:
+                ref.stop()
+            results["reference_per_s"] = len(run.latencies) / run.elapsed
+            report(
+                "reference: bare aiohttp + SQLite group commit",
+                [
+                    ("accepted/s", f"{results['reference_per_s']:.0f}"),
+                    ("latency p50 / p99", f"{ms(pct(run.latencies, 50))} / {ms(pct(run.latencies, 99))}"),
+                    ("AlertFlow / reference", f"{results['publish_per_s'] / results['reference_per_s']:.2f}"),
+                ],
+            )
+    return results
+
+
+BULK = "/v1/notifications/bulk"
+# How long a bulk may take before the benchmark gives up on it.
+BULK_DEADLINE_SECONDS = 600.0
+# An OTP every this many seconds while a bulk is under way, on the bulk's own channel.
+OTP_INTERVAL_SECONDS = 1.0
+# Batch polls are spaced by this fraction of the time elapsed so far (see _until_status).
+POLL_FRACTION = 0.02
+# The largest subscriber list one PUT /v1/topics/{key}/subscribers takes.
+SUBSCRIBERS_PER_PUT = 100_000
+
+
+def _headers(target: Target) -> dict[str, str]:
+    return {"Authorization": f"Bearer {target.api_key}", "Content-Type": "application/json"}
+
+
+async def _batch(http: aiohttp.ClientSession, target: Target, batch_id: str) -> dict[str, Any]:
+    async with http.get(f"{target.url}/v1/batches/{batch_id}", headers=_headers(target)) as resp:
+        return await resp.json()
+
+
+async def _accept_bulk(http: aiohttp.ClientSession, target: Target, body: dict[str, Any]) -> str:
+    async with http.post(target.url + BULK, data=json.dumps(body), headers=_headers(target)) as resp:
+        if resp.status != 202:
+            raise RuntimeError(f"bulk refused: {resp.status} {await resp.text()}")
+        return str((await resp.json())["batch_id"])
+
+
+async def _until_status(
+    http: aiohttp.ClientSession, target: Target, batch_id: str, started: float, wanted: tuple[str, ...]
+) -> float:
+    """Seconds from ``started`` until the batch's status is one of ``wanted`` (polled).
+
+    Polls are spaced by 2% of the time elapsed, so the measurement stays within 2%. The
+    server counts a big batch's deliveries at most once a second (batches.view), so polling
+    does not slow what it measures.
+    """
+    deadline = started + BULK_DEADLINE_SECONDS
+    while (now := time.perf_counter()) < deadline:
+        if (await _batch(http, target, batch_id))["status"] in wanted:
+            return time.perf_counter() - started
+        await asyncio.sleep(max(0.02, (now - started) * POLL_FRACTION))
+    return float("nan")
+
+
+async def _alongside(
+    http: aiohttp.ClientSession, target: Target, rate: float, stop: asyncio.Event, started: float
+) -> tuple[list[tuple[float, float]], list[str]]:
+    """Ordinary publishes at ``rate``/s and an OTP a second until ``stop``: (offset, latency)
+    of each publish, and the OTPs' notification ids."""
+    publishes: list[tuple[float, float]] = []
+    otps: list[str] = []
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def publish(body: dict[str, Any], otp: bool) -> None:
+        sent = time.perf_counter()
+        async with http.post(target.url + PUBLISH, json=body, headers=_headers(target)) as resp:
+            payload = await resp.json()
+        if otp:
+            otps.append(payload["notifications"][0]["id"])
+        else:
+            publishes.append((sent - started, time.perf_counter() - sent))
+
+    i, next_otp = 0, time.perf_counter()
+    while not stop.is_set():
+        now = time.perf_counter()
+        if now >= next_otp:
+            otp = {
+                "to": {"email": f"otp{len(otps)}@example.com"},
+                "content": {"email": {"subject": "Your code", "text": "123456"}},
+                "category": "otp",
+            }
+            tasks.add(asyncio.create_task(publish(otp, True)))
+            next_otp += OTP_INTERVAL_SECONDS
+        if rate:
+            tasks.add(asyncio.create_task(publish(body_for(i), False)))
+            i += 1
+        await asyncio.sleep(1 / rate if rate else OTP_INTERVAL_SECONDS)
+    await asyncio.gather(*tasks)
+    return publishes, otps
+
+
+async def _sent_after(http: aiohttp.ClientSession, target: Target, notification_id: str) -> float:
+    """created→sent of one notification, in seconds (NaN when it was not sent)."""
+    async with http.get(f"{target.url}/v1/notifications/{notification_id}", headers=_headers(target)) as resp:
+        item = await resp.json()
+    sent = [d["sent_at"] for d in item["deliveries"] if d["sent_at"]]
+    return parse("sent_at", sent[0]) - parse("created_at", item["created_at"]) if sent else float("nan")
+
+
+async def bulk_run(target: Target, recipients: int, publish_rate: float) -> dict[str, Any]:
+    """A bulk through the outbox: time until every delivery exists (committed), until every
+    one is sent, publish latency alongside, and an OTP's publish→sent latency meanwhile."""
+    body = {
+        "to": [{"email": f"bulk{i}@example.com"} for i in range(recipients)],
+        "content": {"email": {"subject": "Winter sale", "text": "Everything must go."}},
+    }
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1000)) as http:
+        stop = asyncio.Event()
+        started = time.perf_counter()
+        batch_id = await _accept_bulk(http, target, body)
+        accepted = time.perf_counter() - started
+        alongside = asyncio.create_task(_alongside(http, target, publish_rate, stop, started))
+        fanned_out = await _until_status(http, target, batch_id, started, ("sending", "completed"))
+        sent = await _until_status(http, target, batch_id, started, ("completed",))
+        stop.set()
+        publishes, otps = await alongside
+        otp_latencies = [await _sent_after(http, target, nid) for nid in otps]
+    during = [latency for offset, latency in publishes if offset <= fanned_out]
+    results = {
+        "bulk_recipients": recipients,
+        "bulk_accepted_s": accepted,
+        "bulk_fanned_out_s": fanned_out,
+        "bulk_sent_s": sent,
+        "bulk_publish_p99_during_fanout_ms": pct(during, 99) * 1000,
+        "bulk_publish_p99_ms": pct([lat for _, lat in publishes], 99) * 1000,
+        "bulk_otp_p50_ms": pct(otp_latencies, 50) * 1000,
+        "bulk_otp_max_ms": pct(otp_latencies, 100) * 1000,
+    }
+    report(
+        f"bulk of {recipients} through the outbox, {publish_rate:.0f} publishes/s and an OTP a second alongside",
+        [
+            ("202 after", f"{accepted:.2f} s"),
+            ("all deliveries committed after", f"{fanned_out:.2f} s"),
+            ("all sent after", f"{sent:.2f} s"),
+            ("publish p99 during fan-out / all", f"{ms(pct(during, 99))} / {ms(pct([p[1] for p in publishes], 99))}"),
+            ("OTP publish→sent p50 / max", f"{ms(pct(otp_latencies, 50))} / {ms(pct(otp_latencies, 100))}"),
+            ("OTPs", str(len(otp_latencies))),
+        ],
+    )
+    return results
+
+
+def _insert_users(database: Path, tenant_id: str, count: int) -> None:
+    """Users straight into the database: the API has no bulk user import, and a million PUTs
+    would measure something else."""
+    conn = sqlite3.connect(database, timeout=60)
+    with conn:
+        conn.executemany(
+            "INSERT INTO users (tenant_id, user_id, email, created_at, updated_at) VALUES (?, ?, ?, 0, 0)",
+            ((tenant_id, f"sub{i:07d}", f"sub{i}@example.com") for i in range(count)),
+        )
+    conn.close()
+
+
+async def topic_run(target: Target, subscribers: int) -> dict[str, Any]:
+    """A bulk to a topic of ``subscribers``: time until every delivery exists (committed)."""
+    if target.data_dir and target.tenant_id:
+        await asyncio.to_thread(_insert_users, target.data_dir / "alertflow.db", target.tenant_id, subscribers)
+    else:
+        print("  (--url: subscribers without user records are suppressed as unknown users)")
+    async with aiohttp.ClientSession() as http:
+        for start in range(0, subscribers, SUBSCRIBERS_PER_PUT):
+            ids = [f"sub{i:07d}" for i in range(start, min(subscribers, start + SUBSCRIBERS_PER_PUT))]
+            async with http.put(
+                f"{target.url}/v1/topics/everyone/subscribers",
+                data=json.dumps({"user_ids": ids, "mode": "add"}),
+                headers=_headers(target),
+            ) as resp:
+                if resp.status != 200:
+                    raise RuntimeError(f"subscribers refused: {resp.status} {await resp.text()}")
+        started = time.perf_counter()
+        body = {"topic": "everyone", "content": {"email": {"subject": "News", "text": "Read all about it."}}}
+        batch_id = await _accept_bulk(http, target, body)
+        accepted = time.perf_counter() - started
+        stored = await _until_status(http, target, batch_id, started, ("sending", "completed"))
+        fanned = (await _batch(http, target, batch_id))["fanned_out"]
+    report(
+        f"bulk to a topic of {subscribers} subscribers",
+        [
+            ("202 after", f"{accepted:.2f} s"),
+            ("all deliveries committed after", f"{stored:.2f} s"),
+            ("recipients", str(fanned)),
+        ],
+    )
+    return {"topic_subscribers": subscribers, "topic_accepted_s": accepted, "topic_stored_s": stored}
+
+
+if __name__ == "__main__":  # the reference server's process
+    serve_reference(sys.argv[1], int(sys.argv[2]))

@@ -1,0 +1,55 @@
+"""Preference categories: each carries a default priority and whether users may opt out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..cache import TtlCache
+    from ..storage.database import Database
+
+
+@dataclass(frozen=True)
+class Category:
+    key: str
+    priority: str
+    opt_out_allowed: bool = True
+
+
+BUILTIN: dict[str, Category] = {
+    c.key: c
+    for c in (
+        Category("otp", "high", opt_out_allowed=False),
+        Category("transactional", "high"),
+        Category("alerts", "medium"),
+        Category("marketing", "low"),
+        Category("default", "medium"),
+    )
+}
+
+
+def from_row(row: Any) -> Category:
+    return Category(row["key"], row["priority"], bool(row["opt_out_allowed"]))
+
+
+async def resolve(db: Database, tenant_id: str, key: str) -> Category | None:
+    """The tenant's own definition of ``key``, else the built-in one, else None."""
+    row = await db.fetchone("SELECT * FROM categories WHERE tenant_id = ? AND key = ?", (tenant_id, key))
+    return from_row(row) if row else BUILTIN.get(key)
+
+
+def cache_key(tenant_id: str) -> tuple[str, str]:
+    """Where a tenant's categories sit in the settings cache; writes drop this key."""
+    return ("categories", tenant_id)
+
+
+async def cached(settings: TtlCache, db: Database, tenant_id: str) -> dict[str, Category]:
+    """The tenant's categories through the settings cache: every publish and send reads them."""
+    found: dict[str, Category] = await settings.get(cache_key(tenant_id), lambda: all_for(db, tenant_id))
+    return found
+
+
+async def all_for(db: Database, tenant_id: str) -> dict[str, Category]:
+    rows = await db.fetchall("SELECT * FROM categories WHERE tenant_id = ?", (tenant_id,))
+    return {**BUILTIN, **{r["key"]: from_row(r) for r in rows}}

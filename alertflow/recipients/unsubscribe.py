@@ -1,0 +1,64 @@
+"""One-click unsubscribe (RFC 8058): signed links that turn one category off for one user.
+
+Links are issued only for a known user and a category that allows opting out. They need no
+API key; the signature is the credential, bound to tenant, user and category.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Awaitable, Callable
+
+from .. import signing
+from .categories import Category
+from .preferences import CategoryChoice, Preferences, parse
+
+PURPOSE = "unsubscribe"
+# Mail is read long after it is sent; a link that died after a day would fail the reader.
+LINK_TTL_SECONDS = 365 * 86400
+PATH = "/v1/unsubscribe/"
+
+Categories = Callable[[str], Awaitable[dict[str, Category]]]
+
+
+class Links:
+    def __init__(self, secret: str, base_url: str, categories: Categories) -> None:
+        self.secret = secret
+        self.base_url = base_url.rstrip("/")
+        self.categories = categories
+
+    async def url_for(self, tenant_id: str, user_id: str | None, category: str, now: float) -> str | None:
+        if user_id is None:
+            return None
+        known = (await self.categories(tenant_id)).get(category)
+        if known is None or not known.opt_out_allowed:
+            return None
+        token = signing.sign(self.secret, PURPOSE, {"t": tenant_id, "u": user_id, "c": category}, LINK_TTL_SECONDS, now)
+        return f"{self.base_url}{PATH}{token}"
+
+    def read(self, token: str, now: float) -> tuple[str, str, str]:
+        """(tenant, user, category) of a genuine link; raises signing.InvalidToken."""
+        payload = signing.verify(self.secret, PURPOSE, token, now)
+        return payload["t"], payload["u"], payload["c"]
+
+
+def headers(url: str) -> dict[str, str]:
+    """RFC 8058: a mail client may offer one-click unsubscribe, POSTing to the URL."""
+    return {"List-Unsubscribe": f"<{url}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+
+
+def opt_out(conn: sqlite3.Connection, tenant_id: str, user_id: str, category: str, now: float) -> bool:
+    """Turn ``category`` off in the user's preferences (writer); False when the user is gone."""
+    if not conn.execute("SELECT 1 FROM users WHERE tenant_id = ? AND user_id = ?", (tenant_id, user_id)).fetchone():
+        return False
+    row = conn.execute(
+        "SELECT document FROM preferences WHERE tenant_id = ? AND user_id = ?", (tenant_id, user_id)
+    ).fetchone()
+    prefs = parse(row["document"] if row else None) or Preferences()
+    choice = prefs.categories.get(category) or CategoryChoice()
+    prefs.categories[category] = choice.model_copy(update={"enabled": False})
+    conn.execute(
+        "INSERT OR REPLACE INTO preferences (tenant_id, user_id, document, updated_at) VALUES (?,?,?,?)",
+        (tenant_id, user_id, prefs.model_dump_json(exclude_none=True), now),
+    )
+    return True
