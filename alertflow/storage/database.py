@@ -32,7 +32,11 @@ import aiosqlite
 from . import migrations
 
 T = TypeVar("T")
-WriteFn = Callable[[sqlite3.Connection], T]
+# The transaction a write function runs in. Outside storage/ it is an opaque handle: code
+# there passes it on to storage operations and never runs a statement on it, so another
+# backend can hand its own transaction through the same functions.
+Tx = sqlite3.Connection
+WriteFn = Callable[[Tx], T]
 log = logging.getLogger(__name__)
 
 # A reader per core is enough: SQLite reads in WAL mode never wait for the writer.
