@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sqlite3
 from typing import Any
 
 from aiohttp import web
@@ -16,6 +15,7 @@ from ..message import CHANNELS
 from ..outcomes import InvalidReceipt, clip
 from ..providers.channel_setup import MASK, RATE_KEY, Entry, UnreadableSetup
 from ..providers.interface import ProviderConfigError
+from ..storage import channel_setups
 from ..tenants import Role
 from .context import Services, services
 from .middleware import json_response, principal, read_model, read_only, same_as_path
@@ -123,14 +123,7 @@ async def put_channel(request: web.Request) -> web.Response:
         field = ".".join(parts[:2] + (["type"] if parts[2:] == ["type"] else ["config", *parts[2:]]))
         raise invalid(field, exc.message) from None
     stored, now = svc.channels.sealed(tenant_id, channel, entries), svc.clock.now()
-
-    def save(conn: sqlite3.Connection) -> None:
-        conn.execute(
-            "INSERT OR REPLACE INTO channel_providers (tenant_id, channel, providers, updated_at) VALUES (?, ?, ?, ?)",
-            (tenant_id, channel, stored, now),
-        )
-
-    await svc.database.write(save)
+    await svc.database.write(lambda tx: channel_setups.save(tx, tenant_id, channel, stored, now))
     svc.channels.changed(tenant_id, channel)
     return json_response(await setup(svc, tenant_id, channel))
 
@@ -153,13 +146,7 @@ def unmasked(sent: ProviderIn, current: Entry | None, field: str) -> dict[str, A
 async def delete_channel(request: web.Request) -> web.Response:
     """Drop the tenant's set-up of a channel: it goes back to the configured default."""
     svc, tenant_id, channel = services(request), principal(request).tenant_id, channel_of(request)
-    deleted = await svc.database.write(
-        lambda conn: (
-            conn.execute(
-                "DELETE FROM channel_providers WHERE tenant_id = ? AND channel = ?", (tenant_id, channel)
-            ).rowcount
-        )
-    )
+    deleted = await svc.database.write(lambda tx: channel_setups.delete(tx, tenant_id, channel))
     svc.channels.changed(tenant_id, channel)
     if not deleted:
         raise ApiError("not-found", f"the tenant has no {channel} set-up of its own")

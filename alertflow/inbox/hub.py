@@ -25,6 +25,7 @@ from aiohttp import WSCloseCode, web
 
 from ..config import InboxConfig
 from ..delivery.queue import Decision, Job
+from ..storage import inbox_items
 from ..storage.database import Database
 from . import items
 from .items import Subscriber
@@ -182,8 +183,8 @@ class Hub:
     async def _flush(self) -> None:
         item_ids, self._new_items = self._new_items, []
         dirty, self._dirty = self._dirty, set()
-        for row in await items.by_ids(self.database, item_ids):
-            self._send(Subscriber(row["tenant_id"], row["user_id"]), {"type": "notification", "data": items.shape(row)})
+        for found in await inbox_items.by_ids(self.database, item_ids):
+            self._send(Subscriber(found.tenant_id, found.user_id), {"type": "notification", "data": found.item})
         live = [s for s in dirty if s in self._users]
         counts = await items.unread_counts(self.database, live)
         for subscriber in live:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import time
 
 from ..ids import new_id
 from ..message import Message
 from ..outcomes import PermanentFailure, Sent
+from ..storage import inbox_items
 from .interface import Provider
 
 
@@ -20,25 +20,18 @@ class InboxProvider(Provider):
         if not user_id:
             raise PermanentFailure("no_contact:user_id: in-app messages need a user_id")
         c = message.content
-        item_id = new_id("inb")
-        row = (
-            item_id,
-            message.tenant_id,
-            user_id,
-            message.delivery_id,
-            message.notification_id,
-            c.get("title"),
-            c.get("body"),
-            c.get("action_url"),
-            json.dumps(c.get("data") or {}),
-            message.category,
-            time.time(),
+        item = inbox_items.NewItem(
+            id=new_id("inb"),
+            tenant_id=message.tenant_id,
+            user_id=user_id,
+            delivery_id=message.delivery_id,
+            notification_id=message.notification_id,
+            title=c.get("title"),
+            body=c.get("body"),
+            action_url=c.get("action_url"),
+            data=c.get("data") or {},
+            category=message.category,
+            created_at=time.time(),
         )
-        await self.context.database.write(
-            lambda conn: conn.execute(
-                "INSERT INTO inbox (id, tenant_id, user_id, delivery_id, notification_id, title, body,"
-                " action_url, data, category, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                row,
-            )
-        )
-        return Sent(provider_message_id=item_id)
+        await self.context.database.write(lambda tx: inbox_items.add(tx, item))
+        return Sent(provider_message_id=item.id)

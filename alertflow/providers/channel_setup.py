@@ -33,6 +33,7 @@ from pydantic import ValidationError
 
 from ..cache import TtlCache
 from ..config import Config, ConfigError
+from ..storage import channel_setups
 from ..storage.database import Database
 from .interface import Provider, ProviderConfigError, ProviderContext, ProviderSettings
 from .netguard import OutboundGuard, kind_of, plain
@@ -255,10 +256,8 @@ class ChannelProviders:
 
     async def tenant_entries(self, database: Database, tenant_id: str, channel: str) -> list[Entry] | None:
         async def load() -> list[Entry] | None:
-            row = await database.fetchone(
-                "SELECT providers FROM channel_providers WHERE tenant_id = ? AND channel = ?", (tenant_id, channel)
-            )
-            return self.unsealed(tenant_id, channel, row["providers"]) if row else None
+            stored = await channel_setups.load(database, tenant_id, channel)
+            return self.unsealed(tenant_id, channel, stored) if stored is not None else None
 
         entries: list[Entry] | None = await self._tenants.get((tenant_id, channel), load)
         return entries
