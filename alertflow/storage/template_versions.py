@@ -93,7 +93,8 @@ def activate(tx: Tx, tenant_id: str, key: str, version: int, now: float) -> bool
 
 
 def delete_template(tx: Tx, tenant_id: str, key: str) -> bool:
-    """The template and all its versions; False when there was none."""
+    """The template and all its versions (deliveries still waiting for it then fail with a
+    reason); False when there was none."""
     tx.execute("DELETE FROM template_versions WHERE tenant_id = ? AND key = ?", (tenant_id, key))
     return tx.execute("DELETE FROM templates WHERE tenant_id = ? AND key = ?", (tenant_id, key)).rowcount > 0
 
