@@ -21,6 +21,7 @@ import click
 from . import __version__, tenants
 from .config import SECRET_KEY_FILE, Config, ConfigError, ensure_secret_key, find_config_file, load
 from .delivery import dlq
+from .storage import tenant_rows
 from .storage.backup import backup as backup_database
 from .storage.database import connect
 from .storage.migrations import SchemaTooNew, upgrade
@@ -128,7 +129,7 @@ def initialise(config: Config) -> tuple[str, str | None]:
     """
     ensure_secret_key(config, create=True)
     with database(config) as conn:
-        existing = tenants.find_tenant(conn, tenants.DEFAULT_TENANT)
+        existing = tenant_rows.tenant_id_of(conn, tenants.DEFAULT_TENANT)
         if existing:
             return existing, None
         tenant_id, key = write(conn, lambda c: tenants.create_tenant(c, tenants.DEFAULT_TENANT))
@@ -299,7 +300,7 @@ def keys_create(
     """Issue an API key with a role."""
     config = settings(config_path, data_dir)
     with database(config) as conn:
-        tenant_id = tenants.find_tenant(conn, tenant_ref)
+        tenant_id = tenant_rows.tenant_id_of(conn, tenant_ref)
         if tenant_id is None:
             fail(f"no tenant {tenant_ref!r}")
             return
@@ -346,7 +347,7 @@ def dlq_list(config_path: str | None, data_dir: str | None, tenant_ref: str | No
     """Dead deliveries, newest first."""
     config = settings(config_path, data_dir)
     with database(config) as conn:
-        tenant_id = tenants.find_tenant(conn, tenant_ref) if tenant_ref else None
+        tenant_id = tenant_rows.tenant_id_of(conn, tenant_ref) if tenant_ref else None
         if tenant_ref and tenant_id is None:
             fail(f"no tenant {tenant_ref!r}")
         where, params = ("WHERE tenant_id = ?", (tenant_id,)) if tenant_id else ("", ())

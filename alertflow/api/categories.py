@@ -11,6 +11,7 @@ from ..errors import ApiError
 from ..naming import ClientId
 from ..recipients import categories
 from ..recipients.categories import BUILTIN, Category
+from ..storage import category_rows
 from ..tenants import Role
 from .context import services
 from .middleware import json_response, principal, read_model, read_only, same_as_path
@@ -52,7 +53,7 @@ def shape(c: Category, custom: bool) -> dict[str, object]:
 async def list_categories(request: web.Request) -> web.Response:
     """List the built-in categories and the tenant's own."""
     db, tenant_id = services(request).database, principal(request).tenant_id
-    custom = {r["key"] for r in await db.fetchall("SELECT key FROM categories WHERE tenant_id = ?", (tenant_id,))}
+    custom = {r.key for r in await category_rows.all_for(db, tenant_id)}
     found = await categories.all_for(db, tenant_id)
     return json_response({"items": [shape(c, c.key in custom) for c in sorted(found.values(), key=lambda c: c.key)]})
 
@@ -64,7 +65,7 @@ async def get_category(request: web.Request) -> web.Response:
     found = await categories.resolve(svc.database, tenant_id, key)
     if found is None:
         raise ApiError("not-found", f"no category {key!r}")
-    custom = await svc.database.fetchone("SELECT 1 FROM categories WHERE tenant_id = ? AND key = ?", (tenant_id, key))
+    custom = await category_rows.get(svc.database, tenant_id, key)
     return json_response(shape(found, custom is not None))
 
 
@@ -74,14 +75,8 @@ async def put_category(request: web.Request) -> web.Response:
     svc, tenant_id, key = services(request), principal(request).tenant_id, request.match_info["key"]
     body = await read_model(request, CategoryIn)
     same_as_path(request, "key", body.key)
-    row = (tenant_id, key, body.priority, int(body.opt_out_allowed), body.name, svc.clock.now())
-    await svc.database.write(
-        lambda conn: conn.execute(
-            "INSERT OR REPLACE INTO categories (tenant_id, key, priority, opt_out_allowed, name, updated_at)"
-            " VALUES (?,?,?,?,?,?)",
-            row,
-        )
-    )
+    row, now = category_rows.CategoryRow(key, body.priority, body.opt_out_allowed, body.name), svc.clock.now()
+    await svc.database.write(lambda tx: category_rows.put(tx, tenant_id, row, now))
     svc.settings.drop(categories.cache_key(tenant_id))
     return json_response(shape(Category(key, body.priority, body.opt_out_allowed), True))
 
@@ -90,9 +85,7 @@ async def put_category(request: web.Request) -> web.Response:
 async def delete_category(request: web.Request) -> web.Response:
     """Remove the tenant's definition of a category; a built-in falls back to its default."""
     svc, tenant_id, key = services(request), principal(request).tenant_id, request.match_info["key"]
-    deleted = await svc.database.write(
-        lambda conn: conn.execute("DELETE FROM categories WHERE tenant_id = ? AND key = ?", (tenant_id, key)).rowcount
-    )
+    deleted = await svc.database.write(lambda tx: category_rows.delete(tx, tenant_id, key))
     svc.settings.drop(categories.cache_key(tenant_id))
     if not deleted:
         raise ApiError("not-found", f"the tenant has no category {key!r} of its own")

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from .. import tenants
 from ..errors import PROBLEM_CONTENT_TYPE, ApiError, from_validation, invalid
+from ..storage import tenant_rows
 from ..storage.database import StorageFull
 from ..tenants import Principal, Role
 from .context import AUTH_CACHE_SECONDS, services
@@ -173,8 +174,8 @@ async def key_principal(request: web.Request, key: str) -> Principal:
     if cached and cached[1] > now:
         principal = cached[0]
     else:
-        row = await svc.database.fetchone(tenants.AUTH_SQL, (digest,))
-        principal = tenants.principal_from_row(row) if row else None
+        holder = await tenant_rows.key_holder(svc.database, digest)
+        principal = tenants.principal_of(holder) if holder else None
         # Only keys that exist are remembered: with misses cached, every made-up key a client
         # sent stayed in memory for good. A miss is a database read, and the failure limit
         # bounds how many of those one address can cause.

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 from aiohttp import web
 from pydantic import ValidationError
 
 from ..errors import ApiError, from_validation, invalid_many
 from ..recipients import categories, preferences
 from ..recipients.preferences import TENANT_DEFAULTS, Preferences
+from ..storage import preference_rows, users
 from ..tenants import Role
 from .context import services
 from .middleware import json_response, principal, read_json
@@ -22,17 +21,12 @@ api = Routes()
 
 
 async def _document(request: web.Request, user_id: str) -> Preferences | None:
-    row = await services(request).database.fetchone(
-        "SELECT document FROM preferences WHERE tenant_id = ? AND user_id = ?", (principal(request).tenant_id, user_id)
-    )
-    return preferences.parse(row["document"] if row else None)
+    found = await preference_rows.document(services(request).database, principal(request).tenant_id, user_id)
+    return preferences.parse(found)
 
 
 async def _user_exists(request: web.Request, user_id: str) -> None:
-    row = await services(request).database.fetchone(
-        "SELECT 1 FROM users WHERE tenant_id = ? AND user_id = ?", (principal(request).tenant_id, user_id)
-    )
-    if row is None:
+    if not await users.exists(services(request).database, principal(request).tenant_id, user_id):
         raise ApiError("not-found", "no such user")
 
 
@@ -45,14 +39,8 @@ async def _put(request: web.Request, user_id: str) -> web.Response:
     errors = preferences.opt_out_errors(doc, await categories.all_for(svc.database, tenant_id))
     if errors:
         raise invalid_many(errors)
-    row = (tenant_id, user_id, doc.model_dump_json(exclude_none=True), svc.clock.now())
-
-    def save(conn: sqlite3.Connection) -> None:
-        conn.execute(
-            "INSERT OR REPLACE INTO preferences (tenant_id, user_id, document, updated_at) VALUES (?,?,?,?)", row
-        )
-
-    await svc.database.write(save)
+    document, now = doc.model_dump_json(exclude_none=True), svc.clock.now()
+    await svc.database.write(lambda tx: preference_rows.put_document(tx, tenant_id, user_id, document, now))
     if user_id == TENANT_DEFAULTS:
         svc.settings.drop(preferences.cache_key(tenant_id))
     return json_response(preferences.shape(doc))

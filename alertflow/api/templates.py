@@ -13,6 +13,7 @@ from ..errors import ApiError, from_validation, invalid, invalid_many
 from ..intake.publish import JsonData
 from ..message import Recipient
 from ..naming import MAX_VERSION, ClientId
+from ..storage import template_versions
 from ..templates import content, render, store, text, validation
 from ..tenants import Role
 from ..timefmt import iso
@@ -67,19 +68,19 @@ async def validated(body: VersionIn) -> content.ValidatedContent:
 
 
 async def summary(svc: Services, tenant_id: str, key: str) -> dict[str, Any]:
-    row = await svc.templates.summary(tenant_id, key)
-    if row is None:
+    head = await svc.templates.summary(tenant_id, key)
+    if head is None:
         raise ApiError("not-found", f"no template {key!r}")
-    active = await svc.templates.version(tenant_id, key, row["active_version"])
+    active = await svc.templates.version(tenant_id, key, head.active_version)
     return {
         "key": key,
-        "name": row["name"],
-        "active_version": row["active_version"],
-        "latest_version": row["latest_version"],
+        "name": head.name,
+        "active_version": head.active_version,
+        "latest_version": head.latest_version,
         "channels": active.channels,
         "variables": list(active.variables),
-        "created_at": iso(row["created_at"]),
-        "updated_at": iso(row["updated_at"]),
+        "created_at": iso(head.created_at),
+        "updated_at": iso(head.updated_at),
     }
 
 
@@ -99,7 +100,7 @@ async def create(request: web.Request) -> web.Response:
     checked, now = await validated(body), svc.clock.now()
     try:
         await svc.database.write(
-            lambda conn: store.save_version(conn, tenant_id, body.key, body.name, checked, now, create=True)
+            lambda tx: store.save_version(tx, tenant_id, body.key, body.name, checked, now, create=True)
         )
     except store.TemplateExists:
         raise ApiError(
@@ -117,7 +118,7 @@ async def new_version(request: web.Request) -> web.Response:
     checked, now = await validated(body), svc.clock.now()
     try:
         await svc.database.write(
-            lambda conn: store.save_version(conn, tenant_id, key, body.name, checked, now, create=False)
+            lambda tx: store.save_version(tx, tenant_id, key, body.name, checked, now, create=False)
         )
     except store.UnknownTemplate:
         raise ApiError("not-found", f"no template {key!r}; POST /v1/templates creates it") from None
@@ -128,8 +129,8 @@ async def new_version(request: web.Request) -> web.Response:
 async def list_templates(request: web.Request) -> web.Response:
     """List templates with their active and latest versions."""
     svc, tenant_id = services(request), principal(request).tenant_id
-    rows = await svc.database.fetchall("SELECT key FROM templates WHERE tenant_id = ? ORDER BY key", (tenant_id,))
-    return json_response({"items": [await summary(svc, tenant_id, r["key"]) for r in rows]})
+    keys = await template_versions.keys(svc.database, tenant_id)
+    return json_response({"items": [await summary(svc, tenant_id, k) for k in keys]})
 
 
 @api.get("/v1/templates/{key}", response=SUMMARY)
@@ -163,7 +164,7 @@ async def activate(request: web.Request) -> web.Response:
     """Make an earlier (or later) version the one publishes use."""
     svc, tenant_id, key = services(request), principal(request).tenant_id, request.match_info["key"]
     body, now = await read_model(request, ActivateIn), svc.clock.now()
-    if not await svc.database.write(lambda conn: store.activate(conn, tenant_id, key, body.version, now)):
+    if not await svc.database.write(lambda tx: template_versions.activate(tx, tenant_id, key, body.version, now)):
         if await svc.templates.summary(tenant_id, key) is None:
             raise ApiError("not-found", f"no template {key!r}")
         raise invalid("version", f"template {key!r} has no version {body.version}")
@@ -174,7 +175,7 @@ async def activate(request: web.Request) -> web.Response:
 async def delete(request: web.Request) -> web.Response:
     """Delete a template and all its versions."""
     svc, tenant_id, key = services(request), principal(request).tenant_id, request.match_info["key"]
-    if not await svc.database.write(lambda conn: store.delete(conn, tenant_id, key)):
+    if not await svc.database.write(lambda tx: template_versions.delete_template(tx, tenant_id, key)):
         raise ApiError("not-found", f"no template {key!r}")
     svc.templates.forget(tenant_id, key)
     return web.Response(status=204)

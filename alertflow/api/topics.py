@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any, Literal
 
 from aiohttp import web
@@ -10,7 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import ApiError
 from ..naming import ClientId
-from ..recipients import directory
+from ..storage import topic_members
+from ..storage.database import Tx
 from ..tenants import Role
 from .context import services
 from .middleware import json_response, principal, read_model, read_only, same_as_path
@@ -37,7 +37,7 @@ class SubscribersIn(BaseModel):
 async def get_subscribers(request: web.Request) -> web.Response:
     """List a topic's subscribers."""
     key = request.match_info["key"]
-    members = await directory.topic_members(services(request).database, principal(request).tenant_id, key)
+    members = await topic_members.members(services(request).database, principal(request).tenant_id, key)
     if not members:
         raise ApiError("not-found", f"topic {key!r} has no subscribers")
     return json_response({"topic": key, "user_ids": members, "count": len(members)})
@@ -49,20 +49,16 @@ async def put_subscribers(request: web.Request) -> web.Response:
     svc, tenant_id, key = services(request), principal(request).tenant_id, request.match_info["key"]
     body = await read_model(request, SubscribersIn, svc.config.server.max_bulk_body_mb)
     same_as_path(request, "topic", body.topic, "key")
-    rows = [(tenant_id, key, u) for u in dict.fromkeys(body.user_ids)]
+    user_ids = list(dict.fromkeys(body.user_ids))
 
-    def save(conn: sqlite3.Connection) -> int:
+    def save(tx: Tx) -> int:
         if body.mode == "replace":
-            conn.execute("DELETE FROM topic_subscribers WHERE tenant_id = ? AND topic = ?", (tenant_id, key))
+            topic_members.clear(tx, tenant_id, key)
         if body.mode == "remove":
-            conn.executemany("DELETE FROM topic_subscribers WHERE tenant_id = ? AND topic = ? AND user_id = ?", rows)
+            topic_members.remove(tx, tenant_id, key, user_ids)
         else:
-            conn.executemany("INSERT OR IGNORE INTO topic_subscribers (tenant_id, topic, user_id) VALUES (?,?,?)", rows)
-        return int(
-            conn.execute(
-                "SELECT COUNT(*) FROM topic_subscribers WHERE tenant_id = ? AND topic = ?", (tenant_id, key)
-            ).fetchone()[0]
-        )
+            topic_members.add(tx, tenant_id, key, user_ids)
+        return topic_members.size_for_write(tx, tenant_id, key)
 
     count = await svc.database.write(save)
     return json_response({"topic": key, "count": count})
@@ -72,11 +68,7 @@ async def put_subscribers(request: web.Request) -> web.Response:
 async def delete_topic(request: web.Request) -> web.Response:
     """Remove every subscriber of a topic."""
     svc, tenant_id, key = services(request), principal(request).tenant_id, request.match_info["key"]
-    deleted = await svc.database.write(
-        lambda conn: (
-            conn.execute("DELETE FROM topic_subscribers WHERE tenant_id = ? AND topic = ?", (tenant_id, key)).rowcount
-        )
-    )
+    deleted = await svc.database.write(lambda tx: topic_members.clear(tx, tenant_id, key))
     if not deleted:
         raise ApiError("not-found", f"topic {key!r} has no subscribers")
     return web.Response(status=204)

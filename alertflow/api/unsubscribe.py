@@ -60,6 +60,6 @@ async def unsubscribe_now(request: web.Request) -> web.Response:
     svc = services(request)
     tenant_id, user_id, category = read(request)
     now = svc.clock.now()
-    if not await svc.database.write(lambda conn: unsubscribe.opt_out(conn, tenant_id, user_id, category, now)):
+    if not await svc.database.write(lambda tx: unsubscribe.opt_out(tx, tenant_id, user_id, category, now)):
         raise ApiError("not-found", "this recipient no longer exists")
     return page("Unsubscribed", f"You will no longer receive <b>{html.escape(category)}</b> messages.")

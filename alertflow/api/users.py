@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import sqlite3
 from typing import Any
 
 from aiohttp import web
@@ -15,6 +13,7 @@ from ..inbox.hub import HUB
 from ..inbox.items import Subscriber
 from ..intake.publish import Contact, JsonData
 from ..naming import ClientId
+from ..storage import users
 from ..tenants import Role
 from ..timefmt import check_timezone, iso
 from .context import services
@@ -53,29 +52,27 @@ class UserIn(Contact):
         return check_timezone(v)
 
 
-def shape(row: sqlite3.Row) -> dict[str, Any]:
+def shape(user: users.User) -> dict[str, Any]:
     return {
-        "user_id": row["user_id"],
-        "email": row["email"],
-        "phone": row["phone"],
-        "push_tokens": json.loads(row["push_tokens"]),
-        "webpush": json.loads(row["webpush"]),
-        "locale": row["locale"],
-        "timezone": row["timezone"],
-        "name": row["name"],
-        "data": json.loads(row["data"]),
-        "created_at": iso(row["created_at"]),
-        "updated_at": iso(row["updated_at"]),
+        "user_id": user.user_id,
+        "email": user.email,
+        "phone": user.phone,
+        "push_tokens": user.push_tokens,
+        "webpush": user.webpush,
+        "locale": user.locale,
+        "timezone": user.timezone,
+        "name": user.name,
+        "data": user.data,
+        "created_at": iso(user.created_at),
+        "updated_at": iso(user.updated_at),
     }
 
 
-async def _get(request: web.Request, tenant_id: str, user_id: str) -> sqlite3.Row:
-    row = await services(request).database.fetchone(
-        "SELECT * FROM users WHERE tenant_id = ? AND user_id = ?", (tenant_id, user_id)
-    )
-    if row is None:
+async def _get(request: web.Request, tenant_id: str, user_id: str) -> users.User:
+    found = await users.get(services(request).database, tenant_id, user_id)
+    if found is None:
         raise ApiError("not-found", "no such user")
-    return row
+    return found
 
 
 @api.put("/v1/users/{user_id}", role=Role.admin, body=UserIn, response=USER)
@@ -91,31 +88,20 @@ async def put_user(request: web.Request) -> web.Response:
         if why is not None:
             raise invalid(f"webpush.{i}.endpoint", why)
     now = svc.clock.now()
-    row = (
-        tenant_id,
-        user_id,
-        user.email,
-        user.phone,
-        json.dumps(user.push_tokens),
-        json.dumps([s.model_dump() for s in user.webpush]),
-        user.locale,
-        user.timezone,
-        user.name,
-        json.dumps(user.data),
-        now,
-        now,
+    record = users.User(
+        user_id=user_id,
+        email=user.email,
+        phone=user.phone,
+        push_tokens=user.push_tokens,
+        webpush=[s.model_dump() for s in user.webpush],
+        locale=user.locale,
+        timezone=user.timezone,
+        name=user.name,
+        data=user.data,
+        created_at=now,
+        updated_at=now,
     )
-    await svc.database.write(
-        lambda conn: conn.execute(
-            "INSERT INTO users (tenant_id, user_id, email, phone, push_tokens, webpush, locale, timezone, name,"
-            " data, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
-            " ON CONFLICT (tenant_id, user_id) DO UPDATE SET email = excluded.email, phone = excluded.phone,"
-            " push_tokens = excluded.push_tokens, webpush = excluded.webpush, locale = excluded.locale,"
-            " timezone = excluded.timezone, name = excluded.name, data = excluded.data,"
-            " updated_at = excluded.updated_at",
-            row,
-        )
-    )
+    await svc.database.write(lambda tx: users.put(tx, tenant_id, record))
     return json_response(shape(await _get(request, tenant_id, user_id)))
 
 
@@ -130,18 +116,7 @@ async def delete_user(request: web.Request) -> web.Response:
     """Erase a user: contact data and inbox go; delivery counts stay, anonymised."""
     svc = services(request)
     tenant_id, user_id = principal(request).tenant_id, request.match_info["user_id"]
-
-    def erase(conn: sqlite3.Connection) -> bool:
-        found = conn.execute("DELETE FROM users WHERE tenant_id = ? AND user_id = ?", (tenant_id, user_id)).rowcount
-        conn.execute("DELETE FROM inbox WHERE tenant_id = ? AND user_id = ?", (tenant_id, user_id))
-        conn.execute(
-            "UPDATE notifications SET user_id = NULL, recipient = '{\"erased\": true}', data = '{}'"
-            " WHERE tenant_id = ? AND user_id = ?",
-            (tenant_id, user_id),
-        )
-        return found > 0
-
-    if not await svc.database.write(erase):
+    if not await svc.database.write(lambda tx: users.erase(tx, tenant_id, user_id)):
         raise ApiError("not-found", "no such user")
     await request.app[HUB].forget(Subscriber(tenant_id, user_id))
     return web.Response(status=204)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import invalid, invalid_many
 from ..recipients import categories, directory, preferences
+from ..storage import topic_members
 from ..storage.database import Database
 from ..templates import validation
 from ..templates.content import (
@@ -50,7 +51,7 @@ async def recipients_of(db: Database, tenant_id: str, req: PublishRequest) -> li
     if req.to is not None:
         return req.to
     assert req.topic is not None
-    members = await directory.topic_members(db, tenant_id, req.topic)
+    members = await topic_members.members(db, tenant_id, req.topic)
     if not members:
         raise invalid("topic", f"topic {req.topic!r} has no subscribers")
     if len(members) > MAX_RECIPIENTS:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ..storage import category_rows
 
 if TYPE_CHECKING:
     from ..cache import TtlCache
@@ -29,13 +31,13 @@ BUILTIN: dict[str, Category] = {
 }
 
 
-def from_row(row: Any) -> Category:
-    return Category(row["key"], row["priority"], bool(row["opt_out_allowed"]))
+def from_row(row: category_rows.CategoryRow) -> Category:
+    return Category(row.key, row.priority, row.opt_out_allowed)
 
 
 async def resolve(db: Database, tenant_id: str, key: str) -> Category | None:
     """The tenant's own definition of ``key``, else the built-in one, else None."""
-    row = await db.fetchone("SELECT * FROM categories WHERE tenant_id = ? AND key = ?", (tenant_id, key))
+    row = await category_rows.get(db, tenant_id, key)
     return from_row(row) if row else BUILTIN.get(key)
 
 
@@ -51,5 +53,5 @@ async def cached(settings: TtlCache, db: Database, tenant_id: str) -> dict[str, 
 
 
 async def all_for(db: Database, tenant_id: str) -> dict[str, Category]:
-    rows = await db.fetchall("SELECT * FROM categories WHERE tenant_id = ?", (tenant_id,))
-    return {**BUILTIN, **{r["key"]: from_row(r) for r in rows}}
+    rows = await category_rows.all_for(db, tenant_id)
+    return {**BUILTIN, **{r.key: from_row(r) for r in rows}}

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..cache import TtlCache
 from ..naming import ClientId
+from ..storage import preference_rows
 from ..storage.database import Database
 from ..timefmt import check_timezone
 from .categories import Category
@@ -138,7 +139,4 @@ async def cached_defaults(settings: TtlCache, db: Database, tenant_id: str) -> P
 
 
 async def defaults(db: Database, tenant_id: str) -> Preferences | None:
-    row = await db.fetchone(
-        "SELECT document FROM preferences WHERE tenant_id = ? AND user_id = ?", (tenant_id, TENANT_DEFAULTS)
-    )
-    return parse(row["document"] if row else None)
+    return parse(await preference_rows.document(db, tenant_id, TENANT_DEFAULTS))

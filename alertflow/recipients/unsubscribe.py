@@ -6,10 +6,11 @@ API key; the signature is the credential, bound to tenant, user and category.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Awaitable, Callable
 
 from .. import signing
+from ..storage import preference_rows, users
+from ..storage.database import Tx
 from .categories import Category
 from .preferences import CategoryChoice, Preferences, parse
 
@@ -47,18 +48,12 @@ def headers(url: str) -> dict[str, str]:
     return {"List-Unsubscribe": f"<{url}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
 
 
-def opt_out(conn: sqlite3.Connection, tenant_id: str, user_id: str, category: str, now: float) -> bool:
+def opt_out(tx: Tx, tenant_id: str, user_id: str, category: str, now: float) -> bool:
     """Turn ``category`` off in the user's preferences (writer); False when the user is gone."""
-    if not conn.execute("SELECT 1 FROM users WHERE tenant_id = ? AND user_id = ?", (tenant_id, user_id)).fetchone():
+    if not users.exists_for_write(tx, tenant_id, user_id):
         return False
-    row = conn.execute(
-        "SELECT document FROM preferences WHERE tenant_id = ? AND user_id = ?", (tenant_id, user_id)
-    ).fetchone()
-    prefs = parse(row["document"] if row else None) or Preferences()
+    prefs = parse(preference_rows.document_for_write(tx, tenant_id, user_id)) or Preferences()
     choice = prefs.categories.get(category) or CategoryChoice()
     prefs.categories[category] = choice.model_copy(update={"enabled": False})
-    conn.execute(
-        "INSERT OR REPLACE INTO preferences (tenant_id, user_id, document, updated_at) VALUES (?,?,?,?)",
-        (tenant_id, user_id, prefs.model_dump_json(exclude_none=True), now),
-    )
+    preference_rows.put_document(tx, tenant_id, user_id, prefs.model_dump_json(exclude_none=True), now)
     return True

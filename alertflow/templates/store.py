@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-import json
-import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from ..storage.database import Database
+from ..storage import template_versions
+from ..storage.database import Database, Tx
 from ..timefmt import iso
 from . import content, validation
 from .content import ValidatedContent
@@ -41,15 +40,8 @@ class Version:
         }
 
 
-def _version(row: sqlite3.Row) -> Version:
-    return Version(
-        row["key"],
-        row["version"],
-        row["name"],
-        json.loads(row["content"]),
-        tuple(json.loads(row["variables"])),
-        row["created_at"],
-    )
+def _version(stored: template_versions.StoredVersion) -> Version:
+    return Version(stored.key, stored.version, stored.name, stored.content, stored.variables, stored.created_at)
 
 
 async def _as_today(version: Version) -> Version:
@@ -72,55 +64,18 @@ class UnknownTemplate(LookupError):
 
 
 def save_version(
-    conn: sqlite3.Connection,
-    tenant_id: str,
-    key: str,
-    name: str | None,
-    body: ValidatedContent,
-    now: float,
-    create: bool,
+    tx: Tx, tenant_id: str, key: str, name: str | None, body: ValidatedContent, now: float, create: bool
 ) -> int:
     """Create the template (``create``) or add its next version, which becomes active."""
-    row = conn.execute(
-        "SELECT latest_version, name FROM templates WHERE tenant_id = ? AND key = ?", (tenant_id, key)
-    ).fetchone()
-    if create and row:
+    head = template_versions.head_for_write(tx, tenant_id, key)
+    if create and head:
         raise TemplateExists(key)
-    if not create and not row:
+    if not create and not head:
         raise UnknownTemplate(key)
-    version = row["latest_version"] + 1 if row else 1
-    name = name if name is not None else (row["name"] if row else None)
-    conn.execute(
-        "INSERT INTO template_versions (tenant_id, key, version, name, content, variables, created_at)"
-        " VALUES (?,?,?,?,?,?,?)",
-        (tenant_id, key, version, name, json.dumps(body.content), json.dumps(list(body.variables)), now),
-    )
-    conn.execute(
-        "INSERT INTO templates (tenant_id, key, name, active_version, latest_version, created_at, updated_at)"
-        " VALUES (?,?,?,?,?,?,?) ON CONFLICT (tenant_id, key) DO UPDATE SET name = excluded.name,"
-        " active_version = excluded.active_version, latest_version = excluded.latest_version,"
-        " updated_at = excluded.updated_at",
-        (tenant_id, key, name, version, version, now, now),
-    )
+    version = head.latest_version + 1 if head else 1
+    name = name if name is not None else (head.name if head else None)
+    template_versions.add_version(tx, tenant_id, key, version, name, body.content, body.variables, now)
     return version
-
-
-def activate(conn: sqlite3.Connection, tenant_id: str, key: str, version: int, now: float) -> bool:
-    if not conn.execute(
-        "SELECT 1 FROM template_versions WHERE tenant_id = ? AND key = ? AND version = ?", (tenant_id, key, version)
-    ).fetchone():
-        return False
-    conn.execute(
-        "UPDATE templates SET active_version = ?, updated_at = ? WHERE tenant_id = ? AND key = ?",
-        (version, now, tenant_id, key),
-    )
-    return True
-
-
-def delete(conn: sqlite3.Connection, tenant_id: str, key: str) -> bool:
-    """The template and all its versions; deliveries still waiting for it fail with a reason."""
-    conn.execute("DELETE FROM template_versions WHERE tenant_id = ? AND key = ?", (tenant_id, key))
-    return conn.execute("DELETE FROM templates WHERE tenant_id = ? AND key = ?", (tenant_id, key)).rowcount > 0
 
 
 class TemplateStore:
@@ -130,26 +85,23 @@ class TemplateStore:
         self.database = database
         self._versions: dict[tuple[str, str, int], Version] = {}
 
-    async def summary(self, tenant_id: str, key: str) -> sqlite3.Row | None:
-        return await self.database.fetchone("SELECT * FROM templates WHERE tenant_id = ? AND key = ?", (tenant_id, key))
+    async def summary(self, tenant_id: str, key: str) -> template_versions.Head | None:
+        return await template_versions.head(self.database, tenant_id, key)
 
     async def version(self, tenant_id: str, key: str, version: int | None = None) -> Version:
         """A version, or the active one; raises UnknownTemplate."""
         if version is None:
-            row = await self.summary(tenant_id, key)
-            if row is None:
+            head = await self.summary(tenant_id, key)
+            if head is None:
                 raise UnknownTemplate(key)
-            version = int(row["active_version"])
+            version = head.active_version
         cached = self._versions.get((tenant_id, key, version))
         if cached:
             return cached
-        row = await self.database.fetchone(
-            "SELECT * FROM template_versions WHERE tenant_id = ? AND key = ? AND version = ?",
-            (tenant_id, key, version),
-        )
-        if row is None:
+        stored = await template_versions.version(self.database, tenant_id, key, version)
+        if stored is None:
             raise UnknownTemplate(f"{key} v{version}")
-        found = self._versions[(tenant_id, key, version)] = await _as_today(_version(row))
+        found = self._versions[(tenant_id, key, version)] = await _as_today(_version(stored))
         return found
 
     def forget(self, tenant_id: str, key: str) -> None:
@@ -158,7 +110,5 @@ class TemplateStore:
             del self._versions[cached]
 
     async def versions(self, tenant_id: str, key: str) -> list[Version]:
-        rows = await self.database.fetchall(
-            "SELECT version FROM template_versions WHERE tenant_id = ? AND key = ? ORDER BY version", (tenant_id, key)
-        )
-        return [await self.version(tenant_id, key, r["version"]) for r in rows]
+        numbers = await template_versions.version_numbers(self.database, tenant_id, key)
+        return [await self.version(tenant_id, key, n) for n in numbers]

@@ -25,3 +25,12 @@ async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncItera
         yield db
     finally:
         await db.close()
+
+
+@pytest.fixture
+async def tenant_id(database: Database) -> str:
+    """A tenant stored in ``database``: every tenant's rows refer to one."""
+    from alertflow.storage import tenant_rows
+
+    await database.write(lambda tx: tenant_rows.add_tenant(tx, "ten_contract", "contract", 0.0))
+    return "ten_contract"

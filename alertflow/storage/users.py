@@ -1,0 +1,124 @@
+"""Users: contact data, devices, locale and timezone of a tenant's recipients, and their
+erasure."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from typing import Any
+
+from .database import Database, Tx
+
+
+@dataclass(frozen=True)
+class User:
+    user_id: str
+    email: str | None = None
+    phone: str | None = None
+    push_tokens: list[str] = field(default_factory=list)
+    webpush: list[dict[str, Any]] = field(default_factory=list)
+    locale: str | None = None
+    timezone: str | None = None
+    name: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    created_at: float = 0.0  # kept from the first put
+    updated_at: float = 0.0
+
+
+def put(tx: Tx, tenant_id: str, user: User) -> None:
+    """Create the user, or replace everything but its creation time."""
+    tx.execute(
+        "INSERT INTO users (tenant_id, user_id, email, phone, push_tokens, webpush, locale, timezone, name,"
+        " data, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+        " ON CONFLICT (tenant_id, user_id) DO UPDATE SET email = excluded.email, phone = excluded.phone,"
+        " push_tokens = excluded.push_tokens, webpush = excluded.webpush, locale = excluded.locale,"
+        " timezone = excluded.timezone, name = excluded.name, data = excluded.data,"
+        " updated_at = excluded.updated_at",
+        (
+            tenant_id,
+            user.user_id,
+            user.email,
+            user.phone,
+            json.dumps(user.push_tokens),
+            json.dumps(user.webpush),
+            user.locale,
+            user.timezone,
+            user.name,
+            json.dumps(user.data),
+            user.created_at,
+            user.updated_at,
+        ),
+    )
+
+
+async def get(db: Database, tenant_id: str, user_id: str) -> User | None:
+    row = await db.fetchone("SELECT * FROM users WHERE tenant_id = ? AND user_id = ?", (tenant_id, user_id))
+    if row is None:
+        return None
+    return User(
+        user_id=row["user_id"],
+        email=row["email"],
+        phone=row["phone"],
+        push_tokens=json.loads(row["push_tokens"]),
+        webpush=json.loads(row["webpush"]),
+        locale=row["locale"],
+        timezone=row["timezone"],
+        name=row["name"],
+        data=json.loads(row["data"]),
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+async def exists(db: Database, tenant_id: str, user_id: str) -> bool:
+    row = await db.fetchone("SELECT 1 FROM users WHERE tenant_id = ? AND user_id = ?", (tenant_id, user_id))
+    return row is not None
+
+
+def exists_for_write(tx: Tx, tenant_id: str, user_id: str) -> bool:
+    """Whether the user exists as the writer sees it, for a write that depends on it."""
+    row = tx.execute("SELECT 1 FROM users WHERE tenant_id = ? AND user_id = ?", (tenant_id, user_id)).fetchone()
+    return row is not None
+
+
+def erase(tx: Tx, tenant_id: str, user_id: str) -> bool:
+    """Erase a user in one transaction: the user record and its inbox go, and its
+    notifications keep their counts but lose who and what (recipient and data). False when
+    there was no such user (anything left of one is erased all the same)."""
+    found = tx.execute("DELETE FROM users WHERE tenant_id = ? AND user_id = ?", (tenant_id, user_id)).rowcount
+    tx.execute("DELETE FROM inbox WHERE tenant_id = ? AND user_id = ?", (tenant_id, user_id))
+    tx.execute(
+        "UPDATE notifications SET user_id = NULL, recipient = '{\"erased\": true}', data = '{}'"
+        " WHERE tenant_id = ? AND user_id = ?",
+        (tenant_id, user_id),
+    )
+    return found > 0
+
+
+def remove_devices(
+    tx: Tx, tenant_id: str, user_id: str, tokens: Collection[str], endpoints: Collection[str], now: float
+) -> bool:
+    """Drop these push tokens and Web Push endpoints from the user's devices; False when the
+    user is gone."""
+    row = tx.execute(
+        "SELECT push_tokens, webpush FROM users WHERE tenant_id = ? AND user_id = ?", (tenant_id, user_id)
+    ).fetchone()
+    if row is None:
+        return False
+    kept_tokens = [t for t in json.loads(row["push_tokens"]) if t not in tokens]
+    kept_subscriptions = [s for s in json.loads(row["webpush"]) if s.get("endpoint") not in endpoints]
+    tx.execute(
+        "UPDATE users SET push_tokens = ?, webpush = ?, updated_at = ? WHERE tenant_id = ? AND user_id = ?",
+        (json.dumps(kept_tokens), json.dumps(kept_subscriptions), now, tenant_id, user_id),
+    )
+    return True
+
+
+def record_device_removals(tx: Tx, delivery_id: str, removed: Collection[str], now: float) -> None:
+    """One ``device_removed`` attempt per removed device (described in ``removed``) on the
+    delivery whose send found it gone."""
+    tx.executemany(
+        "INSERT INTO attempts (delivery_id, at, outcome, error, provider) VALUES (?, ?, 'device_removed', ?, NULL)",
+        [(delivery_id, now, description) for description in removed],
+    )

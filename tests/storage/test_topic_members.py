@@ -1,0 +1,35 @@
+"""Topic members: added once each, removed by id, cleared at once, counted inside the write."""
+
+from __future__ import annotations
+
+from alertflow.storage import topic_members
+from alertflow.storage.database import Database, Tx
+
+
+async def test_members_are_added_once_each_and_listed_in_order(database: Database, tenant_id: str) -> None:
+    def add_twice(tx: Tx) -> int:
+        topic_members.add(tx, tenant_id, "news", ["bo", "al"])
+        topic_members.add(tx, tenant_id, "news", ["al", "cy"])
+        return topic_members.size_for_write(tx, tenant_id, "news")
+
+    assert await database.write(add_twice) == 3
+    assert await topic_members.members(database, tenant_id, "news") == ["al", "bo", "cy"]
+
+
+async def test_removing_members_keeps_the_others_and_other_topics(database: Database, tenant_id: str) -> None:
+    def fill_and_remove(tx: Tx) -> int:
+        topic_members.add(tx, tenant_id, "news", ["al", "bo"])
+        topic_members.add(tx, tenant_id, "deals", ["al"])
+        topic_members.remove(tx, tenant_id, "news", ["al", "zed"])
+        return topic_members.size_for_write(tx, tenant_id, "news")
+
+    assert await database.write(fill_and_remove) == 1
+    assert await topic_members.members(database, tenant_id, "news") == ["bo"]
+    assert await topic_members.members(database, tenant_id, "deals") == ["al"]
+
+
+async def test_clearing_a_topic_says_how_many_it_had(database: Database, tenant_id: str) -> None:
+    await database.write(lambda tx: topic_members.add(tx, tenant_id, "news", ["al", "bo"]))
+    assert await database.write(lambda tx: topic_members.clear(tx, tenant_id, "news")) == 2
+    assert await topic_members.members(database, tenant_id, "news") == []
+    assert await database.write(lambda tx: topic_members.clear(tx, tenant_id, "news")) == 0

@@ -1,0 +1,67 @@
+"""Users: put replaces all but the creation time, erasure removes the record, and pruning
+devices keeps the others."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from alertflow.storage import users
+from alertflow.storage.database import Database
+
+ADA = users.User(
+    user_id="ada",
+    email="ada@example.com",
+    phone="+15550001",
+    push_tokens=["tok-1", "tok-2"],
+    webpush=[{"endpoint": "https://push.example/1", "keys": {"p256dh": "k", "auth": "a"}}],
+    locale="en-GB",
+    timezone="Europe/London",
+    name="Ada",
+    data={"plan": "pro"},
+    created_at=10.0,
+    updated_at=10.0,
+)
+
+
+async def test_a_user_put_is_read_back_as_it_was_put(database: Database, tenant_id: str) -> None:
+    await database.write(lambda tx: users.put(tx, tenant_id, ADA))
+    assert await users.get(database, tenant_id, "ada") == ADA
+    assert await users.exists(database, tenant_id, "ada")
+    assert await database.write(lambda tx: users.exists_for_write(tx, tenant_id, "ada"))
+
+
+async def test_putting_a_user_again_replaces_everything_but_its_creation_time(
+    database: Database, tenant_id: str
+) -> None:
+    await database.write(lambda tx: users.put(tx, tenant_id, ADA))
+    again = users.User(user_id="ada", phone="+15550002", created_at=20.0, updated_at=20.0)
+    await database.write(lambda tx: users.put(tx, tenant_id, again))
+    assert await users.get(database, tenant_id, "ada") == dataclasses.replace(again, created_at=10.0)
+
+
+async def test_an_unknown_user_is_none_and_does_not_exist(database: Database, tenant_id: str) -> None:
+    assert await users.get(database, tenant_id, "nobody") is None
+    assert not await users.exists(database, tenant_id, "nobody")
+    assert not await database.write(lambda tx: users.exists_for_write(tx, tenant_id, "nobody"))
+
+
+async def test_erasing_a_user_leaves_no_contact_data_and_says_whether_there_was_one(
+    database: Database, tenant_id: str
+) -> None:
+    await database.write(lambda tx: users.put(tx, tenant_id, ADA))
+    assert await database.write(lambda tx: users.erase(tx, tenant_id, "ada")) is True
+    assert await users.get(database, tenant_id, "ada") is None
+    assert await database.write(lambda tx: users.erase(tx, tenant_id, "ada")) is False
+
+
+async def test_removing_devices_keeps_the_others_and_is_false_for_a_missing_user(
+    database: Database, tenant_id: str
+) -> None:
+    await database.write(lambda tx: users.put(tx, tenant_id, ADA))
+    gone = await database.write(
+        lambda tx: users.remove_devices(tx, tenant_id, "ada", {"tok-1"}, {"https://push.example/1"}, 30.0)
+    )
+    found = await users.get(database, tenant_id, "ada")
+    assert gone and found is not None
+    assert (found.push_tokens, found.webpush, found.updated_at) == (["tok-2"], [], 30.0)
+    assert not await database.write(lambda tx: users.remove_devices(tx, tenant_id, "nobody", {"tok-2"}, set(), 30.0))
