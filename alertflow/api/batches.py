@@ -9,7 +9,7 @@ from aiohttp import web
 from ..errors import ApiError
 from ..intake import batches, idempotency
 from ..intake.batches import BulkRequest
-from ..storage import batches as stored
+from ..storage import bulk_batches as stored
 from ..storage.database import Tx
 from .context import services
 from .middleware import json_response, principal, read_model

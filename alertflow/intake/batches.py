@@ -21,8 +21,8 @@ from ..delivery import queue
 from ..errors import from_validation, invalid, invalid_many
 from ..ids import new_id
 from ..recipients import directory
-from ..storage import batches as stored
-from ..storage.batches import FANNED_OUT
+from ..storage import bulk_batches as stored
+from ..storage.bulk_batches import FANNED_OUT
 from ..storage.database import Database, Tx
 from ..timefmt import iso
 from .audience import Intake, audience_for

@@ -27,7 +27,7 @@ from pydantic import ValidationError
 
 from ..errors import ApiError
 from ..recipients import directory
-from ..storage import batches as stored
+from ..storage import bulk_batches as stored
 from ..storage.database import Tx
 from . import batches
 from .audience import Intake, announce, audience_for

@@ -1,6 +1,6 @@
 """Cron schedules: the bulk body each firing enqueues, and when it fires next.
 
-A firing commits its batch (storage/batches.py) together with the schedule's next firing
+A firing commits its batch (storage/bulk_batches.py) together with the schedule's next firing
 time (``record_firing``) in one write, so a double firing enqueues nothing twice.
 """
 
