@@ -22,7 +22,6 @@ from ..errors import from_validation, invalid, invalid_many
 from ..ids import new_id
 from ..recipients import directory
 from ..storage import bulk_batches as stored
-from ..storage.bulk_batches import FANNED_OUT
 from ..storage.database import Database, Tx
 from ..timefmt import iso
 from .audience import Intake, audience_for
@@ -161,7 +160,7 @@ async def view(svc: Intake, tenant_id: str, batch_id: str) -> dict[str, Any] | N
 
     counts = await svc.batch_counts.get(batch_id, count) if found.recipients >= COUNTS_CACHED_FROM else await count()
     status = found.status
-    if status == FANNED_OUT:
+    if status == stored.FANNED_OUT:
         status = "sending" if any(counts.get(s) for s in _UNSENT) else "completed"
     return {
         "batch_id": found.id,

@@ -175,7 +175,8 @@ class PublishRequest(_Strict):
 
 @dataclass
 class Plan:
-    """Everything one publish will write, decided before the write starts."""
+    """Everything one publish will write, decided before the write starts; the rows are
+    tuples in storage/notifications.py's column order."""
 
     notifications: list[tuple[Any, ...]] = field(default_factory=list)
     deliveries: list[tuple[Any, ...]] = field(default_factory=list)
