@@ -12,9 +12,9 @@ import aiosqlite
 import pytest
 
 from alertflow.delivery import queue
-from alertflow.intake.publish import insert_rows
 from alertflow.storage import migrations
 from alertflow.storage.database import SQLiteDatabase, connect
+from alertflow.storage.notifications import insert_rows
 
 
 @pytest.fixture

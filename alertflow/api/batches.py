@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 from aiohttp import web
@@ -10,6 +9,8 @@ from aiohttp import web
 from ..errors import ApiError
 from ..intake import batches, idempotency
 from ..intake.batches import BulkRequest
+from ..storage import bulk_batches as stored
+from ..storage.database import Tx
 from .context import services
 from .middleware import json_response, principal, read_model
 from .notifications import idempotency_key_of
@@ -50,11 +51,11 @@ async def bulk(request: web.Request) -> web.Response:
     batch = await batches.prepare(svc, tenant_id, req)
     now = svc.clock.now()
 
-    def create(conn: sqlite3.Connection) -> tuple[dict[str, Any], bool]:
-        batch_id, count, created = batches.store(conn, batch, now)
+    def create(tx: Tx) -> tuple[dict[str, Any], bool]:
+        batch_id, count, created = batches.store(tx, batch, now)
         return {"batch_id": batch_id, "recipients": count}, created
 
-    response, created = await svc.database.write(lambda conn: idempotency.once(conn, tenant_id, key, now, create))
+    response, created = await svc.database.write(lambda tx: idempotency.once(tx, tenant_id, key, now, create))
     if created and svc.fanout:
         svc.fanout.submitted()
     return json_response(response, status=202)
@@ -74,10 +75,10 @@ async def cancel_batch(request: web.Request) -> web.Response:
     """Cancel a batch: stop its fan-out and cancel every delivery not yet being sent."""
     svc, tenant_id, batch_id = services(request), principal(request).tenant_id, request.match_info["id"]
     now = svc.clock.now()
-    status = await svc.database.write(lambda conn: batches.begin_cancel(conn, tenant_id, batch_id, now))
+    status = await svc.database.write(lambda tx: stored.begin_cancel(tx, tenant_id, batch_id, now))
     if status is None:
         raise ApiError("not-found", "no such batch")
-    if status == batches.CANCELLING:
+    if status == stored.CANCELLING:
         await batches.cancel_unsent(svc.database, tenant_id, batch_id, now)
     svc.batch_counts.drop(batch_id)  # the answer shows the cancel done
     return json_response(await batches.view(svc, tenant_id, batch_id))

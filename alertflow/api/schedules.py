@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -15,6 +14,9 @@ from ..errors import ApiError
 from ..ids import new_id
 from ..intake import batches, scheduler
 from ..intake.batches import BulkRequest
+from ..storage import schedules
+from ..storage.database import Tx
+from ..storage.schedules import Schedule
 from ..tenants import Role
 from .context import Services, services
 from .middleware import json_response, principal, read_model
@@ -70,23 +72,11 @@ async def create_schedule(request: web.Request) -> web.Response:
     now = svc.clock.now()
     first = await scheduler.first_fire(body.cron, body.timezone, now)
     schedule_id = new_id("sch")
-    row = (
-        schedule_id,
-        tenant_id,
-        body.name,
-        body.cron,
-        body.timezone,
-        json.dumps(body.model_dump(mode="json", exclude={"name", "cron", "timezone"}, exclude_none=True)),
-        first,
-        now,
-        now,
-    )
+    request_json = json.dumps(body.model_dump(mode="json", exclude={"name", "cron", "timezone"}, exclude_none=True))
     created = await svc.database.write(
-        lambda conn: conn.execute(
-            "INSERT INTO schedules (id, tenant_id, name, cron, timezone, request, next_fire_at, created_at,"
-            " updated_at) VALUES (?,?,?,?,?,?,?,?,?) RETURNING *",
-            row,
-        ).fetchone()
+        lambda tx: schedules.insert(
+            tx, schedule_id, tenant_id, body.name, body.cron, body.timezone, request_json, first, now
+        )
     )
     if svc.scheduler:
         svc.scheduler.register(schedule_id, body.cron, body.timezone)
@@ -96,22 +86,17 @@ async def create_schedule(request: web.Request) -> web.Response:
 @api.get("/v1/schedules", response=ITEMS)
 async def list_schedules(request: web.Request) -> web.Response:
     """List the tenant's schedules."""
-    rows = await services(request).database.fetchall(
-        "SELECT * FROM schedules WHERE tenant_id = ? ORDER BY id", (principal(request).tenant_id,)
-    )
-    return json_response({"items": [scheduler.shape(r, with_recipients=False) for r in rows]})
+    found = await schedules.of_tenant(services(request).database, principal(request).tenant_id)
+    return json_response({"items": [scheduler.shape(s, with_recipients=False) for s in found]})
 
 
 @api.get("/v1/schedules/{id}", response=SCHEDULE)
 async def get_schedule(request: web.Request) -> web.Response:
     """Read a schedule with its next and last firing."""
-    row = await services(request).database.fetchone(
-        "SELECT * FROM schedules WHERE id = ? AND tenant_id = ?",
-        (request.match_info["id"], principal(request).tenant_id),
-    )
-    if row is None:
+    found = await schedules.get(services(request).database, request.match_info["id"], principal(request).tenant_id)
+    if found is None:
         raise ApiError("not-found", "no such schedule")
-    return json_response(scheduler.shape(row))
+    return json_response(scheduler.shape(found))
 
 
 @api.delete("/v1/schedules/{id}", role=Role.admin)
@@ -119,11 +104,7 @@ async def delete_schedule(request: web.Request) -> web.Response:
     """Delete a schedule; batches it already enqueued are sent (cancel those through /v1/batches)."""
     svc, schedule_id = services(request), request.match_info["id"]
     tenant_id = principal(request).tenant_id
-    deleted = await svc.database.write(
-        lambda conn: (
-            conn.execute("DELETE FROM schedules WHERE id = ? AND tenant_id = ?", (schedule_id, tenant_id)).rowcount
-        )
-    )
+    deleted = await svc.database.write(lambda tx: schedules.delete(tx, tenant_id, schedule_id))
     if not deleted:
         raise ApiError("not-found", "no such schedule")
     if svc.scheduler:
@@ -135,40 +116,34 @@ async def delete_schedule(request: web.Request) -> web.Response:
 async def pause(request: web.Request) -> web.Response:
     """Pause a schedule: its firings are skipped until it is resumed, and none are made up afterwards."""
     svc = services(request)
-    row = await _set_paused(svc, principal(request).tenant_id, request.match_info["id"], True)
+    paused = await _set_paused(svc, principal(request).tenant_id, request.match_info["id"], True)
     if svc.scheduler:
-        svc.scheduler.unregister(row["id"])
-    return json_response(scheduler.shape(row))
+        svc.scheduler.unregister(paused.id)
+    return json_response(scheduler.shape(paused))
 
 
 @api.post("/v1/schedules/{id}/resume", role=Role.admin, response=SCHEDULE)
 async def resume(request: web.Request) -> web.Response:
     """Resume a paused schedule from its next firing after now."""
     svc = services(request)
-    row = await _set_paused(svc, principal(request).tenant_id, request.match_info["id"], False)
+    resumed = await _set_paused(svc, principal(request).tenant_id, request.match_info["id"], False)
     if svc.scheduler:
-        svc.scheduler.register(row["id"], row["cron"], row["timezone"])
-    return json_response(scheduler.shape(row))
+        svc.scheduler.register(resumed.id, resumed.cron, resumed.timezone)
+    return json_response(scheduler.shape(resumed))
 
 
-async def _set_paused(svc: Services, tenant_id: str, schedule_id: str, paused: bool) -> sqlite3.Row:
+async def _set_paused(svc: Services, tenant_id: str, schedule_id: str, paused: bool) -> Schedule:
     now = svc.clock.now()
 
-    def update(conn: sqlite3.Connection) -> sqlite3.Row | None:
-        row = conn.execute(
-            "SELECT cron, timezone FROM schedules WHERE id = ? AND tenant_id = ?", (schedule_id, tenant_id)
-        ).fetchone()
-        if row is None:
+    def update(tx: Tx) -> Schedule | None:
+        found = schedules.get_in(tx, tenant_id, schedule_id)
+        if found is None:
             return None
         # Resuming starts from now: the periods spent paused are skipped, not caught up.
-        following = None if paused else scheduler.next_fire(scheduler.trigger(row["cron"], row["timezone"]), now)
-        return conn.execute(
-            "UPDATE schedules SET paused = ?, next_fire_at = COALESCE(?, next_fire_at), updated_at = ?"
-            " WHERE id = ? RETURNING *",
-            (int(paused), following, now, schedule_id),
-        ).fetchone()
+        following = None if paused else scheduler.next_fire(scheduler.trigger(found.cron, found.timezone), now)
+        return schedules.set_paused(tx, schedule_id, paused, following, now)
 
-    row = await svc.database.write(update)
-    if row is None:
+    changed = await svc.database.write(update)
+    if changed is None:
         raise ApiError("not-found", "no such schedule")
-    return row
+    return changed

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import sqlite3
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -22,7 +21,8 @@ from ..delivery import queue
 from ..errors import from_validation, invalid, invalid_many
 from ..ids import new_id
 from ..recipients import directory
-from ..storage.database import Database
+from ..storage import bulk_batches as stored
+from ..storage.database import Database, Tx
 from ..timefmt import iso
 from .audience import Intake, audience_for
 from .publish import MAX_RECIPIENTS, TO_DESCRIPTION, PublishRequest, RecipientIn
@@ -44,12 +44,6 @@ BULK_PRIORITY = "low"
 MAX_ERRORS = 100
 # A batch this big has its progress counted at most once a second (see view).
 COUNTS_CACHED_FROM = 50_000
-# Stored statuses; GET shows "fanned_out" as "sending" or "completed" from the counts.
-FANNING_OUT = "fanning_out"
-FANNED_OUT = "fanned_out"
-CANCELLING = "cancelling"
-CANCELLED = "cancelled"
-FAILED = "failed"
 _UNSENT = ("scheduled", "queued", "sending")
 
 
@@ -130,37 +124,22 @@ def chunk_request(message: dict[str, Any], to: list[Any]) -> PublishRequest:
     return PublishRequest.model_validate({**message, "to": to})
 
 
-def store(conn: sqlite3.Connection, batch: NewBatch, now: float) -> tuple[str, int, bool]:
+def store(tx: Tx, batch: NewBatch, now: float) -> tuple[str, int, bool]:
     """Store a batch (writer function) → (batch id, recipients, created); a dedupe key already
     used returns the batch stored under it and stores nothing."""
-    batch_id = new_id("bat")
-    row = conn.execute(
-        "INSERT INTO batches (id, tenant_id, request, topic, recipients, status, dedupe_key, created_at, updated_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant_id, dedupe_key) DO NOTHING RETURNING id",
-        (
-            batch_id,
-            batch.tenant_id,
-            json.dumps(batch.message),
-            batch.topic,
-            batch.recipients,
-            FANNING_OUT,
-            batch.dedupe_key,
-            now,
-            now,
-        ),
-    ).fetchone()
-    if row is None:
-        first = conn.execute(
-            "SELECT id, recipients FROM batches WHERE tenant_id = ? AND dedupe_key = ?",
-            (batch.tenant_id, batch.dedupe_key),
-        ).fetchone()
-        return first["id"], first["recipients"], False
     to = batch.to or []
-    conn.executemany(
-        "INSERT INTO batch_chunks (batch_id, seq, recipients) VALUES (?, ?, ?)",
-        [(batch_id, seq, json.dumps(to[start : start + CHUNK])) for seq, start in enumerate(range(0, len(to), CHUNK))],
+    chunks = [json.dumps(to[start : start + CHUNK]) for start in range(0, len(to), CHUNK)]
+    return stored.insert(
+        tx,
+        new_id("bat"),
+        batch.tenant_id,
+        json.dumps(batch.message),
+        batch.topic,
+        batch.recipients,
+        chunks,
+        batch.dedupe_key,
+        now,
     )
-    return batch_id, batch.recipients, True
 
 
 async def view(svc: Intake, tenant_id: str, batch_id: str) -> dict[str, Any] | None:
@@ -172,43 +151,27 @@ async def view(svc: Intake, tenant_id: str, batch_id: str) -> dict[str, Any] | N
     needed the core. Status and counts then describe the same moment, up to a second ago.
     """
     db = svc.database
-    row = await db.fetchone("SELECT * FROM batches WHERE id = ? AND tenant_id = ?", (batch_id, tenant_id))
-    if row is None:
+    found = await stored.get(db, tenant_id, batch_id)
+    if found is None:
         return None
 
     async def count() -> dict[str, int]:
-        rows = await db.fetchall(
-            "SELECT status, COUNT(*) AS n FROM deliveries WHERE batch_id = ? GROUP BY status", (batch_id,)
-        )
-        return {r["status"]: r["n"] for r in rows}
+        return await stored.delivery_counts(db, batch_id)
 
-    counts = await svc.batch_counts.get(batch_id, count) if row["recipients"] >= COUNTS_CACHED_FROM else await count()
-    status = row["status"]
-    if status == FANNED_OUT:
+    counts = await svc.batch_counts.get(batch_id, count) if found.recipients >= COUNTS_CACHED_FROM else await count()
+    status = found.status
+    if status == stored.FANNED_OUT:
         status = "sending" if any(counts.get(s) for s in _UNSENT) else "completed"
     return {
-        "batch_id": row["id"],
-        "recipients": row["recipients"],
+        "batch_id": found.id,
+        "recipients": found.recipients,
         "status": status,
         "counts": counts,
-        "fanned_out": row["fanned_out"],
-        "topic": row["topic"],
-        "error": row["error"],
-        "created_at": iso(row["created_at"]),
+        "fanned_out": found.fanned_out,
+        "topic": found.topic,
+        "error": found.error,
+        "created_at": iso(found.created_at),
     }
-
-
-def begin_cancel(conn: sqlite3.Connection, tenant_id: str, batch_id: str, now: float) -> str | None:
-    """Stop the fan-out and mark the batch as cancelling (writer function); returns the
-    batch's status afterwards, or None when it is not the tenant's."""
-    row = conn.execute(
-        "UPDATE batches SET status = ?, updated_at = ? WHERE id = ? AND tenant_id = ? AND status != ? RETURNING status",
-        (CANCELLING, now, batch_id, tenant_id, CANCELLED),
-    ).fetchone()
-    if row is not None:
-        return str(row["status"])
-    found = conn.execute("SELECT status FROM batches WHERE id = ? AND tenant_id = ?", (batch_id, tenant_id)).fetchone()
-    return found["status"] if found else None
 
 
 async def cancel_unsent(db: Database, tenant_id: str, batch_id: str, now: float) -> None:
@@ -226,12 +189,4 @@ async def cancel_unsent(db: Database, tenant_id: str, batch_id: str, now: float)
                         "delivery_id": delivery_id,
                     },
                 )
-    await db.write(lambda conn: _cancelled(conn, batch_id, now))
-
-
-def _cancelled(conn: sqlite3.Connection, batch_id: str, now: float) -> None:
-    conn.execute(
-        "UPDATE batches SET status = ?, updated_at = ? WHERE id = ? AND status = ?",
-        (CANCELLED, now, batch_id, CANCELLING),
-    )
-    conn.execute("DELETE FROM batch_chunks WHERE batch_id = ?", (batch_id,))
+    await db.write(lambda tx: stored.cancelled(tx, batch_id, now))

@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import sqlite3
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +27,8 @@ from pydantic import ValidationError
 
 from ..errors import ApiError
 from ..recipients import directory
+from ..storage import bulk_batches as stored
+from ..storage.database import Tx
 from . import batches
 from .audience import Intake, announce, audience_for
 from .publish import Audience, Plan, PublishRequest, plan, store
@@ -35,10 +36,6 @@ from .publish import Audience, Plan, PublishRequest, plan, store
 log = logging.getLogger("alertflow.fanout")
 # After an unexpected error (the disk is full, ...) a batch is retried this much later.
 RETRY_SECONDS = 5.0
-# The user ids among a stored chunk's recipients (those given by address have none).
-_CHUNK_USER_IDS = (
-    "SELECT value ->> 'user_id' FROM chunk, json_each(chunk.recipients) WHERE value ->> 'user_id' IS NOT NULL"
-)
 # Steps handed to the writer before the next waits for the first (see FanOut._run).
 WRITES_IN_FLIGHT = 2
 
@@ -143,22 +140,17 @@ class FanOut:
     async def _finish_cancellations(self) -> None:
         """Cancels a crash interrupted are finished before anything else is fanned out."""
         db = self.svc.database
-        for row in await db.fetchall("SELECT id, tenant_id FROM batches WHERE status = ?", (batches.CANCELLING,)):
-            await batches.cancel_unsent(db, row["tenant_id"], row["id"], self.svc.clock.now())
+        for batch in await stored.unfinished(db, stored.CANCELLING):
+            await batches.cancel_unsent(db, batch.tenant_id, batch.id, self.svc.clock.now())
 
     async def _load(self) -> None:
         """Pick up new batches. One this process already knows keeps its in-memory cursor,
         which may be ahead of the committed one by the steps under way."""
-        rows = await self.svc.database.fetchall(
-            "SELECT id, tenant_id, request, topic, cursor FROM batches WHERE status = ?", (batches.FANNING_OUT,)
-        )
-        for r in rows:
-            if r["id"] not in self._batches:
-                self._batches[r["id"]] = _Batch(
-                    r["id"], r["tenant_id"], json.loads(r["request"]), r["topic"], r["cursor"]
-                )
-                if r["id"] not in self._turns:
-                    self._turns.append(r["id"])
+        for r in await stored.unfinished(self.svc.database, stored.FANNING_OUT):
+            if r.id not in self._batches:
+                self._batches[r.id] = _Batch(r.id, r.tenant_id, json.loads(r.request), r.topic, r.cursor)
+                if r.id not in self._turns:
+                    self._turns.append(r.id)
 
     async def _read(self, batch: _Batch) -> _Read | None:
         """The batch's next recipients, checked as a publish; None when the batch cannot go on."""
@@ -195,21 +187,17 @@ class FanOut:
                 db, batch.tenant_id, batch.topic, batch.cursor or "", batches.CHUNK
             )
             return [{"user_id": u} for u in user_ids], (user_ids[-1] if user_ids else None), users
-        row = await db.fetchone(
-            "WITH chunk AS MATERIALIZED (SELECT seq, recipients FROM batch_chunks"
-            " WHERE batch_id = ?2 AND seq > ?3 ORDER BY seq LIMIT 1)"
-            " SELECT seq, recipients,"
-            f" {directory.known_users_sql(_CHUNK_USER_IDS)} AS users FROM chunk",
-            (batch.tenant_id, batch.id, int(batch.cursor) if batch.cursor is not None else -1),
+        chunk = await stored.chunk_after(
+            db, batch.tenant_id, batch.id, int(batch.cursor) if batch.cursor is not None else -1
         )
-        if row is None:
+        if chunk is None:
             return [], None, {}
-        return json.loads(row["recipients"]), str(row["seq"]), directory.parse_users(row["users"])
+        return chunk.recipients, str(chunk.seq), chunk.users
 
     async def _write(self, step: _Step) -> None:
         now = self.svc.clock.now()
         try:
-            applied = await self.svc.database.write(lambda conn: _apply(conn, step, now))
+            applied = await self.svc.database.write(lambda tx: _apply(tx, step, now))
         except Exception:
             self._retry_later(step.batch)
             return
@@ -224,7 +212,7 @@ class FanOut:
         self._forget(batch)
         log.warning("batch failed", extra={"tenant_id": batch.tenant_id, "batch_id": batch.id, "error": error})
         now = self.svc.clock.now()
-        await self.svc.database.write(lambda conn: _failed(conn, batch.id, error, now))
+        await self.svc.database.write(lambda tx: stored.fail(tx, batch.id, error, now))
 
     def _forget(self, batch: _Batch) -> None:
         """Stop fanning ``batch`` out, unless it was loaded again meanwhile: a step planned
@@ -239,31 +227,11 @@ class FanOut:
         asyncio.get_running_loop().call_later(RETRY_SECONDS, self._wake.set)
 
 
-def _apply(conn: sqlite3.Connection, step: _Step, now: float) -> bool:
+def _apply(tx: Tx, step: _Step, now: float) -> bool:
     """Write one step (writer function); False when the batch is no longer where it started."""
     if step.plan is None:
-        finished = conn.execute(
-            "UPDATE batches SET status = ?, recipients = fanned_out, updated_at = ?"
-            " WHERE id = ? AND status = ? AND cursor IS ?",
-            (batches.FANNED_OUT, now, step.batch.id, batches.FANNING_OUT, step.start),
-        ).rowcount
-        if finished:
-            conn.execute("DELETE FROM batch_chunks WHERE batch_id = ?", (step.batch.id,))
-        return finished == 1
-    advanced = conn.execute(
-        "UPDATE batches SET cursor = ?, fanned_out = fanned_out + ?, updated_at = ?"
-        " WHERE id = ? AND status = ? AND cursor IS ?",
-        (step.end, len(step.plan.notifications), now, step.batch.id, batches.FANNING_OUT, step.start),
-    ).rowcount
+        return stored.finish(tx, step.batch.id, step.start, now)
+    advanced = stored.advance(tx, step.batch.id, step.start, step.end, len(step.plan.notifications), now)
     if advanced:
-        store(conn, step.batch.tenant_id, None, step.plan, now)
-    return advanced == 1
-
-
-def _failed(conn: sqlite3.Connection, batch_id: str, error: str, now: float) -> None:
-    """What was fanned out is still sent (or cancelled with the batch); the rest never will be."""
-    conn.execute(
-        "UPDATE batches SET status = ?, error = ?, updated_at = ? WHERE id = ? AND status = ?",
-        (batches.FAILED, error, now, batch_id, batches.FANNING_OUT),
-    )
-    conn.execute("DELETE FROM batch_chunks WHERE batch_id = ?", (batch_id,))
+        store(tx, step.batch.tenant_id, None, step.plan, now)
+    return advanced

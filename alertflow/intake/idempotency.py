@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -22,12 +21,12 @@ from typing import Any
 from pydantic import BaseModel
 
 from ..errors import ApiError
-from ..storage.database import Database
+from ..storage import idempotency_keys
+from ..storage.database import Database, Tx
 
 HEADER = "Idempotency-Key"
 # Keys are honoured for a day, as the contract promises.
 TTL_SECONDS = 24 * 3600
-LOOKUP_SQL = "SELECT response, fingerprint FROM idempotency_keys WHERE tenant_id = ? AND key = ? AND created_at > ?"
 Response = dict[str, Any]
 
 
@@ -57,39 +56,30 @@ async def earlier_response(
     was used for another one. A shortcut on a reader: :func:`once` decides in the writer."""
     if key is None:
         return None
-    row = await database.fetchone(LOOKUP_SQL, (tenant_id, key.key, now - TTL_SECONDS))
-    return _replayed(row, key)
+    return _replayed(await idempotency_keys.find(database, tenant_id, key.key, now - TTL_SECONDS), key)
 
 
 def once(
-    conn: sqlite3.Connection,
-    tenant_id: str,
-    key: IdempotencyKey | None,
-    now: float,
-    create: Callable[[sqlite3.Connection], tuple[Response, bool]],
+    tx: Tx, tenant_id: str, key: IdempotencyKey | None, now: float, create: Callable[[Tx], tuple[Response, bool]]
 ) -> tuple[Response, bool]:
-    """Writer function: ``create(conn)`` → (response, created) unless the key was used before,
+    """Writer function: ``create(tx)`` → (response, created) unless the key was used before,
     then (the first response, False); raises the 422 when it was used for another request."""
     if key is None:
-        return create(conn)
-    earlier = _replayed(conn.execute(LOOKUP_SQL, (tenant_id, key.key, now - TTL_SECONDS)).fetchone(), key)
+        return create(tx)
+    earlier = _replayed(idempotency_keys.find_in(tx, tenant_id, key.key, now - TTL_SECONDS), key)
     if earlier is not None:
         return earlier, False
-    response, created = create(conn)
-    conn.execute(
-        "INSERT OR REPLACE INTO idempotency_keys (tenant_id, key, response, created_at, fingerprint)"
-        " VALUES (?, ?, ?, ?, ?)",
-        (tenant_id, key.key, json.dumps(response), now, key.fingerprint),
-    )
+    response, created = create(tx)
+    idempotency_keys.save(tx, tenant_id, key.key, json.dumps(response), key.fingerprint, now)
     return response, created
 
 
-def _replayed(row: sqlite3.Row | None, key: IdempotencyKey) -> Response | None:
-    if row is None:
+def _replayed(stored: idempotency_keys.StoredKey | None, key: IdempotencyKey) -> Response | None:
+    if stored is None:
         return None
-    # NULL: stored before fingerprints were; honoured as it was then.
-    if row["fingerprint"] is not None and row["fingerprint"] != key.fingerprint:
+    # None: stored before fingerprints were; honoured as it was then.
+    if stored.fingerprint is not None and stored.fingerprint != key.fingerprint:
         message = "this key was already used for a different request; send a new key for a new request"
         raise ApiError("idempotency-key-reused", f"{HEADER}: {message}", [{"field": HEADER, "message": message}])
-    response: Response = json.loads(row["response"])
+    response: Response = json.loads(stored.response)
     return response

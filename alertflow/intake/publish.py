@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -24,6 +24,8 @@ from ..ids import new_ids
 from ..naming import MAX_VERSION, ClientId
 from ..recipients.categories import Category
 from ..recipients.preferences import Preferences, quiet_until, suppression
+from ..storage import notifications
+from ..storage.database import Tx
 from ..templates.content import ChannelSet
 from ..timefmt import OUT_OF_RANGE, YEARS
 from .idempotency import IdempotencyKey, once
@@ -173,7 +175,8 @@ class PublishRequest(_Strict):
 
 @dataclass
 class Plan:
-    """Everything one publish will write, decided before the write starts."""
+    """Everything one publish will write, decided before the write starts; the rows are
+    tuples in storage/notifications.py's column order."""
 
     notifications: list[tuple[Any, ...]] = field(default_factory=list)
     deliveries: list[tuple[Any, ...]] = field(default_factory=list)
@@ -185,7 +188,7 @@ class Plan:
     events: list[tuple[str, str, str, str, str, str | None]] = field(default_factory=list)
 
 
-def contact_reason(channel: str, recipient: dict[str, Any], user: sqlite3.Row | dict[str, Any] | None) -> str | None:
+def contact_reason(channel: str, recipient: dict[str, Any], user: Mapping[str, Any] | None) -> str | None:
     """Why ``channel`` cannot reach this recipient, or None when it can."""
     if recipient.get("user_id") and user is None:
         return "unknown_user"
@@ -308,77 +311,16 @@ def send_time(req: PublishRequest, user: Any) -> float | None:
     return local.replace(tzinfo=zone).timestamp()
 
 
-def insert_rows(conn: sqlite3.Connection, into: str, rows: list[tuple[Any, ...]]) -> None:
-    """``INSERT INTO {into}`` the rows, as few multi-row statements as SQLite's variable limit allows.
-
-    executemany steps once per row, and the sqlite3 module takes the GIL back after each
-    step: while the event loop is busy each of those waits for a switch interval, and a
-    bulk chunk's 1,500 rows took seconds to write. One statement takes it back once, and is
-    twice as fast even when nothing else runs.
-
-    A column with one value in every row (the tenant, the batch, the time...) is bound once
-    rather than once per row: binding holds the GIL, and a fan-out step bound 28 values per
-    recipient where 8 differ.
-    """
-    if not rows:
-        return
-    columns = list(zip(*rows, strict=True))
-    varying = [i for i, column in enumerate(columns) if not _one_value(column)]
-    if not varying or len(varying) == len(columns):  # one row, or nothing shared
-        _insert_values(conn, f"INSERT INTO {into} VALUES ", rows)
-        return
-    select, shared, position, differ = [], [], 0, set(varying)
-    for i, column in enumerate(columns):
-        if i in differ:
-            position += 1
-            select.append(f"column{position}")
-        else:
-            select.append("?")
-            shared.append(column[0])
-    # Shared values are bound ahead of the VALUES rows: their ? come first in the statement.
-    head = f"INSERT INTO {into} SELECT {','.join(select)} FROM (VALUES "
-    _insert_values(conn, head, list(zip(*(columns[i] for i in varying), strict=True)), shared, ")")
-
-
-def _one_value(column: tuple[Any, ...]) -> bool:
-    """Every value is the same, type included: 1, 1.0 and True are equal, and would store apart."""
-    return len(set(column)) == 1 and len(set(map(type, column))) == 1
-
-
-def _insert_values(
-    conn: sqlite3.Connection, head: str, rows: list[tuple[Any, ...]], shared: list[Any] | None = None, tail: str = ""
-) -> None:
-    """``head`` + a VALUES list of ``rows`` + ``tail``, split to fit SQLite's variable limit."""
-    shared = shared or []
-    width = len(rows[0])
-    placeholders = "(" + ",".join("?" * width) + ")"
-    per_statement = max(1, (conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) - len(shared)) // width)
-    for start in range(0, len(rows), per_statement):
-        part = rows[start : start + per_statement]
-        conn.execute(head + ",".join([placeholders] * len(part)) + tail, [*shared, *(v for row in part for v in row)])
-
-
 def store(
-    conn: sqlite3.Connection, tenant_id: str, idempotency: IdempotencyKey | None, p: Plan, now: float
+    tx: Tx, tenant_id: str, idempotency: IdempotencyKey | None, p: Plan, now: float
 ) -> tuple[dict[str, Any], bool]:
     """Write a plan (writer function). Returns (response, created); an idempotent replay
     returns the first response and creates nothing (see idempotency.once)."""
-    return once(conn, tenant_id, idempotency, now, lambda conn: _create(conn, p))
+    return once(tx, tenant_id, idempotency, now, lambda tx: _create(tx, p))
 
 
-def _create(conn: sqlite3.Connection, p: Plan) -> tuple[dict[str, Any], bool]:
-    insert_rows(
-        conn,
-        "notifications (id, tenant_id, user_id, category, priority, created_at, send_at, recipient, content,"
-        " template, template_version, data, batch_id)",
-        p.notifications,
-    )
-    insert_rows(
-        conn,
-        "deliveries (id, notification_id, tenant_id, channel, status, reason, created_at, updated_at, batch_id)",
-        p.deliveries,
-    )
-    insert_rows(conn, "jobs (delivery_id, tenant_id, channel, priority, state, run_at)", p.jobs)
+def _create(tx: Tx, p: Plan) -> tuple[dict[str, Any], bool]:
+    notifications.insert(tx, p.notifications, p.deliveries, p.jobs)
     return {"notifications": p.response}, True
 
 

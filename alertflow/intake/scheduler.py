@@ -17,7 +17,6 @@ import asyncio
 import copy
 import json
 import logging
-import sqlite3
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -27,6 +26,9 @@ from apscheduler.triggers.cron import CronTrigger
 from pydantic import ValidationError
 
 from ..errors import ApiError, invalid
+from ..storage import schedules
+from ..storage.database import Tx
+from ..storage.schedules import Schedule
 from ..timefmt import iso
 from . import batches
 from .audience import Intake
@@ -127,8 +129,8 @@ class Scheduler:
 
     async def start(self) -> None:
         self._aps = AsyncIOScheduler(event_loop=asyncio.get_running_loop(), timezone=UTC)
-        for row in await self.svc.database.fetchall("SELECT id, cron, timezone FROM schedules WHERE paused = 0"):
-            self.register(row["id"], row["cron"], row["timezone"])
+        for schedule in await schedules.active(self.svc.database):
+            self.register(schedule.id, schedule.cron, schedule.timezone)
         self._aps.start()
         await self.fire_due()  # what was missed while the server was down: once each
 
@@ -161,31 +163,27 @@ class Scheduler:
     async def fire_due(self, schedule_id: str | None = None) -> list[str]:
         """Fire every active schedule (or just this one) whose next firing time has come, at
         that time; returns the batches enqueued."""
-        scope, params = ("AND id = ?", (schedule_id,)) if schedule_id else ("", ())
-        due = await self.svc.database.fetchall(
-            f"SELECT id, next_fire_at FROM schedules WHERE paused = 0 AND next_fire_at <= ? {scope}",
-            (self.svc.clock.now(), *params),
-        )
-        enqueued = [await self.fire(row["id"], row["next_fire_at"]) for row in due]
+        due = await schedules.due(self.svc.database, self.svc.clock.now(), schedule_id)
+        enqueued = [await self.fire(due_id, fire_time) for due_id, fire_time in due]
         return [b for b in enqueued if b]
 
     async def fire(self, schedule_id: str, fire_time: float) -> str | None:
         """Enqueue the schedule's batch for the firing at ``fire_time``; returns its id, or None
         when that firing was enqueued before (or the schedule is gone or cannot send)."""
         db, now = self.svc.database, self.svc.clock.now()
-        row = await db.fetchone("SELECT * FROM schedules WHERE id = ?", (schedule_id,))
-        if row is None:
+        schedule = await schedules.get(db, schedule_id)
+        if schedule is None:
             return None
-        following = next_fire(trigger(row["cron"], row["timezone"]), max(fire_time, now))
+        following = next_fire(trigger(schedule.cron, schedule.timezone), max(fire_time, now))
         batch: NewBatch | None = None
         error: str | None = None
         try:
-            req = BulkRequest.model_validate(json.loads(row["request"]))
-            batch = await batches.prepare(self.svc, row["tenant_id"], req, dedupe_key(schedule_id, fire_time))
+            req = BulkRequest.model_validate(json.loads(schedule.request))
+            batch = await batches.prepare(self.svc, schedule.tenant_id, req, dedupe_key(schedule_id, fire_time))
         except (ApiError, ValidationError) as exc:  # its template or topic went away since
             error = str(exc)
             log.warning("schedule cannot send", extra={"schedule_id": schedule_id, "error": error})
-        batch_id = await db.write(lambda conn: _record(conn, schedule_id, batch, error, fire_time, following, now))
+        batch_id = await db.write(lambda tx: _record(tx, schedule_id, batch, error, fire_time, following, now))
         if batch_id and self.svc.fanout:
             self.svc.fanout.submitted()
         log.info("schedule fired", extra={"schedule_id": schedule_id, "batch_id": batch_id, "fire_time": fire_time})
@@ -193,7 +191,7 @@ class Scheduler:
 
 
 def _record(
-    conn: sqlite3.Connection,
+    tx: Tx,
     schedule_id: str,
     batch: NewBatch | None,
     error: str | None,
@@ -204,31 +202,27 @@ def _record(
     """A firing's batch and the schedule's next time, in one transaction (writer function)."""
     batch_id, created = None, False
     if batch is not None:
-        batch_id, _, created = batches.store(conn, batch, now)
-    conn.execute(
-        "UPDATE schedules SET next_fire_at = ?, last_fire_at = ?, last_batch_id = COALESCE(?, last_batch_id),"
-        " last_error = ?, updated_at = ? WHERE id = ?",
-        (following, fire_time, batch_id, error, now, schedule_id),
-    )
+        batch_id, _, created = batches.store(tx, batch, now)
+    schedules.record_firing(tx, schedule_id, fire_time, batch_id, error, following, now)
     return batch_id if created else None
 
 
-def shape(row: Any, with_recipients: bool = True) -> dict[str, Any]:
+def shape(schedule: Schedule, with_recipients: bool = True) -> dict[str, Any]:
     """A schedule as the API shows it; a listing counts inline recipients instead of listing them."""
-    request = json.loads(row["request"])
+    request = json.loads(schedule.request)
     to = request.pop("to", None) if not with_recipients else request.get("to")
     return {
-        "id": row["id"],
-        "name": row["name"],
-        "cron": row["cron"],
-        "timezone": row["timezone"],
+        "id": schedule.id,
+        "name": schedule.name,
+        "cron": schedule.cron,
+        "timezone": schedule.timezone,
         **request,
         "recipients": len(to) if to is not None else None,
-        "paused": bool(row["paused"]),
-        "next_fire_at": iso(row["next_fire_at"]),
-        "last_fire_at": iso(row["last_fire_at"]),
-        "last_batch_id": row["last_batch_id"],
-        "last_error": row["last_error"],
-        "created_at": iso(row["created_at"]),
-        "updated_at": iso(row["updated_at"]),
+        "paused": schedule.paused,
+        "next_fire_at": iso(schedule.next_fire_at),
+        "last_fire_at": iso(schedule.last_fire_at),
+        "last_batch_id": schedule.last_batch_id,
+        "last_error": schedule.last_error,
+        "created_at": iso(schedule.created_at),
+        "updated_at": iso(schedule.updated_at),
     }

@@ -1,0 +1,81 @@
+"""A publish's rows: its notifications, their deliveries and the deliveries' jobs, stored
+together in one write (a fan-out step stores the same rows for its chunk of a batch).
+
+The rows come planned (intake/publish.py's ``Plan``) as tuples in the column order below, so
+the hottest write in AlertFlow builds no object per row between the plan and the statement.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from .database import Tx
+
+# The column order of the tuples each list holds.
+NOTIFICATIONS = (
+    "notifications (id, tenant_id, user_id, category, priority, created_at, send_at, recipient, content,"
+    " template, template_version, data, batch_id)"
+)
+DELIVERIES = "deliveries (id, notification_id, tenant_id, channel, status, reason, created_at, updated_at, batch_id)"
+JOBS = "jobs (delivery_id, tenant_id, channel, priority, state, run_at)"
+
+
+def insert(
+    tx: Tx, notifications: list[tuple[Any, ...]], deliveries: list[tuple[Any, ...]], jobs: list[tuple[Any, ...]]
+) -> None:
+    """Store planned rows, each list in its table's column order above (writer function)."""
+    insert_rows(tx, NOTIFICATIONS, notifications)
+    insert_rows(tx, DELIVERIES, deliveries)
+    insert_rows(tx, JOBS, jobs)
+
+
+def insert_rows(tx: Tx, into: str, rows: list[tuple[Any, ...]]) -> None:
+    """``INSERT INTO {into}`` the rows, as few multi-row statements as SQLite's variable limit allows.
+
+    executemany steps once per row, and the sqlite3 module takes the GIL back after each
+    step: while the event loop is busy each of those waits for a switch interval, and a
+    bulk chunk's 1,500 rows took seconds to write. One statement takes it back once, and is
+    twice as fast even when nothing else runs.
+
+    A column with one value in every row (the tenant, the batch, the time...) is bound once
+    rather than once per row: binding holds the GIL, and a fan-out step bound 28 values per
+    recipient where 8 differ.
+    """
+    if not rows:
+        return
+    columns = list(zip(*rows, strict=True))
+    varying = [i for i, column in enumerate(columns) if not _one_value(column)]
+    if not varying or len(varying) == len(columns):  # one row, or nothing shared
+        _insert_values(tx, f"INSERT INTO {into} VALUES ", rows)
+        return
+    select, shared, position, differ = [], [], 0, set(varying)
+    for i, column in enumerate(columns):
+        if i in differ:
+            position += 1
+            # SQLite: a VALUES list's columns are named column1, column2, ...
+            select.append(f"column{position}")
+        else:
+            select.append("?")
+            shared.append(column[0])
+    # Shared values are bound ahead of the VALUES rows: their ? come first in the statement.
+    head = f"INSERT INTO {into} SELECT {','.join(select)} FROM (VALUES "
+    _insert_values(tx, head, list(zip(*(columns[i] for i in varying), strict=True)), shared, ")")
+
+
+def _one_value(column: tuple[Any, ...]) -> bool:
+    """Every value is the same, type included: 1, 1.0 and True are equal, and would store apart."""
+    return len(set(column)) == 1 and len(set(map(type, column))) == 1
+
+
+def _insert_values(
+    tx: Tx, head: str, rows: list[tuple[Any, ...]], shared: list[Any] | None = None, tail: str = ""
+) -> None:
+    """``head`` + a VALUES list of ``rows`` + ``tail``, split to fit SQLite's variable limit."""
+    shared = shared or []
+    width = len(rows[0])
+    placeholders = "(" + ",".join("?" * width) + ")"
+    per_statement = max(1, (tx.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) - len(shared)) // width)
+    for start in range(0, len(rows), per_statement):
+        part = rows[start : start + per_statement]
+        tx.execute(head + ",".join([placeholders] * len(part)) + tail, [*shared, *(v for row in part for v in row)])
