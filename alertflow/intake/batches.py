@@ -18,10 +18,10 @@ from typing import Annotated, Any
 
 from pydantic import Field, TypeAdapter, ValidationError
 
-from ..delivery import queue
 from ..errors import from_validation, invalid, invalid_many
 from ..ids import new_id
 from ..recipients import directory
+from ..storage import jobs
 from ..storage.database import Database
 from ..timefmt import iso
 from .audience import Intake, audience_for
@@ -214,7 +214,7 @@ def begin_cancel(conn: sqlite3.Connection, tenant_id: str, batch_id: str, now: f
 async def cancel_unsent(db: Database, tenant_id: str, batch_id: str, now: float) -> None:
     """Cancel a cancelling batch's deliveries that have not started, a chunk per writer call,
     then mark it cancelled. Safe to repeat: start-up finishes one a crash interrupted."""
-    while chunk := await db.write(lambda conn: queue.cancel_batch(conn, batch_id, CANCEL_CHUNK, now)):
+    while chunk := await db.write(lambda tx: jobs.cancel_batch(tx, batch_id, CANCEL_CHUNK, now)):
         if log.isEnabledFor(logging.INFO):
             for delivery_id in chunk:
                 log.info(
