@@ -264,6 +264,7 @@ def _cancel(tx: Tx, deliveries_sql: str, params: tuple[Any, ...], now: float) ->
         (LEASED, *params),
     ).fetchall()
     cancelled = [r["delivery_id"] for r in rows]
+    # SQLite: json_each binds the whole list as one value, however long (no variable limit).
     tx.execute(
         "UPDATE deliveries SET status = 'cancelled', reason = 'cancelled by request', updated_at = ?"
         " WHERE id IN (SELECT value FROM json_each(?))",
