@@ -7,6 +7,7 @@ import fcntl
 import functools
 import logging
 import os
+import secrets
 import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -41,6 +42,8 @@ from .templates.store import TemplateStore
 
 log = logging.getLogger("alertflow.app")
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+# A node id's randomness: enough that nodes sharing one database never draw the same.
+NODE_ID_BYTES = 8
 
 
 class DataDirInUse(RuntimeError):
@@ -57,6 +60,22 @@ def lock_data_dir(data_dir: Path) -> int:
         os.close(fd)
         raise DataDirInUse(f"another alertflow serve is using {data_dir}") from None
     return fd
+
+
+def node_id(data_dir: Path) -> str:
+    """This node's id, which its job leases carry: made at random once and kept in the data
+    dir, so a server restarted after a crash knows its own leases and takes them back at
+    once (WorkerPools.start), while another node's wait for their expiry. Read under the
+    data-dir lock, so two processes never both create it."""
+    path = data_dir / "node_id"
+    try:
+        return path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        made = secrets.token_hex(NODE_ID_BYTES)
+        partial = path.with_suffix(".partial")
+        partial.write_text(made + "\n", encoding="ascii")
+        os.replace(partial, path)  # whole or absent: a crash never leaves half an id
+        return made
 
 
 def create_app(
@@ -131,14 +150,15 @@ def create_app(
         deliverer = Deliverer(
             database, config.queue, channels.for_tenant, Renderer(template_store).render, clock.now, links.url_for
         )
-        concurrency = config.workers.model_dump()
+        concurrency, node = config.workers.model_dump(), node_id(config.server.data_dir)
         pools = WorkerPools(
             [
-                ChannelPool(c, concurrency[c], database, deliverer, clock.now, config.queue.lease_seconds)
+                ChannelPool(c, concurrency[c], database, deliverer, clock.now, config.queue.lease_seconds, node)
                 for c in CHANNELS
             ],
             database,
             clock.now,
+            node,
         )
         deliverer.listeners += [pools.on_decision, svc.metrics.on_decision, hub.on_decision]
         svc.deliverer = deliverer

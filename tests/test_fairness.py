@@ -9,6 +9,7 @@ import pytest
 
 from alertflow.delivery import queue
 from alertflow.ids import new_id
+from alertflow.storage import jobs as stored_jobs
 from alertflow.storage import migrations
 from alertflow.storage.database import connect
 from tests.conftest import EMAIL, Script, StartApp, add_tenant
@@ -48,7 +49,7 @@ def drain(conn: sqlite3.Connection, batch: int) -> list[tuple[str, str]]:
     """Claim until empty, as a pool does: each claim starts after the tenant served last."""
     order: list[tuple[str, str]] = []
     last = ""
-    while jobs := queue.claim(conn, "email", batch, 100.0, 60.0, last):
+    while jobs := stored_jobs.claim(conn, "email", batch, 100.0, 60.0, last):
         order += [(j.tenant_id, j.priority) for j in jobs]
         last = jobs[-1].tenant_id
     return order

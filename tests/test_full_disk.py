@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from alertflow.delivery import queue
+from alertflow.storage import jobs as stored_jobs
 from alertflow.storage.database import StorageFull
 from tests.conftest import EMAIL, WAIT_SECONDS, FakeClock, Harness, Script, StartApp
 
@@ -135,7 +136,7 @@ async def stepped_app(start_app: StartApp, script: Script) -> tuple[Harness, Fak
 
 async def claim_all(app: Harness, clock: FakeClock) -> list[queue.Job]:
     lease = app.svc.config.queue.lease_seconds
-    return await app.svc.database.write(lambda conn: queue.claim(conn, "email", 100, clock.t, lease))
+    return await app.svc.database.write(lambda conn: stored_jobs.claim(conn, "email", 100, clock.t, lease))
 
 
 async def only_sent_once(app: Harness, ids: list[str]) -> None:
@@ -191,7 +192,7 @@ async def test_a_job_held_past_its_lease_while_the_disk_is_full_returns_to_the_q
 
     await free_space(app)
     await app.svc.database.write(lambda conn: conn.execute("DELETE FROM attempts WHERE delivery_id = 'filler'"))
-    assert await app.svc.database.write(lambda conn: queue.expire_leases(conn, clock.t)) == {"email"}
+    assert await app.svc.database.write(lambda conn: stored_jobs.expire_leases(conn, clock.t)) == {"email"}
     again = await claim_all(app, clock)
     assert sorted(j.delivery_id for j in again) == sorted(j.delivery_id for j in jobs)
     assert {(await deliverer.deliver(job)).status for job in again} == {"sent"}

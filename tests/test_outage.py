@@ -11,7 +11,6 @@ import random
 
 import pytest
 
-from alertflow.delivery import queue
 from alertflow.providers.channel_setup import Handle
 from alertflow.providers.resilience import (
     CIRCUIT_COOLDOWN_SECONDS,
@@ -19,6 +18,7 @@ from alertflow.providers.resilience import (
     TRIAL_RECHECK_SECONDS,
     CircuitBreaker,
 )
+from alertflow.storage import jobs as stored_jobs
 from tests.conftest import EMAIL, FakeClock, Harness, Script, StartApp
 
 START = 1_800_000_000.0
@@ -40,8 +40,8 @@ class Stepper:
     async def step(self) -> int:
         """Promote what is due, claim it all and deliver it concurrently, as a pool does."""
         now, db = self.clock.t, self.app.svc.database
-        await db.write(lambda conn: queue.promote_due(conn, now))
-        jobs = await db.write(lambda conn: queue.claim(conn, "email", 1000, now, LEASE_SECONDS))
+        await db.write(lambda conn: stored_jobs.promote_due(conn, now))
+        jobs = await db.write(lambda conn: stored_jobs.claim(conn, "email", 1000, now, LEASE_SECONDS))
         await asyncio.gather(*(self.deliverer.deliver(job) for job in jobs))
         return len(jobs)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from alertflow.delivery import queue
+from alertflow.storage import jobs as stored_jobs
 from tests.conftest import EMAIL, FakeClock, Script, StartApp
 from tests.test_bulk import batch, bulk, emails, finished
 
@@ -49,7 +49,7 @@ async def test_a_scheduled_bulk_falls_due_a_chunk_at_a_time_and_all_of_it_is_sen
     clock = FakeClock(NOON)
     app = await start_app(clock=clock)
     at = datetime.fromtimestamp(NOON + 60, UTC).isoformat()
-    count = 2 * queue.PROMOTE_CHUNK + 1  # three promotions
+    count = 2 * stored_jobs.PROMOTE_CHUNK + 1  # three promotions
     accepted = await bulk(app, {"to": emails(count), "content": EMAIL, "send_at": at})
 
     async def waiting() -> bool:

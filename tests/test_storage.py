@@ -12,6 +12,7 @@ import aiosqlite
 import pytest
 
 from alertflow.delivery import queue
+from alertflow.storage import jobs as stored_jobs
 from alertflow.storage import migrations
 from alertflow.storage.database import SQLiteDatabase, connect
 from alertflow.storage.notifications import insert_rows
@@ -84,7 +85,7 @@ async def test_a_failing_write_undoes_only_itself(db: SQLiteDatabase) -> None:
     assert names == ["a"], "the failed write's first insert must be rolled back with it"
 
 
-@pytest.mark.parametrize("sql", [queue.NEXT_TENANT_SQL, queue.TENANT_JOBS_SQL])
+@pytest.mark.parametrize("sql", [stored_jobs.NEXT_TENANT_SQL, stored_jobs.TENANT_JOBS_SQL])
 async def test_the_claim_uses_its_index_without_sorting(db: SQLiteDatabase, sql: str) -> None:
     params = ("email", queue.READY, 2, "t1", 100, 0)[: sql.count("?")]
     plan = await db.fetchall("EXPLAIN QUERY PLAN " + sql, params)
@@ -95,8 +96,8 @@ async def test_the_claim_uses_its_index_without_sorting(db: SQLiteDatabase, sql:
 @pytest.mark.parametrize(
     ("sql", "index"),
     [
-        (queue.DUE_SQL, "jobs_due"),
-        ("SELECT id FROM jobs WHERE " + queue.EXPIRED_LEASES_WHERE, "jobs_lease_end"),
+        (stored_jobs.DUE_SQL, "jobs_due"),
+        ("SELECT id FROM jobs WHERE " + stored_jobs.EXPIRED_LEASES_WHERE, "jobs_lease_end"),
     ],
 )
 async def test_the_timer_finds_due_jobs_on_indexes_that_leave_ready_jobs_out(

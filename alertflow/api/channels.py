@@ -9,13 +9,12 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 from yarl import URL
 
-from ..delivery import queue
 from ..errors import ApiError, invalid
 from ..message import CHANNELS
 from ..outcomes import InvalidReceipt, clip
 from ..providers.channel_setup import MASK, RATE_KEY, Entry, UnreadableSetup
 from ..providers.interface import ProviderConfigError
-from ..storage import channel_setups
+from ..storage import channel_setups, deliveries
 from ..tenants import Role
 from .context import Services, services
 from .middleware import json_response, principal, read_model, read_only, same_as_path
@@ -165,16 +164,14 @@ async def receipt(request: web.Request) -> web.Response:
     """Take a provider's status callback; its signature is checked with the tenant's own settings.
 
     It must be about the message the provider accepted for this delivery, and it only moves
-    the delivery forward (queue.apply_receipt); a late word is kept as an attempt event.
+    the delivery forward (deliveries.apply_receipt); a late word is kept as an attempt event.
     """
     svc, type_name, delivery_id = services(request), request.match_info["type"], request.match_info["delivery_id"]
-    row = await svc.database.fetchone(
-        "SELECT tenant_id, channel, provider, provider_message_id FROM deliveries WHERE id = ?", (delivery_id,)
-    )
-    if row is None or type_name not in (row["provider"] or "").split("+"):
+    row = await deliveries.receipt_target(svc.database, delivery_id)
+    if row is None or type_name not in (row.provider or "").split("+"):
         raise ApiError("not-found", "no such delivery for this provider")
     try:
-        handles = await svc.channels.for_tenant(row["tenant_id"], row["channel"])
+        handles = await svc.channels.for_tenant(row.tenant_id, row.channel)
     except (UnreadableSetup, ProviderConfigError):
         handles = []  # no settings to check a signature with
     handle = next((h for h in handles if h.name == type_name), None)
@@ -186,7 +183,7 @@ async def receipt(request: web.Request) -> web.Response:
     except InvalidReceipt:
         log.warning("receipt refused: bad signature", extra=where)
         raise ApiError("forbidden", "the callback's signature does not verify") from None
-    if result.provider_message_id is not None and result.provider_message_id != row["provider_message_id"]:
+    if result.provider_message_id is not None and result.provider_message_id != row.provider_message_id:
         # Signed by the tenant's account, but about another message (or one not yet recorded
         # as sent): applying it would move this delivery on someone else's news.
         log.warning("receipt refused: another message", extra=where)
@@ -196,12 +193,12 @@ async def receipt(request: web.Request) -> web.Response:
         error, now = (None if result.error is None else clip(result.error)), svc.clock.now()
         reason = None if status == "delivered" else f"{result.status}: {error or 'reported by provider'}"
         moved = await svc.database.write(
-            lambda conn: queue.apply_receipt(
-                conn, delivery_id, status, reason, "receipt:" + result.status, error, type_name, now
+            lambda tx: deliveries.apply_receipt(
+                tx, delivery_id, status, reason, "receipt:" + result.status, error, type_name, now
             )
         )
         event = "delivery." + status if moved else "receipt.late"
-        log.info(status, extra={"event": event, "tenant_id": row["tenant_id"], **where})
+        log.info(status, extra={"event": event, "tenant_id": row.tenant_id, **where})
     return web.Response(status=204)
 
 

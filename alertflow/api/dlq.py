@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Annotated, Literal
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ..delivery import dlq, queue
+from ..delivery import dlq
 from ..errors import ApiError, invalid
 from ..message import CHANNELS
+from ..storage import jobs
+from ..storage.database import Tx
 from ..tenants import Role
 from ..timefmt import parse
 from .context import services
@@ -67,7 +68,7 @@ async def replay_one(request: web.Request) -> web.Response:
     """Replay one dead letter: its delivery is queued again with fresh attempts."""
     svc = services(request)
     tenant_id, did, now = principal(request).tenant_id, request.match_info["delivery_id"], svc.clock.now()
-    replayed = await svc.database.write(lambda conn: dlq.replay(conn, did, now, tenant_id))
+    replayed = await svc.database.write(lambda tx: dlq.replay(tx, did, now, tenant_id))
     if replayed is None:
         raise ApiError("not-found", "no such delivery in the dead-letter queue")
     if svc.pools:
@@ -83,23 +84,16 @@ async def replay_many(request: web.Request) -> web.Response:
     if not request.can_read_body:
         raise invalid("all", NO_FILTER)
     f = await read_model(request, ReplayFilter)
-    where: list[str] = ["tenant_id = ?"]
-    params: list[object] = [tenant_id]
-    if f.channel:
-        where.append("channel = ?")
-        params.append(f.channel)
-    if f.delivery_ids is not None:
-        where.append(f"delivery_id IN ({','.join('?' * len(f.delivery_ids))})")
-        params.extend(f.delivery_ids)
-    for bound, op in (("since", ">="), ("until", "<")):
-        value = getattr(f, bound)
-        if value:
-            where.append(f"dead_at {op} ?")
-            params.append(parse(bound, value))
+    match = jobs.DeadFilter(
+        tenant_id,
+        f.channel,
+        f.delivery_ids,
+        parse("since", f.since) if f.since else None,
+        parse("until", f.until) if f.until else None,
+    )
 
-    def replay_all(conn: sqlite3.Connection) -> list[dict[str, str]]:
-        ids = [r[0] for r in conn.execute(f"SELECT delivery_id FROM dead_letters WHERE {' AND '.join(where)}", params)]
-        return [r for r in (dlq.replay(conn, did, now, tenant_id) for did in ids) if r]
+    def replay_all(tx: Tx) -> list[dict[str, str]]:
+        return [r for r in (dlq.replay(tx, did, now, tenant_id) for did in jobs.dead_ids(tx, match)) if r]
 
     replayed = await svc.database.write(replay_all)
     if svc.pools:
@@ -112,6 +106,6 @@ async def delete_entry(request: web.Request) -> web.Response:
     """Drop a dead letter without replaying it."""
     svc = services(request)
     tenant_id, did = principal(request).tenant_id, request.match_info["delivery_id"]
-    if not await svc.database.write(lambda conn: queue.delete_dead(conn, tenant_id, did)):
+    if not await svc.database.write(lambda tx: jobs.delete_dead(tx, tenant_id, did)):
         raise ApiError("not-found", "no such delivery in the dead-letter queue")
     return web.Response(status=204)

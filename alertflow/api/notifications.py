@@ -7,12 +7,13 @@ from typing import Any
 
 from aiohttp import web
 
-from ..delivery import queue, tracking
+from ..delivery import tracking
 from ..errors import ApiError, invalid
 from ..intake import idempotency
 from ..intake.audience import announce, audience_for, recipients_of
 from ..intake.publish import PublishRequest, plan, store
 from ..message import CHANNELS
+from ..storage import jobs
 from ..timefmt import parse
 from .context import services
 from .middleware import json_response, principal, read_model
@@ -107,7 +108,7 @@ async def cancel(request: web.Request) -> web.Response:
     tenant_id = principal(request).tenant_id
     nid = request.match_info["id"]
     now = svc.clock.now()
-    cancelled = await svc.database.write(lambda conn: queue.cancel(conn, tenant_id, nid, now))
+    cancelled = await svc.database.write(lambda tx: jobs.cancel(tx, tenant_id, nid, now))
     if cancelled is None:
         raise ApiError("not-found", "no such notification")
     for did in cancelled:

@@ -7,6 +7,7 @@ import json
 from aiohttp import web
 
 from ..message import CHANNELS
+from ..storage import outbox_messages
 from ..timefmt import iso
 from .context import services
 from .middleware import json_response, principal
@@ -26,18 +27,12 @@ QUERY = (
 @api.get("/v1/outbox", query=QUERY, response=PAGE)
 async def list_outbox(request: web.Request) -> web.Response:
     """List what the built-in outbox provider captured, newest first."""
-    where: list[str] = ["tenant_id = ?"]
-    params: list[object] = [principal(request).tenant_id]
     channel = choice(request, "channel", CHANNELS)
-    if channel:
-        where.append("channel = ?")
-        params.append(channel)
-    if request.query.get("cursor"):
-        where.append("id < ?")
-        params.append(whole_number("cursor", request.query["cursor"], 1, MAX_ROW_ID))
+    cursor = request.query.get("cursor")
+    before = whole_number("cursor", cursor, 1, MAX_ROW_ID) if cursor else None
     limit = page_size(request)
-    rows = await services(request).database.fetchall(
-        f"SELECT * FROM outbox WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?", (*params, limit + 1)
+    rows = await outbox_messages.page(
+        services(request).database, principal(request).tenant_id, channel, limit + 1, before
     )
     items = [
         {
@@ -51,5 +46,5 @@ async def list_outbox(request: web.Request) -> web.Response:
         }
         for r in rows[:limit]
     ]
-    cursor = str(rows[limit - 1]["id"]) if len(rows) > limit else None
-    return json_response({"items": items, "next_cursor": cursor})
+    next_cursor = str(rows[limit - 1]["id"]) if len(rows) > limit else None
+    return json_response({"items": items, "next_cursor": next_cursor})

@@ -11,7 +11,6 @@ import dataclasses
 import json
 import logging
 import random
-import sqlite3
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -21,8 +20,8 @@ from ..message import Device, Message, Recipient
 from ..outcomes import Deferred, DeliveryError, PermanentFailure, RateLimited, RetryLater, Sent, combine_device_outcomes
 from ..providers.channel_setup import Handle
 from ..recipients import directory, unsubscribe
-from ..storage.database import Database, StorageFull
-from . import queue
+from ..storage import deliveries, jobs
+from ..storage.database import Database, StorageFull, Tx
 from .queue import Decision, Job
 
 log = logging.getLogger("alertflow.delivery")
@@ -163,10 +162,10 @@ class Deliverer:
         pruned = attempt.result.pruned
         now = self.clock()
 
-        def apply(conn: sqlite3.Connection) -> None:
-            queue.record(conn, job, decision, now)
+        def apply(tx: Tx) -> None:
+            jobs.record(tx, job, decision, now)
             if pruned and job.user_id:
-                directory.prune_devices(conn, job.tenant_id, job.user_id, job.delivery_id, pruned, now)
+                directory.prune_devices(tx, job.tenant_id, job.user_id, job.delivery_id, pruned, now)
 
         await self._record(apply, record_by)
         for listener in self.listeners:
@@ -190,7 +189,7 @@ class Deliverer:
             )
         return decision
 
-    async def _record(self, apply: Callable[[sqlite3.Connection], None], record_by: float) -> None:
+    async def _record(self, apply: Callable[[Tx], None], record_by: float) -> None:
         """Write the outcome; while the disk is full, try again each second as long as the
         job's lease lasts, so a short episode does not send the message twice. Past that
         StorageFull is raised: the lease ends and the job is sent again."""
@@ -295,12 +294,9 @@ class Deliverer:
     async def _user(self, job: Job) -> dict[str, object] | None:
         if not job.user_id:
             return None
-        row = await self.database.fetchone(
-            "SELECT * FROM users WHERE tenant_id = ? AND user_id = ?", (job.tenant_id, job.user_id)
-        )
-        if row is None:
+        user = await deliveries.recipient_user(self.database, job.tenant_id, job.user_id)
+        if user is None:
             return None
-        user = dict(row)
         for column in ("push_tokens", "webpush", "data"):
             user[column] = json.loads(user[column])
         return user

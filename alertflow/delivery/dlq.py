@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
-from ..storage.database import Database
+from ..storage import deliveries, jobs
+from ..storage.database import Database, Tx
 from ..timefmt import iso
-from . import queue
 
 # The history's entry for a replay, among the delivery's attempts (it is not one: no send).
 REPLAYED = "replayed"
@@ -29,31 +28,15 @@ async def entries(
     db: Database, tenant_id: str | None, channel: str | None = None, limit: int = 100, cursor: str | None = None
 ) -> tuple[list[dict[str, Any]], str | None]:
     """Newest first; the cursor is the last delivery id of the previous page."""
-    where, params = ["1 = 1"], []
-    for column, value in (("tenant_id", tenant_id), ("channel", channel)):
-        if value:
-            where.append(f"{column} = ?")
-            params.append(value)
-    if cursor:
-        where.append("delivery_id < ?")
-        params.append(cursor)
-    rows = await db.fetchall(
-        f"SELECT * FROM dead_letters WHERE {' AND '.join(where)} ORDER BY delivery_id DESC LIMIT ?",
-        (*params, limit + 1),
-    )
+    rows = await jobs.dead_letters(db, tenant_id, channel, limit + 1, cursor)
     more = len(rows) > limit
     rows = rows[:limit]
     return [shape(r) for r in rows], (rows[-1]["delivery_id"] if more and rows else None)
 
 
-def replay(
-    conn: sqlite3.Connection, delivery_id: str, now: float, tenant_id: str | None = None
-) -> dict[str, Any] | None:
+def replay(tx: Tx, delivery_id: str, now: float, tenant_id: str | None = None) -> dict[str, Any] | None:
     """Send a dead delivery again with a fresh set of attempts, and say so in its history."""
-    replayed = queue.replay(conn, delivery_id, now, tenant_id)
+    replayed = jobs.replay(tx, delivery_id, now, tenant_id)
     if replayed is not None:
-        conn.execute(
-            "INSERT INTO attempts (delivery_id, at, outcome, error, provider) VALUES (?, ?, ?, NULL, NULL)",
-            (delivery_id, now, REPLAYED),
-        )
+        deliveries.add_events(tx, delivery_id, now, [(REPLAYED, None, None)])
     return replayed

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections import defaultdict
 from typing import Any
 
+from ..storage import deliveries as stored
 from ..storage.database import Database
 from ..timefmt import iso
 
@@ -22,26 +22,15 @@ def notification_status(statuses: list[str]) -> str:
     return "queued"
 
 
-def _in(n: int) -> str:
-    return ",".join("?" * n)
-
-
 async def _deliveries(db: Database, notification_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
     if not notification_ids:
         return {}
-    rows = await db.fetchall(
-        f"SELECT * FROM deliveries WHERE notification_id IN ({_in(len(notification_ids))}) ORDER BY id",
-        notification_ids,
-    )
+    rows = await stored.of_notifications(db, notification_ids)
     attempts: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    ids = [r["id"] for r in rows]
-    if ids:
-        for a in await db.fetchall(
-            f"SELECT * FROM attempts WHERE delivery_id IN ({_in(len(ids))}) ORDER BY rowid", ids
-        ):
-            attempts[a["delivery_id"]].append(
-                {"at": iso(a["at"]), "outcome": a["outcome"], "error": a["error"], "provider": a["provider"]}
-            )
+    for a in await stored.events(db, [r["id"] for r in rows]):
+        attempts[a["delivery_id"]].append(
+            {"at": iso(a["at"]), "outcome": a["outcome"], "error": a["error"], "provider": a["provider"]}
+        )
     out: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
         out[r["notification_id"]].append(
@@ -60,7 +49,7 @@ async def _deliveries(db: Database, notification_ids: list[str]) -> dict[str, li
     return out
 
 
-def _shape(row: sqlite3.Row, deliveries: list[dict[str, Any]]) -> dict[str, Any]:
+def _shape(row: dict[str, Any], deliveries: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "id": row["id"],
         "status": notification_status([d["status"] for d in deliveries]),
@@ -77,7 +66,7 @@ def _shape(row: sqlite3.Row, deliveries: list[dict[str, Any]]) -> dict[str, Any]
 
 
 async def get(db: Database, tenant_id: str, notification_id: str) -> dict[str, Any] | None:
-    row = await db.fetchone("SELECT * FROM notifications WHERE id = ? AND tenant_id = ?", (notification_id, tenant_id))
+    row = await stored.notification(db, tenant_id, notification_id)
     if row is None:
         return None
     return _shape(row, (await _deliveries(db, [row["id"]])).get(row["id"], []))
@@ -87,35 +76,7 @@ async def page(
     db: Database, tenant_id: str, filters: dict[str, Any], limit: int, cursor: str | None
 ) -> tuple[list[dict[str, Any]], str | None]:
     """Newest first; ``cursor`` is the last id of the previous page."""
-    where, params = ["n.tenant_id = ?"], [tenant_id]
-    if cursor:
-        where.append("n.id < ?")
-        params.append(cursor)
-    for column in ("category", "user_id"):
-        if filters.get(column):
-            where.append(f"n.{column} = ?")
-            params.append(filters[column])
-    if filters.get("since") is not None:
-        where.append("n.created_at >= ?")
-        params.append(filters["since"])
-    if filters.get("until") is not None:
-        where.append("n.created_at < ?")
-        params.append(filters["until"])
-    delivery_conds = []
-    for column in ("status", "channel"):
-        if filters.get(column):
-            delivery_conds.append(f"d.{column} = ?")
-            params.append(filters[column])
-    if delivery_conds:
-        where.append(
-            "EXISTS (SELECT 1 FROM deliveries d WHERE d.notification_id = n.id AND "
-            + " AND ".join(delivery_conds)
-            + ")"
-        )
-    rows = await db.fetchall(
-        f"SELECT n.* FROM notifications n WHERE {' AND '.join(where)} ORDER BY n.id DESC LIMIT ?",
-        (*params, limit + 1),
-    )
+    rows = await stored.notifications_page(db, tenant_id, filters, limit + 1, cursor)
     more = len(rows) > limit
     rows = rows[:limit]
     deliveries = await _deliveries(db, [r["id"] for r in rows])

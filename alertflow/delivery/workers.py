@@ -11,12 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sqlite3
 from collections.abc import Callable, Iterable
 from functools import partial
 from typing import NamedTuple
 
-from ..storage.database import Database, StorageFull
+from ..storage import jobs as stored_jobs
+from ..storage.database import Database, StorageFull, Tx
 from . import queue
 from .deliverer import Deliverer
 from .queue import Decision, Job
@@ -43,6 +43,7 @@ class ChannelPool:
         deliverer: Deliverer,
         clock: Callable[[], float],
         lease_seconds: float,
+        node_id: str,
     ) -> None:
         self.channel = channel
         self.concurrency = concurrency
@@ -50,12 +51,13 @@ class ChannelPool:
         self.deliverer = deliverer
         self.clock = clock
         self.lease_seconds = lease_seconds
+        self.node_id = node_id  # recorded on each lease: see WorkerPools.start
         self._wake = asyncio.Event()
         self._slot_free = asyncio.Event()
         self._stopping = False
         self._inflight: dict[asyncio.Task[None], Job] = {}
         self._runner: asyncio.Task[None] | None = None
-        # The tenant served last: the next claim starts its turn after it (queue.claim).
+        # The tenant served last: the next claim starts its turn after it (jobs.claim).
         self._last_tenant = ""
 
     def wake(self) -> None:
@@ -102,7 +104,7 @@ class ChannelPool:
     async def _claim(self, limit: int) -> list[Job]:
         now, after = self.clock(), self._last_tenant
         jobs = await self.database.write(
-            lambda conn: queue.claim(conn, self.channel, limit, now, self.lease_seconds, after)
+            lambda tx: stored_jobs.claim(tx, self.channel, limit, now, self.lease_seconds, after, self.node_id)
         )
         if jobs:
             self._last_tenant = jobs[-1].tenant_id
@@ -140,8 +142,8 @@ class ChannelPool:
             now = self.clock()
             jobs = list(unfinished.values())
             try:
-                await self.database.write(lambda conn: queue.release(conn, jobs, now))
-            except StorageFull:  # still leased: the next start returns every lease to the queue
+                await self.database.write(lambda tx: stored_jobs.release(tx, jobs, now))
+            except StorageFull:  # still leased: the next start takes its own leases back
                 log.warning("unfinished sends not released: storage is full", extra={"channel": self.channel})
                 return Stopped(drained=in_flight - len(unfinished), released=0)
             log.warning("released unfinished sends", extra={"channel": self.channel, "count": len(jobs)})
@@ -151,17 +153,23 @@ class ChannelPool:
 class WorkerPools:
     """Every channel's pool plus the timer that promotes due jobs and expires leases."""
 
-    def __init__(self, pools: Iterable[ChannelPool], database: Database, clock: Callable[[], float]) -> None:
+    def __init__(
+        self, pools: Iterable[ChannelPool], database: Database, clock: Callable[[], float], node_id: str
+    ) -> None:
         self.pools = {p.channel: p for p in pools}
         self.database = database
         self.clock = clock
+        self.node_id = node_id
         self._timer_wake = asyncio.Event()
         self._timer: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        # Nobody else holds leases on this data dir (the lock says so): a crash's leases
-        # are stale, and their jobs go back to the queue at once rather than after a lease.
-        await self.database.write(lambda conn: queue.expire_leases(conn, None))
+        # Leases this node took before a crash are stale (no send of ours is in flight yet):
+        # their jobs go back at once rather than after a lease. Another node's leases may
+        # still be sending, so they go back only once expired. The node id outlives a restart
+        # (app.node_id), so a restarted server recognises its own.
+        now = self.clock()
+        await self.database.write(lambda tx: stored_jobs.expire_leases(tx, now, self.node_id))
         for pool in self.pools.values():
             pool.start()
         self._timer = asyncio.create_task(self._run_timer(), name="queue-timer")
@@ -195,9 +203,7 @@ class WorkerPools:
                 if self.database.full:
                     await self.database.probe()  # clears ``full`` once space is back
                 ready: set[str] = await self.database.write(partial(self._due, now=now))
-                due = await self.database.fetchone(
-                    f"SELECT MIN(run_at) AS t FROM jobs WHERE state IN ({queue.WAITING}, {queue.LEASED})"
-                )
+                due = await stored_jobs.next_due(self.database)
             except StorageFull:  # logged by the writer; looked at again next sweep
                 ready, due = set(), None
             except Exception:
@@ -207,14 +213,14 @@ class WorkerPools:
                 ready |= set(self.pools)
                 last_sweep = now
             self.ready(ready)
-            next_at = due["t"] if due and due["t"] is not None else now + SWEEP_SECONDS
+            next_at = due if due is not None else now + SWEEP_SECONDS
             timeout = max(0.0, min(SWEEP_SECONDS, next_at - self.clock()))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._timer_wake.wait(), timeout)
 
     @staticmethod
-    def _due(conn: sqlite3.Connection, now: float) -> set[str]:
-        return set(queue.promote_due(conn, now)) | queue.expire_leases(conn, now)
+    def _due(tx: Tx, now: float) -> set[str]:
+        return set(stored_jobs.promote_due(tx, now)) | stored_jobs.expire_leases(tx, now)
 
     async def stop(self, timeout: float) -> Stopped:
         if self._timer:

@@ -17,11 +17,11 @@ from typing import Annotated, Any
 
 from pydantic import Field, TypeAdapter, ValidationError
 
-from ..delivery import queue
 from ..errors import from_validation, invalid, invalid_many
 from ..ids import new_id
 from ..recipients import directory
 from ..storage import bulk_batches as stored
+from ..storage import jobs
 from ..storage.database import Database, Tx
 from ..timefmt import iso
 from .audience import Intake, audience_for
@@ -177,7 +177,7 @@ async def view(svc: Intake, tenant_id: str, batch_id: str) -> dict[str, Any] | N
 async def cancel_unsent(db: Database, tenant_id: str, batch_id: str, now: float) -> None:
     """Cancel a cancelling batch's deliveries that have not started, a chunk per writer call,
     then mark it cancelled. Safe to repeat: start-up finishes one a crash interrupted."""
-    while chunk := await db.write(lambda conn: queue.cancel_batch(conn, batch_id, CANCEL_CHUNK, now)):
+    while chunk := await db.write(lambda tx: jobs.cancel_batch(tx, batch_id, CANCEL_CHUNK, now)):
         if log.isEnabledFor(logging.INFO):
             for delivery_id in chunk:
                 log.info(

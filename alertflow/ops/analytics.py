@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
+from ..storage import stats
 from ..storage.database import Database
 from ..timefmt import iso
 
@@ -17,18 +17,7 @@ async def deliveries(
 ) -> list[dict[str, Any]]:
     """Buckets of ``interval`` from ``since`` to ``until``: deliveries created in each, by status."""
     size = BUCKET_SECONDS[interval]
-    where, params = "tenant_id = ? AND created_at >= ? AND created_at < ?", [tenant_id, since, until]
-    if channel:
-        where += " AND channel = ?"
-        params.append(channel)
-    rows = await db.fetchall(
-        f"SELECT CAST((created_at - ?) / ? AS INTEGER) AS bucket, status, COUNT(*) AS n FROM deliveries"
-        f" WHERE {where} GROUP BY bucket, status",
-        (since, size, *params),
-    )
-    counts: dict[int, dict[str, int]] = defaultdict(dict)
-    for r in rows:
-        counts[r["bucket"]][r["status"]] = r["n"]
+    counts = await stats.deliveries_by_bucket(db, tenant_id, since, until, size, channel)
     buckets = int((until - since + size - 1) // size)
     return [
         {"start": iso(since + i * size), "counts": counts.get(i, {}), "total": sum(counts.get(i, {}).values())}
@@ -45,20 +34,9 @@ def month_range(month: str) -> tuple[float, float]:
 
 async def usage(db: Database, tenant_id: str, month: str) -> dict[str, Any]:
     start, end = month_range(month)
-    notifications = await db.fetchone(
-        "SELECT COUNT(*) AS n FROM notifications WHERE tenant_id = ? AND created_at >= ? AND created_at < ?",
-        (tenant_id, start, end),
-    )
-    rows = await db.fetchall(
-        "SELECT channel, status, COUNT(*) AS n FROM deliveries WHERE tenant_id = ? AND created_at >= ?"
-        " AND created_at < ? GROUP BY channel, status",
-        (tenant_id, start, end),
-    )
-    by_channel: dict[str, dict[str, int]] = defaultdict(dict)
-    for r in rows:
-        by_channel[r["channel"]][r["status"]] = r["n"]
+    by_channel = await stats.deliveries_between(db, tenant_id, start, end)
     return {
         "month": month,
-        "notifications": notifications["n"] if notifications else 0,
+        "notifications": await stats.notifications_between(db, tenant_id, start, end),
         "deliveries": {c: {"total": sum(s.values()), **s} for c, s in sorted(by_channel.items())},
     }

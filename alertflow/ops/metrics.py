@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Iterable
 from aiohttp import web
 
 from ..delivery.queue import Decision, Job
+from ..storage import stats
 from ..storage.database import Database
 
 STATES = {0: "ready", 1: "leased", 2: "waiting"}
@@ -69,8 +70,7 @@ class Metrics:
         self.decisions[(job.channel, decision.status)] += 1
 
     async def render(self, database: Database, commits: int) -> str:
-        jobs = await database.fetchall("SELECT channel, state, COUNT(*) AS n FROM jobs GROUP BY channel, state")
-        dead = await database.fetchone("SELECT COUNT(*) AS n FROM dead_letters")
+        queue = await stats.queue_counts(database)
         lines: list[str] = []
         metric(
             lines,
@@ -84,14 +84,14 @@ class Metrics:
             "alertflow_queue_jobs",
             "gauge",
             "Undelivered jobs by channel and queue state.",
-            ((f'channel="{r["channel"]}",state="{STATES.get(r["state"], r["state"])}"', r["n"]) for r in jobs),
+            ((f'channel="{c}",state="{STATES.get(s, s)}"', n) for (c, s), n in queue.jobs.items()),
         )
         metric(
             lines,
             "alertflow_dead_letters",
             "gauge",
             "Deliveries in the dead-letter queue.",
-            [("", dead["n"] if dead else 0)],
+            [("", queue.dead)],
         )
         metric(
             lines, "alertflow_writer_commits_total", "counter", "Group commits by the single writer.", [("", commits)]

@@ -12,6 +12,7 @@ import time
 
 from ..message import Message
 from ..outcomes import Sent
+from ..storage import outbox_messages
 from .interface import Provider
 
 
@@ -23,7 +24,7 @@ class OutboxProvider(Provider):
     async def send(self, message: Message) -> Sent:
         recipient = json.dumps(dataclasses.asdict(message.recipient))
         content = json.dumps({**message.content, **({"headers": message.headers} if message.headers else {})})
-        row = (
+        captured = outbox_messages.Captured(
             message.tenant_id,
             message.delivery_id,
             message.notification_id,
@@ -32,13 +33,5 @@ class OutboxProvider(Provider):
             content,
             time.time(),
         )
-        outbox_id = await self.context.database.write(
-            lambda conn: (
-                conn.execute(
-                    "INSERT INTO outbox (tenant_id, delivery_id, notification_id, channel, recipient, content,"
-                    " created_at) VALUES (?,?,?,?,?,?,?)",
-                    row,
-                ).lastrowid
-            )
-        )
+        outbox_id = await self.context.database.write(lambda tx: outbox_messages.add(tx, captured))
         return Sent(provider_message_id=f"outbox-{outbox_id}")

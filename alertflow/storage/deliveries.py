@@ -1,0 +1,170 @@
+"""Notifications' deliveries and their attempts: the history the API shows, the outcome of each
+attempt, and providers' receipts. Writes run in the writer (``tx``); reads take the database."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .database import Database, Tx
+
+# An attempt event: (outcome, error, provider), as delivery history lists them.
+Event = tuple[str, str | None, str | None]
+
+
+@dataclass(frozen=True)
+class ReceiptTarget:
+    """What a provider's receipt is checked against: the delivery it names."""
+
+    tenant_id: str
+    channel: str
+    provider: str | None
+    provider_message_id: str | None
+
+
+def _in(n: int) -> str:
+    return ",".join("?" * n)
+
+
+def add_events(tx: Tx, delivery_id: str, now: float, events: Iterable[Event]) -> None:
+    """Append events to a delivery's history, in the order given."""
+    tx.executemany(
+        "INSERT INTO attempts (delivery_id, at, outcome, error, provider) VALUES (?, ?, ?, ?, ?)",
+        [(delivery_id, now, outcome, error, provider) for outcome, error, provider in events],
+    )
+
+
+def set_outcome(
+    tx: Tx,
+    delivery_id: str,
+    status: str,
+    provider: str | None,
+    provider_message_id: str | None,
+    error: str | None,
+    now: float,
+) -> None:
+    """Count one more attempt on the delivery and set its status from the attempt's outcome."""
+    sent = status in ("sent", "delivered")
+    tx.execute(
+        "UPDATE deliveries SET status = ?, attempts = attempts + 1, updated_at = ?,"
+        " provider = COALESCE(?, provider), provider_message_id = COALESCE(?, provider_message_id),"
+        " reason = ?, sent_at = CASE WHEN ? THEN ? ELSE sent_at END,"
+        " delivered_at = CASE WHEN ? THEN ? ELSE delivered_at END WHERE id = ?",
+        (
+            status,
+            now,
+            provider,
+            provider_message_id,
+            None if sent else error,
+            sent,
+            now,
+            status == "delivered",
+            now,
+            delivery_id,
+        ),
+    )
+
+
+def apply_receipt(
+    tx: Tx,
+    delivery_id: str,
+    status: str,
+    reason: str | None,
+    event: str,
+    error: str | None,
+    provider: str,
+    now: float,
+) -> bool:
+    """A provider's later word on a sent delivery: always an attempt event, and the new status
+    only when it moves the delivery forward. Sent is the one status a receipt changes;
+    delivered and failed are final, so a late "failed" after "delivered" (or the reverse) stays
+    an event. Returns whether the status changed."""
+    moved = tx.execute(
+        "UPDATE deliveries SET status = ?, reason = ?, updated_at = ?,"
+        " delivered_at = CASE WHEN ? = 'delivered' THEN ? ELSE delivered_at END"
+        " WHERE id = ? AND status = 'sent'",
+        (status, reason, now, status, now, delivery_id),
+    ).rowcount
+    add_events(tx, delivery_id, now, [(event, error, provider)])
+    return bool(moved)
+
+
+async def receipt_target(db: Database, delivery_id: str) -> ReceiptTarget | None:
+    row = await db.fetchone(
+        "SELECT tenant_id, channel, provider, provider_message_id FROM deliveries WHERE id = ?", (delivery_id,)
+    )
+    return None if row is None else ReceiptTarget(*row)
+
+
+async def recipient_user(db: Database, tenant_id: str, user_id: str) -> dict[str, Any] | None:
+    """The user a delivery goes to, its columns as stored (JSON columns still text)."""
+    row = await db.fetchone("SELECT * FROM users WHERE tenant_id = ? AND user_id = ?", (tenant_id, user_id))
+    return None if row is None else dict(row)
+
+
+async def notification(db: Database, tenant_id: str, notification_id: str) -> dict[str, Any] | None:
+    """One notification's stored columns, if it is the tenant's."""
+    row = await db.fetchone("SELECT * FROM notifications WHERE id = ? AND tenant_id = ?", (notification_id, tenant_id))
+    return None if row is None else dict(row)
+
+
+async def notifications_page(
+    db: Database, tenant_id: str, filters: dict[str, Any], limit: int, cursor: str | None
+) -> list[dict[str, Any]]:
+    """Up to ``limit`` notifications newest first, after ``cursor`` (the previous page's last
+    id), matching ``filters`` (category, user_id, since, until; status and channel of any of
+    their deliveries)."""
+    where, params = ["n.tenant_id = ?"], [tenant_id]
+    if cursor:
+        where.append("n.id < ?")
+        params.append(cursor)
+    for column in ("category", "user_id"):
+        if filters.get(column):
+            where.append(f"n.{column} = ?")
+            params.append(filters[column])
+    if filters.get("since") is not None:
+        where.append("n.created_at >= ?")
+        params.append(filters["since"])
+    if filters.get("until") is not None:
+        where.append("n.created_at < ?")
+        params.append(filters["until"])
+    delivery_conds = []
+    for column in ("status", "channel"):
+        if filters.get(column):
+            delivery_conds.append(f"d.{column} = ?")
+            params.append(filters[column])
+    if delivery_conds:
+        where.append(
+            "EXISTS (SELECT 1 FROM deliveries d WHERE d.notification_id = n.id AND "
+            + " AND ".join(delivery_conds)
+            + ")"
+        )
+    rows = await db.fetchall(
+        f"SELECT n.* FROM notifications n WHERE {' AND '.join(where)} ORDER BY n.id DESC LIMIT ?",
+        (*params, limit),
+    )
+    return [dict(r) for r in rows]
+
+
+async def of_notifications(db: Database, notification_ids: Sequence[str]) -> list[dict[str, Any]]:
+    """The deliveries of these notifications, by id."""
+    if not notification_ids:
+        return []
+    rows = await db.fetchall(
+        f"SELECT * FROM deliveries WHERE notification_id IN ({_in(len(notification_ids))}) ORDER BY id",
+        notification_ids,
+    )
+    return [dict(r) for r in rows]
+
+
+async def events(db: Database, delivery_ids: Sequence[str]) -> list[dict[str, Any]]:
+    """These deliveries' attempt events, oldest first."""
+    if not delivery_ids:
+        return []
+    rows = await db.fetchall(
+        # SQLite: rowid is the order of insertion (several events share one ``at``).
+        f"SELECT * FROM attempts WHERE delivery_id IN ({_in(len(delivery_ids))}) ORDER BY rowid",
+        delivery_ids,
+    )
+    return [dict(r) for r in rows]

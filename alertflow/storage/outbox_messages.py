@@ -1,0 +1,57 @@
+"""What the built-in outbox provider captured (``outbox`` table), for ``GET /v1/outbox``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .database import Database, Tx
+
+
+@dataclass(frozen=True)
+class Captured:
+    """One message the outbox provider captured; recipient and content as JSON text."""
+
+    tenant_id: str
+    delivery_id: str
+    notification_id: str
+    channel: str
+    recipient: str
+    content: str
+    created_at: float
+
+
+def add(tx: Tx, message: Captured) -> int:
+    """Store a captured message; returns its id (ids grow: the listing pages by them)."""
+    cursor = tx.execute(
+        "INSERT INTO outbox (tenant_id, delivery_id, notification_id, channel, recipient, content,"
+        " created_at) VALUES (?,?,?,?,?,?,?) RETURNING id",
+        (
+            message.tenant_id,
+            message.delivery_id,
+            message.notification_id,
+            message.channel,
+            message.recipient,
+            message.content,
+            message.created_at,
+        ),
+    )
+    return int(cursor.fetchone()[0])
+
+
+async def page(
+    db: Database, tenant_id: str, channel: str | None, limit: int, before_id: int | None
+) -> list[dict[str, Any]]:
+    """Up to ``limit`` of the tenant's captured messages newest first, below ``before_id``."""
+    where: list[str] = ["tenant_id = ?"]
+    params: list[object] = [tenant_id]
+    if channel:
+        where.append("channel = ?")
+        params.append(channel)
+    if before_id is not None:
+        where.append("id < ?")
+        params.append(before_id)
+    rows = await db.fetchall(
+        f"SELECT * FROM outbox WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?", (*params, limit)
+    )
+    return [dict(r) for r in rows]

@@ -1,0 +1,62 @@
+"""Counts for /metrics and the analytics API, read straight from the queue and deliveries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .database import Database
+
+
+@dataclass(frozen=True)
+class QueueCounts:
+    """The queue's depth: jobs per (channel, state), and the dead letters."""
+
+    jobs: dict[tuple[str, int], int]
+    dead: int
+
+
+async def queue_counts(db: Database) -> QueueCounts:
+    rows = await db.fetchall("SELECT channel, state, COUNT(*) AS n FROM jobs GROUP BY channel, state")
+    dead = await db.fetchone("SELECT COUNT(*) AS n FROM dead_letters")
+    return QueueCounts({(r["channel"], r["state"]): r["n"] for r in rows}, dead["n"] if dead else 0)
+
+
+async def deliveries_by_bucket(
+    db: Database, tenant_id: str, since: float, until: float, size: float, channel: str | None
+) -> dict[int, dict[str, int]]:
+    """The tenant's deliveries created in [since, until), counted per status in buckets of
+    ``size`` seconds numbered from 0 at ``since``; buckets without any are left out."""
+    where, params = "tenant_id = ? AND created_at >= ? AND created_at < ?", [tenant_id, since, until]
+    if channel:
+        where += " AND channel = ?"
+        params.append(channel)
+    rows = await db.fetchall(
+        f"SELECT CAST((created_at - ?) / ? AS INTEGER) AS bucket, status, COUNT(*) AS n FROM deliveries"
+        f" WHERE {where} GROUP BY bucket, status",
+        (since, size, *params),
+    )
+    counts: dict[int, dict[str, int]] = {}
+    for r in rows:
+        counts.setdefault(r["bucket"], {})[r["status"]] = r["n"]
+    return counts
+
+
+async def notifications_between(db: Database, tenant_id: str, start: float, end: float) -> int:
+    row = await db.fetchone(
+        "SELECT COUNT(*) AS n FROM notifications WHERE tenant_id = ? AND created_at >= ? AND created_at < ?",
+        (tenant_id, start, end),
+    )
+    return row["n"] if row else 0
+
+
+async def deliveries_between(db: Database, tenant_id: str, start: float, end: float) -> dict[str, dict[str, int]]:
+    """The tenant's deliveries created in [start, end), counted per channel and status."""
+    rows = await db.fetchall(
+        "SELECT channel, status, COUNT(*) AS n FROM deliveries WHERE tenant_id = ? AND created_at >= ?"
+        " AND created_at < ? GROUP BY channel, status",
+        (tenant_id, start, end),
+    )
+    by_channel: dict[str, dict[str, int]] = {}
+    for r in rows:
+        by_channel.setdefault(r["channel"], {})[r["status"]] = r["n"]
+    return by_channel

@@ -1,0 +1,83 @@
+"""The deliveries' storage contract: outcomes, history in order, receipts that only move a
+delivery forward, and the notification reads the API pages through."""
+
+from __future__ import annotations
+
+from alertflow.delivery.queue import Decision
+from alertflow.storage import deliveries, jobs
+from alertflow.storage.database import Database
+from tests.storage.test_jobs import NOW, claim, publish, status
+
+
+async def sent(db: Database, message_id: str = "m1") -> str:
+    """A delivery the provider accepted; its id."""
+    [did] = await publish(db)
+    [job] = await claim(db)
+    decision = Decision("sent", "sent", provider="sms+smtp", provider_message_id=message_id)
+    await db.write(lambda tx: jobs.record(tx, job, decision, NOW + 1))
+    return did
+
+
+async def test_a_receipt_is_checked_against_the_provider_and_message_the_delivery_recorded(
+    database: Database,
+) -> None:
+    did = await sent(database, "m-42")
+    target = await deliveries.receipt_target(database, did)
+    assert target == deliveries.ReceiptTarget("t1", "email", "sms+smtp", "m-42")
+    assert await deliveries.receipt_target(database, "dlv_unknown") is None
+
+
+async def test_a_receipt_moves_a_sent_delivery_forward_and_a_late_one_stays_an_event(database: Database) -> None:
+    did = await sent(database)
+
+    async def receipt(status: str, event: str) -> bool:
+        return await database.write(
+            lambda tx: deliveries.apply_receipt(tx, did, status, None, event, None, "smtp", NOW + 2)
+        )
+
+    assert await receipt("delivered", "receipt:delivered")
+    assert await status(database, did) == "delivered"
+    assert not await receipt("failed", "receipt:bounced")
+    assert await status(database, did) == "delivered"
+    outcomes = [e["outcome"] for e in await deliveries.events(database, [did])]
+    assert outcomes == ["sent", "receipt:delivered", "receipt:bounced"]
+
+
+async def test_a_receipt_does_not_move_a_delivery_that_was_never_sent(database: Database) -> None:
+    [did] = await publish(database)
+    moved = await database.write(
+        lambda tx: deliveries.apply_receipt(tx, did, "delivered", None, "receipt:delivered", None, "smtp", NOW)
+    )
+    assert not moved and await status(database, did) == "queued"
+
+
+async def test_events_keep_the_order_they_were_added_in_even_at_one_instant(database: Database) -> None:
+    [did] = await publish(database)
+    events = [("a", None, None), ("b", "why", "p"), ("c", None, "q")]
+    await database.write(lambda tx: deliveries.add_events(tx, did, NOW, events))
+    got = await deliveries.events(database, [did])
+    assert [(e["outcome"], e["error"], e["provider"]) for e in got] == events
+    assert await deliveries.events(database, []) == []
+
+
+async def test_an_outcome_counts_the_attempt_and_keeps_the_provider_once_known(database: Database) -> None:
+    [did] = await publish(database)
+    await database.write(lambda tx: deliveries.set_outcome(tx, did, "queued", "smtp", None, "421 busy", NOW))
+    await database.write(lambda tx: deliveries.set_outcome(tx, did, "sent", None, "m9", None, NOW + 1))
+    [notification] = await deliveries.notifications_page(database, "t1", {}, 10, None)
+    [row] = await deliveries.of_notifications(database, [notification["id"]])
+    assert (row["status"], row["attempts"], row["provider"], row["provider_message_id"]) == ("sent", 2, "smtp", "m9")
+    assert (row["reason"], row["sent_at"]) == (None, NOW + 1)
+
+
+async def test_notifications_page_newest_first_filtered_and_scoped_to_the_tenant(database: Database) -> None:
+    await publish(database, count=3)
+    await publish(database, "t2")
+    page = await deliveries.notifications_page(database, "t1", {}, 2, None)
+    assert len(page) == 2 and page[0]["id"] > page[1]["id"]
+    rest = await deliveries.notifications_page(database, "t1", {}, 10, page[-1]["id"])
+    assert len(rest) == 1
+    assert await deliveries.notifications_page(database, "t1", {"status": "sent"}, 10, None) == []
+    assert len(await deliveries.notifications_page(database, "t1", {"channel": "email"}, 10, None)) == 3
+    assert await deliveries.notification(database, "t2", page[0]["id"]) is None
+    assert (await deliveries.notification(database, "t1", page[0]["id"]) or {})["tenant_id"] == "t1"
