@@ -7,6 +7,7 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..coordination import Cache
 from ..errors import ApiError
 from ..naming import ClientId
 from ..recipients import categories
@@ -82,7 +83,7 @@ async def put_category(request: web.Request) -> web.Response:
             row,
         )
     )
-    svc.settings.drop(categories.cache_key(tenant_id))
+    svc.coordinator.invalidate(Cache.SETTINGS, categories.cache_key(tenant_id))
     return json_response(shape(Category(key, body.priority, body.opt_out_allowed), True))
 
 
@@ -93,7 +94,7 @@ async def delete_category(request: web.Request) -> web.Response:
     deleted = await svc.database.write(
         lambda conn: conn.execute("DELETE FROM categories WHERE tenant_id = ? AND key = ?", (tenant_id, key)).rowcount
     )
-    svc.settings.drop(categories.cache_key(tenant_id))
+    svc.coordinator.invalidate(Cache.SETTINGS, categories.cache_key(tenant_id))
     if not deleted:
         raise ApiError("not-found", f"the tenant has no category {key!r} of its own")
     return web.Response(status=204)

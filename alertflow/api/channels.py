@@ -10,6 +10,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 from yarl import URL
 
+from ..coordination import Cache
 from ..delivery import queue
 from ..errors import ApiError, invalid
 from ..message import CHANNELS
@@ -131,7 +132,7 @@ async def put_channel(request: web.Request) -> web.Response:
         )
 
     await svc.database.write(save)
-    svc.channels.changed(tenant_id, channel)
+    svc.coordinator.invalidate(Cache.CHANNELS, (tenant_id, channel))
     return json_response(await setup(svc, tenant_id, channel))
 
 
@@ -160,7 +161,7 @@ async def delete_channel(request: web.Request) -> web.Response:
             ).rowcount
         )
     )
-    svc.channels.changed(tenant_id, channel)
+    svc.coordinator.invalidate(Cache.CHANNELS, (tenant_id, channel))
     if not deleted:
         raise ApiError("not-found", f"the tenant has no {channel} set-up of its own")
     return web.Response(status=204)

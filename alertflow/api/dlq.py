@@ -70,8 +70,7 @@ async def replay_one(request: web.Request) -> web.Response:
     replayed = await svc.database.write(lambda conn: dlq.replay(conn, did, now, tenant_id))
     if replayed is None:
         raise ApiError("not-found", "no such delivery in the dead-letter queue")
-    if svc.pools:
-        svc.pools.ready([replayed["channel"]])
+    svc.coordinator.jobs_ready([replayed["channel"]])
     return json_response({"replayed": [did]}, status=202)
 
 
@@ -102,8 +101,7 @@ async def replay_many(request: web.Request) -> web.Response:
         return [r for r in (dlq.replay(conn, did, now, tenant_id) for did in ids) if r]
 
     replayed = await svc.database.write(replay_all)
-    if svc.pools:
-        svc.pools.ready({r["channel"] for r in replayed})
+    svc.coordinator.jobs_ready({r["channel"] for r in replayed})
     return json_response({"replayed": [r["delivery_id"] for r in replayed]}, status=202)
 
 

@@ -7,6 +7,7 @@ import sqlite3
 from aiohttp import web
 from pydantic import ValidationError
 
+from ..coordination import Cache
 from ..errors import ApiError, from_validation, invalid_many
 from ..recipients import categories, preferences
 from ..recipients.preferences import TENANT_DEFAULTS, Preferences
@@ -54,7 +55,7 @@ async def _put(request: web.Request, user_id: str) -> web.Response:
 
     await svc.database.write(save)
     if user_id == TENANT_DEFAULTS:
-        svc.settings.drop(preferences.cache_key(tenant_id))
+        svc.coordinator.invalidate(Cache.SETTINGS, preferences.cache_key(tenant_id))
     return json_response(preferences.shape(doc))
 
 
