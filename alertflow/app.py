@@ -23,10 +23,11 @@ from .api.resources import ROUTE_TABLES
 from .cache import TtlCache
 from .clock import Clock
 from .config import Config, ConfigError
+from .coordination import Cache, InProcessCoordinator
 from .delivery.deliverer import Deliverer
 from .delivery.renderer import Renderer
 from .delivery.workers import ChannelPool, Stopped, WorkerPools
-from .inbox.hub import HUB, Hub
+from .inbox.hub import HUB, Hub, item_listener
 from .intake.fanout import FanOut
 from .intake.scheduler import Scheduler
 from .message import CHANNELS
@@ -89,6 +90,8 @@ def create_app(
     ``resolve`` is how outbound host names are looked up (tests play a rebinding DNS with it).
     """
     clock = clock or Clock()
+    # First: every part below that acts on a signal subscribes to it here or in its constructor.
+    coordinator = InProcessCoordinator(clock.now)
     registry = registry or ProviderRegistry.from_entry_points()
     database = SQLiteDatabase(config.database_path)
     guard = OutboundGuard(parse_networks(config.security.allowed_private_networks), resolve)
@@ -111,8 +114,13 @@ def create_app(
         templates=template_store,
         links=links,
         settings=settings_cache,
-        limiter=PublishLimiter(config.limits, clock.now),
+        limiter=PublishLimiter(config.limits, coordinator),
+        coordinator=coordinator,
     )
+    coordinator.on_invalidate(Cache.SETTINGS, settings_cache.drop)
+    coordinator.on_invalidate(Cache.BATCH_COUNTS, svc.batch_counts.drop)
+    coordinator.on_invalidate(Cache.CHANNELS, lambda key: channels.changed(*key))
+    coordinator.on_invalidate(Cache.TEMPLATES, lambda key: template_store.forget(*key))
 
     app = web.Application(
         middlewares=[problems, authenticate],
@@ -122,7 +130,7 @@ def create_app(
     app[SERVICES] = svc
     app[AUTH_LIMITER] = AuthFailureLimiter(config.limits, clock.now)
     app.on_response_prepare.append(security_headers(config.server.public_url))
-    app[HUB] = hub = Hub(database, config.inbox)
+    app[HUB] = hub = Hub(database, config.inbox, coordinator)
     app[operations.ROUTES] = tuple(route for table in ROUTE_TABLES for route in table.routes)
     for table in ROUTE_TABLES:
         table.add_to(app)
@@ -159,8 +167,9 @@ def create_app(
             database,
             clock.now,
             node,
+            coordinator,
         )
-        deliverer.listeners += [pools.on_decision, svc.metrics.on_decision, hub.on_decision]
+        deliverer.listeners += [pools.on_decision, svc.metrics.on_decision, item_listener(coordinator)]
         svc.deliverer = deliverer
         await pools.start()
         svc.pools = pools

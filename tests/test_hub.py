@@ -8,6 +8,7 @@ from typing import cast
 import pytest
 
 from alertflow.config import InboxConfig
+from alertflow.coordination import InProcessCoordinator
 from alertflow.inbox import hub as hub_module
 from alertflow.inbox.hub import CLOSE_TOO_SLOW, Hub
 from alertflow.inbox.items import Subscriber
@@ -53,7 +54,9 @@ def attach(hub: Hub, socket: FakeSocket) -> None:
 @pytest.fixture
 def hub() -> Hub:
     # Its flusher is not started, so nothing is read: these tests push events, not new items.
-    return Hub(cast(Database, None), InboxConfig.model_validate({"send_queue_size": 2}))
+    return Hub(
+        cast(Database, None), InboxConfig.model_validate({"send_queue_size": 2}), InProcessCoordinator(lambda: 0.0)
+    )
 
 
 async def test_a_client_that_stops_reading_is_dropped_and_the_others_get_everything(hub: Hub) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alertflow.api.rate_limits import PublishLimiter
 from alertflow.config import LimitsConfig
+from alertflow.coordination import InProcessCoordinator
 from alertflow.providers.resilience import TokenBucket
 from tests.conftest import EMAIL, FakeClock, StartApp, add_tenant
 
@@ -24,10 +25,10 @@ def test_a_bucket_refills_at_its_rate_up_to_its_burst_and_a_refusal_costs_nothin
     assert bucket.reserve() == 0.0 and bucket.tokens == 1.0
 
 
-def test_no_rate_means_no_limit() -> None:
-    limiter = PublishLimiter(LimitsConfig(), clock=lambda: 0.0)
+async def test_no_rate_means_no_limit() -> None:
+    limiter = PublishLimiter(LimitsConfig(), InProcessCoordinator(clock=lambda: 0.0))
     for _ in range(10_000):
-        limiter.check("t1")
+        await limiter.check("t1")
 
 
 async def test_over_the_rate_a_tenant_gets_429_with_retry_after_and_others_do_not(start_app: StartApp) -> None:

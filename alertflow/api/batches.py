@@ -6,6 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ..coordination import Cache
 from ..errors import ApiError
 from ..intake import batches, idempotency
 from ..intake.batches import BulkRequest
@@ -41,7 +42,7 @@ async def bulk(request: web.Request) -> web.Response:
     nothing new; with another body it is a 422 (see idempotency.py)."""
     svc = services(request)
     tenant_id = principal(request).tenant_id
-    svc.limiter.check(tenant_id)
+    await svc.limiter.check(tenant_id)
     raw_key = idempotency_key_of(request)
     req = await read_model(request, BulkRequest, svc.config.server.max_bulk_body_mb)
     key = idempotency.key_for(raw_key, request.method, request.path, req)
@@ -80,5 +81,5 @@ async def cancel_batch(request: web.Request) -> web.Response:
         raise ApiError("not-found", "no such batch")
     if status == stored.CANCELLING:
         await batches.cancel_unsent(svc.database, tenant_id, batch_id, now)
-    svc.batch_counts.drop(batch_id)  # the answer shows the cancel done
+    svc.coordinator.invalidate(Cache.BATCH_COUNTS, batch_id)  # the answer shows the cancel done
     return json_response(await batches.view(svc, tenant_id, batch_id))

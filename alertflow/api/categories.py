@@ -7,6 +7,7 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..coordination import Cache
 from ..errors import ApiError
 from ..naming import ClientId
 from ..recipients import categories
@@ -77,7 +78,7 @@ async def put_category(request: web.Request) -> web.Response:
     same_as_path(request, "key", body.key)
     row, now = category_rows.CategoryRow(key, body.priority, body.opt_out_allowed, body.name), svc.clock.now()
     await svc.database.write(lambda tx: category_rows.put(tx, tenant_id, row, now))
-    svc.settings.drop(categories.cache_key(tenant_id))
+    svc.coordinator.invalidate(Cache.SETTINGS, categories.cache_key(tenant_id))
     return json_response(shape(Category(key, body.priority, body.opt_out_allowed), True))
 
 
@@ -86,7 +87,7 @@ async def delete_category(request: web.Request) -> web.Response:
     """Remove the tenant's definition of a category; a built-in falls back to its default."""
     svc, tenant_id, key = services(request), principal(request).tenant_id, request.match_info["key"]
     deleted = await svc.database.write(lambda tx: category_rows.delete(tx, tenant_id, key))
-    svc.settings.drop(categories.cache_key(tenant_id))
+    svc.coordinator.invalidate(Cache.SETTINGS, categories.cache_key(tenant_id))
     if not deleted:
         raise ApiError("not-found", f"the tenant has no category {key!r} of its own")
     return web.Response(status=204)

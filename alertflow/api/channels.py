@@ -9,6 +9,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 from yarl import URL
 
+from ..coordination import Cache
 from ..errors import ApiError, invalid
 from ..message import CHANNELS
 from ..outcomes import InvalidReceipt, clip
@@ -123,7 +124,7 @@ async def put_channel(request: web.Request) -> web.Response:
         raise invalid(field, exc.message) from None
     stored, now = svc.channels.sealed(tenant_id, channel, entries), svc.clock.now()
     await svc.database.write(lambda tx: channel_setups.save(tx, tenant_id, channel, stored, now))
-    svc.channels.changed(tenant_id, channel)
+    svc.coordinator.invalidate(Cache.CHANNELS, (tenant_id, channel))
     return json_response(await setup(svc, tenant_id, channel))
 
 
@@ -146,7 +147,7 @@ async def delete_channel(request: web.Request) -> web.Response:
     """Drop the tenant's set-up of a channel: it goes back to the configured default."""
     svc, tenant_id, channel = services(request), principal(request).tenant_id, channel_of(request)
     deleted = await svc.database.write(lambda tx: channel_setups.delete(tx, tenant_id, channel))
-    svc.channels.changed(tenant_id, channel)
+    svc.coordinator.invalidate(Cache.CHANNELS, (tenant_id, channel))
     if not deleted:
         raise ApiError("not-found", f"the tenant has no {channel} set-up of its own")
     return web.Response(status=204)

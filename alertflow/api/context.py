@@ -10,6 +10,7 @@ from aiohttp import web
 from ..cache import TtlCache
 from ..clock import Clock
 from ..config import Config
+from ..coordination import Coordinator
 from ..ops.metrics import Metrics
 from ..tenants import Principal
 from .rate_limits import PublishLimiter
@@ -39,6 +40,8 @@ class Services:
     templates: TemplateStore
     links: Links
     limiter: PublishLimiter
+    # Every signal after a commit goes through it: pool wake-ups, inbox pushes, cache drops.
+    coordinator: Coordinator
     pools: WorkerPools | None = None
     deliverer: Deliverer | None = None
     fanout: FanOut | None = None

@@ -71,8 +71,7 @@ async def replay_one(request: web.Request) -> web.Response:
     replayed = await svc.database.write(lambda tx: dlq.replay(tx, did, now, tenant_id))
     if replayed is None:
         raise ApiError("not-found", "no such delivery in the dead-letter queue")
-    if svc.pools:
-        svc.pools.ready([replayed["channel"]])
+    svc.coordinator.jobs_ready([replayed["channel"]])
     return json_response({"replayed": [did]}, status=202)
 
 
@@ -96,8 +95,7 @@ async def replay_many(request: web.Request) -> web.Response:
         return [r for r in (dlq.replay(tx, did, now, tenant_id) for did in jobs.dead_ids(tx, match)) if r]
 
     replayed = await svc.database.write(replay_all)
-    if svc.pools:
-        svc.pools.ready({r["channel"] for r in replayed})
+    svc.coordinator.jobs_ready({r["channel"] for r in replayed})
     return json_response({"replayed": [r["delivery_id"] for r in replayed]}, status=202)
 
 

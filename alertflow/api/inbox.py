@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from .. import tenants
 from ..errors import ApiError, from_validation, invalid
 from ..inbox import items
-from ..inbox.hub import HUB, Connection, Hub, HubClosed, TooManyConnections
+from ..inbox.hub import HUB, Connection, HubClosed, TooManyConnections
 from ..inbox.items import Subscriber
 from ..signing import ExpiredToken, InvalidToken
 from ..timefmt import iso
@@ -106,30 +106,34 @@ def _delivered(subscriber: Subscriber, delivery_ids: list[str]) -> None:
         )
 
 
-async def read_item(svc: Services, hub: Hub, subscriber: Subscriber, item_id: str) -> dict[str, Any]:
+async def read_item(svc: Services, subscriber: Subscriber, item_id: str) -> dict[str, Any]:
     now = svc.clock.now()
     item, delivered = await svc.database.write(lambda conn: items.read(conn, subscriber, item_id, now))
     if item is None:
         raise ApiError("not-found", "no such inbox item")
     _delivered(subscriber, delivered)
-    hub.changed(subscriber, {"type": "read", "id": item_id, "read_at": item["read_at"]})
+    svc.coordinator.inbox_changed(
+        subscriber.tenant_id, subscriber.user_id, {"type": "read", "id": item_id, "read_at": item["read_at"]}
+    )
     return item
 
 
-async def read_everything(svc: Services, hub: Hub, subscriber: Subscriber) -> int:
+async def read_everything(svc: Services, subscriber: Subscriber) -> int:
     now = svc.clock.now()
     marked, delivered = await svc.database.write(lambda conn: items.read_all(conn, subscriber, now))
     _delivered(subscriber, delivered)
     if marked:
-        hub.changed(subscriber, {"type": "read_all", "read_at": iso(now)})
+        svc.coordinator.inbox_changed(
+            subscriber.tenant_id, subscriber.user_id, {"type": "read_all", "read_at": iso(now)}
+        )
     return marked
 
 
-async def archive_item(svc: Services, hub: Hub, subscriber: Subscriber, item_id: str) -> None:
+async def archive_item(svc: Services, subscriber: Subscriber, item_id: str) -> None:
     now = svc.clock.now()
     if not await svc.database.write(lambda conn: items.archive(conn, subscriber, item_id, now)):
         raise ApiError("not-found", "no such inbox item")
-    hub.changed(subscriber, {"type": "archive", "id": item_id})
+    svc.coordinator.inbox_changed(subscriber.tenant_id, subscriber.user_id, {"type": "archive", "id": item_id})
 
 
 async def acknowledge(svc: Services, subscriber: Subscriber, item_id: str) -> None:
@@ -183,7 +187,7 @@ async def count_unread(request: web.Request) -> web.Response:
 async def mark_read(request: web.Request) -> web.Response:
     """Mark one inbox item read; its delivery becomes delivered (by API key, or that user's token)."""
     who = await subscriber(request)
-    return json_response(await read_item(services(request), request.app[HUB], who, request.match_info["id"]))
+    return json_response(await read_item(services(request), who, request.match_info["id"]))
 
 
 @api.post(
@@ -196,14 +200,14 @@ async def mark_read(request: web.Request) -> web.Response:
 async def mark_all_read(request: web.Request) -> web.Response:
     """Mark every unread inbox item read (by API key, or that user's token)."""
     who = await subscriber(request)
-    return json_response({"read": await read_everything(services(request), request.app[HUB], who)})
+    return json_response({"read": await read_everything(services(request), who)})
 
 
 @api.delete("/v1/users/{user_id}/inbox/{id}", role=PUBLIC, access=KEY_OR_TOKEN, problems=SELF_AUTHORISED)
 async def archive(request: web.Request) -> web.Response:
     """Archive one inbox item: hidden from lists and counts, kept for history (by API key, or that user's token)."""
     who = await subscriber(request)
-    await archive_item(services(request), request.app[HUB], who, request.match_info["id"])
+    await archive_item(services(request), who, request.match_info["id"])
     return web.Response(status=204)
 
 
@@ -271,17 +275,17 @@ def _problem(error: ApiError) -> dict[str, Any]:
     return {"type": "error", "problem": error.body()}
 
 
-async def _apply(svc: Services, hub: Hub, connection: Connection, text: str) -> None:
+async def _apply(svc: Services, connection: Connection, text: str) -> None:
     """One client message; a bad one is answered on that socket alone and the socket stays open."""
     who = connection.subscriber
     try:
         match parse_message(text):
             case ReadMessage(id=item_id):
-                await read_item(svc, hub, who, item_id)
+                await read_item(svc, who, item_id)
             case ReadAllMessage():
-                await read_everything(svc, hub, who)
+                await read_everything(svc, who)
             case ArchiveMessage(id=item_id):
-                await archive_item(svc, hub, who, item_id)
+                await archive_item(svc, who, item_id)
             case AckMessage(id=item_id):
                 await acknowledge(svc, who, item_id)
     except ApiError as exc:
@@ -339,7 +343,7 @@ async def inbox_socket(request: web.Request) -> web.StreamResponse:
         connection.send({"type": "unread_count", "count": await items.unread_count(svc.database, who)})
         async for message in ws:
             if message.type is WSMsgType.TEXT:
-                await _apply(svc, hub, connection, message.data)
+                await _apply(svc, connection, message.data)
             else:
                 connection.send(_problem(ApiError("bad-request", "send JSON text messages")))
     finally:

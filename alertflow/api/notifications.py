@@ -49,7 +49,7 @@ async def publish(request: web.Request) -> web.Response:
     """Publish a notification to one or up to 1000 recipients, now or at a set time."""
     svc = services(request)
     tenant_id = principal(request).tenant_id
-    svc.limiter.check(tenant_id)
+    await svc.limiter.check(tenant_id)
     raw_key = idempotency_key_of(request)
     req = await read_model(request, PublishRequest)
     key = idempotency.key_for(raw_key, request.method, request.path, req)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 from pydantic import ValidationError
 
+from ..coordination import Cache
 from ..errors import ApiError, from_validation, invalid_many
 from ..recipients import categories, preferences
 from ..recipients.preferences import TENANT_DEFAULTS, Preferences
@@ -42,7 +43,7 @@ async def _put(request: web.Request, user_id: str) -> web.Response:
     document, now = doc.model_dump_json(exclude_none=True), svc.clock.now()
     await svc.database.write(lambda tx: preference_rows.put_document(tx, tenant_id, user_id, document, now))
     if user_id == TENANT_DEFAULTS:
-        svc.settings.drop(preferences.cache_key(tenant_id))
+        svc.coordinator.invalidate(Cache.SETTINGS, preferences.cache_key(tenant_id))
     return json_response(preferences.shape(doc))
 
 

@@ -1,8 +1,8 @@
 """Rate limits, refused with 429 and ``Retry-After``: each tenant's publish rate, and each
 client address's failed authentications. Both are token buckets.
 
-Buckets live in memory: one process serves a data dir (the lock in app.py), so there is
-no one to share them with, and a restart forgiving a tenant's debt costs nothing.
+The publish buckets are the coordinator's (``take``), so they can be shared where the nodes
+are; failed authentications are counted by each process, as each refuses its own clients.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from .. import tenants
 from ..config import LimitsConfig
+from ..coordination import Coordinator, Limit
 from ..errors import ApiError
 from ..providers.resilience import TokenBucket
 
@@ -37,22 +38,17 @@ SHOWN_CHARS = 4
 class PublishLimiter:
     """``[limits] publish_per_second`` for each tenant; a bulk request counts as one."""
 
-    def __init__(self, config: LimitsConfig, clock: Callable[[], float]) -> None:
+    def __init__(self, config: LimitsConfig, coordinator: Coordinator) -> None:
         self.rate = config.publish_per_second
         self.burst = float(config.publish_burst or max(1.0, self.rate))
-        self.clock = clock
-        self._buckets: dict[str, TokenBucket] = {}
+        self.coordinator = coordinator
 
-    def check(self, tenant_id: str) -> None:
+    async def check(self, tenant_id: str) -> None:
         """Raise 429 when the tenant is over its rate; a refused request takes no token."""
         if not self.rate:
             return
-        bucket = self._buckets.get(tenant_id)
-        if bucket is None:
-            bucket = self._buckets[tenant_id] = TokenBucket(self.rate, self.burst, self.clock)
-        wait = bucket.reserve()
+        wait = await self.coordinator.take(Limit.PUBLISH, tenant_id, self.rate, self.burst)
         if wait:
-            bucket.cancel()
             # Retry-After is whole seconds (RFC 9110); rounding up never invites an early retry.
             seconds = max(1, math.ceil(wait))
             raise ApiError(

@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, SkipValidation, ValidationError
 
+from ..coordination import Cache
 from ..delivery import renderer
 from ..errors import ApiError, from_validation, invalid, invalid_many
 from ..intake.publish import JsonData
@@ -177,7 +178,7 @@ async def delete(request: web.Request) -> web.Response:
     svc, tenant_id, key = services(request), principal(request).tenant_id, request.match_info["key"]
     if not await svc.database.write(lambda tx: template_versions.delete_template(tx, tenant_id, key)):
         raise ApiError("not-found", f"no template {key!r}")
-    svc.templates.forget(tenant_id, key)
+    svc.coordinator.invalidate(Cache.TEMPLATES, (tenant_id, key))
     return web.Response(status=204)
 
 

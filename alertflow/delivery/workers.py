@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from functools import partial
 from typing import NamedTuple
 
+from ..coordination import Coordinator
 from ..storage import jobs as stored_jobs
 from ..storage.database import Database, StorageFull, Tx
 from . import queue
@@ -151,17 +152,28 @@ class ChannelPool:
 
 
 class WorkerPools:
-    """Every channel's pool plus the timer that promotes due jobs and expires leases."""
+    """Every channel's pool plus the timer that promotes due jobs and expires leases.
+
+    Commits wake them through the coordinator (``jobs_ready``, ``jobs_waiting``), never directly.
+    """
 
     def __init__(
-        self, pools: Iterable[ChannelPool], database: Database, clock: Callable[[], float], node_id: str
+        self,
+        pools: Iterable[ChannelPool],
+        database: Database,
+        clock: Callable[[], float],
+        node_id: str,
+        coordinator: Coordinator,
     ) -> None:
         self.pools = {p.channel: p for p in pools}
         self.database = database
         self.clock = clock
         self.node_id = node_id
+        self.coordinator = coordinator
         self._timer_wake = asyncio.Event()
         self._timer: asyncio.Task[None] | None = None
+        coordinator.on_jobs_ready(self.ready)
+        coordinator.on_jobs_waiting(self.scheduled)
 
     async def start(self) -> None:
         # Leases this node took before a crash are stale (no send of ours is in flight yet):
@@ -209,10 +221,10 @@ class WorkerPools:
             except Exception:
                 log.exception("queue timer failed")
                 ready, due = set(), None
+            self.coordinator.jobs_ready(ready)  # committed: pools anywhere may claim them
             if now - last_sweep >= SWEEP_SECONDS:  # pick up work other processes made ready
-                ready |= set(self.pools)
+                self.ready(self.pools)
                 last_sweep = now
-            self.ready(ready)
             next_at = due if due is not None else now + SWEEP_SECONDS
             timeout = max(0.0, min(SWEEP_SECONDS, next_at - self.clock()))
             with contextlib.suppress(TimeoutError):

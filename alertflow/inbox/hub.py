@@ -1,7 +1,8 @@
 """The WebSocket hub: every open inbox connection, by user, and what is pushed to them.
 
-New items come from the Deliverer's listener (an in-app delivery decided ``sent``); reads,
-read-alls and archives come from the API. One flusher task turns them into messages: it
+New items (an in-app delivery decided ``sent``: ``item_listener``) and reads, read-alls and
+archives (the API) reach it only through the coordinator's inbox signals, so a hub hears
+what any node stored or changed. One flusher task turns them into messages: it
 reads every new item and every changed user's unread count in as few queries as it can and
 hands each message to each of that user's connections. Because the flusher runs one pass at a
 time and reads after the change committed, the last count a client sees is the current one.
@@ -24,6 +25,7 @@ from typing import Any, Protocol
 from aiohttp import WSCloseCode, web
 
 from ..config import InboxConfig
+from ..coordination import Coordinator, Event
 from ..delivery.queue import Decision, Job
 from ..storage import inbox_items
 from ..storage.database import Database
@@ -123,7 +125,7 @@ class Connection:
 class Hub:
     """Open inbox connections by subscriber, and the pushes to them."""
 
-    def __init__(self, database: Database, config: InboxConfig) -> None:
+    def __init__(self, database: Database, config: InboxConfig, coordinator: Coordinator) -> None:
         self.database = database
         self.config = config
         self._users: dict[Subscriber, set[Connection]] = {}
@@ -131,6 +133,8 @@ class Hub:
         self._dirty: set[Subscriber] = set()
         self._wake = asyncio.Event()
         self._accepting = True
+        coordinator.on_inbox_item(self._item_stored)
+        coordinator.on_inbox_changed(self._user_changed)
 
     def connect(self, subscriber: Subscriber, socket: Socket, abort: Callable[[], None]) -> Connection:
         """Register a connection (before its handshake, so nothing committed meanwhile is missed)."""
@@ -158,22 +162,23 @@ class Hub:
     def connections(self, subscriber: Subscriber) -> int:
         return len(self._users.get(subscriber, ()))
 
-    def on_decision(self, job: Job, decision: Decision) -> None:
-        """Deliverer listener: a stored in-app item goes to its user's open connections."""
-        if job.channel != "inapp" or decision.status != "sent" or not decision.provider_message_id or not job.user_id:
-            return
-        subscriber = Subscriber(job.tenant_id, job.user_id)
+    def _item_stored(self, tenant_id: str, user_id: str, item_id: str) -> None:
+        """A stored in-app item goes to its user's open connections."""
+        subscriber = Subscriber(tenant_id, user_id)
         if subscriber in self._users:  # nobody listening: nothing to read
-            self._new_items.append(decision.provider_message_id)
+            self._new_items.append(item_id)
             self._dirty.add(subscriber)
             self._wake.set()
 
-    def changed(self, subscriber: Subscriber, event: dict[str, Any]) -> None:
+    def changed(self, subscriber: Subscriber, event: Event) -> None:
         """A change made through the API or a socket: tell all the user's connections, then their count."""
         self._send(subscriber, event)
         if subscriber in self._users:
             self._dirty.add(subscriber)
             self._wake.set()
+
+    def _user_changed(self, tenant_id: str, user_id: str, event: Event) -> None:
+        self.changed(Subscriber(tenant_id, user_id), event)
 
     def _send(self, subscriber: Subscriber, message: dict[str, Any]) -> None:
         text = json.dumps(message)  # encoded once for every connection
@@ -214,6 +219,16 @@ class Hub:
         await asyncio.gather(
             *(c.close(WSCloseCode.GOING_AWAY, b"server shutting down", SHUTDOWN_GRACE_SECONDS) for c in everyone)
         )
+
+
+def item_listener(coordinator: Coordinator) -> Callable[[Job, Decision], None]:
+    """A Deliverer listener: each in-app item stored is signalled to every hub."""
+
+    def on_decision(job: Job, decision: Decision) -> None:
+        if job.channel == "inapp" and decision.status == "sent" and decision.provider_message_id and job.user_id:
+            coordinator.inbox_item(job.tenant_id, job.user_id, decision.provider_message_id)
+
+    return on_decision
 
 
 HUB = web.AppKey("hub", Hub)

@@ -25,7 +25,7 @@ from .publish import MAX_RECIPIENTS, Audience, Plan, PublishRequest, RecipientIn
 if TYPE_CHECKING:
     from ..cache import TtlCache
     from ..clock import Clock
-    from ..delivery.workers import WorkerPools
+    from ..coordination import Coordinator
     from ..storage.database import SQLiteDatabase
     from ..templates.store import TemplateStore
 
@@ -43,8 +43,8 @@ class Intake(Protocol):
     settings: TtlCache
     # Big batches' delivery counts (batches.view).
     batch_counts: TtlCache
-    # None until the pools start: announce() then has no one to wake.
-    pools: WorkerPools | None
+    # Wakes the worker pools after a commit.
+    coordinator: Coordinator
 
 
 async def recipients_of(db: Database, tenant_id: str, req: PublishRequest) -> list[RecipientIn]:
@@ -131,10 +131,9 @@ async def source_of(
 
 def announce(svc: Intake, p: Plan) -> None:
     """After the commit: wake the pools, tell the timer, log each new delivery's state."""
-    if svc.pools:
-        svc.pools.ready(p.ready_channels)
-        if p.earliest_scheduled is not None:
-            svc.pools.scheduled()
+    svc.coordinator.jobs_ready(p.ready_channels)
+    if p.earliest_scheduled is not None:
+        svc.coordinator.jobs_waiting()
     if log.isEnabledFor(logging.INFO):
         for status, tenant_id, nid, did, channel, reason in p.events:
             log.info(

@@ -1,0 +1,191 @@
+"""The coordinator is the one path of every signal after a commit: pool wake-ups, inbox
+pushes, cache drops and the publish rate limit's buckets. A second subscriber on the same
+coordinator (what another node is, once #15 carries signals over LISTEN/NOTIFY) hears all
+of it, and nothing in the package signals around it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from alertflow.api.rate_limits import PublishLimiter
+from alertflow.config import LimitsConfig
+from alertflow.coordination import Cache, CacheKey, InProcessCoordinator
+from alertflow.errors import ApiError
+from alertflow.inbox.hub import Hub
+from alertflow.inbox.items import Subscriber
+from alertflow.recipients import categories
+from tests.conftest import EMAIL, WAIT_SECONDS, FakeClock, Harness, StartApp
+from tests.inbox_support import add_user, connect, deliver, inapp, token_for
+
+PACKAGE = Path(__file__).resolve().parent.parent / "alertflow"
+
+
+class Socket:
+    """A WebSocket held by another hub: what it is sent, in order."""
+
+    def __init__(self) -> None:
+        self.messages: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+    async def send_str(self, data: str, compress: int | None = None) -> None:
+        self.messages.put_nowait(json.loads(data))
+
+    async def close(self, *, code: int = 1000, message: bytes = b"", drain: bool = True) -> bool:
+        return True
+
+    async def expect(self, kind: str) -> dict[str, Any]:
+        message = await asyncio.wait_for(self.messages.get(), WAIT_SECONDS)
+        assert message["type"] == kind, message
+        return message
+
+
+@contextlib.asynccontextmanager
+async def second_hub(app: Harness) -> Any:
+    """Another hub on the app's database and coordinator, its flusher running."""
+    hub = Hub(app.svc.database, app.svc.config.inbox, app.svc.coordinator)
+    running = contextlib.asynccontextmanager(hub.running)
+    async with running(app.client.app):
+        yield hub
+
+
+async def test_a_publish_wakes_the_idle_pools_through_the_coordinator(start_app: StartApp) -> None:
+    # The clock stands still, so the timer's sweep never runs again after start-up: only a
+    # signal wakes an idle pool.
+    app = await start_app(clock=FakeClock(1_000_000.0))
+    heard: list[frozenset[str]] = []
+    app.svc.coordinator.on_jobs_ready(heard.append)
+    published = await app.publish({"to": {"email": "a@example.com"}, "content": EMAIL})
+    [delivery] = (await app.settled(published["notifications"][0]["id"]))["deliveries"]
+    assert delivery["status"] == "sent"
+    assert frozenset({"email"}) in heard
+
+
+async def test_an_inbox_delivery_reaches_a_socket_of_every_hub_on_the_coordinator(app: Harness) -> None:
+    await add_user(app, "u1")
+    live = await connect(app, await token_for(app, "u1"))
+    elsewhere = Socket()
+    async with second_hub(app) as hub:
+        hub.connect(Subscriber(app.tenant_id, "u1"), elsewhere, lambda: None).start()
+        resp = await app.call(
+            "POST", "/v1/notifications/publish", "member", {"to": {"user_id": "u1"}, "content": inapp()}
+        )
+        assert resp.status == 202
+        here = (await live.expect("notification"))["data"]
+        there = (await elsewhere.expect("notification"))["data"]
+        assert here == there and here["title"] == "Disk alert"
+        assert (await elsewhere.expect("unread_count"))["count"] == 1
+
+        await app.call("POST", f"/v1/users/u1/inbox/{here['id']}/read", "member")
+        assert (await elsewhere.expect("read"))["id"] == here["id"]
+        assert (await elsewhere.expect("unread_count"))["count"] == 0
+
+
+async def test_a_hub_pushes_nothing_of_users_it_holds_no_socket_of(app: Harness) -> None:
+    await add_user(app, "u1")
+    await add_user(app, "u2")
+    elsewhere = Socket()
+    async with second_hub(app) as hub:
+        hub.connect(Subscriber(app.tenant_id, "u2"), elsewhere, lambda: None).start()
+        await deliver(app, "u1")
+        mine = await deliver(app, "u2")
+        assert (await elsewhere.expect("notification"))["data"]["id"] == mine
+
+
+async def test_a_write_drops_the_cached_read_through_the_coordinator(app: Harness) -> None:
+    svc, key = app.svc, categories.cache_key(app.tenant_id)
+    assert "billing" not in await categories.cached(svc.settings, svc.database, app.tenant_id)
+    dropped: list[CacheKey] = []
+    svc.coordinator.on_invalidate(Cache.SETTINGS, dropped.append)
+    resp = await app.call("PUT", "/v1/categories/billing", body={"priority": "high"})
+    assert resp.status == 200, await resp.text()
+    assert dropped == [key]
+    assert "billing" in await categories.cached(svc.settings, svc.database, app.tenant_id)
+
+
+async def test_an_invalidation_from_elsewhere_makes_the_next_read_fresh(
+    app: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A write whose signal has not arrived yet (another node's): the cached read is stale...
+    svc = app.svc
+    assert "billing" not in await categories.cached(svc.settings, svc.database, app.tenant_id)
+    with monkeypatch.context() as held_back:
+        held_back.setattr(svc.coordinator, "invalidate", lambda cache, key: None)
+        resp = await app.call("PUT", "/v1/categories/billing", body={"priority": "high"})
+        assert resp.status == 200, await resp.text()
+    assert "billing" not in await categories.cached(svc.settings, svc.database, app.tenant_id)
+    # ...until the coordinator delivers it.
+    svc.coordinator.invalidate(Cache.SETTINGS, categories.cache_key(app.tenant_id))
+    assert "billing" in await categories.cached(svc.settings, svc.database, app.tenant_id)
+
+
+async def test_publish_limiters_on_one_coordinator_share_each_tenants_bucket() -> None:
+    clock = FakeClock(1_000.0)
+    coordinator = InProcessCoordinator(clock.now)
+    limits = LimitsConfig(publish_per_second=1, publish_burst=2)
+    here, there = PublishLimiter(limits, coordinator), PublishLimiter(limits, coordinator)
+    await here.check("t1")
+    await there.check("t1")
+    with pytest.raises(ApiError) as refused:
+        await here.check("t1")
+    assert refused.value.headers == {"Retry-After": "1"}
+    await there.check("t2")  # another tenant's bucket
+    clock.t += 1.0
+    await there.check("t1")
+
+
+async def test_a_refused_take_costs_no_token() -> None:
+    clock = FakeClock(0.0)
+    coordinator = InProcessCoordinator(clock.now)
+    limits = LimitsConfig(publish_per_second=2, publish_burst=1)
+    limiter = PublishLimiter(limits, coordinator)
+    await limiter.check("t1")
+    for _ in range(5):
+        with pytest.raises(ApiError):
+            await limiter.check("t1")
+    clock.t += 0.5  # one token at 2/s: the refusals took none of it
+    await limiter.check("t1")
+
+
+# --- nothing signals around the coordinator -------------------------------------------------
+
+# What the parts that act on a signal offer, and the one module (theirs) that may call each.
+BYPASSES = {
+    "a pool woken directly": (re.compile(r"\bpools?\.(ready|scheduled|wake)\("), "delivery/workers.py"),
+    "a hub told directly": (re.compile(r"(\bhub|\[HUB\])\.(changed|on_decision)\b"), "inbox/hub.py"),
+    "a cache dropped directly": (
+        re.compile(r"\bsvc\.(settings\.drop|batch_counts\.drop|channels\.changed|templates\.forget)\("),
+        "",
+    ),
+}
+
+
+def bypasses(source: str, module: str = "") -> list[str]:
+    return [name for name, (pattern, home) in BYPASSES.items() if module != home and pattern.search(source)]
+
+
+@pytest.mark.parametrize(
+    ("line", "caught"),
+    [
+        ("        svc.pools.ready(p.ready_channels)", "a pool woken directly"),
+        ("    pool.wake()", "a pool woken directly"),
+        ('    hub.changed(subscriber, {"type": "archive"})', "a hub told directly"),
+        ("    request.app[HUB].changed(who, event)", "a hub told directly"),
+        ("    svc.settings.drop(categories.cache_key(tenant_id))", "a cache dropped directly"),
+        ("    self.svc.templates.forget(tenant_id, key)", "a cache dropped directly"),
+    ],
+)
+def test_the_bypass_check_catches_a_direct_signal(line: str, caught: str) -> None:
+    assert bypasses(line, "api/inbox.py") == [caught]
+
+
+def test_nothing_in_the_package_signals_around_the_coordinator() -> None:
+    modules = {path.relative_to(PACKAGE).as_posix(): path for path in PACKAGE.rglob("*.py")}
+    assert "app.py" in modules, "the scan found too little to prove anything"
+    found = {f"{module}: {name}" for module, path in modules.items() for name in bypasses(path.read_text(), module)}
+    assert not found, "signal through the coordinator (coordination.py) instead: " + "; ".join(sorted(found))
