@@ -1,12 +1,13 @@
-"""Users: put replaces all but the creation time, erasure removes the record, and pruning
-devices keeps the others."""
+"""Users: put replaces all but the creation time, erasure removes the record, pruning
+devices keeps the others, and the audience look-up finds the known ones."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
 
-from alertflow.storage import users
-from alertflow.storage.database import Database
+from alertflow.storage import preference_rows, users
+from alertflow.storage.database import Database, Tx
 
 ADA = users.User(
     user_id="ada",
@@ -65,3 +66,22 @@ async def test_removing_devices_keeps_the_others_and_is_false_for_a_missing_user
     assert gone and found is not None
     assert (found.push_tokens, found.webpush, found.updated_at) == (["tok-2"], [], 30.0)
     assert not await database.write(lambda tx: users.remove_devices(tx, tenant_id, "nobody", {"tok-2"}, set(), 30.0))
+
+
+async def test_the_audience_look_up_finds_only_known_users_with_their_preferences(
+    database: Database, tenant_id: str
+) -> None:
+    def store(tx: Tx) -> None:
+        users.put(tx, tenant_id, ADA)
+        users.put(tx, tenant_id, users.User(user_id="bo", email="bo@example.com"))
+        preference_rows.put_document(tx, tenant_id, "ada", '{"channels": {"sms": false}}', 10.0)
+
+    await database.write(store)
+    found = await users.known(database, tenant_id, {"ada", "bo", "nobody"})
+    assert sorted(found) == ["ada", "bo"]
+    assert found["ada"]["email"] == "ada@example.com" and found["ada"]["timezone"] == "Europe/London"
+    assert json.loads(found["ada"]["push_tokens"]) == ["tok-1", "tok-2"]
+    assert json.loads(found["ada"]["preferences"]) == {"channels": {"sms": False}}
+    assert found["bo"]["preferences"] is None
+    assert await users.known(database, tenant_id, set()) == {}
+    assert await users.known(database, "another-tenant", {"ada"}) == {}
