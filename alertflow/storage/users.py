@@ -4,7 +4,7 @@ erasure."""
 from __future__ import annotations
 
 import json
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,6 +49,16 @@ def put(tx: Tx, tenant_id: str, user: User) -> None:
             user.created_at,
             user.updated_at,
         ),
+    )
+
+
+def add_by_email(tx: Tx, tenant_id: str, emails: Iterable[tuple[str, str]], now: float) -> None:
+    """Create users known by an email alone, from (user_id, email) pairs, in one statement:
+    a bulk load (``alertflow bench`` makes a topic's subscribers with it). A user id already
+    taken fails the whole load."""
+    tx.executemany(
+        "INSERT INTO users (tenant_id, user_id, email, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
+        ((tenant_id, user_id, email, now, now) for user_id, email in emails),
     )
 
 

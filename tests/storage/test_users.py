@@ -6,6 +6,8 @@ from __future__ import annotations
 import dataclasses
 import json
 
+import pytest
+
 from alertflow.storage import preference_rows, users
 from alertflow.storage.database import Database, Tx
 
@@ -85,3 +87,22 @@ async def test_the_audience_look_up_finds_only_known_users_with_their_preference
     assert found["bo"]["preferences"] is None
     assert await users.known(database, tenant_id, set()) == {}
     assert await users.known(database, "another-tenant", {"ada"}) == {}
+
+
+async def test_users_added_by_email_alone_read_back_with_nothing_else(database: Database, tenant_id: str) -> None:
+    emails = [("al", "al@example.com"), ("bo", "bo@example.com")]
+    await database.write(lambda tx: users.add_by_email(tx, tenant_id, iter(emails), 5.0))
+    assert await users.get(database, tenant_id, "bo") == users.User(
+        user_id="bo", email="bo@example.com", created_at=5.0, updated_at=5.0
+    )
+    assert sorted(await users.known(database, tenant_id, {"al", "bo"})) == ["al", "bo"]
+
+
+async def test_adding_by_email_a_user_id_already_taken_adds_none_of_the_load(
+    database: Database, tenant_id: str
+) -> None:
+    await database.write(lambda tx: users.put(tx, tenant_id, ADA))
+    with pytest.raises(Exception, match=r"(?i)unique"):
+        await database.write(lambda tx: users.add_by_email(tx, tenant_id, [("bo", "b@x"), ("ada", "a@x")], 5.0))
+    assert await users.get(database, tenant_id, "bo") is None
+    assert await users.get(database, tenant_id, "ada") == ADA
