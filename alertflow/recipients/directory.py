@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from ..message import Device
+from ..storage import deliveries
 from ..storage import users as stored_users
 from ..storage.database import Tx
+
+# The history's entry for each device removed, among the delivery's attempts (it is not one).
+DEVICE_REMOVED = "device_removed"
 
 
 def prune_devices(
@@ -15,4 +19,4 @@ def prune_devices(
     endpoints = {e for d in devices if d.kind == "webpush" and (e := (d.subscription or {}).get("endpoint"))}
     if stored_users.remove_devices(tx, tenant_id, user_id, tokens, endpoints, now):
         removed = [f"{d.kind}: {(d.token or (d.subscription or {}).get('endpoint', ''))[:24]}…" for d in devices]
-        stored_users.record_device_removals(tx, delivery_id, removed, now)
+        deliveries.add_events(tx, delivery_id, now, [(DEVICE_REMOVED, description, None) for description in removed])

@@ -97,12 +97,6 @@ async def receipt_target(db: Database, delivery_id: str) -> ReceiptTarget | None
     return None if row is None else ReceiptTarget(*row)
 
 
-async def recipient_user(db: Database, tenant_id: str, user_id: str) -> dict[str, Any] | None:
-    """The user a delivery goes to, its columns as stored (JSON columns still text)."""
-    row = await db.fetchone("SELECT * FROM users WHERE tenant_id = ? AND user_id = ?", (tenant_id, user_id))
-    return None if row is None else dict(row)
-
-
 async def notification(db: Database, tenant_id: str, notification_id: str) -> dict[str, Any] | None:
     """One notification's stored columns, if it is the tenant's."""
     row = await db.fetchone("SELECT * FROM notifications WHERE id = ? AND tenant_id = ?", (notification_id, tenant_id))

@@ -158,12 +158,3 @@ def remove_devices(
         (json.dumps(kept_tokens), json.dumps(kept_subscriptions), now, tenant_id, user_id),
     )
     return True
-
-
-def record_device_removals(tx: Tx, delivery_id: str, removed: Collection[str], now: float) -> None:
-    """One ``device_removed`` attempt per removed device (described in ``removed``) on the
-    delivery whose send found it gone."""
-    tx.executemany(
-        "INSERT INTO attempts (delivery_id, at, outcome, error, provider) VALUES (?, ?, 'device_removed', ?, NULL)",
-        [(delivery_id, now, description) for description in removed],
-    )
