@@ -66,6 +66,18 @@ def set_outcome(
     )
 
 
+def deliver_sent(tx: Tx, ids_sql: str, params: tuple[Any, ...], now: float) -> list[str]:
+    """The deliveries ``ids_sql`` selects (a SELECT of delivery ids, over ``params``: another
+    storage module's table, in the same statement) that were ``sent`` become ``delivered``;
+    returns their ids."""
+    rows = tx.execute(
+        "UPDATE deliveries SET status = 'delivered', delivered_at = ?, updated_at = ? WHERE status = 'sent' AND id IN"
+        f" ({ids_sql}) RETURNING id",
+        (now, now, *params),
+    ).fetchall()
+    return [r["id"] for r in rows]
+
+
 def apply_receipt(
     tx: Tx,
     delivery_id: str,
