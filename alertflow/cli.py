@@ -6,7 +6,6 @@ import asyncio
 import gc
 import json
 import os
-import sqlite3
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -21,10 +20,10 @@ import click
 from . import __version__, tenants
 from .config import SECRET_KEY_FILE, Config, ConfigError, ensure_secret_key, find_config_file, load
 from .delivery import dlq
-from .storage import tenant_rows
+from .storage import jobs, offline, tenant_rows
+from .storage.backup import BackupFailed
 from .storage.backup import backup as backup_database
-from .storage.database import connect
-from .storage.migrations import SchemaTooNew, upgrade
+from .storage.migrations import SchemaTooNew
 
 F = TypeVar("F", bound=Callable[..., Any])
 SAMPLE_CONFIG = "sample.toml"
@@ -98,28 +97,13 @@ def settings(config_path: str | None, data_dir: str | None, **server: Any) -> Co
 
 
 @contextmanager
-def database(config: Config) -> Iterator[sqlite3.Connection]:
-    """A direct connection for CLI commands; safe beside a running server (WAL, busy timeout)."""
-    config.server.data_dir.mkdir(parents=True, exist_ok=True)
-    conn = connect(config.database_path)
+def database(config: Config) -> Iterator[offline.Session]:
+    """The command's own session on the database; safe beside a running server."""
     try:
-        upgrade(conn)
-        yield conn
+        with offline.session(config.database_path) as session:
+            yield session
     except SchemaTooNew as exc:
         fail(str(exc), 2)
-    finally:
-        conn.close()
-
-
-def write(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], Any]) -> Any:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        result = fn(conn)
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-    return result
 
 
 def initialise(config: Config) -> tuple[str, str | None]:
@@ -128,11 +112,11 @@ def initialise(config: Config) -> tuple[str, str | None]:
     Returns the default tenant's id and its new owner key (None when it already existed).
     """
     ensure_secret_key(config, create=True)
-    with database(config) as conn:
-        existing = tenant_rows.tenant_id_of(conn, tenants.DEFAULT_TENANT)
+    with database(config) as session:
+        existing = session.read(lambda tx: tenant_rows.tenant_id_of(tx, tenants.DEFAULT_TENANT))
         if existing:
             return existing, None
-        tenant_id, key = write(conn, lambda c: tenants.create_tenant(c, tenants.DEFAULT_TENANT))
+        tenant_id, key = session.write(lambda tx: tenants.create_tenant(tx, tenants.DEFAULT_TENANT))
         return tenant_id, key.api_key
 
 
@@ -271,9 +255,9 @@ def tenants_group(config_path: str | None, data_dir: str | None) -> None:
 def tenants_create(name: str, config_path: str | None, data_dir: str | None, as_json: bool) -> None:
     """Create a tenant and its first owner key."""
     config = settings(config_path, data_dir)
-    with database(config) as conn:
+    with database(config) as session:
         try:
-            tenant_id, key = write(conn, lambda c: tenants.create_tenant(c, name))
+            tenant_id, key = session.write(lambda tx: tenants.create_tenant(tx, name))
         except tenants.DuplicateTenant:
             fail(f"a tenant named {name!r} already exists")
     if as_json:
@@ -299,12 +283,12 @@ def keys_create(
 ) -> None:
     """Issue an API key with a role."""
     config = settings(config_path, data_dir)
-    with database(config) as conn:
-        tenant_id = tenant_rows.tenant_id_of(conn, tenant_ref)
+    with database(config) as session:
+        tenant_id = session.read(lambda tx: tenant_rows.tenant_id_of(tx, tenant_ref))
         if tenant_id is None:
             fail(f"no tenant {tenant_ref!r}")
             return
-        key = write(conn, lambda c: tenants.issue_key(c, tenant_id, tenants.Role[role], name))
+        key = session.write(lambda tx: tenants.issue_key(tx, tenant_id, tenants.Role[role], name))
     if as_json:
         click.echo(json.dumps({"api_key": key.api_key, "role": role}))
     else:
@@ -346,12 +330,11 @@ def dlq_group(config_path: str | None, data_dir: str | None) -> None:
 def dlq_list(config_path: str | None, data_dir: str | None, tenant_ref: str | None, as_json: bool) -> None:
     """Dead deliveries, newest first."""
     config = settings(config_path, data_dir)
-    with database(config) as conn:
-        tenant_id = tenant_rows.tenant_id_of(conn, tenant_ref) if tenant_ref else None
+    with database(config) as session:
+        tenant_id = session.read(lambda tx: tenant_rows.tenant_id_of(tx, tenant_ref)) if tenant_ref else None
         if tenant_ref and tenant_id is None:
             fail(f"no tenant {tenant_ref!r}")
-        where, params = ("WHERE tenant_id = ?", (tenant_id,)) if tenant_id else ("", ())
-        rows = conn.execute(f"SELECT * FROM dead_letters {where} ORDER BY delivery_id DESC", params).fetchall()
+        rows = session.read(lambda tx: jobs.all_dead_letters(tx, tenant_id))
     items = [dlq.shape(r) for r in rows]
     if as_json:
         click.echo(json.dumps(items))
@@ -366,10 +349,11 @@ def dlq_list(config_path: str | None, data_dir: str | None, tenant_ref: str | No
 def dlq_replay(delivery_id: str, config_path: str | None, data_dir: str | None) -> None:
     """Send a dead delivery again, with a fresh set of attempts."""
     config = settings(config_path, data_dir)
-    with database(config) as conn:
-        replayed = write(conn, lambda c: dlq.replay(c, delivery_id, time.time()))
+    with database(config) as session:
+        replayed = session.write(lambda tx: dlq.replay(tx, delivery_id, time.time()))
     if replayed is None:
         fail(f"{delivery_id} is not in the dead-letter queue")
+        return
     click.echo(f"Replaying {delivery_id} ({replayed['channel']}); a running server picks it up within a second.")
 
 
@@ -387,7 +371,7 @@ def backup(dest_file: str, config_path: str | None, data_dir: str | None) -> Non
         size = backup_database(config.database_path, dest, show_progress if sys.stderr.isatty() else None)
     except FileExistsError:
         fail(f"{dest} exists; a backup never overwrites a file, choose a new name")
-    except sqlite3.Error as exc:
+    except BackupFailed as exc:
         fail(f"backup failed: {exc}")
     except OSError as exc:
         fail(f"cannot write {dest}: {exc.strerror or exc}")

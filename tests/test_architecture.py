@@ -1,5 +1,6 @@
 """The package's shape holds: no import cycles, only the composition root reaches into the HTTP
-edge, one name per module outside api/, and no module grows long without saying why.
+edge, the database is reached through storage/ alone, one name per module outside api/, and no
+module grows long without saying why.
 
 The import graph is read from the source with ``ast``: every ``import`` and ``from ... import``
 counts, at module level, inside functions, and under ``if TYPE_CHECKING:`` alike. A cycle that
@@ -25,6 +26,14 @@ MAX_LINES = 500
 LONG_MARKER = re.compile(r"^Long module: (?P<reason>\S.{20,})", re.M)
 # The composition root: it builds the app, so it alone may import the HTTP edge's modules.
 COMPOSITION_ROOT = frozenset({"alertflow.app", "alertflow.cli"})
+# Reaching the database: its driver modules, the calls that run SQL or fetch its results
+# (sqlite3's, aiosqlite's and our Database's), and SQL itself in a string. Outside storage/
+# none of them may appear (#14): another backend then replaces storage/ alone.
+DATABASE_DRIVERS = frozenset({"sqlite3", "aiosqlite"})
+DATABASE_CALLS = frozenset(
+    {"execute", "executemany", "executescript", "execute_fetchall", "fetchone", "fetchall", "fetchmany"}
+)
+SQL = re.compile(r"\b(?:SELECT\b.*\bFROM|INSERT\s+INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM|CREATE\s+TABLE|PRAGMA)\b", re.S)
 
 
 def module_files(package: Path) -> dict[str, Path]:
@@ -89,6 +98,37 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
     return None
 
 
+def database_access(path: Path) -> Iterator[str]:
+    """Where the module at ``path`` reaches the database itself: "line: what" for each import
+    of a driver, call of a database method and string holding SQL."""
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            names = [node.module or ""] if not node.level else []
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            if node.func.attr in DATABASE_CALLS:
+                yield f"{node.lineno}: calls .{node.func.attr}()"
+            continue
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and SQL.search(node.value):
+            yield f"{node.lineno}: SQL {node.value.strip()[:40]!r}"
+            continue
+        else:
+            continue
+        yield from (f"{node.lineno}: imports {n}" for n in names if n.split(".")[0] in DATABASE_DRIVERS)
+
+
+def outside_storage(package: Path) -> list[str]:
+    """Every place outside ``<package>/storage/`` that reaches the database itself."""
+    storage = f"{package.name}.storage"
+    return [
+        f"{path.relative_to(package.parent)}:{where}"
+        for module, path in module_files(package).items()
+        if module != storage and not module.startswith(f"{storage}.")
+        for where in sorted(database_access(path), key=lambda where: int(where.split(":")[0]))
+    ]
+
+
 def docstring(path: Path) -> str:
     return ast.get_docstring(ast.parse(path.read_text())) or ""
 
@@ -127,6 +167,36 @@ def test_only_the_composition_root_imports_the_http_edge() -> None:
         if target.startswith("alertflow.api")
     }
     assert not reaching, "the core imports the API (pass what it needs instead): " + "; ".join(sorted(reaching))
+
+
+def test_only_storage_reaches_the_database() -> None:
+    found = outside_storage(PACKAGE)
+    assert not found, "SQL or a database driver outside storage/ (add a storage operation instead): " + "; ".join(found)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "import sqlite3\n",
+        "from aiosqlite import connect\n",
+        "def f(conn):\n    return conn.execute('SELECT 1')\n",
+        "async def f(db):\n    return await db.fetchall(QUERY)\n",
+        "QUERY = 'SELECT id FROM users WHERE tenant_id = ?'\n",
+        "def f(t):\n    return f'DELETE FROM {t} WHERE id = ?'\n",
+    ],
+)
+def test_the_storage_check_finds_the_database_reached_outside_storage(tmp_path: Path, source: str) -> None:
+    package = tmp_path / "pkg"
+    for sub in ("storage", "intake"):
+        (package / sub).mkdir(parents=True)
+        (package / sub / "__init__.py").write_text("")
+    (package / "__init__.py").write_text("")
+    (package / "storage" / "users.py").write_text(source)  # inside storage/: as it should be
+    (package / "intake" / "publish.py").write_text('"""Select what to publish from the request."""\n')
+    assert outside_storage(package) == []
+    (package / "intake" / "publish.py").write_text(source)
+    [found] = outside_storage(package)
+    assert found.startswith("pkg/intake/publish.py:")
 
 
 def test_each_module_name_outside_the_api_says_one_thing() -> None:

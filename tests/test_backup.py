@@ -169,3 +169,20 @@ def test_restore_into_a_fresh_data_dir_serves_the_history(
     listed = listed_ids(restored)
     assert set(backup.acknowledged) <= listed
     assert listed == in_backup
+
+
+def test_a_file_that_is_not_a_database_fails_the_backup_and_leaves_no_copy(tmp_path: Path) -> None:
+    source = tmp_path / "alertflow.db"
+    source.write_bytes(b"not a database " * 1000)
+    with pytest.raises(storage_backup.BackupFailed, match="not a database"):
+        storage_backup.backup(source, tmp_path / "copy.db")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["alertflow.db"]
+
+
+def test_the_backup_command_reports_a_database_it_cannot_copy_in_one_line(tmp_path: Path) -> None:
+    cli("init", "--json", cwd=tmp_path)
+    (tmp_path / "data" / "alertflow.db").write_bytes(b"not a database " * 1000)
+    result = cli("backup", str(tmp_path / "copy.db"), cwd=tmp_path, check=False)
+    assert result.returncode == 1
+    assert result.stderr.startswith("alertflow: backup failed: ") and result.stderr.count("\n") == 1
+    assert not (tmp_path / "copy.db").exists()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import logging
 import random
 from collections.abc import Awaitable, Callable
@@ -20,13 +19,13 @@ from ..message import Device, Message, Recipient
 from ..outcomes import Deferred, DeliveryError, PermanentFailure, RateLimited, RetryLater, Sent, combine_device_outcomes
 from ..providers.channel_setup import Handle
 from ..recipients import directory, unsubscribe
-from ..storage import deliveries, jobs
+from ..storage import jobs, users
 from ..storage.database import Database, StorageFull, Tx
 from .queue import Decision, Job
 
 log = logging.getLogger("alertflow.delivery")
 
-Render = Callable[[Job, Recipient, dict[str, Any] | None, dict[str, str]], Awaitable[dict[str, Any]]]
+Render = Callable[[Job, Recipient, users.User | None, dict[str, str]], Awaitable[dict[str, Any]]]
 UnsubscribeUrl = Callable[[str, str | None, str, float], Awaitable[str | None]]
 ProvidersFor = Callable[[str, str], Awaitable[list[Handle]]]
 # The longest a send waits for its provider's rate limit before going back to the queue.
@@ -111,22 +110,22 @@ def route(message: Message, handles: list[Handle]) -> list[tuple[Message, list[H
     return groups
 
 
-def recipient_for(job: Job, user: dict[str, Any] | None) -> Recipient:
+def recipient_for(job: Job, user: users.User | None) -> Recipient:
     """The recipient as addressed, completed from the user's record when there is one."""
     r = job.recipient
     devices: list[Device] = []
     if r.get("push_token"):
         devices.append(Device("fcm", token=r["push_token"]))
     if user:
-        devices += [Device("fcm", token=t) for t in user["push_tokens"]]
-        devices += [Device("webpush", subscription=s) for s in user["webpush"]]
+        devices += [Device("fcm", token=t) for t in user.push_tokens]
+        devices += [Device("webpush", subscription=s) for s in user.webpush]
     return Recipient(
         user_id=job.user_id,
-        email=r.get("email") or (user or {}).get("email"),
-        phone=r.get("phone") or (user or {}).get("phone"),
-        name=r.get("name") or (user or {}).get("name"),
-        locale=(user or {}).get("locale"),
-        timezone=(user or {}).get("timezone"),
+        email=r.get("email") or (user.email if user else None),
+        phone=r.get("phone") or (user.phone if user else None),
+        name=r.get("name") or (user.name if user else None),
+        locale=user.locale if user else None,
+        timezone=user.timezone if user else None,
         devices=tuple(devices),
     )
 
@@ -291,12 +290,5 @@ class Deliverer:
             handle.breaker.succeeded()
         return result
 
-    async def _user(self, job: Job) -> dict[str, object] | None:
-        if not job.user_id:
-            return None
-        user = await deliveries.recipient_user(self.database, job.tenant_id, job.user_id)
-        if user is None:
-            return None
-        for column in ("push_tokens", "webpush", "data"):
-            user[column] = json.loads(user[column])
-        return user
+    async def _user(self, job: Job) -> users.User | None:
+        return await users.get(self.database, job.tenant_id, job.user_id) if job.user_id else None

@@ -8,22 +8,21 @@ from typing import Any
 
 from ..message import Recipient
 from ..outcomes import PermanentFailure
+from ..storage.users import User
 from ..templates import render
 from ..templates.content import USER_VARIABLE, TemplateError, is_literal_content
 from ..templates.store import TemplateStore, UnknownTemplate
 from .queue import Job
 
 
-def values(
-    data: dict[str, Any], recipient: Recipient, user: dict[str, Any] | None, links: dict[str, str]
-) -> dict[str, Any]:
+def values(data: dict[str, Any], recipient: Recipient, user: User | None, links: dict[str, str]) -> dict[str, Any]:
     """What a template sees: the publish data, plus the names of
     :func:`templates.content.provided_variables` — ``user`` only when the recipient has one."""
     seen: dict[str, Any] = {**data, **links}
     # Every key present (None prints nothing): `recipient.phone` never fails an email.
     seen["recipient"] = {k: v for k, v in dataclasses.asdict(recipient).items() if k != "devices"}
     if user is not None:
-        seen[USER_VARIABLE] = {**seen["recipient"], "data": user.get("data") or {}}
+        seen[USER_VARIABLE] = {**seen["recipient"], "data": user.data or {}}
     return seen
 
 
@@ -39,9 +38,7 @@ class Renderer:
         except UnknownTemplate:
             raise PermanentFailure(f"template {job.template!r} v{job.template_version} was deleted") from None
 
-    async def render(
-        self, job: Job, recipient: Recipient, user: dict[str, Any] | None, links: dict[str, str]
-    ) -> dict[str, Any]:
+    async def render(self, job: Job, recipient: Recipient, user: User | None, links: dict[str, str]) -> dict[str, Any]:
         content = await self.content_of(job)
         seen = values(job.data, recipient, user, links)
         try:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import signing
-from ..storage import inbox_items
+from ..storage import inbox_items, users
 from ..storage.database import Database, Tx
 
 TOKEN_PURPOSE = "inbox"
@@ -48,7 +48,7 @@ def token_subscriber(secret: str, token: str, now: float) -> Subscriber:
 
 
 async def user_exists(db: Database, subscriber: Subscriber) -> bool:
-    return await inbox_items.subscriber_exists(db, *subscriber.params)
+    return await users.exists(db, *subscriber.params)
 
 
 async def page(

@@ -7,8 +7,9 @@ import logging
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import invalid, invalid_many
-from ..recipients import categories, directory, preferences
+from ..recipients import categories, preferences
 from ..storage import topic_members
+from ..storage import users as stored_users
 from ..storage.database import Database
 from ..templates import validation
 from ..templates.content import (
@@ -76,7 +77,7 @@ async def audience_for(
         errors = MissingVariables(missing).errors
         raise invalid_many([{"field": e.field, "message": e.message} for e in errors])
     if users is None:
-        users = await directory.users(db, tenant_id, {r.user_id for r in to if r.user_id})
+        users = await stored_users.known(db, tenant_id, {r.user_id for r in to if r.user_id})
     # An unknown user's preferences never matter: every delivery to them is suppressed.
     user_prefs = {user_id: prefs for user_id, u in users.items() if (prefs := preferences.parse(u["preferences"]))}
     return Audience(

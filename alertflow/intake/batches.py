@@ -19,9 +19,8 @@ from pydantic import Field, TypeAdapter, ValidationError
 
 from ..errors import from_validation, invalid, invalid_many
 from ..ids import new_id
-from ..recipients import directory
 from ..storage import bulk_batches as stored
-from ..storage import jobs
+from ..storage import jobs, topic_members
 from ..storage.database import Database, Tx
 from ..timefmt import iso
 from .audience import Intake, audience_for
@@ -104,7 +103,7 @@ async def prepare(svc: Intake, tenant_id: str, req: BulkRequest, dedupe_key: str
         count = len(req.to)
     else:
         assert req.topic is not None
-        count = await directory.topic_size(svc.database, tenant_id, req.topic)
+        count = await topic_members.size(svc.database, tenant_id, req.topic)
         if not count:
             raise invalid("topic", f"topic {req.topic!r} has no subscribers")
     audience = await audience_for(svc, tenant_id, req, [])

@@ -26,8 +26,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..errors import ApiError
-from ..recipients import directory
 from ..storage import bulk_batches as stored
+from ..storage import topic_members
 from ..storage.database import Tx
 from . import batches
 from .audience import Intake, announce, audience_for
@@ -183,7 +183,7 @@ class FanOut:
         one query, so one wait for the event loop to take its result."""
         db = self.svc.database
         if batch.topic is not None:
-            user_ids, users = await directory.topic_page(
+            user_ids, users = await topic_members.page(
                 db, batch.tenant_id, batch.topic, batch.cursor or "", batches.CHUNK
             )
             return [{"user_id": u} for u in user_ids], (user_ids[-1] if user_ids else None), users

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -142,20 +141,20 @@ async def reference_server(workdir: Path) -> Target:
 
 
 def serve_reference(db_path: str, port: int) -> None:
-    """The yardstick: JSON in, one row written through a group-committing writer, JSON out."""
+    """The yardstick: JSON in, one row written through a group-committing writer, JSON out.
+    The row is a tenant (a one-statement insert with no checks) named by its new id and the
+    request body: names are unique, and the warm-up run sends the measured run's first bodies."""
     from aiohttp import web
 
+    from ..storage import tenant_rows
     from ..storage.database import SQLiteDatabase
 
     database = SQLiteDatabase(Path(db_path))
 
     async def publish(request: web.Request) -> web.Response:
         body = await request.json()
-        await database.write(
-            lambda c: c.execute(
-                "INSERT INTO tenants (id, name, created_at) VALUES (?, ?, 0)", (os.urandom(8).hex(), json.dumps(body))
-            )
-        )
+        key = os.urandom(8).hex()
+        await database.write(lambda tx: tenant_rows.add_tenant(tx, key, f"{key} {json.dumps(body)}", 0.0))
         return web.json_response({"ok": True}, status=202)
 
     async def healthz(request: web.Request) -> web.Response:
@@ -593,13 +592,11 @@ async def bulk_run(target: Target, recipients: int, publish_rate: float) -> dict
 def _insert_users(database: Path, tenant_id: str, count: int) -> None:
     """Users straight into the database: the API has no bulk user import, and a million PUTs
     would measure something else."""
-    conn = sqlite3.connect(database, timeout=60)
-    with conn:
-        conn.executemany(
-            "INSERT INTO users (tenant_id, user_id, email, created_at, updated_at) VALUES (?, ?, ?, 0, 0)",
-            ((tenant_id, f"sub{i:07d}", f"sub{i}@example.com") for i in range(count)),
-        )
-    conn.close()
+    from ..storage import offline, users
+
+    emails = ((f"sub{i:07d}", f"sub{i}@example.com") for i in range(count))
+    with offline.session(database) as session:
+        session.write(lambda tx: users.add_by_email(tx, tenant_id, emails, time.time()))
 
 
 async def topic_run(target: Target, subscribers: int) -> dict[str, Any]:

@@ -22,12 +22,18 @@ STEP_PAGES = 1024
 Progress = Callable[[int, int], None]
 
 
+class BackupFailed(Exception):
+    """The database could not be copied, or the copy failed its check: nothing was published."""
+
+
 def backup(source: Path, dest: Path, progress: Progress | None = None) -> int:
     """Copy the database ``source`` to the new file ``dest``; return the copy's size in bytes.
 
     The copy is the database as of one moment, checked, and durable once this returns. A file
     already at ``dest`` is never replaced (``FileExistsError``); a copy that fails or is
     interrupted leaves only a hidden ``.partial`` file, never a ``dest`` that looks complete.
+    The database's own errors (not a database, locked past the busy timeout, the copy failing
+    its check) raise :class:`BackupFailed`; the file system's, ``OSError``.
     """
     if dest.exists():
         raise FileExistsError(f"{dest} exists")
@@ -36,7 +42,10 @@ def backup(source: Path, dest: Path, progress: Progress | None = None) -> int:
     os.close(fd)
     partial = Path(name)
     try:
-        _copy(source, partial, progress)
+        try:
+            _copy(source, partial, progress)
+        except sqlite3.Error as exc:
+            raise BackupFailed(str(exc)) from exc
         _fsync(partial)
         _publish(partial, dest)
         _fsync(dest.parent)  # the new directory entry must survive a crash too
@@ -63,7 +72,7 @@ def _copy(source: Path, target: Path, progress: Progress | None) -> None:
         src.execute("COMMIT")
         verdict = dst.execute("PRAGMA quick_check").fetchone()[0]
         if verdict != "ok":
-            raise sqlite3.DatabaseError(f"the copy fails SQLite's quick_check: {verdict}")
+            raise BackupFailed(f"the copy fails SQLite's quick_check: {verdict}")
     finally:
         dst.close()
         src.close()

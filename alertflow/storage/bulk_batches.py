@@ -12,8 +12,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from ..recipients.directory import known_users_sql, parse_users
 from .database import Database, Tx
+from .users import known_users_sql, parse_users
 
 # Stored statuses; GET shows "fanned_out" as "sending" or "completed" from the counts.
 FANNING_OUT = "fanning_out"
@@ -118,8 +118,9 @@ async def unfinished(db: Database, status: str) -> list[Unfinished]:
 
 
 async def chunk_after(db: Database, tenant_id: str, batch_id: str, seq: int) -> Chunk | None:
-    """The batch's first chunk after ``seq`` with its known users (as recipients/directory.py
-    describes them): one query, so one wait for the event loop to take its result."""
+    """The batch's first chunk after ``seq`` with its known users (as
+    :func:`.users.known_users_sql` describes them): one query, so one wait for the event
+    loop to take its result."""
     row = await db.fetchone(
         "WITH chunk AS MATERIALIZED (SELECT seq, recipients FROM batch_chunks"
         " WHERE batch_id = ?2 AND seq > ?3 ORDER BY seq LIMIT 1)"

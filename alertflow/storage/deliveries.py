@@ -66,6 +66,18 @@ def set_outcome(
     )
 
 
+def deliver_sent(tx: Tx, ids_sql: str, params: tuple[Any, ...], now: float) -> list[str]:
+    """The deliveries ``ids_sql`` selects (a SELECT of delivery ids, over ``params``: another
+    storage module's table, in the same statement) that were ``sent`` become ``delivered``;
+    returns their ids."""
+    rows = tx.execute(
+        "UPDATE deliveries SET status = 'delivered', delivered_at = ?, updated_at = ? WHERE status = 'sent' AND id IN"
+        f" ({ids_sql}) RETURNING id",
+        (now, now, *params),
+    ).fetchall()
+    return [r["id"] for r in rows]
+
+
 def apply_receipt(
     tx: Tx,
     delivery_id: str,
@@ -95,12 +107,6 @@ async def receipt_target(db: Database, delivery_id: str) -> ReceiptTarget | None
         "SELECT tenant_id, channel, provider, provider_message_id FROM deliveries WHERE id = ?", (delivery_id,)
     )
     return None if row is None else ReceiptTarget(*row)
-
-
-async def recipient_user(db: Database, tenant_id: str, user_id: str) -> dict[str, Any] | None:
-    """The user a delivery goes to, its columns as stored (JSON columns still text)."""
-    row = await db.fetchone("SELECT * FROM users WHERE tenant_id = ? AND user_id = ?", (tenant_id, user_id))
-    return None if row is None else dict(row)
 
 
 async def notification(db: Database, tenant_id: str, notification_id: str) -> dict[str, Any] | None:

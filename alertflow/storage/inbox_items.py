@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..timefmt import iso
+from . import deliveries
 from .database import Database, Tx
 
 # SQLite allows 32,766 parameters; lists are read in slices well under that.
@@ -71,12 +72,6 @@ def _marks(n: int) -> str:
 
 
 # --- reads -------------------------------------------------------------------------------------
-
-
-async def subscriber_exists(db: Database, tenant_id: str, user_id: str) -> bool:
-    """Whether the inbox's owner is a user of the tenant (only users have inboxes)."""
-    row = await db.fetchone("SELECT 1 FROM users WHERE tenant_id = ? AND user_id = ?", (tenant_id, user_id))
-    return row is not None
 
 
 async def page(
@@ -156,12 +151,12 @@ def add(tx: Tx, item: NewItem) -> None:
 
 def _deliver(tx: Tx, tenant_id: str, user_id: str, items: str, params: tuple[Any, ...], now: float) -> list[str]:
     """Deliveries of the user's ``items`` (an SQL condition) that were ``sent`` become ``delivered``."""
-    rows = tx.execute(
-        "UPDATE deliveries SET status = 'delivered', delivered_at = ?, updated_at = ? WHERE status = 'sent' AND id IN"
-        f" (SELECT delivery_id FROM inbox WHERE tenant_id = ? AND user_id = ? AND {items}) RETURNING id",
-        (now, now, tenant_id, user_id, *params),
-    ).fetchall()
-    return [r["id"] for r in rows]
+    return deliveries.deliver_sent(
+        tx,
+        f"SELECT delivery_id FROM inbox WHERE tenant_id = ? AND user_id = ? AND {items}",
+        (tenant_id, user_id, *params),
+        now,
+    )
 
 
 def acknowledge(tx: Tx, tenant_id: str, user_id: str, item_id: str, now: float) -> list[str]:

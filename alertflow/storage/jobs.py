@@ -337,11 +337,11 @@ def dead_ids(tx: Tx, match: DeadFilter) -> list[str]:
     return [r[0] for r in tx.execute(f"SELECT delivery_id FROM dead_letters WHERE {' AND '.join(where)}", params)]
 
 
-async def dead_letters(
-    db: Database, tenant_id: str | None, channel: str | None, limit: int, cursor: str | None
-) -> list[dict[str, Any]]:
-    """Up to ``limit`` dead letters newest first (by delivery id), after ``cursor``."""
-    where, params = ["1 = 1"], []
+def _dead_letters_query(
+    tenant_id: str | None, channel: str | None, limit: int | None, cursor: str | None
+) -> tuple[str, list[object]]:
+    where: list[str] = ["1 = 1"]
+    params: list[object] = []
     for column, value in (("tenant_id", tenant_id), ("channel", channel)):
         if value:
             where.append(f"{column} = ?")
@@ -349,11 +349,24 @@ async def dead_letters(
     if cursor:
         where.append("delivery_id < ?")
         params.append(cursor)
-    rows = await db.fetchall(
-        f"SELECT * FROM dead_letters WHERE {' AND '.join(where)} ORDER BY delivery_id DESC LIMIT ?",
-        (*params, limit),
-    )
+    sql = f"SELECT * FROM dead_letters WHERE {' AND '.join(where)} ORDER BY delivery_id DESC"
+    if limit is None:
+        return sql, params
+    return f"{sql} LIMIT ?", [*params, limit]
+
+
+async def dead_letters(
+    db: Database, tenant_id: str | None, channel: str | None, limit: int, cursor: str | None
+) -> list[dict[str, Any]]:
+    """Up to ``limit`` dead letters newest first (by delivery id), after ``cursor``."""
+    rows = await db.fetchall(*_dead_letters_query(tenant_id, channel, limit, cursor))
     return [dict(r) for r in rows]
+
+
+def all_dead_letters(tx: Tx, tenant_id: str | None) -> list[dict[str, Any]]:
+    """Every dead letter (the tenant's, or all tenants'), newest first, read in ``tx``: for
+    a command that holds a connection of its own (storage/offline.py), not the server."""
+    return [dict(r) for r in tx.execute(*_dead_letters_query(tenant_id, None, None, None))]
 
 
 async def next_due(db: Database) -> float | None:

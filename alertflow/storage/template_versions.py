@@ -23,6 +23,8 @@ class Head:
 
 @dataclass(frozen=True)
 class StoredVersion:
+    """One immutable version as stored (templates/store.py's Version adds today's reading of it)."""
+
     key: str
     version: int
     name: str | None

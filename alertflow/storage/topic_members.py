@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
+from typing import Any
 
 from .database import Database, Tx
+from .users import known_users_sql, parse_users
 
 
 async def members(db: Database, tenant_id: str, topic: str) -> list[str]:
@@ -43,3 +46,26 @@ def size_for_write(tx: Tx, tenant_id: str, topic: str) -> int:
         "SELECT COUNT(*) FROM topic_subscribers WHERE tenant_id = ? AND topic = ?", (tenant_id, topic)
     ).fetchone()
     return int(row[0])
+
+
+async def size(db: Database, tenant_id: str, topic: str) -> int:
+    row = await db.fetchone(
+        "SELECT COUNT(*) AS n FROM topic_subscribers WHERE tenant_id = ? AND topic = ?", (tenant_id, topic)
+    )
+    return int(row["n"]) if row else 0
+
+
+async def page(db: Database, tenant_id: str, topic: str, after: str, limit: int) -> tuple[list[str], dict[str, Any]]:
+    """Members after ``after`` in user_id order (a seek on the key, however big the topic),
+    and those of them that are known users (:func:`.users.known_users_sql`)."""
+    # SQLite: MATERIALIZED and json_group_array.
+    found = await db.fetchone(
+        "WITH page AS MATERIALIZED (SELECT user_id FROM topic_subscribers"
+        " WHERE tenant_id = ?1 AND topic = ?2 AND user_id > ?3 ORDER BY user_id LIMIT ?4)"
+        f" SELECT (SELECT json_group_array(user_id) FROM page) AS page, {known_users_sql('SELECT user_id FROM page')}"
+        " AS users",
+        (tenant_id, topic, after, limit),
+    )
+    if found is None:
+        return [], {}
+    return sorted(json.loads(found["page"])), parse_users(found["users"])

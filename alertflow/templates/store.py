@@ -14,13 +14,9 @@ from .content import ValidatedContent
 
 
 @dataclass(frozen=True)
-class Version:
-    key: str
-    version: int
-    name: str | None
-    content: dict[str, Any]
-    variables: tuple[str, ...]
-    created_at: float
+class Version(template_versions.StoredVersion):
+    """A stored version as today's engine reads it (see ``_as_today``)."""
+
     # Why today's engine will not send this version (saved under older, looser limits).
     refused: str | None = None
 
@@ -40,19 +36,16 @@ class Version:
         }
 
 
-def _version(stored: template_versions.StoredVersion) -> Version:
-    return Version(stored.key, stored.version, stored.name, stored.content, stored.variables, stored.created_at)
-
-
-async def _as_today(version: Version) -> Version:
+async def _as_today(stored: template_versions.StoredVersion) -> Version:
     """A stored version read by today's engine, once per process: the variables it needs by
     today's rules (a release before counted ``user.x|default(..)`` as needing ``user``), or
     why it is refused; compiling it now also spares its first delivery the compile."""
+    fields = {f.name: getattr(stored, f.name) for f in dataclasses.fields(stored)}
     try:
-        checked = await validation.validate_content_async(version.content)
+        checked = await validation.validate_content_async(stored.content)
     except content.TemplateValidationError as exc:
-        return dataclasses.replace(version, refused=str(exc))
-    return dataclasses.replace(version, variables=checked.variables)
+        return Version(**fields, refused=str(exc))
+    return Version(**{**fields, "variables": checked.variables})
 
 
 class TemplateExists(ValueError):
@@ -101,7 +94,7 @@ class TemplateStore:
         stored = await template_versions.version(self.database, tenant_id, key, version)
         if stored is None:
             raise UnknownTemplate(f"{key} v{version}")
-        found = self._versions[(tenant_id, key, version)] = await _as_today(_version(stored))
+        found = self._versions[(tenant_id, key, version)] = await _as_today(stored)
         return found
 
     def forget(self, tenant_id: str, key: str) -> None:

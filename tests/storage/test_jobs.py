@@ -172,6 +172,18 @@ async def test_a_bulk_replay_selects_the_tenants_dead_letters_by_filter(database
     assert not await database.write(lambda tx: jobs.delete_dead(tx, "t1", ids[0]))
 
 
+async def test_all_dead_letters_lists_every_one_newest_first_by_tenant_or_all(database: Database) -> None:
+    ids = sorted(await publish(database, count=3) + await publish(database, "t2"))
+    for job in await claim(database, limit=10):
+        await database.write(lambda tx, job=job: jobs.record(tx, job, Decision("dead", "dead"), NOW + 1))
+    every = await database.write(lambda tx: jobs.all_dead_letters(tx, None))
+    assert [d["delivery_id"] for d in every] == ids[::-1]
+    assert every == await jobs.dead_letters(database, None, None, 10, None)
+    [other] = await database.write(lambda tx: jobs.all_dead_letters(tx, "t2"))
+    assert other["tenant_id"] == "t2"
+    assert await database.write(lambda tx: jobs.all_dead_letters(tx, "t3")) == []
+
+
 async def test_released_jobs_are_ready_again_and_their_claim_uncounted(database: Database) -> None:
     [did] = await publish(database)
     claimed = await claim(database)

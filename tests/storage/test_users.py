@@ -1,12 +1,15 @@
-"""Users: put replaces all but the creation time, erasure removes the record, and pruning
-devices keeps the others."""
+"""Users: put replaces all but the creation time, erasure removes the record, pruning
+devices keeps the others, and the audience look-up finds the known ones."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
 
-from alertflow.storage import users
-from alertflow.storage.database import Database
+import pytest
+
+from alertflow.storage import preference_rows, users
+from alertflow.storage.database import Database, Tx
 
 ADA = users.User(
     user_id="ada",
@@ -65,3 +68,41 @@ async def test_removing_devices_keeps_the_others_and_is_false_for_a_missing_user
     assert gone and found is not None
     assert (found.push_tokens, found.webpush, found.updated_at) == (["tok-2"], [], 30.0)
     assert not await database.write(lambda tx: users.remove_devices(tx, tenant_id, "nobody", {"tok-2"}, set(), 30.0))
+
+
+async def test_the_audience_look_up_finds_only_known_users_with_their_preferences(
+    database: Database, tenant_id: str
+) -> None:
+    def store(tx: Tx) -> None:
+        users.put(tx, tenant_id, ADA)
+        users.put(tx, tenant_id, users.User(user_id="bo", email="bo@example.com"))
+        preference_rows.put_document(tx, tenant_id, "ada", '{"channels": {"sms": false}}', 10.0)
+
+    await database.write(store)
+    found = await users.known(database, tenant_id, {"ada", "bo", "nobody"})
+    assert sorted(found) == ["ada", "bo"]
+    assert found["ada"]["email"] == "ada@example.com" and found["ada"]["timezone"] == "Europe/London"
+    assert json.loads(found["ada"]["push_tokens"]) == ["tok-1", "tok-2"]
+    assert json.loads(found["ada"]["preferences"]) == {"channels": {"sms": False}}
+    assert found["bo"]["preferences"] is None
+    assert await users.known(database, tenant_id, set()) == {}
+    assert await users.known(database, "another-tenant", {"ada"}) == {}
+
+
+async def test_users_added_by_email_alone_read_back_with_nothing_else(database: Database, tenant_id: str) -> None:
+    emails = [("al", "al@example.com"), ("bo", "bo@example.com")]
+    await database.write(lambda tx: users.add_by_email(tx, tenant_id, iter(emails), 5.0))
+    assert await users.get(database, tenant_id, "bo") == users.User(
+        user_id="bo", email="bo@example.com", created_at=5.0, updated_at=5.0
+    )
+    assert sorted(await users.known(database, tenant_id, {"al", "bo"})) == ["al", "bo"]
+
+
+async def test_adding_by_email_a_user_id_already_taken_adds_none_of_the_load(
+    database: Database, tenant_id: str
+) -> None:
+    await database.write(lambda tx: users.put(tx, tenant_id, ADA))
+    with pytest.raises(Exception, match=r"(?i)unique"):
+        await database.write(lambda tx: users.add_by_email(tx, tenant_id, [("bo", "b@x"), ("ada", "a@x")], 5.0))
+    assert await users.get(database, tenant_id, "bo") is None
+    assert await users.get(database, tenant_id, "ada") == ADA

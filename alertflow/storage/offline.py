@@ -1,0 +1,56 @@
+"""A short-lived connection for CLI commands (``init``, ``tenants create``, ``dlq replay``):
+storage operations run on it directly, outside any server's group-committing writer, and
+safely beside a running ``alertflow serve`` on the same database (WAL, the busy timeout).
+
+It has the server's connection settings and brings the schema up to date first, as the
+server does at start. Each :meth:`Session.write` is a transaction of its own, taken with
+``BEGIN IMMEDIATE`` so that it waits (up to the busy timeout) for the server's writer rather
+than failing halfway when both write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TypeVar
+
+from . import migrations
+from .database import Tx, connect
+
+T = TypeVar("T")
+
+
+class Session:
+    """Runs storage operations on the command's connection; ``tx`` stays opaque to callers."""
+
+    def __init__(self, conn: Tx) -> None:
+        self._conn = conn
+
+    def read(self, fn: Callable[[Tx], T]) -> T:
+        """``fn(tx)`` outside a transaction: each statement sees what is committed now."""
+        return fn(self._conn)
+
+    def write(self, fn: Callable[[Tx], T]) -> T:
+        """``fn(tx)`` in one transaction: all of its writes are committed, or none."""
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = fn(self._conn)
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+        return result
+
+
+@contextmanager
+def session(path: Path) -> Iterator[Session]:
+    """A session on the database at ``path``, created (with its directory) if missing and
+    migrated; raises :class:`~.migrations.SchemaTooNew` for a newer AlertFlow's database."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = connect(path)
+    try:
+        migrations.upgrade(conn)
+        yield Session(conn)
+    finally:
+        conn.close()
