@@ -16,6 +16,7 @@ names under ``inline_alternative`` in its JSON schema extra.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import ipaddress
 import json
@@ -31,7 +32,7 @@ from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
 from pydantic import ValidationError
 
-from ..cache import TtlCache
+from ..cache import Lru, TtlCache
 from ..config import Config, ConfigError
 from ..storage import channel_setups
 from ..storage.database import Database
@@ -141,8 +142,10 @@ class ChannelProviders:
             except ProviderConfigError as exc:
                 raise ConfigError(str(exc)) from None
         self._concurrency: dict[str, int] = config.workers.model_dump()
-        self._tenants = TtlCache()
-        self._handles: dict[str, Handle] = {}
+        self._tenants = TtlCache(max_entries=config.cache.channel_setups)
+        # Set-ups a tenant replaced stay until pushed out; one pushed out closes its connections.
+        self._handles: Lru[str, Handle] = Lru(config.cache.channel_setups, self._evicted)
+        self._closing: set[asyncio.Task[None]] = set()
 
     # -- reading and writing set-ups
 
@@ -286,13 +289,21 @@ class ChannelProviders:
         # one serving two channels sizes its pools by each channel's concurrency.
         concurrency = self._concurrency.get(channel)
         key = f"{trusted}:{concurrency}:{entry.key()}"
-        if key not in self._handles:
+        handle = self._handles.get(key)
+        if handle is None:
             context = self.operator_context if trusted else self.context
             provider = provider_type(entry.settings, replace(context, concurrency=concurrency))
             # A burst of one spaces sends evenly, the way providers meter them (e.g. per number).
             bucket = TokenBucket(entry.rate_per_second, burst=1) if entry.rate_per_second else None
-            self._handles[key] = Handle(entry, provider, CircuitBreaker(time.monotonic), bucket)
-        return self._handles[key]
+            handle = Handle(entry, provider, CircuitBreaker(time.monotonic), bucket)
+            self._handles.put(key, handle)
+        return handle
+
+    def _evicted(self, key: str, handle: Handle) -> None:
+        # A send still in flight on it finishes first (providers close only idle connections).
+        task = asyncio.get_running_loop().create_task(handle.provider.close())
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     @asynccontextmanager
     async def connected(self) -> AsyncIterator[None]:
@@ -311,3 +322,4 @@ class ChannelProviders:
         for handle in self._handles.values():
             await handle.provider.close()
         self._handles.clear()
+        await asyncio.gather(*self._closing)
