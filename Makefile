@@ -25,7 +25,8 @@ $(BIN)/python:
 	$(BIN)/python -m pip install -q --upgrade pip
 
 $(STAMP): $(BIN)/python pyproject.toml $(wildcard plugins/pyproject.toml)
-	$(BIN)/pip install -q -e . $(PLUGINS)
+	@# [bench]: aiosmtpd, the sink of `alertflow bench --smtp`.
+	$(BIN)/pip install -q -e '.[bench]' $(PLUGINS)
 	touch $@
 
 install: $(STAMP)

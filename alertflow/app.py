@@ -15,7 +15,7 @@ from pathlib import Path
 from aiohttp import web
 
 from .api import dashboard, operations
-from .api.context import SERVICES, Services
+from .api.context import AUTH_CACHE_SECONDS, SERVICES, Services
 from .api.headers import security_headers
 from .api.middleware import AUTH_LIMITER, MIB, PARSER_LIMITS, authenticate, problems
 from .api.rate_limits import AuthFailureLimiter, PublishLimiter
@@ -39,6 +39,7 @@ from .providers.sealing import Sealer
 from .recipients import categories
 from .recipients.unsubscribe import Links
 from .storage.database import SQLiteDatabase
+from .templates.sandbox import size_caches
 from .templates.store import TemplateStore
 
 log = logging.getLogger("alertflow.app")
@@ -100,8 +101,9 @@ def create_app(
         raise ConfigError("server.secret_key: not set and not found in the data dir; run `alertflow init`")
     # Validates [providers.*] now, before serving.
     channels = ChannelProviders(config, registry, context, Sealer(config.server.secret_key))
-    template_store = TemplateStore(database)
-    settings_cache = TtlCache()
+    size_caches(config.cache.templates)  # the compile caches are the process's own
+    template_store = TemplateStore(database, config.cache.template_versions)
+    settings_cache = TtlCache(max_entries=config.cache.settings)
 
     base_url = config.server.public_url or f"http://{config.server.host}:{config.server.port}"
     links = Links(config.server.secret_key, base_url, functools.partial(categories.cached, settings_cache, database))
@@ -114,10 +116,12 @@ def create_app(
         templates=template_store,
         links=links,
         settings=settings_cache,
+        auth_cache=TtlCache(AUTH_CACHE_SECONDS, clock.now, config.cache.keys),
         limiter=PublishLimiter(config.limits, coordinator),
         coordinator=coordinator,
     )
     coordinator.on_invalidate(Cache.SETTINGS, settings_cache.drop)
+    coordinator.on_invalidate(Cache.KEYS, svc.auth_cache.drop)
     coordinator.on_invalidate(Cache.BATCH_COUNTS, svc.batch_counts.drop)
     coordinator.on_invalidate(Cache.CHANNELS, lambda key: channels.changed(*key))
     coordinator.on_invalidate(Cache.TEMPLATES, lambda key: template_store.forget(*key))

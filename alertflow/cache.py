@@ -1,40 +1,144 @@
-"""A small cache for what is read far more often than it changes: tenant settings that
-every publish reads, a big batch's progress that dashboards poll.
+"""The one cache mechanism: a bounded map that forgets the least recently used entry first,
+and, on top of it, a TTL cache for what is read far more often than it changes (tenant
+settings every publish reads, API keys every request presents, a big batch's progress).
 
-A write through this process drops its entry at once; the TTL bounds how long a write by
-another process (the CLI, or a second node on shared storage) can go unseen.
+Every cache on a hot path is bounded ([cache] in alertflow.toml): keys that never repeat
+(inline template sources, batch ids, made-up API keys) must not grow memory for good.
+A write through this process drops its entry at once (``Coordinator.invalidate``); the TTL
+bounds how long a write by another process (the CLI, or a second node on shared storage)
+can go unseen.
 """
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 SETTINGS_TTL_SECONDS = 5.0
-# Past this many entries, storing one first forgets the expired ones (batch ids never repeat).
+# The bound of a cache built without one: [cache] in alertflow.toml sizes the server's own.
 MAX_ENTRIES = 1024
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+# What a TTL cache lookup finds for a missing or expired entry: None is a value it caches.
+_MISS = object()
+
+
+class Lru(Generic[K, V]):
+    """At most ``size`` entries; storing one more forgets the least recently used (read or
+    stored). ``on_evict`` is told of each entry forgotten for room (not of ``drop``).
+
+    Safe across threads (templates compile in worker threads): each call holds a lock.
+    """
+
+    def __init__(self, size: int = MAX_ENTRIES, on_evict: Callable[[K, V], None] | None = None) -> None:
+        self._on_evict = on_evict
+        self._entries: OrderedDict[K, V] = OrderedDict()
+        self._lock = threading.Lock()
+        self.size: int
+        self.resize(size)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: K) -> V | None:
+        with self._lock:
+            value = self._entries.get(key)
+            if value is not None:
+                self._entries.move_to_end(key)
+            return value
+
+    def put(self, key: K, value: V) -> None:
+        with self._lock:
+            self._entries[key] = value
+            self._entries.move_to_end(key)
+            evicted = self._trim()
+        self._tell(evicted)
+
+    def resize(self, size: int) -> None:
+        if size < 1:
+            raise ValueError(f"an LRU cache holds at least 1 entry, not {size}")
+        with self._lock:
+            self.size = size
+            evicted = self._trim()
+        self._tell(evicted)
+
+    def drop(self, key: K) -> V | None:
+        with self._lock:
+            return self._entries.pop(key, None)
+
+    def values(self) -> list[V]:
+        with self._lock:
+            return list(self._entries.values())
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def retain(self, keep: Callable[[K, V], bool]) -> None:
+        """Forget every entry ``keep`` refuses."""
+        with self._lock:
+            for key in [k for k, v in self._entries.items() if not keep(k, v)]:
+                del self._entries[key]
+
+    def _trim(self) -> list[tuple[K, V]]:
+        evicted = []
+        while len(self._entries) > self.size:
+            evicted.append(self._entries.popitem(last=False))
+        return evicted
+
+    def _tell(self, evicted: list[tuple[K, V]]) -> None:
+        # Outside the lock: the callback may use the cache.
+        if self._on_evict is not None:
+            for key, value in evicted:
+                self._on_evict(key, value)
 
 
 class TtlCache:
-    def __init__(self, ttl: float = SETTINGS_TTL_SECONDS, clock: Callable[[], float] = time.monotonic) -> None:
+    """An :class:`Lru` of ``max_entries`` whose entries also expire ``ttl`` seconds after they
+    were loaded."""
+
+    def __init__(
+        self,
+        ttl: float = SETTINGS_TTL_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+        max_entries: int = MAX_ENTRIES,
+    ) -> None:
         self.ttl = ttl
         self.clock = clock
-        self._entries: dict[Hashable, tuple[float, Any]] = {}
+        self._entries: Lru[Hashable, tuple[float, Any]] = Lru(max_entries)
 
     def __len__(self) -> int:
         return len(self._entries)
 
     async def get(self, key: Hashable, load: Callable[[], Awaitable[Any]]) -> Any:
-        now = self.clock()
-        hit = self._entries.get(key)
-        if hit is not None and hit[0] > now:
-            return hit[1]
+        hit = self._lookup(key)
+        if hit is not _MISS:
+            return hit
         value = await load()
-        if len(self._entries) >= MAX_ENTRIES:
-            self._entries = {k: entry for k, entry in self._entries.items() if entry[0] > now}
-        self._entries[key] = (now + self.ttl, value)
+        self.put(key, value)
         return value
 
+    def peek(self, key: Hashable) -> Any:
+        """The unexpired value, or None."""
+        hit = self._lookup(key)
+        return None if hit is _MISS else hit
+
+    def _lookup(self, key: Hashable) -> Any:
+        hit = self._entries.get(key)
+        if hit is not None and hit[0] > self.clock():
+            return hit[1]
+        return _MISS
+
+    def put(self, key: Hashable, value: Any) -> None:
+        now = self.clock()
+        if len(self._entries) >= self._entries.size:
+            # Expired entries go before live ones are evicted (batch ids never repeat).
+            self._entries.retain(lambda _, entry: entry[0] > now)
+        self._entries.put(key, (now + self.ttl, value))
+
     def drop(self, key: Hashable) -> None:
-        self._entries.pop(key, None)
+        self._entries.drop(key)

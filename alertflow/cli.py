@@ -410,6 +410,15 @@ def show_progress(copied: int, total: int) -> None:
 @click.option(
     "--topic-subscribers", default=0, show_default=True, help="Subscribers of a topic to bulk-send to (0: skip)."
 )
+@click.option(
+    "--smtp",
+    is_flag=True,
+    help="Instead: email through the smtp provider to a local aiosmtpd sink, as a ratio of raw aiosmtplib.",
+)
+@click.option("--smtp-messages", default=3000, show_default=True, help="Messages in each --smtp phase.")
+@click.option(
+    "--smtp-connections", default=16, show_default=True, help="Raw clients, and the server's email workers (--smtp)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON at the end.")
 @common_options
 def bench(config_path: str | None, data_dir: str | None, **options: Any) -> None:
@@ -437,9 +446,31 @@ def bench(config_path: str | None, data_dir: str | None, **options: Any) -> None
         args.data_dir = Path(data_dir).resolve()
     if args.reference and FROZEN:
         fail("--reference runs the Python module alertflow.ops.bench: use a pip-installed alertflow", 2)
-    results = asyncio.run(run_bench(args))
+    results = smtp_bench(args) if args.smtp else asyncio.run(run_bench(args))
     if args.as_json:
         click.echo(json.dumps(results))
+
+
+def smtp_bench(args: Any) -> dict[str, Any]:
+    """``bench --smtp``: its own server configuration, so not with --url or --config."""
+    import importlib.util
+    import tempfile
+
+    from .ops.bench import FROZEN
+    from .ops.bench_smtp import smtp_bench as run_smtp_bench
+
+    if args.url or args.config_file or args.data_dir:
+        fail("--smtp sets up its own embedded server: not with --url, --config or --data-dir", 2)
+    if FROZEN:
+        fail("--smtp runs the Python module alertflow.ops.bench_smtp: use a pip-installed alertflow", 2)
+    if importlib.util.find_spec("aiosmtpd") is None:
+        fail("--smtp needs aiosmtpd for its sink: pip install 'alertflow[bench]'", 2)
+
+    async def run() -> dict[str, Any]:
+        with tempfile.TemporaryDirectory(prefix="alertflow-bench-smtp-") as tmp:
+            return await run_smtp_bench(Path(tmp), args.smtp_messages, args.smtp_connections, args.concurrency)
+
+    return asyncio.run(run())
 
 
 def add_plugin_commands(group: click.Group) -> None:

@@ -95,6 +95,22 @@ class SecurityConfig(_Section):
         return value
 
 
+class CacheConfig(_Section):
+    """Entries each hot-path cache holds at most; past that the least recently used goes."""
+
+    # Compiled template sources (text and HTML apart): ~10 KB each for a line, far more for
+    # an HTML email; a tenant's stored templates are few, inline ones rarely repeat.
+    templates: int = Field(1000, ge=1)
+    # Stored template versions read (immutable, so kept until pushed out): small rows.
+    template_versions: int = Field(10000, ge=1)
+    # API key -> tenant and role, each kept 10 s at most: a few hundred bytes a key.
+    keys: int = Field(10000, ge=1)
+    # Tenant settings and users' preferences every publish reads, kept 5 s at most.
+    settings: int = Field(10000, ge=1)
+    # Tenants' channel set-ups with their provider instances (each with open connections).
+    channel_setups: int = Field(1000, ge=1)
+
+
 class LogConfig(_Section):
     level: str = "info"
     format: str = Field("json", pattern="^(json|text)$")
@@ -108,6 +124,7 @@ class Config(_Section):
     limits: LimitsConfig = LimitsConfig()
     log: LogConfig = LogConfig()
     security: SecurityConfig = SecurityConfig()
+    cache: CacheConfig = CacheConfig()
     # channel -> ordered provider entries ({"type": ..., **settings}); validated against
     # the installed providers by ProviderRegistry.validate, which knows their settings.
     providers: dict[str, list[dict[str, Any]]] = {}

@@ -42,6 +42,7 @@ class Cache(enum.StrEnum):
     BATCH_COUNTS = "batch_counts"  # batch id
     CHANNELS = "channels"  # (tenant_id, channel): a tenant's provider set-up
     TEMPLATES = "templates"  # (tenant_id, key): a deleted template's versions
+    KEYS = "keys"  # an API key's hash (tenants.hash_key): a revoked key stops at once
 
 
 class Limit(enum.StrEnum):

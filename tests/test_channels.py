@@ -387,6 +387,14 @@ async def test_a_marketing_email_over_smtp_carries_both_list_unsubscribe_headers
         ),
         ({"type": "smtp", "config": {"host": "mail.example", "from_address": "a@b.test", "port": 70000}}, "port"),
         ({"type": "smtp", "config": {"host": "mail.example", "from_address": "a@b.test", "port": 0}}, "port"),
+        (
+            {"type": "smtp", "config": {"host": "mail.example", "from_address": "a@b.test", "max_connections": 0}},
+            "max_connections",
+        ),
+        (
+            {"type": "smtp", "config": {"host": "mail.example", "from_address": "a@b.test", "max_connections": 257}},
+            "max_connections",
+        ),
     ],
 )
 async def test_a_providers_numeric_setting_out_of_bounds_is_refused_naming_it(
@@ -398,8 +406,22 @@ async def test_a_providers_numeric_setting_out_of_bounds_is_refused_naming_it(
     [error] = (await resp.json())["errors"]
     assert error["field"] == f"providers.0.config.{field}"
     assert await app.rows("SELECT * FROM channel_providers") == []
-    provider["config"][field] = 300 if field == "timeout_seconds" else 2525
+    provider["config"][field] = {"timeout_seconds": 300, "max_connections": 256}.get(field, 2525)
     assert (await set_channel(app, channel, provider)).status == 200, "the bound itself is fine"
+
+
+async def test_the_smtp_pool_runs_as_many_sends_at_once_as_the_email_workers(
+    start_app: StartApp, fake_smtp: FakeSmtpServer
+) -> None:
+    app = await start_app(workers={"email": 5}, providers={"email": smtp(fake_smtp)["config"] | {"type": "smtp"}})
+    fake_smtp.hold_data()
+    for n in range(10):
+        await app.publish({"to": {"email": f"u{n}@example.com"}, "content": MAIL})
+    await fake_smtp.until_held(5)
+    fake_smtp.release_data()
+    await app.until(lambda: len(fake_smtp.messages) == 10)
+    assert fake_smtp.most_held == 5
+    assert fake_smtp.connections == 5
 
 
 @pytest.mark.parametrize("rate", [float("nan"), float("inf"), 0, -1, True, "5"])

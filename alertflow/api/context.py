@@ -12,7 +12,6 @@ from ..clock import Clock
 from ..config import Config
 from ..coordination import Coordinator
 from ..ops.metrics import Metrics
-from ..tenants import Principal
 from .rate_limits import PublishLimiter
 
 if TYPE_CHECKING:
@@ -46,7 +45,8 @@ class Services:
     deliverer: Deliverer | None = None
     fanout: FanOut | None = None
     scheduler: Scheduler | None = None
-    auth_cache: dict[str, tuple[Principal | None, float]] = field(default_factory=dict)
+    # API key hash -> principal, for keys that exist only (made-up ones would pile up).
+    auth_cache: TtlCache = field(default_factory=lambda: TtlCache(AUTH_CACHE_SECONDS))
     # Tenant settings every publish reads; keys from categories.cache_key / preferences.cache_key.
     settings: TtlCache = field(default_factory=TtlCache)
     # Big batches' delivery counts (batches.view): a progress view at most a second old.

@@ -16,7 +16,7 @@ from ..errors import PROBLEM_CONTENT_TYPE, ApiError, from_validation, invalid
 from ..storage import tenant_rows
 from ..storage.database import StorageFull
 from ..tenants import Principal, Role
-from .context import AUTH_CACHE_SECONDS, services
+from .context import services
 from .rate_limits import AuthFailureLimiter
 from .routing import ROLE_ATTR
 
@@ -169,20 +169,15 @@ async def key_principal(request: web.Request, key: str) -> Principal:
     address = admitted(request)
     svc = services(request)
     digest = tenants.hash_key(key)
-    now = svc.clock.now()
-    cached = svc.auth_cache.get(digest)
-    if cached and cached[1] > now:
-        principal = cached[0]
-    else:
+    principal: Principal | None = svc.auth_cache.peek(digest)
+    if principal is None:
         holder = await tenant_rows.key_holder(svc.database, digest)
         principal = tenants.principal_of(holder) if holder else None
         # Only keys that exist are remembered: with misses cached, every made-up key a client
         # sent stayed in memory for good. A miss is a database read, and the failure limit
         # bounds how many of those one address can cause.
-        if principal is None:
-            svc.auth_cache.pop(digest, None)
-        else:
-            svc.auth_cache[digest] = (principal, now + AUTH_CACHE_SECONDS)
+        if principal is not None:
+            svc.auth_cache.put(digest, principal)
     if principal is None:
         raise refused(request, address, key, "the API key is not valid")
     return principal

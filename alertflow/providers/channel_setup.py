@@ -16,6 +16,7 @@ names under ``inline_alternative`` in its JSON schema extra.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import ipaddress
 import json
@@ -31,7 +32,7 @@ from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
 from pydantic import ValidationError
 
-from ..cache import TtlCache
+from ..cache import Lru, TtlCache
 from ..config import Config, ConfigError
 from ..storage import channel_setups
 from ..storage.database import Database
@@ -140,8 +141,11 @@ class ChannelProviders:
                 )
             except ProviderConfigError as exc:
                 raise ConfigError(str(exc)) from None
-        self._tenants = TtlCache()
-        self._handles: dict[str, Handle] = {}
+        self._concurrency: dict[str, int] = config.workers.model_dump()
+        self._tenants = TtlCache(max_entries=config.cache.channel_setups)
+        # Set-ups a tenant replaced stay until pushed out; one pushed out closes its connections.
+        self._handles: Lru[str, Handle] = Lru(config.cache.channel_setups, self._evicted)
+        self._closing: set[asyncio.Task[None]] = set()
 
     # -- reading and writing set-ups
 
@@ -274,29 +278,43 @@ class ChannelProviders:
                 # A set-up stored before tenants were refused server files sends nothing until
                 # set again (GET and PUT still show and replace it).
                 self._refuse_server_files({"type": e.type_name, **vars(e.settings)}, f"providers.{i}")
-            return [self._handle(e, trusted=False) for e in entries]
-        return [self._handle(e, trusted=True) for e in self.defaults(channel)]
+            return [self._handle(channel, e, trusted=False) for e in entries]
+        return [self._handle(channel, e, trusted=True) for e in self.defaults(channel)]
 
-    def _handle(self, entry: Entry, trusted: bool) -> Handle:
+    def _handle(self, channel: str, entry: Entry, trusted: bool) -> Handle:
         provider_type = self.registry.get(entry.type_name)
         trusted = trusted and not provider_type.recipient_endpoints
         # One instance per distinct set-up, so connections (SMTP, HTTP) are reused across sends;
-        # the operator's and a tenant's alike set-ups differ in where they may connect.
-        key = f"{trusted}:{entry.key()}"
-        if key not in self._handles:
-            provider = provider_type(entry.settings, self.operator_context if trusted else self.context)
+        # the operator's and a tenant's alike set-ups differ in where they may connect, and
+        # one serving two channels sizes its pools by each channel's concurrency.
+        concurrency = self._concurrency.get(channel)
+        key = f"{trusted}:{concurrency}:{entry.key()}"
+        handle = self._handles.get(key)
+        if handle is None:
+            context = self.operator_context if trusted else self.context
+            provider = provider_type(entry.settings, replace(context, concurrency=concurrency))
             # A burst of one spaces sends evenly, the way providers meter them (e.g. per number).
             bucket = TokenBucket(entry.rate_per_second, burst=1) if entry.rate_per_second else None
-            self._handles[key] = Handle(entry, provider, CircuitBreaker(time.monotonic), bucket)
-        return self._handles[key]
+            handle = Handle(entry, provider, CircuitBreaker(time.monotonic), bucket)
+            self._handles.put(key, handle)
+        return handle
+
+    def _evicted(self, key: str, handle: Handle) -> None:
+        # A send still in flight on it finishes first (providers close only idle connections).
+        task = asyncio.get_running_loop().create_task(handle.provider.close())
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     @asynccontextmanager
     async def connected(self) -> AsyncIterator[None]:
         """Lend providers their HTTP sessions (a guarded one for tenants' providers); on the
-        way out close the providers, then the sessions."""
+        way out close the providers, then the sessions. Every channel's sends may be in
+        flight at once through one session, so its connection limit is their sum (aiohttp's
+        default of 100 held 200 webhook workers to half)."""
+        limit = sum(self._concurrency.values())
         async with AsyncExitStack() as stack:
             for context in (self.context, self.operator_context):
-                context.http = await stack.enter_async_context(context.guard.session())
+                context.http = await stack.enter_async_context(context.guard.session(limit))
             yield
             await self.close()
 
@@ -304,3 +322,4 @@ class ChannelProviders:
         for handle in self._handles.values():
             await handle.provider.close()
         self._handles.clear()
+        await asyncio.gather(*self._closing)

@@ -46,6 +46,10 @@ class ProviderContext:
     ``guard`` says where the provider may connect: ``http`` enforces it on every request, and
     a provider that opens connections by other means checks them with it. A tenant's
     providers get ``[security]``'s policy, the operator's own (alertflow.toml) go anywhere.
+
+    ``concurrency`` is how many sends the channel the provider serves runs at once (``[workers]
+    <channel>``): a provider that pools connections sizes its pool by it, so no send waits for
+    a connection while a worker is free. None outside a channel (the API's test sends).
     """
 
     database: Database
@@ -53,6 +57,7 @@ class ProviderContext:
     http: aiohttp.ClientSession | None = None
     guard: OutboundGuard = field(default_factory=OutboundGuard)
     extras: dict[str, Any] = field(default_factory=dict)
+    concurrency: int | None = None
 
 
 class Provider:

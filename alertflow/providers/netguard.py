@@ -163,10 +163,11 @@ class OutboundGuard:
         self.check(sockaddr[0])
         return socket.socket(family, type_, proto)
 
-    def session(self) -> aiohttp.ClientSession:
-        """An aiohttp session that connects only where this guard allows. No cookie jar: a
-        cookie one tenant's endpoint sets must never ride along to another's."""
-        connector = aiohttp.TCPConnector(resolver=_Resolver(self), socket_factory=self.socket_factory)
+    def session(self, limit: int = 100) -> aiohttp.ClientSession:  # aiohttp's default limit
+        """An aiohttp session that connects only where this guard allows, at most ``limit``
+        connections at once. No cookie jar: a cookie one tenant's endpoint sets must never
+        ride along to another's."""
+        connector = aiohttp.TCPConnector(limit=limit, resolver=_Resolver(self), socket_factory=self.socket_factory)
         return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
 
     async def open_socket(self, host: str, port: int) -> socket.socket:

@@ -13,7 +13,6 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -36,6 +35,7 @@ from jinja2.utils import pass_context, pass_eval_context
 from jinja2.visitor import NodeTransformer
 from markupsafe import escape
 
+from ..cache import Lru
 from .content import TemplateLimitError, TemplateRenderError, TemplateSecurityError, is_literal
 from .limits import MAX_INT_BITS, MAX_OUTPUT_BYTES, SourceLimitError, check_source, check_tree
 
@@ -66,8 +66,28 @@ class _Checked:
     nodes: int
 
 
-@lru_cache(maxsize=4096)
+# Checked and compiled sources, each cache bounded by [cache] templates (size_caches): inline
+# templates rarely repeat, and a compiled one holds its Python code (~10 KB for a line of text,
+# far more for an HTML email), so without a bound a burst of distinct ones grows RSS for good.
+_CHECKED: Lru[str, _Checked] = Lru()
+_COMPILED: Lru[tuple[str, bool], jinja2.Template] = Lru()
+
+
+def size_caches(entries: int) -> None:
+    """Hold at most ``entries`` checked and as many compiled sources (text and HTML apart)."""
+    _CHECKED.resize(entries)
+    _COMPILED.resize(entries)
+
+
 def _check(source: str) -> _Checked:
+    checked = _CHECKED.get(source)
+    if checked is None:
+        checked = _analyse(source)
+        _CHECKED.put(source, checked)
+    return checked
+
+
+def _analyse(source: str) -> _Checked:
     """Bound and analyse a source before anything compiles it; raises one of _NOT_COMPILABLE.
 
     ``variables`` are the top-level names the source reads, except those it reads only behind
@@ -469,8 +489,11 @@ _TEXT_ENV = _make_env(autoescape=False)
 _HTML_ENV = _make_env(autoescape=True)
 
 
-@lru_cache(maxsize=4096)
 def _compile(source: str, html: bool) -> jinja2.Template:
     """Compile a source that passed :func:`_check` (which this calls first, cached)."""
-    _check(source)
-    return (_HTML_ENV if html else _TEXT_ENV).from_string(source)
+    compiled = _COMPILED.get((source, html))
+    if compiled is None:
+        _check(source)
+        compiled = (_HTML_ENV if html else _TEXT_ENV).from_string(source)
+        _COMPILED.put((source, html), compiled)
+    return compiled

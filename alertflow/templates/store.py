@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from ..cache import MAX_ENTRIES, Lru
 from ..storage import template_versions
 from ..storage.database import Database, Tx
 from ..timefmt import iso
@@ -72,11 +73,12 @@ def save_version(
 
 
 class TemplateStore:
-    """Reads templates; versions are immutable, so a version once read is cached for good."""
+    """Reads templates; versions are immutable, so a version once read is cached until
+    ``max_versions`` more recently read push it out."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, max_versions: int = MAX_ENTRIES) -> None:
         self.database = database
-        self._versions: dict[tuple[str, str, int], Version] = {}
+        self._versions: Lru[tuple[str, str, int], Version] = Lru(max_versions)
 
     async def summary(self, tenant_id: str, key: str) -> template_versions.Head | None:
         return await template_versions.head(self.database, tenant_id, key)
@@ -94,13 +96,13 @@ class TemplateStore:
         stored = await template_versions.version(self.database, tenant_id, key, version)
         if stored is None:
             raise UnknownTemplate(f"{key} v{version}")
-        found = self._versions[(tenant_id, key, version)] = await _as_today(stored)
+        found = await _as_today(stored)
+        self._versions.put((tenant_id, key, version), found)
         return found
 
     def forget(self, tenant_id: str, key: str) -> None:
         """A deleted template's key may be created again, with versions numbered from 1."""
-        for cached in [k for k in self._versions if k[:2] == (tenant_id, key)]:
-            del self._versions[cached]
+        self._versions.retain(lambda cached, _: cached[:2] != (tenant_id, key))
 
     async def versions(self, tenant_id: str, key: str) -> list[Version]:
         numbers = await template_versions.version_numbers(self.database, tenant_id, key)

@@ -20,6 +20,8 @@ MAX_RETRY_AFTER_SECONDS = 300.0
 # How much of a reply body we read: enough for any API's error message, and a misbehaving
 # endpoint (a webhook URL is tenant-supplied) cannot make us buffer megabytes.
 MAX_REPLY_BYTES = 64 * 1024
+# Connections of a session of our own when the channel's concurrency is unknown: aiohttp's default.
+DEFAULT_CONNECTION_LIMIT = 100
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,7 @@ class OwnedSession:
     def __init__(self, context: ProviderContext) -> None:
         self._shared = context.http
         self._guard = context.guard
+        self._limit = context.concurrency or DEFAULT_CONNECTION_LIMIT
         self._own: aiohttp.ClientSession | None = None
 
     def get(self) -> aiohttp.ClientSession:
@@ -126,7 +129,7 @@ class OwnedSession:
             return self._shared
         if self._own is None or self._own.closed:
             # Created on first use, inside the running loop, as aiohttp requires.
-            self._own = self._guard.session()
+            self._own = self._guard.session(self._limit)
         return self._own
 
     async def close(self) -> None:

@@ -20,6 +20,7 @@ class ConnectionPool:
         self._connect = connect
         self._idle: list[aiosmtplib.SMTP] = []
         self._slots = asyncio.Semaphore(size)
+        self._closed = False
 
     async def sendmail(self, sender: str, recipients: list[str], data: bytes) -> None:
         async with self._slots:
@@ -36,6 +37,7 @@ class ConnectionPool:
             await self._send(await self._connect(), sender, recipients, data)
 
     async def close(self) -> None:
+        self._closed = True  # a send still in flight closes its connection when done
         idle, self._idle = self._idle, []
         await asyncio.gather(*(client.quit() for client in idle), return_exceptions=True)
         for client in idle:
@@ -64,5 +66,7 @@ class ConnectionPool:
         self._release(client)
 
     def _release(self, client: aiosmtplib.SMTP) -> None:
-        if client.is_connected:
+        if self._closed:
+            client.close()
+        elif client.is_connected:
             self._idle.append(client)

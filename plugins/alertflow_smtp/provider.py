@@ -31,9 +31,12 @@ from alertflow_provider_kit import TimeoutSeconds
 from .mime import ascii_address, message_id, render
 from .pool import ConnectionPool
 
-# Connections kept open per provider instance: enough to overlap round trips, few enough
-# that a tenant's workers never trip a server's per-client connection limit.
-POOL_SIZE = 4
+# Connections kept open per provider instance when neither max_connections nor the channel's
+# concurrency says (a test send through the API): one send at a time needs no more.
+FALLBACK_POOL_SIZE = 4
+# A relay refuses a client past its per-client connection limit (Postfix: 50 by default,
+# smtpd_client_connection_count_limit); beyond a few hundred, more connections add nothing.
+MAX_CONNECTIONS = 256
 DEFAULT_PORTS = {"none": 25, "starttls": 587, "tls": 465}
 # 530 "authentication required" answering MAIL means we did not log in: configuration.
 AUTH_REQUIRED = 530
@@ -59,6 +62,12 @@ class SmtpSettings(ProviderSettings):
     from_address: str
     from_name: str | None = None
     timeout_seconds: TimeoutSeconds = 30.0
+    max_connections: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_CONNECTIONS,
+        description="connections kept open at once; default: the channel's [workers] concurrency",
+    )
 
     @field_validator("from_address")
     @classmethod
@@ -100,7 +109,8 @@ class SmtpProvider(Provider):
     def __init__(self, settings: SmtpSettings, context: ProviderContext) -> None:
         super().__init__(settings, context)
         self._tls = _tls_context(settings) if settings.security != "none" else None
-        self._pool = ConnectionPool(self._connect, POOL_SIZE)
+        size = settings.max_connections or context.concurrency or FALLBACK_POOL_SIZE
+        self._pool = ConnectionPool(self._connect, size)
 
     async def send(self, message: Message) -> Sent:
         if not message.recipient.email:

@@ -16,6 +16,9 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from .tls import TlsCert
 
+# How long until_held waits at most: a ceiling for a broken test, never a timing assertion.
+HOLD_CEILING_SECONDS = 30.0
+
 
 @dataclass(frozen=True)
 class ReceivedMail:
@@ -35,6 +38,8 @@ class FakeSmtpServer:
     - ``credentials``: ``(username, password)`` makes AUTH required.
     - ``rcpt_replies[address]``: the reply to RCPT TO for that address (e.g. "550 5.1.1 no").
     - ``data_replies``: replies to the next end-of-DATA commands (e.g. "451 4.3.0 later").
+    - ``hold_data()``: every end-of-DATA waits until ``release_data()``; ``held`` counts the
+      messages waiting now and ``most_held`` the most at once (sends in flight together).
 
     Every message is parsed with the standard library's ``email`` package; one it finds a
     defect in (in the MIME structure or any header) is refused with 554 and recorded in
@@ -61,6 +66,10 @@ class FakeSmtpServer:
         self.rcpt_replies: dict[str, str] = {}
         self.data_replies: deque[str] = deque()
         self.connections = 0
+        self.held = 0
+        self.most_held = 0
+        self._gate: asyncio.Event | None = None
+        self._held_changed = asyncio.Event()
         self.logins: list[str] = []
         self._sessions: list[SMTP] = []
         self._server: asyncio.Server | None = None
@@ -86,6 +95,30 @@ class FakeSmtpServer:
             if session.transport is not None:
                 session.transport.close()
         self._sessions.clear()
+
+    def hold_data(self) -> None:
+        self._gate = asyncio.Event()
+
+    def release_data(self) -> None:
+        if self._gate is not None:
+            self._gate.set()
+        self._gate = None
+
+    async def until_held(self, count: int) -> None:
+        """Wait until ``count`` messages wait at end-of-DATA (a held DATA never times out)."""
+        async with asyncio.timeout(HOLD_CEILING_SECONDS):
+            while self.held < count:
+                self._held_changed.clear()
+                await self._held_changed.wait()
+
+    async def _hold(self, gate: asyncio.Event) -> None:
+        self.held += 1
+        self.most_held = max(self.most_held, self.held)
+        self._held_changed.set()
+        try:
+            await gate.wait()
+        finally:
+            self.held -= 1
 
     def _new_session(self) -> SMTP:
         self.connections += 1
@@ -131,6 +164,8 @@ class FakeSmtpServer:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self._gate is not None:
+            await self._hold(self._gate)
         if self.data_replies:
             return self.data_replies.popleft()
         raw = envelope.original_content or b""

@@ -17,5 +17,6 @@ def provider_context(
     http: aiohttp.ClientSession | None = None,
     public_url: str | None = None,
     guard: OutboundGuard = LOOPBACK_OPEN,
+    concurrency: int | None = None,
 ) -> ProviderContext:
-    return ProviderContext(database=None, public_url=public_url, http=http, guard=guard)  # type: ignore[arg-type]
+    return ProviderContext(database=None, public_url=public_url, http=http, guard=guard, concurrency=concurrency)  # type: ignore[arg-type]

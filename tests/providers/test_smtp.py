@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from alertflow_smtp import SmtpProvider
 from alertflow_smtp.mime import render
-from alertflow_smtp.provider import POOL_SIZE
+from alertflow_smtp.provider import FALLBACK_POOL_SIZE
 from pydantic import ValidationError
 
 from alertflow.outcomes import PermanentFailure, RetryLater, Sent
@@ -28,7 +28,7 @@ FROM = "alerts@alertflow.test"
 CREDENTIALS = ("alertflow", "s3cret")
 
 
-def smtp(server: FakeSmtpServer, **settings: Any) -> SmtpProvider:
+def smtp(server: FakeSmtpServer, concurrency: int | None = None, **settings: Any) -> SmtpProvider:
     defaults: dict[str, Any] = {
         "host": server.host,
         "port": server.port,
@@ -38,7 +38,7 @@ def smtp(server: FakeSmtpServer, **settings: Any) -> SmtpProvider:
         "timeout_seconds": 5,
     }
     provider_settings = SmtpProvider.Settings(**{**defaults, **settings})
-    return SmtpProvider(provider_settings, provider_context())
+    return SmtpProvider(provider_settings, provider_context(concurrency=concurrency))
 
 
 def email_to(address: str | None = "ann@example.com", **kwargs: Any) -> Any:
@@ -205,7 +205,39 @@ async def test_concurrent_sends_share_at_most_pool_size_connections(fake_smtp, c
     provider = closing(smtp(fake_smtp))
     await asyncio.gather(*(provider.send(email_to(delivery_id=f"dlv_{n}")) for n in range(12)))
     assert len(fake_smtp.messages) == 12
-    assert 1 <= fake_smtp.connections <= POOL_SIZE
+    assert 1 <= fake_smtp.connections <= FALLBACK_POOL_SIZE
+
+
+async def sends_held_at_once(server: FakeSmtpServer, provider: SmtpProvider, sends: int, expected: int) -> None:
+    """Start ``sends`` sends while the server holds every DATA; once ``expected`` are held,
+    let them all through and wait for every send to finish."""
+    server.hold_data()
+    tasks = [asyncio.create_task(provider.send(email_to(delivery_id=f"dlv_{n}"))) for n in range(sends)]
+    await server.until_held(expected)
+    server.release_data()
+    await asyncio.gather(*tasks)
+    assert len(server.messages) == sends
+
+
+async def test_the_pool_holds_as_many_connections_as_the_channel_runs_sends(fake_smtp, closing):
+    provider = closing(smtp(fake_smtp, concurrency=7))
+    await sends_held_at_once(fake_smtp, provider, sends=14, expected=7)
+    assert fake_smtp.most_held == 7
+    assert fake_smtp.connections == 7
+
+
+async def test_max_connections_caps_the_pool_below_the_channel_concurrency(fake_smtp, closing):
+    provider = closing(smtp(fake_smtp, concurrency=16, max_connections=2))
+    await sends_held_at_once(fake_smtp, provider, sends=12, expected=2)
+    assert fake_smtp.most_held == 2
+    assert fake_smtp.connections == 2
+
+
+@pytest.mark.parametrize("value", [0, 257, "many"])
+def test_max_connections_outside_1_to_256_is_refused_naming_it(value):
+    with pytest.raises(ValidationError) as refused:
+        SmtpProvider.Settings(host="mx.test", from_address=FROM, max_connections=value)
+    assert [e["loc"] for e in refused.value.errors()] == [("max_connections",)]
 
 
 async def test_a_connection_the_server_dropped_is_replaced_without_failing_the_send(fake_smtp, closing):
