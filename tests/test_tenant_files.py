@@ -86,12 +86,7 @@ async def test_the_inline_alternatives_are_taken_from_a_tenant(
     assert (await set_channel(app, "email", as_tenant(smtp(server, ca_pem=pem)))).status == 200
     key = fake_fcm.service_account_json()
     assert (await set_channel(app, "push", as_tenant(fcm(fake_fcm, service_account_json=key)))).status == 200
-    await app.call("PUT", "/v1/users/u1", "admin", {"push_tokens": ["phone"]})
-    for body in (MAIL, PUSH):
-        nid = (await app.publish(body))["notifications"][0]["id"]
-        [delivery] = (await app.settled(nid))["deliveries"]
-        assert delivery["status"] == "sent", delivery
-    assert len(server.messages) == 1 and len(fake_fcm.messages) == 1
+    await an_email_and_a_push_are_sent(app, server, fake_fcm)
 
 
 @pytest.mark.parametrize(
@@ -122,12 +117,7 @@ async def test_the_operators_providers_may_still_name_server_files(
         "push": fcm(fake_fcm, service_account_file=str(paths["key"])),
     }
     app = await start_app(providers=providers)
-    await app.call("PUT", "/v1/users/u1", "admin", {"push_tokens": ["phone"]})
-    for body in (MAIL, PUSH):
-        nid = (await app.publish(body))["notifications"][0]["id"]
-        [delivery] = (await app.settled(nid))["deliveries"]
-        assert delivery["status"] == "sent", delivery
-    assert len(server.messages) == 1 and len(fake_fcm.messages) == 1
+    await an_email_and_a_push_are_sent(app, server, fake_fcm)
 
 
 # -- any provider's path setting, found by its type
@@ -200,3 +190,12 @@ async def test_a_set_up_stored_before_the_rule_sends_nothing_until_set_again(
     assert (await set_channel(app, "email", fixed)).status == 200
     nid = (await app.publish(MAIL))["notifications"][0]["id"]
     assert (await app.settled(nid))["deliveries"][0]["status"] == "sent" and len(fake_smtp.messages) == 1
+
+
+async def an_email_and_a_push_are_sent(app: Harness, server: FakeSmtpServer, fake_fcm: FakeFcm) -> None:
+    await app.call("PUT", "/v1/users/u1", "admin", {"push_tokens": ["phone"]})
+    for body in (MAIL, PUSH):
+        nid = (await app.publish(body))["notifications"][0]["id"]
+        [delivery] = (await app.settled(nid))["deliveries"]
+        assert delivery["status"] == "sent", delivery
+    assert len(server.messages) == 1 and len(fake_fcm.messages) == 1
