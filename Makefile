@@ -43,6 +43,10 @@ $(TEST_STAMP): $(STAMP)
 	@# The dashboard and widget tests drive Debian's chromium, the packaging test runs nginx -t.
 	@$(call debian_tool,chromium,browser tests)
 	@$(call debian_tool,nginx,the nginx test)
+	@# The PostgreSQL backend's tests start a throwaway cluster from Debian's server package,
+	@# whose programs live in /usr/lib/postgresql/N/bin, off the PATH.
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v pg_config >/dev/null 2>&1 \
+		|| $(call debian_tool,postgresql,the PostgreSQL tests)
 	touch $@
 
 # -rs: every skipped test says why (no nginx, no executable built yet, ...).

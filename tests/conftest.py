@@ -24,7 +24,7 @@ from alertflow.providers.netguard import Resolve, system_resolve
 from tests.process import WAIT_SECONDS, Server
 
 # The local peers speaking each provider's wire format (SMTP, Twilio, FCM, Web Push, ...).
-pytest_plugins = ["tests.fakes.fixtures"]
+pytest_plugins = ["tests.fakes.fixtures", "tests.postgres"]
 
 
 class Script:
