@@ -86,7 +86,8 @@ def test_actionlint_does_report_a_broken_workflow(tmp_path: Path) -> None:
 def test_zizmor_does_report_an_unsafe_workflow(tmp_path: Path) -> None:
     unsafe = tmp_path / ".github" / "workflows" / "unsafe.yml"
     unsafe.parent.mkdir(parents=True)
-    unsafe.write_text("on: push\njobs:\n  x:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: actions/checkout@v4\n")
+    steps = "    steps:\n      - uses: actions/checkout@v4\n"
+    unsafe.write_text("on: push\njobs:\n  x:\n    runs-on: ubuntu-latest\n" + steps)
     zizmor = Path(sys.executable).parent / "zizmor"
     done = subprocess.run([str(zizmor), "--offline", str(unsafe.parent)], capture_output=True, text=True)
     assert done.returncode != 0 and "unpinned-uses" in done.stdout + done.stderr
