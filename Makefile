@@ -39,7 +39,7 @@ serve: $(STAMP)
 	$(BIN)/alertflow serve $(if $(PORT),--port $(PORT))
 
 $(TEST_STAMP): $(STAMP)
-	$(BIN)/pip install -q -e '.[test]' -e tests/testkit
+	$(BIN)/pip install -q -e '.[test]' -e tests/testkit -e clients/python
 	@# The dashboard and widget tests drive Debian's chromium, the packaging test runs nginx -t.
 	@$(call debian_tool,chromium,browser tests)
 	@$(call debian_tool,nginx,the nginx test)
