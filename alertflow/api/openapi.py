@@ -34,6 +34,8 @@ def document(routes: Iterable[Route]) -> dict[str, Any]:
     for route in routes:
         op: dict[str, Any] = {
             "operationId": route.handler.__name__,
+            # Grouped as the code is: one tag per resource module (notifications, templates, ...).
+            "tags": [route.handler.__module__.rsplit(".", 1)[-1]],
             "summary": summary(route),
             "parameters": parameters(route),
             "responses": responses(route),
