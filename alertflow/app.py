@@ -14,7 +14,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from .api import dashboard, operations
+from .api import dashboard, operations, receipts
 from .api.context import AUTH_CACHE_SECONDS, SERVICES, Services
 from .api.headers import security_headers
 from .api.middleware import AUTH_LIMITER, MIB, PARSER_LIMITS, authenticate, problems
@@ -31,6 +31,7 @@ from .inbox.hub import HUB, Hub, item_listener
 from .intake.fanout import FanOut
 from .intake.scheduler import Scheduler
 from .message import CHANNELS
+from .providers.amazon_sns import SnsVerifier
 from .providers.channel_setup import ChannelProviders
 from .providers.interface import ProviderContext
 from .providers.netguard import OutboundGuard, Resolve, parse_networks, system_resolve
@@ -135,6 +136,7 @@ def create_app(
     app[AUTH_LIMITER] = AuthFailureLimiter(config.limits, clock.now)
     app.on_response_prepare.append(security_headers(config.server.public_url))
     app[HUB] = hub = Hub(database, config.inbox, coordinator)
+    app[receipts.SNS] = SnsVerifier(guard, config.receipts.sns_certificate_urls)
     app[operations.ROUTES] = tuple(route for table in ROUTE_TABLES for route in table.routes)
     for table in ROUTE_TABLES:
         table.add_to(app)
