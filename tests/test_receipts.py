@@ -199,6 +199,27 @@ async def test_a_certificate_url_that_is_not_an_sns_host_is_refused_without_fetc
     assert (await delivery_now(app, delivery))["status"] == "sent"
 
 
+async def test_a_listed_certificate_that_has_expired_is_refused(start_app: StartApp, smtp: FakeSmtpServer) -> None:
+    async with FakeSns(expired_certificate=True) as stale:
+        app = await start_app(receipts={"sns_certificate_urls": [stale.cert_url]})
+        path = await receipt_path(app, "ses")
+        resp = await post_sns(app, path, stale.subscription_confirmation())
+        assert resp.status == 403 and "not valid now" in (await resp.json())["detail"]
+        assert stale.confirmed == []
+
+
+async def test_a_notification_with_a_subject_verifies_with_the_subject_signed(
+    app: Harness, smtp: FakeSmtpServer, sns: FakeSns
+) -> None:
+    path = await receipt_path(app, "ses")
+    delivery = await sent_mail(app, smtp, "ann@example.com")
+    note = ses_delivery(delivery["provider_message_id"], "ann@example.com")
+    signed = sns.notification(note, subject="Amazon SES Email Event Notification", version="2")
+    assert (await post_sns(app, path, {**signed, "Subject": "Something else"})).status == 403
+    assert (await post_sns(app, path, signed)).status == 204
+    assert (await delivery_now(app, delivery))["status"] == "delivered"
+
+
 async def test_the_signing_certificate_is_fetched_once_for_many_messages(
     app: Harness, smtp: FakeSmtpServer, sns: FakeSns
 ) -> None:

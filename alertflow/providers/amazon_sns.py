@@ -98,8 +98,9 @@ class SnsVerifier:
         self.guard = guard
         self.test_certificate_urls = frozenset(test_certificate_urls)
         self._test_origins = frozenset(_origin(u) for u in test_certificate_urls)
-        self._keys: Lru[str, rsa.RSAPublicKey] = Lru(CERTIFICATE_CACHE)
-        self._fetching: dict[str, asyncio.Future[rsa.RSAPublicKey]] = {}
+        # URL -> (the certificate's key, when the certificate expires)
+        self._keys: Lru[str, tuple[rsa.RSAPublicKey, datetime]] = Lru(CERTIFICATE_CACHE)
+        self._fetching: dict[str, asyncio.Future[tuple[rsa.RSAPublicKey, datetime]]] = {}
 
     def certificate_refusal(self, url: str) -> str | None:
         """Why a SigningCertURL is not to be trusted, or None."""
@@ -164,18 +165,18 @@ class SnsVerifier:
 
     async def _key(self, url: str) -> rsa.RSAPublicKey:
         """The certificate's key, fetched once however many messages wait for it."""
-        key = self._keys.get(url)
-        if key is not None:
-            return key
+        kept = self._keys.get(url)
+        if kept is not None and kept[1] >= datetime.now(UTC):
+            return kept[0]
         pending = self._fetching.get(url)
         if pending is None:
             pending = self._fetching[url] = asyncio.ensure_future(self._fetch(url))
             pending.add_done_callback(lambda _: self._fetching.pop(url, None))
-        key = await asyncio.shield(pending)
-        self._keys.put(url, key)
-        return key
+        fetched = await asyncio.shield(pending)
+        self._keys.put(url, fetched)
+        return fetched[0]
 
-    async def _fetch(self, url: str) -> rsa.RSAPublicKey:
+    async def _fetch(self, url: str) -> tuple[rsa.RSAPublicKey, datetime]:
         try:
             async with (
                 self._session(url in self.test_certificate_urls) as http,
@@ -196,7 +197,7 @@ class SnsVerifier:
         key = certificate.public_key()
         if not isinstance(key, rsa.RSAPublicKey):
             raise InvalidMessage("the signing certificate's key is not RSA")
-        return key
+        return key, certificate.not_valid_after_utc
 
     def _session(self, operator_listed: bool) -> aiohttp.ClientSession:
         # A test double the operator listed may live anywhere, like the operator's providers.

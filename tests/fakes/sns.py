@@ -31,11 +31,12 @@ NOTIFICATION_KEYS = ("Message", "MessageId", "Subject", "Timestamp", "TopicArn",
 CONFIRMATION_KEYS = ("Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type")
 
 
-def make_certificate() -> tuple[rsa.RSAPrivateKey, bytes]:
-    """A fresh RSA key and a self-signed certificate for it (PEM), valid for a day."""
+def make_certificate(expired: bool = False) -> tuple[rsa.RSAPrivateKey, bytes]:
+    """A fresh RSA key and a self-signed certificate for it (PEM), valid for a day (or one
+    that expired an hour ago)."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sns.eu-west-1.amazonaws.com")])
-    now = dt.datetime.now(dt.UTC)
+    now = dt.datetime.now(dt.UTC) - dt.timedelta(days=1, hours=2) * expired
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -56,9 +57,9 @@ def sns_time(at: float) -> str:
 class FakeSns(HttpPeer):
     """Serves its certificate at ``cert_url`` and counts visits to its SubscribeURLs."""
 
-    def __init__(self, host: str = "127.0.0.1") -> None:
+    def __init__(self, host: str = "127.0.0.1", expired_certificate: bool = False) -> None:
         super().__init__(host)
-        self.key, self.cert_pem = make_certificate()
+        self.key, self.cert_pem = make_certificate(expired_certificate)
         self.confirmed: list[str] = []
         self.app.router.add_get(CERT_PATH, self._certificate)
         self.app.router.add_get(CONFIRM_PATH, self._confirm)
