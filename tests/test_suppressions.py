@@ -48,6 +48,13 @@ async def test_email_addresses_are_listed_and_matched_in_lower_case(app: Harness
     assert delivery["reason"] == "suppression:manual"
 
 
+async def test_an_internationalised_domain_is_listed_in_its_ascii_form_and_matched_either_way(app: Harness) -> None:
+    resp = await put(app, "email", "Ann@Bücher.de")
+    assert (await resp.json())["address"] == "ann@xn--bcher-kva.de"
+    assert (await delivery_of(app, {"email": "ann@BÜCHER.de"}))["reason"] == "suppression:manual"
+    assert (await delivery_of(app, {"email": "ann@xn--bcher-kva.de"}))["reason"] == "suppression:manual"
+
+
 async def test_a_phone_number_is_listed_in_e164_and_suppresses_sms(app: Harness) -> None:
     resp = await put(app, "sms", "+1 (555) 010-0123")
     assert resp.status == 200, await resp.text()

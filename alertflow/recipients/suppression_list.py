@@ -40,10 +40,11 @@ def normalise(channel: str, address: str) -> str:
     if channel == "email":
         check_email(address)
         local, _, domain = address.rpartition("@")
-        try:
-            domain = domain.encode("idna").decode("ascii")
-        except UnicodeError:
-            raise ValueError("not an email address (the domain is not a valid host name)") from None
+        if not domain.isascii():  # most are: the codec costs as much again as the rest
+            try:
+                domain = domain.encode("idna").decode("ascii")
+            except UnicodeError:
+                raise ValueError("not an email address (the domain is not a valid host name)") from None
         return f"{local}@{domain}".lower()
     if channel == "sms":
         phone = address.translate(_PHONE_PUNCTUATION)
