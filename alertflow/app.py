@@ -37,7 +37,7 @@ from .providers.interface import ProviderContext
 from .providers.netguard import OutboundGuard, Resolve, parse_networks, system_resolve
 from .providers.registry import ProviderRegistry
 from .providers.sealing import Sealer
-from .recipients import categories
+from .recipients import categories, suppression_list
 from .recipients.unsubscribe import Links
 from .storage.database import SQLiteDatabase
 from .templates.sandbox import size_caches
@@ -162,7 +162,13 @@ def create_app(
     async def workers(app: web.Application) -> AsyncIterator[None]:
         nonlocal stopped
         deliverer = Deliverer(
-            database, config.queue, channels.for_tenant, Renderer(template_store).render, clock.now, links.url_for
+            database,
+            config.queue,
+            channels.for_tenant,
+            Renderer(template_store).render,
+            clock.now,
+            links.url_for,
+            listed=functools.partial(suppression_list.reason, settings_cache, database),
         )
         concurrency, node = config.workers.model_dump(), node_id(config.server.data_dir)
         pools = WorkerPools(

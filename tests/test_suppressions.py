@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from tests.conftest import EMAIL, SMS, Harness
+from tests.conftest import EMAIL, SMS, FakeClock, Harness, Script, StartApp
 from tests.test_bulk import bulk, finished
 
 
@@ -38,6 +39,28 @@ async def test_a_manual_entry_suppresses_publishes_until_it_is_deleted(app: Harn
     assert (await app.call("DELETE", "/v1/suppressions/email/ann@example.com", "admin")).status == 204
     assert (await delivery_of(app, {"email": "ann@example.com"}))["status"] == "sent"
     assert (await app.call("DELETE", "/v1/suppressions/email/ann@example.com", "admin")).status == 404
+
+
+async def test_a_scheduled_send_to_an_address_listed_meanwhile_is_suppressed_when_it_falls_due(
+    start_app: StartApp, script: Script
+) -> None:
+    noon = datetime(2026, 11, 30, 12, 0, tzinfo=UTC).timestamp()
+    clock = FakeClock(noon)
+    app = await start_app(clock=clock, providers={"email": script.provider()})
+    at = datetime.fromtimestamp(noon + 60, UTC).isoformat()
+    scheduled = [
+        (await app.publish({"to": {"email": who}, "content": EMAIL, "send_at": at}))["notifications"][0]["id"]
+        for who in ("gone@example.com", "ann@example.com")
+    ]
+    assert (await put(app, "email", "Gone@example.com", {"reason": "bounce"})).status == 200
+    clock.t = noon + 61
+    assert app.svc.pools is not None
+    app.svc.pools.scheduled()
+    [gone] = (await app.settled(scheduled[0]))["deliveries"]
+    assert (gone["status"], gone["reason"]) == ("suppressed", "suppression:bounce")
+    assert [a["outcome"] for a in gone["attempts"]] == ["suppressed"]
+    assert (await app.settled(scheduled[1]))["status"] == "sent"
+    assert [s["notification_id"] for s in script.sends()] == [scheduled[1]], "nothing went to the listed address"
 
 
 async def test_email_addresses_are_listed_and_matched_in_lower_case(app: Harness) -> None:

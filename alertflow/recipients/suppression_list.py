@@ -72,3 +72,8 @@ async def listed(settings: TtlCache, db: Database, tenant_id: str, addresses: It
             continue  # not an address the list could hold
     found = await suppressions.reasons(db, tenant_id, given)
     return {as_given: REASON_PREFIX + why for pair, why in found.items() for as_given in given[pair]}
+
+
+async def reason(settings: TtlCache, db: Database, tenant_id: str, channel: str, address: str) -> str | None:
+    """``suppression:<why>`` when the address is on the tenant's list (a send's last check)."""
+    return (await listed(settings, db, tenant_id, [(channel, address)])).get((channel, address))
