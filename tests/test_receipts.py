@@ -149,6 +149,17 @@ async def test_a_delivery_notification_marks_the_delivery_delivered(
     assert after["status"] == "delivered" and after["delivered_at"]
 
 
+async def test_a_configuration_sets_event_publishing_shape_is_read_too(
+    app: Harness, smtp: FakeSmtpServer, sns: FakeSns
+) -> None:
+    path = await receipt_path(app, "ses")
+    delivery = await sent_mail(app, smtp, "gone@example.com")
+    note = ses_bounce(delivery["provider_message_id"], "gone@example.com")
+    note["eventType"] = note.pop("notificationType")  # SES event destinations name the type so
+    assert (await post_sns(app, path, sns.notification(note))).status == 204
+    assert await status_of_next_publish(app, "gone@example.com") == ("suppressed", "suppression:bounce")
+
+
 async def test_a_tampered_sns_message_is_refused_and_changes_nothing(
     app: Harness, smtp: FakeSmtpServer, sns: FakeSns
 ) -> None:
