@@ -7,9 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from sqlite3 import Row
 
-from .database import Database, Tx
+from .database import Database, Row, Tx
 
 
 @dataclass(frozen=True)
