@@ -16,9 +16,8 @@ from ..intake.publish import check_email, check_phone
 from ..storage import suppressions
 from ..storage.database import Database
 
-# The recipient field each listed channel reaches; other channels have no list.
-CHANNEL_FIELDS = {"email": "email", "sms": "phone"}
-CHANNELS = tuple(CHANNEL_FIELDS)
+# The channels with a list: those that reach an address a provider can report on.
+CHANNELS = ("email", "sms")
 REASONS = ("bounce", "complaint", "manual")
 REASON_PREFIX = "suppression:"
 # Written around phone numbers by people and spreadsheets, never part of the number.
