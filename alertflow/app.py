@@ -14,7 +14,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from .api import dashboard, operations
+from .api import dashboard, operations, receipts
 from .api.context import AUTH_CACHE_SECONDS, SERVICES, Services
 from .api.headers import security_headers
 from .api.middleware import AUTH_LIMITER, MIB, PARSER_LIMITS, authenticate, problems
@@ -31,12 +31,13 @@ from .inbox.hub import HUB, Hub, item_listener
 from .intake.fanout import FanOut
 from .intake.scheduler import Scheduler
 from .message import CHANNELS
+from .providers.amazon_sns import SnsVerifier
 from .providers.channel_setup import ChannelProviders
 from .providers.interface import ProviderContext
 from .providers.netguard import OutboundGuard, Resolve, parse_networks, system_resolve
 from .providers.registry import ProviderRegistry
 from .providers.sealing import Sealer
-from .recipients import categories
+from .recipients import categories, suppression_list
 from .recipients.unsubscribe import Links
 from .storage.backend import database_for
 from .templates.sandbox import size_caches
@@ -135,6 +136,7 @@ def create_app(
     app[AUTH_LIMITER] = AuthFailureLimiter(config.limits, clock.now)
     app.on_response_prepare.append(security_headers(config.server.public_url))
     app[HUB] = hub = Hub(database, config.inbox, coordinator)
+    app[receipts.SNS] = SnsVerifier(guard, config.receipts.sns_certificate_urls)
     app[operations.ROUTES] = tuple(route for table in ROUTE_TABLES for route in table.routes)
     for table in ROUTE_TABLES:
         table.add_to(app)
@@ -160,7 +162,13 @@ def create_app(
     async def workers(app: web.Application) -> AsyncIterator[None]:
         nonlocal stopped
         deliverer = Deliverer(
-            database, config.queue, channels.for_tenant, Renderer(template_store).render, clock.now, links.url_for
+            database,
+            config.queue,
+            channels.for_tenant,
+            Renderer(template_store).render,
+            clock.now,
+            links.url_for,
+            listed=functools.partial(suppression_list.reason, settings_cache, database),
         )
         concurrency, node = config.workers.model_dump(), node_id(config.server.data_dir)
         pools = WorkerPools(

@@ -7,6 +7,7 @@ import secrets
 import tomllib
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, ValidationError, field_validator
 
@@ -111,6 +112,25 @@ class CacheConfig(_Section):
     channel_setups: int = Field(1000, ge=1)
 
 
+class ReceiptsConfig(_Section):
+    """Bounce, complaint and delivery reports from SES (through SNS) and SendGrid."""
+
+    # Certificate URLs trusted for SNS signatures besides SNS's own https hosts: a test double
+    # standing in for SNS (its origin may then also serve SubscribeURLs). Operator-only.
+    sns_certificate_urls: list[str] = []
+    # A report older than this (by its own timestamp) is refused as a replay; one seen within
+    # it is applied once. SNS retries a failed HTTP delivery for up to an hour at most.
+    max_age_seconds: float = Field(3600, gt=0)
+
+    @field_validator("sns_certificate_urls")
+    @classmethod
+    def _urls(cls, value: list[str]) -> list[str]:
+        for url in value:
+            if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
+                raise ValueError(f"{url!r} is not an http(s) URL")
+        return value
+
+
 # The [storage] url schemes: SQLite's file in data_dir, or one PostgreSQL shared by every node.
 SQLITE_URL = "sqlite:"
 POSTGRESQL_SCHEMES = ("postgresql://", "postgres://")
@@ -188,6 +208,7 @@ class Config(_Section):
     log: LogConfig = LogConfig()
     security: SecurityConfig = SecurityConfig()
     cache: CacheConfig = CacheConfig()
+    receipts: ReceiptsConfig = ReceiptsConfig()
     storage: StorageConfig = StorageConfig()
     # channel -> ordered provider entries ({"type": ..., **settings}); validated against
     # the installed providers by ProviderRegistry.validate, which knows their settings.

@@ -197,10 +197,11 @@ def principal(request: web.Request) -> Principal:
     return request[PRINCIPAL]
 
 
-async def read_body(request: web.Request, limit_mb: float | None = None) -> bytes:
-    """The raw JSON body: 415 unless JSON, 413 over the limit."""
+async def read_body(request: web.Request, limit_mb: float | None = None, json_only: bool = True) -> bytes:
+    """The raw JSON body: 415 unless JSON (or ``json_only`` is off: Amazon SNS posts JSON as
+    text/plain), 413 over the limit."""
     limit = int((limit_mb or services(request).config.server.max_body_mb) * MIB)
-    if request.content_type not in ("application/json",) and not request.content_type.endswith("+json"):
+    if json_only and request.content_type not in ("application/json",) and not request.content_type.endswith("+json"):
         raise ApiError("unsupported-media-type", f"send Content-Type: application/json (got {request.content_type!r})")
     if request.content_length is not None and request.content_length > limit:
         raise ApiError("body-too-large", f"the body is larger than {limit} bytes")

@@ -16,7 +16,16 @@ from typing import Any
 
 from ..config import QueueConfig
 from ..message import Device, Message, Recipient
-from ..outcomes import Deferred, DeliveryError, PermanentFailure, RateLimited, RetryLater, Sent, combine_device_outcomes
+from ..outcomes import (
+    Deferred,
+    DeliveryError,
+    PermanentFailure,
+    RateLimited,
+    RetryLater,
+    Sent,
+    Suppressed,
+    combine_device_outcomes,
+)
 from ..providers.channel_setup import Handle
 from ..recipients import directory, unsubscribe
 from ..storage import jobs, users
@@ -28,6 +37,8 @@ log = logging.getLogger("alertflow.delivery")
 Render = Callable[[Job, Recipient, users.User | None, dict[str, str]], Awaitable[dict[str, Any]]]
 UnsubscribeUrl = Callable[[str, str | None, str, float], Awaitable[str | None]]
 ProvidersFor = Callable[[str, str], Awaitable[list[Handle]]]
+# Why (tenant, channel, address) is on the tenant's suppression list, or None.
+Listed = Callable[[str, str, str], Awaitable[str | None]]
 # The longest a send waits for its provider's rate limit before going back to the queue.
 MAX_PACE_SECONDS = 2.0
 Listener = Callable[[Job, Decision], None]
@@ -68,6 +79,8 @@ def outcome_name(result: Sent | DeliveryError) -> str:
         return "failed"
     if isinstance(result, Deferred):
         return "deferred"
+    if isinstance(result, Suppressed):
+        return "suppressed"
     return "rate_limited" if isinstance(result, RateLimited) else "retry"
 
 
@@ -79,6 +92,8 @@ def decide(job: Job, attempt: Attempt, policy: QueueConfig, now: float, rng: ran
         return Decision(outcome, outcome, who, result.provider_message_id, earlier=earlier)
     if isinstance(result, PermanentFailure):
         return Decision("failed", outcome, who, error=result.error, earlier=earlier)
+    if isinstance(result, Suppressed):
+        return Decision("suppressed", outcome, error=result.error)
     if isinstance(result, Deferred):  # not tried: wait for a provider, spend no attempt
         return Decision("deferred", outcome, who, error=result.error, retry_at=now + (result.after or 0.0))
     if job.attempt >= policy.max_attempts:
@@ -142,6 +157,7 @@ class Deliverer:
         clock: Callable[[], float],
         unsubscribe_url: UnsubscribeUrl,
         rng: random.Random | None = None,
+        listed: Listed | None = None,
     ) -> None:
         self.database = database
         self.policy = policy
@@ -150,6 +166,7 @@ class Deliverer:
         self.clock = clock
         self.unsubscribe_url = unsubscribe_url
         self.rng = rng or random.Random()
+        self.listed = listed
         # Called after each decision is committed (metrics, live updates, tests waiting on work).
         self.listeners: list[Listener] = []
 
@@ -207,6 +224,12 @@ class Deliverer:
             if job.user_id and user is None:
                 return Attempt(None, PermanentFailure("unknown_user: the user was deleted"))
             recipient = recipient_for(job, user)
+            # Listed since it was queued (publish checks too): a bounce must stop a retry or
+            # a scheduled send as well as the next publish.
+            address = recipient.email if job.channel == "email" else recipient.phone if job.channel == "sms" else None
+            why = await self.listed(job.tenant_id, job.channel, address) if self.listed and address else None
+            if why is not None:
+                return Attempt(None, Suppressed(why))
             url = await self.unsubscribe_url(job.tenant_id, job.user_id, job.category, self.clock())
             # Always defined, empty where no link applies, so one template serves every category.
             content = await self.render(job, recipient, user, {"unsubscribe_url": url or ""})

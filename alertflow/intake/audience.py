@@ -4,10 +4,11 @@ audience before it, announcing the new deliveries after the commit."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import invalid, invalid_many
-from ..recipients import categories, preferences
+from ..recipients import categories, preferences, suppression_list
 from ..storage import topic_members
 from ..storage import users as stored_users
 from ..storage.database import Database
@@ -21,7 +22,7 @@ from ..templates.content import (
     provided_variables,
 )
 from ..templates.store import UnknownTemplate
-from .publish import MAX_RECIPIENTS, Audience, Plan, PublishRequest, RecipientIn, choose_channels
+from .publish import MAX_RECIPIENTS, Audience, Plan, PublishRequest, RecipientIn, choose_channels, contact_address
 
 if TYPE_CHECKING:
     from ..cache import TtlCache
@@ -80,16 +81,30 @@ async def audience_for(
         users = await stored_users.known(db, tenant_id, {r.user_id for r in to if r.user_id})
     # An unknown user's preferences never matter: every delivery to them is suppressed.
     user_prefs = {user_id: prefs for user_id, u in users.items() if (prefs := preferences.parse(u["preferences"]))}
+    channels = choose_channels(req, available)
     return Audience(
         tenant_id,
         category,
-        choose_channels(req, available),
+        channels,
         users,
         user_prefs,
         await preferences.cached_defaults(svc.settings, db, tenant_id),
         template_version=version,
         content=content,
+        # Lazy: the addresses are gathered only when the tenant's list is not empty.
+        suppressed=await suppression_list.listed(svc.settings, db, tenant_id, _addresses(to, channels, users)),
     )
+
+
+def _addresses(to: list[RecipientIn], channels: list[str], users: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """(channel, address) of every delivery a plan may make on a channel with a suppression list."""
+    for r in to:
+        recipient = r.model_dump(include={"email", "phone"}, exclude_none=True)
+        user = users.get(r.user_id) if r.user_id else None
+        for channel in channels:
+            address = contact_address(channel, recipient, user)
+            if address:
+                yield channel, address
 
 
 def all_addressed_by_user_id(req: PublishRequest) -> bool:

@@ -205,6 +205,27 @@ def contact_reason(channel: str, recipient: dict[str, Any], user: Mapping[str, A
     return f"no_contact:{needs}"
 
 
+def contact_address(channel: str, recipient: Mapping[str, Any], user: Mapping[str, Any] | None) -> str | None:
+    """The address a delivery on ``channel`` goes to: the request's, else the user's record."""
+    needs = _CONTACT_FIELD.get(channel)
+    if needs is None or needs in ("push_token", "user_id"):
+        return None
+    return recipient.get(needs) or (user[needs] if user is not None else None)
+
+
+def listed_reason(
+    suppressed: Mapping[tuple[str, str], str],
+    channel: str,
+    recipient: Mapping[str, Any],
+    user: Mapping[str, Any] | None,
+) -> str | None:
+    """Why the delivery's address is on the suppression list, or None."""
+    if not suppressed:  # the common case, made cheap for bulk
+        return None
+    address = contact_address(channel, recipient, user)
+    return None if address is None else suppressed.get((channel, address))
+
+
 @dataclass(frozen=True)
 class Audience:
     """What a plan needs to know of the tenant and its recipients, looked up before the write."""
@@ -217,6 +238,9 @@ class Audience:
     tenant_preferences: Preferences | None = None
     template_version: int | None = None
     content: dict[str, Any] | None = None  # validated inline content, rendered at send time
+    # (channel, address as the delivery will use it) -> "suppression:<why>", for the
+    # addresses on the tenant's suppression list (recipients/suppression_list.py)
+    suppressed: dict[tuple[str, str], str] = field(default_factory=dict)
 
 
 def plan(
@@ -260,8 +284,10 @@ def plan(
         statuses = []
         for channel in audience.channels:
             did = next(delivery_ids)
-            reason = contact_reason(channel, recipient, user) or suppression(
-                category, channel, prefs, audience.tenant_preferences
+            reason = (
+                contact_reason(channel, recipient, user)
+                or listed_reason(audience.suppressed, channel, recipient, user)
+                or suppression(category, channel, prefs, audience.tenant_preferences)
             )
             run_at = due
             if reason is None:

@@ -102,6 +102,19 @@ def apply_receipt(
     return bool(moved)
 
 
+def with_provider_message_ids(tx: Tx, tenant_id: str, message_ids: Sequence[str]) -> list[str]:
+    """The tenant's deliveries a provider accepted under one of ``message_ids``: receipts that
+    name the provider's message, not our delivery (SES, SendGrid)."""
+    if not message_ids:
+        return []
+    rows = tx.execute(
+        f"SELECT id FROM deliveries WHERE provider_message_id IN ({_in(len(message_ids))}) AND tenant_id = ?"
+        " ORDER BY id",
+        (*message_ids, tenant_id),
+    ).fetchall()
+    return [r["id"] for r in rows]
+
+
 async def receipt_target(db: Database, delivery_id: str) -> ReceiptTarget | None:
     row = await db.fetchone(
         "SELECT tenant_id, channel, provider, provider_message_id FROM deliveries WHERE id = ?", (delivery_id,)
