@@ -9,6 +9,7 @@ from . import (
     channels,
     dashboard,
     dlq,
+    guides,
     inbox,
     notifications,
     operations,
@@ -25,6 +26,7 @@ from . import (
 
 ROUTE_TABLES = (
     operations.api,
+    guides.api,
     notifications.api,
     dlq.api,
     outbox.api,
