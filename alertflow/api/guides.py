@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import html
+import itertools
+import posixpath
 import re
 from dataclasses import dataclass
 from importlib import resources
@@ -20,7 +22,7 @@ api = Routes()
 # docs/ sits at the top of the source tree, readable on GitHub; the package reaches it through a
 # link (alertflow/guides), and wheels and the frozen build carry it as package data.
 GUIDES_DIR = Path(str(resources.files("alertflow").joinpath("guides")))
-# A relative link to another guide's Markdown file: on the server the page drops the suffix.
+# A relative link to a Markdown file: another guide's page on the server, or a file beyond them.
 GUIDE_LINK = re.compile(r"^(?![a-z]+:|/)(?P<path>[^#?]*)\.md(?P<rest>[#?].*)?$")
 
 
@@ -77,25 +79,44 @@ def _page(title: str, body: str) -> web.Response:
 def guides() -> dict[str, Guide]:
     """Every guide, rendered once: the files ship with the release and do not change under it."""
     found: dict[str, Guide] = {}
-    for path in sorted(GUIDES_DIR.rglob("*.md")):
-        name = path.relative_to(GUIDES_DIR).with_suffix("").as_posix()
+    paths = {p.relative_to(GUIDES_DIR).with_suffix("").as_posix(): p for p in sorted(GUIDES_DIR.rglob("*.md"))}
+    for name, path in paths.items():
         text = path.read_text(encoding="utf-8")
         title = next((line[2:].strip() for line in text.splitlines() if line.startswith("# ")), name)
-        found[name] = Guide(name, title, render(text))
+        found[name] = Guide(name, title, render(text, name, frozenset(paths)))
     return found
 
 
-def render(markdown: str) -> str:
-    """HTML of a guide: raw HTML in the source is shown as text, links to guides lose ``.md``."""
+def render(markdown: str, name: str, names: frozenset[str]) -> str:
+    """HTML of guide ``name``: raw HTML in the source shows as text, headings get GitHub's ids,
+    links to other guides lose ``.md``, and links to files beyond the guides become plain text
+    (the server has no page for them; on GitHub they work)."""
     md = MarkdownIt("commonmark", {"html": False}).enable("table")
     md.core.ruler.push("guide_links", _guide_links)
-    return md.render(markdown)
+    md.core.ruler.push("heading_ids", _heading_ids)
+    return md.render(markdown, {"name": name, "names": names})
 
 
 def _guide_links(state: StateCore) -> None:
+    here = posixpath.dirname(state.env["name"])
     for token in state.tokens:
+        unlinked = False
         for child in token.children or ():
-            href = child.attrGet("href") if child.type == "link_open" else None
-            match = GUIDE_LINK.match(str(href)) if href else None
-            if match:
-                child.attrSet("href", match["path"] + (match["rest"] or ""))
+            if child.type == "link_close" and unlinked:
+                child.type, unlinked = "text", False  # with no content it renders as nothing
+            href = str(child.attrGet("href") or "") if child.type == "link_open" else ""
+            match = GUIDE_LINK.match(href)
+            if not match:
+                continue
+            target = posixpath.normpath(posixpath.join(here, match["path"]))
+            if target in state.env["names"]:
+                child.attrSet("href", posixpath.relpath(target, here or ".") + (match["rest"] or ""))
+            else:
+                child.type, unlinked = "text", True
+
+
+def _heading_ids(state: StateCore) -> None:
+    """``id`` attributes as GitHub gives headings, so ``page.md#a-heading`` links work here too."""
+    for heading, inline in itertools.pairwise(state.tokens):
+        if heading.type == "heading_open":
+            heading.attrSet("id", re.sub(r"[^\w\- ]", "", inline.content.lower()).replace(" ", "-"))
