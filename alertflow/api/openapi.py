@@ -128,9 +128,8 @@ def responses(route: Route) -> dict[str, Any]:
         out[str(status)] = answer
     for code in problem_codes(route):
         status, title = CATALOGUE[code]
-        answer = out.setdefault(
-            str(status),
-            {"description": "", "content": {PROBLEM_CONTENT_TYPE: {"schema": PROBLEM_REF}}},
-        )
+        answer = out.setdefault(str(status), {"description": ""})
+        # A page's error (the sign-in form again, with a 401) may be a problem too (a 413).
+        answer.setdefault("content", {})[PROBLEM_CONTENT_TYPE] = {"schema": PROBLEM_REF}
         answer["description"] = "; ".join(filter(None, (answer["description"], f"{code}: {title}")))
     return dict(sorted(out.items()))
