@@ -1,4 +1,8 @@
-"""The ``alertflow`` command line."""
+"""The ``alertflow`` command line.
+
+Long module: one concept, the command line; each command is a short function beside the
+group it joins, and click's decorators make each a dozen lines before its body.
+"""
 
 from __future__ import annotations
 

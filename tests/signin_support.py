@@ -16,6 +16,8 @@ from alertflow.tenants import Role
 from tests.conftest import Harness
 
 PASSWORD = "correct horse battery staple"
+# What a browser's form post asks for: the server answers it with pages and redirects.
+AS_BROWSER = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
 MESSAGE = re.compile(r'<p id="message"[^>]*>([^<]*)</p>')
 
 
@@ -51,8 +53,9 @@ class Browser:
         return str(self.app.client.make_url(path))
 
     async def sign_in(self, email: str, password: str = PASSWORD, **kw: Any) -> aiohttp.ClientResponse:
+        headers = {**AS_BROWSER, **kw.pop("headers", {})}
         resp = await self.session.post(
-            self.url("/login"), data={"email": email, "password": password}, allow_redirects=False, **kw
+            self.url("/login"), data={"email": email, "password": password}, allow_redirects=False, headers=headers
         )
         await resp.read()
         # A Secure cookie never goes back over the test's plain http.

@@ -14,7 +14,7 @@ import requests
 from alertflow.errors import PROBLEM_CONTENT_TYPE
 from tests.conftest import StartApp
 from tests.process import ALERTFLOW, WAIT_SECONDS, Server, cli
-from tests.signin_support import PASSWORD, Browser, add_member, browsers, message
+from tests.signin_support import AS_BROWSER, PASSWORD, Browser, add_member, browsers, message
 
 LINK = re.compile(r"^http://127\.0\.0\.1:8080/invite/[A-Za-z0-9_-]{43}$")
 
@@ -31,7 +31,7 @@ def link_path(url: str) -> str:
 
 async def set_password(browser: Browser, url: str, password: str = PASSWORD, confirm: str | None = None) -> Any:
     data = {"password": password, "confirm": password if confirm is None else confirm}
-    return await browser.session.post(browser.url(link_path(url)), data=data, allow_redirects=False)
+    return await browser.session.post(browser.url(link_path(url)), data=data, allow_redirects=False, headers=AS_BROWSER)
 
 
 def test_members_create_prints_a_one_time_link_or_sets_the_password_from_stdin(tmp_path: Path) -> None:
@@ -179,8 +179,9 @@ async def test_a_member_of_another_tenant_is_not_found(start_app: StartApp) -> N
 
     app = await start_app()
     _, other_keys = await add_tenant(app.svc, "globex")
-    theirs = await (await app.client.post("/v1/members", json={"email": "g@x.io", "role": "member"},
-                                          headers={"Authorization": f"Bearer {other_keys['owner']}"})).json()  # fmt: skip
+    as_globex = {"Authorization": f"Bearer {other_keys['owner']}"}
+    invited = await app.client.post("/v1/members", json={"email": "g@x.io", "role": "member"}, headers=as_globex)
+    theirs = await invited.json()
     await problem(await app.call("PATCH", f"/v1/members/{theirs['member_id']}", "owner", {"role": "admin"}), 404)
     await problem(await app.call("DELETE", f"/v1/members/{theirs['member_id']}", "owner"), 404)
     assert (await (await app.call("GET", "/v1/members")).json())["items"] == []

@@ -6,7 +6,7 @@ from __future__ import annotations
 from alertflow.api.middleware import CSRF_HEADER
 from alertflow.errors import PROBLEM_CONTENT_TYPE
 from tests.conftest import FakeClock, StartApp
-from tests.signin_support import PASSWORD, add_member, browsers, message
+from tests.signin_support import AS_BROWSER, PASSWORD, add_member, browsers, message
 
 USER = {"email": "ann@example.com"}
 START = 1_800_000_000.0
@@ -155,11 +155,13 @@ async def test_signing_out_ends_the_session_and_needs_its_csrf_token(start_app: 
     async with browsers(app) as new:
         browser = new()
         await browser.sign_in("ann@example.com")
-        forged = await browser.session.post(browser.url("/logout"), data={"csrf_token": "x"}, allow_redirects=False)
+        forged = await browser.session.post(
+            browser.url("/logout"), data={"csrf_token": "x"}, allow_redirects=False, headers=AS_BROWSER
+        )
         assert forged.status == 403, "another site's form cannot sign the member out"
         assert (await browser.call("GET", "/v1/session")).status == 200
         out = await browser.session.post(
-            browser.url("/logout"), data={"csrf_token": browser.csrf or ""}, allow_redirects=False
+            browser.url("/logout"), data={"csrf_token": browser.csrf or ""}, allow_redirects=False, headers=AS_BROWSER
         )
         assert out.status == 303 and out.headers["Location"] == "/login"
         assert browser.cookie() in (None, ""), "the cookie is dropped"
@@ -182,3 +184,25 @@ async def test_an_untrusted_peer_cannot_claim_https(start_app: StartApp) -> None
     async with browsers(app) as new:
         resp = await new().sign_in("ann@example.com", headers={"X-Forwarded-Proto": "https"})
         assert resp.status == 303 and "Secure" not in resp.headers["Set-Cookie"]
+
+
+async def test_a_script_signs_in_with_the_same_form_and_gets_json_and_problems(start_app: StartApp) -> None:
+    app = await start_app()
+    member_id = await add_member(app, "ann@example.com", "admin")
+    async with browsers(app) as new:
+        script = new()
+        form = {"email": "ann@example.com", "password": "not the password at all"}
+        wrong = await script.session.post(script.url("/login"), data=form, headers={"Accept": "application/json"})
+        assert wrong.status == 401 and wrong.content_type == PROBLEM_CONTENT_TYPE
+        assert (await wrong.json())["detail"] == "The email or the password is wrong."
+        form["password"] = PASSWORD
+        signed_in = await script.session.post(script.url("/login"), data=form, headers={"Accept": "application/json"})
+        who = await signed_in.json()
+        assert signed_in.status == 200 and who["member_id"] == member_id and who["csrf_token"]
+        put = await script.session.put(
+            script.url("/v1/users/u1"), json=USER, headers={"X-CSRF-Token": who["csrf_token"]}
+        )
+        assert put.status == 200, await put.text()
+        out = await script.session.post(script.url("/logout"), headers={"X-CSRF-Token": who["csrf_token"]})
+        assert out.status == 204
+        assert (await script.session.get(script.url("/v1/session"))).status == 401

@@ -5,6 +5,7 @@ operator's tenant. Pages are server-rendered forms: no script, under the page po
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
 import jinja2
@@ -15,8 +16,10 @@ from pydantic import BaseModel, ConfigDict
 from .. import members, passwords, sessions
 from ..config import LimitsConfig, SessionsConfig
 from ..errors import ApiError, invalid
+from ..sessions import SignedIn
 from ..storage import member_rows, tenant_rows
 from ..storage.database import Tx
+from ..tenants import Principal
 from .context import services
 from .dashboard import WEB_DIR
 from .middleware import (
@@ -99,17 +102,21 @@ async def login_form(request: web.Request) -> web.Response:
     return login_page()
 
 
+def wants_page(request: web.Request) -> bool:
+    """A browser's form post (browsers ask for text/html); scripts get JSON and problems."""
+    return "text/html" in request.headers.get("Accept", "")
+
+
 @api.post(
     "/login",
     role=PUBLIC,
     access="anyone",
-    status=303,
-    also=(401, 429),
-    content=HTML,
+    response=SESSION_VIEW,
+    form=True,
     problems=("unauthorized", "rate-limited", "body-too-large"),
 )
 async def login(request: web.Request) -> web.Response:
-    """Sign in with the form's email and password: a session cookie and a redirect to the dashboard."""
+    """Sign in with the form's email and password: a session cookie, and a browser goes on to the dashboard."""
     svc = services(request)
     form = await read_form(request)
     email, password = members.normalise_email(field(form, "email")), field(form, "password")
@@ -118,6 +125,8 @@ async def login(request: web.Request) -> web.Response:
         request.app[LOGIN_LIMITER].check(address)
         request.app[ACCOUNT_LIMITER].check(email)
     except ApiError as exc:
+        if not wants_page(request):
+            raise
         wait = math.ceil(int(exc.headers["Retry-After"]) / 60)
         message = f"Too many failed sign-ins. Try again in {wait} minute{'s' if wait > 1 else ''}."
         return login_page(429, exc.headers, email=email, message=message, error=True)
@@ -126,15 +135,25 @@ async def login(request: web.Request) -> web.Response:
     if not await passwords.verify(member.password_hash if member else None, password) or member is None:
         request.app[LOGIN_LIMITER].failed(address, email)
         request.app[ACCOUNT_LIMITER].failed(email, "")
+        if not wants_page(request):
+            raise ApiError("unauthorized", WRONG)
         return login_page(401, email=email, message=WRONG, error=True)
     token = await sessions.open_session(svc.database, member, svc.clock.now(), svc.config.sessions)
-    response = see_other("/")
+    signed_in = await sessions.resolve(svc.database, token, svc.clock.now(), svc.config.sessions)
+    assert signed_in is not None and signed_in.principal is not None  # opened just now
+    response = see_other("/") if wants_page(request) else json_response(view(signed_in.principal, signed_in))
     response.set_cookie(sessions.COOKIE, token, path="/", httponly=True, samesite="Lax", secure=is_https(request))
     return response
 
 
 @api.post(
-    "/logout", role=PUBLIC, access="a session", status=303, content=HTML, problems=("forbidden", "body-too-large")
+    "/logout",
+    role=PUBLIC,
+    access="a session",
+    status=204,
+    content=None,
+    form=True,
+    problems=("forbidden", "body-too-large"),
 )
 async def logout(request: web.Request) -> web.Response:
     """End this browser's session (the form's csrf_token or X-CSRF-Token must be the session's)."""
@@ -145,18 +164,18 @@ async def logout(request: web.Request) -> web.Response:
         form = await read_form(request)
         check_csrf(signed_in, request.headers.get(CSRF_HEADER) or field(form, CSRF_FIELD))
         await sessions.end(svc.database, signed_in.token_hash)
-    response = see_other("/login")
+    response = see_other("/login") if wants_page(request) else web.Response(status=204)
     response.del_cookie(sessions.COOKIE, path="/")
     return response
 
 
-def invalid_link() -> web.Response:
-    return page(
-        "This link cannot be used",
-        404,
-        message="It has been used already or has expired. Ask an owner or operator for a new one.",
-        error=True,
-    )
+USED_OR_EXPIRED = "It has been used already or has expired. Ask an owner or operator for a new one."
+
+
+def invalid_link(request: web.Request) -> web.Response:
+    if not wants_page(request) and request.method == "POST":
+        raise ApiError("not-found", f"this link cannot be used: {USED_OR_EXPIRED}")
+    return page("This link cannot be used", 404, message=USED_OR_EXPIRED, error=True)
 
 
 async def link_holder(request: web.Request) -> member_rows.MemberRow | None:
@@ -180,28 +199,30 @@ def password_page(email: str, status: int = 200, message: str | None = None) -> 
 async def password_form(request: web.Request) -> web.Response:
     """Show the form that sets a password through an invite or reset link."""
     holder = await link_holder(request)
-    return password_page(holder.email) if holder else invalid_link()
+    return password_page(holder.email) if holder else invalid_link(request)
 
 
 @api.post(
     members.LINK_PATH + "{token}",
     role=PUBLIC,
     access="the one-time link itself",
-    status=303,
-    also=(404, 422),
-    content=HTML,
-    problems=("body-too-large",),
+    status=204,
+    content=None,
+    form=True,
+    problems=("validation", "body-too-large"),
 )
 async def set_password(request: web.Request) -> web.Response:
     """Set the password (form ``password`` and ``confirm``), once: the link is used up and every session ends."""
     svc = services(request)
     holder = await link_holder(request)
     if holder is None:
-        return invalid_link()
+        return invalid_link(request)
     form = await read_form(request)
     password = field(form, "password")
     problem = passwords.problem(password)
     if problem or password != field(form, "confirm"):
+        if not wants_page(request):
+            raise invalid("password", problem) if problem else invalid("confirm", "must be the same as password")
         message = f"The password {problem}." if problem else "The two passwords differ."
         return password_page(holder.email, 422, message)
     hashed = await passwords.hash_password(password)
@@ -214,17 +235,17 @@ async def set_password(request: web.Request) -> web.Response:
         return member_id is not None
 
     # Two submissions at once: the write that uses the link first wins, the other is refused.
-    return see_other("/login?password=set") if await svc.database.write(use) else invalid_link()
+    if not await svc.database.write(use):
+        return invalid_link(request)
+    return see_other("/login?password=set") if wants_page(request) else web.Response(status=204)
 
 
 # --- the JSON side ---------------------------------------------------------------------------
 
 
-def session_view(request: web.Request, tenant_id: str | None = None) -> dict[str, Any]:
-    caller = principal(request)
-    signed_in = request.get(SIGNED_IN)
+def view(caller: Principal, signed_in: SignedIn | None) -> dict[str, Any]:
     return {
-        "tenant_id": tenant_id or caller.tenant_id,
+        "tenant_id": caller.tenant_id,
         "role": caller.role.name,
         "operator": caller.operator,
         "member_id": caller.member_id,
@@ -237,7 +258,7 @@ def session_view(request: web.Request, tenant_id: str | None = None) -> dict[str
 @api.get("/v1/session", response=SESSION_VIEW)
 async def who_am_i(request: web.Request) -> web.Response:
     """Say who is calling: tenant and role, and for a session the member and its CSRF token."""
-    return json_response(session_view(request))
+    return json_response(view(principal(request), request.get(SIGNED_IN)))
 
 
 class TenantChoice(BaseModel):
@@ -262,4 +283,4 @@ async def choose_tenant(request: web.Request) -> web.Response:
 
     if not await svc.database.write(switch):
         raise invalid("tenant_id", "no tenant has this id (GET /v1/tenants lists them)")
-    return json_response(session_view(request, choice.tenant_id))
+    return json_response(view(replace(principal(request), tenant_id=choice.tenant_id), signed_in))

@@ -33,7 +33,7 @@ async def test_a_member_is_found_by_id_and_email_with_a_tenant_or_as_operator(
 
 async def test_an_email_is_one_member(database: Database, tenant_id: str) -> None:
     await add(database, tenant_id)
-    with pytest.raises(Exception, match="(?i)unique"):
+    with pytest.raises(Exception, match=r"(?i)unique"):
         await add(database, tenant_id, "mbr_2")
 
 
