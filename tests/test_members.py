@@ -36,19 +36,21 @@ async def set_password(browser: Browser, url: str, password: str = PASSWORD, con
 
 def test_members_create_prints_a_one_time_link_or_sets_the_password_from_stdin(tmp_path: Path) -> None:
     cli("init", cwd=tmp_path)
-    invited = json.loads(cli("members", "create", "--email", "Ann@Example.com", "--tenant", "default",
-                             "--role", "admin", "--json", cwd=tmp_path).stdout)  # fmt: skip
+    create = ["members", "create", "--email"]
+    invited = json.loads(
+        cli(*create, "Ann@Example.com", "--tenant", "default", "--role", "admin", "--json", cwd=tmp_path).stdout
+    )
     assert set(invited) == {"member_id", "invite_url"} and LINK.match(invited["invite_url"])
-    with_password = alertflow("members", "create", "--email", "op@example.com", "--operator", "--password-stdin",
-                              "--json", cwd=tmp_path, stdin=PASSWORD + "\n")  # fmt: skip
+    with_password = alertflow(
+        *create, "op@example.com", "--operator", "--password-stdin", "--json", cwd=tmp_path, stdin=PASSWORD + "\n"
+    )
     assert with_password.returncode == 0, with_password.stderr
     assert json.loads(with_password.stdout)["invite_url"] is None
-    short = alertflow("members", "create", "--email", "b@example.com", "--operator", "--password-stdin",
-                      cwd=tmp_path, stdin="short\n")  # fmt: skip
+    short = alertflow(*create, "b@example.com", "--operator", "--password-stdin", cwd=tmp_path, stdin="short\n")
     assert short.returncode == 2 and "at least 15 characters" in short.stderr
-    again = alertflow("members", "create", "--email", "ann@example.com", "--operator", cwd=tmp_path)
+    again = alertflow(*create, "ann@example.com", "--operator", cwd=tmp_path)
     assert again.returncode == 1 and "is a member already" in again.stderr
-    both = alertflow("members", "create", "--email", "c@example.com", "--operator", "--role", "admin", cwd=tmp_path)
+    both = alertflow(*create, "c@example.com", "--operator", "--role", "admin", cwd=tmp_path)
     assert both.returncode == 2 and "--operator" in both.stderr
     reset = cli("members", "reset-password", "ann@example.com", cwd=tmp_path).stdout.strip()
     assert LINK.match(reset) and reset != invited["invite_url"]
