@@ -14,6 +14,9 @@ from .storage.member_rows import MemberRow
 from .tenants import Principal, Role
 
 COOKIE = "alertflow_session"
+# Beside it, readable by our pages' script (not HttpOnly): it tells the dashboard a session is
+# there to ask /v1/session about. It holds the CSRF token, which other sites cannot read.
+CSRF_COOKIE = "alertflow_csrf"
 # A session's last use is written at most this often, not on every request: the idle timeout
 # is then this much coarser, and a busy dashboard costs one write a minute, not one a request.
 TOUCH_EVERY_SECONDS = 60.0

@@ -37,6 +37,8 @@ async def test_signing_in_sets_a_session_cookie_and_lands_on_the_dashboard(start
         assert who["member_id"] == member_id and who["email"] == "ann@example.com"
         assert who["tenant_id"] == app.tenant_id and who["role"] == "admin" and who["operator"] is False
         assert who["csrf_token"] and who["key_id"] is None
+        [csrf] = [c for c in resp.headers.getall("Set-Cookie") if c.startswith("alertflow_csrf=")]
+        assert csrf.startswith(f"alertflow_csrf={who['csrf_token']};") and "HttpOnly" not in csrf, "the page reads it"
         put = await browser.call("PUT", "/v1/users/u1", USER)
         assert put.status == 200, await put.text()
         assert (await app.call("GET", "/v1/users/u1")).status == 200, "the session wrote into its tenant"

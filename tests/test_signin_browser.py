@@ -39,7 +39,10 @@ async def test_a_new_member_sets_a_password_signs_in_and_lands_on_the_dashboard(
     assert page.url == str(app.client.make_url("/"))
     await expect(page.locator(".cards")).to_contain_text("last 24 h"), "the overview loads on the session"
     cookies = await page.context.cookies()
-    assert [(c["name"], c["httpOnly"], c["sameSite"]) for c in cookies] == [("alertflow_session", True, "Lax")]
+    assert sorted((c["name"], c["httpOnly"], c["sameSite"]) for c in cookies) == [
+        ("alertflow_csrf", False, "Lax"),  # the script's sign that a session is there
+        ("alertflow_session", True, "Lax"),
+    ]
 
     await page.click("#signout button")
     await expect(page.locator("h1")).to_have_text("Sign in to AlertFlow")

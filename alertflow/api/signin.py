@@ -142,7 +142,9 @@ async def login(request: web.Request) -> web.Response:
     signed_in = await sessions.resolve(svc.database, token, svc.clock.now(), svc.config.sessions)
     assert signed_in is not None and signed_in.principal is not None  # opened just now
     response = see_other("/") if wants_page(request) else json_response(view(signed_in.principal, signed_in))
-    response.set_cookie(sessions.COOKIE, token, path="/", httponly=True, samesite="Lax", secure=is_https(request))
+    secure = is_https(request)
+    response.set_cookie(sessions.COOKIE, token, path="/", httponly=True, samesite="Lax", secure=secure)
+    response.set_cookie(sessions.CSRF_COOKIE, signed_in.csrf_token, path="/", samesite="Lax", secure=secure)
     return response
 
 
@@ -166,6 +168,7 @@ async def logout(request: web.Request) -> web.Response:
         await sessions.end(svc.database, signed_in.token_hash)
     response = see_other("/login") if wants_page(request) else web.Response(status=204)
     response.del_cookie(sessions.COOKIE, path="/")
+    response.del_cookie(sessions.CSRF_COOKIE, path="/")
     return response
 
 

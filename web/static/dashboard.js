@@ -342,9 +342,14 @@ document.getElementById("forget-key").addEventListener("click", () => {
 });
 window.addEventListener("hashchange", route);
 
+// Sign-in sets a cookie this script may read beside the session's (which it may not): only
+// then is there a session to ask about.
+const SIGNED_IN = "alertflow_csrf=";
+
 async function start() {
-  const resp = await fetch("/v1/session");
-  if (resp.ok) {
+  const resp = document.cookie.split("; ").some((c) => c.startsWith(SIGNED_IN)) ? await fetch("/v1/session") : null;
+  if (resp && !resp.ok) document.cookie = `${SIGNED_IN}; Max-Age=0; Path=/`;  // the session has ended
+  if (resp && resp.ok) {
     session = await resp.json();
     document.getElementById("who").textContent = session.email;
     document.querySelector("#signout [name=csrf_token]").value = session.csrf_token;
