@@ -40,20 +40,22 @@ class SignedIn:
         return Principal(self.tenant_id, role, member_id=self.member.member_id, operator=self.member.operator)
 
 
-async def open_session(db: Database, member: MemberRow, now: float, config: SessionsConfig) -> str:
-    """A new session for ``member``; its token, for the cookie."""
+async def open_session(db: Database, member: MemberRow, now: float, config: SessionsConfig) -> tuple[str, SignedIn]:
+    """A new session for ``member``: its token, for the cookie, and the session."""
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    token_hash = hash_token(token)
 
-    def add(tx: Tx) -> None:
+    def add(tx: Tx) -> str | None:
         member_rows.end_stale_sessions(
             tx, member.member_id, now - config.idle_timeout_seconds, now - config.absolute_timeout_seconds
         )
         # An operator starts in the oldest tenant (init's `default`) and may switch.
         tenant_id = tenant_rows.first_tenant(tx) if member.operator else None
-        member_rows.add_session(tx, hash_token(token), member.member_id, tenant_id, csrf, now)
+        member_rows.add_session(tx, token_hash, member.member_id, tenant_id, csrf, now)
+        return tenant_id if member.operator else member.tenant_id
 
-    await db.write(add)
-    return token
+    tenant_id = await db.write(add)
+    return token, SignedIn(token_hash, member, tenant_id, csrf)
 
 
 async def resolve(db: Database, token: str, now: float, config: SessionsConfig) -> SignedIn | None:
