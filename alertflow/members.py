@@ -69,10 +69,11 @@ def create(tx: Tx, email: str, tenant_id: str | None, role: Role | None, now: fl
     return member_id
 
 
-def set_password(tx: Tx, member_id: str, password_hash: str) -> None:
-    """A new password ends every session of the member: whoever knew the old one is out."""
+def set_password(tx: Tx, member_id: str, password_hash: str, keep_session: str | None = None) -> None:
+    """A new password ends every session of the member (but the one that changed it, hashed
+    ``keep_session``): whoever knew the old password is out."""
     member_rows.set_password(tx, member_id, password_hash)
-    member_rows.end_sessions(tx, member_id)
+    member_rows.end_sessions(tx, member_id, keep_session)
 
 
 def may_manage(actor: Role, *roles: Role) -> bool:

@@ -125,6 +125,31 @@ async def test_a_new_password_ends_every_session_of_the_member(start_app: StartA
         assert (await new().sign_in("ann@example.com", "a brand new long password")).status == 303
 
 
+async def test_changing_ones_password_ends_the_other_sessions_and_keeps_this_one(start_app: StartApp) -> None:
+    app = await start_app(sessions={"account_failures": 2})
+    await add_member(app, "ann@example.com", "admin")
+    async with browsers(app) as new:
+        laptop, phone = new(), new()
+        await laptop.sign_in("ann@example.com")
+        await phone.sign_in("ann@example.com")
+        change = {"current_password": "not my password at all", "new_password": "a brand new long password"}
+        wrong = await laptop.call("POST", "/v1/session/password", change)
+        assert (await wrong.json())["errors"][0]["field"] == "current_password"
+        short = await laptop.call("POST", "/v1/session/password", {**change, "new_password": "short"})
+        assert (await short.json())["errors"][0]["field"] == "new_password"
+        no_csrf = await laptop.call(
+            "POST", "/v1/session/password", {**change, "current_password": PASSWORD}, csrf=False
+        )
+        assert no_csrf.status == 403
+        assert (await phone.call("GET", "/v1/session")).status == 200, "nothing changed yet"
+        done = await laptop.call("POST", "/v1/session/password", {**change, "current_password": PASSWORD})
+        assert done.status == 204, await done.text()
+        assert (await phone.call("GET", "/v1/session")).status == 401, "the other session ended"
+        assert (await laptop.call("GET", "/v1/session")).status == 200, "the one that changed it goes on"
+        assert (await new().sign_in("ann@example.com", "a brand new long password")).status == 303
+        assert (await app.call("POST", "/v1/session/password", "owner", change)).status == 403, "a key has no password"
+
+
 def _reset_link(tx: Any, email: str) -> str:
     from alertflow import members
     from alertflow.storage import member_rows

@@ -11,7 +11,7 @@ from typing import Any
 import jinja2
 from aiohttp import web
 from multidict import MultiDictProxy
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from .. import members, passwords, sessions
 from ..config import LimitsConfig, SessionsConfig
@@ -285,3 +285,30 @@ async def choose_tenant(request: web.Request) -> web.Response:
     if not await svc.database.write(switch):
         raise invalid("tenant_id", "no tenant has this id (GET /v1/tenants lists them)")
     return json_response(view(replace(principal(request), tenant_id=choice.tenant_id), signed_in))
+
+
+class PasswordChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    current_password: str = Field(max_length=passwords.MAX_LENGTH)
+    new_password: str
+
+
+@api.post("/v1/session/password", body=PasswordChange, access="a member's session", status=204, content=None)
+async def change_password(request: web.Request) -> web.Response:
+    """Change the signed-in member's password: every other session of theirs ends."""
+    svc = services(request)
+    signed_in = request.get(SIGNED_IN)
+    if signed_in is None:
+        raise ApiError("forbidden", "a key has no password: sign in to change yours")
+    body = await read_model(request, PasswordChange)
+    if problem := passwords.problem(body.new_password):
+        raise invalid("new_password", problem)
+    # Guesses at the current password through a stolen session count as failed sign-ins.
+    request.app[ACCOUNT_LIMITER].check(signed_in.member.email)
+    if not await passwords.verify(signed_in.member.password_hash, body.current_password):
+        request.app[ACCOUNT_LIMITER].failed(signed_in.member.email, "")
+        raise invalid("current_password", "is not your password")
+    hashed = await passwords.hash_password(body.new_password)
+    member_id, keep = signed_in.member.member_id, signed_in.token_hash
+    await svc.database.write(lambda tx: members.set_password(tx, member_id, hashed, keep))
+    return web.Response(status=204)

@@ -174,9 +174,9 @@ def end_session(tx: Tx, token_hash: str) -> None:
     tx.execute("DELETE FROM sessions WHERE token_hash = ?", (token_hash,))
 
 
-def end_sessions(tx: Tx, member_id: str) -> None:
-    """Every session of the member (a password change, a removal)."""
-    tx.execute("DELETE FROM sessions WHERE member_id = ?", (member_id,))
+def end_sessions(tx: Tx, member_id: str, keep: str | None = None) -> None:
+    """Every session of the member (a password change, a removal), but the one hashed ``keep``."""
+    tx.execute("DELETE FROM sessions WHERE member_id = ? AND token_hash != ?", (member_id, keep or ""))
 
 
 def end_stale_sessions(tx: Tx, member_id: str, idle_before: float, created_before: float) -> None:

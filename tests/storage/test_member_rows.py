@@ -82,6 +82,9 @@ async def test_sessions_carry_the_member_and_end_alone_or_all_together(database:
     await database.write(lambda tx: member_rows.set_session_tenant(tx, "s3", tenant_id))
     s3 = await member_rows.session(database, "s3")
     assert s3 and s3.tenant_id == tenant_id and s3.member.operator
+    await database.write(lambda tx: member_rows.end_sessions(tx, "mbr_1", keep="s1"))
+    assert await member_rows.session(database, "s2") is None and await member_rows.session(database, "s1")
+    await database.write(lambda tx: member_rows.add_session(tx, "s2", "mbr_1", None, "csrf2", 10.0))
     await database.write(lambda tx: member_rows.end_session(tx, "s2"))
     assert await member_rows.session(database, "s2") is None
     await database.write(lambda tx: member_rows.end_sessions(tx, "mbr_1"))
