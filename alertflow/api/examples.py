@@ -67,6 +67,11 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "public_key": "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE0y5R9KAqnxj8COOOt0+05CzQlpmym0i9yvxc2XZJZibLDAVC"
         "AkxXFKtZkRv9a3mTMTbEiQjCGBAiO58BijY4Jw=="
     },
+    "MemberIn": {"email": "ann@example.com", "role": "admin"},
+    "MemberChange": {"role": "member"},
+    "TenantIn": {"name": "acme"},
+    "TenantChoice": {"tenant_id": "ten_01m8ssv2c20000gkfkp1cvkxzp"},
+    "PasswordChange": {"current_password": "the one I have now", "new_password": "correct horse battery staple"},
     "SuppressionIn": {"reason": "manual", "detail": "asked by phone not to be mailed"},
     "ChannelIn": {
         "providers": [
