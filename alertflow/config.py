@@ -111,6 +111,19 @@ class CacheConfig(_Section):
     channel_setups: int = Field(1000, ge=1)
 
 
+class WebhooksConfig(_Section):
+    """Status webhooks (README "Status webhooks"): how they are sent, and when an endpoint
+    that keeps failing is disabled."""
+
+    # Events sent at once: each waits on a tenant's receiver, which may be slow.
+    concurrency: int = Field(16, ge=1)
+    timeout_seconds: float = Field(10, gt=0)
+    # An endpoint failing every attempt for this long is disabled (PATCH re-enables it); 0: never.
+    disable_after_hours: float = Field(72, ge=0)
+    # After rotate-secret, events are signed with the old secret too for this long.
+    secret_rollover_hours: float = Field(24, ge=0)
+
+
 class LogConfig(_Section):
     level: str = "info"
     format: str = Field("json", pattern="^(json|text)$")
@@ -125,6 +138,7 @@ class Config(_Section):
     log: LogConfig = LogConfig()
     security: SecurityConfig = SecurityConfig()
     cache: CacheConfig = CacheConfig()
+    webhooks: WebhooksConfig = WebhooksConfig()
     # channel -> ordered provider entries ({"type": ..., **settings}); validated against
     # the installed providers by ProviderRegistry.validate, which knows their settings.
     providers: dict[str, list[dict[str, Any]]] = {}

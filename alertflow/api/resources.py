@@ -19,6 +19,7 @@ from . import (
     topics,
     unsubscribe,
     users,
+    webhooks,
 )
 
 ROUTE_TABLES = (
@@ -38,4 +39,5 @@ ROUTE_TABLES = (
     inbox.api,
     batches.api,
     schedules.api,
+    webhooks.api,
 )
