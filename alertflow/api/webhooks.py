@@ -209,8 +209,10 @@ async def delete_webhook(request: web.Request) -> web.Response:
     response=obj(("id", "secret"), id=STRING, secret=STRING, previous_secret_valid_until={"type": ["string", "null"]}),
 )
 async def rotate_secret(request: web.Request) -> web.Response:
-    """Make a new signing secret, shown this once; the old one signs too for
-    ``[webhooks] secret_rollover_hours``, so receivers can switch without missing an event."""
+    """Make a new signing secret, shown this once; the old one signs too for a while.
+
+    Events carry a signature by each for ``[webhooks] secret_rollover_hours``, so receivers
+    can switch without missing one."""
     svc, tenant_id = services(request), principal(request).tenant_id
     endpoint = await _endpoint(request)
     now, secret = svc.clock.now(), status_sending.new_secret()
