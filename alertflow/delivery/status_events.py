@@ -122,8 +122,10 @@ def attempted(tx: Tx, tenant_id: str, delivery_id: str, status: str, now: float,
     when it was the last of its batch still to go. Only a send moves a delivery out of the
     queue once its batch has fanned out, so each batch completes here (or in
     :func:`batch_fanned_out`) once."""
+    if channel == STATUS_CHANNEL or not _subscriptions(tx, tenant_id):  # the hot path: one lookup
+        return
     delivery_changed(tx, tenant_id, delivery_id, status, now, channel)
-    if status in DELIVERY_EVENTS and channel != STATUS_CHANNEL and _endpoints(tx, tenant_id, "batch.completed"):
+    if status in DELIVERY_EVENTS and _endpoints(tx, tenant_id, "batch.completed"):
         batch_id = status_payloads.batch_of(tx, delivery_id)
         if batch_id is not None:
             batch_fanned_out(tx, tenant_id, batch_id, now)
