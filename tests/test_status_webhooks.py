@@ -261,6 +261,18 @@ async def test_an_endpoint_failing_for_the_configured_time_is_disabled_until_ena
     await receiver.wait(lambda: len(receiver.verified) == 1)
 
 
+async def test_an_endpoint_answering_410_gone_is_disabled_at_once(start_app: StartApp, receiver: Receiver) -> None:
+    app = await start_app(queue=FAST_RETRIES)
+    webhook_id = await subscribe(app, receiver, ["delivery.sent"])
+    receiver.replies = [410]
+    await app.publish({"to": {"email": "ann@example.com"}, "content": EMAIL})
+    await status_decided(app, "failed")
+    shown = await webhook(app, webhook_id)
+    assert shown["disabled"] is True
+    assert shown["disabled_reason"] == "disabled after failing: HTTP 410: the endpoint is gone"
+    assert [a["status_code"] for a in await attempts(app, webhook_id)] == [410], "not tried again"
+
+
 async def test_a_private_address_is_refused_when_set_and_when_sending(start_app: StartApp, receiver: Receiver) -> None:
     dns = FakeDns()
     app = await start_app(resolve=dns, security={"allowed_private_networks": []})

@@ -11,6 +11,7 @@ Used by the built-in ``status_webhooks`` provider (queued events) and by
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -25,7 +26,7 @@ import aiohttp
 from ..config import WebhooksConfig
 from ..outcomes import DeliveryError, PermanentFailure, RateLimited, RetryLater, Sent, clip
 from ..providers.netguard import RefusedAddress
-from ..providers.sealing import Sealer
+from ..providers.sealing import Sealer, Unsealable
 from ..storage import webhook_endpoints
 from ..storage.database import Database
 from ..storage.webhook_endpoints import AttemptRow, Endpoint
@@ -64,9 +65,12 @@ class Sending:
 
     def signing_secrets(self, endpoint: Endpoint, now: float) -> list[str]:
         """The secrets that sign now: the current one, and the one before it while it rolls over."""
-        keys = [self.sealer.unseal(endpoint.secret, _context(endpoint.tenant_id, endpoint.id))]
+        context = _context(endpoint.tenant_id, endpoint.id)
+        keys = [self.sealer.unseal(endpoint.secret, context)]
         if endpoint.previous_secret and endpoint.previous_until and endpoint.previous_until > now:
-            keys.append(self.sealer.unseal(endpoint.previous_secret, _context(endpoint.tenant_id, endpoint.id)))
+            # A secret sealed under a server.secret_key since changed is what a rotation replaces.
+            with contextlib.suppress(Unsealable):
+                keys.append(self.sealer.unseal(endpoint.previous_secret, context))
         return keys
 
     @property
@@ -113,32 +117,11 @@ async def send(
     endpoint's failure streak (disabling it once failing for ``disable_after_hours``)."""
     payload = json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode()
     now = sending.clock()
-    timestamp = int(now)
-    signatures = [sign(s, event_id, timestamp, payload) for s in sending.signing_secrets(endpoint, now)]
-    headers = {
-        "Content-Type": "application/json",
-        "User-Agent": USER_AGENT,
-        "webhook-id": event_id,
-        "webhook-timestamp": str(timestamp),
-        "webhook-signature": " ".join(signatures),
-    }
-    status: int | None = None
     started = time.monotonic()
     try:
-        async with http.post(
-            endpoint.url,
-            data=payload,
-            headers=headers,
-            allow_redirects=False,  # a redirect would re-send the event wherever it points
-            timeout=aiohttp.ClientTimeout(total=sending.config.timeout_seconds),
-        ) as reply:
-            status = reply.status  # the body is never read: an attempt keeps its status and timing
-        outcome = outcome_of(status)
-    except aiohttp.ClientConnectorError as exc:
-        refused = exc.os_error if isinstance(exc.os_error, RefusedAddress) else None
-        outcome = PermanentFailure(str(refused)) if refused else RetryLater(f"{type(exc).__name__}: {exc}")
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        outcome = RetryLater(clip(f"{type(exc).__name__}: {exc}") if str(exc) else type(exc).__name__)
+        status, outcome = await _post(http, sending, endpoint, event_id, payload, now)
+    except Unsealable:
+        status, outcome = None, PermanentFailure("the secret was sealed under another server.secret_key: rotate it")
     latency_ms = round((time.monotonic() - started) * 1000, 3)
     error = None if isinstance(outcome, Sent) else outcome.error
     attempt = AttemptRow(endpoint.id, endpoint.tenant_id, event_id, event["type"], now, status, latency_ms, error)
@@ -149,3 +132,33 @@ async def send(
     if disabled:
         status_events.forget(endpoint.tenant_id)
     return Result(outcome, attempt, disabled)
+
+
+async def _post(
+    http: aiohttp.ClientSession, sending: Sending, endpoint: Endpoint, event_id: str, payload: bytes, now: float
+) -> tuple[int | None, Sent | DeliveryError]:
+    """The reply's status (None when none came) and what it means for the queue."""
+    timestamp = int(now)
+    signatures = [sign(s, event_id, timestamp, payload) for s in sending.signing_secrets(endpoint, now)]
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        "webhook-id": event_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": " ".join(signatures),
+    }
+    try:
+        async with http.post(
+            endpoint.url,
+            data=payload,
+            headers=headers,
+            allow_redirects=False,  # a redirect would re-send the event wherever it points
+            timeout=aiohttp.ClientTimeout(total=sending.config.timeout_seconds),
+        ) as reply:
+            # The body is never read: an attempt keeps its status and timing, nothing a peer wrote.
+            return reply.status, outcome_of(reply.status)
+    except aiohttp.ClientConnectorError as exc:
+        refused = exc.os_error if isinstance(exc.os_error, RefusedAddress) else None
+        return None, PermanentFailure(str(refused)) if refused else RetryLater(f"{type(exc).__name__}: {exc}")
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        return None, RetryLater(clip(f"{type(exc).__name__}: {exc}") if str(exc) else type(exc).__name__)
