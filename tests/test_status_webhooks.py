@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +21,7 @@ from alertflow.timefmt import iso
 from tests.conftest import EMAIL, Harness, Script, StartApp
 from tests.fakes.dns import FakeDns
 from tests.inbox_support import add_user, deliver
-from tests.process import WAIT_SECONDS, Server, free_port
+from tests.process import WAIT_SECONDS, Server
 
 FAST_RETRIES = {"backoff_base_seconds": 0.05, "backoff_max_seconds": 0.4}
 ALL_EVENTS = [
@@ -382,7 +383,10 @@ async def test_an_event_survives_kill_9_before_it_is_sent(tmp_path: Path, aiohtt
     """The state change commits with its event; the receiver is down, the server is killed,
     and after a restart the event arrives, verified."""
     receiver = Receiver()
-    port = free_port()
+    # The receiver's port, held (bound, not listening: connections are refused) until it starts.
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    port = holder.getsockname()[1]
     config = (
         '[security]\nallowed_private_networks = ["127.0.0.0/8"]\n'
         "[queue]\nbackoff_base_seconds = 0.2\nbackoff_max_seconds = 0.5\nmax_attempts = 50\n"
@@ -409,10 +413,15 @@ async def test_an_event_survives_kill_9_before_it_is_sent(tmp_path: Path, aiohtt
 
         app = web.Application()
         app.router.add_post("/hook", receiver.handle)
+        holder.close()
         await aiohttp_server(app, port=port)
         await asyncio.to_thread(server.start)
-        await receiver.wait(lambda: len(receiver.verified) == 1)
+        try:
+            await receiver.wait(lambda: len(receiver.verified) == 1)
+        except (AssertionError, TimeoutError) as exc:
+            raise AssertionError(f"{exc!r}; server log: {server.logs()[-3000:]}") from exc
         event = receiver.verified[0].event
         assert event["type"] == "delivery.sent" and event["data"]["notification_id"] == nid
     finally:
+        holder.close()
         server.stop()
