@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from .bulk_batches import FANNED_OUT, Batch
-from .database import Tx
+from .database import POSTGRESQL, Tx, dialect
 from .inbox_items import COLUMNS as INBOX_COLUMNS
 from .inbox_items import _shape as inbox_item
 
@@ -17,8 +17,13 @@ def delivery(tx: Tx, delivery_id: str) -> tuple[dict[str, Any], list[dict[str, A
     row = tx.execute("SELECT * FROM deliveries WHERE id = ?", (delivery_id,)).fetchone()
     if row is None:
         return None
-    # SQLite: rowid is the order of insertion (several events share one ``at``).
-    events = tx.execute("SELECT * FROM attempts WHERE delivery_id = ? ORDER BY rowid", (delivery_id,)).fetchall()
+    # SQLite: rowid is the order of insertion (several events share one ``at``); PostgreSQL's
+    # table has an identity column for it.
+    order = "id" if dialect(tx) == POSTGRESQL else "rowid"
+    events = tx.execute(
+        f"SELECT delivery_id, at, outcome, error, provider FROM attempts WHERE delivery_id = ? ORDER BY {order}",
+        (delivery_id,),
+    ).fetchall()
     return dict(row), [dict(e) for e in events]
 
 
