@@ -1,12 +1,15 @@
 """Status events for a tenant's webhook endpoints, recorded in the transaction of the change
 they report (README "Status webhooks").
 
-Each state-change site calls one function inside its ``database.write``:
-:func:`delivery_changed` for a delivery's new status, :func:`record` for anything else. For
-each enabled endpoint that takes the event type it stores a notification with one delivery
-on the internal ``status`` channel and its job, so the event is committed with the change or
-not at all, and goes out through the queue like any message: leases, retries with backoff,
-the dead-letter queue. The built-in ``status_webhooks`` provider signs and POSTs it.
+Each state-change site makes one call inside its ``database.write``: :func:`attempted` for a
+send's recorded outcome (the deliverer), :func:`delivery_changed` (or
+:func:`deliveries_changed`) for a delivery's new status reached another way (a receipt, an
+inbox read, a suppression at publish), :func:`batch_fanned_out` when a fan-out ends, and
+:func:`record` / :func:`record_each` for anything else. For each enabled endpoint that
+takes the event type it stores a notification with one delivery on the internal ``status``
+channel and its job, so the event is committed with the change or not at all, and goes out
+through the queue like any message: leases, retries with backoff, the dead-letter queue.
+The built-in ``status_webhooks`` provider signs and POSTs it.
 
 A tenant with no endpoint pays one cache lookup: which event types its endpoints take is
 kept per tenant, dropped when a webhook is written (``Cache.WEBHOOKS``) and after
