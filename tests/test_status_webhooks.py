@@ -425,3 +425,45 @@ async def test_an_event_survives_kill_9_before_it_is_sent(tmp_path: Path, aiohtt
     finally:
         holder.close()
         server.stop()
+
+
+async def test_a_read_all_reports_each_item_read_and_an_idempotent_repeat_reports_nothing_again(
+    start_app: StartApp, receiver: Receiver
+) -> None:
+    app = await start_app()
+    await subscribe(app, receiver, ["inbox.read", "delivery.suppressed"])
+    await add_user(app, "u1")
+    first, second = await deliver(app, "u1", "one"), await deliver(app, "u1", "two")
+    assert (await app.call("POST", "/v1/users/u1/inbox/read-all", "member")).status == 200
+    body = {"to": {"phone": "+15550100"}, "content": EMAIL}
+    nids = set()
+    for _ in range(2):  # the repeat answers from the first request: nothing changes, nothing is reported
+        nids.add((await app.publish(body, headers={"Idempotency-Key": "once"}))["notifications"][0]["id"])
+    marker = (await app.publish({"to": {"phone": "+15550101"}, "content": EMAIL}))["notifications"][0]["id"]
+    # The marker's event was committed after any repeat's: once it is in, a repeat's would be too.
+    await receiver.wait(
+        lambda: (
+            len(receiver.events("inbox.read")) == 2
+            and any(e["data"].get("notification_id") == marker for e in receiver.events())
+        )
+    )
+    assert sorted(e["data"]["id"] for e in receiver.events("inbox.read")) == sorted([first, second])
+    [suppressed] = [e for e in receiver.events("delivery.suppressed") if e["data"]["notification_id"] in nids]
+    assert suppressed["data"]["status"] == "suppressed" and suppressed["data"]["reason"]
+
+
+async def test_attempts_are_listed_a_page_at_a_time(start_app: StartApp, receiver: Receiver) -> None:
+    app = await start_app()
+    webhook_id = await subscribe(app, receiver, ["delivery.sent"])
+    sent = [(await (await app.call("POST", f"/v1/webhooks/{webhook_id}/test", "admin")).json()) for _ in range(3)]
+    seen, cursor = [], None
+    while True:
+        query = f"?limit=2&cursor={cursor}" if cursor else "?limit=2"
+        page = await (await app.call("GET", f"/v1/webhooks/{webhook_id}/deliveries{query}", "admin")).json()
+        seen += [a["event_id"] for a in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == [s["event_id"] for s in reversed(sent)]
+    bad = await app.call("GET", f"/v1/webhooks/{webhook_id}/deliveries?cursor=x", "admin")
+    assert bad.status == 422 and (await bad.json())["errors"][0]["field"] == "cursor"
