@@ -24,6 +24,7 @@ from . import (
     topics,
     unsubscribe,
     users,
+    webhooks,
 )
 
 ROUTE_TABLES = (
@@ -48,4 +49,5 @@ ROUTE_TABLES = (
     signin.api,
     members.api,
     tenants.api,
+    webhooks.api,
 )
