@@ -24,13 +24,14 @@ from .cache import TtlCache
 from .clock import Clock
 from .config import Config, ConfigError
 from .coordination import Cache, InProcessCoordinator
+from .delivery import status_events, status_sending
 from .delivery.deliverer import Deliverer
 from .delivery.renderer import Renderer
 from .delivery.workers import ChannelPool, Stopped, WorkerPools
 from .inbox.hub import HUB, Hub, item_listener
 from .intake.fanout import FanOut
 from .intake.scheduler import Scheduler
-from .message import CHANNELS
+from .message import CHANNELS, STATUS_CHANNEL
 from .providers.amazon_sns import SnsVerifier
 from .providers.channel_setup import ChannelProviders
 from .providers.interface import ProviderContext
@@ -101,7 +102,9 @@ def create_app(
     if not config.server.secret_key:
         raise ConfigError("server.secret_key: not set and not found in the data dir; run `alertflow init`")
     # Validates [providers.*] now, before serving.
-    channels = ChannelProviders(config, registry, context, Sealer(config.server.secret_key))
+    sealer = Sealer(config.server.secret_key)
+    context.extras[status_sending.EXTRAS_KEY] = status_sending.Sending(sealer, config.webhooks, clock.now)
+    channels = ChannelProviders(config, registry, context, sealer)
     size_caches(config.cache.templates)  # the compile caches are the process's own
     template_store = TemplateStore(database, config.cache.template_versions)
     settings_cache = TtlCache(max_entries=config.cache.settings)
@@ -127,6 +130,7 @@ def create_app(
     coordinator.on_invalidate(Cache.BATCH_COUNTS, svc.batch_counts.drop)
     coordinator.on_invalidate(Cache.CHANNELS, lambda key: channels.changed(*key))
     coordinator.on_invalidate(Cache.TEMPLATES, lambda key: template_store.forget(*key))
+    coordinator.on_invalidate(Cache.WEBHOOKS, lambda key: status_events.forget(str(key)))
 
     app = web.Application(
         middlewares=[problems, authenticate],
@@ -174,10 +178,11 @@ def create_app(
             listed=functools.partial(suppression_list.reason, settings_cache, database),
         )
         concurrency, node = config.workers.model_dump(), node_id(config.server.data_dir)
+        concurrency[STATUS_CHANNEL] = config.webhooks.concurrency
         pools = WorkerPools(
             [
                 ChannelPool(c, concurrency[c], database, deliverer, clock.now, config.queue.lease_seconds, node)
-                for c in CHANNELS
+                for c in (*CHANNELS, STATUS_CHANNEL)
             ],
             database,
             clock.now,

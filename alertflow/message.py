@@ -6,6 +6,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 CHANNELS: tuple[str, ...] = ("email", "sms", "push", "inapp", "webhook")
+# The internal channel status webhooks travel on (delivery/status_events.py): queued and
+# sent like the channels above, but never one a tenant publishes to or sets up.
+STATUS_CHANNEL = "status"
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from . import (
     topics,
     unsubscribe,
     users,
+    webhooks,
 )
 
 ROUTE_TABLES = (
@@ -50,4 +51,5 @@ ROUTE_TABLES = (
     signin.api,
     members.api,
     tenants.api,
+    webhooks.api,
 )

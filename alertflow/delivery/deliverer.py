@@ -30,6 +30,7 @@ from ..providers.channel_setup import Handle
 from ..recipients import directory, unsubscribe
 from ..storage import jobs, users
 from ..storage.database import Database, StorageFull, Tx
+from . import status_events
 from .queue import Decision, Job
 
 log = logging.getLogger("alertflow.delivery")
@@ -180,6 +181,7 @@ class Deliverer:
 
         def apply(tx: Tx) -> None:
             jobs.record(tx, job, decision, now)
+            status_events.attempted(tx, job.tenant_id, job.delivery_id, decision.status, now, job.channel)
             if pruned and job.user_id:
                 directory.prune_devices(tx, job.tenant_id, job.user_id, job.delivery_id, pruned, now)
 

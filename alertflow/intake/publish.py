@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
-from ..delivery import queue
+from ..delivery import queue, status_events
 from ..errors import invalid
 from ..finite import check_finite
 from ..ids import new_ids
@@ -342,11 +342,13 @@ def store(
 ) -> tuple[dict[str, Any], bool]:
     """Write a plan (writer function). Returns (response, created); an idempotent replay
     returns the first response and creates nothing (see idempotency.once)."""
-    return once(tx, tenant_id, idempotency, now, lambda tx: _create(tx, p))
+    return once(tx, tenant_id, idempotency, now, lambda tx: _create(tx, tenant_id, p, now))
 
 
-def _create(tx: Tx, p: Plan) -> tuple[dict[str, Any], bool]:
+def _create(tx: Tx, tenant_id: str, p: Plan, now: float) -> tuple[dict[str, Any], bool]:
     notifications.insert(tx, p.notifications, p.deliveries, p.jobs)
+    suppressed = (e[3] for e in p.events if e[0] == "suppressed")  # (status, tenant, notification, delivery, ...)
+    status_events.deliveries_changed(tx, tenant_id, suppressed, "suppressed", now)
     return {"notifications": p.response}, True
 
 
