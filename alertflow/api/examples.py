@@ -72,6 +72,12 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "TenantIn": {"name": "acme"},
     "TenantChoice": {"tenant_id": "ten_01m8ssv2c20000gkfkp1cvkxzp"},
     "PasswordChange": {"current_password": "the one I have now", "new_password": "correct horse battery staple"},
+    "WebhookIn": {
+        "url": "https://app.example.com/alertflow",
+        "events": ["delivery.failed", "delivery.dead"],
+        "description": "ops: failures",
+    },
+    "WebhookPatch": {"enabled": True, "events": ["delivery.failed", "delivery.dead", "batch.completed"]},
     "SuppressionIn": {"reason": "manual", "detail": "asked by phone not to be mailed"},
     "ChannelIn": {
         "providers": [
