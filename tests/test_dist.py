@@ -105,3 +105,12 @@ def test_bench_runs_the_executable_itself_as_its_embedded_server(tmp_path: Path)
     result = cli("bench", *short, "--json", cwd=tmp_path, command=COMMAND)
     figures = json.loads(result.stdout.splitlines()[-1])
     assert figures["publish_per_s"] > 0 and figures["sent_p50_ms"] >= 0
+
+
+def test_the_frozen_server_serves_every_guide(tmp_path: Path, servers: list[Server]) -> None:
+    server = Server(tmp_path, command=COMMAND)
+    servers.append(server.start())
+    for path in sorted((ROOT / "docs").rglob("*.md")):
+        name = path.relative_to(ROOT / "docs").with_suffix("").as_posix()
+        page = requests.get(f"{server.url}/docs/{name}", timeout=WAIT_SECONDS)
+        assert page.status_code == 200, name
