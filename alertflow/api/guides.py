@@ -59,7 +59,8 @@ def _served(name: str) -> web.Response:
     found = guides().get(name)
     if found is None:  # a name outside the listing never reaches the file system
         raise ApiError("not-found", f"no guide named {name!r}; /docs/ lists them")
-    return _page(found.title, found.page)
+    nav = '<nav><a href="/docs/">All guides</a> · <a href="/docs">API reference</a></nav>'
+    return _page(found.title, nav + found.page)
 
 
 def _order(g: Guide) -> tuple[bool, str]:
