@@ -12,7 +12,7 @@ from ..timefmt import iso
 
 # A notification's status is its least advanced pending delivery's, or else its best outcome.
 _PENDING = ("sending", "queued", "scheduled")
-_SETTLED = ("delivered", "sent", "failed", "dead", "suppressed", "cancelled")
+_SETTLED = ("delivered", "sent", "digested", "failed", "dead", "suppressed", "cancelled")
 
 
 def notification_status(statuses: list[str]) -> str:
@@ -61,6 +61,7 @@ def _shape(row: dict[str, Any], deliveries: list[dict[str, Any]]) -> dict[str, A
         "template": row["template"],
         "template_version": row["template_version"],
         "batch_id": row["batch_id"],
+        "options": json.loads(row["options"]) if row["options"] else None,
         "deliveries": deliveries,
     }
 

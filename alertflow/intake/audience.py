@@ -21,6 +21,7 @@ from ..templates.content import (
     provided_variables,
 )
 from ..templates.store import UnknownTemplate
+from . import options as send_options
 from .publish import MAX_RECIPIENTS, Audience, Plan, PublishRequest, RecipientIn, choose_channels
 
 if TYPE_CHECKING:
@@ -71,8 +72,15 @@ async def audience_for(
     if category is None:
         raise invalid("category", f"unknown category {req.category!r}")
     content, version, needed, available = await source_of(svc, tenant_id, req)
+    channels = choose_channels(req, available)
+    in_force = send_options.merged(req.send_options())
+    if in_force is not None:
+        send_options.check(in_force, channels, available, req.send_at is not None or req.send_at_local is not None)
     with_user = USER_VARIABLE in needed and all_addressed_by_user_id(req)
-    missing = missing_variables(needed, req.data, provided_variables(with_user))
+    provided = provided_variables(with_user)
+    if in_force is not None and in_force.digest is not None:
+        provided |= {send_options.EVENTS_VARIABLE}
+    missing = missing_variables(needed, req.data, provided)
     if missing:
         errors = MissingVariables(missing).errors
         raise invalid_many([{"field": e.field, "message": e.message} for e in errors])
@@ -83,12 +91,14 @@ async def audience_for(
     return Audience(
         tenant_id,
         category,
-        choose_channels(req, available),
+        channels,
         users,
         user_prefs,
         await preferences.cached_defaults(svc.settings, db, tenant_id),
         template_version=version,
         content=content,
+        options=send_options.stored(in_force, channels) if in_force is not None else None,
+        send_options=in_force,
     )
 
 

@@ -126,6 +126,15 @@ async def unread_counts(db: Database, tenant_id: str, user_ids: list[str]) -> di
     return counts
 
 
+async def read_at(db: Database, tenant_id: str, user_id: str | None, notification_id: str) -> float | None:
+    """When the user read the notification's in-app item, if they did (archived or not)."""
+    row = await db.fetchone(
+        "SELECT MIN(read_at) FROM inbox WHERE tenant_id = ? AND user_id = ? AND notification_id = ?",
+        (tenant_id, user_id, notification_id),
+    )
+    return None if row is None else row[0]
+
+
 # --- writes ------------------------------------------------------------------------------------
 
 
