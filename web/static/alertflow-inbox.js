@@ -182,6 +182,11 @@
         case "notification":
           remember(message.data);
           break;
+        case "replace":
+          // A later notification with the same replace_key: it takes the earlier one's place.
+          items.delete(message.replaces);
+          remember(message.data);
+          break;
         case "unread_count":
           unread = message.count;
           // Reads made elsewhere while this page was offline are not replayed; none unread settles it.
