@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from alertflow_webpush.provider import topic
+
 from tests.conftest import Harness
 from tests.fakes.fcm import FakeFcm
 from tests.fakes.webpush import FakePushService

@@ -4,9 +4,10 @@ New items (an in-app delivery decided ``sent``: ``item_listener``) and reads, re
 archives (the API) reach it only through the coordinator's inbox signals, so a hub hears
 what any node stored or changed. One flusher task turns them into messages: it
 reads every new item and every changed user's unread count in as few queries as it can and
-hands each message to each of that user's connections. An item sent with a ``replace_key``
-that hid an earlier one goes as ``{"type": "replace", "replaces": <earlier id>, "data": item}``. Because the flusher runs one pass at a
+hands each message to each of that user's connections. Because the flusher runs one pass at a
 time and reads after the change committed, the last count a client sees is the current one.
+An item sent with a ``replace_key`` that hid an earlier one goes as
+``{"type": "replace", "replaces": <earlier id>, "data": item}``.
 
 Each connection has a bounded queue and a writer task of its own (as ntfy copies its
 subscriber list and sends to each separately): a client that stops reading fills only its
