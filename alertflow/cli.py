@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import json
 import os
@@ -411,6 +412,10 @@ def show_progress(copied: int, total: int) -> None:
     "--topic-subscribers", default=0, show_default=True, help="Subscribers of a topic to bulk-send to (0: skip)."
 )
 @click.option(
+    "--digest", default=0, show_default=True, help="Events to publish as digests, one per recipient (0: skip)."
+)
+@click.option("--digest-recipients", default=1, show_default=True, help="Recipients the --digest events go to.")
+@click.option(
     "--smtp",
     is_flag=True,
     help="Instead: email through the smtp provider to a local aiosmtpd sink, as a ratio of raw aiosmtplib.",
@@ -434,7 +439,19 @@ def bench(config_path: str | None, data_dir: str | None, **options: Any) -> None
     from .ops.bench import bench as run_bench
 
     config_path, data_dir = given("config_path", config_path), given("data_dir", data_dir)
-    args = SimpleNamespace(**options, config_file=None, data_dir=None)
+    args = SimpleNamespace(**options, config_file=None, data_dir=None, scenarios=[])
+    if args.digest:
+        from .ops.bench_digest import digest_run, shares
+
+        try:
+            shares(args.digest, args.digest_recipients)
+        except ValueError as exc:
+            fail(str(exc), 2)
+        args.scenarios.append(
+            functools.partial(
+                digest_run, events=args.digest, recipients=args.digest_recipients, concurrency=args.concurrency
+            )
+        )
     if args.url and not args.api_key:
         fail("--url needs --api-key", 2)
     if args.url and (config_path or data_dir):
