@@ -95,3 +95,33 @@ async def test_a_bulk_send_refuses_publish_options(app: Harness) -> None:
     resp = await app.call("POST", "/v1/notifications/bulk", body=body)
     assert resp.status == 422
     assert "publish option" in await resp.text()
+
+
+async def test_a_categorys_throttle_is_the_default_and_a_publishs_own_wins(app: Harness) -> None:
+    category = {"priority": "medium", "options": {"throttle": {"key": "cpu", "limit": 1, "window_seconds": 60}}}
+    resp = await app.call("PUT", "/v1/categories/alerts", "admin", category)
+    assert resp.status == 200 and (await resp.json())["options"] == category["options"]
+    assert (await send(app, category="alerts"))["status"] == "queued"
+    again = await send(app, category="alerts")
+    assert again["status"] == "suppressed"
+    assert (await app.notification(again["id"]))["options"]["throttle"]["limit"] == 1
+    own = {"key": "cpu", "limit": 5, "window_seconds": 60}
+    assert (await send(app, category="alerts", throttle=own))["status"] == "queued"
+    bad = {"priority": "medium", "options": {"throttle": {"key": "cpu", "limit": 0, "window_seconds": 60}}}
+    resp = await app.call("PUT", "/v1/categories/alerts", "admin", bad)
+    assert resp.status == 422
+    assert [e["field"] for e in (await resp.json())["errors"]] == ["options.throttle.limit"]
+
+
+async def test_a_templates_dedupe_is_the_default_for_its_publishes(app: Harness) -> None:
+    template = {"key": "shipped", "channels": EMAIL, "options": {"dedupe": {"key": "order", "window_seconds": 60}}}
+    resp = await app.call("POST", "/v1/templates", "admin", template)
+    assert resp.status == 201, await resp.text()
+    version = await (await app.call("GET", "/v1/templates/shipped/versions/1")).json()
+    assert version["options"] == template["options"]
+    body = {"to": {"email": "ann@example.com"}, "template": "shipped"}
+    statuses = [(await app.publish(body))["notifications"][0]["status"] for _ in range(2)]
+    assert statuses == ["queued", "suppressed"]
+    # A bulk takes no options, its template's defaults neither.
+    resp = await app.call("POST", "/v1/notifications/bulk", body={**body, "to": [{"email": "ann@example.com"}]})
+    assert resp.status == 202

@@ -69,7 +69,7 @@ async def publish(request: web.Request) -> web.Response:
     if earlier is not None:
         return json_response(earlier, status=202)
     recipients_in = await recipients_of(svc.database, tenant_id, req)
-    audience = await audience_for(svc, tenant_id, req, recipients_in)
+    audience = await audience_for(svc, tenant_id, req, recipients_in, with_options=True)
     now = svc.clock.now()
     p = plan(req, recipients_in, audience, now)
     if audience.send_options is not None:

@@ -79,6 +79,11 @@ class SendOptions(_Strict):
 NAMES = tuple(SendOptions.model_fields)
 
 
+def parsed(stored: dict[str, Any] | None) -> SendOptions | None:
+    """Options a category or template version keeps (validated when they were saved)."""
+    return SendOptions.model_validate(stored) if stored else None
+
+
 def merged(*layers: SendOptions | None) -> SendOptions | None:
     """The options in force: each given option of a later layer wins over an earlier one
     (category < template < publish); None when no layer gives any."""

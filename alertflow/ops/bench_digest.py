@@ -11,10 +11,13 @@ that each rendered all of its events (the subject counts them).
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
+import click
 
 from ..intake.options import MAX_DIGEST_EVENTS
 from .bench import PUBLISH, Run, Target, _headers, ms, pct, report
@@ -41,11 +44,17 @@ def event(i: int, recipients: int, per_recipient: int) -> dict[str, Any]:
 
 
 def shares(events: int, recipients: int) -> int:
-    """Each recipient's events; raises ValueError when a digest could not hold them."""
+    """Each recipient's events; a usage error (exit 2) when a digest could not hold them."""
     per = events // max(recipients, 1)
     if not 2 <= per <= MAX_DIGEST_EVENTS:
-        raise ValueError(f"--digest / --digest-recipients must be 2 to {MAX_DIGEST_EVENTS} events each")
+        raise click.BadParameter(f"--digest / --digest-recipients must be 2 to {MAX_DIGEST_EVENTS} events each")
     return per
+
+
+def scenario(events: int, recipients: int, concurrency: int) -> Callable[[Target], Awaitable[dict[str, Any]]]:
+    """The section ``alertflow bench`` runs for ``--digest``, checked before the server starts."""
+    shares(events, recipients)
+    return functools.partial(digest_run, events=events, recipients=recipients, concurrency=concurrency)
 
 
 async def digest_run(target: Target, events: int, recipients: int, concurrency: int) -> dict[str, Any]:

@@ -43,3 +43,7 @@ CREATE TABLE send_limits (
 ALTER TABLE inbox ADD COLUMN replace_key TEXT;
 ALTER TABLE inbox ADD COLUMN replaces TEXT;
 CREATE INDEX inbox_replace ON inbox(tenant_id, user_id, replace_key) WHERE replace_key IS NOT NULL;
+
+-- Send options as defaults: a category's and a template version's (JSON; NULL when none).
+ALTER TABLE categories ADD COLUMN options TEXT;
+ALTER TABLE template_versions ADD COLUMN options TEXT;
