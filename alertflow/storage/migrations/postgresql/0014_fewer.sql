@@ -10,7 +10,7 @@ ALTER TABLE notifications ADD COLUMN options TEXT;
 -- (the queue's durable timer): nothing about a window lives only in memory.
 CREATE TABLE digests (
     tenant_id   TEXT NOT NULL,
-    recipient   TEXT NOT NULL,     -- "user:<id>", or the recipient's addresses as JSON
+    recipient   TEXT NOT NULL,     -- "user:<id>", or "to:" + the SHA-256 of the addresses given
     key         TEXT NOT NULL,
     id          TEXT NOT NULL,     -- the digest notification
     opened_at   DOUBLE PRECISION NOT NULL,
