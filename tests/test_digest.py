@@ -3,6 +3,7 @@ whose template sees them all; the window is stored, so it closes after a restart
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from tests.conftest import FakeClock, Harness, StartApp
@@ -143,3 +144,28 @@ async def test_bad_digest_options_are_422s_naming_the_field(app: Harness) -> Non
     resp = await app.call("POST", "/v1/notifications/publish", body=base)
     assert resp.status == 422 and "events" in await resp.text()
     assert await app.rows("SELECT * FROM notifications") == []
+
+
+async def test_concurrent_events_all_join_one_window_and_none_is_lost(start_app: StartApp) -> None:
+    app = await start_app(clock=FakeClock(NOON))
+    events = await asyncio.gather(*(comment(app, f"w{i}", max_events=20) for i in range(20)))
+    assert len({e["digest_id"] for e in events}) == 1
+    assert (await app.settled(events[0]["digest_id"]))["status"] == "sent"
+    [(_, subject, text)] = await outbox(app)
+    assert subject == "20 new comments on post 42"
+    assert sorted(text.rstrip(";").split(";")) == sorted(f"w{i}" for i in range(20))
+
+
+async def test_a_templates_digest_default_collects_its_publishes(start_app: StartApp) -> None:
+    clock = FakeClock(NOON)
+    app = await start_app(clock=clock)
+    template = {"key": "comments", "channels": DIGEST_EMAIL, "options": {"digest": DIGEST}}
+    assert (await app.call("POST", "/v1/templates", "admin", template)).status == 201
+    body = {"to": {"email": "ann@example.com"}, "template": "comments", "data": {"post": "post 42"}}
+    first = (await app.publish({**body, "data": {"post": "post 42", "who": "a"}}))["notifications"][0]
+    second = (await app.publish({**body, "data": {"post": "post 42", "who": "b"}}))["notifications"][0]
+    assert first["digest_id"] == second["digest_id"]
+    clock.t = NOON + 600
+    fire(app)
+    assert (await app.settled(first["digest_id"]))["status"] == "sent"
+    assert await outbox(app) == [("ann@example.com", "2 new comments on post 42", "a;b;")]
