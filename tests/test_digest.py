@@ -169,3 +169,15 @@ async def test_a_templates_digest_default_collects_its_publishes(start_app: Star
     fire(app)
     assert (await app.settled(first["digest_id"]))["status"] == "sent"
     assert await outbox(app) == [("ann@example.com", "2 new comments on post 42", "a;b;")]
+
+
+async def test_on_postgresql_a_digest_survives_a_restart_too(start_app: StartApp, postgres_url: str) -> None:
+    clock = FakeClock(NOON)
+    app = await start_app(clock=clock, storage={"url": postgres_url})
+    first = await comment(app, "before")
+    app = await start_app(clock=clock, restart=app, storage={"url": postgres_url})
+    assert (await comment(app, "after"))["digest_id"] == first["digest_id"]
+    clock.t = NOON + 600
+    fire(app)
+    assert (await app.settled(first["digest_id"]))["status"] == "sent"
+    assert await outbox(app) == [("ann@example.com", "2 new comments on post 42", "before;after;")]

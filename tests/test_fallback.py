@@ -121,3 +121,22 @@ async def test_bad_fallback_options_are_422s_naming_the_field(start_app: StartAp
         assert resp.status == 422, options
         assert field in [e["field"] for e in (await resp.json())["errors"]], (options, await resp.text())
     assert await app.rows("SELECT * FROM notifications") == []
+
+
+async def test_on_postgresql_a_fallback_is_sent_or_cancelled_as_on_sqlite(
+    start_app: StartApp, postgres_url: str
+) -> None:
+    clock = FakeClock(NOON)
+    app = await start_app(clock=clock, storage={"url": postgres_url})
+    await app.call("PUT", "/v1/users/ann", "admin", {"email": "ann@example.com"})
+    unread, read = await publish(app), await publish(app)
+    for nid in (unread, read):
+        await app.settled(nid, ("sent", "scheduled"))
+    items = (await (await app.call("GET", "/v1/users/ann/inbox")).json())["items"]
+    [read_item] = [
+        i for i in items if i["id"] == by_channel(await app.notification(read))["inapp"]["provider_message_id"]
+    ]
+    await app.call("POST", f"/v1/users/ann/inbox/{read_item['id']}/read")
+    await fire_at(app, clock, NOON + 300)
+    assert by_channel(await app.settled(unread))["email"]["status"] == "sent"
+    assert by_channel(await app.settled(read))["email"]["status"] == "cancelled"

@@ -125,3 +125,12 @@ async def test_a_templates_dedupe_is_the_default_for_its_publishes(app: Harness)
     # A bulk takes no options, its template's defaults neither.
     resp = await app.call("POST", "/v1/notifications/bulk", body={**body, "to": [{"email": "ann@example.com"}]})
     assert resp.status == 202
+
+
+async def test_on_postgresql_concurrent_publishes_pass_the_throttle_exactly_limit_times(
+    start_app: StartApp, postgres_url: str
+) -> None:
+    app = await start_app(storage={"url": postgres_url})
+    throttle = {"key": "burst", "limit": 3, "window_seconds": 60}
+    found = await asyncio.gather(*(send(app, throttle=throttle) for _ in range(12)))
+    assert sorted(n["status"] for n in found) == ["queued"] * 3 + ["suppressed"] * 9
