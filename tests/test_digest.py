@@ -57,7 +57,8 @@ async def test_events_in_a_window_go_out_as_one_notification_listing_them_oldest
     assert (await app.notification(digest_id))["status"] == "scheduled"
     clock.t = NOON + 600
     fire(app)
-    assert (await app.settled(digest_id))["status"] == "sent"
+    sent = await app.settled(digest_id)
+    assert sent["status"] == "sent" and sent["digest"] == {"key": DIGEST["key"], "events": 3}
     assert await outbox(app) == [("ann@example.com", "3 new comments on post 42", "ann;bob;cy;")]
     assert (await app.notification(events[0]["id"]))["status"] == "digested"
 

@@ -7,6 +7,7 @@ from collections import defaultdict
 from typing import Any
 
 from ..storage import deliveries as stored
+from ..storage import digests
 from ..storage.database import Database
 from ..timefmt import iso
 
@@ -70,7 +71,10 @@ async def get(db: Database, tenant_id: str, notification_id: str) -> dict[str, A
     row = await stored.notification(db, tenant_id, notification_id)
     if row is None:
         return None
-    return _shape(row, (await _deliveries(db, [row["id"]])).get(row["id"], []))
+    found = _shape(row, (await _deliveries(db, [row["id"]])).get(row["id"], []))
+    if found["options"] and "digest_of" in found["options"]:  # a digest says what it collected
+        found["digest"] = {"key": found["options"]["digest_of"], "events": await digests.size(db, row["id"])}
+    return found
 
 
 async def page(

@@ -91,3 +91,9 @@ async def events(db: Database, digest_id: str) -> list[dict[str, Any]]:
         (digest_id,),
     )
     return [json.loads(r[0]) for r in rows]
+
+
+async def size(db: Database, digest_id: str) -> int:
+    """How many events the digest collected."""
+    row = await db.fetchone("SELECT COUNT(*) FROM digest_events WHERE digest_id = ?", (digest_id,))
+    return int(row[0]) if row is not None else 0
