@@ -60,6 +60,8 @@ async def test_events_join_an_open_window_and_are_read_back_oldest_first(databas
     assert [await add(database, tenant_id, window, f"ntf_e{i}", i) for i in range(2)] == [1, 2]
     assert await joinable(database, tenant_id, NOW + 1) == digests.Window("ntf_digest", 2, 3)
     assert await digests.events(database, "ntf_digest") == [{"n": 0}, {"n": 1}]
+    assert await digests.size(database, "ntf_digest") == 2
+    assert await digests.size(database, "ntf_none") == 0
 
 
 async def test_a_window_is_not_joinable_once_closed_full_or_sending(database: Database, tenant_id: str) -> None:
