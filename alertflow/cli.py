@@ -524,6 +524,8 @@ def show_progress(copied: int, total: int) -> None:
 @click.option(
     "--topic-subscribers", default=0, show_default=True, help="Subscribers of a topic to bulk-send to (0: skip)."
 )
+@click.option("--digest", default=0, show_default=True, help="Events to publish as digests (0: skip).")
+@click.option("--digest-recipients", default=1, show_default=True, help="Recipients the --digest events go to.")
 @click.option(
     "--smtp",
     is_flag=True,
@@ -546,9 +548,12 @@ def bench(config_path: str | None, data_dir: str | None, **options: Any) -> None
 
     from .ops.bench import FROZEN
     from .ops.bench import bench as run_bench
+    from .ops.bench_digest import scenario as digest_scenario
 
     config_path, data_dir = given("config_path", config_path), given("data_dir", data_dir)
-    args = SimpleNamespace(**options, config_file=None, data_dir=None)
+    args = SimpleNamespace(**options, config_file=None, data_dir=None, scenarios=[])
+    if args.digest:  # its section comes after the others, on the same server
+        args.scenarios.append(digest_scenario(args.digest, args.digest_recipients, args.concurrency))
     if args.url and not args.api_key:
         fail("--url needs --api-key", 2)
     if args.url and (config_path or data_dir):

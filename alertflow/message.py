@@ -51,3 +51,6 @@ class Message:
     priority: str = "medium"
     attempt: int = 1
     headers: dict[str, str] = field(default_factory=dict)
+    # A later message with the same key replaces this one: the in-app item in place, and on
+    # devices the push collapses (FCM collapse_key, Web Push Topic). None: nothing replaces it.
+    replace_key: str | None = None

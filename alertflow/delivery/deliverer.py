@@ -28,7 +28,7 @@ from ..outcomes import (
 )
 from ..providers.channel_setup import Handle
 from ..recipients import directory, unsubscribe
-from ..storage import jobs, users
+from ..storage import deliveries, digests, inbox_items, jobs, users
 from ..storage.database import Database, StorageFull, Tx
 from . import status_events
 from .queue import Decision, Job
@@ -126,6 +126,18 @@ def route(message: Message, handles: list[Handle]) -> list[tuple[Message, list[H
     return groups
 
 
+def _fallback_of(job: Job) -> dict[str, Any] | None:
+    """The fallback this job's first attempt is, if it is one (a retry has been decided)."""
+    if job.options is None or job.attempt != 1:
+        return None
+    fallback: dict[str, Any] | None = job.options.get("fallback")
+    return fallback if fallback is not None and job.channel in fallback["channels"] else None
+
+
+def fallback_why(fallback: dict[str, Any]) -> str:
+    return f"{'/'.join(fallback['watch'])} not {fallback['unless']} within {fallback['after_seconds']} s"
+
+
 def recipient_for(job: Job, user: users.User | None) -> Recipient:
     """The recipient as addressed, completed from the user's record when there is one."""
     r = job.recipient
@@ -174,9 +186,18 @@ class Deliverer:
     async def deliver(self, job: Job) -> Decision:
         # The lease runs from the claim, just before: recording may be retried until then.
         record_by = self.clock() + self.policy.lease_seconds * RECORD_PATIENCE
-        attempt = await self._attempt(job)
-        decision = decide(job, attempt, self.policy, self.clock(), self.rng)
-        pruned = attempt.result.pruned
+        fallback = _fallback_of(job)
+        unneeded = await self._unneeded(job, fallback) if fallback is not None else None
+        pruned: tuple[Device, ...] = ()
+        if unneeded is not None:
+            decision = Decision("cancelled", "cancelled", error=unneeded)
+        else:
+            attempt = await self._attempt(job)
+            decision = decide(job, attempt, self.policy, self.clock(), self.rng)
+            pruned = attempt.result.pruned
+            if fallback is not None:  # history says why this channel was used at all
+                why = (None, "fallback", fallback_why(fallback))
+                decision = dataclasses.replace(decision, earlier=(why, *decision.earlier))
         now = self.clock()
 
         def apply(tx: Tx) -> None:
@@ -220,8 +241,22 @@ class Deliverer:
                     raise
             await asyncio.sleep(RECORD_RETRY_SECONDS)
 
+    async def _unneeded(self, job: Job, fallback: dict[str, Any]) -> str | None:
+        """Why a fallback need not go: its watched delivery was read (or delivered) first."""
+        if fallback["unless"] == "read":
+            at = await inbox_items.read_at(self.database, job.tenant_id, job.user_id, job.notification_id)
+        else:
+            at = await deliveries.delivered_at(self.database, job.notification_id, fallback["watch"])
+        if at is None:
+            return None
+        return f"fallback not needed: {'/'.join(fallback['watch'])} was {fallback['unless']} first"
+
     async def _attempt(self, job: Job) -> Attempt:
         try:
+            if job.options is not None and "digest_of" in job.options:
+                # A digest's template sees every event it collected, oldest first.
+                events = await digests.events(self.database, job.notification_id)
+                job = dataclasses.replace(job, data={**job.data, "events": events})
             user = await self._user(job)
             if job.user_id and user is None:
                 return Attempt(None, PermanentFailure("unknown_user: the user was deleted"))
@@ -251,6 +286,7 @@ class Deliverer:
             priority=job.priority,
             attempt=job.attempt,
             headers=unsubscribe.headers(url) if url and job.channel == "email" else {},
+            replace_key=job.options.get("replace_key") if job.options is not None else None,
         )
         tries: list[tuple[str, str, str | None]] = []
         results: list[Sent | DeliveryError] = []

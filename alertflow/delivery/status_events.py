@@ -188,7 +188,8 @@ def enqueue(
                 None,
                 None,
                 "{}",
-                None,
+                None,  # batch
+                None,  # send options
             )
         )
         rows_d.append((delivery_id, notification_id, tenant_id, STATUS_CHANNEL, "queued", None, now, now, None))

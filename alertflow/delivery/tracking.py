@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..storage import deliveries as stored
+from ..storage import digests
 from ..storage.bulk_batches import FANNED_OUT, Batch
 from ..storage.database import Database
 from ..timefmt import iso
@@ -16,7 +17,7 @@ from ..timefmt import iso
 _PENDING = ("sending", "queued", "scheduled")
 # A fanned-out batch is "sending" while any of its deliveries is one of these.
 UNSENT = ("scheduled", "queued", "sending")
-_SETTLED = ("delivered", "sent", "failed", "dead", "suppressed", "cancelled")
+_SETTLED = ("delivered", "sent", "digested", "failed", "dead", "suppressed", "cancelled")
 
 
 def notification_status(statuses: list[str]) -> str:
@@ -70,6 +71,7 @@ def _shape(row: dict[str, Any], deliveries: list[dict[str, Any]]) -> dict[str, A
         "template": row["template"],
         "template_version": row["template_version"],
         "batch_id": row["batch_id"],
+        "options": json.loads(row["options"]) if row["options"] else None,
         "deliveries": deliveries,
     }
 
@@ -78,7 +80,10 @@ async def get(db: Database, tenant_id: str, notification_id: str) -> dict[str, A
     row = await stored.notification(db, tenant_id, notification_id)
     if row is None:
         return None
-    return _shape(row, (await _deliveries(db, [row["id"]])).get(row["id"], []))
+    found = _shape(row, (await _deliveries(db, [row["id"]])).get(row["id"], []))
+    if found["options"] and "digest_of" in found["options"]:  # a digest says what it collected
+        found["digest"] = {"key": found["options"]["digest_of"], "events": await digests.size(db, row["id"])}
+    return found
 
 
 async def page(

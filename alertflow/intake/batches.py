@@ -15,7 +15,7 @@ import logging
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from pydantic import Field, TypeAdapter, ValidationError
+from pydantic import Field, TypeAdapter, ValidationError, model_validator
 
 from ..delivery import tracking
 from ..errors import from_validation, invalid, invalid_many
@@ -52,6 +52,15 @@ class BulkRequest(PublishRequest):
     to: Annotated[list[Any], Field(min_length=1, max_length=MAX_BULK_RECIPIENTS)] | None = Field(
         None, description=TO_DESCRIPTION
     )
+
+    @model_validator(mode="after")
+    def _no_send_options(self) -> BulkRequest:
+        # Digests, throttles and fallbacks are decided per publish (intake/gating.py); a
+        # fan-out step does not make those decisions, so a bulk refuses them rather than ignore them.
+        for name in ("digest", "throttle", "dedupe", "replace_key", "fallback"):
+            if getattr(self, name) is not None:
+                raise ValueError(f"{name} is a publish option: use POST /v1/notifications/publish")
+        return self
 
 
 _RECIPIENTS = TypeAdapter(list[RecipientIn])

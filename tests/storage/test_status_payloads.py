@@ -26,6 +26,7 @@ def store_delivery(tx: Tx, tenant_id: str, delivery_id: str, status: str, batch_
         None,
         "{}",
         batch_id,
+        None,  # send options
     )
     delivery = (delivery_id, f"ntf_{delivery_id}", tenant_id, "email", status, None, 1.0, 1.0, batch_id)
     notifications.insert(tx, [notification], [delivery], [])
