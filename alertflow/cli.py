@@ -1,4 +1,7 @@
-"""The ``alertflow`` command line."""
+"""The ``alertflow`` command line.
+
+Long module: every subcommand of the contract, each a few lines of glue over the operations it runs
+"""
 
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ from typing import Any, TypeVar
 
 import click
 
-from . import __version__, tenants
+from . import __version__, keys, tenants
 from .config import SECRET_KEY_FILE, Config, ConfigError, ensure_secret_key, find_config_file, load
 from .delivery import dlq
 from .storage import jobs, offline, tenant_rows
@@ -293,6 +296,43 @@ def keys_create(
         click.echo(json.dumps({"api_key": key.api_key, "role": role}))
     else:
         click.echo(f"API key ({role}, shown once): {key.api_key}")
+
+
+@keys_group.command("list")
+@common_options
+@click.option("--tenant", "tenant_ref", default=None, help="Tenant id or name (default: all).")
+@click.option("--json", "as_json", is_flag=True)
+def keys_list(config_path: str | None, data_dir: str | None, tenant_ref: str | None, as_json: bool) -> None:
+    """Unrevoked API keys, oldest first; last use is written by a running server about once a minute."""
+    config = settings(config_path, data_dir)
+    with database(config) as session:
+        tenant_id = session.read(lambda tx: tenant_rows.tenant_id_of(tx, tenant_ref)) if tenant_ref else None
+        if tenant_ref and tenant_id is None:
+            fail(f"no tenant {tenant_ref!r}")
+        found = session.read(lambda tx: tenant_rows.keys_for_write(tx, tenant_id))
+    items = [{**keys.shape(k), "tenant_id": k.tenant_id} for k in found]
+    if as_json:
+        click.echo(json.dumps(items))
+        return
+    for i in items:
+        used = i["last_used_at"] or "never used"
+        click.echo(f"{i['prefix']}  {i['role']:<6}  {i['tenant_id']}  {i['created_at']}  {used}  {i['name'] or ''}")
+
+
+@keys_group.command("revoke")
+@click.argument("prefix")
+@common_options
+def keys_revoke(prefix: str, config_path: str | None, data_dir: str | None) -> None:
+    """Revoke a key by its prefix (af_xxxxxxxx); a running server refuses it within 10 seconds."""
+    config = settings(config_path, data_dir)
+    with database(config) as session:
+        try:
+            session.write(lambda tx: keys.revoke(tx, prefix, time.time(), None, None))
+        except keys.UnknownKey:
+            fail(f"no unrevoked key has the prefix {prefix!r}")
+        except keys.AmbiguousPrefix:
+            fail(f"several keys share the prefix {prefix!r}")
+    click.echo(f"Revoked {prefix}.")
 
 
 @main.group("plugins")

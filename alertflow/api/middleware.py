@@ -180,6 +180,7 @@ async def key_principal(request: web.Request, key: str) -> Principal:
             svc.auth_cache.put(digest, principal)
     if principal is None:
         raise refused(request, address, key, "the API key is not valid")
+    svc.key_usage.seen(principal.key_id)
     return principal
 
 

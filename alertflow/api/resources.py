@@ -10,6 +10,7 @@ from . import (
     dashboard,
     dlq,
     inbox,
+    keys,
     notifications,
     operations,
     outbox,
@@ -38,4 +39,5 @@ ROUTE_TABLES = (
     inbox.api,
     batches.api,
     schedules.api,
+    keys.api,
 )
