@@ -193,6 +193,12 @@ async def read_body(request: web.Request, limit_mb: float | None = None) -> byte
     limit = int((limit_mb or services(request).config.server.max_body_mb) * MIB)
     if request.content_type not in ("application/json",) and not request.content_type.endswith("+json"):
         raise ApiError("unsupported-media-type", f"send Content-Type: application/json (got {request.content_type!r})")
+    return await read_limited(request, limit)
+
+
+async def read_limited(request: web.Request, limit: int) -> bytes:
+    """The raw body, whatever its type: 413 past ``limit`` bytes, refused before it is read
+    when Content-Length says so."""
     if request.content_length is not None and request.content_length > limit:
         raise ApiError("body-too-large", f"the body is larger than {limit} bytes")
     # read(n) returns what has arrived, up to n: a large body comes in several pieces.
