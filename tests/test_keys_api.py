@@ -144,14 +144,15 @@ def test_keys_list_and_revoke_from_the_command_line_beside_a_running_server(tmp_
         assert json.loads(cli("keys", "list", "--json", cwd=server.workdir).stdout) == listed
         text = cli("keys", "list", cwd=server.workdir).stdout
         assert issued["prefix"] in text and "deploy" in text
+
+        def status_with_issued() -> int:
+            headers = {"Authorization": f"Bearer {issued['api_key']}"}
+            return server.request("GET", "/v1/keys", headers=headers).status_code
+
+        assert status_with_issued() == 200  # the server now holds it in its key cache
         cli("keys", "revoke", issued["prefix"], cwd=server.workdir)
         # Another process revoked it: the server's cache forgets it within its TTL (10 s).
-        assert server.wait_for(
-            lambda: (
-                server.request("GET", "/v1/keys", headers={"Authorization": f"Bearer {issued['api_key']}"}).status_code
-                == 401
-            )
-        )
+        assert server.wait_for(lambda: status_with_issued() == 401)
         again = cli("keys", "revoke", issued["prefix"], cwd=server.workdir, check=False)
         assert again.returncode == 1 and "no unrevoked key" in again.stderr
         unknown = cli("keys", "list", "--tenant", "nobody", cwd=server.workdir, check=False)

@@ -174,7 +174,9 @@ async def test_a_body_over_the_bulk_limit_is_refused_before_or_while_it_is_read(
     app = await start_app(server={"max_bulk_body_mb": 1})
     line = json.dumps({"user_id": "u" * 100}).encode() + b"\n"
     huge = line * (2 * 1024 * 1024 // len(line))
-    assert (await post_import(app, huge, NDJSON)).status == 413
+    refused = await post_import(app, huge, NDJSON)
+    assert refused.status == 413 and refused.content_type == "application/problem+json"
+    assert (await refused.json())["errors"][0]["field"] == "body"
 
     async def streamed() -> AsyncIterator[bytes]:  # no Content-Length: counted as it arrives
         for _ in range(40):

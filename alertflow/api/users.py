@@ -161,7 +161,10 @@ async def import_users(request: web.Request) -> web.Response:
         expected = " or ".join(importing.MEDIA_TYPES)
         detail = f"send Content-Type: {expected} (got {request.content_type!r})"
         raise ApiError("unsupported-media-type", detail, [{"field": "Content-Type", "message": detail}])
-    body = await read_limited(request, int(svc.config.server.max_bulk_body_mb * MIB))
+    try:
+        body = await read_limited(request, int(svc.config.server.max_bulk_body_mb * MIB))
+    except ApiError as exc:  # 413: said of the body, as the import's other refusals name theirs
+        raise ApiError(exc.code, exc.detail, [{"field": "body", "message": exc.detail}]) from None
     now = svc.clock.now()
 
     def build(row: str | dict[str, Any]) -> users.User:
