@@ -61,7 +61,8 @@ def revoke(tx: Tx, prefix: str, now: float, tenant_id: str | None, caller: Role 
         if key.role == Role.owner.name and tenant_rows.owner_keys(tx, key.tenant_id) == 1:
             raise LastOwnerKey("this is the tenant's last owner key: issue another owner key first")
     revoked = tenant_rows.revoke(tx, key.key_id, now)
-    assert revoked is not None  # found unrevoked in this same transaction
+    if revoked is None:  # another transaction revoked it since (PostgreSQL's writers run side by side)
+        raise UnknownKey(prefix)
     return revoked
 
 
