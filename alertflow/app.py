@@ -31,6 +31,7 @@ from .delivery.workers import ChannelPool, Stopped, WorkerPools
 from .inbox.hub import HUB, Hub, item_listener
 from .intake.fanout import FanOut
 from .intake.scheduler import Scheduler
+from .keys import KeyUsage
 from .message import CHANNELS, STATUS_CHANNEL
 from .providers.amazon_sns import SnsVerifier
 from .providers.channel_setup import ChannelProviders
@@ -124,6 +125,7 @@ def create_app(
         auth_cache=TtlCache(AUTH_CACHE_SECONDS, clock.now, config.cache.keys),
         limiter=PublishLimiter(config.limits, coordinator),
         coordinator=coordinator,
+        key_usage=KeyUsage(clock.now),
     )
     coordinator.on_invalidate(Cache.SETTINGS, settings_cache.drop)
     coordinator.on_invalidate(Cache.KEYS, svc.auth_cache.drop)
@@ -161,6 +163,10 @@ def create_app(
             os.close(lock)
             # The last thing a stop does, so an operator (or systemd's journal) sees it ended.
             log.info("stopped", extra={"drained": stopped.drained, "released": stopped.released})
+
+    async def key_use(app: web.Application) -> AsyncIterator[None]:
+        async for _ in svc.key_usage.running(database):
+            yield
 
     async def providers(app: web.Application) -> AsyncIterator[None]:
         async with channels.connected():
@@ -213,7 +219,9 @@ def create_app(
         svc.scheduler = None
         runner.stop()
 
-    app.cleanup_ctx.extend([svc.metrics.loop_lag.running, storage, providers, hub.running, workers, fanout, scheduling])
+    app.cleanup_ctx.extend(
+        [svc.metrics.loop_lag.running, storage, key_use, providers, hub.running, workers, fanout, scheduling]
+    )
     return app
 
 

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 import click
 
-from . import __version__, members, passwords, tenants
+from . import __version__, keys, members, passwords, tenants
 from .config import SECRET_KEY_FILE, Config, ConfigError, ensure_secret_key, find_config_file, load
 from .delivery import dlq
 from .storage import jobs, member_rows, offline, tenant_rows
@@ -321,6 +321,43 @@ def keys_create(
         click.echo(f"API key ({role}, shown once): {key.api_key}")
 
 
+@keys_group.command("list")
+@common_options
+@click.option("--tenant", "tenant_ref", default=None, help="Tenant id or name (default: all).")
+@click.option("--json", "as_json", is_flag=True)
+def keys_list(config_path: str | None, data_dir: str | None, tenant_ref: str | None, as_json: bool) -> None:
+    """Unrevoked API keys, oldest first; last use is written by a running server about once a minute."""
+    config = settings(config_path, data_dir)
+    with database(config) as session:
+        tenant_id = session.read(lambda tx: tenant_rows.tenant_id_of(tx, tenant_ref)) if tenant_ref else None
+        if tenant_ref and tenant_id is None:
+            fail(f"no tenant {tenant_ref!r}")
+        found = session.read(lambda tx: tenant_rows.keys_for_write(tx, tenant_id))
+    items = [{**keys.shape(k), "tenant_id": k.tenant_id} for k in found]
+    if as_json:
+        click.echo(json.dumps(items))
+        return
+    for i in items:
+        used = i["last_used_at"] or "never used"
+        click.echo(f"{i['prefix']}  {i['role']:<6}  {i['tenant_id']}  {i['created_at']}  {used}  {i['name'] or ''}")
+
+
+@keys_group.command("revoke")
+@click.argument("prefix")
+@common_options
+def keys_revoke(prefix: str, config_path: str | None, data_dir: str | None) -> None:
+    """Revoke a key by its prefix (af_xxxxxxxx); a running server refuses it within 10 seconds."""
+    config = settings(config_path, data_dir)
+    with database(config) as session:
+        try:
+            session.write(lambda tx: keys.revoke(tx, prefix, time.time(), None, None))
+        except keys.UnknownKey:
+            fail(f"no unrevoked key has the prefix {prefix!r}")
+        except keys.AmbiguousPrefix:
+            fail(f"several keys share the prefix {prefix!r}")
+    click.echo(f"Revoked {prefix}.")
+
+
 @main.group("plugins")
 @common_options
 def plugins_group(config_path: str | None, data_dir: str | None) -> None:
@@ -504,6 +541,11 @@ def show_progress(copied: int, total: int) -> None:
 
 @main.command()
 @click.option("--url", default=None, help="Target a running server instead of an embedded one.")
+@click.option(
+    "--storage-url",
+    default=None,
+    help='The embedded server\'s [storage] url, e.g. "postgresql://user@host/db" (default: SQLite in its data dir).',
+)
 @click.option("--api-key", default=None, help="With --url: a key of the tenant to publish as.")
 @click.option("-n", "--requests", default=20000, show_default=True, help="Publishes in the closed-loop run.")
 @click.option("-c", "--concurrency", default=50, show_default=True, help="Clients in the closed-loop run.")
@@ -556,6 +598,8 @@ def bench(config_path: str | None, data_dir: str | None, **options: Any) -> None
         args.scenarios.append(digest_scenario(args.digest, args.digest_recipients, args.concurrency))
     if args.url and not args.api_key:
         fail("--url needs --api-key", 2)
+    if args.storage_url and (args.url or args.topic_subscribers or args.smtp):
+        fail("--storage-url sets up the embedded server's database; not with --url, --topic-subscribers or --smtp", 2)
     if args.url and (config_path or data_dir):
         fail("--config and --data-dir set up the embedded server; --url targets a running one", 2)
     if config_path:

@@ -10,6 +10,7 @@ from . import (
     dashboard,
     dlq,
     inbox,
+    keys,
     members,
     notifications,
     operations,
@@ -50,4 +51,5 @@ ROUTE_TABLES = (
     members.api,
     tenants.api,
     webhooks.api,
+    keys.api,
 )
