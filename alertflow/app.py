@@ -125,6 +125,10 @@ def create_app(
     coordinator.on_invalidate(Cache.BATCH_COUNTS, svc.batch_counts.drop)
     coordinator.on_invalidate(Cache.CHANNELS, lambda key: channels.changed(*key))
     coordinator.on_invalidate(Cache.TEMPLATES, lambda key: template_store.forget(*key))
+    for clear in (settings_cache.clear, svc.auth_cache.clear, svc.batch_counts.clear):
+        coordinator.on_resync(clear)
+    coordinator.on_resync(channels.forget_all)
+    coordinator.on_resync(template_store.forget_all)
 
     app = web.Application(
         middlewares=[problems, authenticate],
