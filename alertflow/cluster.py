@@ -40,6 +40,7 @@ from .coordination import (
     UserErased,
 )
 from .message import CHANNELS
+from .ops.metrics import metric
 from .storage import rate_buckets
 from .storage.database import Database
 from .storage.listen_notify import MAX_PAYLOAD_BYTES, Link, LinkDown
@@ -110,11 +111,11 @@ class SharedBuckets:
 class ClusterCoordinator:
     """A :class:`coordination.Coordinator` whose signals reach every node on the database."""
 
-    def __init__(self, node_id: str, url: str, database: Database, clock: Callable[[], float]) -> None:
-        self.node_id = node_id
+    def __init__(self, url: str, password: str | None, database: Database, clock: Callable[[], float]) -> None:
+        self.node_id = ""  # known once the data dir is locked (start)
         self.local = InProcessCoordinator(clock)
         self.buckets = SharedBuckets(database, clock)
-        self.link = Link(url, self._heard, self._connected)
+        self.link = Link(url, password, self._heard, self._connected)
         self.sent: Counter[str] = Counter()  # signals sent to and heard from other nodes, for /metrics
         self.heard: Counter[str] = Counter()
         self._ready: set[str] = set()
@@ -124,8 +125,9 @@ class ClusterCoordinator:
         self._pending = asyncio.Event()
         self._flusher: asyncio.Task[None] | None = None
 
-    async def start(self) -> None:
-        """Listen, and send what is signalled; returns once listening (or trying to)."""
+    async def start(self, node_id: str) -> None:
+        """Listen, and send what is signalled, as ``node_id`` (app.node_id: unique per node)."""
+        self.node_id = node_id
         self.link.start()
         self._flusher = asyncio.create_task(self._flush(), name="cluster-send")
 
@@ -136,6 +138,30 @@ class ClusterCoordinator:
                 await self._flusher
             self._flusher = None
         await self.link.close()
+
+    def metrics(self) -> str:
+        """Prometheus lines: what crossed the wire, and how often it was cut."""
+        lines: list[str] = []
+        for name, counts, text in (
+            ("alertflow_cluster_signals_sent_total", self.sent, "Signals sent to the other nodes, by signal."),
+            ("alertflow_cluster_signals_heard_total", self.heard, "Signals heard from other nodes, by signal."),
+        ):
+            metric(lines, name, "counter", text, [(f'signal="{s}"', n) for s, n in sorted(counts.items())])
+        metric(
+            lines,
+            "alertflow_cluster_reconnects_total",
+            "counter",
+            "Times the link to the other nodes was cut and joined again.",
+            [("", self.link.reconnects)],
+        )
+        metric(
+            lines,
+            "alertflow_cluster_rate_limit_round_trips_total",
+            "counter",
+            "Shared rate-limit buckets asked for tokens.",
+            [("", self.buckets.round_trips)],
+        )
+        return "\n".join(lines) + "\n"
 
     # -- signals: here at once, elsewhere soon
 

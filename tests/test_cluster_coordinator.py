@@ -62,9 +62,9 @@ async def sqlite(tmp_path: Path) -> AsyncIterator[Database]:
 @pytest.fixture
 async def nodes(postgres_url: str, sqlite: Database) -> AsyncIterator[list[ClusterCoordinator]]:
     """Two listening nodes on one database."""
-    started = [ClusterCoordinator(name, postgres_url, sqlite, FakeClock(0.0).now) for name in ("node-a", "node-b")]
-    for node in started:
-        await node.start()
+    started = [ClusterCoordinator(postgres_url, None, sqlite, FakeClock(0.0).now) for _ in range(2)]
+    for node, name in zip(started, ("node-a", "node-b"), strict=True):
+        await node.start(name)
     for node in started:
         await asyncio.wait_for(node.link.listening.wait(), WAIT_SECONDS)
     yield started

@@ -44,8 +44,10 @@ _OPTIONS = {
 }
 
 
-async def _connect(url: str) -> psycopg.AsyncConnection[tuple[object, ...]]:
-    return await psycopg.AsyncConnection.connect(make_conninfo(url, **_OPTIONS), autocommit=True)
+async def _connect(url: str, password: str | None) -> psycopg.AsyncConnection[tuple[object, ...]]:
+    # A password given apart ([storage] password_file) goes in; else the URL's or $PGPASSWORD.
+    options = {**_OPTIONS, "password": password} if password else _OPTIONS
+    return await psycopg.AsyncConnection.connect(make_conninfo(url, **options), autocommit=True)
 
 
 class LinkDown(Exception):
@@ -56,8 +58,10 @@ class Link:
     """This node's end of the wire: ``send`` payloads to every node; each payload any node
     sent (this one's included) reaches ``on_payload``."""
 
-    def __init__(self, url: str, on_payload: Callable[[str], None], on_connected: Callable[[bool], None]) -> None:
-        self.url = url
+    def __init__(
+        self, url: str, password: str | None, on_payload: Callable[[str], None], on_connected: Callable[[bool], None]
+    ) -> None:
+        self.url, self.password = url, password
         self.on_payload = on_payload
         self.on_connected = on_connected
         self.listening = asyncio.Event()  # set while the listening connection is up
@@ -83,7 +87,7 @@ class Link:
             return
         try:
             if self._sender is None or self._sender.closed:
-                self._sender = await _connect(self.url)
+                self._sender = await _connect(self.url, self.password)
             await self._sender.execute(
                 "SELECT pg_notify(%s, payload) FROM unnest(%s::text[]) WITH ORDINALITY AS p(payload, n) ORDER BY n",
                 (CHANNEL, list(payloads)),
@@ -102,7 +106,7 @@ class Link:
         backoff, first, warned = BACKOFF_FIRST_SECONDS, True, False
         while True:
             try:
-                async with await _connect(self.url) as conn:
+                async with await _connect(self.url, self.password) as conn:
                     await conn.execute(f"LISTEN {CHANNEL}")
                     self.listening.set()
                     backoff, warned = BACKOFF_FIRST_SECONDS, False
