@@ -204,6 +204,21 @@ async def test_a_resync_drops_every_cache_and_rearms_what_was_missed(
         await app.until(lambda: armed(elsewhere, sid))
 
 
+async def test_a_resync_fires_what_came_due_while_signals_were_lost(start_app: StartApp) -> None:
+    clock = FakeClock(1_774_861_200.0 - 60)  # a minute before Monday 2026-03-30 09:00 UTC
+    app = await start_app(clock=clock)
+    resp = await app.call("POST", "/v1/schedules", "admin", {**DIGEST, "timezone": "UTC", "content": EMAIL})
+    sid = (await resp.json())["id"]
+    clock.t += 120  # its firing came and went while the database was away (the wake-up failed)
+    assert isinstance(app.svc.coordinator, InProcessCoordinator)
+    app.svc.coordinator.resync()
+
+    async def fired() -> bool:
+        return (await (await app.call("GET", f"/v1/schedules/{sid}")).json())["last_batch_id"] is not None
+
+    await app.until(fired)
+
+
 async def test_publish_limiters_on_one_coordinator_share_each_tenants_bucket() -> None:
     clock = FakeClock(1_000.0)
     coordinator = InProcessCoordinator(clock.now)

@@ -148,7 +148,10 @@ class Scheduler:
             self.unregister(schedule_id)
 
     def _resync(self) -> None:
-        """Changes may have been missed: arm what the database holds, drop what it no longer does."""
+        """Changes may have been missed: arm what the database holds, drop what it no longer
+        does, and fire what came due meanwhile. A firing that failed while the database was
+        away would otherwise wait for the schedule's next wake-up, a week later for a weekly
+        one; every node does this at once after an outage, and the dedupe key lets one through."""
         if self._aps is not None and (self._rearming is None or self._rearming.done()):
             self._rearming = asyncio.create_task(self._rearm(), name="scheduler-rearm")
 
@@ -165,6 +168,10 @@ class Scheduler:
                 job.remove()
         for schedule in active.values():
             self.register(schedule.id, schedule.cron, schedule.timezone)
+        try:
+            await self.fire_due()
+        except Exception:
+            log.exception("firing what came due failed")
 
     def register(self, schedule_id: str, cron: str, timezone: str) -> None:
         """(Re-)arm a schedule's APScheduler job; the database says whether a wake-up fires."""
