@@ -100,7 +100,7 @@ def settings(config_path: str | None, data_dir: str | None, **server: Any) -> Co
 def database(config: Config) -> Iterator[offline.Session]:
     """The command's own session on the database; safe beside a running server."""
     try:
-        with offline.session(config.database_path) as session:
+        with offline.session_for(config.storage, config.database_path) as session:
             yield session
     except SchemaTooNew as exc:
         fail(str(exc), 2)
@@ -363,6 +363,8 @@ def dlq_replay(delivery_id: str, config_path: str | None, data_dir: str | None) 
 def backup(dest_file: str, config_path: str | None, data_dir: str | None) -> None:
     """A consistent online copy of the database, safe while the server runs."""
     config = settings(config_path, data_dir)
+    if config.storage.postgresql:
+        fail("the database is PostgreSQL ([storage] url): back it up with pg_dump or your provider's snapshots")
     if not config.database_path.exists():
         fail(f"no database at {config.database_path}")
     dest = Path(dest_file)
