@@ -22,8 +22,9 @@ from .api.rate_limits import AuthFailureLimiter, PublishLimiter
 from .api.resources import ROUTE_TABLES
 from .cache import TtlCache
 from .clock import Clock
+from .cluster import ClusterCoordinator
 from .config import Config, ConfigError
-from .coordination import Cache, InProcessCoordinator
+from .coordination import Cache, Coordinator, InProcessCoordinator
 from .delivery.deliverer import Deliverer
 from .delivery.renderer import Renderer
 from .delivery.workers import ChannelPool, Stopped, WorkerPools
@@ -91,10 +92,13 @@ def create_app(
     ``resolve`` is how outbound host names are looked up (tests play a rebinding DNS with it).
     """
     clock = clock or Clock()
-    # First: every part below that acts on a signal subscribes to it here or in its constructor.
-    coordinator = InProcessCoordinator(clock.now)
-    registry = registry or ProviderRegistry.from_entry_points()
     database = database_for(config.storage, config.database_path)
+    # Before the parts: every part below that acts on a signal subscribes to it here or in its
+    # constructor. Nodes sharing a PostgreSQL database hear each other's signals.
+    coordinator: Coordinator = InProcessCoordinator(clock.now)
+    if config.storage.postgresql:
+        coordinator = ClusterCoordinator(config.storage.url, config.storage.password(), database, clock.now)
+    registry = registry or ProviderRegistry.from_entry_points()
     guard = OutboundGuard(parse_networks(config.security.allowed_private_networks), resolve)
     context = ProviderContext(database=database, public_url=config.server.public_url, guard=guard)
     if not config.server.secret_key:
@@ -157,6 +161,14 @@ def create_app(
             # The last thing a stop does, so an operator (or systemd's journal) sees it ended.
             log.info("stopped", extra={"drained": stopped.drained, "released": stopped.released})
 
+    async def cluster(app: web.Application) -> AsyncIterator[None]:
+        if not isinstance(coordinator, ClusterCoordinator):
+            yield
+            return
+        await coordinator.start(node_id(config.server.data_dir))
+        yield
+        await coordinator.stop()
+
     async def providers(app: web.Application) -> AsyncIterator[None]:
         async with channels.connected():
             yield
@@ -201,7 +213,9 @@ def create_app(
         svc.scheduler = None
         runner.stop()
 
-    app.cleanup_ctx.extend([svc.metrics.loop_lag.running, storage, providers, hub.running, workers, fanout, scheduling])
+    app.cleanup_ctx.extend(
+        [svc.metrics.loop_lag.running, storage, cluster, providers, hub.running, workers, fanout, scheduling]
+    )
     return app
 
 
