@@ -18,6 +18,7 @@ from alertflow.coordination import Cache, Limit
 from alertflow.message import CHANNELS
 from alertflow.storage.database import Database, SQLiteDatabase
 from alertflow.storage.listen_notify import MAX_PAYLOAD_BYTES
+from alertflow.storage.postgres import PostgresDatabase
 from tests.conftest import FakeClock
 from tests.postgres import PostgresServer
 from tests.process import WAIT_SECONDS
@@ -152,11 +153,32 @@ async def test_after_the_database_restarts_a_node_reconnects_resyncs_and_hears_a
 # --- the publish rate limit, shared -----------------------------------------------------------
 
 
-async def test_two_nodes_share_a_tenants_bucket_within_the_stated_tolerance(sqlite: Database) -> None:
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def two_nodes_storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[tuple[Database, Database]]:
+    """Each node's storage on one database: on PostgreSQL two writers (two nodes' connections),
+    on SQLite the one writer a data dir has."""
+    if request.param == "sqlite":
+        db = SQLiteDatabase(tmp_path / "shared.db")
+        await db.open()
+        yield db, db
+        await db.close()
+        return
+    url = request.getfixturevalue("postgres_url")
+    pair = (PostgresDatabase(url), PostgresDatabase(url))
+    for db in pair:
+        await db.open()
+    yield pair
+    for db in pair:
+        await db.close()
+
+
+async def test_two_nodes_share_a_tenants_bucket_within_the_stated_tolerance(
+    two_nodes_storage: tuple[Database, Database],
+) -> None:
     # One database and one clock, two nodes' buckets: 100/s with a burst of 100 (chunks of 5).
     clock = FakeClock(1_000.0)
     rate, burst = 100.0, 100.0
-    here, there = SharedBuckets(sqlite, clock.now), SharedBuckets(sqlite, clock.now)
+    here, there = (SharedBuckets(db, clock.now) for db in two_nodes_storage)
     chunk = chunk_size(rate, burst)
     assert chunk == 5
     admitted = 0
@@ -172,9 +194,11 @@ async def test_two_nodes_share_a_tenants_bucket_within_the_stated_tolerance(sqli
     assert await here.take(Limit.PUBLISH, "ten_2", rate, burst) == 0.0, "another tenant's bucket"
 
 
-async def test_under_the_limit_a_node_asks_the_database_once_a_chunk(sqlite: Database) -> None:
+async def test_under_the_limit_a_node_asks_the_database_once_a_chunk(
+    two_nodes_storage: tuple[Database, Database],
+) -> None:
     clock = FakeClock(1_000.0)
-    here, there = SharedBuckets(sqlite, clock.now), SharedBuckets(sqlite, clock.now)
+    here, there = (SharedBuckets(db, clock.now) for db in two_nodes_storage)
     for i in range(1000):  # half the rate
         node = here if i % 2 else there
         assert await node.take(Limit.PUBLISH, "ten_1", 100.0, 100.0) == 0.0
@@ -182,9 +206,11 @@ async def test_under_the_limit_a_node_asks_the_database_once_a_chunk(sqlite: Dat
     assert here.round_trips + there.round_trips == 2 * 500 / chunk_size(100.0, 100.0)
 
 
-async def test_a_refused_node_waits_without_asking_the_database_again(sqlite: Database) -> None:
+async def test_a_refused_node_waits_without_asking_the_database_again(
+    two_nodes_storage: tuple[Database, Database],
+) -> None:
     clock = FakeClock(1_000.0)
-    here, there = SharedBuckets(sqlite, clock.now), SharedBuckets(sqlite, clock.now)
+    here, there = (SharedBuckets(db, clock.now) for db in two_nodes_storage)
     assert await here.take(Limit.PUBLISH, "ten_1", 1.0, 1.0) == 0.0
     wait = await there.take(Limit.PUBLISH, "ten_1", 1.0, 1.0)
     assert wait == pytest.approx(1.0)
@@ -196,3 +222,13 @@ async def test_a_refused_node_waits_without_asking_the_database_again(sqlite: Da
     clock.t += 1.0
     assert await there.take(Limit.PUBLISH, "ten_1", 1.0, 1.0) == 0.0
     assert await here.take(Limit.PUBLISH, "ten_1", 1.0, 1.0) > 0, "the other node saw it taken"
+
+
+async def test_nodes_taking_at_once_never_spend_a_token_twice(two_nodes_storage: tuple[Database, Database]) -> None:
+    # Time stands still: the bucket's burst is all there is, whoever asks and however at once.
+    clock = FakeClock(1_000.0)
+    here, there = (SharedBuckets(db, clock.now) for db in two_nodes_storage)
+    takes = [node.take(Limit.PUBLISH, "ten_1", 100.0, 100.0) for node in (here, there) for _ in range(150)]
+    admitted = sum(wait == 0.0 for wait in await asyncio.gather(*takes))
+    chunk = chunk_size(100.0, 100.0)
+    assert 100 - 2 * (chunk - 1) <= admitted <= 100
