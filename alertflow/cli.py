@@ -120,7 +120,14 @@ def initialise(config: Config) -> tuple[str, str | None]:
         existing = session.read(lambda tx: tenant_rows.tenant_id_of(tx, tenants.DEFAULT_TENANT))
         if existing:
             return existing, None
-        tenant_id, key = session.write(lambda tx: tenants.create_tenant(tx, tenants.DEFAULT_TENANT))
+        try:
+            tenant_id, key = session.write(lambda tx: tenants.create_tenant(tx, tenants.DEFAULT_TENANT))
+        except Exception:  # DuplicateTenant, or the database's unique name: which one is a race
+            # Nodes of a cluster starting at once on an empty database: another made it first.
+            existing = session.read(lambda tx: tenant_rows.tenant_id_of(tx, tenants.DEFAULT_TENANT))
+            if existing is None:
+                raise
+            return existing, None
         return tenant_id, key.api_key
 
 

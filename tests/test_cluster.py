@@ -14,6 +14,7 @@ asserts on wall-clock time.
 from __future__ import annotations
 
 import itertools
+import json
 import signal
 import threading
 import time
@@ -24,7 +25,7 @@ from pathlib import Path
 import requests
 
 from tests.postgres import PostgresServer
-from tests.process import WAIT_SECONDS, Server
+from tests.process import WAIT_SECONDS, Server, cli
 
 NOTIFICATIONS = 300
 KILL_AFTER = 100  # acknowledged publishes before a node is killed
@@ -215,3 +216,20 @@ def test_three_nodes_deliver_every_acknowledged_notification_through_a_kill_and_
     )
     settled = [r for r in fanned if r[1] != "0"]
     assert all(r[1] == "1" for r in settled), f"each firing fanned out once, by one of the nodes: {fanned}"
+
+
+def test_nodes_initialising_an_empty_database_at_once_make_one_default_tenant(
+    tmp_path: Path, postgres_server: PostgresServer
+) -> None:
+    # As compose starts its nodes: all at the same moment, on a database nobody initialised.
+    for round_ in range(4):
+        url = postgres_server.create_database()
+        workdirs = [tmp_path / f"r{round_}n{i}" for i in range(3)]
+        for workdir in workdirs:
+            workdir.mkdir()
+            (workdir / "alertflow.toml").write_text(CONFIG.format(url=url))
+        with ThreadPoolExecutor(len(workdirs)) as pool:
+            done = list(pool.map(lambda w: cli("init", "--json", cwd=w, check=False), workdirs))
+        assert [d.returncode for d in done] == [0, 0, 0], [d.stderr for d in done]
+        assert sum(json.loads(d.stdout)["api_key"] is not None for d in done) == 1, "one owner key, shown once"
+        assert postgres_server.psql("SELECT COUNT(*) FROM tenants", url.rsplit("/", 1)[1]) == "1"
