@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import functools
+import hashlib
+import hmac
 import logging
 import os
 import secrets
@@ -39,7 +41,9 @@ from .providers.registry import ProviderRegistry
 from .providers.sealing import Sealer
 from .recipients import categories
 from .recipients.unsubscribe import Links
+from .storage import cluster_checks
 from .storage.backend import database_for
+from .storage.database import Database
 from .templates.sandbox import size_caches
 from .templates.store import TemplateStore
 
@@ -47,6 +51,9 @@ log = logging.getLogger("alertflow.app")
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 # A node id's randomness: enough that nodes sharing one database never draw the same.
 NODE_ID_BYTES = 8
+# What the secret key's digest is taken of: the digest shows other nodes whether theirs is the
+# same, and the key stays secret (HMAC, not a hash of the key alone).
+SECRET_KEY_CHECK = b"alertflow: every node of a cluster has this secret key"
 
 
 class DataDirInUse(RuntimeError):
@@ -79,6 +86,18 @@ def node_id(data_dir: Path) -> str:
         partial.write_text(made + "\n", encoding="ascii")
         os.replace(partial, path)  # whole or absent: a crash never leaves half an id
         return made
+
+
+async def same_secret_key(database: Database, config: Config) -> None:
+    """Refuse to start a node whose secret key differs from the other nodes': it could not
+    unseal the providers' credentials they stored, nor accept their inbox tokens and links."""
+    assert config.server.secret_key
+    digest = hmac.new(config.server.secret_key.encode(), SECRET_KEY_CHECK, hashlib.sha256).hexdigest()
+    if await database.write(lambda tx: cluster_checks.agreed(tx, "secret_key", digest)) != digest:
+        raise ConfigError(
+            "server.secret_key: differs from the key of the nodes already on this database;"
+            " give every node the same one (README, Scaling out)"
+        )
 
 
 def create_app(
@@ -165,6 +184,7 @@ def create_app(
         if not isinstance(coordinator, ClusterCoordinator):
             yield
             return
+        await same_secret_key(database, config)
         await coordinator.start(node_id(config.server.data_dir))
         yield
         await coordinator.stop()

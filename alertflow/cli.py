@@ -230,6 +230,8 @@ def serve(config_path: str | None, data_dir: str | None, host: str | None, port:
         )
     except DataDirInUse as exc:
         fail(str(exc))
+    except ConfigError as exc:  # found at start-up: a cluster node's secret key, say
+        fail(f"config error: {exc}", 2)
     except OSError as exc:
         fail(f"cannot listen on {config.server.host}:{config.server.port}: {exc.strerror or exc}")
 

@@ -16,6 +16,7 @@ import pytest
 from alertflow.api.context import SERVICES
 from alertflow.app import create_app
 from alertflow.cluster import ClusterCoordinator
+from alertflow.config import ConfigError
 from alertflow.delivery import workers
 from tests.conftest import EMAIL, FakeClock, Harness, add_tenant, make_config
 from tests.inbox_support import inapp
@@ -181,3 +182,11 @@ async def test_the_same_idempotency_key_on_two_nodes_creates_once(node: Node) ->
         ids = [(await r.json())["notifications"][0]["id"] for r in answers]
         assert ids[0] == ids[1], "both nodes answer with the one notification created"
     assert (await a.rows("SELECT COUNT(*) AS n FROM notifications"))[0]["n"] == 5
+
+
+async def test_a_node_with_another_secret_key_is_refused_at_start(node: Node) -> None:
+    clock = FakeClock(MONDAY_NINE)
+    await node("a", clock)
+    with pytest.raises(ConfigError, match=r"server\.secret_key"):
+        await node("b", clock, server={"secret_key": "not-the-same"})
+    assert (await node("c", clock)).svc.pools is not None, "the same key starts"

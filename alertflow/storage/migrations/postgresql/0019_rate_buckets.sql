@@ -7,3 +7,10 @@ CREATE TABLE rate_buckets (
     updated_at DOUBLE PRECISION NOT NULL,
     PRIMARY KEY (name, key)
 );
+
+-- What every node of a cluster must agree on, as digests (storage/cluster_checks.py): a node
+-- whose server.secret_key differs from the first node's is refused at start.
+CREATE TABLE cluster_checks (
+    name TEXT PRIMARY KEY,
+    digest TEXT NOT NULL
+);
