@@ -237,7 +237,12 @@ class PostgresDatabase:
         return connect(self.url, self._password)
 
     async def open(self) -> None:
-        conn = await asyncio.to_thread(self.connect)
+        """Connect, migrate and start the writer and the readers; :class:`StorageUnavailable`
+        when the server cannot be reached."""
+        try:
+            conn = await asyncio.to_thread(self.connect)
+        except psycopg.OperationalError as exc:
+            raise _unavailable(exc) from exc
         try:
             await asyncio.to_thread(upgrade, conn)
         except BaseException:
