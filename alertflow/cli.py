@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 import click
 
 from . import __version__, keys, members, passwords, tenants
-from .config import SECRET_KEY_FILE, Config, ConfigError, ensure_secret_key, find_config_file, load
+from .config import POSTGRESQL_SCHEMES, SECRET_KEY_FILE, Config, ConfigError, ensure_secret_key, find_config_file, load
 from .delivery import dlq
 from .storage import jobs, member_rows, offline, tenant_rows
 from .storage.backup import BackupFailed
@@ -136,7 +136,14 @@ def initialise(config: Config) -> tuple[str, str | None, str | None]:
             member_id = operator.member_id if operator else members.create(tx, FIRST_OPERATOR, None, None, now)
             return tenant_id, key.api_key, members.new_link(tx, member_id, now, config.sessions.invite_ttl_seconds)
 
-        tenant_id, api_key, token = session.write(first_run)
+        try:
+            tenant_id, api_key, token = session.write(first_run)
+        except Exception:  # DuplicateTenant, or the database's unique name: which one is a race
+            # Nodes of a cluster starting at once on an empty database: another made it first.
+            existing = session.read(lambda tx: tenant_rows.tenant_id_of(tx, tenants.DEFAULT_TENANT))
+            if existing is None:
+                raise
+            return existing, None, None
         return tenant_id, api_key, members.link_url(config.server.base_url, token)
 
 
@@ -245,6 +252,8 @@ def serve(config_path: str | None, data_dir: str | None, host: str | None, port:
         )
     except DataDirInUse as exc:
         fail(str(exc))
+    except ConfigError as exc:  # found at start-up: a cluster node's secret key, say
+        fail(f"config error: {exc}", 2)
     except OSError as exc:
         fail(f"cannot listen on {config.server.host}:{config.server.port}: {exc.strerror or exc}")
 
@@ -634,6 +643,56 @@ def smtp_bench(args: Any) -> dict[str, Any]:
             return await run_smtp_bench(Path(tmp), args.smtp_messages, args.smtp_connections, args.concurrency)
 
     return asyncio.run(run())
+
+
+@main.group("storage")
+@common_options
+def storage_group(config_path: str | None, data_dir: str | None) -> None:
+    """Where the data lives: moving an install to PostgreSQL."""
+
+
+@storage_group.command("copy")
+@click.option("--to", "url", required=True, help="An EMPTY PostgreSQL database: postgresql://user@host/db")
+@common_options
+def storage_copy(url: str, config_path: str | None, data_dir: str | None) -> None:
+    """Copy this SQLite install into an empty PostgreSQL database (the server stopped).
+
+    Every table in one transaction, verified by row counts; then set [storage] url to it and
+    start the nodes (README, "Scaling out"). The password comes from the URL or $PGPASSWORD."""
+    from .app import DataDirInUse, lock_data_dir
+    from .storage import transfer
+
+    config = settings(config_path, data_dir)
+    if config.storage.postgresql:
+        fail("this install already keeps its data in PostgreSQL ([storage] url): nothing to copy", 2)
+    if not url.startswith(POSTGRESQL_SCHEMES):
+        fail(f"--to: expected a postgresql:// URL, got {url!r}", 2)
+    if not config.database_path.exists():
+        fail(f"no database at {config.database_path}")
+    try:
+        lock = lock_data_dir(config.server.data_dir)  # held for the copy: no server starts meanwhile
+    except DataDirInUse:
+        fail(
+            f"alertflow serve is running on {config.server.data_dir}: stop it first, so nothing changes during the copy"
+        )
+        return
+    started = time.monotonic()
+    try:
+        copied = transfer.copy_to_postgresql(
+            config.database_path, url, None, lambda c: click.echo(f"{c.table}: {c.rows} rows")
+        )
+    except transfer.CopyRefused as exc:
+        fail(f"storage copy: {exc}; nothing was copied")
+        return
+    except SchemaTooNew as exc:
+        fail(str(exc), 2)
+        return
+    finally:
+        os.close(lock)
+    click.echo(
+        f"Copied {sum(c.rows for c in copied)} rows in {len(copied)} tables, counts verified,"
+        f" in {time.monotonic() - started:.1f} s. Now set [storage] url to it and start the nodes."
+    )
 
 
 def add_plugin_commands(group: click.Group) -> None:

@@ -58,8 +58,8 @@ async def bulk(request: web.Request) -> web.Response:
         return {"batch_id": batch_id, "recipients": count}, created
 
     response, created = await svc.database.write(lambda tx: idempotency.once(tx, tenant_id, key, now, create))
-    if created and svc.fanout:
-        svc.fanout.submitted()
+    if created:
+        svc.coordinator.batches_waiting()
     return json_response(response, status=202)
 
 

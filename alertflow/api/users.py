@@ -9,8 +9,6 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..errors import ApiError, invalid
-from ..inbox.hub import HUB
-from ..inbox.items import Subscriber
 from ..intake.publish import Contact, JsonData
 from ..naming import ClientId
 from ..recipients import importing
@@ -208,5 +206,5 @@ async def delete_user(request: web.Request) -> web.Response:
     tenant_id, user_id = principal(request).tenant_id, request.match_info["user_id"]
     if not await svc.database.write(lambda tx: users.erase(tx, tenant_id, user_id)):
         raise ApiError("not-found", "no such user")
-    await request.app[HUB].forget(Subscriber(tenant_id, user_id))
+    svc.coordinator.user_erased(tenant_id, user_id)
     return web.Response(status=204)
