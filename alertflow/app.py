@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import functools
+import hashlib
+import hmac
 import logging
 import os
 import secrets
@@ -22,8 +24,9 @@ from .api.rate_limits import AuthFailureLimiter, PublishLimiter
 from .api.resources import ROUTE_TABLES
 from .cache import TtlCache
 from .clock import Clock
+from .cluster import ClusterCoordinator
 from .config import Config, ConfigError
-from .coordination import Cache, InProcessCoordinator
+from .coordination import Cache, Coordinator, InProcessCoordinator
 from .delivery import status_events, status_sending
 from .delivery.deliverer import Deliverer
 from .delivery.renderer import Renderer
@@ -31,6 +34,7 @@ from .delivery.workers import ChannelPool, Stopped, WorkerPools
 from .inbox.hub import HUB, Hub, item_listener
 from .intake.fanout import FanOut
 from .intake.scheduler import Scheduler
+from .keys import KeyUsage
 from .message import CHANNELS, STATUS_CHANNEL
 from .providers.amazon_sns import SnsVerifier
 from .providers.channel_setup import ChannelProviders
@@ -40,7 +44,9 @@ from .providers.registry import ProviderRegistry
 from .providers.sealing import Sealer
 from .recipients import categories, suppression_list
 from .recipients.unsubscribe import Links
+from .storage import cluster_checks
 from .storage.backend import database_for
+from .storage.database import Database
 from .templates.sandbox import size_caches
 from .templates.store import TemplateStore
 
@@ -48,6 +54,9 @@ log = logging.getLogger("alertflow.app")
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 # A node id's randomness: enough that nodes sharing one database never draw the same.
 NODE_ID_BYTES = 8
+# What the secret key's digest is taken of: the digest shows other nodes whether theirs is the
+# same, and the key stays secret (HMAC, not a hash of the key alone).
+SECRET_KEY_CHECK = b"alertflow: every node of a cluster has this secret key"
 
 
 class DataDirInUse(RuntimeError):
@@ -82,6 +91,18 @@ def node_id(data_dir: Path) -> str:
         return made
 
 
+async def same_secret_key(database: Database, config: Config) -> None:
+    """Refuse to start a node whose secret key differs from the other nodes': it could not
+    unseal the providers' credentials they stored, nor accept their inbox tokens and links."""
+    assert config.server.secret_key
+    digest = hmac.new(config.server.secret_key.encode(), SECRET_KEY_CHECK, hashlib.sha256).hexdigest()
+    if await database.write(lambda tx: cluster_checks.agreed(tx, "secret_key", digest)) != digest:
+        raise ConfigError(
+            "server.secret_key: differs from the key of the nodes already on this database;"
+            " give every node the same one (README, Scaling out)"
+        )
+
+
 def create_app(
     config: Config,
     registry: ProviderRegistry | None = None,
@@ -93,10 +114,13 @@ def create_app(
     ``resolve`` is how outbound host names are looked up (tests play a rebinding DNS with it).
     """
     clock = clock or Clock()
-    # First: every part below that acts on a signal subscribes to it here or in its constructor.
-    coordinator = InProcessCoordinator(clock.now)
-    registry = registry or ProviderRegistry.from_entry_points()
     database = database_for(config.storage, config.database_path)
+    # Before the parts: every part below that acts on a signal subscribes to it here or in its
+    # constructor. Nodes sharing a PostgreSQL database hear each other's signals.
+    coordinator: Coordinator = InProcessCoordinator(clock.now)
+    if config.storage.postgresql:
+        coordinator = ClusterCoordinator(config.storage.url, config.storage.password(), database, clock.now)
+    registry = registry or ProviderRegistry.from_entry_points()
     guard = OutboundGuard(parse_networks(config.security.allowed_private_networks), resolve)
     context = ProviderContext(database=database, public_url=config.server.public_url, guard=guard)
     if not config.server.secret_key:
@@ -124,6 +148,7 @@ def create_app(
         auth_cache=TtlCache(AUTH_CACHE_SECONDS, clock.now, config.cache.keys),
         limiter=PublishLimiter(config.limits, coordinator),
         coordinator=coordinator,
+        key_usage=KeyUsage(clock.now),
     )
     coordinator.on_invalidate(Cache.SETTINGS, settings_cache.drop)
     coordinator.on_invalidate(Cache.KEYS, svc.auth_cache.drop)
@@ -131,6 +156,10 @@ def create_app(
     coordinator.on_invalidate(Cache.CHANNELS, lambda key: channels.changed(*key))
     coordinator.on_invalidate(Cache.TEMPLATES, lambda key: template_store.forget(*key))
     coordinator.on_invalidate(Cache.WEBHOOKS, lambda key: status_events.forget(str(key)))
+    for clear in (settings_cache.clear, svc.auth_cache.clear, svc.batch_counts.clear):
+        coordinator.on_resync(clear)
+    coordinator.on_resync(channels.forget_all)
+    coordinator.on_resync(template_store.forget_all)
 
     app = web.Application(
         middlewares=[problems, authenticate],
@@ -161,6 +190,19 @@ def create_app(
             os.close(lock)
             # The last thing a stop does, so an operator (or systemd's journal) sees it ended.
             log.info("stopped", extra={"drained": stopped.drained, "released": stopped.released})
+
+    async def key_use(app: web.Application) -> AsyncIterator[None]:
+        async for _ in svc.key_usage.running(database):
+            yield
+
+    async def cluster(app: web.Application) -> AsyncIterator[None]:
+        if not isinstance(coordinator, ClusterCoordinator):
+            yield
+            return
+        await same_secret_key(database, config)
+        await coordinator.start(node_id(config.server.data_dir))
+        yield
+        await coordinator.stop()
 
     async def providers(app: web.Application) -> AsyncIterator[None]:
         async with channels.connected():
@@ -213,7 +255,9 @@ def create_app(
         svc.scheduler = None
         runner.stop()
 
-    app.cleanup_ctx.extend([svc.metrics.loop_lag.running, storage, providers, hub.running, workers, fanout, scheduling])
+    app.cleanup_ctx.extend(
+        [svc.metrics.loop_lag.running, storage, cluster, key_use, providers, hub.running, workers, fanout, scheduling]
+    )
     return app
 
 

@@ -78,6 +78,8 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "description": "ops: failures",
     },
     "WebhookPatch": {"enabled": True, "events": ["delivery.failed", "delivery.dead", "batch.completed"]},
+    "KeyIn": {"name": "billing backend", "role": "member"},
+    "ChannelTestIn": {"to": {"email": "ops@example.com"}},
     "SuppressionIn": {"reason": "manual", "detail": "asked by phone not to be mailed"},
     "ChannelIn": {
         "providers": [

@@ -11,6 +11,7 @@ from . import (
     dlq,
     guides,
     inbox,
+    keys,
     members,
     notifications,
     operations,
@@ -52,4 +53,5 @@ ROUTE_TABLES = (
     members.api,
     tenants.api,
     webhooks.api,
+    keys.api,
 )

@@ -78,8 +78,7 @@ async def create_schedule(request: web.Request) -> web.Response:
             tx, schedule_id, tenant_id, body.name, body.cron, body.timezone, request_json, first, now
         )
     )
-    if svc.scheduler:
-        svc.scheduler.register(schedule_id, body.cron, body.timezone)
+    svc.coordinator.schedule_changed(schedule_id, body.cron, body.timezone)
     return json_response(scheduler.shape(created), status=201)
 
 
@@ -107,8 +106,7 @@ async def delete_schedule(request: web.Request) -> web.Response:
     deleted = await svc.database.write(lambda tx: schedules.delete(tx, tenant_id, schedule_id))
     if not deleted:
         raise ApiError("not-found", "no such schedule")
-    if svc.scheduler:
-        svc.scheduler.unregister(schedule_id)
+    svc.coordinator.schedule_changed(schedule_id, None, None)
     return web.Response(status=204)
 
 
@@ -117,8 +115,7 @@ async def pause(request: web.Request) -> web.Response:
     """Pause a schedule: its firings are skipped until it is resumed, and none are made up afterwards."""
     svc = services(request)
     paused = await _set_paused(svc, principal(request).tenant_id, request.match_info["id"], True)
-    if svc.scheduler:
-        svc.scheduler.unregister(paused.id)
+    svc.coordinator.schedule_changed(paused.id, None, None)
     return json_response(scheduler.shape(paused))
 
 
@@ -127,8 +124,7 @@ async def resume(request: web.Request) -> web.Response:
     """Resume a paused schedule from its next firing after now."""
     svc = services(request)
     resumed = await _set_paused(svc, principal(request).tenant_id, request.match_info["id"], False)
-    if svc.scheduler:
-        svc.scheduler.register(resumed.id, resumed.cron, resumed.timezone)
+    svc.coordinator.schedule_changed(resumed.id, resumed.cron, resumed.timezone)
     return json_response(scheduler.shape(resumed))
 
 

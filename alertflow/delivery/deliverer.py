@@ -138,9 +138,9 @@ def fallback_why(fallback: dict[str, Any]) -> str:
     return f"{'/'.join(fallback['watch'])} not {fallback['unless']} within {fallback['after_seconds']} s"
 
 
-def recipient_for(job: Job, user: users.User | None) -> Recipient:
-    """The recipient as addressed, completed from the user's record when there is one."""
-    r = job.recipient
+def recipient_for(r: dict[str, Any], user_id: str | None, user: users.User | None) -> Recipient:
+    """The recipient as addressed (``r``: email, phone, push_token, name), completed from the
+    user's record when there is one."""
     devices: list[Device] = []
     if r.get("push_token"):
         devices.append(Device("fcm", token=r["push_token"]))
@@ -148,7 +148,7 @@ def recipient_for(job: Job, user: users.User | None) -> Recipient:
         devices += [Device("fcm", token=t) for t in user.push_tokens]
         devices += [Device("webpush", subscription=s) for s in user.webpush]
     return Recipient(
-        user_id=job.user_id,
+        user_id=user_id,
         email=r.get("email") or (user.email if user else None),
         phone=r.get("phone") or (user.phone if user else None),
         name=r.get("name") or (user.name if user else None),
@@ -156,6 +156,14 @@ def recipient_for(job: Job, user: users.User | None) -> Recipient:
         timezone=user.timezone if user else None,
         devices=tuple(devices),
     )
+
+
+async def call(handle: Handle, message: Message) -> Sent | DeliveryError:
+    """One send through one provider, whatever it raises sorted into the closed set."""
+    try:
+        return await handle.provider.send(message)
+    except Exception as exc:
+        return as_outcome(exc)
 
 
 class Deliverer:
@@ -260,7 +268,7 @@ class Deliverer:
             user = await self._user(job)
             if job.user_id and user is None:
                 return Attempt(None, PermanentFailure("unknown_user: the user was deleted"))
-            recipient = recipient_for(job, user)
+            recipient = recipient_for(job.recipient, job.user_id, user)
             # Listed since it was queued (publish checks too): a bounce must stop a retry or
             # a scheduled send as well as the next publish.
             address = recipient.email if job.channel == "email" else recipient.phone if job.channel == "sms" else None
@@ -341,10 +349,7 @@ class Deliverer:
             return Deferred(f"{handle.name}: circuit open after repeated failures", after=handle.breaker.wait())
         if wait:
             await asyncio.sleep(wait)
-        try:
-            result: Sent | DeliveryError = await handle.provider.send(message)
-        except Exception as exc:
-            result = as_outcome(exc)
+        result = await call(handle, message)
         if isinstance(result, RetryLater):
             handle.breaker.failed()
         else:  # sent, or refused for reasons of the message: the provider itself is healthy

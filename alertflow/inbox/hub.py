@@ -135,8 +135,10 @@ class Hub:
         self._dirty: set[Subscriber] = set()
         self._wake = asyncio.Event()
         self._accepting = True
+        self._erasing: set[asyncio.Task[None]] = set()
         coordinator.on_inbox_item(self._item_stored)
         coordinator.on_inbox_changed(self._user_changed)
+        coordinator.on_user_erased(self._user_erased)
 
     def connect(self, subscriber: Subscriber, socket: Socket, abort: Callable[[], None]) -> Connection:
         """Register a connection (before its handshake, so nothing committed meanwhile is missed)."""
@@ -160,6 +162,13 @@ class Hub:
         """The user was erased: their open sockets close (1008) and their tokens stop working."""
         for connection in list(self._users.pop(subscriber, ())):
             await connection.close(WSCloseCode.POLICY_VIOLATION, b"user erased", SHUTDOWN_GRACE_SECONDS)
+
+    def _user_erased(self, tenant_id: str, user_id: str) -> None:
+        subscriber = Subscriber(tenant_id, user_id)
+        if subscriber in self._users:
+            task = asyncio.create_task(self.forget(subscriber), name=f"inbox-erase-{user_id}")
+            self._erasing.add(task)  # held: the loop keeps only weak references to tasks
+            task.add_done_callback(self._erasing.discard)
 
     def connections(self, subscriber: Subscriber) -> int:
         return len(self._users.get(subscriber, ()))

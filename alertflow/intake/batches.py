@@ -157,15 +157,17 @@ async def view(svc: Intake, tenant_id: str, batch_id: str) -> dict[str, Any] | N
     or a script polling progress spent a fifth of a core on it while the fan-out it watched
     needed the core. Status and counts then describe the same moment, up to a second ago.
     """
-    db = svc.database
-    found = await stored.get(db, tenant_id, batch_id)
-    if found is None:
-        return None
+    found = await stored.get(svc.database, tenant_id, batch_id)
+    return None if found is None else await view_of(svc, found)
+
+
+async def view_of(svc: Intake, found: stored.Batch) -> dict[str, Any]:
+    """:func:`view` of a batch already read."""
 
     async def count() -> dict[str, int]:
-        return await stored.delivery_counts(db, batch_id)
+        return await stored.delivery_counts(svc.database, found.id)
 
-    counts = await svc.batch_counts.get(batch_id, count) if found.recipients >= COUNTS_CACHED_FROM else await count()
+    counts = await svc.batch_counts.get(found.id, count) if found.recipients >= COUNTS_CACHED_FROM else await count()
     return tracking.batch_shape(found, counts)
 
 

@@ -72,7 +72,11 @@ class _Step:
 
 
 class FanOut:
-    """Fans out every batch that is ``fanning_out``; :meth:`submitted` wakes it for a new one."""
+    """Fans out every batch that is ``fanning_out``; :meth:`submitted` wakes it for a new one.
+
+    Every node's fan-out hears of every batch (``batches_waiting``) and may step it: the
+    cursor check makes one step of each pair win, and a node that dies mid-batch leaves the
+    rest to the others."""
 
     def __init__(self, svc: Intake) -> None:
         self.svc = svc
@@ -81,6 +85,8 @@ class FanOut:
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
+        svc.coordinator.on_batches_waiting(self.submitted)
+        svc.coordinator.on_resync(self.submitted)
 
     def submitted(self) -> None:
         """A batch was committed."""

@@ -276,6 +276,10 @@ class ChannelProviders:
     def changed(self, tenant_id: str, channel: str) -> None:
         self._tenants.drop((tenant_id, channel))
 
+    def forget_all(self) -> None:
+        """Any tenant's set-up may have changed unheard (see Coordinator.on_resync)."""
+        self._tenants.clear()
+
     # -- what the deliverer uses
 
     async def for_tenant(self, tenant_id: str, channel: str) -> list[Handle]:

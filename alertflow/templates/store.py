@@ -112,6 +112,10 @@ class TemplateStore:
         """A deleted template's key may be created again, with versions numbered from 1."""
         self._versions.retain(lambda cached, _: cached[:2] != (tenant_id, key))
 
+    def forget_all(self) -> None:
+        """Any template may have been deleted unheard (see Coordinator.on_resync)."""
+        self._versions.clear()
+
     async def versions(self, tenant_id: str, key: str) -> list[Version]:
         numbers = await template_versions.version_numbers(self.database, tenant_id, key)
         return [await self.version(tenant_id, key, n) for n in numbers]
