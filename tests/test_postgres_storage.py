@@ -20,6 +20,7 @@ from alertflow.storage import migrations, tenant_rows, topic_members
 from alertflow.storage.database import StorageFull, StorageUnavailable
 from alertflow.storage.notifications import JOBS, insert_rows
 from alertflow.storage.postgres import PostgresDatabase, PostgresTx, _classify, translate
+from tests.conftest import WAIT_SECONDS
 from tests.postgres import PostgresServer
 from tests.process import free_port
 from tests.storage.test_jobs import claim, publish
@@ -129,6 +130,17 @@ async def test_ids_page_in_bytewise_order_on_a_database_whose_locale_sorts_other
         assert paged == sorted(members)
     finally:
         await db.close()
+
+
+async def test_a_notify_committed_by_the_writer_reaches_a_listening_connection(pg: PostgresDatabase) -> None:
+    listener = await pg.connect_async()
+    try:
+        await listener.execute("LISTEN alertflow_test")
+        await pg.write(lambda tx: tx.execute("SELECT pg_notify('alertflow_test', 'hello')").fetchone())
+        notes = [(n.channel, n.payload) async for n in listener.notifies(timeout=WAIT_SECONDS, stop_after=1)]
+        assert notes == [("alertflow_test", "hello")]
+    finally:
+        await listener.close()
 
 
 async def test_rows_read_by_position_by_name_and_as_a_dict(pg: PostgresDatabase) -> None:
