@@ -434,7 +434,7 @@ async def bench(args: Any) -> dict[str, Any]:
             )
             if args.bulk:
                 results.update(await bulk_run(target, args.bulk, args.bulk_publish_rate))
-            if args.topic_subscribers:
+            if args.topic_subscribers and not args.storage_url:  # its users go straight into SQLite
                 results.update(await topic_run(target, args.topic_subscribers))
             results["rss_mib"] = target.rss_mib()
             report("server memory", [("RSS idle / after", f"{results['idle_rss_mib']} / {results['rss_mib']} MiB")])
