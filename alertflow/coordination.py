@@ -43,6 +43,7 @@ class Cache(enum.StrEnum):
     CHANNELS = "channels"  # (tenant_id, channel): a tenant's provider set-up
     TEMPLATES = "templates"  # (tenant_id, key): a deleted template's versions
     KEYS = "keys"  # an API key's hash (tenants.hash_key): a revoked key stops at once
+    WEBHOOKS = "webhooks"  # tenant id: which status events its endpoints take
 
 
 class Limit(enum.StrEnum):

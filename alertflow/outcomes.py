@@ -78,6 +78,12 @@ class PermanentFailure(DeliveryError):
     """The message can never be delivered as it is (bad address, rejected content)."""
 
 
+class Suppressed(DeliveryError):
+    """Nothing was tried: the address was put on the tenant's suppression list (a bounce,
+    a complaint) after the delivery was queued. The core's own outcome: a provider never
+    raises it."""
+
+
 class InvalidReceipt(Exception):
     """A status callback whose signature does not verify: answered 403, nothing changes."""
 

@@ -14,10 +14,15 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_ruff_finds_nothing() -> None:
-    result = run("ruff", "check", "alertflow", "plugins", "tests", "build")
+    result = run("ruff", "check", "alertflow", "plugins", "tests", "build", "packaging", "clients")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_mypy_finds_nothing_in_the_package() -> None:
     result = run("mypy", "alertflow")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mypy_strict_finds_nothing_in_the_python_client() -> None:
+    result = run("mypy", "--strict", "clients/python/src")
     assert result.returncode == 0, result.stdout + result.stderr

@@ -10,12 +10,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from yarl import URL
 
 from ..coordination import Cache
+from ..delivery import status_events
 from ..errors import ApiError, invalid
 from ..message import CHANNELS
 from ..outcomes import InvalidReceipt, clip
 from ..providers.channel_setup import MASK, RATE_KEY, Entry, UnreadableSetup
 from ..providers.interface import ProviderConfigError
 from ..storage import channel_setups, deliveries
+from ..storage.database import Tx
 from ..tenants import Role
 from .context import Services, services
 from .middleware import json_response, principal, read_model, read_only, same_as_path
@@ -193,11 +195,16 @@ async def receipt(request: web.Request) -> web.Response:
     if status is not None:
         error, now = (None if result.error is None else clip(result.error)), svc.clock.now()
         reason = None if status == "delivered" else f"{result.status}: {error or 'reported by provider'}"
-        moved = await svc.database.write(
-            lambda tx: deliveries.apply_receipt(
+
+        def apply(tx: Tx) -> bool:
+            moved = deliveries.apply_receipt(
                 tx, delivery_id, status, reason, "receipt:" + result.status, error, type_name, now
             )
-        )
+            if moved:
+                status_events.delivery_changed(tx, row.tenant_id, delivery_id, status, now)
+            return moved
+
+        moved = await svc.database.write(apply)
         event = "delivery." + status if moved else "receipt.late"
         log.info(status, extra={"event": event, "tenant_id": row.tenant_id, **where})
     return web.Response(status=204)

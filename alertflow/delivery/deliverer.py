@@ -16,11 +16,21 @@ from typing import Any
 
 from ..config import QueueConfig
 from ..message import Device, Message, Recipient
-from ..outcomes import Deferred, DeliveryError, PermanentFailure, RateLimited, RetryLater, Sent, combine_device_outcomes
+from ..outcomes import (
+    Deferred,
+    DeliveryError,
+    PermanentFailure,
+    RateLimited,
+    RetryLater,
+    Sent,
+    Suppressed,
+    combine_device_outcomes,
+)
 from ..providers.channel_setup import Handle
 from ..recipients import directory, unsubscribe
-from ..storage import jobs, users
+from ..storage import deliveries, digests, inbox_items, jobs, users
 from ..storage.database import Database, StorageFull, Tx
+from . import status_events
 from .queue import Decision, Job
 
 log = logging.getLogger("alertflow.delivery")
@@ -28,6 +38,8 @@ log = logging.getLogger("alertflow.delivery")
 Render = Callable[[Job, Recipient, users.User | None, dict[str, str]], Awaitable[dict[str, Any]]]
 UnsubscribeUrl = Callable[[str, str | None, str, float], Awaitable[str | None]]
 ProvidersFor = Callable[[str, str], Awaitable[list[Handle]]]
+# Why (tenant, channel, address) is on the tenant's suppression list, or None.
+Listed = Callable[[str, str, str], Awaitable[str | None]]
 # The longest a send waits for its provider's rate limit before going back to the queue.
 MAX_PACE_SECONDS = 2.0
 Listener = Callable[[Job, Decision], None]
@@ -68,6 +80,8 @@ def outcome_name(result: Sent | DeliveryError) -> str:
         return "failed"
     if isinstance(result, Deferred):
         return "deferred"
+    if isinstance(result, Suppressed):
+        return "suppressed"
     return "rate_limited" if isinstance(result, RateLimited) else "retry"
 
 
@@ -79,6 +93,8 @@ def decide(job: Job, attempt: Attempt, policy: QueueConfig, now: float, rng: ran
         return Decision(outcome, outcome, who, result.provider_message_id, earlier=earlier)
     if isinstance(result, PermanentFailure):
         return Decision("failed", outcome, who, error=result.error, earlier=earlier)
+    if isinstance(result, Suppressed):
+        return Decision("suppressed", outcome, error=result.error)
     if isinstance(result, Deferred):  # not tried: wait for a provider, spend no attempt
         return Decision("deferred", outcome, who, error=result.error, retry_at=now + (result.after or 0.0))
     if job.attempt >= policy.max_attempts:
@@ -108,6 +124,18 @@ def route(message: Message, handles: list[Handle]) -> list[tuple[Message, list[H
         recipient = dataclasses.replace(message.recipient, devices=tuple(d for d in devices if d.kind == kind))
         groups.append((dataclasses.replace(message, recipient=recipient), [h for h in handles if h.serves(kind)]))
     return groups
+
+
+def _fallback_of(job: Job) -> dict[str, Any] | None:
+    """The fallback this job's first attempt is, if it is one (a retry has been decided)."""
+    if job.options is None or job.attempt != 1:
+        return None
+    fallback: dict[str, Any] | None = job.options.get("fallback")
+    return fallback if fallback is not None and job.channel in fallback["channels"] else None
+
+
+def fallback_why(fallback: dict[str, Any]) -> str:
+    return f"{'/'.join(fallback['watch'])} not {fallback['unless']} within {fallback['after_seconds']} s"
 
 
 def recipient_for(job: Job, user: users.User | None) -> Recipient:
@@ -142,6 +170,7 @@ class Deliverer:
         clock: Callable[[], float],
         unsubscribe_url: UnsubscribeUrl,
         rng: random.Random | None = None,
+        listed: Listed | None = None,
     ) -> None:
         self.database = database
         self.policy = policy
@@ -150,19 +179,30 @@ class Deliverer:
         self.clock = clock
         self.unsubscribe_url = unsubscribe_url
         self.rng = rng or random.Random()
+        self.listed = listed
         # Called after each decision is committed (metrics, live updates, tests waiting on work).
         self.listeners: list[Listener] = []
 
     async def deliver(self, job: Job) -> Decision:
         # The lease runs from the claim, just before: recording may be retried until then.
         record_by = self.clock() + self.policy.lease_seconds * RECORD_PATIENCE
-        attempt = await self._attempt(job)
-        decision = decide(job, attempt, self.policy, self.clock(), self.rng)
-        pruned = attempt.result.pruned
+        fallback = _fallback_of(job)
+        unneeded = await self._unneeded(job, fallback) if fallback is not None else None
+        pruned: tuple[Device, ...] = ()
+        if unneeded is not None:
+            decision = Decision("cancelled", "cancelled", error=unneeded)
+        else:
+            attempt = await self._attempt(job)
+            decision = decide(job, attempt, self.policy, self.clock(), self.rng)
+            pruned = attempt.result.pruned
+            if fallback is not None:  # history says why this channel was used at all
+                why = (None, "fallback", fallback_why(fallback))
+                decision = dataclasses.replace(decision, earlier=(why, *decision.earlier))
         now = self.clock()
 
         def apply(tx: Tx) -> None:
             jobs.record(tx, job, decision, now)
+            status_events.attempted(tx, job.tenant_id, job.delivery_id, decision.status, now, job.channel)
             if pruned and job.user_id:
                 directory.prune_devices(tx, job.tenant_id, job.user_id, job.delivery_id, pruned, now)
 
@@ -201,12 +241,32 @@ class Deliverer:
                     raise
             await asyncio.sleep(RECORD_RETRY_SECONDS)
 
+    async def _unneeded(self, job: Job, fallback: dict[str, Any]) -> str | None:
+        """Why a fallback need not go: its watched delivery was read (or delivered) first."""
+        if fallback["unless"] == "read":
+            at = await inbox_items.read_at(self.database, job.tenant_id, job.user_id, job.notification_id)
+        else:
+            at = await deliveries.delivered_at(self.database, job.notification_id, fallback["watch"])
+        if at is None:
+            return None
+        return f"fallback not needed: {'/'.join(fallback['watch'])} was {fallback['unless']} first"
+
     async def _attempt(self, job: Job) -> Attempt:
         try:
+            if job.options is not None and "digest_of" in job.options:
+                # A digest's template sees every event it collected, oldest first.
+                events = await digests.events(self.database, job.notification_id)
+                job = dataclasses.replace(job, data={**job.data, "events": events})
             user = await self._user(job)
             if job.user_id and user is None:
                 return Attempt(None, PermanentFailure("unknown_user: the user was deleted"))
             recipient = recipient_for(job, user)
+            # Listed since it was queued (publish checks too): a bounce must stop a retry or
+            # a scheduled send as well as the next publish.
+            address = recipient.email if job.channel == "email" else recipient.phone if job.channel == "sms" else None
+            why = await self.listed(job.tenant_id, job.channel, address) if self.listed and address else None
+            if why is not None:
+                return Attempt(None, Suppressed(why))
             url = await self.unsubscribe_url(job.tenant_id, job.user_id, job.category, self.clock())
             # Always defined, empty where no link applies, so one template serves every category.
             content = await self.render(job, recipient, user, {"unsubscribe_url": url or ""})
@@ -226,6 +286,7 @@ class Deliverer:
             priority=job.priority,
             attempt=job.attempt,
             headers=unsubscribe.headers(url) if url and job.channel == "email" else {},
+            replace_key=job.options.get("replace_key") if job.options is not None else None,
         )
         tries: list[tuple[str, str, str | None]] = []
         results: list[Sent | DeliveryError] = []

@@ -6,6 +6,8 @@ what any node stored or changed. One flusher task turns them into messages: it
 reads every new item and every changed user's unread count in as few queries as it can and
 hands each message to each of that user's connections. Because the flusher runs one pass at a
 time and reads after the change committed, the last count a client sees is the current one.
+An item sent with a ``replace_key`` that hid an earlier one goes as
+``{"type": "replace", "replaces": <earlier id>, "data": item}``.
 
 Each connection has a bounded queue and a writer task of its own (as ntfy copies its
 subscriber list and sends to each separately): a client that stops reading fills only its
@@ -189,7 +191,12 @@ class Hub:
         item_ids, self._new_items = self._new_items, []
         dirty, self._dirty = self._dirty, set()
         for found in await inbox_items.by_ids(self.database, item_ids):
-            self._send(Subscriber(found.tenant_id, found.user_id), {"type": "notification", "data": found.item})
+            message = (
+                {"type": "replace", "replaces": found.replaces, "data": found.item}
+                if found.replaces
+                else {"type": "notification", "data": found.item}
+            )
+            self._send(Subscriber(found.tenant_id, found.user_id), message)
         live = [s for s in dirty if s in self._users]
         counts = await items.unread_counts(self.database, live)
         for subscriber in live:

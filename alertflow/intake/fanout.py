@@ -25,6 +25,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from ..delivery import status_events
 from ..errors import ApiError
 from ..storage import bulk_batches as stored
 from ..storage import topic_members
@@ -230,7 +231,10 @@ class FanOut:
 def _apply(tx: Tx, step: _Step, now: float) -> bool:
     """Write one step (writer function); False when the batch is no longer where it started."""
     if step.plan is None:
-        return stored.finish(tx, step.batch.id, step.start, now)
+        finished = stored.finish(tx, step.batch.id, step.start, now)
+        if finished:
+            status_events.batch_fanned_out(tx, step.batch.tenant_id, step.batch.id, now)
+        return finished
     advanced = stored.advance(tx, step.batch.id, step.start, step.end, len(step.plan.notifications), now)
     if advanced:
         store(tx, step.batch.tenant_id, None, step.plan, now)

@@ -5,7 +5,8 @@ accepted publishes/s and publish latency at ``--concurrency`` clients (closed lo
 publish→sent latency at ``--rate`` notifications/s offered (open loop); end-to-end
 throughput at ``--sustain-rate`` with the backlog sampled; server RSS idle and after.
 ``--bulk N`` sends one N-recipient bulk with ordinary publishes and an OTP a second alongside;
-``--topic-subscribers N`` bulk-sends to a topic of N subscribers.
+``--topic-subscribers N`` bulk-sends to a topic of N subscribers; ``--digest N`` publishes N
+digest events (ops/bench_digest.py).
 ``--reference`` also serves a bare aiohttp + SQLite group-commit endpoint in the same run
 and prints AlertFlow's publish rate as a ratio of it, so figures compare across machines.
 
@@ -436,6 +437,8 @@ async def bench(args: Any) -> dict[str, Any]:
                 results.update(await bulk_run(target, args.bulk, args.bulk_publish_rate))
             if args.topic_subscribers and not args.storage_url:  # its users go straight into SQLite
                 results.update(await topic_run(target, args.topic_subscribers))
+            for scenario in args.scenarios:  # more sections on the same server (bench_digest)
+                results.update(await scenario(target))
             results["rss_mib"] = target.rss_mib()
             report("server memory", [("RSS idle / after", f"{results['idle_rss_mib']} / {results['rss_mib']} MiB")])
             if args.sockets:

@@ -102,6 +102,19 @@ def apply_receipt(
     return bool(moved)
 
 
+def with_provider_message_ids(tx: Tx, tenant_id: str, message_ids: Sequence[str]) -> list[str]:
+    """The tenant's deliveries a provider accepted under one of ``message_ids``: receipts that
+    name the provider's message, not our delivery (SES, SendGrid)."""
+    if not message_ids:
+        return []
+    rows = tx.execute(
+        f"SELECT id FROM deliveries WHERE provider_message_id IN ({_in(len(message_ids))}) AND tenant_id = ?"
+        " ORDER BY id",
+        (*message_ids, tenant_id),
+    ).fetchall()
+    return [r["id"] for r in rows]
+
+
 async def receipt_target(db: Database, delivery_id: str) -> ReceiptTarget | None:
     row = await db.fetchone(
         "SELECT tenant_id, channel, provider, provider_message_id FROM deliveries WHERE id = ?", (delivery_id,)
@@ -177,3 +190,13 @@ async def events(db: Database, delivery_ids: Sequence[str]) -> list[dict[str, An
         delivery_ids,
     )
     return [dict(r) for r in rows]
+
+
+async def delivered_at(db: Database, notification_id: str, channels: Sequence[str]) -> float | None:
+    """When the first of the notification's deliveries on ``channels`` was delivered, if one was."""
+    row = await db.fetchone(
+        f"SELECT MIN(delivered_at) FROM deliveries WHERE notification_id = ? AND channel IN ({_in(len(channels))})"
+        " AND status = 'delivered'",
+        (notification_id, *channels),
+    )
+    return None if row is None else row[0]

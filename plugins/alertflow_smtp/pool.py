@@ -22,19 +22,19 @@ class ConnectionPool:
         self._slots = asyncio.Semaphore(size)
         self._closed = False
 
-    async def sendmail(self, sender: str, recipients: list[str], data: bytes) -> None:
+    async def sendmail(self, sender: str, recipients: list[str], data: bytes) -> str:
+        """Send; returns the text of the server's reply to DATA (after its code)."""
         async with self._slots:
             client = self._take_idle()
             if client is not None:
                 try:
-                    await self._send(client, sender, recipients, data)
-                    return
+                    return await self._send(client, sender, recipients, data)
                 except SMTPServerDisconnected:
                     # Servers drop idle connections (RFC 5321 §4.5.3.2 allows 5 minutes);
                     # aiosmtplib notices only when we write. Nothing was accepted on a
                     # connection that is gone, so one fresh attempt is safe.
                     pass
-            await self._send(await self._connect(), sender, recipients, data)
+            return await self._send(await self._connect(), sender, recipients, data)
 
     async def close(self) -> None:
         self._closed = True  # a send still in flight closes its connection when done
@@ -52,9 +52,9 @@ class ConnectionPool:
 
     async def _send(
         self, client: aiosmtplib.SMTP, sender: str, recipients: list[str], data: bytes
-    ) -> None:
+    ) -> str:
         try:
-            await client.sendmail(sender, recipients, data)
+            _, reply = await client.sendmail(sender, recipients, data)
         except (SMTPResponseException, SMTPRecipientsRefused):
             # A refusal leaves the session usable: aiosmtplib has already sent RSET.
             self._release(client)
@@ -64,6 +64,7 @@ class ConnectionPool:
             client.close()
             raise
         self._release(client)
+        return reply
 
     def _release(self, client: aiosmtplib.SMTP) -> None:
         if self._closed:

@@ -10,6 +10,7 @@ which they can be replayed once the configuration is fixed.
 from __future__ import annotations
 
 import asyncio
+import re
 import ssl
 from typing import Literal
 
@@ -40,6 +41,9 @@ MAX_CONNECTIONS = 256
 DEFAULT_PORTS = {"none": 25, "starttls": 587, "tls": 465}
 # 530 "authentication required" answering MAIL means we did not log in: configuration.
 AUTH_REQUIRED = 530
+# The reply to DATA naming the server's id of the message (see queued_as).
+_QUEUED_AS = re.compile(r"\bqueued as\s+<?([^\s<>]+?)>?(?:\s|$)", re.IGNORECASE)
+_SES_OK = re.compile(r"^(?:[245]\.\d{1,3}\.\d{1,3}\s+)?ok\s+<?([^\s<>:]+)>?\s*$", re.IGNORECASE)
 
 
 class SmtpSettings(ProviderSettings):
@@ -122,10 +126,12 @@ class SmtpProvider(Provider):
         s = self.settings
         data = render(message, address, s.from_address, s.from_name)
         try:
-            await self._pool.sendmail(s.from_address, [address], data)
+            reply = await self._pool.sendmail(s.from_address, [address], data)
         except (SMTPException, OSError) as exc:  # SMTP timeouts and drops are OSErrors too
             raise _outcome(exc) from exc
-        return Sent(provider_message_id=message_id(message.delivery_id, s.from_address))
+        # The server's own id, which its bounce and delivery reports name; else our Message-ID.
+        own_id = message_id(message.delivery_id, s.from_address)
+        return Sent(provider_message_id=queued_as(reply) or own_id)
 
     async def close(self) -> None:
         await self._pool.close()
@@ -149,6 +155,13 @@ class SmtpProvider(Provider):
         )
         await client.connect()  # logs in too when a username is set
         return client
+
+
+def queued_as(reply: str) -> str | None:
+    """The message id in a server's reply to DATA, when it gives one: Postfix, SendGrid and
+    most relays say "2.0.0 Ok: queued as ABC123", Amazon SES says "Ok <message id>"."""
+    match = _QUEUED_AS.search(reply) or _SES_OK.match(reply)
+    return match.group(1) if match else None
 
 
 def _tls_context(settings: SmtpSettings) -> ssl.SSLContext:

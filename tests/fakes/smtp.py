@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import secrets
 import ssl
 import warnings
 from collections import deque
@@ -28,6 +29,7 @@ class ReceivedMail:
     rcpt_tos: list[str]
     raw: bytes
     message: EmailMessage
+    queue_id: str | None = None  # the id the reply to DATA gave, when the server gives ids
 
 
 class FakeSmtpServer:
@@ -38,6 +40,8 @@ class FakeSmtpServer:
     - ``credentials``: ``(username, password)`` makes AUTH required.
     - ``rcpt_replies[address]``: the reply to RCPT TO for that address (e.g. "550 5.1.1 no").
     - ``data_replies``: replies to the next end-of-DATA commands (e.g. "451 4.3.0 later").
+    - ``queue_ids``: accept with "250 2.0.0 Ok: queued as <id>" as Postfix and SendGrid do,
+      a new id each message (``ReceivedMail.queue_id``), instead of "250 2.0.0 accepted".
     - ``hold_data()``: every end-of-DATA waits until ``release_data()``; ``held`` counts the
       messages waiting now and ``most_held`` the most at once (sends in flight together).
 
@@ -55,12 +59,14 @@ class FakeSmtpServer:
         security: Literal["none", "starttls", "tls"] = "none",
         cert: TlsCert | None = None,
         credentials: tuple[str, str] | None = None,
+        queue_ids: bool = False,
     ) -> None:
         if security != "none" and cert is None:
             raise ValueError(f"security={security!r} needs a certificate")
         self.security = security
         self.cert = cert
         self.credentials = credentials
+        self.queue_ids = queue_ids
         self.messages: list[ReceivedMail] = []
         self.malformed: list[tuple[bytes, list[str]]] = []
         self.rcpt_replies: dict[str, str] = {}
@@ -175,8 +181,9 @@ class FakeSmtpServer:
         if found:
             self.malformed.append((raw, found))
             return "554 5.6.0 malformed message: " + "; ".join(found)
-        self.messages.append(ReceivedMail(str(envelope.mail_from), list(envelope.rcpt_tos), raw, parsed))
-        return "250 2.0.0 accepted"
+        queue_id = f"Q{secrets.token_hex(6).upper()}" if self.queue_ids else None
+        self.messages.append(ReceivedMail(str(envelope.mail_from), list(envelope.rcpt_tos), raw, parsed, queue_id))
+        return f"250 2.0.0 Ok: queued as {queue_id}" if queue_id else "250 2.0.0 accepted"
 
 
 def defects(message: EmailMessage) -> list[str]:

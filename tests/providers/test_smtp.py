@@ -68,6 +68,22 @@ async def test_a_text_email_arrives_with_envelope_headers_and_body(fake_smtp, cl
     assert mail.message["Message-ID"] == outcome.provider_message_id
 
 
+@pytest.mark.parametrize(
+    "reply,recorded",
+    [
+        ("250 2.0.0 Ok: queued as 4XbQ2K1v3Tz9", "4XbQ2K1v3Tz9"),  # Postfix, SendGrid
+        ("250 Ok 0100018c1f2e-5b6a7980-000000", "0100018c1f2e-5b6a7980-000000"),  # Amazon SES
+        ("250 2.0.0 OK 1701234567 a1-20020a170906 - gsmtp", "<dlv_01HZX3K9@alertflow.test>"),  # no id: ours
+    ],
+)
+async def test_the_id_in_the_servers_reply_to_data_is_the_provider_message_id(
+    fake_smtp, closing, reply: str, recorded: str
+):
+    fake_smtp.data_replies.append(reply)
+    outcome = await closing(smtp(fake_smtp)).send(email_to())
+    assert outcome == Sent(provider_message_id=recorded)
+
+
 async def test_html_goes_as_an_alternative_to_the_text_and_unicode_survives(fake_smtp, closing):
     provider = closing(smtp(fake_smtp, from_name="Équipe Ops"))
     content = {"subject": "Überlast ⚠ on db-1", "text": "Grüße\nline 2", "html": "<p>Grüße ⚠</p>"}

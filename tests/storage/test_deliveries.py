@@ -81,3 +81,13 @@ async def test_notifications_page_newest_first_filtered_and_scoped_to_the_tenant
     assert len(await deliveries.notifications_page(database, "t1", {"channel": "email"}, 10, None)) == 3
     assert await deliveries.notification(database, "t2", page[0]["id"]) is None
     assert (await deliveries.notification(database, "t1", page[0]["id"]) or {})["tenant_id"] == "t1"
+
+
+async def test_deliveries_are_found_by_the_provider_message_ids_they_recorded_within_the_tenant(
+    database: Database,
+) -> None:
+    did = await sent(database, "Q123")
+    find = deliveries.with_provider_message_ids
+    assert await database.write(lambda tx: find(tx, "t1", ["other", "Q123"])) == [did]
+    assert await database.write(lambda tx: find(tx, "another-tenant", ["Q123"])) == []
+    assert await database.write(lambda tx: find(tx, "t1", [])) == []
