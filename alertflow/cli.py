@@ -550,11 +550,7 @@ def show_progress(copied: int, total: int) -> None:
 
 @main.command()
 @click.option("--url", default=None, help="Target a running server instead of an embedded one.")
-@click.option(
-    "--storage-url",
-    default=None,
-    help='The embedded server\'s [storage] url, e.g. "postgresql://user@host/db" (default: SQLite in its data dir).',
-)
+@click.option("--storage-url", default=None, help="The embedded server's [storage] url (default: SQLite).")
 @click.option("--api-key", default=None, help="With --url: a key of the tenant to publish as.")
 @click.option("-n", "--requests", default=20000, show_default=True, help="Publishes in the closed-loop run.")
 @click.option("-c", "--concurrency", default=50, show_default=True, help="Clients in the closed-loop run.")
@@ -607,10 +603,8 @@ def bench(config_path: str | None, data_dir: str | None, **options: Any) -> None
         args.scenarios.append(digest_scenario(args.digest, args.digest_recipients, args.concurrency))
     if args.url and not args.api_key:
         fail("--url needs --api-key", 2)
-    if args.storage_url and (args.url or args.topic_subscribers or args.smtp):
-        fail("--storage-url sets up the embedded server's database; not with --url, --topic-subscribers or --smtp", 2)
-    if args.url and (config_path or data_dir):
-        fail("--config and --data-dir set up the embedded server; --url targets a running one", 2)
+    if args.url and (config_path or data_dir or args.storage_url):
+        fail("--config, --data-dir and --storage-url set up the embedded server; --url targets a running one", 2)
     if config_path:
         settings(config_path, data_dir)  # a config error is told now, in one line, not by the server's log
         args.config_file = Path(config_path).resolve()

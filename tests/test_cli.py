@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from alertflow import __version__
 from alertflow.cli import main
+from tests.postgres import PostgresServer
 from tests.process import Server, cli
 
 
@@ -76,6 +77,16 @@ def test_bench_runs_its_embedded_server_on_the_data_dir_it_is_given(tmp_path: Pa
     (tmp_path / "bad.toml").write_text("[server]\nport = 'x'\n")
     refused = cli("bench", *small, "--config", str(tmp_path / "bad.toml"), cwd=tmp_path, check=False)
     assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and "server.port" in refused.stderr
+
+
+def test_bench_runs_its_embedded_server_on_the_postgresql_database_it_is_given(
+    tmp_path: Path, postgres_server: PostgresServer, postgres_url: str
+) -> None:
+    small = ("-n", "20", "-c", "2", "--seconds", "0.2", "--rate", "10", "--sustain-rate", "10", "--json")
+    result = cli("bench", *small, "--storage-url", postgres_url, cwd=tmp_path)
+    assert json.loads(result.stdout.splitlines()[-1])["publish_per_s"] > 0
+    stored = int(postgres_server.psql("SELECT COUNT(*) FROM notifications", postgres_url.rsplit("/", 1)[1]))
+    assert stored >= 20  # the closed loop's publishes, and the open loops' after them
 
 
 @pytest.mark.parametrize(

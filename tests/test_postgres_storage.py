@@ -16,10 +16,12 @@ import pytest
 from alertflow.config import ConfigError, StorageConfig
 from alertflow.delivery import queue
 from alertflow.storage import jobs as stored_jobs
-from alertflow.storage import migrations, tenant_rows
+from alertflow.storage import migrations, tenant_rows, topic_members
 from alertflow.storage.database import StorageFull, StorageUnavailable
 from alertflow.storage.notifications import JOBS, insert_rows
 from alertflow.storage.postgres import PostgresDatabase, PostgresTx, _classify, translate
+from tests.conftest import WAIT_SECONDS
+from tests.postgres import PostgresServer
 from tests.process import free_port
 from tests.storage.test_jobs import claim, publish
 
@@ -98,8 +100,47 @@ async def test_a_claim_skips_the_jobs_another_nodes_claim_holds_without_waiting(
         assert [j.delivery_id for j in mine] == published[2:]  # the rest, oldest first
         assert not {j.job_id for j in mine} & set(held)
     finally:
-        other.close()  # its transaction ends uncommitted: the two jobs are ready again
+        other.execute("ROLLBACK")  # its claim never commits: the two jobs are ready again
+        other.close()
     assert [j.delivery_id for j in await claim(pg)] == published[:2]
+
+
+async def test_ids_page_in_bytewise_order_on_a_database_whose_locale_sorts_otherwise(
+    postgres_server: PostgresServer,
+) -> None:
+    """A topic's members are paged by ``user_id > cursor`` and each page sorted in Python: on a
+    database created with an ICU locale ("a" < "B" < "_c" there, bytewise "B" < "_c" < "a")
+    the pages still cover every member once, as the schema's columns compare bytewise."""
+    postgres_server.psql(
+        "CREATE DATABASE icu TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'"
+    )
+    db = PostgresDatabase(postgres_server.url("icu"))
+    await db.open()
+    try:
+        await db.write(lambda tx: tenant_rows.add_tenant(tx, "t1", "t1", 0.0))
+        members = ["a", "B", "_c", "D", "e"]
+        await db.write(lambda tx: topic_members.add(tx, "t1", "news", members))
+        paged, after = [], ""
+        for _ in members:  # one member a page: never more pages than members
+            page, _users = await topic_members.page(db, "t1", "news", after, 1)
+            if not page:
+                break
+            paged += page
+            after = page[-1]
+        assert paged == sorted(members)
+    finally:
+        await db.close()
+
+
+async def test_a_notify_committed_by_the_writer_reaches_a_listening_connection(pg: PostgresDatabase) -> None:
+    listener = await pg.connect_async()
+    try:
+        await listener.execute("LISTEN alertflow_test")
+        await pg.write(lambda tx: tx.execute("SELECT pg_notify('alertflow_test', 'hello')").fetchone())
+        notes = [(n.channel, n.payload) async for n in listener.notifies(timeout=WAIT_SECONDS, stop_after=1)]
+        assert notes == [("alertflow_test", "hello")]
+    finally:
+        await listener.close()
 
 
 async def test_rows_read_by_position_by_name_and_as_a_dict(pg: PostgresDatabase) -> None:

@@ -91,7 +91,10 @@ def summary(route: Route) -> str:
     if route.summary:
         return route.summary
     doc = inspect.getdoc(route.handler) or ""
-    return doc.splitlines()[0] if doc else route.handler.__name__.replace("_", " ").capitalize() + "."
+    # The docstring's first paragraph, however many lines it was wrapped over.
+    return (
+        " ".join(doc.split("\n\n")[0].split()) if doc else route.handler.__name__.replace("_", " ").capitalize() + "."
+    )
 
 
 def parameters(route: Route) -> list[dict[str, Any]]:

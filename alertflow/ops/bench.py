@@ -435,7 +435,7 @@ async def bench(args: Any) -> dict[str, Any]:
             )
             if args.bulk:
                 results.update(await bulk_run(target, args.bulk, args.bulk_publish_rate))
-            if args.topic_subscribers:
+            if args.topic_subscribers and not args.storage_url:  # its users go straight into SQLite
                 results.update(await topic_run(target, args.topic_subscribers))
             for scenario in args.scenarios:  # more sections on the same server (bench_digest)
                 results.update(await scenario(target))

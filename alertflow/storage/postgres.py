@@ -236,6 +236,14 @@ class PostgresDatabase:
         """A new sync connection to this database (for LISTEN/NOTIFY, a CLI command...)."""
         return connect(self.url, self._password)
 
+    async def connect_async(self) -> psycopg.AsyncConnection[Any]:
+        """A new async autocommit connection to this database, outside the readers' pool: one
+        that holds a LISTEN, say. Closing it is the caller's."""
+        extra: dict[str, Any] = {"password": self._password} if self._password else {}
+        return await psycopg.AsyncConnection.connect(
+            self.url, autocommit=True, row_factory=row_factory, context=ADAPTERS, **extra
+        )
+
     async def open(self) -> None:
         """Connect, migrate and start the writer and the readers; :class:`StorageUnavailable`
         when the server cannot be reached."""

@@ -1,36 +1,38 @@
 -- The durable core: tenants, keys, notifications, deliveries, the job queue, the DLQ.
 -- Times are DOUBLE PRECISION seconds since the epoch (UTC); JSON columns hold TEXT.
 -- PostgreSQL twin of ../0001_core.sql: the same tables, in PostgreSQL's types.
+-- Text compares bytewise (COLLATE "C"), as in SQLite, whatever the database's locale: ids are
+-- paged by `>` and sorted in Python too, and both must agree on the order.
 
 CREATE TABLE tenants (
-    id          TEXT PRIMARY KEY,
-    name        TEXT NOT NULL UNIQUE,
+    id          TEXT COLLATE "C" PRIMARY KEY,
+    name        TEXT COLLATE "C" NOT NULL UNIQUE,
     created_at  DOUBLE PRECISION NOT NULL
 );
 
 CREATE TABLE api_keys (
-    id          TEXT PRIMARY KEY,
-    tenant_id   TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
-    prefix      TEXT NOT NULL,           -- shown in listings so a key can be recognised
-    secret_hash TEXT NOT NULL UNIQUE,    -- sha256 of the whole key; the key is shown once
-    role        TEXT NOT NULL CHECK (role IN ('owner', 'admin', 'member')),
-    name        TEXT,
+    id          TEXT COLLATE "C" PRIMARY KEY,
+    tenant_id   TEXT COLLATE "C" NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    prefix      TEXT COLLATE "C" NOT NULL,           -- shown in listings so a key can be recognised
+    secret_hash TEXT COLLATE "C" NOT NULL UNIQUE,    -- sha256 of the whole key; the key is shown once
+    role        TEXT COLLATE "C" NOT NULL CHECK (role IN ('owner', 'admin', 'member')),
+    name        TEXT COLLATE "C",
     created_at  DOUBLE PRECISION NOT NULL,
     revoked_at  DOUBLE PRECISION
 );
 CREATE INDEX api_keys_tenant ON api_keys(tenant_id);
 
 CREATE TABLE users (
-    tenant_id   TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
-    user_id     TEXT NOT NULL,
-    email       TEXT,
-    phone       TEXT,
-    push_tokens TEXT NOT NULL DEFAULT '[]',
-    webpush     TEXT NOT NULL DEFAULT '[]',
-    locale      TEXT,
-    timezone    TEXT,
-    name        TEXT,
-    data        TEXT NOT NULL DEFAULT '{}',
+    tenant_id   TEXT COLLATE "C" NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    user_id     TEXT COLLATE "C" NOT NULL,
+    email       TEXT COLLATE "C",
+    phone       TEXT COLLATE "C",
+    push_tokens TEXT COLLATE "C" NOT NULL DEFAULT '[]',
+    webpush     TEXT COLLATE "C" NOT NULL DEFAULT '[]',
+    locale      TEXT COLLATE "C",
+    timezone    TEXT COLLATE "C",
+    name        TEXT COLLATE "C",
+    data        TEXT COLLATE "C" NOT NULL DEFAULT '{}',
     created_at  DOUBLE PRECISION NOT NULL,
     updated_at  DOUBLE PRECISION NOT NULL,
     PRIMARY KEY (tenant_id, user_id)
@@ -38,32 +40,32 @@ CREATE TABLE users (
 
 -- One event for one recipient; write-once, so the hot queue rows stay narrow.
 CREATE TABLE notifications (
-    id               TEXT PRIMARY KEY,
-    tenant_id        TEXT NOT NULL,
-    user_id          TEXT,
-    category         TEXT NOT NULL,
-    priority         TEXT NOT NULL,
+    id               TEXT COLLATE "C" PRIMARY KEY,
+    tenant_id        TEXT COLLATE "C" NOT NULL,
+    user_id          TEXT COLLATE "C",
+    category         TEXT COLLATE "C" NOT NULL,
+    priority         TEXT COLLATE "C" NOT NULL,
     created_at       DOUBLE PRECISION NOT NULL,
     send_at          DOUBLE PRECISION,
-    recipient        TEXT NOT NULL,
-    content          TEXT,
-    template         TEXT,
+    recipient        TEXT COLLATE "C" NOT NULL,
+    content          TEXT COLLATE "C",
+    template         TEXT COLLATE "C",
     template_version BIGINT,
-    data             TEXT NOT NULL DEFAULT '{}',
-    batch_id         TEXT
+    data             TEXT COLLATE "C" NOT NULL DEFAULT '{}',
+    batch_id         TEXT COLLATE "C"
 );
 CREATE INDEX notifications_tenant ON notifications(tenant_id, id);
 
 CREATE TABLE deliveries (
-    id                  TEXT PRIMARY KEY,
-    notification_id     TEXT NOT NULL REFERENCES notifications(id),
-    tenant_id           TEXT NOT NULL,
-    channel             TEXT NOT NULL,
-    status              TEXT NOT NULL,
-    provider            TEXT,
-    provider_message_id TEXT,
+    id                  TEXT COLLATE "C" PRIMARY KEY,
+    notification_id     TEXT COLLATE "C" NOT NULL REFERENCES notifications(id),
+    tenant_id           TEXT COLLATE "C" NOT NULL,
+    channel             TEXT COLLATE "C" NOT NULL,
+    status              TEXT COLLATE "C" NOT NULL,
+    provider            TEXT COLLATE "C",
+    provider_message_id TEXT COLLATE "C",
     attempts            BIGINT NOT NULL DEFAULT 0,
-    reason              TEXT,
+    reason              TEXT COLLATE "C",
     created_at          DOUBLE PRECISION NOT NULL,
     updated_at          DOUBLE PRECISION NOT NULL,
     sent_at             DOUBLE PRECISION,
@@ -76,11 +78,11 @@ CREATE INDEX deliveries_provider_message ON deliveries(provider, provider_messag
 -- id keeps the order of insertion (SQLite's rowid): several events share one ``at``.
 CREATE TABLE attempts (
     id          BIGINT GENERATED ALWAYS AS IDENTITY,
-    delivery_id TEXT NOT NULL,
+    delivery_id TEXT COLLATE "C" NOT NULL,
     at          DOUBLE PRECISION NOT NULL,
-    outcome     TEXT NOT NULL,
-    error       TEXT,
-    provider    TEXT
+    outcome     TEXT COLLATE "C" NOT NULL,
+    error       TEXT COLLATE "C",
+    provider    TEXT COLLATE "C"
 );
 CREATE INDEX attempts_delivery ON attempts(delivery_id);
 
@@ -88,34 +90,34 @@ CREATE INDEX attempts_delivery ON attempts(delivery_id);
 -- the lease's end), 2 = waiting (run_at is when it becomes ready: send_at or a retry).
 CREATE TABLE jobs (
     id          BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
-    delivery_id TEXT NOT NULL UNIQUE,
-    tenant_id   TEXT NOT NULL,
-    channel     TEXT NOT NULL,
+    delivery_id TEXT COLLATE "C" NOT NULL UNIQUE,
+    tenant_id   TEXT COLLATE "C" NOT NULL,
+    channel     TEXT COLLATE "C" NOT NULL,
     priority    BIGINT NOT NULL,
     state       BIGINT NOT NULL,
     run_at      DOUBLE PRECISION NOT NULL,
     attempts    BIGINT NOT NULL DEFAULT 0,
-    last_error  TEXT
+    last_error  TEXT COLLATE "C"
 );
 -- Matches the claim's WHERE + ORDER BY exactly, so a claim never sorts (PERFORMANCE.md: ~5x).
 CREATE INDEX jobs_claim ON jobs(channel, state, priority DESC, run_at);
 CREATE INDEX jobs_timer ON jobs(state, run_at);
 
 CREATE TABLE dead_letters (
-    delivery_id     TEXT PRIMARY KEY,
-    tenant_id       TEXT NOT NULL,
-    notification_id TEXT NOT NULL,
-    channel         TEXT NOT NULL,
+    delivery_id     TEXT COLLATE "C" PRIMARY KEY,
+    tenant_id       TEXT COLLATE "C" NOT NULL,
+    notification_id TEXT COLLATE "C" NOT NULL,
+    channel         TEXT COLLATE "C" NOT NULL,
     attempts        BIGINT NOT NULL,
-    last_error      TEXT,
+    last_error      TEXT COLLATE "C",
     dead_at         DOUBLE PRECISION NOT NULL
 );
 CREATE INDEX dead_letters_tenant ON dead_letters(tenant_id, dead_at);
 
 CREATE TABLE idempotency_keys (
-    tenant_id   TEXT NOT NULL,
-    key         TEXT NOT NULL,
-    response    TEXT NOT NULL,
+    tenant_id   TEXT COLLATE "C" NOT NULL,
+    key         TEXT COLLATE "C" NOT NULL,
+    response    TEXT COLLATE "C" NOT NULL,
     created_at  DOUBLE PRECISION NOT NULL,
     PRIMARY KEY (tenant_id, key)
 );
@@ -124,28 +126,28 @@ CREATE INDEX idempotency_keys_age ON idempotency_keys(created_at);
 -- What the built-in outbox provider captured, for GET /v1/outbox.
 CREATE TABLE outbox (
     id              BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
-    tenant_id       TEXT NOT NULL,
-    delivery_id     TEXT NOT NULL,
-    notification_id TEXT NOT NULL,
-    channel         TEXT NOT NULL,
-    recipient       TEXT NOT NULL,
-    content         TEXT NOT NULL,
+    tenant_id       TEXT COLLATE "C" NOT NULL,
+    delivery_id     TEXT COLLATE "C" NOT NULL,
+    notification_id TEXT COLLATE "C" NOT NULL,
+    channel         TEXT COLLATE "C" NOT NULL,
+    recipient       TEXT COLLATE "C" NOT NULL,
+    content         TEXT COLLATE "C" NOT NULL,
     created_at      DOUBLE PRECISION NOT NULL
 );
 CREATE INDEX outbox_tenant ON outbox(tenant_id, channel, id);
 
 -- In-app items written by the built-in inbox provider.
 CREATE TABLE inbox (
-    id              TEXT PRIMARY KEY,
-    tenant_id       TEXT NOT NULL,
-    user_id         TEXT NOT NULL,
-    delivery_id     TEXT NOT NULL,
-    notification_id TEXT NOT NULL,
-    title           TEXT,
-    body            TEXT,
-    action_url      TEXT,
-    data            TEXT NOT NULL DEFAULT '{}',
-    category        TEXT NOT NULL,
+    id              TEXT COLLATE "C" PRIMARY KEY,
+    tenant_id       TEXT COLLATE "C" NOT NULL,
+    user_id         TEXT COLLATE "C" NOT NULL,
+    delivery_id     TEXT COLLATE "C" NOT NULL,
+    notification_id TEXT COLLATE "C" NOT NULL,
+    title           TEXT COLLATE "C",
+    body            TEXT COLLATE "C",
+    action_url      TEXT COLLATE "C",
+    data            TEXT COLLATE "C" NOT NULL DEFAULT '{}',
+    category        TEXT COLLATE "C" NOT NULL,
     created_at      DOUBLE PRECISION NOT NULL,
     read_at         DOUBLE PRECISION,
     archived_at     DOUBLE PRECISION
