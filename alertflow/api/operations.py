@@ -30,9 +30,8 @@ async def healthz(request: web.Request) -> web.Response:
 
 @api.get("/readyz", role=PUBLIC, also=(503,), response=obj(status={"enum": ["ok", "unavailable"]}, checks=OBJECT))
 async def readyz(request: web.Request) -> web.Response:
-    """Say whether the node is ready: database writable, workers running, cluster heard (503 when not).
-
-    On a cluster, the node must also hear the others."""
+    """Say whether the database is writable, the workers are running and, on a cluster, the
+    node hears the others (503 when not)."""
     svc = services(request)
     checks = {"database": "ok", "workers": "ok"}
     try:
