@@ -243,3 +243,21 @@ def _run_in_savepoint(conn: sqlite3.Connection, fn: WriteFn[Any]) -> tuple[Any, 
         return None, _full_or_same(exc)
     conn.execute("RELEASE job")
     return result, None
+
+
+def isolated(tx: Tx, fn: WriteFn[T]) -> tuple[T | None, BaseException | None]:
+    """Run ``fn`` inside a savepoint of the caller's transaction: if it fails, its work alone
+    is undone and its error returned, so a write composing several steps (a pool's outcomes
+    and its next claim) keeps the others. Portable SQL: PostgreSQL takes the same statements."""
+    tx.execute("SAVEPOINT isolated")
+    try:
+        result = fn(tx)
+    except Exception as exc:
+        try:
+            tx.execute("ROLLBACK TO SAVEPOINT isolated")
+            tx.execute("RELEASE SAVEPOINT isolated")
+        except Exception:  # the whole transaction is gone (SQLITE_FULL may do that): so is the write
+            raise _full_or_same(exc) from exc
+        return None, _full_or_same(exc)
+    tx.execute("RELEASE SAVEPOINT isolated")
+    return result, None
