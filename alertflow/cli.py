@@ -6,7 +6,6 @@ import asyncio
 import gc
 import json
 import os
-import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -392,20 +391,8 @@ def show_progress(copied: int, total: int) -> None:
 @main.command()
 @click.option("--url", default=None, help="Target a running server instead of an embedded one.")
 @click.option("--api-key", default=None, help="With --url: a key of the tenant to publish as.")
-@click.option(
-    "-n",
-    "--requests",
-    default=20000,
-    show_default=True,
-    help="Publishes in the closed-loop run (Python generator; wrk runs --seconds instead).",
-)
-@click.option(
-    "--generator",
-    type=click.Choice(["auto", "wrk", "python"]),
-    default="auto",
-    show_default=True,
-    help="Load generator of the closed-loop runs: wrk when installed (auto), else Python clients.",
-)
+@click.option("-n", "--requests", default=20000, show_default=True, help="Publishes in the closed loop (python).")
+@click.option("--generator", type=click.Choice(["auto", "wrk", "python"]), help="Closed loops' load: wrk if installed.")
 @click.option("-c", "--concurrency", default=50, show_default=True, help="Clients in the closed-loop run.")
 @click.option("--rate", default=1000.0, show_default=True, help="Offered publishes/s for the latency run.")
 @click.option("--sustain-rate", default=2000.0, show_default=True, help="Offered publishes/s, end to end.")
@@ -444,7 +431,7 @@ def bench(config_path: str | None, data_dir: str | None, **options: Any) -> None
     """
     from types import SimpleNamespace
 
-    from .ops.bench import FROZEN
+    from .ops.bench import FROZEN, choose_generator
     from .ops.bench import bench as run_bench
 
     config_path, data_dir = given("config_path", config_path), given("data_dir", data_dir)
@@ -460,10 +447,8 @@ def bench(config_path: str | None, data_dir: str | None, **options: Any) -> None
         args.data_dir = Path(data_dir).resolve()
     if args.reference and FROZEN:
         fail("--reference runs the Python module alertflow.ops.bench: use a pip-installed alertflow", 2)
-    if args.generator == "auto":
-        args.generator = "wrk" if shutil.which("wrk") else "python"
-    elif args.generator == "wrk" and not shutil.which("wrk"):
-        fail("--generator wrk: wrk is not installed (Debian: apt-get install wrk)", 2)
+    if not choose_generator(args):
+        fail("wrk is not installed (Debian: apt-get install wrk)", 2)
     results = smtp_bench(args) if args.smtp else asyncio.run(run_bench(args))
     if args.as_json:
         click.echo(json.dumps(results))
