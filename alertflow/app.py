@@ -38,7 +38,7 @@ from .providers.registry import ProviderRegistry
 from .providers.sealing import Sealer
 from .recipients import categories
 from .recipients.unsubscribe import Links
-from .storage.database import SQLiteDatabase
+from .storage.backend import database_for
 from .templates.sandbox import size_caches
 from .templates.store import TemplateStore
 
@@ -94,7 +94,7 @@ def create_app(
     # First: every part below that acts on a signal subscribes to it here or in its constructor.
     coordinator = InProcessCoordinator(clock.now)
     registry = registry or ProviderRegistry.from_entry_points()
-    database = SQLiteDatabase(config.database_path)
+    database = database_for(config.storage, config.database_path)
     guard = OutboundGuard(parse_networks(config.security.allowed_private_networks), resolve)
     context = ProviderContext(database=database, public_url=config.server.public_url, guard=guard)
     if not config.server.secret_key:

@@ -100,7 +100,7 @@ def settings(config_path: str | None, data_dir: str | None, **server: Any) -> Co
 def database(config: Config) -> Iterator[offline.Session]:
     """The command's own session on the database; safe beside a running server."""
     try:
-        with offline.session(config.database_path) as session:
+        with offline.session_for(config.storage, config.database_path) as session:
             yield session
     except SchemaTooNew as exc:
         fail(str(exc), 2)
@@ -363,6 +363,8 @@ def dlq_replay(delivery_id: str, config_path: str | None, data_dir: str | None) 
 def backup(dest_file: str, config_path: str | None, data_dir: str | None) -> None:
     """A consistent online copy of the database, safe while the server runs."""
     config = settings(config_path, data_dir)
+    if config.storage.postgresql:
+        fail("the database is PostgreSQL ([storage] url): back it up with pg_dump or your provider's snapshots")
     if not config.database_path.exists():
         fail(f"no database at {config.database_path}")
     dest = Path(dest_file)
@@ -390,6 +392,11 @@ def show_progress(copied: int, total: int) -> None:
 
 @main.command()
 @click.option("--url", default=None, help="Target a running server instead of an embedded one.")
+@click.option(
+    "--storage-url",
+    default=None,
+    help='The embedded server\'s [storage] url, e.g. "postgresql://user@host/db" (default: SQLite in its data dir).',
+)
 @click.option("--api-key", default=None, help="With --url: a key of the tenant to publish as.")
 @click.option("-n", "--requests", default=20000, show_default=True, help="Publishes in the closed loop (python).")
 @click.option("--generator", type=click.Choice(["auto", "wrk", "python"]), help="Closed loops' load: wrk if installed.")
@@ -438,6 +445,8 @@ def bench(config_path: str | None, data_dir: str | None, **options: Any) -> None
     args = SimpleNamespace(**options, config_file=None, data_dir=None)
     if args.url and not args.api_key:
         fail("--url needs --api-key", 2)
+    if args.storage_url and (args.url or args.topic_subscribers or args.smtp):
+        fail("--storage-url sets up the embedded server's database; not with --url, --topic-subscribers or --smtp", 2)
     if args.url and (config_path or data_dir):
         fail("--config and --data-dir set up the embedded server; --url targets a running one", 2)
     if config_path:

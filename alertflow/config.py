@@ -111,6 +111,69 @@ class CacheConfig(_Section):
     channel_setups: int = Field(1000, ge=1)
 
 
+# The [storage] url schemes: SQLite's file in data_dir, or one PostgreSQL shared by every node.
+SQLITE_URL = "sqlite:"
+POSTGRESQL_SCHEMES = ("postgresql://", "postgres://")
+
+
+class StorageConfig(_Section):
+    """Where AlertFlow keeps its data (README "Storage")."""
+
+    # "sqlite:" (the default): alertflow.db in server.data_dir. "postgresql://user@host/db?sslmode=...":
+    # that database; every libpq parameter in the URL's query is passed on (TLS among them).
+    url: str = SQLITE_URL
+    # A file holding the PostgreSQL password (its first line), when the URL has none and
+    # $PGPASSWORD is not set: a mounted secret rather than a password in the config.
+    password_file: Path | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _known_kind(cls, value: str) -> str:
+        value = value.strip() or SQLITE_URL
+        if value == SQLITE_URL:
+            return value
+        if not value.startswith(POSTGRESQL_SCHEMES):
+            raise ValueError('expected "sqlite:" or a "postgresql://..." URL')
+        from psycopg.conninfo import conninfo_to_dict
+
+        try:
+            conninfo_to_dict(value)
+        except Exception as exc:  # psycopg.ProgrammingError: libpq could not parse it
+            raise ValueError(f"not a valid PostgreSQL URL: {exc}") from None
+        return value
+
+    @property
+    def postgresql(self) -> bool:
+        return self.url != SQLITE_URL
+
+    def password(self) -> str | None:
+        """The password ``password_file`` holds, if one is set (the URL's and $PGPASSWORD are
+        libpq's own to use, before it)."""
+        if self.password_file is None:
+            return None
+        if not self.postgresql:
+            raise ConfigError("storage.password_file: only for a postgresql:// url")
+        try:
+            lines = self.password_file.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise ConfigError(f"storage.password_file: cannot read {self.password_file}: {exc.strerror}") from None
+        if not lines or not lines[0]:
+            raise ConfigError(f"storage.password_file: {self.password_file} is empty")
+        return lines[0]
+
+    def redacted_url(self) -> str:
+        """The URL to show in logs and errors: never its password."""
+        if not self.postgresql:
+            return self.url
+        from psycopg.conninfo import conninfo_to_dict
+
+        parts = conninfo_to_dict(self.url)
+        host, db = parts.get("host", "localhost"), parts.get("dbname", "")
+        user = f"{parts['user']}@" if "user" in parts else ""
+        port = f":{parts['port']}" if "port" in parts else ""
+        return f"postgresql://{user}{host}{port}/{db}"
+
+
 class LogConfig(_Section):
     level: str = "info"
     format: str = Field("json", pattern="^(json|text)$")
@@ -125,6 +188,7 @@ class Config(_Section):
     log: LogConfig = LogConfig()
     security: SecurityConfig = SecurityConfig()
     cache: CacheConfig = CacheConfig()
+    storage: StorageConfig = StorageConfig()
     # channel -> ordered provider entries ({"type": ..., **settings}); validated against
     # the installed providers by ProviderRegistry.validate, which knows their settings.
     providers: dict[str, list[dict[str, Any]]] = {}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -164,17 +165,25 @@ async def add_tenant(svc: Services, name: str) -> tuple[str, dict[str, str]]:
 StartApp = Callable[..., Awaitable[Harness]]
 
 
+# ALERTFLOW_TEST_BACKEND=postgresql runs the apps start_app makes on PostgreSQL (a database
+# of their own on the session's throwaway server), e.g. to run chosen API tests there too.
+TEST_BACKEND = os.environ.get("ALERTFLOW_TEST_BACKEND", "sqlite")
+
+
 @pytest.fixture
-async def start_app(aiohttp_client: Any, tmp_path: Path) -> AsyncIterator[StartApp]:
+async def start_app(aiohttp_client: Any, tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[StartApp]:
     """``await start_app(queue={...}, workers={...}, providers={...})`` → a running Harness;
     ``restart=harness`` stops that one first and starts anew on its data dir, tenant and keys;
     ``resolve`` looks up outbound host names (a FakeDns re-points them)."""
+    storage = {"url": request.getfixturevalue("postgres_url")} if TEST_BACKEND == "postgresql" else None
 
     async def start(
         clock: Clock | None = None, restart: Harness | None = None, resolve: Resolve = system_resolve, **sections: Any
     ) -> Harness:
         if restart is not None:
             await restart.client.close()
+        if storage is not None:
+            sections.setdefault("storage", storage)
         app = create_app(make_config(tmp_path, **sections), clock=clock, resolve=resolve)
         client = await aiohttp_client(app)
         svc = app[SERVICES]

@@ -46,6 +46,7 @@ async def test_a_restarted_server_takes_back_its_own_leases_at_once(start_app: S
 
     app = await start_app(restart=app, clock=clock, providers={"email": script.provider()})
     await app.until(lambda: len(script.sends()) == 1)  # the clock never moved: no lease expired
+    await app.until(lambda: len(app.decisions) == 1)  # and its outcome committed, not only sent
     assert await delivery_status(app, nid) == "sent"
 
 
@@ -64,4 +65,5 @@ async def test_a_lease_another_node_holds_is_taken_back_only_once_it_expires(
 
     clock.t += app.svc.config.queue.lease_seconds
     await app.until(lambda: len(script.sends()) == 1)
+    await app.until(lambda: len(app.decisions) == 1)  # and its outcome committed, not only sent
     assert await delivery_status(app, nid) == "sent"

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from ..providers.channel_setup import ChannelProviders
     from ..providers.registry import ProviderRegistry
     from ..recipients.unsubscribe import Links
-    from ..storage.database import SQLiteDatabase
+    from ..storage.database import Database
     from ..templates.store import TemplateStore
 
 # A revoked or new key takes effect within this many seconds in a long-running server.
@@ -32,7 +32,7 @@ AUTH_CACHE_SECONDS = 10.0
 @dataclass
 class Services:
     config: Config
-    database: SQLiteDatabase
+    database: Database
     registry: ProviderRegistry
     channels: ChannelProviders
     clock: Clock

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field, ValidationError
 from .. import tenants
 from ..errors import PROBLEM_CONTENT_TYPE, ApiError, from_validation, invalid
 from ..storage import tenant_rows
-from ..storage.database import StorageFull
+from ..storage.database import StorageFull, StorageUnavailable
 from ..tenants import Principal, Role
 from .context import services
 from .rate_limits import AuthFailureLimiter
@@ -33,6 +33,9 @@ STORAGE_FULL = ApiError(
     "the server's disk is full: nothing of this request was stored; retry once space is freed",
     headers={"Retry-After": str(STORAGE_FULL_RETRY_SECONDS)},
 )
+# The database could not be reached (a PostgreSQL restart or fail-over): nothing of the
+# request is known to be stored. The backend reconnects within seconds.
+STORAGE_UNAVAILABLE_RETRY_SECONDS = 5
 M = TypeVar("M", bound=BaseModel)
 MIB = 1024 * 1024
 # The longest URL and header line we read. aiohttp refuses longer ones itself, before any
@@ -75,6 +78,13 @@ async def problems(request: web.Request, handler: Any) -> web.StreamResponse:
         return problem(ApiError(code, exc.reason, headers=allow))
     except StorageFull:
         return problem(STORAGE_FULL)
+    except StorageUnavailable as exc:
+        retry = {"Retry-After": str(STORAGE_UNAVAILABLE_RETRY_SECONDS)}
+        return problem(
+            ApiError(
+                "unavailable", f"{exc}; retry (with the same Idempotency-Key: it may have been stored)", headers=retry
+            )
+        )
     except Exception:
         log.exception("unhandled error", extra={"path": request.path})
         return problem(ApiError("internal", "an internal error occurred; it has been logged"))

@@ -19,8 +19,9 @@ KEYED = ("unauthorized", "forbidden", "rate-limited")  # a failed key check is r
 WITH_BODY = ("malformed-json", "body-too-large", "unsupported-media-type", "validation")
 # The URL and header limits (api/middleware.check_size) apply to every request.
 ANY = ("uri-too-long", "headers-too-large")
-# A write that finds the disk full is refused whole (storage/database.StorageFull).
-WRITES = ("storage-full",)
+# A write that finds the disk full is refused whole (storage/database.StorageFull), one that
+# cannot reach the database (PostgreSQL restarting: StorageUnavailable) answers 503.
+WRITES = ("storage-full", "unavailable")
 PATH_SCHEMAS: dict[str, dict[str, Any]] = {
     **{name: naming.JSON_SCHEMA for name in CLIENT_ID_PARAMS},
     "channel": {"enum": list(CHANNELS)},

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from ..cache import TtlCache
     from ..clock import Clock
     from ..coordination import Coordinator
-    from ..storage.database import SQLiteDatabase
+    from ..storage.database import Database
     from ..templates.store import TemplateStore
 
 log = logging.getLogger("alertflow.publish")
@@ -37,7 +37,7 @@ class Intake(Protocol):
     """What the ways in use of the running server. ``api.context.Services`` provides it; it is
     declared here, not imported from there, so intake depends on nothing of the HTTP edge."""
 
-    database: SQLiteDatabase
+    database: Database
     clock: Clock
     templates: TemplateStore
     # Tenant settings every publish reads (categories.cached, preferences.cached_defaults).

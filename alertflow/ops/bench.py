@@ -99,15 +99,19 @@ async def _wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
     raise RuntimeError("server did not become ready")
 
 
-async def embedded_server(workdir: Path, config_file: Path | None = None, data_dir: Path | None = None) -> Target:
+async def embedded_server(
+    workdir: Path, config_file: Path | None = None, data_dir: Path | None = None, storage_url: str | None = None
+) -> Target:
     """``alertflow serve`` logging warnings only: on a fresh data dir with the outbox provider,
-    unless ``config_file`` and ``data_dir`` say otherwise. Never ./alertflow.toml: a bench
-    must not send through the real providers it may name."""
+    unless ``config_file`` and ``data_dir`` say otherwise; on ``storage_url`` ([storage] url)
+    when given. Never ./alertflow.toml: a bench must not send through the real providers it may name."""
     if config_file is None:
         config_file = workdir / "alertflow.toml"
         config_file.write_text("")
     data_dir = data_dir or workdir / "data"
     env = {**os.environ, "ALERTFLOW_LOG__LEVEL": "warning", "ALERTFLOW_CONFIG": str(config_file)}
+    if storage_url:
+        env["ALERTFLOW_STORAGE__URL"] = storage_url
     init = subprocess.run(
         [*ALERTFLOW, "init", "--json", "--data-dir", str(data_dir)],
         env=env,
@@ -467,7 +471,7 @@ async def bench(args: Any) -> dict[str, Any]:
         target = (
             Target(args.url, args.api_key)
             if args.url
-            else await embedded_server(workdir, args.config_file, args.data_dir)
+            else await embedded_server(workdir, args.config_file, args.data_dir, args.storage_url)
         )
         try:
             await asyncio.sleep(1.0)

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from .database import Database, Tx
+from .database import POSTGRESQL, Database, Tx, dialect
 from .users import known_users_sql, parse_users
 
 # Stored statuses; GET shows "fanned_out" as "sending" or "completed" from the counts.
@@ -22,9 +22,13 @@ CANCELLING = "cancelling"
 CANCELLED = "cancelled"
 FAILED = "failed"
 # The user ids among a stored chunk's recipients (those given by address have none).
-# SQLite: json_each and ->>.
+# SQLite: json_each and ->>; PostgreSQL: json_array_elements.
 _CHUNK_USER_IDS = (
     "SELECT value ->> 'user_id' FROM chunk, json_each(chunk.recipients) WHERE value ->> 'user_id' IS NOT NULL"
+)
+_CHUNK_USER_IDS_PG = (
+    "SELECT value ->> 'user_id' FROM chunk, json_array_elements(chunk.recipients::json) AS value"
+    " WHERE value ->> 'user_id' IS NOT NULL"
 )
 
 
@@ -121,15 +125,22 @@ async def chunk_after(db: Database, tenant_id: str, batch_id: str, seq: int) -> 
     """The batch's first chunk after ``seq`` with its known users (as
     :func:`.users.known_users_sql` describes them): one query, so one wait for the event
     loop to take its result."""
+    sql_dialect = dialect(db)
+    user_ids = _CHUNK_USER_IDS_PG if sql_dialect == POSTGRESQL else _CHUNK_USER_IDS
     row = await db.fetchone(
         "WITH chunk AS MATERIALIZED (SELECT seq, recipients FROM batch_chunks"
         " WHERE batch_id = ?2 AND seq > ?3 ORDER BY seq LIMIT 1)"
-        f" SELECT seq, recipients, {known_users_sql(_CHUNK_USER_IDS)} AS users FROM chunk",
+        f" SELECT seq, recipients, {known_users_sql(user_ids, sql_dialect)} AS users FROM chunk",
         (tenant_id, batch_id, seq),
     )
     if row is None:
         return None
     return Chunk(row["seq"], json.loads(row["recipients"]), parse_users(row["users"]))
+
+
+def _cursor_is(tx: Tx) -> str:
+    """``cursor`` equals a parameter, NULL included: SQLite says IS, PostgreSQL IS NOT DISTINCT FROM."""
+    return "cursor IS NOT DISTINCT FROM ?" if dialect(tx) == POSTGRESQL else "cursor IS ?"
 
 
 def advance(tx: Tx, batch_id: str, start: str | None, end: str | None, fanned_out: int, now: float) -> bool:
@@ -138,7 +149,7 @@ def advance(tx: Tx, batch_id: str, start: str | None, end: str | None, fanned_ou
     return (
         tx.execute(
             "UPDATE batches SET cursor = ?, fanned_out = fanned_out + ?, updated_at = ?"
-            " WHERE id = ? AND status = ? AND cursor IS ?",
+            f" WHERE id = ? AND status = ? AND {_cursor_is(tx)}",
             (end, fanned_out, now, batch_id, FANNING_OUT, start),
         ).rowcount
         == 1
@@ -150,7 +161,7 @@ def finish(tx: Tx, batch_id: str, start: str | None, now: float) -> bool:
     nothing, when it is no longer fanning out at ``start``."""
     finished = tx.execute(
         "UPDATE batches SET status = ?, recipients = fanned_out, updated_at = ?"
-        " WHERE id = ? AND status = ? AND cursor IS ?",
+        f" WHERE id = ? AND status = ? AND {_cursor_is(tx)}",
         (FANNED_OUT, now, batch_id, FANNING_OUT, start),
     ).rowcount
     if finished:

@@ -23,7 +23,7 @@ import logging
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -32,11 +32,56 @@ import aiosqlite
 from . import migrations
 
 T = TypeVar("T")
-# The transaction a write function runs in. Outside storage/ it is an opaque handle: code
-# there passes it on to storage operations and never runs a statement on it, so another
-# backend can hand its own transaction through the same functions.
-Tx = sqlite3.Connection
+# The two dialects a storage operation may have to tell apart (see ``dialect``).
+SQLITE = "sqlite"
+POSTGRESQL = "postgresql"
+
+
+class Row(Protocol):
+    """A result row as both backends give it: by position, by column name, ``dict(row)``."""
+
+    def __getitem__(self, key: int | str, /) -> Any: ...
+
+    def keys(self) -> list[str]: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+    def __len__(self) -> int: ...
+
+
+class Cursor(Protocol):
+    """What a statement run in a transaction gives back."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Tx(Protocol):
+    """The transaction a write function runs in: an ``sqlite3.Connection`` itself (no wrapper
+    on the hot path) or storage/postgres.py's. Outside storage/ it is an opaque handle: code
+    there passes it on to storage operations and never runs a statement on it."""
+
+    def execute(self, sql: str, parameters: Any = (), /) -> Cursor: ...
+
+    def executemany(self, sql: str, parameters: Iterable[Any], /) -> Cursor: ...
+
+
 WriteFn = Callable[[Tx], T]
+
+
+def dialect(owner: Tx | Database) -> str:
+    """The SQL dialect of a transaction or database: SQLITE or POSTGRESQL. A storage operation
+    whose SQL cannot be portable picks its form by it, in place: ``X_PG if dialect(tx) ==
+    POSTGRESQL else X``. A plain sqlite3 connection (a test's, the CLI's) has no attribute."""
+    return getattr(owner, "dialect", SQLITE)
+
+
 log = logging.getLogger(__name__)
 
 # A reader per core is enough: SQLite reads in WAL mode never wait for the writer.
@@ -47,6 +92,11 @@ BUSY_TIMEOUT_MS = 5000
 # publish to 1,000 recipients, or a bulk fan-out step, ~0.7 MiB), so space that lets it
 # commit lets them commit too. A smaller probe said "ready" while publishes still got 507.
 PROBE_BYTES = 1024 * 1024
+
+
+class StorageUnavailable(RuntimeError):
+    """The database cannot be reached (a server restart, a network cut): nothing of the write
+    is known to be stored. The API answers 503; the backend reconnects by itself."""
 
 
 class StorageFull(sqlite3.OperationalError):
@@ -67,11 +117,18 @@ def _full_or_same(exc: BaseException) -> BaseException:
 class Database(Protocol):
     """What the rest of AlertFlow needs from storage."""
 
+    dialect: str
+    commits: int  # groups committed, for /metrics and the benchmark
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
     async def write(self, fn: WriteFn[T]) -> T: ...
 
-    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]: ...
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
 
-    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None: ...
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None: ...
 
     @property
     def full(self) -> str | None:
@@ -91,8 +148,14 @@ def apply_pragmas(conn: sqlite3.Connection) -> None:
     conn.execute("PRAGMA temp_store = MEMORY")
 
 
+class SQLiteConnection(sqlite3.Connection):
+    """An sqlite3 connection that names its dialect: a class attribute, so no call pays."""
+
+    dialect = SQLITE
+
+
 def connect(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, factory=SQLiteConnection)
     conn.row_factory = sqlite3.Row
     apply_pragmas(conn)
     return conn
@@ -116,6 +179,8 @@ def _resolve(future: asyncio.Future[Any], result: Any, error: BaseException | No
 
 class SQLiteDatabase:
     """The SQLite implementation of :class:`Database`."""
+
+    dialect = SQLITE
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -164,17 +229,17 @@ class SQLiteDatabase:
         return await future
 
     async def probe(self) -> None:
-        def store_and_drop(conn: sqlite3.Connection) -> None:
+        def store_and_drop(conn: Tx) -> None:
             conn.execute("INSERT INTO storage_probe (data) VALUES (zeroblob(?))", (PROBE_BYTES,))
             conn.execute("DELETE FROM storage_probe")
 
         await self.write(store_and_drop)
 
-    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         reader = self._readers[next(self._next_reader) % len(self._readers)]
         return list(await reader.execute_fetchall(sql, params))
 
-    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
         rows = await self.fetchall(sql, params)
         return rows[0] if rows else None
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .database import Database, Tx
+from .database import POSTGRESQL, Database, Tx, dialect
 
 # An attempt event: (outcome, error, provider), as delivery history lists them.
 Event = tuple[str, str | None, str | None]
@@ -49,8 +49,8 @@ def set_outcome(
     tx.execute(
         "UPDATE deliveries SET status = ?, attempts = attempts + 1, updated_at = ?,"
         " provider = COALESCE(?, provider), provider_message_id = COALESCE(?, provider_message_id),"
-        " reason = ?, sent_at = CASE WHEN ? THEN ? ELSE sent_at END,"
-        " delivered_at = CASE WHEN ? THEN ? ELSE delivered_at END WHERE id = ?",
+        " reason = ?, sent_at = CASE WHEN ? = 1 THEN ? ELSE sent_at END,"
+        " delivered_at = CASE WHEN ? = 1 THEN ? ELSE delivered_at END WHERE id = ?",
         (
             status,
             now,
@@ -168,9 +168,12 @@ async def events(db: Database, delivery_ids: Sequence[str]) -> list[dict[str, An
     """These deliveries' attempt events, oldest first."""
     if not delivery_ids:
         return []
+    # SQLite: rowid is the order of insertion (several events share one ``at``); PostgreSQL's
+    # table has an identity column for it.
+    order = "id" if dialect(db) == POSTGRESQL else "rowid"
     rows = await db.fetchall(
-        # SQLite: rowid is the order of insertion (several events share one ``at``).
-        f"SELECT * FROM attempts WHERE delivery_id IN ({_in(len(delivery_ids))}) ORDER BY rowid",
+        "SELECT delivery_id, at, outcome, error, provider FROM attempts"
+        f" WHERE delivery_id IN ({_in(len(delivery_ids))}) ORDER BY {order}",
         delivery_ids,
     )
     return [dict(r) for r in rows]

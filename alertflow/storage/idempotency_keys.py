@@ -6,10 +6,9 @@ intake/idempotency.py; here a key is stored and found.
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 
-from .database import Database, Tx
+from .database import Database, Row, Tx
 
 _FIND = "SELECT response, fingerprint FROM idempotency_keys WHERE tenant_id = ? AND key = ? AND created_at > ?"
 
@@ -42,5 +41,5 @@ def save(tx: Tx, tenant_id: str, key: str, response: str, fingerprint: str, now:
     )
 
 
-def _stored(row: sqlite3.Row | None) -> StoredKey | None:
+def _stored(row: Row | None) -> StoredKey | None:
     return StoredKey(row["response"], row["fingerprint"]) if row is not None else None

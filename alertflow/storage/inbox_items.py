@@ -8,14 +8,13 @@ inbox takes both ids. An archived item keeps its row but is invisible to every r
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from ..timefmt import iso
 from . import deliveries
-from .database import Database, Tx
+from .database import Database, Row, Tx
 
 # SQLite allows 32,766 parameters; lists are read in slices well under that.
 IN_LIST_SLICE = 500
@@ -49,7 +48,7 @@ class OwnedItem:
     item: dict[str, Any]
 
 
-def _shape(row: sqlite3.Row) -> dict[str, Any]:
+def _shape(row: Row) -> dict[str, Any]:
     return {
         "id": row["id"],
         "title": row["title"],

@@ -11,7 +11,7 @@ from typing import Any
 
 from ..delivery.queue import LEASED, PRIORITIES, READY, WAITING, Decision, Job
 from . import deliveries
-from .database import Database, Tx
+from .database import POSTGRESQL, Database, Tx, dialect
 
 
 def _placeholders(n: int) -> str:
@@ -29,6 +29,8 @@ TENANT_JOBS_SQL = (
     "SELECT id FROM jobs WHERE channel = ? AND state = ? AND priority = ? AND tenant_id = ?"
     " ORDER BY run_at LIMIT ? OFFSET ?"
 )
+# PostgreSQL: other nodes claim at the same time; each skips the jobs another's claim holds.
+TENANT_JOBS_SQL_PG = TENANT_JOBS_SQL + " FOR UPDATE SKIP LOCKED"
 _LEVELS = sorted(PRIORITIES.values(), reverse=True)
 # Waiting jobs one promotion makes ready (see promote_due); due ones first, on jobs_due.
 PROMOTE_CHUNK = 2000
@@ -108,11 +110,12 @@ def _in_turn(tx: Tx, channel: str, priority: int, after_tenant: str, quota: int)
     tenants = _tenants_from(tx, channel, priority, after_tenant, quota)
     taken: dict[str, int] = dict.fromkeys(tenants, 0)
     ids: list[int] = []
+    sql = TENANT_JOBS_SQL_PG if dialect(tx) == POSTGRESQL else TENANT_JOBS_SQL
     while quota > 0 and taken:
         share = -(-quota // len(taken))  # ceiling: early turns round up, the rotation evens it out
         for tenant in list(taken):
             want = min(share, quota)
-            got = [r[0] for r in tx.execute(TENANT_JOBS_SQL, (channel, READY, priority, tenant, want, taken[tenant]))]
+            got = [r[0] for r in tx.execute(sql, (channel, READY, priority, tenant, want, taken[tenant]))]
             ids += got
             quota -= len(got)
             if len(got) < want:
@@ -265,9 +268,10 @@ def _cancel(tx: Tx, deliveries_sql: str, params: tuple[Any, ...], now: float) ->
     ).fetchall()
     cancelled = [r["delivery_id"] for r in rows]
     # SQLite: json_each binds the whole list as one value, however long (no variable limit).
+    ids = "json_array_elements_text(?::json)" if dialect(tx) == POSTGRESQL else "value FROM json_each(?)"
     tx.execute(
         "UPDATE deliveries SET status = 'cancelled', reason = 'cancelled by request', updated_at = ?"
-        " WHERE id IN (SELECT value FROM json_each(?))",
+        f" WHERE id IN (SELECT {ids})",
         (now, json.dumps(cancelled)),
     )
     return cancelled

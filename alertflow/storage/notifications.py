@@ -10,7 +10,10 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from .database import Tx
+from .database import POSTGRESQL, Tx, dialect
+
+# PostgreSQL's limit on a statement's parameters (its protocol counts them in 16 bits).
+POSTGRESQL_MAX_PARAMETERS = 65535
 
 # The column order of the tuples each list holds.
 NOTIFICATIONS = (
@@ -44,6 +47,11 @@ def insert_rows(tx: Tx, into: str, rows: list[tuple[Any, ...]]) -> None:
     """
     if not rows:
         return
+    if dialect(tx) == POSTGRESQL:
+        # A plain VALUES list: PostgreSQL types each parameter by its target column, which an
+        # INSERT ... SELECT of shared values would leave untyped.
+        _insert_values(tx, f"INSERT INTO {into} VALUES ", rows)
+        return
     columns = list(zip(*rows, strict=True))
     varying = [i for i, column in enumerate(columns) if not _one_value(column)]
     if not varying or len(varying) == len(columns):  # one row, or nothing shared
@@ -75,7 +83,13 @@ def _insert_values(
     shared = shared or []
     width = len(rows[0])
     placeholders = "(" + ",".join("?" * width) + ")"
-    per_statement = max(1, (tx.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) - len(shared)) // width)
+    per_statement = max(1, (_max_parameters(tx) - len(shared)) // width)
     for start in range(0, len(rows), per_statement):
         part = rows[start : start + per_statement]
         tx.execute(head + ",".join([placeholders] * len(part)) + tail, [*shared, *(v for row in part for v in row)])
+
+
+def _max_parameters(tx: Tx) -> int:
+    if isinstance(tx, sqlite3.Connection):
+        return tx.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    return POSTGRESQL_MAX_PARAMETERS

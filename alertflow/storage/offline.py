@@ -5,7 +5,8 @@ safely beside a running ``alertflow serve`` on the same database (WAL, the busy 
 It has the server's connection settings and brings the schema up to date first, as the
 server does at start. Each :meth:`Session.write` is a transaction of its own, taken with
 ``BEGIN IMMEDIATE`` so that it waits (up to the busy timeout) for the server's writer rather
-than failing halfway when both write.
+than failing halfway when both write. On PostgreSQL (``session_for`` a ``postgresql://``
+configuration) it is a connection of its own, each write a plain transaction.
 """
 
 from __future__ import annotations
@@ -13,10 +14,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from . import migrations
 from .database import Tx, connect
+
+if TYPE_CHECKING:
+    from ..config import StorageConfig
 
 T = TypeVar("T")
 
@@ -24,8 +28,8 @@ T = TypeVar("T")
 class Session:
     """Runs storage operations on the command's connection; ``tx`` stays opaque to callers."""
 
-    def __init__(self, conn: Tx) -> None:
-        self._conn = conn
+    def __init__(self, conn: Tx, begin: str = "BEGIN IMMEDIATE") -> None:
+        self._conn, self._begin = conn, begin
 
     def read(self, fn: Callable[[Tx], T]) -> T:
         """``fn(tx)`` outside a transaction: each statement sees what is committed now."""
@@ -33,7 +37,7 @@ class Session:
 
     def write(self, fn: Callable[[Tx], T]) -> T:
         """``fn(tx)`` in one transaction: all of its writes are committed, or none."""
-        self._conn.execute("BEGIN IMMEDIATE")
+        self._conn.execute(self._begin)
         try:
             result = fn(self._conn)
         except BaseException:
@@ -52,5 +56,23 @@ def session(path: Path) -> Iterator[Session]:
     try:
         migrations.upgrade(conn)
         yield Session(conn)
+    finally:
+        conn.close()
+
+
+@contextmanager
+def session_for(storage: StorageConfig, sqlite_path: Path) -> Iterator[Session]:
+    """A session on the database ``[storage]`` names: :func:`session` on SQLite's file, else a
+    migrated PostgreSQL connection (``SchemaTooNew`` as there)."""
+    if not storage.postgresql:
+        with session(sqlite_path) as found:
+            yield found
+        return
+    from . import postgres
+
+    conn = postgres.connect(storage.url, storage.password())
+    try:
+        postgres.upgrade(conn)
+        yield Session(postgres.PostgresTx(conn), "BEGIN")
     finally:
         conn.close()

@@ -6,10 +6,9 @@ time (``record_firing``) in one write, so a double firing enqueues nothing twice
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 
-from .database import Database, Tx
+from .database import Database, Row, Tx
 
 _COLUMNS = (
     "id, tenant_id, name, cron, timezone, request, paused, next_fire_at, last_fire_at, last_batch_id, last_error,"
@@ -123,5 +122,5 @@ def record_firing(
     )
 
 
-def _schedule(row: sqlite3.Row) -> Schedule:
+def _schedule(row: Row) -> Schedule:
     return Schedule(**{**dict(row), "paused": bool(row["paused"])})  # paused is stored as 0 or 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .database import Database
+from .database import POSTGRESQL, Database, dialect
 
 
 @dataclass(frozen=True)
@@ -30,9 +30,12 @@ async def deliveries_by_bucket(
     if channel:
         where += " AND channel = ?"
         params.append(channel)
+    # CAST truncates in SQLite but rounds in PostgreSQL: there the bucket is floored.
+    bucket = (
+        "FLOOR((created_at - ?) / ?)::BIGINT" if dialect(db) == POSTGRESQL else "CAST((created_at - ?) / ? AS INTEGER)"
+    )
     rows = await db.fetchall(
-        f"SELECT CAST((created_at - ?) / ? AS INTEGER) AS bucket, status, COUNT(*) AS n FROM deliveries"
-        f" WHERE {where} GROUP BY bucket, status",
+        f"SELECT {bucket} AS bucket, status, COUNT(*) AS n FROM deliveries WHERE {where} GROUP BY bucket, status",
         (since, size, *params),
     )
     counts: dict[int, dict[str, int]] = {}

@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from .database import Database, Tx
+from .database import POSTGRESQL, Database, Tx, dialect
 from .users import known_users_sql, parse_users
 
 
@@ -58,11 +58,13 @@ async def size(db: Database, tenant_id: str, topic: str) -> int:
 async def page(db: Database, tenant_id: str, topic: str, after: str, limit: int) -> tuple[list[str], dict[str, Any]]:
     """Members after ``after`` in user_id order (a seek on the key, however big the topic),
     and those of them that are known users (:func:`.users.known_users_sql`)."""
-    # SQLite: MATERIALIZED and json_group_array.
+    # SQLite: json_group_array; PostgreSQL: json_agg, null for no rows.
+    sql_dialect = dialect(db)
+    members = "COALESCE(json_agg(user_id)::text, '[]')" if sql_dialect == POSTGRESQL else "json_group_array(user_id)"
     found = await db.fetchone(
         "WITH page AS MATERIALIZED (SELECT user_id FROM topic_subscribers"
         " WHERE tenant_id = ?1 AND topic = ?2 AND user_id > ?3 ORDER BY user_id LIMIT ?4)"
-        f" SELECT (SELECT json_group_array(user_id) FROM page) AS page, {known_users_sql('SELECT user_id FROM page')}"
+        f" SELECT (SELECT {members} FROM page) AS page, {known_users_sql('SELECT user_id FROM page', sql_dialect)}"
         " AS users",
         (tenant_id, topic, after, limit),
     )

@@ -8,7 +8,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .database import Database, Tx
+from .database import POSTGRESQL, Database, Tx, dialect
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ def add_by_email(tx: Tx, tenant_id: str, emails: Iterable[tuple[str, str]], now:
     )
 
 
-def known_users_sql(user_ids: str) -> str:
+def known_users_sql(user_ids: str, sql_dialect: str) -> str:
     """A scalar subquery: the known users among ``user_ids`` (a SELECT of ids; ``?1`` is the
     tenant) as one JSON array of what a plan needs of each (contact, devices, timezone),
     with their preferences document under ``preferences`` (or null).
@@ -73,11 +73,16 @@ def known_users_sql(user_ids: str) -> str:
     fan-out step reads its recipients with it: each round trip to a reader thread waits for
     the busy event loop to pick up its result.
     """
-    # SQLite: json_group_array and json_object.
+    # SQLite: json_group_array and json_object; PostgreSQL: json_agg and json_build_object.
+    array, object_, cast = (
+        ("json_agg", "json_build_object", "::text")
+        if sql_dialect == POSTGRESQL
+        else ("json_group_array", "json_object", "")
+    )
     return (
-        "(SELECT json_group_array(json_object('user_id', u.user_id, 'email', u.email, 'phone', u.phone,"
+        f"(SELECT {array}({object_}('user_id', u.user_id, 'email', u.email, 'phone', u.phone,"
         " 'push_tokens', u.push_tokens, 'webpush', u.webpush, 'timezone', u.timezone, 'preferences', p.document))"
-        " FROM users u LEFT JOIN preferences p ON p.tenant_id = u.tenant_id AND p.user_id = u.user_id"
+        f"{cast} FROM users u LEFT JOIN preferences p ON p.tenant_id = u.tenant_id AND p.user_id = u.user_id"
         f" WHERE u.tenant_id = ?1 AND u.user_id IN ({user_ids}))"
     )
 
@@ -93,7 +98,9 @@ async def known(db: Database, tenant_id: str, user_ids: set[str]) -> dict[str, A
         return {}
     ids = json.dumps(sorted(user_ids))
     # SQLite: json_each.
-    found = await db.fetchone(f"SELECT {known_users_sql('SELECT value FROM json_each(?2)')} AS users", (tenant_id, ids))
+    sql_dialect = dialect(db)
+    each = "json_array_elements_text(?2::json)" if sql_dialect == POSTGRESQL else "value FROM json_each(?2)"
+    found = await db.fetchone(f"SELECT {known_users_sql(f'SELECT {each}', sql_dialect)} AS users", (tenant_id, ids))
     return parse_users(found["users"] if found else None)
 
 

@@ -1,7 +1,7 @@
 """The storage contract: every test here runs against each backend through the ``database``
 fixture, and uses only the storage operations (never SQL of its own), so a new backend
-passes by running this directory unchanged. Today the backend is SQLite; the PostgreSQL
-issue adds its own parameter."""
+passes by running this directory unchanged: SQLite and PostgreSQL (a database of its own per
+test on the session's throwaway server, tests/postgres.py)."""
 
 from __future__ import annotations
 
@@ -11,15 +11,19 @@ from pathlib import Path
 import pytest
 
 from alertflow.storage.database import Database, SQLiteDatabase
+from alertflow.storage.postgres import PostgresDatabase
 
-BACKENDS = ["sqlite"]
+BACKENDS = ["sqlite", "postgresql"]
 
 
 @pytest.fixture(params=BACKENDS)
 async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
     """An empty, migrated database of the backend under test."""
-    assert request.param == "sqlite"
-    db = SQLiteDatabase(tmp_path / "contract.db")
+    db: Database
+    if request.param == "postgresql":
+        db = PostgresDatabase(request.getfixturevalue("postgres_url"))
+    else:
+        db = SQLiteDatabase(tmp_path / "contract.db")
     await db.open()
     try:
         yield db

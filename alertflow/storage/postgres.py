@@ -1,0 +1,423 @@
+"""The PostgreSQL implementation of :class:`~.database.Database`, for several nodes on one database.
+
+The same design as SQLite's: one writer thread runs the write functions on one connection,
+each inside its own SAVEPOINT, and commits the whole group at once (a group of one needs no
+savepoint: its failure rolls the transaction back). psycopg 3's sync connection serves the
+writer as it is, where asyncpg would have made every storage operation a coroutine; reads go
+through a pool of async connections.
+
+The storage modules' SQL is written once, with SQLite's ``?`` placeholders: ``translate``
+turns each distinct statement into psycopg's form once (cached). Rows behave as
+``sqlite3.Row`` does (by position, by name, ``dict(row)``) and booleans are stored as 0/1, as
+SQLite stores them, so the storage code needs no second form except where a function or
+construct differs (see ``database.dialect``).
+
+When the server goes away, what is in flight fails with :class:`~.database.StorageUnavailable`
+(the API's 503) and the next writes reconnect, no more often than a backoff allows, so a
+long outage answers fast rather than piling up waiting requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import queue
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, ClassVar
+
+import psycopg
+import psycopg.errors
+from psycopg.adapt import AdaptersMap, Dumper
+from psycopg.postgres import types as pg_types
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from . import migrations
+from .database import (
+    POSTGRESQL,
+    PROBE_BYTES,
+    Cursor,
+    Row,
+    StorageFull,
+    StorageUnavailable,
+    T,
+    WriteFn,
+    _Job,
+    _resolve,
+)
+
+log = logging.getLogger(__name__)
+
+# Readers: a few connections serve the API's reads; each one is a PostgreSQL backend process.
+READER_CONNECTIONS = 4
+# How long a read waits for a reader: while the database is down, a read fails after this.
+READ_WAIT_SECONDS = 5.0
+# Reconnecting: the first retry soon after a failure, then less and less often up to the cap,
+# so /readyz turns ready within a couple of seconds of the server's return.
+RECONNECT_FIRST_SECONDS = 0.1
+RECONNECT_MAX_SECONDS = 2.0
+# How long opening waits for the database (a node may start while PostgreSQL still does).
+CONNECT_TIMEOUT_SECONDS = 10
+# Any constant both nodes agree on: the key of the advisory lock held while migrating.
+MIGRATION_LOCK_KEY = 0x616C657274666C6F  # "alertflo"
+# PostgreSQL's "disk full" (class 53: insufficient resources).
+DISK_FULL = "53100"
+# The server went away: a connection exception (class 08), or it shut down or is starting
+# (57P01-57P03). An error without any SQLSTATE is the client's: the connection failed.
+GONE = ("08", "57P")
+
+
+class _BoolAsInt(Dumper):
+    """Booleans as 0/1, as SQLite stores them: the schema's flags are integer columns."""
+
+    oid = pg_types["int8"].oid
+
+    def dump(self, obj: Any) -> bytes:
+        return b"1" if obj else b"0"
+
+
+ADAPTERS = AdaptersMap(psycopg.adapters)
+ADAPTERS.register_dumper(bool, _BoolAsInt)
+
+
+class PgRow(tuple[Any, ...]):
+    """A row as ``sqlite3.Row`` gives it: ``row[0]``, ``row["col"]``, ``keys()``, ``dict(row)``."""
+
+    __slots__ = ()
+    _index: ClassVar[dict[str, int]] = {}
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, str):
+            return tuple.__getitem__(self, self._index[key])
+        return tuple.__getitem__(self, key)
+
+    def keys(self) -> list[str]:
+        return list(self._index)
+
+
+@functools.lru_cache(maxsize=1024)
+def _row_class(names: tuple[str, ...]) -> type[PgRow]:
+    # The first of two same-named columns wins, as in sqlite3.Row.
+    index = {name: i for i, name in reversed(list(enumerate(names)))}
+    return type("PgRow", (PgRow,), {"__slots__": (), "_index": index})
+
+
+def row_factory(cursor: Any) -> Callable[[Sequence[Any]], PgRow]:
+    """psycopg's hook: one row class per distinct column list, made once."""
+    description = cursor.description
+    cls = _row_class(tuple(c.name for c in description) if description else ())
+    return cls
+
+
+_TOKEN = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|\?(\d*)|%")
+
+
+@functools.lru_cache(maxsize=4096)
+def translate(sql: str) -> tuple[str, bool]:
+    """SQLite's placeholders as psycopg's, once per distinct statement → (sql, numbered).
+
+    ``?`` becomes ``%s``; ``?N`` becomes ``%(pN)s`` (its parameters are then bound by name,
+    see ``bind``); a literal ``%`` is doubled. ``?`` in quoted strings and comments is left alone.
+    """
+    numbered = False
+
+    def replace(match: re.Match[str]) -> str:
+        nonlocal numbered
+        token = match.group(0)
+        if token == "%":
+            return "%%"
+        if token[0] != "?":
+            return token.replace("%", "%%")  # psycopg reads % inside quotes as well
+        if match.group(1):
+            numbered = True
+            return f"%(p{match.group(1)})s"
+        return "%s"
+
+    return _TOKEN.sub(replace, sql), numbered
+
+
+def bind(params: Any, numbered: bool) -> Any:
+    if numbered:
+        return {f"p{i}": value for i, value in enumerate(params, 1)}
+    return params
+
+
+def _unavailable(exc: BaseException) -> StorageUnavailable:
+    # libpq's first line says it ("server closed the connection unexpectedly"); the rest guesses.
+    reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return StorageUnavailable(f"the database is unavailable: {reason}")
+
+
+def _classify(exc: BaseException) -> BaseException:
+    """Disk full as :class:`StorageFull`, a lost connection as :class:`StorageUnavailable`."""
+    if isinstance(exc, psycopg.Error) and exc.sqlstate == DISK_FULL:
+        return StorageFull(exc)
+    if isinstance(exc, psycopg.OperationalError) and (exc.sqlstate is None or exc.sqlstate.startswith(GONE)):
+        return _unavailable(exc)
+    return exc
+
+
+class PostgresTx:
+    """The writer's transaction handed to write functions (``database.Tx``)."""
+
+    dialect = POSTGRESQL
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self._conn = conn
+
+    def execute(self, sql: str, parameters: Any = (), /) -> Cursor:
+        query, numbered = translate(sql)
+        return self._conn.execute(query, bind(parameters, numbered))
+
+    def executemany(self, sql: str, parameters: Iterable[Any], /) -> Cursor:
+        query, numbered = translate(sql)
+        cursor = self._conn.cursor()
+        cursor.executemany(query, [bind(p, numbered) for p in parameters])
+        return cursor
+
+
+def connect(url: str, password: str | None = None) -> psycopg.Connection[Any]:
+    """A sync connection with AlertFlow's settings (autocommit: the writer says BEGIN itself)."""
+    extra: dict[str, Any] = {"password": password} if password else {}
+    return psycopg.Connection.connect(
+        url,
+        autocommit=True,
+        row_factory=row_factory,
+        context=ADAPTERS,
+        connect_timeout=CONNECT_TIMEOUT_SECONDS,
+        **extra,
+    )
+
+
+def upgrade(conn: psycopg.Connection[Any]) -> int:
+    """Bring the schema up to date under an advisory lock: nodes starting at once migrate once
+    (the second waits, then finds every version applied). Returns the newest version."""
+    conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
+    try:
+        conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        done = {int(row[0]) for row in conn.execute("SELECT version FROM schema_version")}
+        shipped = migrations.available(POSTGRESQL)
+        newest = migrations.check_version(done, shipped)
+        for number, _name, sql in shipped:
+            if number not in done:
+                # No parameters: the file goes as one simple query, every statement in one
+                # transaction with its version row.
+                conn.execute(f"BEGIN;\n{sql}\nINSERT INTO schema_version VALUES ({number});\nCOMMIT;".encode())
+        return newest
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_KEY,))
+
+
+class PostgresDatabase:
+    """:class:`~.database.Database` on PostgreSQL (``[storage] url = "postgresql://..."``)."""
+
+    dialect = POSTGRESQL
+
+    def __init__(self, url: str, password: str | None = None) -> None:
+        self.url = url
+        self._password = password
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._pool: AsyncConnectionPool[Any] | None = None
+        self.commits = 0
+        self._full: str | None = None
+        self._conn: psycopg.Connection[Any] | None = None
+        self._retry_at = 0.0
+        self._backoff = RECONNECT_FIRST_SECONDS
+
+    @property
+    def full(self) -> str | None:
+        return self._full
+
+    def connect(self) -> psycopg.Connection[Any]:
+        """A new sync connection to this database (for LISTEN/NOTIFY, a CLI command...)."""
+        return connect(self.url, self._password)
+
+    async def open(self) -> None:
+        """Connect, migrate and start the writer and the readers; :class:`StorageUnavailable`
+        when the server cannot be reached."""
+        try:
+            conn = await asyncio.to_thread(self.connect)
+        except psycopg.OperationalError as exc:
+            raise _unavailable(exc) from exc
+        try:
+            await asyncio.to_thread(upgrade, conn)
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
+        self._thread = threading.Thread(target=self._run, name="alertflow-writer", daemon=True)
+        self._thread.start()
+        extra = {"password": self._password} if self._password else {}
+        self._pool = AsyncConnectionPool(
+            self.url,
+            min_size=READER_CONNECTIONS,
+            max_size=READER_CONNECTIONS,
+            kwargs={"autocommit": True, "row_factory": row_factory, "context": ADAPTERS, **extra},
+            open=False,
+            name="alertflow-readers",
+            timeout=READ_WAIT_SECONDS,
+        )
+        await self._pool.open(wait=True, timeout=CONNECT_TIMEOUT_SECONDS)
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+        if self._thread is not None:
+            self._jobs.put(None)
+            await asyncio.to_thread(self._thread.join)
+            self._thread = None
+
+    async def write(self, fn: WriteFn[T]) -> T:
+        """Run ``fn(tx)`` in the writer; returns once its group is committed."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._jobs.put(_Job(fn, future, loop))
+        return await future
+
+    async def probe(self) -> None:
+        def store_and_drop(tx: Any) -> None:
+            # The column is stored uncompressed (migration 0011), so zeros take their room.
+            tx.execute("INSERT INTO storage_probe (data) VALUES (decode(repeat('00', ?), 'hex'))", (PROBE_BYTES,))
+            tx.execute("DELETE FROM storage_probe")
+
+        await self.write(store_and_drop)
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        assert self._pool is not None, "the database is not open"
+        query, numbered = translate(sql)
+        values = bind(params, numbered)
+        # Readers left broken by a server restart: the first to fail has the pool drop every
+        # broken one, and the read is tried once more on a fresh connection.
+        for attempt in (1, 2):
+            try:
+                async with self._pool.connection() as conn:
+                    cursor = await conn.execute(query, values)
+                    return await cursor.fetchall()
+            except psycopg.OperationalError as exc:
+                error = _classify(exc)
+                if not isinstance(error, StorageUnavailable) or attempt == 2:
+                    raise error from exc
+                await self._pool.check()
+            except PoolTimeout as exc:
+                raise _unavailable(exc) from exc
+        raise AssertionError("unreachable")
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
+
+    # The writer thread.
+
+    def _run(self) -> None:
+        try:
+            while True:
+                first = self._jobs.get()
+                if first is None:
+                    return
+                group = [first]
+                stop = self._drain(group)
+                self._commit_group(group)
+                if stop:
+                    return
+        finally:
+            if self._conn is not None:
+                self._conn.close()
+
+    def _drain(self, group: list[_Job]) -> bool:
+        while True:
+            try:
+                job = self._jobs.get_nowait()
+            except queue.Empty:
+                return False
+            if job is None:
+                return True
+            group.append(job)
+
+    def _connection(self) -> psycopg.Connection[Any]:
+        """The writer's connection, reconnected if it was lost (at most once per backoff)."""
+        if self._conn is not None and not self._conn.closed and not self._conn.broken:
+            return self._conn
+        if time.monotonic() < self._retry_at:
+            raise StorageUnavailable("the database is unavailable; reconnecting")
+        try:
+            self._conn = self.connect()
+        except psycopg.Error as exc:
+            self._retry_at = time.monotonic() + self._backoff
+            self._backoff = min(self._backoff * 2, RECONNECT_MAX_SECONDS)
+            log.warning("database connection failed: %s", str(exc).strip())
+            raise _unavailable(exc) from exc
+        self._backoff = RECONNECT_FIRST_SECONDS
+        log.info("database connection restored")
+        return self._conn
+
+    def _commit_group(self, group: list[_Job]) -> None:
+        outcomes: list[tuple[_Job, Any, BaseException | None]] = []
+        try:
+            conn = self._connection()
+            tx = PostgresTx(conn)
+            conn.execute("BEGIN")
+            if len(group) == 1:  # alone in its transaction: a failure rolls back only its own work
+                outcomes = [_run_alone(conn, tx, group[0])]
+            else:
+                outcomes = [(job, *_run_in_savepoint(conn, tx, job.fn)) for job in group]
+            conn.execute("COMMIT")
+            self.commits += 1
+        except BaseException as exc:  # the COMMIT itself failed: nobody's write happened
+            error = _classify(exc)
+            if isinstance(error, StorageFull | StorageUnavailable):
+                log.warning("group commit failed: %s", error)
+            else:
+                log.exception("group commit failed")
+            self._rollback()
+            outcomes = [(job, None, error) for job in group]
+        full = [e for _, _, e in outcomes if isinstance(e, StorageFull)]
+        if full:
+            self._full = str(full[0])
+        elif any(e is None for _, _, e in outcomes):
+            self._full = None
+        for job, result, outcome in outcomes:
+            job.loop.call_soon_threadsafe(_resolve, job.future, result, outcome)
+
+    def _rollback(self) -> None:
+        conn = self._conn
+        if conn is None or conn.closed or conn.broken:
+            return
+        try:
+            conn.execute("ROLLBACK")
+        except psycopg.Error:
+            conn.close()  # reconnected before the next group
+
+
+def _run_alone(conn: psycopg.Connection[Any], tx: PostgresTx, job: _Job) -> tuple[_Job, Any, BaseException | None]:
+    try:
+        result = job.fn(tx)
+    except Exception as exc:
+        error = _classify(exc)
+        if isinstance(error, StorageUnavailable):
+            raise error from exc
+        conn.execute("ROLLBACK")
+        conn.execute("BEGIN")  # the COMMIT that follows then commits nothing
+        return job, None, error
+    return job, result, None
+
+
+def _run_in_savepoint(
+    conn: psycopg.Connection[Any], tx: PostgresTx, fn: WriteFn[Any]
+) -> tuple[Any, BaseException | None]:
+    conn.execute("SAVEPOINT job")
+    try:
+        result = fn(tx)
+    except Exception as exc:
+        error = _classify(exc)
+        if isinstance(error, StorageUnavailable):
+            raise error from exc  # the connection is gone, and the group's work with it
+        conn.execute("ROLLBACK TO job")
+        conn.execute("RELEASE job")
+        return None, error
+    conn.execute("RELEASE job")
+    return result, None
