@@ -318,11 +318,23 @@ def isolated(tx: Tx, fn: WriteFn[T]) -> tuple[T | None, BaseException | None]:
     try:
         result = fn(tx)
     except Exception as exc:
+        error = _classified(tx, exc)
+        if isinstance(error, StorageUnavailable):
+            raise error from exc  # the connection is gone, and the whole write with it
         try:
             tx.execute("ROLLBACK TO SAVEPOINT isolated")
             tx.execute("RELEASE SAVEPOINT isolated")
         except Exception:  # the whole transaction is gone (SQLITE_FULL may do that): so is the write
-            raise _full_or_same(exc) from exc
-        return None, _full_or_same(exc)
+            raise error from exc
+        return None, error
     tx.execute("RELEASE SAVEPOINT isolated")
     return result, None
+
+
+def _classified(tx: Tx, exc: BaseException) -> BaseException:
+    """A failure as the writer would name it (StorageFull, StorageUnavailable), per backend."""
+    if dialect(tx) == POSTGRESQL:
+        from .postgres import _classify  # psycopg is imported only where PostgreSQL runs
+
+        return _classify(exc)
+    return _full_or_same(exc)
