@@ -105,8 +105,8 @@ class CycleCollector:
     templates were alive behind a bound of 1,000 after 20,000 publishes cycling 10,000
     distinct inline templates, RSS growing 24 MiB per 10,000 (#19). So a full collection
     runs each time a cache's worth has been evicted: for compiled templates once per
-    ``[cache] templates`` compiles of ~2 ms each, which the pass (a few ms: start-up
-    objects are frozen out of it) adds well under 1% to.
+    ``[cache] templates`` compiles of ~2 ms each, which the pass (13-20 ms on a loaded
+    2-core machine: start-up objects are frozen out of it) adds about 1% to.
     """
 
     def __init__(self) -> None:
