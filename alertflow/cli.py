@@ -1,4 +1,8 @@
-"""The ``alertflow`` command line."""
+"""The ``alertflow`` command line.
+
+Long module: every command is a short function over the same few helpers (config, fail,
+the offline session); the scenarios themselves live in their own modules (ops/bench.py).
+"""
 
 from __future__ import annotations
 

@@ -332,9 +332,7 @@ def isolated(tx: Tx, fn: WriteFn[T]) -> tuple[T | None, BaseException | None]:
 
 
 def _classified(tx: Tx, exc: BaseException) -> BaseException:
-    """A failure as the writer would name it (StorageFull, StorageUnavailable), per backend."""
-    if dialect(tx) == POSTGRESQL:
-        from .postgres import _classify  # psycopg is imported only where PostgreSQL runs
-
-        return _classify(exc)
-    return _full_or_same(exc)
+    """A failure as the writer would name it (StorageFull, StorageUnavailable): by the
+    transaction's own ``classify`` where it has one (storage/postgres.py's), else SQLite's."""
+    classify: Callable[[BaseException], BaseException] = getattr(tx, "classify", _full_or_same)
+    return classify(exc)
