@@ -552,7 +552,8 @@ def show_progress(copied: int, total: int) -> None:
 @click.option("--url", default=None, help="Target a running server instead of an embedded one.")
 @click.option("--storage-url", default=None, help="The embedded server's [storage] url (default: SQLite).")
 @click.option("--api-key", default=None, help="With --url: a key of the tenant to publish as.")
-@click.option("-n", "--requests", default=20000, show_default=True, help="Publishes in the closed-loop run.")
+@click.option("-n", "--requests", default=20000, show_default=True, help="Publishes in the closed loop (python).")
+@click.option("--generator", type=click.Choice(["auto", "wrk", "python"]), help="Closed loops' load: wrk if installed.")
 @click.option("-c", "--concurrency", default=50, show_default=True, help="Clients in the closed-loop run.")
 @click.option("--rate", default=1000.0, show_default=True, help="Offered publishes/s for the latency run.")
 @click.option("--sustain-rate", default=2000.0, show_default=True, help="Offered publishes/s, end to end.")
@@ -593,7 +594,7 @@ def bench(config_path: str | None, data_dir: str | None, **options: Any) -> None
     """
     from types import SimpleNamespace
 
-    from .ops.bench import FROZEN
+    from .ops.bench import FROZEN, choose_generator
     from .ops.bench import bench as run_bench
     from .ops.bench_digest import scenario as digest_scenario
 
@@ -612,6 +613,8 @@ def bench(config_path: str | None, data_dir: str | None, **options: Any) -> None
         args.data_dir = Path(data_dir).resolve()
     if args.reference and FROZEN:
         fail("--reference runs the Python module alertflow.ops.bench: use a pip-installed alertflow", 2)
+    if not choose_generator(args):
+        fail("wrk is not installed (Debian: apt-get install wrk)", 2)
     results = smtp_bench(args) if args.smtp else asyncio.run(run_bench(args))
     if args.as_json:
         click.echo(json.dumps(results))

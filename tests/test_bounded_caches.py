@@ -3,10 +3,13 @@ and a change made through the server drops the entry at once (#19)."""
 
 from __future__ import annotations
 
+import gc
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import jinja2
 import pytest
 
 from alertflow import tenants
@@ -82,6 +85,29 @@ def test_the_compile_cache_never_holds_more_than_its_bound(template_cache_size: 
         assert len(sandbox._CHECKED) <= 10 and len(sandbox._COMPILED) <= 10
     assert seen[29] == "disk 29: 95%"
     assert len(sandbox._COMPILED) == 10
+
+
+@pytest.fixture
+def serve_gc_tuning() -> Iterator[None]:
+    """Collections as rare as `alertflow serve` makes them (cli.tune_interpreter)."""
+    before = gc.get_threshold()
+    gc.collect()
+    gc.set_threshold(50_000, 20, 100)
+    yield
+    gc.set_threshold(*before)
+
+
+def test_compiled_templates_pushed_out_of_the_cache_are_freed_although_collections_are_rare(
+    template_cache_size: None, serve_gc_tuning: None
+) -> None:
+    sandbox.size_caches(10)
+    compiled: weakref.WeakSet[jinja2.Template] = weakref.WeakSet()
+    for n in range(200):  # 20x the bound, every one distinct
+        content = {"channels": {"sms": {"body": f"disk {n}: {{{{ used }}}}%"}}, "locales": {}}
+        assert render(content, "sms", {"used": 95})["body"] == f"disk {n}: 95%"
+        compiled.update(sandbox._COMPILED.values())
+    # Alive: the 10 cached, and at most a cache's worth pushed out since the last collection.
+    assert len(compiled) <= 2 * 10
 
 
 async def test_a_server_sized_by_cache_templates_holds_no_more_compiled_inline_templates(

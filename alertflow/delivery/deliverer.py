@@ -12,6 +12,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from ..config import QueueConfig
@@ -29,7 +30,7 @@ from ..outcomes import (
 from ..providers.channel_setup import Handle
 from ..recipients import directory, unsubscribe
 from ..storage import deliveries, digests, inbox_items, jobs, users
-from ..storage.database import Database, StorageFull, Tx
+from ..storage.database import Database, StorageFull, Tx, isolated
 from . import status_events
 from .queue import Decision, Job
 
@@ -66,6 +67,18 @@ class Attempt:
     provider: str | None
     result: Sent | DeliveryError
     earlier: tuple[tuple[str, str, str | None], ...] = ()
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """An attempt's decision, ready to be recorded: by ``deliver`` at once, or by a pool
+    together with the others of its cycle (delivery/workers.py)."""
+
+    job: Job
+    decision: Decision
+    pruned: tuple[Device, ...]  # devices the provider found gone
+    at: float  # when it was decided: the time its rows carry
+    record_by: float  # past this, a refused write is given up: the lease is near its end
 
 
 def as_outcome(exc: BaseException) -> DeliveryError:
@@ -192,6 +205,14 @@ class Deliverer:
         self.listeners: list[Listener] = []
 
     async def deliver(self, job: Job) -> Decision:
+        """Send one job and record its outcome in a write of its own (pools batch theirs)."""
+        outcome = await self.attempt(job)
+        await self._record(partial(self.apply, outcome=outcome), outcome.record_by)
+        self.finish(outcome)
+        return outcome.decision
+
+    async def attempt(self, job: Job) -> Outcome:
+        """Send the job and decide what happens next; nothing is recorded yet."""
         # The lease runs from the claim, just before: recording may be retried until then.
         record_by = self.clock() + self.policy.lease_seconds * RECORD_PATIENCE
         fallback = _fallback_of(job)
@@ -206,15 +227,31 @@ class Deliverer:
             if fallback is not None:  # history says why this channel was used at all
                 why = (None, "fallback", fallback_why(fallback))
                 decision = dataclasses.replace(decision, earlier=(why, *decision.earlier))
-        now = self.clock()
+        return Outcome(job, decision, pruned, self.clock(), record_by)
 
-        def apply(tx: Tx) -> None:
-            jobs.record(tx, job, decision, now)
-            status_events.attempted(tx, job.tenant_id, job.delivery_id, decision.status, now, job.channel)
-            if pruned and job.user_id:
-                directory.prune_devices(tx, job.tenant_id, job.user_id, job.delivery_id, pruned, now)
+    @staticmethod
+    def apply(tx: Tx, outcome: Outcome) -> None:
+        """Record one outcome (writer): its job's next state, its history and status, and
+        the status webhook event it makes, in the same transaction."""
+        job, decision = outcome.job, outcome.decision
+        jobs.record(tx, job, decision, outcome.at)
+        status_events.attempted(tx, job.tenant_id, job.delivery_id, decision.status, outcome.at, job.channel)
+        if outcome.pruned and job.user_id:
+            directory.prune_devices(tx, job.tenant_id, job.user_id, job.delivery_id, outcome.pruned, outcome.at)
 
-        await self._record(apply, record_by)
+    @classmethod
+    def apply_all(cls, tx: Tx, outcomes: list[Outcome]) -> list[BaseException | None]:
+        """Record outcomes in one transaction (writer); one that fails is undone alone, and
+        its error is returned in its place (None where recorded)."""
+        _, error = isolated(tx, lambda tx: [cls.apply(tx, o) for o in outcomes])
+        if error is None:
+            return [None] * len(outcomes)
+        # Rare: the batch was undone as a whole; redo it one outcome at a time to find which.
+        return [isolated(tx, partial(cls.apply, outcome=o))[1] for o in outcomes]
+
+    def finish(self, outcome: Outcome) -> None:
+        """After the outcome is committed: tell the listeners, write the log line."""
+        job, decision = outcome.job, outcome.decision
         for listener in self.listeners:
             listener(job, decision)
         log_level = logging.INFO if decision.status in ("sent", "delivered", "queued", "deferred") else logging.WARNING
@@ -231,10 +268,9 @@ class Deliverer:
                     "attempt": job.attempt,
                     "provider": decision.provider,
                     "error": decision.error,
-                    "devices_removed": len(pruned) or None,
+                    "devices_removed": len(outcome.pruned) or None,
                 },
             )
-        return decision
 
     async def _record(self, apply: Callable[[Tx], None], record_by: float) -> None:
         """Write the outcome; while the disk is full, try again each second as long as the

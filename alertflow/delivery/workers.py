@@ -17,9 +17,9 @@ from typing import NamedTuple
 
 from ..coordination import Coordinator
 from ..storage import jobs as stored_jobs
-from ..storage.database import Database, StorageFull, Tx
+from ..storage.database import Database, StorageFull, Tx, isolated
 from . import queue
-from .deliverer import Deliverer
+from .deliverer import RECORD_RETRY_SECONDS, Deliverer, Outcome
 from .queue import Decision, Job
 
 log = logging.getLogger("alertflow.workers")
@@ -34,7 +34,14 @@ class Stopped(NamedTuple):
 
 
 class ChannelPool:
-    """Sends one channel's jobs with at most ``concurrency`` in flight."""
+    """Sends one channel's jobs with at most ``concurrency`` in flight.
+
+    Sends record nothing themselves: each hands its outcome to the pool, whose runner
+    records all the outcomes that arrived since its last cycle and claims the next jobs in
+    one write, so a busy pool commits once per cycle, not once per message. A crash between
+    a send and that write re-sends the message once its lease expires: at least once, as
+    when each send wrote its own outcome.
+    """
 
     def __init__(
         self,
@@ -53,16 +60,21 @@ class ChannelPool:
         self.clock = clock
         self.lease_seconds = lease_seconds
         self.node_id = node_id  # recorded on each lease: see WorkerPools.start
-        self._wake = asyncio.Event()
-        self._slot_free = asyncio.Event()
+        # Set by a commit of ready jobs, a finished send, or stop: the runner has work.
+        self._kick = asyncio.Event()
+        self._woken = True  # jobs may be ready that no claim has looked for yet
+        self._more = False  # the last claim filled its limit: more may be waiting
         self._stopping = False
         self._inflight: dict[asyncio.Task[None], Job] = {}
+        # Outcomes to record, each with when to try (a full disk refused it: a second later).
+        self._outcomes: list[tuple[float, Outcome]] = []
         self._runner: asyncio.Task[None] | None = None
         # The tenant served last: the next claim starts its turn after it (jobs.claim).
         self._last_tenant = ""
 
     def wake(self) -> None:
-        self._wake.set()
+        self._woken = True
+        self._kick.set()
 
     def start(self) -> None:
         self._runner = asyncio.create_task(self._run(), name=f"pool-{self.channel}")
@@ -72,66 +84,106 @@ class ChannelPool:
         return self._runner is not None and not self._runner.done()
 
     async def _run(self) -> None:
-        while not self._stopping:
-            free = self.concurrency - len(self._inflight)
-            if free <= 0:
-                self._slot_free.clear()
-                await self._slot_free.wait()
-                continue
-            # Cleared before the claim: a publish committed during it still wakes us.
-            self._wake.clear()
-            if self.database.full:
-                # A send now could not be recorded (and would be sent again once its lease
-                # ran out): wait for the timer to find space again; it wakes us each sweep.
-                await self._wake.wait()
-                continue
-            limit = min(free, queue.CLAIM_BATCH)
-            try:
-                jobs = await self._claim(limit)
-            except StorageFull:  # logged by the writer; the next loop waits for space
-                jobs = []
-            except Exception:
-                log.exception("claim failed", extra={"channel": self.channel})
-                jobs = []
-                await asyncio.sleep(SWEEP_SECONDS)
-            for job in jobs:
-                task = asyncio.create_task(self._send(job))
-                self._inflight[task] = job
-                task.add_done_callback(self._done)
-            # Fewer than asked for: the queue is empty for now, so sleep until a commit wakes us.
-            if len(jobs) < limit and not self._stopping:
-                await self._wake.wait()
+        while True:
+            self._kick.clear()
+            now = self.clock()
+            ready = [o for at, o in self._outcomes if at <= now or self._stopping]
+            self._outcomes = [(at, o) for at, o in self._outcomes if at > now and not self._stopping]
+            limit = self._claim_limit()
+            if ready or limit:
+                await self._cycle(ready, limit, now)
+            elif self._stopping and not self._inflight:
+                return  # everything that finished is recorded; stop releases the rest
+            else:
+                await self._sleep(now)
 
-    async def _claim(self, limit: int) -> list[Job]:
-        now, after = self.clock(), self._last_tenant
-        jobs = await self.database.write(
-            lambda tx: stored_jobs.claim(tx, self.channel, limit, now, self.lease_seconds, after, self.node_id)
-        )
+    def _claim_limit(self) -> int:
+        """How many jobs this cycle claims: its free slots, if jobs may be waiting. A send's
+        slot stays taken until its outcome is recorded, which this very cycle does."""
+        if self._stopping or self.database.full or not (self._woken or self._more):
+            return 0
+        free = self.concurrency - len(self._inflight) - len(self._outcomes)
+        return max(0, min(free, queue.CLAIM_BATCH))
+
+    async def _sleep(self, now: float) -> None:
+        """Until kicked, or until the first outcome a full disk refused is due again."""
+        retry = min((at for at, _ in self._outcomes), default=None)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._kick.wait(), None if retry is None else max(0.0, retry - now))
+
+    async def _cycle(self, outcomes: list[Outcome], limit: int, now: float) -> None:
+        """One write: record ``outcomes`` and claim up to ``limit`` jobs, then start them."""
+        if limit:
+            self._woken = False  # cleared before the claim: a publish committed during it wakes us
+        after = self._last_tenant
+        try:
+            errors, jobs = await self.database.write(
+                partial(self._apply, outcomes=outcomes, limit=limit, now=now, after=after)
+            )
+        except StorageFull as exc:  # logged by the writer; outcomes wait for space, claims for the timer
+            errors, jobs = [exc] * len(outcomes), []
+        except Exception as exc:
+            log.exception("pool cycle failed", extra={"channel": self.channel})
+            errors, jobs = [exc] * len(outcomes), []
+            await asyncio.sleep(SWEEP_SECONDS)
+        if limit:
+            self._more = len(jobs) == limit
         if jobs:
             self._last_tenant = jobs[-1].tenant_id
-        return jobs
+        for job in jobs:
+            task = asyncio.create_task(self._send(job))
+            self._inflight[task] = job
+        await self._settle(outcomes, errors)
+
+    def _apply(
+        self, tx: Tx, outcomes: list[Outcome], limit: int, now: float, after: str
+    ) -> tuple[list[BaseException | None], list[Job]]:
+        errors = self.deliverer.apply_all(tx, outcomes)
+        if not limit or any(isinstance(e, StorageFull) for e in errors):
+            return errors, []  # a send now could not be recorded: claim nothing
+        jobs, error = isolated(
+            tx, lambda tx: stored_jobs.claim(tx, self.channel, limit, now, self.lease_seconds, after, self.node_id)
+        )
+        if error is not None:
+            log.error("claim failed", exc_info=error, extra={"channel": self.channel})
+        return errors, jobs or []
+
+    async def _settle(self, outcomes: list[Outcome], errors: list[BaseException | None]) -> None:
+        """Finish what was recorded; keep what a full disk refused while its lease allows."""
+        now, full = self.clock(), False
+        for outcome, error in zip(outcomes, errors, strict=True):
+            if error is None:
+                self.deliverer.finish(outcome)
+            elif (
+                isinstance(error, StorageFull) and not self._stopping and now + RECORD_RETRY_SECONDS < outcome.record_by
+            ):
+                self._outcomes.append((now + RECORD_RETRY_SECONDS, outcome))
+                full = True
+            else:  # not recorded: the lease will expire and the job return
+                log.error("outcome not recorded", exc_info=error, extra={"delivery_id": outcome.job.delivery_id})
+                full = full or isinstance(error, StorageFull)
+        if full and not self.database.full:
+            # Refused inside a write that otherwise committed: the probe marks the disk full,
+            # so no pool claims what it could not record, and the timer looks for space.
+            with contextlib.suppress(StorageFull):
+                await self.database.probe()
 
     async def _send(self, job: Job) -> None:
         try:
-            await self.deliverer.deliver(job)
+            outcome = await self.deliverer.attempt(job)
+            self._outcomes.append((0.0, outcome))
         except asyncio.CancelledError:
             raise
-        except StorageFull as exc:  # not recorded: the lease will expire and the job return
-            log.warning("outcome not recorded: %s", exc, extra={"delivery_id": job.delivery_id})
-        except Exception:  # recording failed; the lease will expire and the job return
+        except Exception:  # not decided: the lease will expire and the job return
             log.exception("delivery crashed", extra={"delivery_id": job.delivery_id})
-
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self._inflight.pop(task, None)
-        self._slot_free.set()
+        finally:
+            self._inflight.pop(asyncio.current_task(), None)  # type: ignore[arg-type]
+            self._kick.set()
 
     async def stop(self, timeout: float) -> Stopped:
-        """Stop claiming; let in-flight sends finish up to ``timeout``; release the rest."""
+        """Stop claiming; let in-flight sends finish up to ``timeout`` and record them; release the rest."""
         self._stopping = True
-        self._wake.set()
-        self._slot_free.set()
-        if self._runner:
-            await self._runner
+        self._kick.set()
         in_flight = len(self._inflight)
         if self._inflight:
             await asyncio.wait(list(self._inflight), timeout=timeout)
@@ -140,6 +192,9 @@ class ChannelPool:
             task.cancel()
         if unfinished:
             await asyncio.gather(*unfinished, return_exceptions=True)
+        if self._runner:
+            await self._runner  # records what finished (one more try for what the disk refused)
+        if unfinished:
             now = self.clock()
             jobs = list(unfinished.values())
             try:

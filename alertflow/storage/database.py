@@ -309,3 +309,31 @@ def _run_in_savepoint(conn: sqlite3.Connection, fn: WriteFn[Any]) -> tuple[Any, 
         return None, _full_or_same(exc)
     conn.execute("RELEASE job")
     return result, None
+
+
+def isolated(tx: Tx, fn: WriteFn[T]) -> tuple[T | None, BaseException | None]:
+    """Run ``fn`` inside a savepoint of the caller's transaction: if it fails, its work alone
+    is undone and its error returned, so a write composing several steps (a pool's outcomes
+    and its next claim) keeps the others. Portable SQL: PostgreSQL takes the same statements."""
+    tx.execute("SAVEPOINT isolated")
+    try:
+        result = fn(tx)
+    except Exception as exc:
+        error = _classified(tx, exc)
+        if isinstance(error, StorageUnavailable):
+            raise error from exc  # the connection is gone, and the whole write with it
+        try:
+            tx.execute("ROLLBACK TO SAVEPOINT isolated")
+            tx.execute("RELEASE SAVEPOINT isolated")
+        except Exception:  # the whole transaction is gone (SQLITE_FULL may do that): so is the write
+            raise error from exc
+        return None, error
+    tx.execute("RELEASE SAVEPOINT isolated")
+    return result, None
+
+
+def _classified(tx: Tx, exc: BaseException) -> BaseException:
+    """A failure as the writer would name it (StorageFull, StorageUnavailable): by the
+    transaction's own ``classify`` where it has one (storage/postgres.py's), else SQLite's."""
+    classify: Callable[[BaseException], BaseException] = getattr(tx, "classify", _full_or_same)
+    return classify(exc)

@@ -164,6 +164,7 @@ class PostgresTx:
     """The writer's transaction handed to write functions (``database.Tx``)."""
 
     dialect = POSTGRESQL
+    classify = staticmethod(_classify)  # database.isolated names failures as the writer does
 
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
         self._conn = conn

@@ -35,7 +35,7 @@ from jinja2.utils import pass_context, pass_eval_context
 from jinja2.visitor import NodeTransformer
 from markupsafe import escape
 
-from ..cache import Lru
+from ..cache import CycleCollector, Lru
 from .content import TemplateLimitError, TemplateRenderError, TemplateSecurityError, is_literal
 from .limits import MAX_INT_BITS, MAX_OUTPUT_BYTES, SourceLimitError, check_source, check_tree
 
@@ -66,11 +66,12 @@ class _Checked:
     nodes: int
 
 
-# Checked and compiled sources, each cache bounded by [cache] templates (size_caches): inline
-# templates rarely repeat, and a compiled one holds its Python code (~10 KB for a line of text,
-# far more for an HTML email), so without a bound a burst of distinct ones grows RSS for good.
+# Checked and compiled sources, each bounded by [cache] templates (size_caches): inline ones
+# rarely repeat and a compiled one holds its code (~10 KB for a line of text, more for HTML), so
+# unbounded a burst of distinct ones grows RSS for good; one pushed out is a cycle: CycleCollector.
 _CHECKED: Lru[str, _Checked] = Lru()
-_COMPILED: Lru[tuple[str, bool], jinja2.Template] = Lru()
+_PUSHED_OUT = CycleCollector()
+_COMPILED: Lru[tuple[str, bool], jinja2.Template] = Lru(on_evict=lambda *_: _PUSHED_OUT.evicted(_COMPILED.size))
 
 
 def size_caches(entries: int) -> None:

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from alertflow.delivery.deliverer import Deliverer, Outcome
 from alertflow.delivery.queue import Decision, Job
 from alertflow.intake.publish import Audience, PublishRequest, plan, store
 from alertflow.recipients.categories import BUILTIN
 from alertflow.storage import deliveries, jobs
-from alertflow.storage.database import Database
+from alertflow.storage.database import Database, Tx, isolated
 
 NOW = 1_800_000_000.0
 LEASE = 60.0
@@ -233,3 +234,27 @@ async def test_at_start_a_node_leaves_another_nodes_lease_until_it_expires(datab
     assert await status(database, did) == "sending"
     assert await database.write(lambda tx: jobs.expire_leases(tx, NOW + LEASE, NODE)) == {"email"}
     assert [j.delivery_id for j in await claim(database, NOW + LEASE)] == [did]
+
+
+async def test_a_pool_cycle_records_its_outcomes_undoes_a_failing_one_alone_and_claims_in_the_same_commit(
+    database: Database,
+) -> None:
+    ids = await publish(database, count=4)
+    first = await claim(database, limit=3)
+    sent = Decision("sent", "sent", "p", "pm-1")
+    # No time to retry at: the job's row refuses it after the history and status were written.
+    broken = Decision("queued", "retry", "p", error="try later", retry_at=None)
+    outcomes = [Outcome(j, d, (), NOW, NOW + LEASE) for j, d in zip(first, [sent, broken, sent], strict=True)]
+
+    def cycle(tx: Tx) -> tuple[list[BaseException | None], list[Job] | None]:
+        errors = Deliverer.apply_all(tx, outcomes)
+        return errors, isolated(tx, lambda tx: jobs.claim(tx, "email", 10, NOW, LEASE, "", NODE))[0]
+
+    before = database.commits  # type: ignore[attr-defined]
+    errors, claimed = await database.write(cycle)
+    assert database.commits - before == 1  # type: ignore[attr-defined]
+    assert [e is None for e in errors] == [True, False, True]
+    assert [j.delivery_id for j in claimed or []] == [ids[3]]
+    assert [await status(database, d) for d in ids] == ["sent", "sending", "sent", "sending"]
+    assert await deliveries.events(database, [ids[1]]) == []  # its own writes undone with it
+    assert [e["outcome"] for e in await deliveries.events(database, [ids[0], ids[2]])] == ["sent", "sent"]

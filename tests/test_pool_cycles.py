@@ -1,0 +1,138 @@
+"""A worker pool's cycle (issue 19): the outcomes of the sends that finished since the last
+cycle and the claim of the next jobs go in one write, so a busy pool commits once per
+cycle, not once per message; an outcome that cannot be recorded is undone alone."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from alertflow.delivery import queue
+from alertflow.delivery.workers import ChannelPool
+from alertflow.message import Message
+from alertflow.outcomes import Sent
+from alertflow.providers.channel_setup import Entry, Handle
+from alertflow.providers.interface import Provider, ProviderSettings
+from tests.conftest import FakeClock, Harness, Script, StartApp
+from tests.test_full_disk import recipients, stepped_app
+
+# The pool's concurrency: a cycle's outcomes, and the jobs its claim takes in their place.
+SLOTS = 5
+
+
+class Gate(Provider):
+    """Holds every send until the test opens the gate, so sends finish together."""
+
+    type_name = "gate"
+    channels = frozenset({"email"})
+
+    def __init__(self) -> None:  # no settings, no context: the test hands it to the deliverer
+        self.held: list[asyncio.Future[None]] = []
+
+    async def send(self, message: Message) -> Sent:
+        held = asyncio.get_running_loop().create_future()
+        self.held.append(held)
+        await held
+        return Sent(provider_message_id=message.delivery_id)
+
+    def open(self) -> None:
+        """Let every held send finish, in the same turn of the loop."""
+        held, self.held = self.held, []
+        for future in held:
+            future.set_result(None)
+
+
+@pytest.fixture
+async def gated(start_app: StartApp, script: Script) -> AsyncIterator[tuple[Harness, FakeClock, Gate, ChannelPool]]:
+    """The app with its own pools stopped, and one email pool of SLOTS sending through a Gate,
+    for the test to start once it has published (nothing wakes it: it has no timer)."""
+    app, clock = await stepped_app(start_app, script)
+    deliverer, gate = app.svc.deliverer, Gate()
+    assert deliverer is not None
+    handle = Handle(Entry("gate", ProviderSettings()), gate)
+
+    async def through_the_gate(tenant_id: str, channel: str) -> list[Handle]:
+        return [handle]
+
+    deliverer.providers_for = through_the_gate
+    lease = app.svc.config.queue.lease_seconds
+    pool = ChannelPool("email", SLOTS, app.svc.database, deliverer, clock.now, lease, "node-a")
+    yield app, clock, gate, pool
+    gate.open()
+    await pool.stop(1.0)
+
+
+async def statuses(app: Harness) -> dict[str, int]:
+    rows = await app.rows("SELECT status, COUNT(*) AS n FROM deliveries GROUP BY status")
+    return {r["status"]: r["n"] for r in rows}
+
+
+async def leased(app: Harness) -> int:
+    [row] = await app.rows(f"SELECT COUNT(*) AS n FROM jobs WHERE state = {queue.LEASED}")
+    return int(row["n"])
+
+
+async def held_sends(app: Harness, gate: Gate, n: int) -> None:
+    await app.until(lambda: len(gate.held) == n)
+
+
+async def test_a_pool_cycle_records_every_finished_outcome_and_claims_the_next_jobs_in_one_commit(
+    gated: tuple[Harness, FakeClock, Gate, ChannelPool],
+) -> None:
+    app, _, gate, pool = gated
+    await app.publish(recipients(3 * SLOTS, "cycle"))
+    pool.start()
+    await held_sends(app, gate, SLOTS)  # the first claim
+    database: Any = app.svc.database
+    before, decided = database.commits, len(app.decisions)
+
+    gate.open()
+    await held_sends(app, gate, SLOTS)  # the next claim's sends are out
+    await app.until(lambda: len(app.decisions) == decided + SLOTS)
+
+    assert database.commits - before == 1  # SLOTS outcomes and the next claim together
+    assert await statuses(app) == {"sent": SLOTS, "sending": SLOTS, "queued": SLOTS}
+    assert await leased(app) == SLOTS
+    assert {d.status for _, d in app.decisions} == {"sent"}
+
+
+async def test_an_outcome_that_cannot_be_recorded_does_not_undo_the_others_of_its_cycle(
+    gated: tuple[Harness, FakeClock, Gate, ChannelPool],
+) -> None:
+    app, _, gate, pool = gated
+    await app.publish(recipients(2 * SLOTS, "refused"))
+    pool.start()
+    await held_sends(app, gate, SLOTS)
+    [refused] = await app.rows(
+        f"SELECT delivery_id FROM jobs WHERE state = {queue.LEASED} ORDER BY delivery_id LIMIT 1"
+    )
+    # The database itself refuses this one delivery's history: its whole outcome must fail.
+    await app.svc.database.write(
+        lambda conn: conn.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON attempts WHEN NEW.delivery_id = ?"
+            " BEGIN SELECT RAISE(ABORT, 'refused by the test'); END".replace("?", f"'{refused[0]}'")
+        )
+    )
+    database: Any = app.svc.database
+    before = database.commits
+
+    gate.open()
+    await held_sends(app, gate, SLOTS)  # the next claim took every slot: the failed send is over too
+    await app.until(lambda: len(app.decisions) == SLOTS - 1)
+
+    assert database.commits - before == 1
+    assert await statuses(app) == {"sent": SLOTS - 1, "sending": SLOTS + 1}
+    [(status, state)] = [
+        (r["status"], r["state"])
+        for r in await app.rows(
+            "SELECT d.status, j.state FROM deliveries d JOIN jobs j ON j.delivery_id = d.id WHERE d.id = ?",
+            (refused[0],),
+        )
+    ]
+    # Unrecorded, it keeps its lease: once the lease ends it is sent again (at least once).
+    assert (status, state) == ("sending", queue.LEASED)
+    assert refused[0] not in {j.delivery_id for j, _ in app.decisions}
+    assert await leased(app) == SLOTS + 1
