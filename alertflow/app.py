@@ -14,7 +14,11 @@ from pathlib import Path
 
 from aiohttp import web
 
+<<<<<<< HEAD
 from .api import dashboard, operations, receipts
+=======
+from .api import dashboard, operations, signin
+>>>>>>> people
 from .api.context import AUTH_CACHE_SECONDS, SERVICES, Services
 from .api.headers import security_headers
 from .api.middleware import AUTH_LIMITER, MIB, PARSER_LIMITS, authenticate, problems
@@ -106,8 +110,9 @@ def create_app(
     template_store = TemplateStore(database, config.cache.template_versions)
     settings_cache = TtlCache(max_entries=config.cache.settings)
 
-    base_url = config.server.public_url or f"http://{config.server.host}:{config.server.port}"
-    links = Links(config.server.secret_key, base_url, functools.partial(categories.cached, settings_cache, database))
+    links = Links(
+        config.server.secret_key, config.server.base_url, functools.partial(categories.cached, settings_cache, database)
+    )
     svc = Services(
         config=config,
         database=database,
@@ -134,6 +139,8 @@ def create_app(
     )
     app[SERVICES] = svc
     app[AUTH_LIMITER] = AuthFailureLimiter(config.limits, clock.now)
+    app[signin.LOGIN_LIMITER] = AuthFailureLimiter(config.limits, clock.now)
+    app[signin.ACCOUNT_LIMITER] = AuthFailureLimiter(signin.account_limits(config.sessions), clock.now)
     app.on_response_prepare.append(security_headers(config.server.public_url))
     app[HUB] = hub = Hub(database, config.inbox, coordinator)
     app[receipts.SNS] = SnsVerifier(guard, config.receipts.sns_certificate_urls)

@@ -1,4 +1,8 @@
-"""The ``alertflow`` command line."""
+"""The ``alertflow`` command line.
+
+Long module: one concept, the command line; each command is a short function beside the
+group it joins, and click's decorators make each a dozen lines before its body.
+"""
 
 from __future__ import annotations
 
@@ -17,12 +21,13 @@ from typing import Any, TypeVar
 
 import click
 
-from . import __version__, tenants
+from . import __version__, members, passwords, tenants
 from .config import SECRET_KEY_FILE, Config, ConfigError, ensure_secret_key, find_config_file, load
 from .delivery import dlq
-from .storage import jobs, offline, tenant_rows
+from .storage import jobs, member_rows, offline, tenant_rows
 from .storage.backup import BackupFailed
 from .storage.backup import backup as backup_database
+from .storage.database import Tx
 from .storage.migrations import SchemaTooNew
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -106,18 +111,37 @@ def database(config: Config) -> Iterator[offline.Session]:
         fail(str(exc), 2)
 
 
-def initialise(config: Config) -> tuple[str, str | None]:
-    """Data dir, secret key, database, tenant ``default`` and its owner key; idempotent.
+# The operator the first run invites: the address is a placeholder to sign in with, shown with
+# the link; `members create --operator` adds operators under their own addresses.
+FIRST_OPERATOR = "operator@localhost"
 
-    Returns the default tenant's id and its new owner key (None when it already existed).
+
+def initialise(config: Config) -> tuple[str, str | None, str | None]:
+    """Data dir, secret key, database, tenant ``default`` with its owner key and an operator
+    invite; idempotent.
+
+    Returns the default tenant's id, its new owner key and the operator's invite link (both
+    None when the data dir was initialised already).
     """
     ensure_secret_key(config, create=True)
     with database(config) as session:
         existing = session.read(lambda tx: tenant_rows.tenant_id_of(tx, tenants.DEFAULT_TENANT))
         if existing:
-            return existing, None
-        tenant_id, key = session.write(lambda tx: tenants.create_tenant(tx, tenants.DEFAULT_TENANT))
-        return tenant_id, key.api_key
+            return existing, None, None
+
+        def first_run(tx: Tx) -> tuple[str, str, str]:
+            tenant_id, key = tenants.create_tenant(tx, tenants.DEFAULT_TENANT)
+            now = time.time()
+            operator = member_rows.member_by_email(tx, FIRST_OPERATOR)
+            member_id = operator.member_id if operator else members.create(tx, FIRST_OPERATOR, None, None, now)
+            return tenant_id, key.api_key, members.new_link(tx, member_id, now, config.sessions.invite_ttl_seconds)
+
+        tenant_id, api_key, token = session.write(first_run)
+        return tenant_id, api_key, members.link_url(config.server.base_url, token)
+
+
+def operator_invite(url: str | None) -> str:
+    return f"Operator {FIRST_OPERATOR}: set a password at {url} (one use), then sign in at /login"
 
 
 def write_sample_config(target: Path) -> bool:
@@ -169,7 +193,7 @@ def main(config_path: str | None, data_dir: str | None) -> None:
 def init(config_path: str | None, data_dir: str | None, as_json: bool) -> None:
     """Create the data dir, database, tenant 'default' and an owner API key."""
     config = settings(config_path, data_dir)
-    tenant_id, api_key = initialise(config)
+    tenant_id, api_key, invite_url = initialise(config)
     explicit = given("config_path", config_path)
     wrote = find_config_file(explicit, dict(os.environ)) is None and write_sample_config(Path("alertflow.toml"))
     if as_json:
@@ -180,6 +204,7 @@ def init(config_path: str | None, data_dir: str | None, as_json: bool) -> None:
         return
     click.echo(f"Initialised {config.server.data_dir}" + (" and wrote ./alertflow.toml" if wrote else "") + ".")
     click.echo(f"Tenant 'default': {tenant_id}\nOwner API key (shown once): {api_key}")
+    click.echo(operator_invite(invite_url))
 
 
 @main.command()
@@ -195,10 +220,11 @@ def serve(config_path: str | None, data_dir: str | None, host: str | None, port:
 
     config = settings(config_path, data_dir, host=host, port=port)
     log.setup(config.log.level, config.log.format)
-    tenant_id, api_key = initialise(config)
+    tenant_id, api_key, invite_url = initialise(config)
     if api_key:
         click.echo(f"Initialised {config.server.data_dir}. Tenant 'default': {tenant_id}")
         click.echo(f"Owner API key (shown once): {api_key}", err=False)
+        click.echo(operator_invite(invite_url))
     try:
         app = create_app(config)
     except ConfigError as exc:
@@ -355,6 +381,92 @@ def dlq_replay(delivery_id: str, config_path: str | None, data_dir: str | None) 
         fail(f"{delivery_id} is not in the dead-letter queue")
         return
     click.echo(f"Replaying {delivery_id} ({replayed['channel']}); a running server picks it up within a second.")
+
+
+@main.group("members")
+@common_options
+def members_group(config_path: str | None, data_dir: str | None) -> None:
+    """People who sign in to the dashboard."""
+
+
+@members_group.command("create")
+@common_options
+@click.option("--email", required=True, help="The address the member signs in with.")
+@click.option("--tenant", "tenant_ref", default=None, help="Tenant id or name (with --role).")
+@click.option("--role", type=click.Choice([r.name for r in tenants.Role]), default=None)
+@click.option("--operator", is_flag=True, help="Manages every tenant; belongs to none.")
+@click.option("--password-stdin", is_flag=True, help="Set the password read from stdin instead of printing a link.")
+@click.option("--json", "as_json", is_flag=True, help="Print {member_id, invite_url} as JSON.")
+def members_create(
+    config_path: str | None,
+    data_dir: str | None,
+    email: str,
+    tenant_ref: str | None,
+    role: str | None,
+    operator: bool,
+    password_stdin: bool,
+    as_json: bool,
+) -> None:
+    """Add a member of a tenant with a role, or an operator; prints a one-time link that sets the password."""
+    if (operator and (tenant_ref or role)) or (not operator and not (tenant_ref and role)):
+        fail("give --tenant and --role, or --operator", 2)
+    email = members.normalise_email(email)
+    if problem := members.email_problem(email):
+        fail(f"--email {problem}", 2)
+    password_hash = new_password_hash() if password_stdin else None
+    config = settings(config_path, data_dir)
+    with database(config) as session:
+        tenant_id = session.read(lambda tx: tenant_rows.tenant_id_of(tx, tenant_ref or "")) if tenant_ref else None
+        if tenant_ref and tenant_id is None:
+            fail(f"no tenant {tenant_ref!r}")
+        if operator and session.read(tenant_rows.first_tenant) is None:
+            fail("there is no tenant for an operator to act in yet: run `alertflow init` first")
+
+        def create(tx: Tx) -> tuple[str, str | None]:
+            now = time.time()
+            member_id = members.create(tx, email, tenant_id, tenants.Role[role] if role else None, now)
+            if password_hash:
+                members.set_password(tx, member_id, password_hash)
+                return member_id, None
+            return member_id, members.new_link(tx, member_id, now, config.sessions.invite_ttl_seconds)
+
+        try:
+            member_id, token = session.write(create)
+        except members.DuplicateEmail:
+            fail(f"{email} is a member already")
+            return
+    url = members.link_url(config.server.base_url, token) if token else None
+    if as_json:
+        click.echo(json.dumps({"member_id": member_id, "invite_url": url}))
+    elif url:
+        click.echo(f"Member {email}: {member_id}\nOne-time link to set the password: {url}")
+    else:
+        click.echo(f"Member {email}: {member_id}, password set")
+
+
+def new_password_hash() -> str:
+    """The hash of the password on stdin (its one line; a trailing newline is not part of it)."""
+    password = sys.stdin.readline().removesuffix("\n").removesuffix("\r")
+    if problem := passwords.problem(password):
+        fail(f"the password on stdin {problem}", 2)
+    return passwords.hash_now(password)
+
+
+@members_group.command("reset-password")
+@click.argument("email")
+@common_options
+def members_reset_password(email: str, config_path: str | None, data_dir: str | None) -> None:
+    """Print a new one-time link that sets the member's password; earlier links stop working."""
+    config = settings(config_path, data_dir)
+    email = members.normalise_email(email)
+    with database(config) as session:
+        found = session.read(lambda tx: member_rows.member_by_email(tx, email))
+        if found is None:
+            fail(f"no member {email!r}")
+            return
+        ttl = config.sessions.reset_ttl_seconds
+        token = session.write(lambda tx: members.new_link(tx, found.member_id, time.time(), ttl))
+    click.echo(members.link_url(config.server.base_url, token))
 
 
 @main.command()

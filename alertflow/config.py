@@ -42,6 +42,11 @@ class ServerConfig(_Section):
     metrics_token: str | None = None
     access_log: bool = False
 
+    @property
+    def base_url(self) -> str:
+        """Where browsers reach this server: ``public_url``, else the address it listens on."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
 
 class QueueConfig(_Section):
     max_attempts: int = Field(5, ge=1)
@@ -112,6 +117,7 @@ class CacheConfig(_Section):
     channel_setups: int = Field(1000, ge=1)
 
 
+<<<<<<< HEAD
 class ReceiptsConfig(_Section):
     """Bounce, complaint and delivery reports from SES (through SNS) and SendGrid."""
 
@@ -129,6 +135,22 @@ class ReceiptsConfig(_Section):
             if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
                 raise ValueError(f"{url!r} is not an http(s) URL")
         return value
+=======
+class SessionsConfig(_Section):
+    """Signed-in browsers (the dashboard): how long a session lasts, links that set a
+    password, and failed sign-ins per account (per address they count in [limits])."""
+
+    # A session unused this long ends; a session ends this long after sign-in whatever its use.
+    idle_timeout_seconds: float = Field(7200, gt=0)
+    absolute_timeout_seconds: float = Field(43200, gt=0)
+    # How long an invite link (members create, POST /v1/members) and a reset link stay usable.
+    invite_ttl_seconds: float = Field(7 * 86400, gt=0)
+    reset_ttl_seconds: float = Field(86400, gt=0)
+    # Failed sign-ins to one email, known or not, within the window block it for block seconds.
+    account_failures: int = Field(10, ge=0)  # 0: no limit
+    account_failure_window_seconds: float = Field(900, gt=0)
+    account_block_seconds: float = Field(900, gt=0)
+>>>>>>> people
 
 
 # The [storage] url schemes: SQLite's file in data_dir, or one PostgreSQL shared by every node.
@@ -208,7 +230,11 @@ class Config(_Section):
     log: LogConfig = LogConfig()
     security: SecurityConfig = SecurityConfig()
     cache: CacheConfig = CacheConfig()
+<<<<<<< HEAD
     receipts: ReceiptsConfig = ReceiptsConfig()
+=======
+    sessions: SessionsConfig = SessionsConfig()
+>>>>>>> people
     storage: StorageConfig = StorageConfig()
     # channel -> ordered provider entries ({"type": ..., **settings}); validated against
     # the installed providers by ProviderRegistry.validate, which knows their settings.

@@ -26,11 +26,14 @@ class Role(IntEnum):
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: the tenant a key belongs to and the key's role."""
+    """Who is calling: a tenant and a role, from an API key (``key_id``) or from a signed-in
+    member's session (``member_id``; an operator acts as an owner of the tenant they chose)."""
 
     tenant_id: str
     role: Role
-    key_id: str
+    key_id: str | None = None
+    member_id: str | None = None
+    operator: bool = False
 
 
 @dataclass(frozen=True)

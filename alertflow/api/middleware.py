@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import ipaddress
 import json
 import logging
@@ -11,8 +12,9 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, Field, ValidationError
 
-from .. import tenants
+from .. import sessions, tenants
 from ..errors import PROBLEM_CONTENT_TYPE, ApiError, from_validation, invalid
+from ..sessions import SignedIn
 from ..storage import tenant_rows
 from ..storage.database import StorageFull, StorageUnavailable
 from ..tenants import Principal, Role
@@ -22,6 +24,11 @@ from .routing import ROLE_ATTR
 
 log = logging.getLogger("alertflow.api")
 PRINCIPAL = web.RequestKey("principal", Principal)
+# Set beside PRINCIPAL when a session cookie, not a key, authenticated the request.
+SIGNED_IN = web.RequestKey("signed_in", SignedIn)
+# Methods that change state: with a session they must repeat its CSRF token.
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+CSRF_HEADER = "X-CSRF-Token"
 AUTH_LIMITER = web.AppKey("auth_limiter", AuthFailureLimiter)
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -103,16 +110,51 @@ def check_size(request: web.Request) -> None:
 
 @web.middleware
 async def authenticate(request: web.Request, handler: Any) -> web.StreamResponse:
-    """Checks the bearer key against the role the route requires (see routing.Routes)."""
+    """Checks the caller, by key or session, against the role the route requires (see routing.Routes)."""
     route_handler = getattr(request.match_info, "handler", None)
     required: Role | None = getattr(route_handler, ROLE_ATTR, None)
     if required is None:
         return await handler(request)
-    principal = await key_principal(request, bearer(request))
+    principal = await request_principal(request)
     if principal.role < required:
-        raise ApiError("forbidden", f"this needs the {required.name} role; your key is {principal.role.name}")
+        held = "your key is" if principal.key_id else "you are"
+        raise ApiError("forbidden", f"this needs the {required.name} role; {held} {principal.role.name}")
     request[PRINCIPAL] = principal
     return await handler(request)
+
+
+async def request_principal(request: web.Request) -> Principal:
+    """The bearer key's principal when the request sends a key; else its session cookie's,
+    which on a POST, PUT, PATCH or DELETE needs the session's CSRF token in X-CSRF-Token."""
+    token = request.cookies.get(sessions.COOKIE)
+    if "Authorization" in request.headers or not token:
+        return await key_principal(request, bearer(request))
+    signed_in = await signed_in_by(request, token)
+    if request.method in UNSAFE_METHODS:
+        check_csrf(signed_in, request.headers.get(CSRF_HEADER))
+    if signed_in.principal is None:
+        raise ApiError("forbidden", "there is no tenant yet: create one (POST /v1/tenants or alertflow init)")
+    request[SIGNED_IN] = signed_in
+    return signed_in.principal
+
+
+async def signed_in_by(request: web.Request, token: str) -> SignedIn:
+    """The live session of the cookie's token; 401 (counted like a bad key) when it has ended."""
+    address = admitted(request)
+    svc = services(request)
+    signed_in = await sessions.resolve(svc.database, token, svc.clock.now(), svc.config.sessions)
+    if signed_in is None:
+        request.app[AUTH_LIMITER].failed(address, "")
+        # The browser is told to drop the cookie, so it stops sending a dead session.
+        expired = f"{sessions.COOKIE}=; Max-Age=0; Path=/; HttpOnly; SameSite=Lax"
+        raise ApiError("unauthorized", "the session has ended: sign in again", headers={"Set-Cookie": expired})
+    return signed_in
+
+
+def check_csrf(signed_in: SignedIn, given: str | None) -> None:
+    """403 unless ``given`` is the session's CSRF token (a page of another site cannot read it)."""
+    if not given or not hmac.compare_digest(given.encode(), signed_in.csrf_token.encode()):
+        raise ApiError("forbidden", f"send the session's CSRF token in {CSRF_HEADER} (GET /v1/session shows it)")
 
 
 def bearer(request: web.Request, what: str = "api key") -> str:
@@ -149,6 +191,19 @@ def forwarded_client(peer: str, forwarded_for: Iterable[str], trusted: Sequence[
             break
         client = forwarded
     return str(client)
+
+
+def is_https(request: web.Request) -> bool:
+    """Whether the browser reached us over https: directly, by the word of a trusted proxy
+    (``X-Forwarded-Proto``, as the nginx site in packaging/ sets it), or by ``public_url``."""
+    server = services(request).config.server
+    if request.secure or (server.public_url or "").lower().startswith("https:"):
+        return True
+    peer = _ip(request.remote or "")
+    if peer is None or not any(peer in network for network in server.trusted_proxies):
+        return False
+    # The first value is what the outermost proxy saw; only a trusted peer's word is taken.
+    return request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower() == "https"
 
 
 def _ip(text: str) -> IPAddress | None:

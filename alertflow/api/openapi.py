@@ -129,11 +129,16 @@ def responses(route: Route) -> dict[str, Any]:
         if route.content is not None:
             answer["content"] = {route.content: {"schema": route.response} if route.response else {}}
         out[str(status)] = answer
+    if route.form:
+        out["303"] = {"description": "See Other: where a browser goes next (Location)", "content": {"text/html": {}}}
     for code in problem_codes(route):
         status, title = CATALOGUE[code]
-        answer = out.setdefault(
-            str(status),
-            {"description": "", "content": {PROBLEM_CONTENT_TYPE: {"schema": PROBLEM_REF}}},
-        )
+        answer = out.setdefault(str(status), {"description": ""})
+        # A page's error (the invite page's 404) or a form's (the sign-in form again, with a
+        # 401) is a page for a browser and a problem for other clients.
+        content = answer.setdefault("content", {})
+        content[PROBLEM_CONTENT_TYPE] = {"schema": PROBLEM_REF}
+        if route.form:
+            content["text/html"] = {}
         answer["description"] = "; ".join(filter(None, (answer["description"], f"{code}: {title}")))
     return dict(sorted(out.items()))

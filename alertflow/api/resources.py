@@ -10,14 +10,20 @@ from . import (
     dashboard,
     dlq,
     inbox,
+    members,
     notifications,
     operations,
     outbox,
     preferences,
     receipts,
     schedules,
+<<<<<<< HEAD
     suppressions,
+=======
+    signin,
+>>>>>>> people
     templates,
+    tenants,
     topics,
     unsubscribe,
     users,
@@ -42,4 +48,7 @@ ROUTE_TABLES = (
     inbox.api,
     batches.api,
     schedules.api,
+    signin.api,
+    members.api,
+    tenants.api,
 )

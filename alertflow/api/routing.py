@@ -61,6 +61,9 @@ class RouteOptions(TypedDict, total=False):
     problems: tuple[str, ...]  # catalogue codes beyond those the route's shape implies (openapi.py)
     query: tuple[Param, ...]
     summary: str | None  # a sentence for the docs; else the docstring's first line
+    # A page's form posts here: a browser (Accept: text/html) gets pages and a 303 See Other,
+    # any other client the documented JSON and problems.
+    form: bool
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,7 @@ class Route:
     problems: tuple[str, ...] = ()
     query: tuple[Param, ...] = ()
     summary: str | None = None
+    form: bool = False
 
     @property
     def path_params(self) -> list[str]:

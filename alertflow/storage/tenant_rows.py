@@ -50,3 +50,22 @@ async def key_holder(db: Database, secret_hash: str) -> KeyHolder | None:
         "SELECT id, tenant_id, role FROM api_keys WHERE secret_hash = ? AND revoked_at IS NULL", (secret_hash,)
     )
     return KeyHolder(row["id"], row["tenant_id"], row["role"]) if row else None
+
+
+@dataclass(frozen=True)
+class TenantRow:
+    tenant_id: str
+    name: str
+    created_at: float
+
+
+async def all_tenants(db: Database) -> list[TenantRow]:
+    """Every tenant, oldest first."""
+    rows = await db.fetchall("SELECT id, name, created_at FROM tenants ORDER BY created_at, id")
+    return [TenantRow(r["id"], r["name"], r["created_at"]) for r in rows]
+
+
+def first_tenant(tx: Tx) -> str | None:
+    """The oldest tenant's id (``init``'s ``default``), or None before there is one."""
+    row = tx.execute("SELECT id FROM tenants ORDER BY created_at, id LIMIT 1").fetchone()
+    return str(row[0]) if row else None

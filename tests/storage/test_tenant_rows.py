@@ -32,3 +32,15 @@ async def test_an_issued_key_is_found_by_its_hash_with_its_tenant_and_role(datab
     )
     assert await tenant_rows.key_holder(database, "hash-1") == tenant_rows.KeyHolder("key_1", tenant_id, "admin")
     assert await tenant_rows.key_holder(database, "hash-2") is None
+
+
+async def test_tenants_are_listed_oldest_first(database: Database) -> None:
+    assert await database.write(tenant_rows.first_tenant) is None
+
+    def two(tx: Tx) -> None:
+        tenant_rows.add_tenant(tx, "ten_b", "later", 2.0)
+        tenant_rows.add_tenant(tx, "ten_a", "first", 1.0)
+
+    await database.write(two)
+    assert [t.name for t in await tenant_rows.all_tenants(database)] == ["first", "later"]
+    assert await database.write(tenant_rows.first_tenant) == "ten_a"

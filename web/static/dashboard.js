@@ -1,4 +1,5 @@
-// AlertFlow dashboard: plain JS over the REST API, with the API key kept in this browser.
+// AlertFlow dashboard: plain JS over the REST API, with the API key kept in this browser or
+// the session of a member signed in at /login.
 "use strict";
 
 const KEY = "alertflow.apiKey";
@@ -24,9 +25,14 @@ function say(message, error = false) {
   say.timer = setTimeout(() => status.classList.remove("shown"), error ? 8000 : 3500);
 }
 
+// GET /v1/session's answer while signed in: the cookie authenticates, and every request that
+// changes something repeats the session's CSRF token.
+let session = null;
+
 async function api(path, options = {}, key = localStorage.getItem(KEY)) {
-  if (!key) throw new Error("Enter an API key first.");
-  const headers = { Authorization: `Bearer ${key}` };
+  if (!key && !session) throw new Error("Enter an API key first.");
+  const headers = key ? { Authorization: `Bearer ${key}` } : {};
+  if (!key && (options.method || "GET") !== "GET") headers["X-CSRF-Token"] = session.csrf_token;
   if (options.body !== undefined) headers["Content-Type"] = "application/json";
   const resp = await fetch(path, { ...options, headers,
     body: options.body === undefined ? undefined : JSON.stringify(options.body) });
@@ -297,8 +303,9 @@ async function route() {
   for (const link of document.querySelectorAll("nav a")) {
     link.classList.toggle("active", link.getAttribute("href") === `#/${name}`);
   }
-  if (!localStorage.getItem(KEY)) {
-    view.innerHTML = '<div class="empty">Enter an API key above (alertflow init prints one) to see your tenant.</div>';
+  if (!localStorage.getItem(KEY) && !session) {
+    view.innerHTML = '<div class="empty">Enter an API key above (alertflow init prints one) to see your tenant,'
+      + ' or <a href="/login">sign in</a>.</div>';
     return;
   }
   try {
@@ -334,4 +341,20 @@ document.getElementById("forget-key").addEventListener("click", () => {
   route();
 });
 window.addEventListener("hashchange", route);
-route();
+
+// Sign-in sets a cookie this script may read beside the session's (which it may not): only
+// then is there a session to ask about.
+const SIGNED_IN = "alertflow_csrf=";
+
+async function start() {
+  const resp = document.cookie.split("; ").some((c) => c.startsWith(SIGNED_IN)) ? await fetch("/v1/session") : null;
+  if (resp && !resp.ok) document.cookie = `${SIGNED_IN}; Max-Age=0; Path=/`;  // the session has ended
+  if (resp && resp.ok) {
+    session = await resp.json();
+    document.getElementById("who").textContent = session.email;
+    document.querySelector("#signout [name=csrf_token]").value = session.csrf_token;
+    document.getElementById("signout").hidden = false;
+  }
+  route();
+}
+start();
