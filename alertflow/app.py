@@ -14,11 +14,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-<<<<<<< HEAD
-from .api import dashboard, operations, receipts
-=======
-from .api import dashboard, operations, signin
->>>>>>> people
+from .api import dashboard, operations, receipts, signin
 from .api.context import AUTH_CACHE_SECONDS, SERVICES, Services
 from .api.headers import security_headers
 from .api.middleware import AUTH_LIMITER, MIB, PARSER_LIMITS, authenticate, problems

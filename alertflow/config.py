@@ -117,7 +117,6 @@ class CacheConfig(_Section):
     channel_setups: int = Field(1000, ge=1)
 
 
-<<<<<<< HEAD
 class ReceiptsConfig(_Section):
     """Bounce, complaint and delivery reports from SES (through SNS) and SendGrid."""
 
@@ -135,7 +134,8 @@ class ReceiptsConfig(_Section):
             if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
                 raise ValueError(f"{url!r} is not an http(s) URL")
         return value
-=======
+
+
 class SessionsConfig(_Section):
     """Signed-in browsers (the dashboard): how long a session lasts, links that set a
     password, and failed sign-ins per account (per address they count in [limits])."""
@@ -150,7 +150,6 @@ class SessionsConfig(_Section):
     account_failures: int = Field(10, ge=0)  # 0: no limit
     account_failure_window_seconds: float = Field(900, gt=0)
     account_block_seconds: float = Field(900, gt=0)
->>>>>>> people
 
 
 # The [storage] url schemes: SQLite's file in data_dir, or one PostgreSQL shared by every node.
@@ -230,11 +229,10 @@ class Config(_Section):
     log: LogConfig = LogConfig()
     security: SecurityConfig = SecurityConfig()
     cache: CacheConfig = CacheConfig()
-<<<<<<< HEAD
     receipts: ReceiptsConfig = ReceiptsConfig()
-=======
+
+
     sessions: SessionsConfig = SessionsConfig()
->>>>>>> people
     storage: StorageConfig = StorageConfig()
     # channel -> ordered provider entries ({"type": ..., **settings}); validated against
     # the installed providers by ProviderRegistry.validate, which knows their settings.

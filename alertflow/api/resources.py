@@ -17,11 +17,8 @@ from . import (
     preferences,
     receipts,
     schedules,
-<<<<<<< HEAD
     suppressions,
-=======
     signin,
->>>>>>> people
     templates,
     tenants,
     topics,
