@@ -231,7 +231,6 @@ class Config(_Section):
     cache: CacheConfig = CacheConfig()
     receipts: ReceiptsConfig = ReceiptsConfig()
 
-
     sessions: SessionsConfig = SessionsConfig()
     storage: StorageConfig = StorageConfig()
     # channel -> ordered provider entries ({"type": ..., **settings}); validated against

@@ -14,6 +14,7 @@ from ..recipients import categories
 from ..recipients.categories import BUILTIN, Category
 from ..storage import category_rows
 from ..tenants import Role
+from .audit import audited
 from .context import services
 from .middleware import json_response, principal, read_model, read_only, same_as_path
 from .routing import ITEMS, STRING, Routes, obj
@@ -77,7 +78,16 @@ async def put_category(request: web.Request) -> web.Response:
     body = await read_model(request, CategoryIn)
     same_as_path(request, "key", body.key)
     row, now = category_rows.CategoryRow(key, body.priority, body.opt_out_allowed, body.name), svc.clock.now()
-    await svc.database.write(lambda tx: category_rows.put(tx, tenant_id, row, now))
+    after = {"priority": body.priority, "opt_out_allowed": body.opt_out_allowed, "name": body.name}
+    await svc.database.write(
+        audited(
+            request,
+            "category.update",
+            ("category", key),
+            lambda tx: category_rows.put(tx, tenant_id, row, now),
+            after=after,
+        )
+    )
     svc.coordinator.invalidate(Cache.SETTINGS, categories.cache_key(tenant_id))
     return json_response(shape(Category(key, body.priority, body.opt_out_allowed), True))
 
@@ -86,7 +96,9 @@ async def put_category(request: web.Request) -> web.Response:
 async def delete_category(request: web.Request) -> web.Response:
     """Remove the tenant's definition of a category; a built-in falls back to its default."""
     svc, tenant_id, key = services(request), principal(request).tenant_id, request.match_info["key"]
-    deleted = await svc.database.write(lambda tx: category_rows.delete(tx, tenant_id, key))
+    deleted = await svc.database.write(
+        audited(request, "category.delete", ("category", key), lambda tx: category_rows.delete(tx, tenant_id, key))
+    )
     svc.coordinator.invalidate(Cache.SETTINGS, categories.cache_key(tenant_id))
     if not deleted:
         raise ApiError("not-found", f"the tenant has no category {key!r} of its own")

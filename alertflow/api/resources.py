@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from . import (
     analytics,
+    audit,
     batches,
     categories,
     channels,
@@ -17,8 +18,8 @@ from . import (
     preferences,
     receipts,
     schedules,
-    suppressions,
     signin,
+    suppressions,
     templates,
     tenants,
     topics,
@@ -38,6 +39,7 @@ ROUTE_TABLES = (
     templates.api,
     receipts.api,
     suppressions.api,
+    audit.api,
     channels.api,
     analytics.api,
     unsubscribe.api,
