@@ -31,6 +31,7 @@ from .inbox.hub import HUB, Hub, item_listener
 from .intake.fanout import FanOut
 from .intake.scheduler import Scheduler
 from .message import CHANNELS
+from .ops.purge import Purger
 from .providers.amazon_sns import SnsVerifier
 from .providers.channel_setup import ChannelProviders
 from .providers.interface import ProviderContext
@@ -122,6 +123,7 @@ def create_app(
         limiter=PublishLimiter(config.limits, coordinator),
         coordinator=coordinator,
     )
+    svc.purger = Purger(database, config.retention, clock.now, svc.metrics.purged)
     coordinator.on_invalidate(Cache.SETTINGS, settings_cache.drop)
     coordinator.on_invalidate(Cache.KEYS, svc.auth_cache.drop)
     coordinator.on_invalidate(Cache.BATCH_COUNTS, svc.batch_counts.drop)
@@ -208,7 +210,9 @@ def create_app(
         svc.scheduler = None
         runner.stop()
 
-    app.cleanup_ctx.extend([svc.metrics.loop_lag.running, storage, providers, hub.running, workers, fanout, scheduling])
+    app.cleanup_ctx.extend(
+        [svc.metrics.loop_lag.running, storage, providers, hub.running, workers, fanout, scheduling, svc.purger.running]
+    )
     return app
 
 

@@ -17,5 +17,5 @@ CREATE TABLE audit_entries (
     after         TEXT
 );
 CREATE INDEX audit_entries_tenant ON audit_entries(tenant_id, seq);
--- Retention deletes the oldest first, across tenants.
-CREATE INDEX audit_entries_at ON audit_entries(at);
+-- Retention deletes a tenant's oldest first.
+CREATE INDEX audit_entries_age ON audit_entries(tenant_id, at);
