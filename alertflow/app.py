@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import functools
+import hashlib
+import hmac
 import logging
 import os
 import secrets
@@ -22,15 +24,18 @@ from .api.rate_limits import AuthFailureLimiter, PublishLimiter
 from .api.resources import ROUTE_TABLES
 from .cache import TtlCache
 from .clock import Clock
+from .cluster import ClusterCoordinator
 from .config import Config, ConfigError
-from .coordination import Cache, InProcessCoordinator
+from .coordination import Cache, Coordinator, InProcessCoordinator
+from .delivery import status_events, status_sending
 from .delivery.deliverer import Deliverer
 from .delivery.renderer import Renderer
 from .delivery.workers import ChannelPool, Stopped, WorkerPools
 from .inbox.hub import HUB, Hub, item_listener
 from .intake.fanout import FanOut
 from .intake.scheduler import Scheduler
-from .message import CHANNELS
+from .keys import KeyUsage
+from .message import CHANNELS, STATUS_CHANNEL
 from .ops.purge import Purger
 from .providers.amazon_sns import SnsVerifier
 from .providers.channel_setup import ChannelProviders
@@ -40,7 +45,9 @@ from .providers.registry import ProviderRegistry
 from .providers.sealing import Sealer
 from .recipients import categories, suppression_list
 from .recipients.unsubscribe import Links
+from .storage import cluster_checks
 from .storage.backend import database_for
+from .storage.database import Database
 from .templates.sandbox import size_caches
 from .templates.store import TemplateStore
 
@@ -48,6 +55,9 @@ log = logging.getLogger("alertflow.app")
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 # A node id's randomness: enough that nodes sharing one database never draw the same.
 NODE_ID_BYTES = 8
+# What the secret key's digest is taken of: the digest shows other nodes whether theirs is the
+# same, and the key stays secret (HMAC, not a hash of the key alone).
+SECRET_KEY_CHECK = b"alertflow: every node of a cluster has this secret key"
 
 
 class DataDirInUse(RuntimeError):
@@ -82,6 +92,18 @@ def node_id(data_dir: Path) -> str:
         return made
 
 
+async def same_secret_key(database: Database, config: Config) -> None:
+    """Refuse to start a node whose secret key differs from the other nodes': it could not
+    unseal the providers' credentials they stored, nor accept their inbox tokens and links."""
+    assert config.server.secret_key
+    digest = hmac.new(config.server.secret_key.encode(), SECRET_KEY_CHECK, hashlib.sha256).hexdigest()
+    if await database.write(lambda tx: cluster_checks.agreed(tx, "secret_key", digest)) != digest:
+        raise ConfigError(
+            "server.secret_key: differs from the key of the nodes already on this database;"
+            " give every node the same one (README, Scaling out)"
+        )
+
+
 def create_app(
     config: Config,
     registry: ProviderRegistry | None = None,
@@ -93,16 +115,21 @@ def create_app(
     ``resolve`` is how outbound host names are looked up (tests play a rebinding DNS with it).
     """
     clock = clock or Clock()
-    # First: every part below that acts on a signal subscribes to it here or in its constructor.
-    coordinator = InProcessCoordinator(clock.now)
-    registry = registry or ProviderRegistry.from_entry_points()
     database = database_for(config.storage, config.database_path)
+    # Before the parts: every part below that acts on a signal subscribes to it here or in its
+    # constructor. Nodes sharing a PostgreSQL database hear each other's signals.
+    coordinator: Coordinator = InProcessCoordinator(clock.now)
+    if config.storage.postgresql:
+        coordinator = ClusterCoordinator(config.storage.url, config.storage.password(), database, clock.now)
+    registry = registry or ProviderRegistry.from_entry_points()
     guard = OutboundGuard(parse_networks(config.security.allowed_private_networks), resolve)
     context = ProviderContext(database=database, public_url=config.server.public_url, guard=guard)
     if not config.server.secret_key:
         raise ConfigError("server.secret_key: not set and not found in the data dir; run `alertflow init`")
     # Validates [providers.*] now, before serving.
-    channels = ChannelProviders(config, registry, context, Sealer(config.server.secret_key))
+    sealer = Sealer(config.server.secret_key)
+    context.extras[status_sending.EXTRAS_KEY] = status_sending.Sending(sealer, config.webhooks, clock.now)
+    channels = ChannelProviders(config, registry, context, sealer)
     size_caches(config.cache.templates)  # the compile caches are the process's own
     template_store = TemplateStore(database, config.cache.template_versions)
     settings_cache = TtlCache(max_entries=config.cache.settings)
@@ -122,6 +149,7 @@ def create_app(
         auth_cache=TtlCache(AUTH_CACHE_SECONDS, clock.now, config.cache.keys),
         limiter=PublishLimiter(config.limits, coordinator),
         coordinator=coordinator,
+        key_usage=KeyUsage(clock.now),
     )
     svc.purger = Purger(database, config.retention, clock.now, svc.metrics.purged)
     coordinator.on_invalidate(Cache.SETTINGS, settings_cache.drop)
@@ -129,6 +157,11 @@ def create_app(
     coordinator.on_invalidate(Cache.BATCH_COUNTS, svc.batch_counts.drop)
     coordinator.on_invalidate(Cache.CHANNELS, lambda key: channels.changed(*key))
     coordinator.on_invalidate(Cache.TEMPLATES, lambda key: template_store.forget(*key))
+    coordinator.on_invalidate(Cache.WEBHOOKS, lambda key: status_events.forget(str(key)))
+    for clear in (settings_cache.clear, svc.auth_cache.clear, svc.batch_counts.clear):
+        coordinator.on_resync(clear)
+    coordinator.on_resync(channels.forget_all)
+    coordinator.on_resync(template_store.forget_all)
 
     app = web.Application(
         middlewares=[problems, authenticate],
@@ -160,6 +193,19 @@ def create_app(
             # The last thing a stop does, so an operator (or systemd's journal) sees it ended.
             log.info("stopped", extra={"drained": stopped.drained, "released": stopped.released})
 
+    async def key_use(app: web.Application) -> AsyncIterator[None]:
+        async for _ in svc.key_usage.running(database):
+            yield
+
+    async def cluster(app: web.Application) -> AsyncIterator[None]:
+        if not isinstance(coordinator, ClusterCoordinator):
+            yield
+            return
+        await same_secret_key(database, config)
+        await coordinator.start(node_id(config.server.data_dir))
+        yield
+        await coordinator.stop()
+
     async def providers(app: web.Application) -> AsyncIterator[None]:
         async with channels.connected():
             yield
@@ -176,10 +222,11 @@ def create_app(
             listed=functools.partial(suppression_list.reason, settings_cache, database),
         )
         concurrency, node = config.workers.model_dump(), node_id(config.server.data_dir)
+        concurrency[STATUS_CHANNEL] = config.webhooks.concurrency
         pools = WorkerPools(
             [
                 ChannelPool(c, concurrency[c], database, deliverer, clock.now, config.queue.lease_seconds, node)
-                for c in CHANNELS
+                for c in (*CHANNELS, STATUS_CHANNEL)
             ],
             database,
             clock.now,
@@ -211,7 +258,18 @@ def create_app(
         runner.stop()
 
     app.cleanup_ctx.extend(
-        [svc.metrics.loop_lag.running, storage, providers, hub.running, workers, fanout, scheduling, svc.purger.running]
+        [
+            svc.metrics.loop_lag.running,
+            storage,
+            cluster,
+            key_use,
+            providers,
+            hub.running,
+            workers,
+            fanout,
+            scheduling,
+            svc.purger.running,
+        ]
     )
     return app
 

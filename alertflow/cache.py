@@ -142,3 +142,6 @@ class TtlCache:
 
     def drop(self, key: Hashable) -> None:
         self._entries.drop(key)
+
+    def clear(self) -> None:
+        self._entries.clear()

@@ -21,8 +21,8 @@ from typing import Any, TypeVar
 
 import click
 
-from . import __version__, members, passwords, tenants
-from .config import SECRET_KEY_FILE, Config, ConfigError, ensure_secret_key, find_config_file, load
+from . import __version__, keys, members, passwords, tenants
+from .config import POSTGRESQL_SCHEMES, SECRET_KEY_FILE, Config, ConfigError, ensure_secret_key, find_config_file, load
 from .delivery import dlq
 from .storage import jobs, member_rows, offline, tenant_rows
 from .storage.backup import BackupFailed
@@ -136,7 +136,14 @@ def initialise(config: Config) -> tuple[str, str | None, str | None]:
             member_id = operator.member_id if operator else members.create(tx, FIRST_OPERATOR, None, None, now)
             return tenant_id, key.api_key, members.new_link(tx, member_id, now, config.sessions.invite_ttl_seconds)
 
-        tenant_id, api_key, token = session.write(first_run)
+        try:
+            tenant_id, api_key, token = session.write(first_run)
+        except Exception:  # DuplicateTenant, or the database's unique name: which one is a race
+            # Nodes of a cluster starting at once on an empty database: another made it first.
+            existing = session.read(lambda tx: tenant_rows.tenant_id_of(tx, tenants.DEFAULT_TENANT))
+            if existing is None:
+                raise
+            return existing, None, None
         return tenant_id, api_key, members.link_url(config.server.base_url, token)
 
 
@@ -245,6 +252,8 @@ def serve(config_path: str | None, data_dir: str | None, host: str | None, port:
         )
     except DataDirInUse as exc:
         fail(str(exc))
+    except ConfigError as exc:  # found at start-up: a cluster node's secret key, say
+        fail(f"config error: {exc}", 2)
     except OSError as exc:
         fail(f"cannot listen on {config.server.host}:{config.server.port}: {exc.strerror or exc}")
 
@@ -319,6 +328,43 @@ def keys_create(
         click.echo(json.dumps({"api_key": key.api_key, "role": role}))
     else:
         click.echo(f"API key ({role}, shown once): {key.api_key}")
+
+
+@keys_group.command("list")
+@common_options
+@click.option("--tenant", "tenant_ref", default=None, help="Tenant id or name (default: all).")
+@click.option("--json", "as_json", is_flag=True)
+def keys_list(config_path: str | None, data_dir: str | None, tenant_ref: str | None, as_json: bool) -> None:
+    """Unrevoked API keys, oldest first; last use is written by a running server about once a minute."""
+    config = settings(config_path, data_dir)
+    with database(config) as session:
+        tenant_id = session.read(lambda tx: tenant_rows.tenant_id_of(tx, tenant_ref)) if tenant_ref else None
+        if tenant_ref and tenant_id is None:
+            fail(f"no tenant {tenant_ref!r}")
+        found = session.read(lambda tx: tenant_rows.keys_for_write(tx, tenant_id))
+    items = [{**keys.shape(k), "tenant_id": k.tenant_id} for k in found]
+    if as_json:
+        click.echo(json.dumps(items))
+        return
+    for i in items:
+        used = i["last_used_at"] or "never used"
+        click.echo(f"{i['prefix']}  {i['role']:<6}  {i['tenant_id']}  {i['created_at']}  {used}  {i['name'] or ''}")
+
+
+@keys_group.command("revoke")
+@click.argument("prefix")
+@common_options
+def keys_revoke(prefix: str, config_path: str | None, data_dir: str | None) -> None:
+    """Revoke a key by its prefix (af_xxxxxxxx); a running server refuses it within 10 seconds."""
+    config = settings(config_path, data_dir)
+    with database(config) as session:
+        try:
+            session.write(lambda tx: keys.revoke(tx, prefix, time.time(), None, None))
+        except keys.UnknownKey:
+            fail(f"no unrevoked key has the prefix {prefix!r}")
+        except keys.AmbiguousPrefix:
+            fail(f"several keys share the prefix {prefix!r}")
+    click.echo(f"Revoked {prefix}.")
 
 
 @main.group("plugins")
@@ -504,6 +550,11 @@ def show_progress(copied: int, total: int) -> None:
 
 @main.command()
 @click.option("--url", default=None, help="Target a running server instead of an embedded one.")
+@click.option(
+    "--storage-url",
+    default=None,
+    help='The embedded server\'s [storage] url, e.g. "postgresql://user@host/db" (default: SQLite in its data dir).',
+)
 @click.option("--api-key", default=None, help="With --url: a key of the tenant to publish as.")
 @click.option("-n", "--requests", default=20000, show_default=True, help="Publishes in the closed-loop run.")
 @click.option("-c", "--concurrency", default=50, show_default=True, help="Clients in the closed-loop run.")
@@ -524,6 +575,8 @@ def show_progress(copied: int, total: int) -> None:
 @click.option(
     "--topic-subscribers", default=0, show_default=True, help="Subscribers of a topic to bulk-send to (0: skip)."
 )
+@click.option("--digest", default=0, show_default=True, help="Events to publish as digests (0: skip).")
+@click.option("--digest-recipients", default=1, show_default=True, help="Recipients the --digest events go to.")
 @click.option(
     "--smtp",
     is_flag=True,
@@ -552,11 +605,16 @@ def bench(config_path: str | None, data_dir: str | None, **options: Any) -> None
 
     from .ops.bench import FROZEN
     from .ops.bench import bench as run_bench
+    from .ops.bench_digest import scenario as digest_scenario
 
     config_path, data_dir = given("config_path", config_path), given("data_dir", data_dir)
-    args = SimpleNamespace(**options, config_file=None, data_dir=None)
+    args = SimpleNamespace(**options, config_file=None, data_dir=None, scenarios=[])
+    if args.digest:  # its section comes after the others, on the same server
+        args.scenarios.append(digest_scenario(args.digest, args.digest_recipients, args.concurrency))
     if args.url and not args.api_key:
         fail("--url needs --api-key", 2)
+    if args.storage_url and (args.url or args.topic_subscribers or args.smtp):
+        fail("--storage-url sets up the embedded server's database; not with --url, --topic-subscribers or --smtp", 2)
     if args.url and (config_path or data_dir):
         fail("--config and --data-dir set up the embedded server; --url targets a running one", 2)
     if config_path:
@@ -591,6 +649,56 @@ def smtp_bench(args: Any) -> dict[str, Any]:
             return await run_smtp_bench(Path(tmp), args.smtp_messages, args.smtp_connections, args.concurrency)
 
     return asyncio.run(run())
+
+
+@main.group("storage")
+@common_options
+def storage_group(config_path: str | None, data_dir: str | None) -> None:
+    """Where the data lives: moving an install to PostgreSQL."""
+
+
+@storage_group.command("copy")
+@click.option("--to", "url", required=True, help="An EMPTY PostgreSQL database: postgresql://user@host/db")
+@common_options
+def storage_copy(url: str, config_path: str | None, data_dir: str | None) -> None:
+    """Copy this SQLite install into an empty PostgreSQL database (the server stopped).
+
+    Every table in one transaction, verified by row counts; then set [storage] url to it and
+    start the nodes (README, "Scaling out"). The password comes from the URL or $PGPASSWORD."""
+    from .app import DataDirInUse, lock_data_dir
+    from .storage import transfer
+
+    config = settings(config_path, data_dir)
+    if config.storage.postgresql:
+        fail("this install already keeps its data in PostgreSQL ([storage] url): nothing to copy", 2)
+    if not url.startswith(POSTGRESQL_SCHEMES):
+        fail(f"--to: expected a postgresql:// URL, got {url!r}", 2)
+    if not config.database_path.exists():
+        fail(f"no database at {config.database_path}")
+    try:
+        lock = lock_data_dir(config.server.data_dir)  # held for the copy: no server starts meanwhile
+    except DataDirInUse:
+        fail(
+            f"alertflow serve is running on {config.server.data_dir}: stop it first, so nothing changes during the copy"
+        )
+        return
+    started = time.monotonic()
+    try:
+        copied = transfer.copy_to_postgresql(
+            config.database_path, url, None, lambda c: click.echo(f"{c.table}: {c.rows} rows")
+        )
+    except transfer.CopyRefused as exc:
+        fail(f"storage copy: {exc}; nothing was copied")
+        return
+    except SchemaTooNew as exc:
+        fail(str(exc), 2)
+        return
+    finally:
+        os.close(lock)
+    click.echo(
+        f"Copied {sum(c.rows for c in copied)} rows in {len(copied)} tables, counts verified,"
+        f" in {time.monotonic() - started:.1f} s. Now set [storage] url to it and start the nodes."
+    )
 
 
 def add_plugin_commands(group: click.Group) -> None:

@@ -167,6 +167,19 @@ class SessionsConfig(_Section):
     account_block_seconds: float = Field(900, gt=0)
 
 
+class WebhooksConfig(_Section):
+    """Status webhooks (README "Status webhooks"): how they are sent, and when an endpoint
+    that keeps failing is disabled."""
+
+    # Events sent at once: each waits on a tenant's receiver, which may be slow.
+    concurrency: int = Field(16, ge=1)
+    timeout_seconds: float = Field(10, gt=0)
+    # An endpoint failing every attempt for this long is disabled (PATCH re-enables it); 0: never.
+    disable_after_hours: float = Field(72, ge=0)
+    # After rotate-secret, events are signed with the old secret too for this long.
+    secret_rollover_hours: float = Field(24, ge=0)
+
+
 # The [storage] url schemes: SQLite's file in data_dir, or one PostgreSQL shared by every node.
 SQLITE_URL = "sqlite:"
 POSTGRESQL_SCHEMES = ("postgresql://", "postgres://")
@@ -248,6 +261,7 @@ class Config(_Section):
 
     retention: RetentionConfig = RetentionConfig()
     sessions: SessionsConfig = SessionsConfig()
+    webhooks: WebhooksConfig = WebhooksConfig()
     storage: StorageConfig = StorageConfig()
     # channel -> ordered provider entries ({"type": ..., **settings}); validated against
     # the installed providers by ProviderRegistry.validate, which knows their settings.

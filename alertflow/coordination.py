@@ -1,9 +1,13 @@
 """The coordinator: the one seam for what one node tells the parts that act on it.
 
-Four signals and one shared state, each typed, each sent *after* the commit it reports:
+Signals and one shared state, each typed, each sent *after* the commit it reports:
 
 - ``jobs_ready(channels)`` / ``jobs_waiting()``: ready jobs were committed, so idle worker
   pools claim now; a waiting job was committed, so the queue timer looks again sooner.
+- ``batches_waiting()``: a bulk batch was committed, so every fan-out looks for work.
+- ``schedule_changed(id, cron, timezone)``: a schedule was created, resumed (cron set) or
+  paused or deleted (cron None), so every scheduler re-arms or drops its timer.
+- ``user_erased(tenant, user)``: every hub closes the user's sockets.
 - ``inbox_item(tenant, user, item_id)`` / ``inbox_changed(tenant, user, event)``: an in-app
   item was stored, or read, read-all or archived: every hub pushes it to the user's sockets.
 - ``invalidate(cache, key)``: a write made a cached read stale: every holder drops the entry.
@@ -11,7 +15,9 @@ Four signals and one shared state, each typed, each sent *after* the commit it r
   holds, so that it can be shared where the nodes are.
 
 Parts that act subscribe with ``on_*``; whoever commits calls the signal and never the part
-itself, so a signal raised on one node can reach the handlers of every node.
+itself, so a signal raised on one node can reach the handlers of every node. ``on_resync``
+handlers run when this node may have missed signals (a cluster node's link to the others
+was cut): they drop every cached entry and look for work as if signalled.
 ``InProcessCoordinator`` calls the handlers at once, in the caller's call: one process
 serves a data dir, and publish→sent latency keeps no extra hop. A cluster coordinator
 (LISTEN/NOTIFY on PostgreSQL) sends each signal to the other nodes as well.
@@ -33,6 +39,10 @@ JobsWaiting = Callable[[], None]
 InboxItem = Callable[[str, str, str], None]  # tenant_id, user_id, item_id
 InboxChanged = Callable[[str, str, Event], None]  # tenant_id, user_id, event
 Invalidate = Callable[[CacheKey], None]
+BatchesWaiting = Callable[[], None]
+ScheduleChanged = Callable[[str, str | None, str | None], None]  # schedule id, cron, timezone
+UserErased = Callable[[str, str], None]  # tenant_id, user_id
+Resync = Callable[[], None]
 
 
 class Cache(enum.StrEnum):
@@ -43,6 +53,7 @@ class Cache(enum.StrEnum):
     CHANNELS = "channels"  # (tenant_id, channel): a tenant's provider set-up
     TEMPLATES = "templates"  # (tenant_id, key): a deleted template's versions
     KEYS = "keys"  # an API key's hash (tenants.hash_key): a revoked key stops at once
+    WEBHOOKS = "webhooks"  # tenant id: which status events its endpoints take
 
 
 class Limit(enum.StrEnum):
@@ -57,6 +68,9 @@ class Coordinator(Protocol):
     def inbox_item(self, tenant_id: str, user_id: str, item_id: str) -> None: ...
     def inbox_changed(self, tenant_id: str, user_id: str, event: Event) -> None: ...
     def invalidate(self, cache: Cache, key: CacheKey) -> None: ...
+    def batches_waiting(self) -> None: ...
+    def schedule_changed(self, schedule_id: str, cron: str | None, timezone: str | None) -> None: ...
+    def user_erased(self, tenant_id: str, user_id: str) -> None: ...
 
     async def take(self, limit: Limit, key: str, rate: float, burst: float) -> float:
         """Take a token from ``key``'s bucket: 0.0, or the seconds until one will be there
@@ -68,6 +82,10 @@ class Coordinator(Protocol):
     def on_inbox_item(self, handler: InboxItem) -> None: ...
     def on_inbox_changed(self, handler: InboxChanged) -> None: ...
     def on_invalidate(self, cache: Cache, handler: Invalidate) -> None: ...
+    def on_batches_waiting(self, handler: BatchesWaiting) -> None: ...
+    def on_schedule_changed(self, handler: ScheduleChanged) -> None: ...
+    def on_user_erased(self, handler: UserErased) -> None: ...
+    def on_resync(self, handler: Resync) -> None: ...
 
 
 class InProcessCoordinator:
@@ -81,6 +99,10 @@ class InProcessCoordinator:
         self._inbox_item: list[InboxItem] = []
         self._inbox_changed: list[InboxChanged] = []
         self._invalidate: dict[Cache, list[Invalidate]] = {}
+        self._batches_waiting: list[BatchesWaiting] = []
+        self._schedule_changed: list[ScheduleChanged] = []
+        self._user_erased: list[UserErased] = []
+        self._resync: list[Resync] = []
         self._buckets: dict[tuple[Limit, str], TokenBucket] = {}
 
     def jobs_ready(self, channels: Iterable[str]) -> None:
@@ -105,6 +127,24 @@ class InProcessCoordinator:
         for handler in self._invalidate.get(cache, ()):
             handler(key)
 
+    def batches_waiting(self) -> None:
+        for handler in self._batches_waiting:
+            handler()
+
+    def schedule_changed(self, schedule_id: str, cron: str | None, timezone: str | None) -> None:
+        for handler in self._schedule_changed:
+            handler(schedule_id, cron, timezone)
+
+    def user_erased(self, tenant_id: str, user_id: str) -> None:
+        for handler in self._user_erased:
+            handler(tenant_id, user_id)
+
+    def resync(self) -> None:
+        """Run the ``on_resync`` handlers: one process misses nothing, so only a cluster's
+        coordinator (after its link was cut) and tests call this."""
+        for handler in self._resync:
+            handler()
+
     async def take(self, limit: Limit, key: str, rate: float, burst: float) -> float:
         bucket = self._buckets.get((limit, key))
         if bucket is None:
@@ -128,3 +168,15 @@ class InProcessCoordinator:
 
     def on_invalidate(self, cache: Cache, handler: Invalidate) -> None:
         self._invalidate.setdefault(cache, []).append(handler)
+
+    def on_batches_waiting(self, handler: BatchesWaiting) -> None:
+        self._batches_waiting.append(handler)
+
+    def on_schedule_changed(self, handler: ScheduleChanged) -> None:
+        self._schedule_changed.append(handler)
+
+    def on_user_erased(self, handler: UserErased) -> None:
+        self._user_erased.append(handler)
+
+    def on_resync(self, handler: Resync) -> None:
+        self._resync.append(handler)

@@ -6,6 +6,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 CHANNELS: tuple[str, ...] = ("email", "sms", "push", "inapp", "webhook")
+# The internal channel status webhooks travel on (delivery/status_events.py): queued and
+# sent like the channels above, but never one a tenant publishes to or sets up.
+STATUS_CHANNEL = "status"
 
 
 @dataclass(frozen=True)
@@ -48,3 +51,6 @@ class Message:
     priority: str = "medium"
     attempt: int = 1
     headers: dict[str, str] = field(default_factory=dict)
+    # A later message with the same key replaces this one: the in-app item in place, and on
+    # devices the push collapses (FCM collapse_key, Web Push Topic). None: nothing replaces it.
+    replace_key: str | None = None

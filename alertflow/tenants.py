@@ -42,6 +42,11 @@ class IssuedKey:
     api_key: str  # shown once; only its hash is kept
     role: Role
 
+    @property
+    def prefix(self) -> str:
+        """``af_`` and 8 hex digits: what listings show and revoking names."""
+        return "_".join(self.api_key.split("_", 2)[:2])
+
 
 class DuplicateTenant(ValueError):
     pass
@@ -61,7 +66,9 @@ def issue_key(tx: Tx, tenant_id: str, role: Role, name: str | None = None) -> Is
     if not tenant_rows.tenant_exists(tx, tenant_id):
         raise UnknownTenant(tenant_id)
     key_id = new_id("key")
-    prefix = secrets.token_hex(4)
+    # Distinct, so that a prefix names one key to revoke (32 bits collide by the 65,000th key).
+    while tenant_rows.prefix_taken(tx, f"{KEY_PREFIX}_{(prefix := secrets.token_hex(4))}"):
+        pass
     api_key = f"{KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
     tenant_rows.add_key(
         tx, key_id, tenant_id, f"{KEY_PREFIX}_{prefix}", hash_key(api_key), role.name, name, time.time()

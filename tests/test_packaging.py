@@ -312,3 +312,71 @@ def test_the_nginx_site_allows_alertflows_body_limits() -> None:
     site = SITE.read_text()
     assert f"client_max_body_size {int(defaults.max_body_mb)}m;" in site
     assert f"client_max_body_size {int(defaults.max_bulk_body_mb)}m;" in site
+
+
+# --- several nodes on one PostgreSQL ------------------------------------------------------------
+
+COMPOSE_DIR = PACKAGING / "compose"
+CLUSTER_UPSTREAM = PACKAGING / "nginx" / "alertflow-cluster-upstream.conf"
+
+
+def nginx_test(tmp_path: Path, conf: Path) -> None:
+    result = subprocess.run(
+        [*nginx_args(tmp_path, conf), "-t"], check=False, capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 0, result.stderr
+    assert "test is successful" in result.stderr
+
+
+def test_nginx_accepts_the_site_with_the_cluster_upstream(tmp_path: Path) -> None:
+    site = SITE.read_text()
+    single = site[site.index("upstream alertflow {") : site.index("}", site.index("upstream alertflow {")) + 1]
+    upstream = CLUSTER_UPSTREAM.read_text()
+    assert upstream.count("server 10.0.0.") == 2 and "least_conn;" in upstream
+    nginx_test(tmp_path, nginx_conf(tmp_path, site.replace(single, upstream), make_self_signed(tmp_path)))
+
+
+def test_nginx_accepts_the_compose_proxy_in_front_of_both_nodes(tmp_path: Path) -> None:
+    # Its upstream names resolve only inside compose's network: loopback stands in for them.
+    temp = "".join(
+        f"    {kind}_temp_path {tmp_path / kind};\n" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    user = "user root;\n" if os.geteuid() == 0 else ""
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(
+        user
+        + f"pid {tmp_path / 'nginx.pid'};\n"
+        + replace_each(
+            (COMPOSE_DIR / "nginx.conf").read_text(),
+            {
+                "server alertflow-1:8080": "server 127.0.0.1:18081",
+                "server alertflow-2:8080": "server 127.0.0.1:18082",
+                "listen 80;": f"listen 127.0.0.1:{free_port()};",
+                "http {\n": "http {\n" + temp,
+            },
+        )
+    )
+    nginx_test(tmp_path, conf)
+
+
+def test_compose_runs_two_nodes_on_one_postgresql_behind_nginx() -> None:
+    compose = yaml.safe_load((COMPOSE_DIR / "compose.yaml").read_text())
+    services = compose["services"]
+    assert set(services) == {"postgres", "alertflow-1", "alertflow-2", "nginx"}
+    nodes = [services["alertflow-1"], services["alertflow-2"]]
+    for node in nodes:
+        env = node["environment"]
+        assert (
+            env["ALERTFLOW_STORAGE__URL"].startswith("postgresql://") and "@postgres:" in env["ALERTFLOW_STORAGE__URL"]
+        )
+        assert "ALERTFLOW_SERVER__SECRET_KEY" in env, "every node accepts what another signed"
+        assert node["depends_on"]["postgres"]["condition"] == "service_healthy"
+        assert (COMPOSE_DIR / node["build"]["context"] / node["build"]["dockerfile"]).is_file()
+    assert nodes[0]["environment"] == nodes[1]["environment"]
+    data = [node["volumes"][0].split(":") for node in nodes]
+    assert data[0][1] == data[1][1] == DATA_DIR and data[0][0] != data[1][0], "a data dir (node id) each"
+    mounted, target, _ = services["nginx"]["volumes"][0].split(":")
+    assert target == "/etc/nginx/nginx.conf" and (COMPOSE_DIR / mounted).resolve() == COMPOSE_DIR / "nginx.conf"
+    proxied = (COMPOSE_DIR / "nginx.conf").read_text()
+    assert "server alertflow-1:8080" in proxied and "server alertflow-2:8080" in proxied
+    assert "proxy_set_header Upgrade $http_upgrade;" in proxied, "WebSockets pass to any node"

@@ -64,3 +64,37 @@ async def test_the_widget_shows_the_badge_after_a_publish_and_clears_it_on_mark_
     [delivery] = await app.rows("SELECT status FROM deliveries WHERE provider_message_id = ?", (item,))
     assert delivery["status"] == "delivered"
     assert errors == []
+
+
+async def test_the_widget_updates_an_item_in_place_when_a_later_one_replaces_it(
+    app: Harness, browser: Any, aiohttp_server: Any
+) -> None:
+    from playwright.async_api import expect
+
+    await add_user(app, "u1")
+    token = await token_for(app, "u1")
+    widget = app.client.make_url("/static/alertflow-inbox.js")
+    url = await tenant_page(
+        aiohttp_server,
+        '<!doctype html><html><body><span id="bell"></span>'
+        f'<script src="{widget}" data-token="{token}" data-target="#bell"></script></body></html>',
+    )
+    page = await browser.new_page(viewport={"width": 600, "height": 420})
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    await page.goto(url)
+    await expect(page.locator("#bell")).to_have_attribute("data-state", "connected")
+
+    async def publish(title: str) -> None:
+        body = {"to": {"user_id": "u1"}, "content": {"inapp": {"title": title}}, "replace_key": "deploy-42"}
+        await app.settled((await app.publish(body))["notifications"][0]["id"])
+
+    await publish("Deploy 42 started")
+    await page.locator("#bell .bell").click()
+    await expect(page.get_by_text("Deploy 42 started")).to_be_visible()
+    await publish("Deploy 42 finished")
+    await expect(page.get_by_text("Deploy 42 finished")).to_be_visible()
+    await expect(page.get_by_text("Deploy 42 started")).to_have_count(0)
+    await expect(page.locator("#bell li.item")).to_have_count(1)
+    await expect(page.locator("#bell .badge")).to_have_text("1")
+    assert errors == []

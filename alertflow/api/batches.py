@@ -7,7 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from ..coordination import Cache
-from ..errors import ApiError
+from ..errors import ApiError, invalid
 from ..intake import batches, idempotency
 from ..intake.batches import BulkRequest
 from ..storage import bulk_batches as stored
@@ -15,7 +15,8 @@ from ..storage.database import Tx
 from .context import services
 from .middleware import json_response, principal, read_model
 from .notifications import idempotency_key_of
-from .routing import COUNT, STRING, Routes, obj
+from .params import CURSOR, LIMIT, choice, page_size
+from .routing import COUNT, PAGE, STRING, Param, Routes, obj
 
 api = Routes()
 BATCH = obj(
@@ -57,9 +58,52 @@ async def bulk(request: web.Request) -> web.Response:
         return {"batch_id": batch_id, "recipients": count}, created
 
     response, created = await svc.database.write(lambda tx: idempotency.once(tx, tenant_id, key, now, create))
-    if created and svc.fanout:
-        svc.fanout.submitted()
+    if created:
+        svc.coordinator.batches_waiting()
     return json_response(response, status=202)
+
+
+# What GET shows as a batch's status, and the stored statuses each is read from: a batch
+# fanned out is "sending" until its deliveries have settled, then "completed".
+SHOWN_STATUSES: dict[str, tuple[str, ...]] = {
+    "fanning_out": (stored.FANNING_OUT,),
+    "sending": (stored.FANNED_OUT,),
+    "completed": (stored.FANNED_OUT,),
+    "cancelling": (stored.CANCELLING,),
+    "cancelled": (stored.CANCELLED,),
+    "failed": (stored.FAILED,),
+}
+# Stored rows one page reads at most, in multiples of its size, to find batches "sending" or
+# "completed" (told apart by counting): a page may come back short, with a next_cursor.
+SCAN_PAGES = 5
+MAX_CURSOR_CHARS = 100  # a batch id is 30
+
+
+@api.get(
+    "/v1/batches",
+    response=PAGE,
+    query=(Param("status", {"enum": list(SHOWN_STATUSES)}, "only batches with this status"), LIMIT, CURSOR),
+)
+async def list_batches(request: web.Request) -> web.Response:
+    """List the tenant's batches, newest first, with their progress."""
+    svc, tenant_id = services(request), principal(request).tenant_id
+    status, limit = choice(request, "status", tuple(SHOWN_STATUSES)), page_size(request)
+    cursor = request.query.get("cursor") or None
+    if cursor is not None and len(cursor) > MAX_CURSOR_CHARS:
+        raise invalid("cursor", "not a cursor this list gave")
+    items: list[dict[str, Any]] = []
+    for _ in range(SCAN_PAGES):
+        found = await stored.page(svc.database, tenant_id, SHOWN_STATUSES[status] if status else (), cursor, limit)
+        for batch in found:
+            cursor = batch.id
+            shown = await batches.view_of(svc, batch)
+            if status is None or shown["status"] == status:
+                items.append(shown)
+                if len(items) == limit:
+                    return json_response({"items": items, "next_cursor": cursor})
+        if len(found) < limit:
+            return json_response({"items": items, "next_cursor": None})
+    return json_response({"items": items, "next_cursor": cursor})
 
 
 @api.get("/v1/batches/{id}", response=BATCH)

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..coordination import Cache
 from ..errors import ApiError
+from ..intake.options import SendOptions
 from ..naming import ClientId
 from ..recipients import categories
 from ..recipients.categories import BUILTIN, Category
@@ -26,6 +27,7 @@ CATEGORY = obj(
     opt_out_allowed={"type": "boolean"},
     builtin={"type": "boolean"},
     customised={"type": "boolean"},
+    options={"type": "object"},
 )
 
 
@@ -37,18 +39,23 @@ class CategoryIn(BaseModel):
     priority: Literal["high", "medium", "low"] = "medium"
     opt_out_allowed: bool = True
     name: str | None = Field(None, max_length=200)
+    # Send options publishes in this category default to (a template's and the publish's win).
+    options: SendOptions | None = None
     builtin: Any = read_only()
     customised: Any = read_only()
 
 
 def shape(c: Category, custom: bool) -> dict[str, object]:
-    return {
+    shaped: dict[str, object] = {
         "key": c.key,
         "priority": c.priority,
         "opt_out_allowed": c.opt_out_allowed,
         "builtin": c.key in BUILTIN,
         "customised": custom,
     }
+    if c.options:  # only categories given options show them
+        shaped["options"] = c.options
+    return shaped
 
 
 @api.get("/v1/categories", response=ITEMS)
@@ -77,8 +84,10 @@ async def put_category(request: web.Request) -> web.Response:
     svc, tenant_id, key = services(request), principal(request).tenant_id, request.match_info["key"]
     body = await read_model(request, CategoryIn)
     same_as_path(request, "key", body.key)
-    row, now = category_rows.CategoryRow(key, body.priority, body.opt_out_allowed, body.name), svc.clock.now()
-    after = {"priority": body.priority, "opt_out_allowed": body.opt_out_allowed, "name": body.name}
+    options = body.options.model_dump(exclude_none=True) if body.options is not None else None
+    row = category_rows.CategoryRow(key, body.priority, body.opt_out_allowed, body.name, options or None)
+    now = svc.clock.now()
+    after = {"priority": body.priority, "opt_out_allowed": body.opt_out_allowed, "name": body.name, "options": options}
     await svc.database.write(
         audited(
             request,
@@ -89,7 +98,7 @@ async def put_category(request: web.Request) -> web.Response:
         )
     )
     svc.coordinator.invalidate(Cache.SETTINGS, categories.cache_key(tenant_id))
-    return json_response(shape(Category(key, body.priority, body.opt_out_allowed), True))
+    return json_response(shape(Category(key, body.priority, body.opt_out_allowed, row.options), True))
 
 
 @api.delete("/v1/categories/{key}", role=Role.admin)

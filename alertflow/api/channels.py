@@ -10,12 +10,16 @@ from pydantic import BaseModel, ConfigDict, Field
 from yarl import URL
 
 from ..coordination import Cache
+from ..delivery import status_events, trial
+from ..delivery.deliverer import recipient_for
 from ..errors import ApiError, invalid
+from ..intake.publish import RecipientIn
 from ..message import CHANNELS
 from ..outcomes import InvalidReceipt, clip
 from ..providers.channel_setup import MASK, RATE_KEY, Entry, UnreadableSetup
 from ..providers.interface import ProviderConfigError
-from ..storage import channel_setups, deliveries
+from ..storage import channel_setups, deliveries, users
+from ..storage.database import Tx
 from ..tenants import Role
 from .audit import audited
 from .context import Services, services
@@ -166,6 +170,50 @@ async def delete_channel(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+class ChannelTestIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    to: RecipientIn
+
+
+TESTED = obj(
+    channel=STRING,
+    results={
+        "type": "array",
+        "items": obj(
+            ("provider", "ok", "outcome", "error", "circuit"),
+            provider=STRING,
+            ok={"type": "boolean"},
+            outcome=STRING,
+            error={"type": ["string", "null"]},
+            latency_ms={"type": "number"},
+            circuit=STRING,
+        ),
+    },
+)
+
+
+@api.post("/v1/channels/{channel}/test", role=Role.owner, body=ChannelTestIn, response=TESTED, problems=("conflict",))
+async def test_channel(request: web.Request) -> web.Response:
+    """Send one test message through each of the channel's providers now, and tell each one's outcome."""
+    svc, tenant_id, channel = services(request), principal(request).tenant_id, channel_of(request)
+    to = (await read_model(request, ChannelTestIn)).to
+    user = await users.get(svc.database, tenant_id, to.user_id) if to.user_id else None
+    if to.user_id and user is None:
+        raise invalid("to.user_id", "no such user")
+    recipient = recipient_for(to.model_dump(exclude_none=True), to.user_id, user)
+    lacking = trial.missing_contact(channel, recipient)
+    if lacking is not None:
+        raise invalid(f"to.{lacking}", f"a {channel} test needs this (given, or in the user's record)")
+    try:
+        handles = await svc.channels.for_tenant(tenant_id, channel)
+    except (UnreadableSetup, ProviderConfigError) as exc:
+        raise ApiError("conflict", f"the {channel} set-up cannot be used: {exc}") from None
+    if not handles:
+        raise ApiError("conflict", f"no provider is set up for the {channel} channel")
+    results = await trial.send_test(tenant_id, channel, recipient, handles)
+    return json_response({"channel": channel, "results": results})
+
+
 @api.post(
     "/v1/receipts/{type}/{delivery_id}",
     role=PUBLIC,
@@ -206,11 +254,16 @@ async def receipt(request: web.Request) -> web.Response:
     if status is not None:
         error, now = (None if result.error is None else clip(result.error)), svc.clock.now()
         reason = None if status == "delivered" else f"{result.status}: {error or 'reported by provider'}"
-        moved = await svc.database.write(
-            lambda tx: deliveries.apply_receipt(
+
+        def apply(tx: Tx) -> bool:
+            moved = deliveries.apply_receipt(
                 tx, delivery_id, status, reason, "receipt:" + result.status, error, type_name, now
             )
-        )
+            if moved:
+                status_events.delivery_changed(tx, row.tenant_id, delivery_id, status, now)
+            return moved
+
+        moved = await svc.database.write(apply)
         event = "delivery." + status if moved else "receipt.late"
         log.info(status, extra={"event": event, "tenant_id": row.tenant_id, **where})
     return web.Response(status=204)

@@ -11,6 +11,7 @@ from ..cache import TtlCache
 from ..clock import Clock
 from ..config import Config
 from ..coordination import Coordinator
+from ..keys import KeyUsage
 from ..ops.metrics import Metrics
 from .rate_limits import PublishLimiter
 
@@ -54,6 +55,8 @@ class Services:
     # Big batches' delivery counts (batches.view): a progress view at most a second old.
     batch_counts: TtlCache = field(default_factory=lambda: TtlCache(ttl=1.0))
     metrics: Metrics = field(default_factory=Metrics)
+    # Keys' last use, written at most once a minute (keys.KeyUsage).
+    key_usage: KeyUsage = field(default_factory=lambda: KeyUsage(Clock().now))
 
 
 SERVICES = web.AppKey("services", Services)

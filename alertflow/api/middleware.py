@@ -243,8 +243,9 @@ async def key_principal(request: web.Request, key: str) -> Principal:
         # bounds how many of those one address can cause.
         if principal is not None:
             svc.auth_cache.put(digest, principal)
-    if principal is None:
+    if principal is None or principal.key_id is None:  # a key's principal always names its key
         raise refused(request, address, key, "the API key is not valid")
+    svc.key_usage.seen(principal.key_id)
     return principal
 
 
@@ -258,6 +259,12 @@ async def read_body(request: web.Request, limit_mb: float | None = None, json_on
     limit = int((limit_mb or services(request).config.server.max_body_mb) * MIB)
     if json_only and request.content_type not in ("application/json",) and not request.content_type.endswith("+json"):
         raise ApiError("unsupported-media-type", f"send Content-Type: application/json (got {request.content_type!r})")
+    return await read_limited(request, limit)
+
+
+async def read_limited(request: web.Request, limit: int) -> bytes:
+    """The raw body, whatever its type: 413 past ``limit`` bytes, refused before it is read
+    when Content-Length says so."""
     if request.content_length is not None and request.content_length > limit:
         raise ApiError("body-too-large", f"the body is larger than {limit} bytes")
     # read(n) returns what has arrived, up to n: a large body comes in several pieces.

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from ..delivery import tracking
 from ..errors import ApiError, invalid
-from ..intake import idempotency
+from ..intake import gating, idempotency
 from ..intake.audience import announce, audience_for, recipients_of
 from ..intake.publish import PublishRequest, plan, store
 from ..message import CHANNELS
@@ -22,13 +22,24 @@ from .routing import OBJECT, PAGE, STRING, Param, Routes, obj
 
 api = Routes()
 log = logging.getLogger("alertflow.publish")
-STATUSES = ("scheduled", "queued", "sending", "sent", "delivered", "failed", "suppressed", "dead", "cancelled")
+STATUSES = (
+    "scheduled",
+    "queued",
+    "sending",
+    "sent",
+    "delivered",
+    "failed",
+    "suppressed",
+    "dead",
+    "cancelled",
+    "digested",  # collected into a digest notification, which went in its place
+)
 MAX_IDEMPOTENCY_KEY = 255
 TIME = {"type": "string", "format": "date-time"}
 PUBLISHED = obj(
     notifications={
         "type": "array",
-        "items": obj(id=STRING, recipient=OBJECT, status={"enum": ["queued", "scheduled", "suppressed"]}),
+        "items": obj(id=STRING, recipient=OBJECT, status={"enum": ["queued", "scheduled", "suppressed", "digested"]}),
     }
 )
 NOTIFICATION = obj(("id", "status", "deliveries"), id=STRING, status=STRING, deliveries={"type": "array"})
@@ -58,9 +69,11 @@ async def publish(request: web.Request) -> web.Response:
     if earlier is not None:
         return json_response(earlier, status=202)
     recipients_in = await recipients_of(svc.database, tenant_id, req)
-    audience = await audience_for(svc, tenant_id, req, recipients_in)
+    audience = await audience_for(svc, tenant_id, req, recipients_in, with_options=True)
     now = svc.clock.now()
     p = plan(req, recipients_in, audience, now)
+    if audience.send_options is not None:
+        gating.prepare(p, audience.send_options, audience.channels, audience, now)
     response, created = await svc.database.write(lambda conn: store(conn, tenant_id, key, p, now))
     if created:
         announce(svc, p)

@@ -7,6 +7,7 @@ import html
 
 from aiohttp import web
 
+from ..cluster import ClusterCoordinator
 from ..errors import CATALOGUE
 from ..ops.metrics import metric
 from ..storage.database import StorageFull
@@ -29,7 +30,8 @@ async def healthz(request: web.Request) -> web.Response:
 
 @api.get("/readyz", role=PUBLIC, also=(503,), response=obj(status={"enum": ["ok", "unavailable"]}, checks=OBJECT))
 async def readyz(request: web.Request) -> web.Response:
-    """Say whether the database is writable and the workers are running (503 when not)."""
+    """Say whether the database is writable, the workers are running and, on a cluster, the
+    node hears the others (503 when not)."""
     svc = services(request)
     checks = {"database": "ok", "workers": "ok"}
     try:
@@ -43,6 +45,9 @@ async def readyz(request: web.Request) -> web.Response:
         checks["database"] = f"error: {exc}"
     if svc.pools is None or not svc.pools.running:
         checks["workers"] = "not running"
+    if isinstance(svc.coordinator, ClusterCoordinator) and not svc.coordinator.link.listening.is_set():
+        # Deaf to the other nodes: their commits, inbox items and cache drops would pass it by.
+        checks["cluster"] = "not listening to the other nodes"
     ok = all(v == "ok" for v in checks.values())
     return json_response({"status": "ok" if ok else "unavailable", "checks": checks}, status=200 if ok else 503)
 
@@ -60,6 +65,8 @@ async def metrics(request: web.Request) -> web.Response:
         _scraper(request, svc.config.server.metrics_token)
     text = await svc.metrics.render(svc.database, svc.database.commits)
     text += _auth_metrics(request.app[AUTH_LIMITER])
+    if isinstance(svc.coordinator, ClusterCoordinator):
+        text += svc.coordinator.metrics()
     return web.Response(
         text=text, content_type="text/plain", charset="utf-8", headers={"X-Content-Type-Options": "nosniff"}
     )

@@ -11,6 +11,7 @@ from . import (
     dashboard,
     dlq,
     inbox,
+    keys,
     members,
     notifications,
     operations,
@@ -26,6 +27,7 @@ from . import (
     topics,
     unsubscribe,
     users,
+    webhooks,
 )
 
 ROUTE_TABLES = (
@@ -52,4 +54,6 @@ ROUTE_TABLES = (
     signin.api,
     members.api,
     tenants.api,
+    webhooks.api,
+    keys.api,
 )

@@ -144,6 +144,11 @@ class Routes:
     ) -> Callable[[Handler], Handler]:
         return self.route("DELETE", path, role, **options)
 
+    def patch(
+        self, path: str, role: Role | None = Role.member, **options: Unpack[RouteOptions]
+    ) -> Callable[[Handler], Handler]:
+        return self.route("PATCH", path, role, **options)
+
     def add_to(self, app: web.Application) -> None:
         for r in self.routes:
             app.router.add_route(r.method, r.path, r.handler)

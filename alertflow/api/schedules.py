@@ -85,8 +85,7 @@ async def create_schedule(request: web.Request) -> web.Response:
             after={"name": body.name, "cron": body.cron, "timezone": body.timezone},
         )
     )
-    if svc.scheduler:
-        svc.scheduler.register(schedule_id, body.cron, body.timezone)
+    svc.coordinator.schedule_changed(schedule_id, body.cron, body.timezone)
     return json_response(scheduler.shape(created), status=201)
 
 
@@ -121,8 +120,7 @@ async def delete_schedule(request: web.Request) -> web.Response:
     )
     if not deleted:
         raise ApiError("not-found", "no such schedule")
-    if svc.scheduler:
-        svc.scheduler.unregister(schedule_id)
+    svc.coordinator.schedule_changed(schedule_id, None, None)
     return web.Response(status=204)
 
 
@@ -131,8 +129,7 @@ async def pause(request: web.Request) -> web.Response:
     """Pause a schedule: its firings are skipped until it is resumed, and none are made up afterwards."""
     svc = services(request)
     paused = await _set_paused(request, request.match_info["id"], True)
-    if svc.scheduler:
-        svc.scheduler.unregister(paused.id)
+    svc.coordinator.schedule_changed(paused.id, None, None)
     return json_response(scheduler.shape(paused))
 
 
@@ -141,8 +138,7 @@ async def resume(request: web.Request) -> web.Response:
     """Resume a paused schedule from its next firing after now."""
     svc = services(request)
     resumed = await _set_paused(request, request.match_info["id"], False)
-    if svc.scheduler:
-        svc.scheduler.register(resumed.id, resumed.cron, resumed.timezone)
+    svc.coordinator.schedule_changed(resumed.id, resumed.cron, resumed.timezone)
     return json_response(scheduler.shape(resumed))
 
 

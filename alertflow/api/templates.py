@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, SkipValidation, ValidationErr
 from ..coordination import Cache
 from ..delivery import renderer
 from ..errors import ApiError, from_validation, invalid, invalid_many
+from ..intake.options import SendOptions
 from ..intake.publish import JsonData
 from ..message import Recipient
 from ..naming import MAX_VERSION, ClientId
@@ -41,6 +42,8 @@ class VersionIn(BaseModel):
     # Documented as the engine's models, passed to it as sent: it checks them with its own rules.
     channels: SkipValidation[content.ChannelSet]
     locales: SkipValidation[dict[str, content.ChannelSet]] | None = None
+    # Send options a publish of this version defaults to (its own win): intake/options.py.
+    options: SendOptions | None = None
     version: Any = read_only()
     variables: Any = read_only()
     created_at: Any = read_only()
@@ -60,6 +63,10 @@ class PreviewIn(BaseModel):
     data: JsonData = {}
     locale: str | None = None
     version: int | None = Field(None, ge=1, le=MAX_VERSION)
+
+
+def options_of(body: VersionIn) -> dict[str, Any] | None:
+    return body.options.model_dump(exclude_none=True) if body.options is not None else None
 
 
 async def validated(body: VersionIn) -> content.ValidatedContent:
@@ -111,7 +118,9 @@ async def create(request: web.Request) -> web.Response:
                 request,
                 "template.create",
                 ("template", body.key),
-                lambda tx: store.save_version(tx, tenant_id, body.key, body.name, checked, now, create=True),
+                lambda tx: store.save_version(
+                    tx, tenant_id, body.key, body.name, checked, now, create=True, options=options_of(body)
+                ),
                 after=shown(body),
             )
         )
@@ -135,7 +144,9 @@ async def new_version(request: web.Request) -> web.Response:
                 request,
                 "template.update",
                 ("template", key),
-                lambda tx: store.save_version(tx, tenant_id, key, body.name, checked, now, create=False),
+                lambda tx: store.save_version(
+                    tx, tenant_id, key, body.name, checked, now, create=False, options=options_of(body)
+                ),
                 after=shown(body),
             )
         )

@@ -7,14 +7,16 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..errors import ApiError
+from .. import naming
+from ..errors import ApiError, invalid
 from ..naming import ClientId
 from ..storage import topic_members
 from ..storage.database import Tx
 from ..tenants import Role
 from .context import services
 from .middleware import json_response, principal, read_model, read_only, same_as_path
-from .routing import COUNT, STRING, Routes, obj
+from .params import CURSOR, LIMIT, page_size
+from .routing import COUNT, PAGE, STRING, Routes, obj
 
 api = Routes()
 # A PUT carries the whole list; bigger audiences are loaded in several PUTs with "mode": "add".
@@ -29,6 +31,18 @@ class SubscribersIn(BaseModel):
     user_ids: list[ClientId] = Field(max_length=MAX_SUBSCRIBERS_PER_REQUEST)
     mode: Literal["replace", "add", "remove"] = "replace"
     count: Any = read_only()
+
+
+@api.get("/v1/topics", response=PAGE, query=(LIMIT, CURSOR))
+async def list_topics(request: web.Request) -> web.Response:
+    """List the tenant's topics in order, each with its number of subscribers."""
+    after = request.query.get("cursor") or ""
+    if after and not naming.is_valid(after):
+        raise invalid("cursor", "not a cursor this list gave")
+    limit = page_size(request)
+    found = await topic_members.topics(services(request).database, principal(request).tenant_id, after, limit + 1)
+    items = [{"topic": topic, "count": count} for topic, count in found[:limit]]
+    return json_response({"items": items, "next_cursor": items[-1]["topic"] if len(found) > limit else None})
 
 
 @api.get(

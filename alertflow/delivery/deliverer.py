@@ -28,8 +28,9 @@ from ..outcomes import (
 )
 from ..providers.channel_setup import Handle
 from ..recipients import directory, unsubscribe
-from ..storage import jobs, users
+from ..storage import deliveries, digests, inbox_items, jobs, users
 from ..storage.database import Database, StorageFull, Tx
+from . import status_events
 from .queue import Decision, Job
 
 log = logging.getLogger("alertflow.delivery")
@@ -125,9 +126,21 @@ def route(message: Message, handles: list[Handle]) -> list[tuple[Message, list[H
     return groups
 
 
-def recipient_for(job: Job, user: users.User | None) -> Recipient:
-    """The recipient as addressed, completed from the user's record when there is one."""
-    r = job.recipient
+def _fallback_of(job: Job) -> dict[str, Any] | None:
+    """The fallback this job's first attempt is, if it is one (a retry has been decided)."""
+    if job.options is None or job.attempt != 1:
+        return None
+    fallback: dict[str, Any] | None = job.options.get("fallback")
+    return fallback if fallback is not None and job.channel in fallback["channels"] else None
+
+
+def fallback_why(fallback: dict[str, Any]) -> str:
+    return f"{'/'.join(fallback['watch'])} not {fallback['unless']} within {fallback['after_seconds']} s"
+
+
+def recipient_for(r: dict[str, Any], user_id: str | None, user: users.User | None) -> Recipient:
+    """The recipient as addressed (``r``: email, phone, push_token, name), completed from the
+    user's record when there is one."""
     devices: list[Device] = []
     if r.get("push_token"):
         devices.append(Device("fcm", token=r["push_token"]))
@@ -135,7 +148,7 @@ def recipient_for(job: Job, user: users.User | None) -> Recipient:
         devices += [Device("fcm", token=t) for t in user.push_tokens]
         devices += [Device("webpush", subscription=s) for s in user.webpush]
     return Recipient(
-        user_id=job.user_id,
+        user_id=user_id,
         email=r.get("email") or (user.email if user else None),
         phone=r.get("phone") or (user.phone if user else None),
         name=r.get("name") or (user.name if user else None),
@@ -143,6 +156,14 @@ def recipient_for(job: Job, user: users.User | None) -> Recipient:
         timezone=user.timezone if user else None,
         devices=tuple(devices),
     )
+
+
+async def call(handle: Handle, message: Message) -> Sent | DeliveryError:
+    """One send through one provider, whatever it raises sorted into the closed set."""
+    try:
+        return await handle.provider.send(message)
+    except Exception as exc:
+        return as_outcome(exc)
 
 
 class Deliverer:
@@ -173,13 +194,23 @@ class Deliverer:
     async def deliver(self, job: Job) -> Decision:
         # The lease runs from the claim, just before: recording may be retried until then.
         record_by = self.clock() + self.policy.lease_seconds * RECORD_PATIENCE
-        attempt = await self._attempt(job)
-        decision = decide(job, attempt, self.policy, self.clock(), self.rng)
-        pruned = attempt.result.pruned
+        fallback = _fallback_of(job)
+        unneeded = await self._unneeded(job, fallback) if fallback is not None else None
+        pruned: tuple[Device, ...] = ()
+        if unneeded is not None:
+            decision = Decision("cancelled", "cancelled", error=unneeded)
+        else:
+            attempt = await self._attempt(job)
+            decision = decide(job, attempt, self.policy, self.clock(), self.rng)
+            pruned = attempt.result.pruned
+            if fallback is not None:  # history says why this channel was used at all
+                why = (None, "fallback", fallback_why(fallback))
+                decision = dataclasses.replace(decision, earlier=(why, *decision.earlier))
         now = self.clock()
 
         def apply(tx: Tx) -> None:
             jobs.record(tx, job, decision, now)
+            status_events.attempted(tx, job.tenant_id, job.delivery_id, decision.status, now, job.channel)
             if pruned and job.user_id:
                 directory.prune_devices(tx, job.tenant_id, job.user_id, job.delivery_id, pruned, now)
 
@@ -218,12 +249,26 @@ class Deliverer:
                     raise
             await asyncio.sleep(RECORD_RETRY_SECONDS)
 
+    async def _unneeded(self, job: Job, fallback: dict[str, Any]) -> str | None:
+        """Why a fallback need not go: its watched delivery was read (or delivered) first."""
+        if fallback["unless"] == "read":
+            at = await inbox_items.read_at(self.database, job.tenant_id, job.user_id, job.notification_id)
+        else:
+            at = await deliveries.delivered_at(self.database, job.notification_id, fallback["watch"])
+        if at is None:
+            return None
+        return f"fallback not needed: {'/'.join(fallback['watch'])} was {fallback['unless']} first"
+
     async def _attempt(self, job: Job) -> Attempt:
         try:
+            if job.options is not None and "digest_of" in job.options:
+                # A digest's template sees every event it collected, oldest first.
+                events = await digests.events(self.database, job.notification_id)
+                job = dataclasses.replace(job, data={**job.data, "events": events})
             user = await self._user(job)
             if job.user_id and user is None:
                 return Attempt(None, PermanentFailure("unknown_user: the user was deleted"))
-            recipient = recipient_for(job, user)
+            recipient = recipient_for(job.recipient, job.user_id, user)
             # Listed since it was queued (publish checks too): a bounce must stop a retry or
             # a scheduled send as well as the next publish.
             address = recipient.email if job.channel == "email" else recipient.phone if job.channel == "sms" else None
@@ -249,6 +294,7 @@ class Deliverer:
             priority=job.priority,
             attempt=job.attempt,
             headers=unsubscribe.headers(url) if url and job.channel == "email" else {},
+            replace_key=job.options.get("replace_key") if job.options is not None else None,
         )
         tries: list[tuple[str, str, str | None]] = []
         results: list[Sent | DeliveryError] = []
@@ -303,10 +349,7 @@ class Deliverer:
             return Deferred(f"{handle.name}: circuit open after repeated failures", after=handle.breaker.wait())
         if wait:
             await asyncio.sleep(wait)
-        try:
-            result: Sent | DeliveryError = await handle.provider.send(message)
-        except Exception as exc:
-            result = as_outcome(exc)
+        result = await call(handle, message)
         if isinstance(result, RetryLater):
             handle.breaker.failed()
         else:  # sent, or refused for reasons of the message: the provider itself is healthy

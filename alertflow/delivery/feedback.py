@@ -18,6 +18,7 @@ from ..outcomes import clip
 from ..recipients import suppression_list
 from ..storage import deliveries, receipt_endpoints, suppressions
 from ..storage.database import Tx
+from . import status_events
 
 log = logging.getLogger("alertflow.receipts")
 
@@ -84,6 +85,7 @@ def apply(
                 continue
             reason = None if status == "delivered" else f"{report.kind}: {detail or 'reported by ' + provider}"
             if deliveries.apply_receipt(tx, delivery_id, status, reason, event, detail, provider, now):
+                status_events.delivery_changed(tx, tenant_id, delivery_id, status, now)
                 out.moved.append((delivery_id, status))
     return out
 

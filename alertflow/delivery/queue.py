@@ -34,6 +34,8 @@ class Job:
     template: str | None
     template_version: int | None
     data: dict[str, Any]
+    # The publish options the deliverer acts on (intake/options.py); None when none was given.
+    options: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -47,4 +49,4 @@ class Decision:
     error: str | None = None
     retry_at: float | None = None
     # (provider, outcome, error) of tries earlier in the same attempt: fail-overs, other device kinds.
-    earlier: tuple[tuple[str, str, str | None], ...] = ()
+    earlier: tuple[tuple[str | None, str, str | None], ...] = ()

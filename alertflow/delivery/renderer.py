@@ -6,7 +6,7 @@ import asyncio
 import dataclasses
 from typing import Any
 
-from ..message import Recipient
+from ..message import STATUS_CHANNEL, Recipient
 from ..outcomes import PermanentFailure
 from ..storage.users import User
 from ..templates import render
@@ -40,6 +40,8 @@ class Renderer:
 
     async def render(self, job: Job, recipient: Recipient, user: User | None, links: dict[str, str]) -> dict[str, Any]:
         content = await self.content_of(job)
+        if job.channel == STATUS_CHANNEL:  # an event AlertFlow built, not a template: sent as it is
+            return content
         seen = values(job.data, recipient, user, links)
         try:
             if is_literal_content(content):

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Mapping
 from typing import Any
 
 from ..storage import deliveries as stored
+from ..storage import digests
+from ..storage.bulk_batches import FANNED_OUT, Batch
 from ..storage.database import Database
 from ..timefmt import iso
 
 # A notification's status is its least advanced pending delivery's, or else its best outcome.
 _PENDING = ("sending", "queued", "scheduled")
-_SETTLED = ("delivered", "sent", "failed", "dead", "suppressed", "cancelled")
+# A fanned-out batch is "sending" while any of its deliveries is one of these.
+UNSENT = ("scheduled", "queued", "sending")
+_SETTLED = ("delivered", "sent", "digested", "failed", "dead", "suppressed", "cancelled")
 
 
 def notification_status(statuses: list[str]) -> str:
@@ -28,25 +33,30 @@ async def _deliveries(db: Database, notification_ids: list[str]) -> dict[str, li
     rows = await stored.of_notifications(db, notification_ids)
     attempts: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for a in await stored.events(db, [r["id"] for r in rows]):
-        attempts[a["delivery_id"]].append(
-            {"at": iso(a["at"]), "outcome": a["outcome"], "error": a["error"], "provider": a["provider"]}
-        )
+        attempts[a["delivery_id"]].append(attempt_shape(a))
     out: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
-        out[r["notification_id"]].append(
-            {
-                "id": r["id"],
-                "channel": r["channel"],
-                "status": r["status"],
-                "provider": r["provider"],
-                "provider_message_id": r["provider_message_id"],
-                "attempts": attempts.get(r["id"], []),
-                "sent_at": iso(r["sent_at"]),
-                "delivered_at": iso(r["delivered_at"]),
-                "reason": r["reason"],
-            }
-        )
+        out[r["notification_id"]].append(delivery_shape(r, attempts.get(r["id"], [])))
     return out
+
+
+def attempt_shape(a: Mapping[str, Any]) -> dict[str, Any]:
+    return {"at": iso(a["at"]), "outcome": a["outcome"], "error": a["error"], "provider": a["provider"]}
+
+
+def delivery_shape(r: Mapping[str, Any], attempts: list[dict[str, Any]]) -> dict[str, Any]:
+    """A delivery as the API answers it (status webhooks send the same)."""
+    return {
+        "id": r["id"],
+        "channel": r["channel"],
+        "status": r["status"],
+        "provider": r["provider"],
+        "provider_message_id": r["provider_message_id"],
+        "attempts": attempts,
+        "sent_at": iso(r["sent_at"]),
+        "delivered_at": iso(r["delivered_at"]),
+        "reason": r["reason"],
+    }
 
 
 def _shape(row: dict[str, Any], deliveries: list[dict[str, Any]]) -> dict[str, Any]:
@@ -61,6 +71,7 @@ def _shape(row: dict[str, Any], deliveries: list[dict[str, Any]]) -> dict[str, A
         "template": row["template"],
         "template_version": row["template_version"],
         "batch_id": row["batch_id"],
+        "options": json.loads(row["options"]) if row["options"] else None,
         "deliveries": deliveries,
     }
 
@@ -69,7 +80,10 @@ async def get(db: Database, tenant_id: str, notification_id: str) -> dict[str, A
     row = await stored.notification(db, tenant_id, notification_id)
     if row is None:
         return None
-    return _shape(row, (await _deliveries(db, [row["id"]])).get(row["id"], []))
+    found = _shape(row, (await _deliveries(db, [row["id"]])).get(row["id"], []))
+    if found["options"] and "digest_of" in found["options"]:  # a digest says what it collected
+        found["digest"] = {"key": found["options"]["digest_of"], "events": await digests.size(db, row["id"])}
+    return found
 
 
 async def page(
@@ -82,3 +96,20 @@ async def page(
     deliveries = await _deliveries(db, [r["id"] for r in rows])
     items = [_shape(r, deliveries.get(r["id"], [])) for r in rows]
     return items, (rows[-1]["id"] if more and rows else None)
+
+
+def batch_shape(found: Batch, counts: dict[str, int]) -> dict[str, Any]:
+    """A bulk batch as the API answers it (status webhooks send the same)."""
+    status = found.status
+    if status == FANNED_OUT:
+        status = "sending" if any(counts.get(s) for s in UNSENT) else "completed"
+    return {
+        "batch_id": found.id,
+        "recipients": found.recipients,
+        "status": status,
+        "counts": counts,
+        "fanned_out": found.fanned_out,
+        "topic": found.topic,
+        "error": found.error,
+        "created_at": iso(found.created_at),
+    }

@@ -6,6 +6,8 @@ what any node stored or changed. One flusher task turns them into messages: it
 reads every new item and every changed user's unread count in as few queries as it can and
 hands each message to each of that user's connections. Because the flusher runs one pass at a
 time and reads after the change committed, the last count a client sees is the current one.
+An item sent with a ``replace_key`` that hid an earlier one goes as
+``{"type": "replace", "replaces": <earlier id>, "data": item}``.
 
 Each connection has a bounded queue and a writer task of its own (as ntfy copies its
 subscriber list and sends to each separately): a client that stops reading fills only its
@@ -133,8 +135,10 @@ class Hub:
         self._dirty: set[Subscriber] = set()
         self._wake = asyncio.Event()
         self._accepting = True
+        self._erasing: set[asyncio.Task[None]] = set()
         coordinator.on_inbox_item(self._item_stored)
         coordinator.on_inbox_changed(self._user_changed)
+        coordinator.on_user_erased(self._user_erased)
 
     def connect(self, subscriber: Subscriber, socket: Socket, abort: Callable[[], None]) -> Connection:
         """Register a connection (before its handshake, so nothing committed meanwhile is missed)."""
@@ -158,6 +162,13 @@ class Hub:
         """The user was erased: their open sockets close (1008) and their tokens stop working."""
         for connection in list(self._users.pop(subscriber, ())):
             await connection.close(WSCloseCode.POLICY_VIOLATION, b"user erased", SHUTDOWN_GRACE_SECONDS)
+
+    def _user_erased(self, tenant_id: str, user_id: str) -> None:
+        subscriber = Subscriber(tenant_id, user_id)
+        if subscriber in self._users:
+            task = asyncio.create_task(self.forget(subscriber), name=f"inbox-erase-{user_id}")
+            self._erasing.add(task)  # held: the loop keeps only weak references to tasks
+            task.add_done_callback(self._erasing.discard)
 
     def connections(self, subscriber: Subscriber) -> int:
         return len(self._users.get(subscriber, ()))
@@ -189,7 +200,12 @@ class Hub:
         item_ids, self._new_items = self._new_items, []
         dirty, self._dirty = self._dirty, set()
         for found in await inbox_items.by_ids(self.database, item_ids):
-            self._send(Subscriber(found.tenant_id, found.user_id), {"type": "notification", "data": found.item})
+            message = (
+                {"type": "replace", "replaces": found.replaces, "data": found.item}
+                if found.replaces
+                else {"type": "notification", "data": found.item}
+            )
+            self._send(Subscriber(found.tenant_id, found.user_id), message)
         live = [s for s in dirty if s in self._users]
         counts = await items.unread_counts(self.database, live)
         for subscriber in live:

@@ -16,8 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import signing
-from ..storage import inbox_items, users
+from ..delivery import status_events
+from ..storage import inbox_items, status_payloads, users
 from ..storage.database import Database, Tx
+from ..timefmt import iso
 
 TOKEN_PURPOSE = "inbox"
 ITEM_ID = re.compile(r"^inb_[0-9a-z]{26}$")
@@ -81,17 +83,36 @@ async def unread_count(db: Database, subscriber: Subscriber) -> int:
 
 def acknowledge(tx: Tx, subscriber: Subscriber, item_id: str, now: float) -> list[str]:
     """The item reached the user's browser; returns the delivery ids that became ``delivered``."""
-    return inbox_items.acknowledge(tx, *subscriber.params, item_id, now)
+    delivered = inbox_items.acknowledge(tx, *subscriber.params, item_id, now)
+    status_events.deliveries_changed(tx, subscriber.tenant_id, delivered, "delivered", now)
+    return delivered
 
 
 def read(tx: Tx, subscriber: Subscriber, item_id: str, now: float) -> tuple[dict[str, Any] | None, list[str]]:
     """Mark one visible item read (a second read keeps the first time); None when there is none."""
-    return inbox_items.read(tx, *subscriber.params, item_id, now)
+    item, delivered = inbox_items.read(tx, *subscriber.params, item_id, now)
+    status_events.deliveries_changed(tx, subscriber.tenant_id, delivered, "delivered", now)
+    if item is not None and item["read_at"] == iso(now):  # read now, not before
+        status_events.record(tx, subscriber.tenant_id, "inbox.read", lambda: _read_event(subscriber, item), now)
+    return item, delivered
 
 
 def read_all(tx: Tx, subscriber: Subscriber, now: float) -> tuple[int, list[str]]:
     """Mark every unread visible item read; returns how many, and the deliveries now delivered."""
-    return inbox_items.read_all(tx, *subscriber.params, now)
+    marked, delivered = inbox_items.read_all(tx, *subscriber.params, now)
+    status_events.deliveries_changed(tx, subscriber.tenant_id, delivered, "delivered", now)
+    if marked:
+
+        def items_read() -> list[dict[str, Any]]:
+            return [_read_event(subscriber, i) for i in status_payloads.read_at(tx, *subscriber.params, now)]
+
+        status_events.record_each(tx, subscriber.tenant_id, "inbox.read", items_read, now)
+    return marked, delivered
+
+
+def _read_event(subscriber: Subscriber, item: dict[str, Any]) -> dict[str, Any]:
+    """An ``inbox.read`` event's data: the item as the API shows it, and whose inbox it is in."""
+    return {**item, "user_id": subscriber.user_id}
 
 
 def archive(tx: Tx, subscriber: Subscriber, item_id: str, now: float) -> bool:

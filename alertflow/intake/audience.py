@@ -22,6 +22,7 @@ from ..templates.content import (
     provided_variables,
 )
 from ..templates.store import UnknownTemplate
+from . import options as send_options
 from .publish import MAX_RECIPIENTS, Audience, Plan, PublishRequest, RecipientIn, choose_channels, contact_address
 
 if TYPE_CHECKING:
@@ -62,18 +63,35 @@ async def recipients_of(db: Database, tenant_id: str, req: PublishRequest) -> li
 
 
 async def audience_for(
-    svc: Intake, tenant_id: str, req: PublishRequest, to: list[RecipientIn], users: dict[str, Any] | None = None
+    svc: Intake,
+    tenant_id: str,
+    req: PublishRequest,
+    to: list[RecipientIn],
+    users: dict[str, Any] | None = None,
+    with_options: bool = False,
 ) -> Audience:
     """Category, content, channels, users and preferences: everything a plan looks up.
-    ``users``: the recipients' users, when they were read with the recipients (a fan-out step)."""
+    ``users``: the recipients' users, when they were read with the recipients (a fan-out step).
+    ``with_options``: the send options in force too (a publish's; a bulk takes none)."""
     db = svc.database
     known = await categories.cached(svc.settings, db, tenant_id)
     category = known.get(req.category)
     if category is None:
         raise invalid("category", f"unknown category {req.category!r}")
-    content, version, needed, available = await source_of(svc, tenant_id, req)
+    content, version, needed, available, defaults = await source_of(svc, tenant_id, req)
+    channels = choose_channels(req, available)
+    in_force = None
+    if with_options:
+        in_force = send_options.merged(
+            send_options.parsed(category.options), send_options.parsed(defaults), req.send_options()
+        )
+    if in_force is not None:
+        send_options.check(in_force, channels, available, req.send_at is not None or req.send_at_local is not None)
     with_user = USER_VARIABLE in needed and all_addressed_by_user_id(req)
-    missing = missing_variables(needed, req.data, provided_variables(with_user))
+    provided = provided_variables(with_user)
+    if in_force is not None and in_force.digest is not None:
+        provided |= {send_options.EVENTS_VARIABLE}
+    missing = missing_variables(needed, req.data, provided)
     if missing:
         errors = MissingVariables(missing).errors
         raise invalid_many([{"field": e.field, "message": e.message} for e in errors])
@@ -93,6 +111,8 @@ async def audience_for(
         content=content,
         # Lazy: the addresses are gathered only when the tenant's list is not empty.
         suppressed=await suppression_list.listed(svc.settings, db, tenant_id, _addresses(to, channels, users)),
+        options=send_options.stored(in_force, channels) if in_force is not None else None,
+        send_options=in_force,
     )
 
 
@@ -117,8 +137,9 @@ def all_addressed_by_user_id(req: PublishRequest) -> bool:
 
 async def source_of(
     svc: Intake, tenant_id: str, req: PublishRequest
-) -> tuple[dict[str, Any] | None, int | None, tuple[str, ...], list[str]]:
-    """(inline content, template version, variables needed, channels available)."""
+) -> tuple[dict[str, Any] | None, int | None, tuple[str, ...], list[str], dict[str, Any] | None]:
+    """(inline content, template version, variables needed, channels available, the
+    version's default send options)."""
     if req.content is not None:
         if all(getattr(req.content, name) is None for name in type(req.content).model_fields):
             raise invalid("content", "needs at least one channel")
@@ -130,7 +151,7 @@ async def source_of(
             raise invalid_many(
                 [{"field": "content" + e.field.removeprefix("channels"), "message": e.message} for e in exc.errors]
             ) from None
-        return checked.content, None, checked.variables, list(checked.channels)
+        return checked.content, None, checked.variables, list(checked.channels), None
     assert req.template is not None
     try:
         version = await svc.templates.version(tenant_id, req.template, req.template_version)
@@ -142,7 +163,7 @@ async def source_of(
         ) from None
     if version.refused:
         raise invalid("template", f"version {version.version} cannot be sent ({version.refused}); save a new one")
-    return None, version.version, version.variables, version.channels
+    return None, version.version, version.variables, version.channels, version.options
 
 
 def announce(svc: Intake, p: Plan) -> None:

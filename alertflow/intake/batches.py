@@ -15,14 +15,14 @@ import logging
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from pydantic import Field, TypeAdapter, ValidationError
+from pydantic import Field, TypeAdapter, ValidationError, model_validator
 
+from ..delivery import tracking
 from ..errors import from_validation, invalid, invalid_many
 from ..ids import new_id
 from ..storage import bulk_batches as stored
 from ..storage import jobs, topic_members
 from ..storage.database import Database, Tx
-from ..timefmt import iso
 from .audience import Intake, audience_for
 from .publish import MAX_RECIPIENTS, TO_DESCRIPTION, PublishRequest, RecipientIn
 
@@ -43,7 +43,6 @@ BULK_PRIORITY = "low"
 MAX_ERRORS = 100
 # A batch this big has its progress counted at most once a second (see view).
 COUNTS_CACHED_FROM = 50_000
-_UNSENT = ("scheduled", "queued", "sending")
 
 
 class BulkRequest(PublishRequest):
@@ -53,6 +52,15 @@ class BulkRequest(PublishRequest):
     to: Annotated[list[Any], Field(min_length=1, max_length=MAX_BULK_RECIPIENTS)] | None = Field(
         None, description=TO_DESCRIPTION
     )
+
+    @model_validator(mode="after")
+    def _no_send_options(self) -> BulkRequest:
+        # Digests, throttles and fallbacks are decided per publish (intake/gating.py); a
+        # fan-out step does not make those decisions, so a bulk refuses them rather than ignore them.
+        for name in ("digest", "throttle", "dedupe", "replace_key", "fallback"):
+            if getattr(self, name) is not None:
+                raise ValueError(f"{name} is a publish option: use POST /v1/notifications/publish")
+        return self
 
 
 _RECIPIENTS = TypeAdapter(list[RecipientIn])
@@ -149,28 +157,18 @@ async def view(svc: Intake, tenant_id: str, batch_id: str) -> dict[str, Any] | N
     or a script polling progress spent a fifth of a core on it while the fan-out it watched
     needed the core. Status and counts then describe the same moment, up to a second ago.
     """
-    db = svc.database
-    found = await stored.get(db, tenant_id, batch_id)
-    if found is None:
-        return None
+    found = await stored.get(svc.database, tenant_id, batch_id)
+    return None if found is None else await view_of(svc, found)
+
+
+async def view_of(svc: Intake, found: stored.Batch) -> dict[str, Any]:
+    """:func:`view` of a batch already read."""
 
     async def count() -> dict[str, int]:
-        return await stored.delivery_counts(db, batch_id)
+        return await stored.delivery_counts(svc.database, found.id)
 
-    counts = await svc.batch_counts.get(batch_id, count) if found.recipients >= COUNTS_CACHED_FROM else await count()
-    status = found.status
-    if status == stored.FANNED_OUT:
-        status = "sending" if any(counts.get(s) for s in _UNSENT) else "completed"
-    return {
-        "batch_id": found.id,
-        "recipients": found.recipients,
-        "status": status,
-        "counts": counts,
-        "fanned_out": found.fanned_out,
-        "topic": found.topic,
-        "error": found.error,
-        "created_at": iso(found.created_at),
-    }
+    counts = await svc.batch_counts.get(found.id, count) if found.recipients >= COUNTS_CACHED_FROM else await count()
+    return tracking.batch_shape(found, counts)
 
 
 async def cancel_unsent(db: Database, tenant_id: str, batch_id: str, now: float) -> None:

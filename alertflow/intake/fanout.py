@@ -25,6 +25,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from ..delivery import status_events
 from ..errors import ApiError
 from ..storage import bulk_batches as stored
 from ..storage import topic_members
@@ -71,7 +72,11 @@ class _Step:
 
 
 class FanOut:
-    """Fans out every batch that is ``fanning_out``; :meth:`submitted` wakes it for a new one."""
+    """Fans out every batch that is ``fanning_out``; :meth:`submitted` wakes it for a new one.
+
+    Every node's fan-out hears of every batch (``batches_waiting``) and may step it: the
+    cursor check makes one step of each pair win, and a node that dies mid-batch leaves the
+    rest to the others."""
 
     def __init__(self, svc: Intake) -> None:
         self.svc = svc
@@ -80,6 +85,8 @@ class FanOut:
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
+        svc.coordinator.on_batches_waiting(self.submitted)
+        svc.coordinator.on_resync(self.submitted)
 
     def submitted(self) -> None:
         """A batch was committed."""
@@ -230,7 +237,10 @@ class FanOut:
 def _apply(tx: Tx, step: _Step, now: float) -> bool:
     """Write one step (writer function); False when the batch is no longer where it started."""
     if step.plan is None:
-        return stored.finish(tx, step.batch.id, step.start, now)
+        finished = stored.finish(tx, step.batch.id, step.start, now)
+        if finished:
+            status_events.batch_fanned_out(tx, step.batch.tenant_id, step.batch.id, now)
+        return finished
     advanced = stored.advance(tx, step.batch.id, step.start, step.end, len(step.plan.notifications), now)
     if advanced:
         store(tx, step.batch.tenant_id, None, step.plan, now)

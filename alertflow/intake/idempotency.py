@@ -5,9 +5,10 @@ bound to a fingerprint of the request it was first used with: method, path and t
 canonical form (its fields as validated, keys sorted), per tenant. The same request again
 gets the first answer and creates nothing; another request under the same key is a 422.
 
-The look-up and the create run in one writer function (one transaction of the single
-writer), so requests sent together with one key cannot both create: the first to reach the
-writer creates, and each later one finds its row.
+The claim of the key and the create run in one transaction, the claim first: requests sent
+together with one key cannot both create, on one node (one writer) or on several sharing a
+PostgreSQL database (the key's unique row: a second claim waits for the first to commit and
+then finds its response).
 """
 
 from __future__ import annotations
@@ -66,8 +67,10 @@ def once(
     then (the first response, False); raises the 422 when it was used for another request."""
     if key is None:
         return create(tx)
-    earlier = _replayed(idempotency_keys.find_in(tx, tenant_id, key.key, now - TTL_SECONDS), key)
-    if earlier is not None:
+    since = now - TTL_SECONDS
+    if not idempotency_keys.claim(tx, tenant_id, key.key, key.fingerprint, now, since):
+        earlier = _replayed(idempotency_keys.find_in(tx, tenant_id, key.key, since), key)
+        assert earlier is not None  # claimed by a committed request that is still live
         return earlier, False
     response, created = create(tx)
     idempotency_keys.save(tx, tenant_id, key.key, json.dumps(response), key.fingerprint, now)

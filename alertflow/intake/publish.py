@@ -12,12 +12,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
-from ..delivery import queue
+from ..delivery import queue, status_events
 from ..errors import invalid
 from ..finite import check_finite
 from ..ids import new_ids
@@ -29,6 +29,7 @@ from ..storage.database import Tx
 from ..templates.content import ChannelSet
 from ..timefmt import OUT_OF_RANGE, YEARS
 from .idempotency import IdempotencyKey, once
+from .options import Dedupe, Digest, Fallback, Key, SendOptions, Throttle
 
 Channel = Literal["email", "sms", "push", "inapp", "webhook"]
 Priority = Literal["high", "medium", "low"]
@@ -128,6 +129,25 @@ class PublishRequest(_Strict):
     priority: Priority | None = None
     send_at: datetime | None = None
     send_at_local: datetime | None = None
+    # Fewer, better notifications (intake/options.py); a template's or category's defaults
+    # fill in what the publish leaves out.
+    digest: Digest | None = None
+    throttle: Throttle | None = None
+    dedupe: Dedupe | None = None
+    replace_key: Key | None = None
+    fallback: Fallback | None = None
+
+    def send_options(self) -> SendOptions | None:
+        """The options this request gives itself (None when it gives none)."""
+        if not (self.digest or self.throttle or self.dedupe or self.replace_key or self.fallback):
+            return None
+        return SendOptions(
+            digest=self.digest,
+            throttle=self.throttle,
+            dedupe=self.dedupe,
+            replace_key=self.replace_key,
+            fallback=self.fallback,
+        )
 
     @field_validator("to", mode="before")
     @classmethod
@@ -173,6 +193,12 @@ class PublishRequest(_Strict):
         return self
 
 
+class Gate(Protocol):
+    """The decisions a plan leaves to the writer (intake/gating.py's ``Gate`` makes them)."""
+
+    def apply(self, tx: Tx, plan: Plan, now: float) -> None: ...
+
+
 @dataclass
 class Plan:
     """Everything one publish will write, decided before the write starts; the rows are
@@ -186,6 +212,8 @@ class Plan:
     earliest_scheduled: float | None = None
     # (status, tenant, notification, delivery, channel, reason) for the state-change log
     events: list[tuple[str, str, str, str, str, str | None]] = field(default_factory=list)
+    # Digest, throttle and dedupe decisions the writer makes (intake/gating.py); None without them.
+    gate: Gate | None = None
 
 
 def contact_reason(channel: str, recipient: dict[str, Any], user: Mapping[str, Any] | None) -> str | None:
@@ -241,6 +269,8 @@ class Audience:
     # (channel, address as the delivery will use it) -> "suppression:<why>", for the
     # addresses on the tenant's suppression list (recipients/suppression_list.py)
     suppressed: dict[tuple[str, str], str] = field(default_factory=dict)
+    options: str | None = None  # the send options in force, as stored (options.stored)
+    send_options: SendOptions | None = None
 
 
 def plan(
@@ -256,6 +286,7 @@ def plan(
     delivery_ids = iter(new_ids("dlv", len(recipients) * len(audience.channels)))
     local_time = req.send_at_local is not None  # then each user's timezone decides
     fixed_send_at = None if local_time else send_time(req, None)
+    options = audience.options
     for recipient_in in recipients:
         recipient = recipient_in.model_dump(exclude_none=True)
         user_id = recipient.get("user_id")
@@ -279,6 +310,7 @@ def plan(
                 audience.template_version,
                 data,
                 batch_id,
+                options,
             )
         )
         statuses = []
@@ -342,11 +374,15 @@ def store(
 ) -> tuple[dict[str, Any], bool]:
     """Write a plan (writer function). Returns (response, created); an idempotent replay
     returns the first response and creates nothing (see idempotency.once)."""
-    return once(tx, tenant_id, idempotency, now, lambda tx: _create(tx, p))
+    return once(tx, tenant_id, idempotency, now, lambda tx: _create(tx, tenant_id, p, now))
 
 
-def _create(tx: Tx, p: Plan) -> tuple[dict[str, Any], bool]:
+def _create(tx: Tx, tenant_id: str, p: Plan, now: float) -> tuple[dict[str, Any], bool]:
+    if p.gate is not None:
+        p.gate.apply(tx, p, now)
     notifications.insert(tx, p.notifications, p.deliveries, p.jobs)
+    suppressed = (e[3] for e in p.events if e[0] == "suppressed")  # (status, tenant, notification, delivery, ...)
+    status_events.deliveries_changed(tx, tenant_id, suppressed, "suppressed", now)
     return {"notifications": p.response}, True
 
 

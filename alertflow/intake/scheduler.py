@@ -1,7 +1,9 @@
 """Cron schedules: each firing only enqueues a bulk batch, under the key "schedule id@fire time".
 
 APScheduler 3 (an AsyncIOScheduler with one CronTrigger job per schedule, in the schedule's
-timezone) wakes the server at each firing; what fires is decided from the database. Each
+timezone) wakes the server at each firing; what fires is decided from the database. Every
+node of a cluster arms every schedule (``schedule_changed`` tells them all) and all wake
+together: the dedupe key, unique in the batches table, lets one firing of a period through. Each
 schedule row holds its next firing time, and a firing commits its batch together with the
 next time, in one transaction, under a dedupe key the batches table holds unique. So a
 double firing, or a restart right after one, enqueues nothing twice.
@@ -18,7 +20,7 @@ import copy
 import json
 import logging
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -33,16 +35,8 @@ from ..timefmt import iso
 from . import batches
 from .audience import Intake
 from .batches import BulkRequest, NewBatch
-from .fanout import FanOut
 
 log = logging.getLogger("alertflow.scheduler")
-
-
-class Firing(Intake, Protocol):
-    """What a firing uses: what every way in does, and the fan-out to tell of a new batch."""
-
-    fanout: FanOut | None
-
 
 # Standard crontab numbers days from Sunday (0 or 7); APScheduler 3 from Monday (0). Days are
 # handed to it by name, so "0 9 * * 1" means Monday as everywhere else.
@@ -123,9 +117,12 @@ def dedupe_key(schedule_id: str, fire_time: float) -> str:
 class Scheduler:
     """Registers every active schedule with APScheduler and enqueues their firings."""
 
-    def __init__(self, svc: Firing) -> None:
+    def __init__(self, svc: Intake) -> None:
         self.svc = svc
         self._aps: AsyncIOScheduler | None = None
+        self._rearming: asyncio.Task[None] | None = None
+        svc.coordinator.on_schedule_changed(self._changed)
+        svc.coordinator.on_resync(self._resync)
 
     async def start(self) -> None:
         self._aps = AsyncIOScheduler(event_loop=asyncio.get_running_loop(), timezone=UTC)
@@ -135,9 +132,46 @@ class Scheduler:
         await self.fire_due()  # what was missed while the server was down: once each
 
     def stop(self) -> None:
+        if self._rearming is not None:
+            self._rearming.cancel()
         if self._aps is not None:
             self._aps.shutdown(wait=False)
             self._aps = None
+
+    def _changed(self, schedule_id: str, cron: str | None, timezone: str | None) -> None:
+        """A schedule was created or resumed (``cron`` set), or paused or deleted, on any node."""
+        if self._aps is None:  # not started, or stopped: start() reads them all
+            return
+        if cron is not None and timezone is not None:
+            self.register(schedule_id, cron, timezone)
+        else:
+            self.unregister(schedule_id)
+
+    def _resync(self) -> None:
+        """Changes may have been missed: arm what the database holds, drop what it no longer
+        does, and fire what came due meanwhile. A firing that failed while the database was
+        away would otherwise wait for the schedule's next wake-up, a week later for a weekly
+        one; every node does this at once after an outage, and the dedupe key lets one through."""
+        if self._aps is not None and (self._rearming is None or self._rearming.done()):
+            self._rearming = asyncio.create_task(self._rearm(), name="scheduler-rearm")
+
+    async def _rearm(self) -> None:
+        try:
+            active = {s.id: s for s in await schedules.active(self.svc.database)}
+        except Exception:  # the next resync tries again; the armed timers still fire meanwhile
+            log.exception("re-arming schedules failed")
+            return
+        if self._aps is None:
+            return
+        for job in self._aps.get_jobs():
+            if job.id not in active:
+                job.remove()
+        for schedule in active.values():
+            self.register(schedule.id, schedule.cron, schedule.timezone)
+        try:
+            await self.fire_due()
+        except Exception:
+            log.exception("firing what came due failed")
 
     def register(self, schedule_id: str, cron: str, timezone: str) -> None:
         """(Re-)arm a schedule's APScheduler job; the database says whether a wake-up fires."""
@@ -184,8 +218,8 @@ class Scheduler:
             error = str(exc)
             log.warning("schedule cannot send", extra={"schedule_id": schedule_id, "error": error})
         batch_id = await db.write(lambda tx: _record(tx, schedule_id, batch, error, fire_time, following, now))
-        if batch_id and self.svc.fanout:
-            self.svc.fanout.submitted()
+        if batch_id:
+            self.svc.coordinator.batches_waiting()
         log.info("schedule fired", extra={"schedule_id": schedule_id, "batch_id": batch_id, "fire_time": fire_time})
         return batch_id
 

@@ -5,7 +5,8 @@ accepted publishes/s and publish latency at ``--concurrency`` clients (closed lo
 publish→sent latency at ``--rate`` notifications/s offered (open loop); end-to-end
 throughput at ``--sustain-rate`` with the backlog sampled; server RSS idle and after.
 ``--bulk N`` sends one N-recipient bulk with ordinary publishes and an OTP a second alongside;
-``--topic-subscribers N`` bulk-sends to a topic of N subscribers.
+``--topic-subscribers N`` bulk-sends to a topic of N subscribers; ``--digest N`` publishes N
+digest events (ops/bench_digest.py).
 ``--reference`` also serves a bare aiohttp + SQLite group-commit endpoint in the same run
 and prints AlertFlow's publish rate as a ratio of it, so figures compare across machines.
 
@@ -105,17 +106,20 @@ async def embedded_server(
     workdir: Path,
     config_file: Path | None = None,
     data_dir: Path | None = None,
+    storage_url: str | None = None,
     prepare: Callable[[Path, str], None] | None = None,
 ) -> Target:
     """``alertflow serve`` logging warnings only: on a fresh data dir with the outbox provider,
-    unless ``config_file`` and ``data_dir`` say otherwise. Never ./alertflow.toml: a bench
-    must not send through the real providers it may name. ``prepare(database, tenant_id)``
-    runs between ``init`` and ``serve``."""
+    unless ``config_file`` and ``data_dir`` say otherwise; on ``storage_url`` ([storage] url)
+    when given. Never ./alertflow.toml: a bench must not send through the real providers it may
+    name. ``prepare(database, tenant_id)`` runs between ``init`` and ``serve`` (SQLite)."""
     if config_file is None:
         config_file = workdir / "alertflow.toml"
         config_file.write_text("")
     data_dir = data_dir or workdir / "data"
     env = {**os.environ, "ALERTFLOW_LOG__LEVEL": "warning", "ALERTFLOW_CONFIG": str(config_file)}
+    if storage_url:
+        env["ALERTFLOW_STORAGE__URL"] = storage_url
     init = subprocess.run(
         [*ALERTFLOW, "init", "--json", "--data-dir", str(data_dir)],
         env=env,
@@ -383,7 +387,7 @@ async def bench(args: Any) -> dict[str, Any]:
         target = (
             Target(args.url, args.api_key)
             if args.url
-            else await embedded_server(workdir, args.config_file, args.data_dir)
+            else await embedded_server(workdir, args.config_file, args.data_dir, args.storage_url)
         )
         try:
             await asyncio.sleep(1.0)
@@ -446,6 +450,8 @@ async def bench(args: Any) -> dict[str, Any]:
                 results.update(await bulk_run(target, args.bulk, args.bulk_publish_rate))
             if args.topic_subscribers:
                 results.update(await topic_run(target, args.topic_subscribers))
+            for scenario in args.scenarios:  # more sections on the same server (bench_digest)
+                results.update(await scenario(target))
             results["rss_mib"] = target.rss_mib()
             report("server memory", [("RSS idle / after", f"{results['idle_rss_mib']} / {results['rss_mib']} MiB")])
             if args.sockets:
@@ -678,6 +684,7 @@ def seed_old_notifications(database: Path, tenant_id: str, count: int) -> None:
                     None,
                     None,
                     "{}",
+                    None,
                     None,
                 )
                 for i in rows

@@ -32,6 +32,7 @@ class InboxProvider(Provider):
             data=c.get("data") or {},
             category=message.category,
             created_at=time.time(),
+            replace_key=message.replace_key,
         )
         await self.context.database.write(lambda tx: inbox_items.add(tx, item))
         return Sent(provider_message_id=item.id)

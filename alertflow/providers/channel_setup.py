@@ -34,15 +34,22 @@ from pydantic import ValidationError
 
 from ..cache import Lru, TtlCache
 from ..config import Config, ConfigError
+from ..message import STATUS_CHANNEL
 from ..storage import channel_setups
 from ..storage.database import Database
 from .interface import Provider, ProviderConfigError, ProviderContext, ProviderSettings
 from .netguard import OutboundGuard, kind_of, plain
 from .registry import ProviderRegistry
-from .resilience import CircuitBreaker, TokenBucket
+from .resilience import CircuitBreaker, NoCircuit, TokenBucket
 from .sealing import Sealer, Unsealable
 
-BUILTIN_DEFAULTS: dict[str, str] = {"email": "outbox", "sms": "outbox", "push": "outbox", "inapp": "inbox"}
+BUILTIN_DEFAULTS: dict[str, str] = {
+    "email": "outbox",
+    "sms": "outbox",
+    "push": "outbox",
+    "inapp": "inbox",
+    STATUS_CHANNEL: "status_webhooks",
+}
 MASK = "********"
 RATE_KEY = "rate_per_second"
 # The key of a path setting's JSON schema extra naming the setting that takes the content inline.
@@ -141,7 +148,7 @@ class ChannelProviders:
                 )
             except ProviderConfigError as exc:
                 raise ConfigError(str(exc)) from None
-        self._concurrency: dict[str, int] = config.workers.model_dump()
+        self._concurrency: dict[str, int] = {**config.workers.model_dump(), STATUS_CHANNEL: config.webhooks.concurrency}
         self._tenants = TtlCache(max_entries=config.cache.channel_setups)
         # Set-ups a tenant replaced stay until pushed out; one pushed out closes its connections.
         self._handles: Lru[str, Handle] = Lru(config.cache.channel_setups, self._evicted)
@@ -269,6 +276,10 @@ class ChannelProviders:
     def changed(self, tenant_id: str, channel: str) -> None:
         self._tenants.drop((tenant_id, channel))
 
+    def forget_all(self) -> None:
+        """Any tenant's set-up may have changed unheard (see Coordinator.on_resync)."""
+        self._tenants.clear()
+
     # -- what the deliverer uses
 
     async def for_tenant(self, tenant_id: str, channel: str) -> list[Handle]:
@@ -295,7 +306,8 @@ class ChannelProviders:
             provider = provider_type(entry.settings, replace(context, concurrency=concurrency))
             # A burst of one spaces sends evenly, the way providers meter them (e.g. per number).
             bucket = TokenBucket(entry.rate_per_second, burst=1) if entry.rate_per_second else None
-            handle = Handle(entry, provider, CircuitBreaker(time.monotonic), bucket)
+            breaker = CircuitBreaker(time.monotonic) if provider_type.shared_health else NoCircuit()
+            handle = Handle(entry, provider, breaker, bucket)
             self._handles.put(key, handle)
         return handle
 

@@ -81,6 +81,9 @@ class Provider:
     # True when the provider connects to addresses recipients carry (Web Push endpoints):
     # those are tenant data, so it is guarded even when the operator set it up.
     recipient_endpoints: ClassVar[bool] = False
+    # True when every send reaches the same service, whose health a circuit breaker tracks
+    # (repeated failures skip it for a while); False when sends go to independent peers.
+    shared_health: ClassVar[bool] = True
     description: ClassVar[str] = ""
 
     def __init__(self, settings: ProviderSettings, context: ProviderContext) -> None:

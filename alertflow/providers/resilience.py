@@ -67,6 +67,14 @@ class CircuitBreaker:
         return self.trial_at is not None and now - self.trial_at < CIRCUIT_COOLDOWN_SECONDS
 
 
+class NoCircuit(CircuitBreaker):
+    """For a provider whose sends go to many independent peers (status webhooks, an endpoint
+    per tenant): one peer's failures say nothing of the others, so it never opens."""
+
+    def failed(self) -> None:
+        self.trial_at = None
+
+
 class TokenBucket:
     """``rate`` tokens a second, up to ``burst``; ``reserve`` says how long to wait for one."""
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..storage import category_rows
 
@@ -17,6 +17,7 @@ class Category:
     key: str
     priority: str
     opt_out_allowed: bool = True
+    options: dict[str, Any] | None = None  # send options its publishes default to (intake/options.py)
 
 
 BUILTIN: dict[str, Category] = {
@@ -32,7 +33,7 @@ BUILTIN: dict[str, Category] = {
 
 
 def from_row(row: category_rows.CategoryRow) -> Category:
-    return Category(row.key, row.priority, row.opt_out_allowed)
+    return Category(row.key, row.priority, row.opt_out_allowed, row.options)
 
 
 async def resolve(db: Database, tenant_id: str, key: str) -> Category | None:

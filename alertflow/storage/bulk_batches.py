@@ -32,6 +32,9 @@ _CHUNK_USER_IDS_PG = (
 )
 
 
+_BATCH_COLUMNS = "id, tenant_id, recipients, status, fanned_out, topic, error, created_at"
+
+
 @dataclass(frozen=True)
 class Batch:
     """A stored batch, as GET /v1/batches/{id} shows it before its deliveries are counted."""
@@ -100,11 +103,22 @@ def insert(
 
 async def get(db: Database, tenant_id: str, batch_id: str) -> Batch | None:
     row = await db.fetchone(
-        "SELECT id, tenant_id, recipients, status, fanned_out, topic, error, created_at FROM batches"
-        " WHERE id = ? AND tenant_id = ?",
-        (batch_id, tenant_id),
+        f"SELECT {_BATCH_COLUMNS} FROM batches WHERE id = ? AND tenant_id = ?", (batch_id, tenant_id)
     )
     return Batch(*row) if row is not None else None
+
+
+async def page(db: Database, tenant_id: str, statuses: tuple[str, ...], before: str | None, limit: int) -> list[Batch]:
+    """The tenant's batches newest first, before the id ``before``, in one of ``statuses``
+    (any, when empty): a walk back along the index (tenant_id, id)."""
+    sql = f"SELECT {_BATCH_COLUMNS} FROM batches WHERE tenant_id = ?"
+    params: list[Any] = [tenant_id]
+    if before is not None:
+        sql, params = sql + " AND id < ?", [*params, before]
+    if statuses:
+        sql, params = sql + f" AND status IN ({', '.join('?' * len(statuses))})", [*params, *statuses]
+    rows = await db.fetchall(sql + " ORDER BY id DESC LIMIT ?", (*params, limit))
+    return [Batch(*r) for r in rows]
 
 
 async def delivery_counts(db: Database, batch_id: str) -> dict[str, int]:

@@ -132,7 +132,10 @@ class Database(Protocol):
 
     @property
     def full(self) -> str | None:
-        """Why writes fail for lack of space, from the last failure until a write commits."""
+        """Why writes fail for lack of space, from the last failure until a probe commits.
+
+        Not until any write commits: a small one (an outcome) can fit in the last pages
+        while a publish still cannot, and "ready" must mean the largest write fits."""
 
     async def probe(self) -> None:
         """Commit a write that needs new space; raise :class:`StorageFull` if it cannot."""
@@ -238,6 +241,7 @@ class SQLiteDatabase:
             conn.execute("DELETE FROM storage_probe")
 
         await self.write(store_and_drop)
+        self._full = None  # the largest write fits again
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         reader = self._readers[next(self._next_reader) % len(self._readers)]
@@ -273,7 +277,6 @@ class SQLiteDatabase:
 
     def _commit_group(self, conn: sqlite3.Connection, group: Iterable[_Job]) -> None:
         outcomes: list[tuple[_Job, Any, BaseException | None]] = []
-        changes = conn.total_changes
         try:
             conn.execute("BEGIN IMMEDIATE")
             for job in group:
@@ -292,8 +295,6 @@ class SQLiteDatabase:
         full = [e for _, _, e in outcomes if isinstance(e, StorageFull)]
         if full:
             self._full = str(full[0])
-        elif conn.total_changes > changes:  # something was stored: there is space again
-            self._full = None
         for job, result, outcome in outcomes:
             job.loop.call_soon_threadsafe(_resolve, job.future, result, outcome)
 

@@ -190,3 +190,13 @@ async def events(db: Database, delivery_ids: Sequence[str]) -> list[dict[str, An
         delivery_ids,
     )
     return [dict(r) for r in rows]
+
+
+async def delivered_at(db: Database, notification_id: str, channels: Sequence[str]) -> float | None:
+    """When the first of the notification's deliveries on ``channels`` was delivered, if one was."""
+    row = await db.fetchone(
+        f"SELECT MIN(delivered_at) FROM deliveries WHERE notification_id = ? AND channel IN ({_in(len(channels))})"
+        " AND status = 'delivered'",
+        (notification_id, *channels),
+    )
+    return None if row is None else row[0]

@@ -31,6 +31,21 @@ def find_in(tx: Tx, tenant_id: str, key: str, since: float) -> StoredKey | None:
     return _stored(tx.execute(_FIND, (tenant_id, key, since)).fetchone())
 
 
+def claim(tx: Tx, tenant_id: str, key: str, fingerprint: str, now: float, since: float) -> bool:
+    """Hold the key for the request under way, unless it was stored after ``since`` (writer
+    function): True when this transaction now owns it. On PostgreSQL a second node claiming
+    the same key waits on the first's row until that commits, then finds it and gets False
+    (the unique key, not a per-process map, makes a key hold across nodes)."""
+    row = tx.execute(
+        "INSERT INTO idempotency_keys (tenant_id, key, response, created_at, fingerprint) VALUES (?, ?, '', ?, ?)"
+        " ON CONFLICT (tenant_id, key) DO UPDATE SET response = excluded.response,"
+        " created_at = excluded.created_at, fingerprint = excluded.fingerprint"
+        " WHERE idempotency_keys.created_at <= ? RETURNING tenant_id",
+        (tenant_id, key, now, fingerprint, since),
+    ).fetchone()
+    return row is not None
+
+
 def save(tx: Tx, tenant_id: str, key: str, response: str, fingerprint: str, now: float) -> None:
     """Store the key's response, replacing an expired one under the same key (writer function)."""
     tx.execute(

@@ -18,7 +18,7 @@ from .database import Database, Row, Tx
 
 # SQLite allows 32,766 parameters; lists are read in slices well under that.
 IN_LIST_SLICE = 500
-COLUMNS = "id, tenant_id, user_id, title, body, action_url, data, category, created_at, read_at"
+COLUMNS = "id, tenant_id, user_id, title, body, action_url, data, category, created_at, read_at, replace_key, replaces"
 VISIBLE = "tenant_id = ? AND user_id = ? AND archived_at IS NULL"
 
 
@@ -37,6 +37,7 @@ class NewItem:
     data: dict[str, Any]
     category: str
     created_at: float
+    replace_key: str | None = None  # a later item with this key replaces this one
 
 
 @dataclass(frozen=True)
@@ -46,10 +47,11 @@ class OwnedItem:
     tenant_id: str
     user_id: str
     item: dict[str, Any]
+    replaces: str | None = None  # the item this one replaced (hidden since)
 
 
 def _shape(row: Row) -> dict[str, Any]:
-    return {
+    item = {
         "id": row["id"],
         "title": row["title"],
         "body": row["body"],
@@ -59,6 +61,9 @@ def _shape(row: Row) -> dict[str, Any]:
         "created_at": iso(row["created_at"]),
         "read_at": iso(row["read_at"]),
     }
+    if row["replace_key"] is not None:  # only items sent with one carry it
+        item["replace_key"] = row["replace_key"]
+    return item
 
 
 def _slices(values: list[str]) -> Iterable[list[str]]:
@@ -108,7 +113,7 @@ async def by_ids(db: Database, item_ids: list[str]) -> list[OwnedItem]:
         rows = await db.fetchall(
             f"SELECT {COLUMNS} FROM inbox WHERE id IN ({_marks(len(ids))}) AND archived_at IS NULL ORDER BY id", ids
         )
-        found += [OwnedItem(r["tenant_id"], r["user_id"], _shape(r)) for r in rows]
+        found += [OwnedItem(r["tenant_id"], r["user_id"], _shape(r), r["replaces"]) for r in rows]
     return found
 
 
@@ -125,13 +130,25 @@ async def unread_counts(db: Database, tenant_id: str, user_ids: list[str]) -> di
     return counts
 
 
+async def read_at(db: Database, tenant_id: str, user_id: str | None, notification_id: str) -> float | None:
+    """When the user read the notification's in-app item, if they did (archived or not)."""
+    row = await db.fetchone(
+        "SELECT MIN(read_at) FROM inbox WHERE tenant_id = ? AND user_id = ? AND notification_id = ?",
+        (tenant_id, user_id, notification_id),
+    )
+    return None if row is None else row[0]
+
+
 # --- writes ------------------------------------------------------------------------------------
 
 
 def add(tx: Tx, item: NewItem) -> None:
+    """Store an item; one with a ``replace_key`` hides the user's earlier items of that key
+    (their deliveries' history says by which notification) and names the newest it replaced."""
+    replaces = _replace(tx, item) if item.replace_key is not None else None
     tx.execute(
         "INSERT INTO inbox (id, tenant_id, user_id, delivery_id, notification_id, title, body,"
-        " action_url, data, category, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+        " action_url, data, category, created_at, replace_key, replaces) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
         (
             item.id,
             item.tenant_id,
@@ -144,8 +161,21 @@ def add(tx: Tx, item: NewItem) -> None:
             json.dumps(item.data),
             item.category,
             item.created_at,
+            item.replace_key,
+            replaces,
         ),
     )
+
+
+def _replace(tx: Tx, item: NewItem) -> str | None:
+    rows = tx.execute(
+        "UPDATE inbox SET archived_at = ? WHERE tenant_id = ? AND user_id = ? AND replace_key = ?"
+        " AND archived_at IS NULL RETURNING id, delivery_id",
+        (item.created_at, item.tenant_id, item.user_id, item.replace_key),
+    ).fetchall()
+    for r in rows:
+        deliveries.add_events(tx, r["delivery_id"], item.created_at, [("replaced", f"by {item.notification_id}", None)])
+    return max((r["id"] for r in rows), default=None)
 
 
 def _deliver(tx: Tx, tenant_id: str, user_id: str, items: str, params: tuple[Any, ...], now: float) -> list[str]:

@@ -76,7 +76,7 @@ def claim(
     )
     payloads = tx.execute(
         "SELECT d.id AS delivery_id, d.tenant_id, n.id AS notification_id, n.category, n.priority,"
-        " n.user_id, n.recipient, n.content, n.template, n.template_version, n.data"
+        " n.user_id, n.recipient, n.content, n.template, n.template_version, n.data, n.options"
         " FROM deliveries d JOIN notifications n ON n.id = d.notification_id"
         f" WHERE d.id IN ({_placeholders(len(deliveries))})",
         deliveries,
@@ -97,6 +97,7 @@ def claim(
             template=p["template"],
             template_version=p["template_version"],
             data=json.loads(p["data"]),
+            options=json.loads(p["options"]) if p["options"] else None,
         )
         for p in payloads
     ]

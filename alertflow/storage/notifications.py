@@ -18,7 +18,7 @@ POSTGRESQL_MAX_PARAMETERS = 65535
 # The column order of the tuples each list holds.
 NOTIFICATIONS = (
     "notifications (id, tenant_id, user_id, category, priority, created_at, send_at, recipient, content,"
-    " template, template_version, data, batch_id)"
+    " template, template_version, data, batch_id, options)"
 )
 DELIVERIES = "deliveries (id, notification_id, tenant_id, channel, status, reason, created_at, updated_at, batch_id)"
 JOBS = "jobs (delivery_id, tenant_id, channel, priority, state, run_at)"

@@ -286,6 +286,7 @@ class PostgresDatabase:
             tx.execute("DELETE FROM storage_probe")
 
         await self.write(store_and_drop)
+        self._full = None  # the largest write fits again (see Database.full)
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         assert self._pool is not None, "the database is not open"
@@ -378,8 +379,6 @@ class PostgresDatabase:
         full = [e for _, _, e in outcomes if isinstance(e, StorageFull)]
         if full:
             self._full = str(full[0])
-        elif any(e is None for _, _, e in outcomes):
-            self._full = None
         for job, result, outcome in outcomes:
             job.loop.call_soon_threadsafe(_resolve, job.future, result, outcome)
 

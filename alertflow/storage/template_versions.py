@@ -31,6 +31,7 @@ class StoredVersion:
     content: dict[str, Any]
     variables: tuple[str, ...]
     created_at: float
+    options: dict[str, Any] | None = None  # send options publishes of this version default to
 
 
 _HEAD = "SELECT key, name, active_version, latest_version, created_at, updated_at FROM templates"
@@ -65,12 +66,22 @@ def add_version(
     content: dict[str, Any],
     variables: tuple[str, ...],
     now: float,
+    options: dict[str, Any] | None = None,
 ) -> None:
     """Store ``version`` and make it both the latest and the active one (creating the head)."""
     tx.execute(
-        "INSERT INTO template_versions (tenant_id, key, version, name, content, variables, created_at)"
-        " VALUES (?,?,?,?,?,?,?)",
-        (tenant_id, key, version, name, json.dumps(content), json.dumps(list(variables)), now),
+        "INSERT INTO template_versions (tenant_id, key, version, name, content, variables, created_at, options)"
+        " VALUES (?,?,?,?,?,?,?,?)",
+        (
+            tenant_id,
+            key,
+            version,
+            name,
+            json.dumps(content),
+            json.dumps(list(variables)),
+            now,
+            json.dumps(options) if options else None,
+        ),
     )
     tx.execute(
         "INSERT INTO templates (tenant_id, key, name, active_version, latest_version, created_at, updated_at)"
@@ -103,7 +114,7 @@ def delete_template(tx: Tx, tenant_id: str, key: str) -> bool:
 
 async def version(db: Database, tenant_id: str, key: str, number: int) -> StoredVersion | None:
     row = await db.fetchone(
-        "SELECT key, version, name, content, variables, created_at FROM template_versions"
+        "SELECT key, version, name, content, variables, created_at, options FROM template_versions"
         " WHERE tenant_id = ? AND key = ? AND version = ?",
         (tenant_id, key, number),
     )
@@ -116,6 +127,7 @@ async def version(db: Database, tenant_id: str, key: str, number: int) -> Stored
         json.loads(row["content"]),
         tuple(json.loads(row["variables"])),
         row["created_at"],
+        json.loads(row["options"]) if row["options"] else None,
     )
 
 

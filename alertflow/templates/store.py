@@ -34,6 +34,7 @@ class Version(template_versions.StoredVersion):
             "locales": self.content["locales"],
             "variables": list(self.variables),
             "created_at": iso(self.created_at),
+            **({"options": self.options} if self.options else {}),
         }
 
 
@@ -58,7 +59,14 @@ class UnknownTemplate(LookupError):
 
 
 def save_version(
-    tx: Tx, tenant_id: str, key: str, name: str | None, body: ValidatedContent, now: float, create: bool
+    tx: Tx,
+    tenant_id: str,
+    key: str,
+    name: str | None,
+    body: ValidatedContent,
+    now: float,
+    create: bool,
+    options: dict[str, Any] | None = None,
 ) -> int:
     """Create the template (``create``) or add its next version, which becomes active."""
     head = template_versions.head_for_write(tx, tenant_id, key)
@@ -68,7 +76,7 @@ def save_version(
         raise UnknownTemplate(key)
     version = head.latest_version + 1 if head else 1
     name = name if name is not None else (head.name if head else None)
-    template_versions.add_version(tx, tenant_id, key, version, name, body.content, body.variables, now)
+    template_versions.add_version(tx, tenant_id, key, version, name, body.content, body.variables, now, options)
     return version
 
 
@@ -103,6 +111,10 @@ class TemplateStore:
     def forget(self, tenant_id: str, key: str) -> None:
         """A deleted template's key may be created again, with versions numbered from 1."""
         self._versions.retain(lambda cached, _: cached[:2] != (tenant_id, key))
+
+    def forget_all(self) -> None:
+        """Any template may have been deleted unheard (see Coordinator.on_resync)."""
+        self._versions.clear()
 
     async def versions(self, tenant_id: str, key: str) -> list[Version]:
         numbers = await template_versions.version_numbers(self.database, tenant_id, key)

@@ -11,6 +11,7 @@ delivery's outcome.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from pathlib import Path
 from typing import Any, cast
@@ -40,6 +41,8 @@ SERVICE_ACCOUNT_KEYS = ("client_email", "private_key", "token_uri")
 # Android delivery priority / APNs priority by notification priority.
 ANDROID_PRIORITY = {"high": "high"}
 APNS_PRIORITY = {"high": "10"}
+# apns-collapse-id's limit (Apple: "must not exceed 64 bytes").
+APNS_COLLAPSE_ID_BYTES = 64
 
 
 class FcmSettings(ProviderSettings):
@@ -151,6 +154,12 @@ def _failure(device: Device, exc: FcmReplyError) -> DeliveryError:
 def _notify_params(message: Message) -> dict[str, Any]:
     content = message.content
     data = content.get("data") or {}
+    android: dict[str, Any] = {"priority": ANDROID_PRIORITY.get(message.priority, "normal")}
+    apns_headers = {"apns-priority": APNS_PRIORITY.get(message.priority, "5")}
+    if message.replace_key is not None:
+        # A later push with the same key replaces this one on the device instead of stacking.
+        android["collapse_key"] = message.replace_key
+        apns_headers["apns-collapse-id"] = collapse_id(message.replace_key)
     return {
         "notification_title": content.get("title"),
         "notification_body": content.get("body"),
@@ -158,6 +167,13 @@ def _notify_params(message: Message) -> dict[str, Any]:
         "data_payload": {
             str(k): v if isinstance(v, str) else json.dumps(v) for k, v in data.items()
         },
-        "android_config": {"priority": ANDROID_PRIORITY.get(message.priority, "normal")},
-        "apns_config": {"headers": {"apns-priority": APNS_PRIORITY.get(message.priority, "5")}},
+        "android_config": android,
+        "apns_config": {"headers": apns_headers},
     }
+
+
+def collapse_id(key: str) -> str:
+    """APNs takes a collapse id of at most 64 bytes: a longer key is shortened to its hash."""
+    if len(key.encode()) <= APNS_COLLAPSE_ID_BYTES:
+        return key
+    return hashlib.sha256(key.encode()).hexdigest()

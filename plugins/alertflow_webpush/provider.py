@@ -9,6 +9,8 @@ work. See :func:`alertflow.outcomes.combine_device_outcomes` for the delivery's 
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import json
 from typing import cast
 
@@ -34,6 +36,9 @@ TTL_SECONDS = 24 * 3600
 REQUEST_TIMEOUT_SECONDS = 10.0
 # RFC 8030 §5.3 Urgency, from the notification's priority.
 URGENCY = {"high": "high", "medium": "normal", "low": "low"}
+# RFC 8030 §5.4: a Topic is at most 32 characters of the URL-safe base64 alphabet, so a
+# replace_key travels as its hash: 24 bytes of SHA-256 are exactly 32 such characters.
+TOPIC_BYTES = 24
 GONE = frozenset({404, 410})
 
 
@@ -87,14 +92,18 @@ class WebPushProvider(Provider):
         if not devices:
             raise PermanentFailure("no browser subscription")
         payload = json.dumps(_payload(message), separators=(",", ":"), ensure_ascii=False)
-        urgency = URGENCY.get(message.priority, "normal")
-        outcomes = await asyncio.gather(*(self._push(d, payload, urgency) for d in devices))
+        headers = {"Urgency": URGENCY.get(message.priority, "normal")}
+        if message.replace_key is not None:  # the push service keeps only the newest of a topic
+            headers["Topic"] = topic(message.replace_key)
+        outcomes = await asyncio.gather(*(self._push(d, payload, headers) for d in devices))
         return combine_device_outcomes(outcomes)
 
     async def close(self) -> None:
         await self._session.close()
 
-    async def _push(self, device: Device, payload: str, urgency: str) -> Sent | DeliveryError:
+    async def _push(
+        self, device: Device, payload: str, headers: dict[str, str]
+    ) -> Sent | DeliveryError:
         try:
             response = await webpush_async(
                 dict(device.subscription or {}),
@@ -104,7 +113,7 @@ class WebPushProvider(Provider):
                 {"sub": self.settings.vapid_subject},
                 timeout=REQUEST_TIMEOUT_SECONDS,
                 ttl=TTL_SECONDS,
-                headers={"Urgency": urgency},
+                headers=dict(headers),
                 aiohttp_session=self._session.get(),
             )
         except WebPushException as exc:
@@ -114,6 +123,13 @@ class WebPushProvider(Provider):
         # webpush_async returns a str only for curl=True.
         location = cast(aiohttp.ClientResponse, response).headers.get("Location")
         return Sent(provider_message_id=location)
+
+
+def topic(replace_key: str) -> str:
+    """The Web Push ``Topic`` header for a replace_key."""
+    return base64.urlsafe_b64encode(
+        hashlib.sha256(replace_key.encode()).digest()[:TOPIC_BYTES]
+    ).decode()
 
 
 def _failure(device: Device, exc: WebPushException) -> DeliveryError:

@@ -111,3 +111,19 @@ async def test_a_failed_batch_says_why_and_takes_no_more_steps(database: Databas
     assert found is not None and (found.status, found.error) == (FAILED, "template deleted")
     assert await bulk_batches.chunk_after(database, tenant_id, batch_id, -1) is None
     assert not await database.write(lambda tx: bulk_batches.advance(tx, batch_id, None, "0", 2, NOW))
+
+
+async def test_a_tenants_batches_are_paged_newest_first_and_filtered_by_stored_status(database: Database) -> None:
+    tenant_id, other = await a_tenant(database), await a_tenant(database, "globex")
+    for batch_id in ("bat_1", "bat_2", "bat_3"):
+        await a_batch(database, tenant_id, batch_id=batch_id)
+    await a_batch(database, other, batch_id="bat_9")
+    await database.write(lambda tx: bulk_batches.begin_cancel(tx, tenant_id, "bat_2", NOW))
+    page = await bulk_batches.page(database, tenant_id, (), None, 2)
+    assert [b.id for b in page] == ["bat_3", "bat_2"]
+    assert [b.id for b in await bulk_batches.page(database, tenant_id, (), "bat_2", 2)] == ["bat_1"]
+    fanning = await bulk_batches.page(database, tenant_id, (FANNING_OUT,), None, 10)
+    assert [b.id for b in fanning] == ["bat_3", "bat_1"]
+    both = await bulk_batches.page(database, tenant_id, (FANNING_OUT, CANCELLING), None, 10)
+    assert [b.id for b in both] == ["bat_3", "bat_2", "bat_1"]
+    assert page[1] == await bulk_batches.get(database, tenant_id, "bat_2")

@@ -60,3 +60,14 @@ async def test_a_key_used_for_another_request_is_refused_and_creates_nothing(dat
     with pytest.raises(ApiError, match="already used"):
         await database.write(lambda tx: once(tx, "ten_1", IdempotencyKey("k", "other"), NOW, create))
     assert created == [1]
+
+
+async def test_a_live_key_cannot_be_claimed_again_and_an_expired_one_can(database: Database) -> None:
+    assert await database.write(lambda tx: idempotency_keys.claim(tx, "ten_1", "k", "fp", NOW, NOW - TTL_SECONDS))
+    await database.write(lambda tx: idempotency_keys.save(tx, "ten_1", "k", '{"id": 1}', "fp", NOW))
+    assert not await database.write(
+        lambda tx: idempotency_keys.claim(tx, "ten_1", "k", "fp", NOW + 1, NOW + 1 - TTL_SECONDS)
+    )
+    later = NOW + TTL_SECONDS + 1
+    assert await database.write(lambda tx: idempotency_keys.claim(tx, "ten_1", "k", "fp2", later, later - TTL_SECONDS))
+    assert await database.write(lambda tx: idempotency_keys.claim(tx, "ten_2", "k", "fp", NOW, NOW - TTL_SECONDS))

@@ -21,13 +21,14 @@ async def _add(database: Database, tenant_id: str = TENANT, user_id: str = ALICE
         tenant_id=tenant_id,
         user_id=user_id,
         delivery_id=new_id("dlv"),
-        notification_id=new_id("ntf"),
+        notification_id=content.get("notification_id", new_id("ntf")),
         title=content.get("title", "Hello"),
         body=content.get("body"),
         action_url=content.get("action_url"),
         data=content.get("data", {}),
         category="default",
-        created_at=1_700_000_000.0,
+        created_at=content.get("created_at", 1_700_000_000.0),
+        replace_key=content.get("replace_key"),
     )
     await database.write(lambda tx: inbox_items.add(tx, item))
     return item.id
@@ -159,3 +160,25 @@ async def test_by_ids_reads_more_ids_than_one_statement_takes(database: Database
     added = [await _add(database) for _ in range(3)]
     asked = [new_id("inb") for _ in range(inbox_items.IN_LIST_SLICE)] + added
     assert [o.item["id"] for o in await inbox_items.by_ids(database, asked)] == added
+
+
+async def test_an_item_with_a_replace_key_hides_the_users_earlier_items_of_that_key(database: Database) -> None:
+    first = await _add(database, title="Deploy started", replace_key="deploy-42")
+    other_key = await _add(database, title="Other", replace_key="deploy-43")
+    bobs = await _add(database, user_id=BOB, title="Bob's", replace_key="deploy-42")
+    second = await _add(database, title="Deploy finished", replace_key="deploy-42")
+    assert sorted(await _ids(database)) == sorted([other_key, second])
+    assert await _ids(database, user_id=BOB) == [bobs]
+    [found] = await inbox_items.by_ids(database, [second])
+    assert found.replaces == first and found.item["replace_key"] == "deploy-42"
+    [plain] = await inbox_items.by_ids(database, [other_key])
+    assert plain.replaces is None
+
+
+async def test_read_at_tells_when_a_notifications_item_was_read(database: Database) -> None:
+    nid = new_id("ntf")
+    item_id = await _add(database, notification_id=nid)
+    assert await inbox_items.read_at(database, TENANT, ALICE, nid) is None
+    await database.write(lambda tx: inbox_items.read(tx, TENANT, ALICE, item_id, 1_700_000_100.0))
+    assert await inbox_items.read_at(database, TENANT, ALICE, nid) == 1_700_000_100.0
+    assert await inbox_items.read_at(database, TENANT, BOB, nid) is None

@@ -21,7 +21,9 @@ def planned(tenant_id: str, batch_id: str, count: int, prefix: str = "") -> tupl
     for i in range(count):
         nid, did = f"ntf_{prefix}{i}", f"dlv_{prefix}{i}"
         recipient = f'{{"email": "u{i}@example.com"}}'
-        notes.append((nid, tenant_id, None, "default", "low", NOW, None, recipient, "{}", None, None, "{}", batch_id))
+        notes.append(
+            (nid, tenant_id, None, "default", "low", NOW, None, recipient, "{}", None, None, "{}", batch_id, None)
+        )
         deliveries.append((did, nid, tenant_id, "email", "queued", None, NOW, NOW, batch_id))
         jobs.append((did, tenant_id, "email", queue.PRIORITIES["low"], queue.READY, NOW))
     return notes, deliveries, jobs

@@ -15,7 +15,7 @@ HOUR = 3600.0
 
 def publish_rows(tenant_id: str, at: float, statuses: tuple[str, ...]) -> tuple[str, list[Any], list[Any]]:
     nid = new_id("ntf")
-    n = (nid, tenant_id, None, "default", "medium", at, None, "{}", "{}", None, None, "{}", None)
+    n = (nid, tenant_id, None, "default", "medium", at, None, "{}", "{}", None, None, "{}", None, None)
     d = [(new_id("dlv"), nid, tenant_id, "email", s, None, at, at, None) for s in statuses]
     return nid, [n], d
 

@@ -44,3 +44,47 @@ async def test_tenants_are_listed_oldest_first(database: Database) -> None:
     await database.write(two)
     assert [t.name for t in await tenant_rows.all_tenants(database)] == ["first", "later"]
     assert await database.write(tenant_rows.first_tenant) == "ten_a"
+
+
+async def add_keys(database: Database, tenant_id: str) -> None:
+    def add(tx: Tx) -> None:
+        tenant_rows.add_key(tx, "key_1", tenant_id, "af_00000001", "hash-1", "owner", "first", 1.0)
+        tenant_rows.add_key(tx, "key_2", tenant_id, "af_00000002", "hash-2", "member", None, 2.0)
+
+    await database.write(add)
+
+
+async def test_keys_are_listed_oldest_first_and_found_by_prefix_within_their_tenant(
+    database: Database, tenant_id: str
+) -> None:
+    await add_keys(database, tenant_id)
+    listed = await tenant_rows.keys(database, tenant_id)
+    assert [(k.prefix, k.role, k.name, k.created_at, k.last_used_at) for k in listed] == [
+        ("af_00000001", "owner", "first", 1.0, None),
+        ("af_00000002", "member", None, 2.0, None),
+    ]
+    assert await tenant_rows.keys(database, None) == listed
+    assert await tenant_rows.keys(database, "ten_other") == []
+    assert await database.write(lambda tx: tenant_rows.keys_for_write(tx, tenant_id)) == listed
+    assert await database.write(lambda tx: tenant_rows.key_by_prefix(tx, "af_00000002", tenant_id)) == listed[1:]
+    assert await database.write(lambda tx: tenant_rows.key_by_prefix(tx, "af_00000002", "ten_other")) == []
+    assert await database.write(lambda tx: tenant_rows.prefix_taken(tx, "af_00000001")) is True
+    assert await database.write(lambda tx: tenant_rows.owner_keys(tx, tenant_id)) == 1
+
+
+async def test_a_revoked_key_authenticates_no_more_and_is_revoked_once(database: Database, tenant_id: str) -> None:
+    await add_keys(database, tenant_id)
+    revoked = await database.write(lambda tx: tenant_rows.revoke(tx, "key_1", 5.0))
+    assert revoked == tenant_rows.Revoked("key_1", "hash-1")
+    assert await database.write(lambda tx: tenant_rows.revoke(tx, "key_1", 6.0)) is None
+    assert await tenant_rows.key_holder(database, "hash-1") is None
+    assert [k.key_id for k in await tenant_rows.keys(database, tenant_id)] == ["key_2"]
+    assert await database.write(lambda tx: tenant_rows.owner_keys(tx, tenant_id)) == 0
+    assert await database.write(lambda tx: tenant_rows.key_by_prefix(tx, "af_00000001", None)) == []
+
+
+async def test_last_use_only_moves_forward(database: Database, tenant_id: str) -> None:
+    await add_keys(database, tenant_id)
+    await database.write(lambda tx: tenant_rows.record_use(tx, {"key_1": 10.0, "key_2": 20.0}))
+    await database.write(lambda tx: tenant_rows.record_use(tx, {"key_1": 9.0}))
+    assert [k.last_used_at for k in await tenant_rows.keys(database, tenant_id)] == [10.0, 20.0]

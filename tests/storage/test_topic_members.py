@@ -54,3 +54,16 @@ async def test_a_topic_is_paged_in_user_id_order_with_its_known_users(database: 
 async def test_an_unknown_topic_has_no_members_to_page(database: Database, tenant_id: str) -> None:
     assert await topic_members.size(database, tenant_id, "nothing") == 0
     assert await topic_members.page(database, tenant_id, "nothing", "", 10) == ([], {})
+
+
+async def test_topics_are_listed_in_order_with_their_sizes_a_page_at_a_time(database: Database, tenant_id: str) -> None:
+    def fill(tx: Tx) -> None:
+        topic_members.add(tx, tenant_id, "news", ["al", "bo"])
+        topic_members.add(tx, tenant_id, "deals", ["al"])
+        topic_members.add(tx, tenant_id, "ops", ["al", "bo", "cy"])
+
+    await database.write(fill)
+    assert await topic_members.topics(database, tenant_id, "", 10) == [("deals", 1), ("news", 2), ("ops", 3)]
+    assert await topic_members.topics(database, tenant_id, "", 2) == [("deals", 1), ("news", 2)]
+    assert await topic_members.topics(database, tenant_id, "news", 2) == [("ops", 3)]
+    assert await topic_members.topics(database, "ten_other", "", 10) == []

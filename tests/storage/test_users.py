@@ -106,3 +106,59 @@ async def test_adding_by_email_a_user_id_already_taken_adds_none_of_the_load(
         await database.write(lambda tx: users.add_by_email(tx, tenant_id, [("bo", "b@x"), ("ada", "a@x")], 5.0))
     assert await users.get(database, tenant_id, "bo") is None
     assert await users.get(database, tenant_id, "ada") == ADA
+
+
+async def test_prepared_users_are_stored_in_one_write_and_replace_as_put_does(
+    database: Database, tenant_id: str
+) -> None:
+    await database.write(lambda tx: users.put(tx, tenant_id, ADA))
+    again = users.User(user_id="ada", phone="+15550002", created_at=20.0, updated_at=20.0)
+    bob = users.User(user_id="bob", email="bob@example.com", created_at=20.0, updated_at=20.0)
+    first, second = users.prepare(tenant_id, [again]), users.prepare(tenant_id, [bob])
+    assert len(first) == 1
+    await database.write(lambda tx: users.put_many(tx, first, second))
+    assert await users.get(database, tenant_id, "ada") == dataclasses.replace(again, created_at=10.0)
+    assert await users.get(database, tenant_id, "bob") == bob
+
+
+async def add_people(database: Database, tenant_id: str) -> None:
+    people = [
+        users.User(user_id="u1", email="Ann.Lee@Example.com", name="Ann Lee"),
+        users.User(user_id="u2", phone="+15550100", name="Bob"),
+        users.User(user_id="u3_x", email="carl%@example.org"),
+        users.User(user_id="u4", name="Dana 100%"),
+    ]
+    await database.write(lambda tx: users.put_many(tx, users.prepare(tenant_id, people)))
+
+
+@pytest.mark.parametrize(
+    ("query", "found"),
+    [
+        ("ann", ["u1"]),  # a name, any case
+        ("EXAMPLE.COM", ["u1"]),  # part of an email
+        ("5550100", ["u2"]),  # part of a phone
+        ("u3", ["u3_x"]),  # part of an id
+        ("example", ["u1", "u3_x"]),
+        ("%", ["u3_x", "u4"]),  # wildcards are literal
+        ("_", ["u3_x"]),
+        ("\\", []),
+        ("nobody", []),
+        (None, ["u1", "u2", "u3_x", "u4"]),
+    ],
+)
+async def test_search_finds_users_by_part_of_id_email_phone_or_name(
+    database: Database, tenant_id: str, query: str | None, found: list[str]
+) -> None:
+    await add_people(database, tenant_id)
+    assert [u.user_id for u in await users.search(database, tenant_id, query, "", 10)] == found
+
+
+async def test_search_pages_by_user_id_after_the_cursor_and_sees_no_other_tenant(
+    database: Database, tenant_id: str
+) -> None:
+    await add_people(database, tenant_id)
+    first = await users.search(database, tenant_id, None, "", 2)
+    assert [u.user_id for u in first] == ["u1", "u2"]
+    rest = await users.search(database, tenant_id, None, first[-1].user_id, 10)
+    assert [u.user_id for u in rest] == ["u3_x", "u4"]
+    assert await users.search(database, "ten_other", None, "", 10) == []

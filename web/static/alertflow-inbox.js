@@ -165,6 +165,10 @@
 
     function remember(item) {
       const isNew = !items.has(item.id);
+      // An item sent with a replace_key stands for every earlier one of that key, also when
+      // it arrives in a reconnect's backlog rather than as a "replace".
+      if (item.replace_key)
+        for (const [id, other] of items) if (other.replace_key === item.replace_key && id < item.id) items.delete(id);
       items.set(item.id, item);
       // Telling the server the item arrived is what makes its delivery "delivered".
       if (isNew && !item.read_at) send({ type: "ack", id: item.id });
@@ -180,6 +184,11 @@
       }
       switch (message.type) {
         case "notification":
+          remember(message.data);
+          break;
+        case "replace":
+          // A later notification with the same replace_key: it takes the earlier one's place.
+          items.delete(message.replaces);
           remember(message.data);
           break;
         case "unread_count":

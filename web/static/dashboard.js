@@ -5,7 +5,7 @@
 const KEY = "alertflow.apiKey";
 // A pasted key is tried on this (any role may read it) before it is kept.
 const KEY_CHECK = "/v1/notifications?limit=1";
-const STATUSES = ["scheduled", "queued", "sending", "sent", "delivered", "failed", "suppressed", "dead", "cancelled"];
+const STATUSES = ["scheduled", "queued", "sending", "sent", "delivered", "failed", "suppressed", "dead", "cancelled", "digested"];
 const CHANNELS = ["email", "sms", "push", "inapp", "webhook"];
 const view = document.getElementById("view");
 
