@@ -186,3 +186,30 @@ async def test_a_change_that_fails_writes_no_entry(app: Harness) -> None:
     assert (await app.call("POST", "/v1/members", "admin", body)).status == 409  # raised inside the write
     assert (await app.call("PUT", "/v1/categories/x", "admin", {"priority": "urgent!"})).status == 422
     assert [e["action"] for e in await log(app)] == ["member.invite"]
+
+
+async def test_keys_and_webhooks_are_logged_and_a_webhook_urls_credentials_are_masked(app: Harness) -> None:
+    issued = await ok(await app.call("POST", "/v1/keys", "admin", {"name": "ci", "role": "member"}), 201)
+    await ok(await app.call("DELETE", f"/v1/keys/{issued['prefix']}", "admin"), 204)
+    assert (await app.call("DELETE", f"/v1/keys/{issued['prefix']}", "admin")).status == 404
+    url = "http://hook:s3cret-pw@127.0.0.1:9/hook?token=s3cret-token"
+    created = await ok(await app.call("POST", "/v1/webhooks", "admin", {"url": url, "events": ["delivery.sent"]}), 201)
+    wid = created["id"]
+    await ok(await app.call("PATCH", f"/v1/webhooks/{wid}", "admin", {"description": "ops"}))
+    await ok(await app.call("POST", f"/v1/webhooks/{wid}/rotate-secret", "admin"))
+    await ok(await app.call("DELETE", f"/v1/webhooks/{wid}", "admin"), 204)
+    assert (await app.call("PATCH", f"/v1/webhooks/{wid}", "admin", {"description": "x"})).status == 404
+    entries = await log(app)
+    assert [(e["action"], e["resource"]["id"]) for e in entries] == [
+        ("key.create", issued["prefix"]),
+        ("key.revoke", issued["prefix"]),
+        ("webhook.create", wid),
+        ("webhook.update", wid),
+        ("webhook.rotate_secret", wid),
+        ("webhook.delete", wid),
+    ]
+    assert entries[0]["after"] == {"role": "member", "name": "ci"}
+    assert entries[2]["after"]["url"] == "http://********@127.0.0.1:9/hook?token=********"
+    assert entries[3]["after"] == {"description": "ops"}
+    text = str(entries)
+    assert "s3cret" not in text and created["secret"] not in text and issued["api_key"] not in text

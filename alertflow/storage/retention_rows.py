@@ -114,6 +114,10 @@ def purge_outbox(tx: Tx, tenant_id: str, before: float, limit: int) -> int:
     return _purge_by_age(tx, "outbox", "id", "created_at", tenant_id, before, limit)
 
 
+def purge_webhook_attempts(tx: Tx, tenant_id: str, before: float, limit: int) -> int:
+    return _purge_by_age(tx, "webhook_attempts", "id", "at", tenant_id, before, limit)
+
+
 def purge_audit(tx: Tx, tenant_id: str, before: float, limit: int) -> int:
     return _purge_by_age(tx, "audit_entries", "seq", "at", tenant_id, before, limit)
 

@@ -22,6 +22,7 @@ CREATE TABLE usage_rollups (
     PRIMARY KEY (tenant_id, hour, channel, status)
 );
 
--- The purge finds a tenant's oldest inbox items and outbox captures by age.
+-- The purge finds a tenant's oldest inbox items, outbox captures and webhook attempts by age.
 CREATE INDEX inbox_age ON inbox(tenant_id, created_at);
 CREATE INDEX outbox_age ON outbox(tenant_id, created_at);
+CREATE INDEX webhook_attempts_age ON webhook_attempts(tenant_id, at);
