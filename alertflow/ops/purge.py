@@ -2,7 +2,8 @@
 
 Each chunk is its own short write of at most ``[retention] chunk_rows`` rows, and the purge
 rests between chunks as long as the last one took, so a publish waits behind one chunk,
-never behind the whole purge, and the writer spends at most half its time purging. Usage counts survive: retention_rows rolls them up before rows go."""
+never behind the whole purge, and the writer spends at most half its time purging. Usage
+counts survive: retention_rows rolls them up before rows go."""
 
 from __future__ import annotations
 
