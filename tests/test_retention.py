@@ -8,10 +8,12 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
-from tests.conftest import EMAIL, FakeClock, Harness, StartApp
+from tests.conftest import EMAIL, TEST_BACKEND, FakeClock, Harness, StartApp
 
 DAY = 86400.0
 T0 = datetime(2026, 9, 1, 12, 0, tzinfo=UTC).timestamp()
+# Long enough that each notification's content fills pages of its own.
+BIG = {"email": {"subject": "Disk alert", "text": "/var is 95% full. " * 1000}}
 INAPP = {"inapp": {"title": "Disk", "body": "/var is full"}}
 
 
@@ -47,7 +49,7 @@ async def test_a_purge_removes_old_notifications_in_chunks_keeps_recent_ones_and
 ) -> None:
     clock = FakeClock(T0)
     app = await start_app(clock=clock, retention={"chunk_rows": 2})
-    old = await sent(app, 5)
+    old = await sent(app, 5, BIG)  # pages of their own, for the purge to free
     before = await counts(app)
     assert before[0]["notifications"] == 5
     clock.t = T0 + 89 * DAY
@@ -62,6 +64,9 @@ async def test_a_purge_removes_old_notifications_in_chunks_keeps_recent_ones_and
     assert (await purge(app))["notifications"] == 0, "a second pass finds nothing"
     metrics = await (await app.client.get("/metrics")).text()
     assert 'alertflow_retention_purged_rows_total{kind="notifications"} 5' in metrics
+    if TEST_BACKEND == "sqlite":  # the freed pages went back to the file system
+        assert [tuple(r) for r in await app.rows("PRAGMA auto_vacuum")] == [(2,)]  # INCREMENTAL
+        assert [tuple(r) for r in await app.rows("PRAGMA freelist_count")] == [(0,)]
 
 
 async def test_a_tenants_own_days_override_the_default_and_zero_keeps_forever(start_app: StartApp) -> None:
