@@ -6,7 +6,15 @@ from __future__ import annotations
 from typing import Any
 
 from alertflow.ids import new_id
-from alertflow.storage import audit_entries, deliveries, notifications, outbox_messages, retention_rows, stats
+from alertflow.storage import (
+    audit_entries,
+    deliveries,
+    notifications,
+    outbox_messages,
+    retention_rows,
+    stats,
+    webhook_endpoints,
+)
 from alertflow.storage.audit_entries import Actor
 from alertflow.storage.database import Database
 
@@ -85,3 +93,30 @@ async def test_outbox_captures_and_audit_entries_older_than_the_cutoff_go_oldest
     left = await audit_entries.page(database, tenant_id, None, None, None, None, 10, None)
     assert [e.at for e in left] == [9.0]
     await database.write(lambda tx: retention_rows.vacuum(tx, 10))  # gives space back, or nothing to do
+
+
+async def test_a_webhooks_attempts_older_than_the_cutoff_go_and_later_ones_stay(
+    database: Database, tenant_id: str
+) -> None:
+    endpoint = webhook_endpoints.Endpoint(
+        "whk_1",
+        tenant_id,
+        "http://127.0.0.1:9/hook",
+        ("delivery.sent",),
+        None,
+        "sealed",
+        None,
+        None,
+        None,
+        None,
+        None,
+        0.0,
+        0.0,
+    )
+    await database.write(lambda tx: webhook_endpoints.add(tx, endpoint))
+    for at in (1.0, 2.0, 9.0):
+        attempt = webhook_endpoints.AttemptRow("whk_1", tenant_id, "evt", "delivery.sent", at, 200, 1.0, None)
+        await database.write(lambda tx, a=attempt: webhook_endpoints.record_attempt(tx, a, None, ""))  # type: ignore[misc]
+    assert await database.write(lambda tx: retention_rows.purge_webhook_attempts(tx, tenant_id, 5.0, 10)) == 2
+    left = await webhook_endpoints.attempts(database, "whk_1", 10, None)
+    assert [a.at for _, a in left] == [9.0]
