@@ -36,6 +36,7 @@ from .intake.fanout import FanOut
 from .intake.scheduler import Scheduler
 from .keys import KeyUsage
 from .message import CHANNELS, STATUS_CHANNEL
+from .ops.purge import Purger
 from .providers.amazon_sns import SnsVerifier
 from .providers.channel_setup import ChannelProviders
 from .providers.interface import ProviderContext
@@ -150,6 +151,7 @@ def create_app(
         coordinator=coordinator,
         key_usage=KeyUsage(clock.now),
     )
+    svc.purger = Purger(database, config.retention, clock.now, svc.metrics.purged)
     coordinator.on_invalidate(Cache.SETTINGS, settings_cache.drop)
     coordinator.on_invalidate(Cache.KEYS, svc.auth_cache.drop)
     coordinator.on_invalidate(Cache.BATCH_COUNTS, svc.batch_counts.drop)
@@ -256,7 +258,18 @@ def create_app(
         runner.stop()
 
     app.cleanup_ctx.extend(
-        [svc.metrics.loop_lag.running, storage, cluster, key_use, providers, hub.running, workers, fanout, scheduling]
+        [
+            svc.metrics.loop_lag.running,
+            storage,
+            cluster,
+            key_use,
+            providers,
+            hub.running,
+            workers,
+            fanout,
+            scheduling,
+            svc.purger.running,
+        ]
     )
     return app
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+
 from aiohttp import web
 from pydantic import ValidationError
 
@@ -10,7 +13,9 @@ from ..errors import ApiError, from_validation, invalid_many
 from ..recipients import categories, preferences
 from ..recipients.preferences import TENANT_DEFAULTS, Preferences
 from ..storage import preference_rows, users
+from ..storage.database import Tx
 from ..tenants import Role
+from .audit import audited
 from .context import services
 from .middleware import json_response, principal, read_json
 from .routing import Routes
@@ -41,7 +46,17 @@ async def _put(request: web.Request, user_id: str) -> web.Response:
     if errors:
         raise invalid_many(errors)
     document, now = doc.model_dump_json(exclude_none=True), svc.clock.now()
-    await svc.database.write(lambda tx: preference_rows.put_document(tx, tenant_id, user_id, document, now))
+
+    change: Callable[[Tx], None] = partial(
+        preference_rows.put_document, tenant_id=tenant_id, user_id=user_id, document=document, now=now
+    )
+    if user_id == TENANT_DEFAULTS:  # a user's own choices are theirs, not a change to audit
+        before = await _document(request, user_id)
+        shown = None if before is None else preferences.shape(before)
+        change = audited(
+            request, "preferences.defaults.update", ("preferences", user_id), change, shown, preferences.shape(doc)
+        )
+    await svc.database.write(change)
     if user_id == TENANT_DEFAULTS:
         svc.coordinator.invalidate(Cache.SETTINGS, preferences.cache_key(tenant_id))
     return json_response(preferences.shape(doc))

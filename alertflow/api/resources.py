@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from . import (
     analytics,
+    audit,
     batches,
     categories,
     channels,
@@ -17,6 +18,7 @@ from . import (
     outbox,
     preferences,
     receipts,
+    retention,
     schedules,
     signin,
     suppressions,
@@ -40,6 +42,8 @@ ROUTE_TABLES = (
     templates.api,
     receipts.api,
     suppressions.api,
+    audit.api,
+    retention.api,
     channels.api,
     analytics.api,
     unsubscribe.api,
