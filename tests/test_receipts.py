@@ -388,7 +388,10 @@ async def test_a_sendgrid_key_that_is_not_a_p256_public_key_is_a_422_naming_it(a
 
 
 async def test_receipts_that_move_a_delivery_send_its_status_webhook(
-    app: Harness, smtp: FakeSmtpServer, sns: FakeSns, receiver: Receiver  # noqa: F811 - the fixture imported
+    app: Harness,
+    smtp: FakeSmtpServer,
+    sns: FakeSns,
+    receiver: Receiver,  # noqa: F811 - the fixture imported
 ) -> None:
     await subscribe(app, receiver, ["delivery.delivered", "delivery.failed"])
     path = await receipt_path(app, "ses")
