@@ -11,7 +11,7 @@ from ..recipients import categories, preferences
 from ..recipients.preferences import TENANT_DEFAULTS, Preferences
 from ..storage import preference_rows, users
 from ..tenants import Role
-from .context import services
+from .context import Services, services
 from .middleware import json_response, principal, read_json
 from .routing import Routes
 
@@ -22,8 +22,12 @@ api = Routes()
 
 
 async def _document(request: web.Request, user_id: str) -> Preferences | None:
-    found = await preference_rows.document(services(request).database, principal(request).tenant_id, user_id)
-    return preferences.parse(found)
+    return await document(services(request), principal(request).tenant_id, user_id)
+
+
+async def document(svc: Services, tenant_id: str, user_id: str) -> Preferences | None:
+    """The stored preferences of a user (or of the tenant, as ``TENANT_DEFAULTS``)."""
+    return preferences.parse(await preference_rows.document(svc.database, tenant_id, user_id))
 
 
 async def _user_exists(request: web.Request, user_id: str) -> None:
@@ -32,19 +36,28 @@ async def _user_exists(request: web.Request, user_id: str) -> None:
 
 
 async def _put(request: web.Request, user_id: str) -> web.Response:
-    svc, tenant_id = services(request), principal(request).tenant_id
+    return await put_document(request, principal(request).tenant_id, user_id)
+
+
+async def put_document(request: web.Request, tenant_id: str, user_id: str) -> web.Response:
+    """Replace the preferences with the request's body, as the PUT routes do."""
     try:
         doc = Preferences.model_validate(await read_json(request))
     except ValidationError as exc:
         raise from_validation(exc) from None
+    await save(services(request), tenant_id, user_id, doc)
+    return json_response(preferences.shape(doc))
+
+
+async def save(svc: Services, tenant_id: str, user_id: str, doc: Preferences) -> None:
+    """Store ``doc``; a 422 naming the category when it turns off one that may not be turned off."""
     errors = preferences.opt_out_errors(doc, await categories.all_for(svc.database, tenant_id))
     if errors:
         raise invalid_many(errors)
-    document, now = doc.model_dump_json(exclude_none=True), svc.clock.now()
-    await svc.database.write(lambda tx: preference_rows.put_document(tx, tenant_id, user_id, document, now))
+    text, now = doc.model_dump_json(exclude_none=True), svc.clock.now()
+    await svc.database.write(lambda tx: preference_rows.put_document(tx, tenant_id, user_id, text, now))
     if user_id == TENANT_DEFAULTS:
         svc.coordinator.invalidate(Cache.SETTINGS, preferences.cache_key(tenant_id))
-    return json_response(preferences.shape(doc))
 
 
 @api.get("/v1/users/{user_id}/preferences", response=DOCUMENT)
