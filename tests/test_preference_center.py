@@ -114,3 +114,30 @@ async def test_the_unsubscribe_page_links_to_the_preference_center(app: Harness)
     text = await (await app.client.get(url[url.index("/v1/unsubscribe/") :])).text()
     [choose] = re.findall(r'<a href="[^"]*(/v1/preferences/page/[^"]+)">Choose what you receive', text)
     assert (await app.client.get(choose)).status == 200
+
+
+async def test_the_hosted_page_works_400_px_wide_and_by_keyboard(app: Harness, browser: Any) -> None:
+    from playwright.async_api import expect
+
+    await user_with_token(app)
+    page = await browser.new_page(viewport={"width": 400, "height": 700})
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(message.text) if "Content Security" in message.text else None)
+    styled: list[int] = []
+    page.on("response", lambda r: styled.append(r.status) if r.url.endswith("/static/page.css") else None)
+    await page.goto(str(app.client.make_url(link(app))))
+    width = await page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 400, f"the page scrolls sideways: {width}px"
+    box = page.get_by_role("checkbox", name="marketing by email")
+    await expect(box).to_be_checked()
+    await expect(page.get_by_role("checkbox", name="otp by email")).to_be_disabled()
+    await box.focus()
+    await page.keyboard.press("Space")
+    await expect(box).not_to_be_checked()
+    await page.get_by_role("button", name="Save").focus()
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("status")).to_have_text("Saved.")
+    await expect(page.get_by_role("checkbox", name="marketing by email")).not_to_be_checked()
+    assert (await email_status(app, "marketing"))["reason"] == "preference:category:marketing:channel:email"
+    assert errors == [], "the page policy refused something the page loads"
+    assert styled and set(styled) <= {200, 304}, "the stylesheet that keeps it narrow loaded"

@@ -17,12 +17,12 @@ from ..errors import ApiError
 from ..inbox.items import Subscriber
 from ..message import CHANNELS
 from ..recipients import categories, preference_center
-from ..recipients.preferences import TENANT_DEFAULTS, Preferences, shape
+from ..recipients.preferences import Preferences, shape
 from ..storage import users
 from .context import Services, services
 from .inbox import KEY_OR_TOKEN, SELF_AUTHORISED, subscriber
 from .middleware import json_response
-from .preferences import DOCUMENT, document, put_document, save
+from .preferences import DOCUMENT, choices_for, document, put_document, save
 from .routing import PUBLIC, Routes, obj
 
 api = Routes()
@@ -37,12 +37,6 @@ content="width=device-width"><title>Choose what you receive</title><link rel="st
 </head><body class="notice"><h1>Choose what you receive</h1>{notice}<form method="post" class="choices">
 <table><thead><tr><th scope="col">Category</th>{heads}</tr></thead><tbody>{rows}</tbody></table>
 <button type="submit">Save</button></form></body></html>"""
-
-
-async def _choices(svc: Services, tenant_id: str, user_id: str) -> dict[str, Any]:
-    known = await categories.all_for(svc.database, tenant_id)
-    user, tenant = await document(svc, tenant_id, user_id), await document(svc, tenant_id, TENANT_DEFAULTS)
-    return {"channels": list(CHANNELS), "categories": preference_center.choices(known, user, tenant)}
 
 
 @api.get(
@@ -75,10 +69,10 @@ async def put_own_preferences(request: web.Request) -> web.Response:
 @api.get(
     "/v1/users/{user_id}/inbox/choices", role=PUBLIC, access=KEY_OR_TOKEN, problems=SELF_AUTHORISED, response=CHOICES
 )
-async def get_choices(request: web.Request) -> web.Response:
+async def getchoices_for(request: web.Request) -> web.Response:
     """The tenant's categories with whether each may be turned off and which channels are on for this user."""
     who = await subscriber(request)
-    return json_response(await _choices(services(request), who.tenant_id, who.user_id))
+    return json_response(await choices_for(services(request), who.tenant_id, who.user_id))
 
 
 # --- the hosted page -------------------------------------------------------------------------
@@ -107,7 +101,7 @@ def _row(choice: dict[str, Any]) -> str:
 
 
 async def _page(svc: Services, who: Subscriber, notice: str = "") -> web.Response:
-    found = await _choices(svc, who.tenant_id, who.user_id)
+    found = await choices_for(svc, who.tenant_id, who.user_id)
     heads = "".join(f'<th scope="col">{ch}</th>' for ch in CHANNELS)
     rows = "".join(_row(c) for c in found["categories"])
     text = PAGE.format(notice=notice, heads=heads, rows=rows)

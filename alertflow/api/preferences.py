@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 from pydantic import ValidationError
 
 from ..coordination import Cache
-from ..errors import ApiError, from_validation, invalid_many
-from ..recipients import categories, preferences
+from ..errors import ApiError, from_validation, invalid, invalid_many
+from ..message import CHANNELS
+from ..recipients import categories, preference_center, preferences
 from ..recipients.preferences import TENANT_DEFAULTS, Preferences
 from ..storage import preference_rows, users
 from ..tenants import Role
@@ -58,6 +61,21 @@ async def save(svc: Services, tenant_id: str, user_id: str, doc: Preferences) ->
     await svc.database.write(lambda tx: preference_rows.put_document(tx, tenant_id, user_id, text, now))
     if user_id == TENANT_DEFAULTS:
         svc.coordinator.invalidate(Cache.SETTINGS, preferences.cache_key(tenant_id))
+
+
+async def choices_for(svc: Services, tenant_id: str, user_id: str) -> dict[str, Any]:
+    """The preference center's view: every category, whether it may be turned off, each channel on or off."""
+    known = await categories.all_for(svc.database, tenant_id)
+    user, tenant = await document(svc, tenant_id, user_id), await document(svc, tenant_id, TENANT_DEFAULTS)
+    return {"channels": list(CHANNELS), "categories": preference_center.choices(known, user, tenant)}
+
+
+async def choose(svc: Services, tenant_id: str, user_id: str, category: str, channel: str, on: bool) -> None:
+    """Turn one category's channel on or off; a 422 naming the field when that is not allowed."""
+    if channel not in CHANNELS:
+        raise invalid("channel", f"expected one of {', '.join(CHANNELS)}")
+    current = await document(svc, tenant_id, user_id)
+    await save(svc, tenant_id, user_id, preference_center.switched(current, category, channel, on))
 
 
 @api.get("/v1/users/{user_id}/preferences", response=DOCUMENT)

@@ -39,3 +39,12 @@ def chosen(prefs: Preferences | None, categories: dict[str, Category], on: set[t
             # Explicitly enabled when anything is on, so an earlier one-click unsubscribe is undone.
             doc.categories[category.key] = CategoryChoice(enabled=any(picked.values()), channels=picked)
     return doc
+
+
+def switched(prefs: Preferences | None, category: str, channel: str, on: bool) -> Preferences:
+    """``prefs`` with one category's channel turned on or off (the widget's single toggle)."""
+    doc = (prefs or Preferences()).model_copy(deep=True)
+    choice = doc.categories.get(category) or CategoryChoice()
+    enabled = True if on else choice.enabled  # turning a channel on undoes an unsubscribe from the category
+    doc.categories[category] = CategoryChoice(enabled=enabled, channels={**choice.channels, channel: on})
+    return doc
