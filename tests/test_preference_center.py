@@ -141,3 +141,24 @@ async def test_the_hosted_page_works_400_px_wide_and_by_keyboard(app: Harness, b
     assert (await email_status(app, "marketing"))["reason"] == "preference:category:marketing:channel:email"
     assert errors == [], "the page policy refused something the page loads"
     assert styled and set(styled) <= {200, 304}, "the stylesheet that keeps it narrow loaded"
+
+
+async def test_the_inbox_socket_lists_and_switches_choices_and_refuses_otp_naming_the_field(app: Harness) -> None:
+    from tests.inbox_support import connect
+
+    auth = await user_with_token(app)
+    live = await connect(app, auth["Authorization"].removeprefix("Bearer "))
+    await live.send(type="choices")
+    shown = await live.expect("choices")
+    assert next(c for c in shown["categories"] if c["key"] == "alerts")["channels"]["sms"] is True
+    await live.send(type="choose", category="alerts", channel="sms", on=False)
+    after = await live.expect("choices")
+    assert next(c for c in after["categories"] if c["key"] == "alerts")["channels"]["sms"] is False
+    await live.send(type="choose", category="otp", channel="sms", on=False)
+    refused = await live.expect("error")
+    assert [e["field"] for e in refused["problem"]["errors"]] == ["categories.otp"]
+    await live.send(type="choose", category="alerts", channel="pigeon", on=False)
+    assert [e["field"] for e in (await live.expect("error"))["problem"]["errors"]] == ["channel"]
+    prefs = await (await app.call("GET", "/v1/users/ann/preferences")).json()
+    assert list(prefs["categories"]) == ["alerts"] and prefs["categories"]["alerts"]["channels"] == {"sms": False}
+    await live.ws.close()
