@@ -135,7 +135,10 @@ def create_app(
     settings_cache = TtlCache(max_entries=config.cache.settings)
 
     links = Links(
-        config.server.secret_key, config.server.base_url, functools.partial(categories.cached, settings_cache, database)
+        config.server.secret_key,
+        config.server.base_url,
+        functools.partial(categories.cached, settings_cache, database),
+        config.inbox.preferences_link_ttl_seconds,
     )
     svc = Services(
         config=config,
@@ -219,6 +222,7 @@ def create_app(
             Renderer(template_store).render,
             clock.now,
             links.url_for,
+            preferences_url=links.preferences_url_for,
             listed=functools.partial(suppression_list.reason, settings_cache, database),
         )
         concurrency, node = config.workers.model_dump(), node_id(config.server.data_dir)

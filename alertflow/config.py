@@ -71,6 +71,8 @@ class InboxConfig(_Section):
     """In-app inbox: subscriber tokens and the live WebSocket connections of browsers."""
 
     token_ttl_seconds: float = Field(3600, gt=0)
+    # The hosted preference page's links ({{ preferences_url }}): read in old mail, so a month.
+    preferences_link_ttl_seconds: float = Field(30 * 86400, gt=0)
     heartbeat_seconds: float = Field(30, gt=0)
     max_connections_per_user: int = Field(10, ge=1)
     send_queue_size: int = Field(256, ge=1)

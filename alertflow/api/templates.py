@@ -235,7 +235,7 @@ async def preview(request: web.Request) -> web.Response:
     missing = content.missing_variables(version.variables, body.data, content.provided_variables(user=False))
     if missing:
         raise invalid_many([{"field": e.field, "message": e.message} for e in content.MissingVariables(missing).errors])
-    values = renderer.values(body.data, Recipient(), None, {"unsubscribe_url": ""})
+    values = renderer.values(body.data, Recipient(), None, {"unsubscribe_url": "", "preferences_url": ""})
     rendered: dict[str, Any] = {}
     for channel in version.channels:
         try:
