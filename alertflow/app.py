@@ -36,6 +36,7 @@ from .intake.fanout import FanOut
 from .intake.scheduler import Scheduler
 from .keys import KeyUsage
 from .message import CHANNELS, STATUS_CHANNEL
+from .ops.purge import Purger
 from .providers.amazon_sns import SnsVerifier
 from .providers.channel_setup import ChannelProviders
 from .providers.interface import ProviderContext
@@ -134,7 +135,10 @@ def create_app(
     settings_cache = TtlCache(max_entries=config.cache.settings)
 
     links = Links(
-        config.server.secret_key, config.server.base_url, functools.partial(categories.cached, settings_cache, database)
+        config.server.secret_key,
+        config.server.base_url,
+        functools.partial(categories.cached, settings_cache, database),
+        config.inbox.preferences_link_ttl_seconds,
     )
     svc = Services(
         config=config,
@@ -150,6 +154,7 @@ def create_app(
         coordinator=coordinator,
         key_usage=KeyUsage(clock.now),
     )
+    svc.purger = Purger(database, config.retention, clock.now, svc.metrics.purged)
     coordinator.on_invalidate(Cache.SETTINGS, settings_cache.drop)
     coordinator.on_invalidate(Cache.KEYS, svc.auth_cache.drop)
     coordinator.on_invalidate(Cache.BATCH_COUNTS, svc.batch_counts.drop)
@@ -217,6 +222,7 @@ def create_app(
             Renderer(template_store).render,
             clock.now,
             links.url_for,
+            preferences_url=links.preferences_url_for,
             listed=functools.partial(suppression_list.reason, settings_cache, database),
         )
         concurrency, node = config.workers.model_dump(), node_id(config.server.data_dir)
@@ -256,7 +262,18 @@ def create_app(
         runner.stop()
 
     app.cleanup_ctx.extend(
-        [svc.metrics.loop_lag.running, storage, cluster, key_use, providers, hub.running, workers, fanout, scheduling]
+        [
+            svc.metrics.loop_lag.running,
+            storage,
+            cluster,
+            key_use,
+            providers,
+            hub.running,
+            workers,
+            fanout,
+            scheduling,
+            svc.purger.running,
+        ]
     )
     return app
 

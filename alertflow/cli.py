@@ -583,6 +583,12 @@ def show_progress(copied: int, total: int) -> None:
 @click.option(
     "--smtp-connections", default=16, show_default=True, help="Raw clients, and the server's email workers (--smtp)."
 )
+@click.option(
+    "--purge",
+    default=0,
+    show_default=True,
+    help="Instead: seed this many old notifications and time publish (--rate, --seconds) alone and while purging.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON at the end.")
 @common_options
 def bench(config_path: str | None, data_dir: str | None, **options: Any) -> None:

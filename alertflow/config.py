@@ -71,6 +71,8 @@ class InboxConfig(_Section):
     """In-app inbox: subscriber tokens and the live WebSocket connections of browsers."""
 
     token_ttl_seconds: float = Field(3600, gt=0)
+    # The hosted preference page's links ({{ preferences_url }}): read in old mail, so a month.
+    preferences_link_ttl_seconds: float = Field(30 * 86400, gt=0)
     heartbeat_seconds: float = Field(30, gt=0)
     max_connections_per_user: int = Field(10, ge=1)
     send_queue_size: int = Field(256, ge=1)
@@ -134,6 +136,21 @@ class ReceiptsConfig(_Section):
             if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
                 raise ValueError(f"{url!r} is not an http(s) URL")
         return value
+
+
+class RetentionConfig(_Section):
+    """How many days rows are kept before the background purge deletes them; 0 keeps them
+    forever. A tenant may set its own (PUT /v1/retention)."""
+
+    notifications: int = Field(90, ge=0, le=36500)  # with their deliveries and attempts
+    inbox: int = Field(180, ge=0, le=36500)
+    outbox: int = Field(7, ge=0, le=36500)
+    webhook_attempts: int = Field(30, ge=0, le=36500)
+    audit: int = Field(365, ge=0, le=36500)
+    # How often the purge runs, and the rows one of its writes deletes at most: small, so a
+    # publish waits behind a chunk for milliseconds, not behind the whole purge.
+    interval_seconds: float = Field(3600, gt=0)
+    chunk_rows: int = Field(500, ge=1, le=10000)
 
 
 class SessionsConfig(_Section):
@@ -243,6 +260,8 @@ class Config(_Section):
     security: SecurityConfig = SecurityConfig()
     cache: CacheConfig = CacheConfig()
     receipts: ReceiptsConfig = ReceiptsConfig()
+
+    retention: RetentionConfig = RetentionConfig()
     sessions: SessionsConfig = SessionsConfig()
     webhooks: WebhooksConfig = WebhooksConfig()
     storage: StorageConfig = StorageConfig()

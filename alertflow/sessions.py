@@ -4,6 +4,7 @@ hashed), ended by sign-out, by a timeout, by a password change or by the member'
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .config import SessionsConfig
@@ -40,8 +41,15 @@ class SignedIn:
         return Principal(self.tenant_id, role, member_id=self.member.member_id, operator=self.member.operator)
 
 
-async def open_session(db: Database, member: MemberRow, now: float, config: SessionsConfig) -> tuple[str, SignedIn]:
-    """A new session for ``member``: its token, for the cookie, and the session."""
+async def open_session(
+    db: Database,
+    member: MemberRow,
+    now: float,
+    config: SessionsConfig,
+    also: Callable[[Tx, str | None], None] | None = None,
+) -> tuple[str, SignedIn]:
+    """A new session for ``member``: its token, for the cookie, and the session. ``also`` runs in
+    the same transaction with the tenant the session acts in (the sign-in's audit entry)."""
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     token_hash = hash_token(token)
 
@@ -52,7 +60,10 @@ async def open_session(db: Database, member: MemberRow, now: float, config: Sess
         # An operator starts in the oldest tenant (init's `default`) and may switch.
         tenant_id = tenant_rows.first_tenant(tx) if member.operator else None
         member_rows.add_session(tx, token_hash, member.member_id, tenant_id, csrf, now)
-        return tenant_id if member.operator else member.tenant_id
+        acting = tenant_id if member.operator else member.tenant_id
+        if also is not None:
+            also(tx, acting)
+        return acting
 
     tenant_id = await db.write(add)
     return token, SignedIn(token_hash, member, tenant_id, csrf)

@@ -22,6 +22,7 @@ from tests.conftest import EMAIL, Harness, StartApp
 from tests.fakes.sendgrid import SendgridSigner, event
 from tests.fakes.smtp import FakeSmtpServer
 from tests.fakes.sns import FakeSns, ses_bounce, ses_complaint, ses_delivery
+from tests.test_status_webhooks import Receiver, receiver, subscribe  # noqa: F401 - receiver is a fixture
 
 SNS_CONTENT_TYPE = "text/plain; charset=UTF-8"  # what SNS sends its JSON as
 HOUR = 3600.0
@@ -381,3 +382,27 @@ async def test_a_sendgrid_key_that_is_not_a_p256_public_key_is_a_422_naming_it(a
     resp = await app.call("POST", "/v1/receipts/sendgrid", "admin", {"public_key": key})
     assert resp.status == 422, await resp.text()
     assert [e["field"] for e in (await resp.json())["errors"]] == ["public_key"]
+
+
+# --- what receipts tell the tenant's status webhooks ---------------------------------------------
+
+
+async def test_receipts_that_move_a_delivery_send_its_status_webhook(
+    app: Harness,
+    smtp: FakeSmtpServer,
+    sns: FakeSns,
+    receiver: Receiver,  # noqa: F811 - the fixture imported
+) -> None:
+    await subscribe(app, receiver, ["delivery.delivered", "delivery.failed"])
+    path = await receipt_path(app, "ses")
+    kept = await sent_mail(app, smtp, "ann@example.com")
+    gone = await sent_mail(app, smtp, "gone@example.com")
+
+    delivered = sns.notification(ses_delivery(kept["provider_message_id"], "ann@example.com"))
+    bounced = sns.notification(ses_bounce(gone["provider_message_id"], "gone@example.com"))
+    assert (await post_sns(app, path, delivered)).status == 204
+    assert (await post_sns(app, path, bounced)).status == 204
+
+    await receiver.wait(lambda: len(receiver.events()) >= 2)
+    moved = {(e["type"], e["data"]["id"], e["data"]["status"]) for e in receiver.events()}
+    assert moved == {("delivery.delivered", kept["id"], "delivered"), ("delivery.failed", gone["id"], "failed")}

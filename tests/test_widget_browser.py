@@ -98,3 +98,47 @@ async def test_the_widget_updates_an_item_in_place_when_a_later_one_replaces_it(
     await expect(page.locator("#bell li.item")).to_have_count(1)
     await expect(page.locator("#bell .badge")).to_have_text("1")
     assert errors == []
+
+
+async def test_the_widgets_settings_view_turns_a_category_off_and_it_persists(
+    app: Harness, browser: Any, aiohttp_server: Any
+) -> None:
+    from playwright.async_api import expect
+
+    await add_user(app, "u1")
+    token = await token_for(app, "u1")
+    widget = app.client.make_url("/static/alertflow-inbox.js")
+    url = await tenant_page(
+        aiohttp_server,
+        '<!doctype html><html><body><span id="bell"></span>'
+        f'<script src="{widget}" data-token="{token}" data-target="#bell"></script></body></html>',
+    )
+    page = await browser.new_page(viewport={"width": 600, "height": 520})
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    await page.goto(url)
+    await expect(page.locator("#bell")).to_have_attribute("data-state", "connected")
+    await page.locator("#bell .bell").click()
+    await page.get_by_role("button", name="Settings").click()
+    otp = page.get_by_role("checkbox", name="otp by email")
+    await expect(otp).to_be_checked()
+    await expect(otp).to_be_disabled()
+    marketing = page.get_by_role("checkbox", name="marketing by inapp")
+    await expect(marketing).to_be_checked()
+    await marketing.uncheck()
+
+    async def saved() -> bool:
+        prefs = await (await app.call("GET", "/v1/users/u1/preferences")).json()
+        return prefs["categories"].get("marketing", {}).get("channels") == {"inapp": False}
+
+    await app.until(saved)
+    await page.reload()
+    await expect(page.locator("#bell")).to_have_attribute("data-state", "connected")
+    await page.locator("#bell .bell").click()
+    await page.get_by_role("button", name="Settings").click()
+    await expect(page.get_by_role("checkbox", name="marketing by inapp")).not_to_be_checked()
+    await expect(page.get_by_role("checkbox", name="alerts by inapp")).to_be_checked()
+    body = {"to": {"user_id": "u1"}, "content": {"inapp": {"title": "Sale"}}, "category": "marketing"}
+    [delivery] = (await app.settled((await app.publish(body))["notifications"][0]["id"]))["deliveries"]
+    assert delivery["reason"] == "preference:category:marketing:channel:inapp"
+    assert errors == []

@@ -15,6 +15,7 @@ from ..recipients import categories
 from ..recipients.categories import BUILTIN, Category
 from ..storage import category_rows
 from ..tenants import Role
+from .audit import audited
 from .context import services
 from .middleware import json_response, principal, read_model, read_only, same_as_path
 from .routing import ITEMS, STRING, Routes, obj
@@ -86,7 +87,16 @@ async def put_category(request: web.Request) -> web.Response:
     options = body.options.model_dump(exclude_none=True) if body.options is not None else None
     row = category_rows.CategoryRow(key, body.priority, body.opt_out_allowed, body.name, options or None)
     now = svc.clock.now()
-    await svc.database.write(lambda tx: category_rows.put(tx, tenant_id, row, now))
+    after = {"priority": body.priority, "opt_out_allowed": body.opt_out_allowed, "name": body.name, "options": options}
+    await svc.database.write(
+        audited(
+            request,
+            "category.update",
+            ("category", key),
+            lambda tx: category_rows.put(tx, tenant_id, row, now),
+            after=after,
+        )
+    )
     svc.coordinator.invalidate(Cache.SETTINGS, categories.cache_key(tenant_id))
     return json_response(shape(Category(key, body.priority, body.opt_out_allowed, row.options), True))
 
@@ -95,7 +105,9 @@ async def put_category(request: web.Request) -> web.Response:
 async def delete_category(request: web.Request) -> web.Response:
     """Remove the tenant's definition of a category; a built-in falls back to its default."""
     svc, tenant_id, key = services(request), principal(request).tenant_id, request.match_info["key"]
-    deleted = await svc.database.write(lambda tx: category_rows.delete(tx, tenant_id, key))
+    deleted = await svc.database.write(
+        audited(request, "category.delete", ("category", key), lambda tx: category_rows.delete(tx, tenant_id, key))
+    )
     svc.coordinator.invalidate(Cache.SETTINGS, categories.cache_key(tenant_id))
     if not deleted:
         raise ApiError("not-found", f"the tenant has no category {key!r} of its own")

@@ -21,6 +21,7 @@ from ..providers.interface import ProviderConfigError
 from ..storage import channel_setups, deliveries, users
 from ..storage.database import Tx
 from ..tenants import Role
+from .audit import audited
 from .context import Services, services
 from .middleware import json_response, principal, read_model, read_only, same_as_path
 from .routing import OBJECT, PUBLIC, STRING, Routes, obj
@@ -127,7 +128,15 @@ async def put_channel(request: web.Request) -> web.Response:
         field = ".".join(parts[:2] + (["type"] if parts[2:] == ["type"] else ["config", *parts[2:]]))
         raise invalid(field, exc.message) from None
     stored, now = svc.channels.sealed(tenant_id, channel, entries), svc.clock.now()
-    await svc.database.write(lambda tx: channel_setups.save(tx, tenant_id, channel, stored, now))
+    change = audited(
+        request,
+        "channel.update",
+        ("channel", channel),
+        lambda tx: channel_setups.save(tx, tenant_id, channel, stored, now),
+        before=svc.channels.masked(current),
+        after=svc.channels.masked(entries),
+    )
+    await svc.database.write(change)
     svc.coordinator.invalidate(Cache.CHANNELS, (tenant_id, channel))
     return json_response(await setup(svc, tenant_id, channel))
 
@@ -150,7 +159,11 @@ def unmasked(sent: ProviderIn, current: Entry | None, field: str) -> dict[str, A
 async def delete_channel(request: web.Request) -> web.Response:
     """Drop the tenant's set-up of a channel: it goes back to the configured default."""
     svc, tenant_id, channel = services(request), principal(request).tenant_id, channel_of(request)
-    deleted = await svc.database.write(lambda tx: channel_setups.delete(tx, tenant_id, channel))
+    deleted = await svc.database.write(
+        audited(
+            request, "channel.delete", ("channel", channel), lambda tx: channel_setups.delete(tx, tenant_id, channel)
+        )
+    )
     svc.coordinator.invalidate(Cache.CHANNELS, (tenant_id, channel))
     if not deleted:
         raise ApiError("not-found", f"the tenant has no {channel} set-up of its own")

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from ..delivery.workers import WorkerPools
     from ..intake.fanout import FanOut
     from ..intake.scheduler import Scheduler
+    from ..ops.purge import Purger
     from ..providers.channel_setup import ChannelProviders
     from ..providers.registry import ProviderRegistry
     from ..recipients.unsubscribe import Links
@@ -46,6 +47,7 @@ class Services:
     deliverer: Deliverer | None = None
     fanout: FanOut | None = None
     scheduler: Scheduler | None = None
+    purger: Purger | None = None
     # API key hash -> principal, for keys that exist only (made-up ones would pile up).
     auth_cache: TtlCache = field(default_factory=lambda: TtlCache(AUTH_CACHE_SECONDS))
     # Tenant settings every publish reads; keys from categories.cache_key / preferences.cache_key.

@@ -14,6 +14,7 @@ from ..storage import jobs
 from ..storage.database import Tx
 from ..tenants import Role
 from ..timefmt import parse
+from .audit import audited, found
 from .context import services
 from .middleware import json_response, principal, read_model
 from .params import CURSOR, LIMIT, choice, page_size
@@ -68,7 +69,9 @@ async def replay_one(request: web.Request) -> web.Response:
     """Replay one dead letter: its delivery is queued again with fresh attempts."""
     svc = services(request)
     tenant_id, did, now = principal(request).tenant_id, request.match_info["delivery_id"], svc.clock.now()
-    replayed = await svc.database.write(lambda tx: dlq.replay(tx, did, now, tenant_id))
+    replayed = await svc.database.write(
+        audited(request, "dlq.replay", ("delivery", did), lambda tx: dlq.replay(tx, did, now, tenant_id), when=found)
+    )
     if replayed is None:
         raise ApiError("not-found", "no such delivery in the dead-letter queue")
     svc.coordinator.jobs_ready([replayed["channel"]])
@@ -94,7 +97,10 @@ async def replay_many(request: web.Request) -> web.Response:
     def replay_all(tx: Tx) -> list[dict[str, str]]:
         return [r for r in (dlq.replay(tx, did, now, tenant_id) for did in jobs.dead_ids(tx, match)) if r]
 
-    replayed = await svc.database.write(replay_all)
+    # One entry for the whole replay, naming what it replayed (a filter may match thousands).
+    replayed = await svc.database.write(
+        audited(request, "dlq.replay", ("delivery", None), replay_all, after=f.model_dump(exclude_none=True), when=bool)
+    )
     svc.coordinator.jobs_ready({r["channel"] for r in replayed})
     return json_response({"replayed": [r["delivery_id"] for r in replayed]}, status=202)
 
@@ -104,6 +110,7 @@ async def delete_entry(request: web.Request) -> web.Response:
     """Drop a dead letter without replaying it."""
     svc = services(request)
     tenant_id, did = principal(request).tenant_id, request.match_info["delivery_id"]
-    if not await svc.database.write(lambda tx: jobs.delete_dead(tx, tenant_id, did)):
+    change = audited(request, "dlq.delete", ("delivery", did), lambda tx: jobs.delete_dead(tx, tenant_id, did))
+    if not await svc.database.write(change):
         raise ApiError("not-found", "no such delivery in the dead-letter queue")
     return web.Response(status=204)

@@ -80,6 +80,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "WebhookPatch": {"enabled": True, "events": ["delivery.failed", "delivery.dead", "batch.completed"]},
     "KeyIn": {"name": "billing backend", "role": "member"},
     "ChannelTestIn": {"to": {"email": "ops@example.com"}},
+    "RetentionIn": {"notifications": 30, "outbox": 3, "audit": None},
     "SuppressionIn": {"reason": "manual", "detail": "asked by phone not to be mailed"},
     "ChannelIn": {
         "providers": [

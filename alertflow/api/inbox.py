@@ -28,6 +28,7 @@ from ..timefmt import iso
 from .context import Services, services
 from .middleware import admitted, bearer, json_response, key_principal, principal, refused
 from .params import LIMIT, page_size
+from .preferences import choices_for, choose
 from .routing import COUNT, OBJECT, PAGE, PUBLIC, STRING, Param, Routes, obj
 
 api = Routes()
@@ -248,11 +249,28 @@ class AckMessage(ClientMessage):
     id: str
 
 
+class ChoicesMessage(ClientMessage):
+    """The widget's settings view opened: the server answers with ``{"type": "choices", ...}``."""
+
+    type: Literal["choices"]
+
+
+class ChooseMessage(ClientMessage):
+    """One toggle of the settings view; answered with the new ``choices`` (or an error)."""
+
+    type: Literal["choose"]
+    category: str
+    channel: str
+    on: bool
+
+
 CLIENT_MESSAGES: dict[str, type[ClientMessage]] = {
     "read": ReadMessage,
     "read_all": ReadAllMessage,
     "archive": ArchiveMessage,
     "ack": AckMessage,
+    "choices": ChoicesMessage,
+    "choose": ChooseMessage,
 }
 
 
@@ -288,6 +306,11 @@ async def _apply(svc: Services, connection: Connection, text: str) -> None:
                 await archive_item(svc, who, item_id)
             case AckMessage(id=item_id):
                 await acknowledge(svc, who, item_id)
+            case ChoicesMessage():
+                connection.send({"type": "choices", **await choices_for(svc, who.tenant_id, who.user_id)})
+            case ChooseMessage(category=category, channel=channel, on=on):
+                await choose(svc, who.tenant_id, who.user_id, category, channel, on)
+                connection.send({"type": "choices", **await choices_for(svc, who.tenant_id, who.user_id)})
     except ApiError as exc:
         connection.send(_problem(exc))
     except Exception:  # a failed write must not take the user's live connection down with it

@@ -17,6 +17,7 @@ from ..errors import ApiError
 from ..storage import tenant_rows
 from ..storage.database import Tx
 from ..tenants import Role
+from .audit import audited, note
 from .context import services
 from .middleware import json_response, principal, read_model
 from .routing import ITEMS, STRING, Routes, obj
@@ -55,7 +56,14 @@ async def create_key(request: web.Request) -> web.Response:
         keys.check_role(caller.role, Role[body.role])
     except keys.RoleTooHigh as exc:
         raise _forbidden(exc) from None
-    issued = await svc.database.write(lambda tx: tenants.issue_key(tx, caller.tenant_id, Role[body.role], body.name))
+    entry = note(request)
+
+    def issue(tx: Tx) -> tenants.IssuedKey:
+        issued = tenants.issue_key(tx, caller.tenant_id, Role[body.role], body.name)
+        entry(tx, "key.create", ("key", issued.prefix), after={"role": body.role, "name": body.name})
+        return issued
+
+    issued = await svc.database.write(issue)
     return json_response(
         {"api_key": issued.api_key, "prefix": issued.prefix, "role": issued.role.name, "name": body.name}, status=201
     )
@@ -73,7 +81,7 @@ async def revoke_key(request: web.Request) -> web.Response:
         return keys.revoke(tx, prefix, now, caller.tenant_id, caller.role)
 
     try:
-        revoked = await svc.database.write(revoke)
+        revoked = await svc.database.write(audited(request, "key.revoke", ("key", prefix), revoke))
     except keys.UnknownKey:
         raise ApiError("not-found", "no such key") from None
     except keys.RoleTooHigh as exc:

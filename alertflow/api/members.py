@@ -13,6 +13,7 @@ from ..errors import ApiError, invalid
 from ..storage import member_rows
 from ..storage.database import Tx
 from ..tenants import Role
+from .audit import note
 from .context import services
 from .middleware import json_response, principal, read_model
 from .routing import ITEMS, STRING, Routes, obj
@@ -77,13 +78,14 @@ async def invite(request: web.Request) -> web.Response:
     if problem := members.email_problem(email):
         raise invalid("email", problem)
     may_manage(request, Role[body.role])
-    now, ttl = svc.clock.now(), svc.config.sessions.invite_ttl_seconds
+    now, ttl, entry = svc.clock.now(), svc.config.sessions.invite_ttl_seconds, note(request)
 
     def add(tx: Tx) -> tuple[str, str]:
         try:
             member_id = members.create(tx, email, caller.tenant_id, Role[body.role], now)
         except members.DuplicateEmail:
             raise ApiError("conflict", f"{email} is a member already (of this or another tenant)") from None
+        entry(tx, "member.invite", ("member", member_id), after={"email": email, "role": body.role})
         return member_id, members.new_link(tx, member_id, now, ttl)
 
     member_id, token = await svc.database.write(add)
@@ -98,7 +100,7 @@ async def change_role(request: web.Request) -> web.Response:
     """Change a member's role."""
     svc, caller = services(request), principal(request)
     body = await read_model(request, MemberChange)
-    new_role = Role[body.role]
+    new_role, entry = Role[body.role], note(request)
 
     def change(tx: Tx) -> dict[str, Any]:
         target = of_tenant(tx, caller.tenant_id, request.match_info["member_id"])
@@ -106,6 +108,7 @@ async def change_role(request: web.Request) -> web.Response:
         if new_role is not Role.owner:
             keep_an_owner(tx, target)
         member_rows.set_role(tx, target.member_id, new_role.name)
+        entry(tx, "member.update", ("member", target.member_id), {"role": target.role}, {"role": new_role.name})
         return members.view(member_rows.member(tx, target.member_id) or target)
 
     return json_response(await svc.database.write(change))
@@ -114,12 +117,14 @@ async def change_role(request: web.Request) -> web.Response:
 @api.delete("/v1/members/{member_id}", role=Role.admin, problems=("conflict",))
 async def remove(request: web.Request) -> web.Response:
     """Remove a member: their sessions end at once."""
-    svc, caller = services(request), principal(request)
+    svc, caller, entry = services(request), principal(request), note(request)
 
     def delete(tx: Tx) -> None:
         target = of_tenant(tx, caller.tenant_id, request.match_info["member_id"])
         may_manage(request, Role[target.role or "member"])
         keep_an_owner(tx, target)
+        # Before the row goes: the entry names the remover, who may be the member removed.
+        entry(tx, "member.remove", ("member", target.member_id), {"email": target.email, "role": target.role})
         member_rows.remove_member(tx, target.member_id)
 
     await svc.database.write(delete)

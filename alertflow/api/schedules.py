@@ -18,7 +18,8 @@ from ..storage import schedules
 from ..storage.database import Tx
 from ..storage.schedules import Schedule
 from ..tenants import Role
-from .context import Services, services
+from .audit import audited, found
+from .context import services
 from .middleware import json_response, principal, read_model
 from .routing import ITEMS, STRING, Routes, obj
 
@@ -74,8 +75,14 @@ async def create_schedule(request: web.Request) -> web.Response:
     schedule_id = new_id("sch")
     request_json = json.dumps(body.model_dump(mode="json", exclude={"name", "cron", "timezone"}, exclude_none=True))
     created = await svc.database.write(
-        lambda tx: schedules.insert(
-            tx, schedule_id, tenant_id, body.name, body.cron, body.timezone, request_json, first, now
+        audited(
+            request,
+            "schedule.create",
+            ("schedule", schedule_id),
+            lambda tx: schedules.insert(
+                tx, schedule_id, tenant_id, body.name, body.cron, body.timezone, request_json, first, now
+            ),
+            after={"name": body.name, "cron": body.cron, "timezone": body.timezone},
         )
     )
     svc.coordinator.schedule_changed(schedule_id, body.cron, body.timezone)
@@ -103,7 +110,14 @@ async def delete_schedule(request: web.Request) -> web.Response:
     """Delete a schedule; batches it already enqueued are sent (cancel those through /v1/batches)."""
     svc, schedule_id = services(request), request.match_info["id"]
     tenant_id = principal(request).tenant_id
-    deleted = await svc.database.write(lambda tx: schedules.delete(tx, tenant_id, schedule_id))
+    deleted = await svc.database.write(
+        audited(
+            request,
+            "schedule.delete",
+            ("schedule", schedule_id),
+            lambda tx: schedules.delete(tx, tenant_id, schedule_id),
+        )
+    )
     if not deleted:
         raise ApiError("not-found", "no such schedule")
     svc.coordinator.schedule_changed(schedule_id, None, None)
@@ -114,7 +128,7 @@ async def delete_schedule(request: web.Request) -> web.Response:
 async def pause(request: web.Request) -> web.Response:
     """Pause a schedule: its firings are skipped until it is resumed, and none are made up afterwards."""
     svc = services(request)
-    paused = await _set_paused(svc, principal(request).tenant_id, request.match_info["id"], True)
+    paused = await _set_paused(request, request.match_info["id"], True)
     svc.coordinator.schedule_changed(paused.id, None, None)
     return json_response(scheduler.shape(paused))
 
@@ -123,12 +137,13 @@ async def pause(request: web.Request) -> web.Response:
 async def resume(request: web.Request) -> web.Response:
     """Resume a paused schedule from its next firing after now."""
     svc = services(request)
-    resumed = await _set_paused(svc, principal(request).tenant_id, request.match_info["id"], False)
+    resumed = await _set_paused(request, request.match_info["id"], False)
     svc.coordinator.schedule_changed(resumed.id, resumed.cron, resumed.timezone)
     return json_response(scheduler.shape(resumed))
 
 
-async def _set_paused(svc: Services, tenant_id: str, schedule_id: str, paused: bool) -> Schedule:
+async def _set_paused(request: web.Request, schedule_id: str, paused: bool) -> Schedule:
+    svc, tenant_id = services(request), principal(request).tenant_id
     now = svc.clock.now()
 
     def update(tx: Tx) -> Schedule | None:
@@ -139,7 +154,8 @@ async def _set_paused(svc: Services, tenant_id: str, schedule_id: str, paused: b
         following = None if paused else scheduler.next_fire(scheduler.trigger(found.cron, found.timezone), now)
         return schedules.set_paused(tx, schedule_id, paused, following, now)
 
-    changed = await svc.database.write(update)
+    action = "schedule.pause" if paused else "schedule.resume"
+    changed = await svc.database.write(audited(request, action, ("schedule", schedule_id), update, when=found))
     if changed is None:
         raise ApiError("not-found", "no such schedule")
     return changed

@@ -20,6 +20,7 @@ from ..sessions import SignedIn
 from ..storage import member_rows, tenant_rows
 from ..storage.database import Tx
 from ..tenants import Principal
+from . import audit
 from .context import services
 from .dashboard import WEB_DIR
 from .middleware import (
@@ -134,10 +135,21 @@ async def login(request: web.Request) -> web.Response:
     if not await passwords.verify(member.password_hash if member else None, password) or member is None:
         request.app[LOGIN_LIMITER].failed(address, email)
         request.app[ACCOUNT_LIMITER].failed(email, "")
+        if member is not None and member.tenant_id is not None:  # else no tenant's log to write it in
+            failed = audit.Note(member.tenant_id, audit.Actor("member", member.member_id), address, svc.clock.now())
+            await svc.database.write(lambda tx: failed(tx, "member.sign_in_failed", ("member", member.member_id)))
         if not wants_page(request):
             raise ApiError("unauthorized", WRONG)
         return login_page(401, email=email, message=WRONG, error=True)
-    token, signed_in = await sessions.open_session(svc.database, member, svc.clock.now(), svc.config.sessions)
+    now = svc.clock.now()
+
+    def audit_sign_in(tx: Tx, tenant_id: str | None) -> None:
+        if tenant_id is not None:  # an operator before any tenant exists has no log to be in
+            kind = "operator" if member.operator else "member"
+            entry = audit.Note(tenant_id, audit.Actor(kind, member.member_id), address, now)
+            entry(tx, "member.sign_in", ("member", member.member_id))
+
+    token, signed_in = await sessions.open_session(svc.database, member, now, svc.config.sessions, audit_sign_in)
     caller = signed_in.principal
     # No caller: an operator before any tenant exists, who has nothing to see but the redirect.
     response = see_other("/") if wants_page(request) or caller is None else json_response(view(caller, signed_in))

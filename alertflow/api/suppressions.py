@@ -15,6 +15,7 @@ from ..storage import suppressions
 from ..storage.suppressions import Suppression
 from ..tenants import Role
 from ..timefmt import iso
+from .audit import audited
 from .context import Services, services
 from .middleware import json_response, principal, read_model, read_only
 from .params import LIMIT, MAX_ROW_ID, page_size, whole_number
@@ -121,7 +122,13 @@ async def put_suppression(request: web.Request) -> web.Response:
         raise invalid("address", f"must be {address!r}, as in the path, or be left out")
     now = svc.clock.now()
     await svc.database.write(
-        lambda tx: suppressions.put(tx, tenant_id, channel, address, body.reason, body.detail, now)
+        audited(
+            request,
+            "suppression.put",
+            ("suppression", f"{channel}:{address}"),
+            lambda tx: suppressions.put(tx, tenant_id, channel, address, body.reason, body.detail, now),
+            after={"reason": body.reason, "detail": body.detail},
+        )
     )
     changed(svc, tenant_id)
     found = await suppressions.get(svc.database, tenant_id, channel, address)
@@ -134,7 +141,14 @@ async def delete_suppression(request: web.Request) -> web.Response:
     """Send to an address again."""
     svc, tenant_id = services(request), principal(request).tenant_id
     channel, address = entry_of(request)
-    deleted = await svc.database.write(lambda tx: suppressions.delete(tx, tenant_id, channel, address))
+    deleted = await svc.database.write(
+        audited(
+            request,
+            "suppression.delete",
+            ("suppression", f"{channel}:{address}"),
+            lambda tx: suppressions.delete(tx, tenant_id, channel, address),
+        )
+    )
     changed(svc, tenant_id)
     if not deleted:
         raise ApiError("not-found", f"{address} is not suppressed on {channel}")

@@ -19,6 +19,7 @@ from ..storage import template_versions
 from ..templates import content, render, store, text, validation
 from ..tenants import Role
 from ..timefmt import iso
+from .audit import audited
 from .context import Services, services
 from .middleware import json_response, principal, read_json, read_model, read_only, same_as_path
 from .params import whole_number
@@ -75,6 +76,11 @@ async def validated(body: VersionIn) -> content.ValidatedContent:
         raise invalid_many([{"field": e.field, "message": e.message} for e in exc.errors]) from None
 
 
+def shown(body: VersionIn) -> dict[str, Any]:
+    """A version as the audit log shows it: what was sent (the engine's models stay as sent)."""
+    return {"name": body.name, "channels": body.channels, "locales": body.locales}
+
+
 async def summary(svc: Services, tenant_id: str, key: str) -> dict[str, Any]:
     head = await svc.templates.summary(tenant_id, key)
     if head is None:
@@ -108,8 +114,14 @@ async def create(request: web.Request) -> web.Response:
     checked, now = await validated(body), svc.clock.now()
     try:
         await svc.database.write(
-            lambda tx: store.save_version(
-                tx, tenant_id, body.key, body.name, checked, now, create=True, options=options_of(body)
+            audited(
+                request,
+                "template.create",
+                ("template", body.key),
+                lambda tx: store.save_version(
+                    tx, tenant_id, body.key, body.name, checked, now, create=True, options=options_of(body)
+                ),
+                after=shown(body),
             )
         )
     except store.TemplateExists:
@@ -128,8 +140,14 @@ async def new_version(request: web.Request) -> web.Response:
     checked, now = await validated(body), svc.clock.now()
     try:
         await svc.database.write(
-            lambda tx: store.save_version(
-                tx, tenant_id, key, body.name, checked, now, create=False, options=options_of(body)
+            audited(
+                request,
+                "template.update",
+                ("template", key),
+                lambda tx: store.save_version(
+                    tx, tenant_id, key, body.name, checked, now, create=False, options=options_of(body)
+                ),
+                after=shown(body),
             )
         )
     except store.UnknownTemplate:
@@ -176,7 +194,14 @@ async def activate(request: web.Request) -> web.Response:
     """Make an earlier (or later) version the one publishes use."""
     svc, tenant_id, key = services(request), principal(request).tenant_id, request.match_info["key"]
     body, now = await read_model(request, ActivateIn), svc.clock.now()
-    if not await svc.database.write(lambda tx: template_versions.activate(tx, tenant_id, key, body.version, now)):
+    change = audited(
+        request,
+        "template.activate",
+        ("template", key),
+        lambda tx: template_versions.activate(tx, tenant_id, key, body.version, now),
+        after={"active_version": body.version},
+    )
+    if not await svc.database.write(change):
         if await svc.templates.summary(tenant_id, key) is None:
             raise ApiError("not-found", f"no template {key!r}")
         raise invalid("version", f"template {key!r} has no version {body.version}")
@@ -187,7 +212,10 @@ async def activate(request: web.Request) -> web.Response:
 async def delete(request: web.Request) -> web.Response:
     """Delete a template and all its versions."""
     svc, tenant_id, key = services(request), principal(request).tenant_id, request.match_info["key"]
-    if not await svc.database.write(lambda tx: template_versions.delete_template(tx, tenant_id, key)):
+    change = audited(
+        request, "template.delete", ("template", key), lambda tx: template_versions.delete_template(tx, tenant_id, key)
+    )
+    if not await svc.database.write(change):
         raise ApiError("not-found", f"no template {key!r}")
     svc.coordinator.invalidate(Cache.TEMPLATES, (tenant_id, key))
     return web.Response(status=204)
@@ -207,7 +235,7 @@ async def preview(request: web.Request) -> web.Response:
     missing = content.missing_variables(version.variables, body.data, content.provided_variables(user=False))
     if missing:
         raise invalid_many([{"field": e.field, "message": e.message} for e in content.MissingVariables(missing).errors])
-    values = renderer.values(body.data, Recipient(), None, {"unsubscribe_url": ""})
+    values = renderer.values(body.data, Recipient(), None, {"unsubscribe_url": "", "preferences_url": ""})
     rendered: dict[str, Any] = {}
     for channel in version.channels:
         try:

@@ -27,6 +27,13 @@ def read(request: web.Request) -> tuple[str, str, str]:
         raise ApiError("forbidden", "this unsubscribe link is not valid") from None
 
 
+def choose_link(request: web.Request, tenant_id: str, user_id: str) -> str:
+    """The way on to every other choice, for the person who only meant to drop one category."""
+    svc = services(request)
+    url = svc.links.preferences_url_for(tenant_id, user_id, svc.clock.now())
+    return f'<p><a href="{html.escape(url or "")}">Choose what you receive</a></p>'
+
+
 def page(title: str, text: str, form: str = "") -> web.Response:
     return web.Response(text=PAGE.format(title=title, text=text, form=form), content_type="text/html")
 
@@ -40,11 +47,12 @@ def page(title: str, text: str, form: str = "") -> web.Response:
 )
 async def confirm(request: web.Request) -> web.Response:
     """Show the page confirming an unsubscribe: mail scanners follow GET links, so GET changes nothing."""
-    _, _, category = read(request)
+    tenant_id, user_id, category = read(request)
     return page(
         "Unsubscribe",
         f"Stop receiving <b>{html.escape(category)}</b> messages?",
-        '<form method="post"><button type="submit">Unsubscribe</button></form>',
+        '<form method="post"><button type="submit">Unsubscribe</button></form>'
+        + choose_link(request, tenant_id, user_id),
     )
 
 
@@ -62,4 +70,8 @@ async def unsubscribe_now(request: web.Request) -> web.Response:
     now = svc.clock.now()
     if not await svc.database.write(lambda tx: unsubscribe.opt_out(tx, tenant_id, user_id, category, now)):
         raise ApiError("not-found", "this recipient no longer exists")
-    return page("Unsubscribed", f"You will no longer receive <b>{html.escape(category)}</b> messages.")
+    return page(
+        "Unsubscribed",
+        f"You will no longer receive <b>{html.escape(category)}</b> messages.",
+        choose_link(request, tenant_id, user_id),
+    )

@@ -15,6 +15,7 @@ from ..recipients import importing
 from ..storage import users
 from ..tenants import Role
 from ..timefmt import check_timezone, iso
+from .audit import audited
 from .context import services
 from .middleware import MIB, json_response, principal, read_limited, read_model, read_only, same_as_path
 from .params import CURSOR, LIMIT, page_size
@@ -204,7 +205,8 @@ async def delete_user(request: web.Request) -> web.Response:
     """Erase a user: contact data and inbox go; delivery counts stay, anonymised."""
     svc = services(request)
     tenant_id, user_id = principal(request).tenant_id, request.match_info["user_id"]
-    if not await svc.database.write(lambda tx: users.erase(tx, tenant_id, user_id)):
+    change = audited(request, "user.erase", ("user", user_id), lambda tx: users.erase(tx, tenant_id, user_id))
+    if not await svc.database.write(change):
         raise ApiError("not-found", "no such user")
     svc.coordinator.user_erased(tenant_id, user_id)
     return web.Response(status=204)

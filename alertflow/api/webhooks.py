@@ -14,11 +14,13 @@ from ..coordination import Cache
 from ..delivery import status_events, status_sending
 from ..errors import ApiError, invalid
 from ..ids import new_id
+from ..providers.channel_setup import masked_url
 from ..storage import webhook_endpoints
 from ..storage.database import Tx
 from ..storage.webhook_endpoints import Endpoint
 from ..tenants import Role
 from ..timefmt import iso
+from .audit import audited, found
 from .context import Services, services
 from .middleware import json_response, principal, read_model
 from .params import CURSOR, LIMIT, MAX_ROW_ID, page_size, whole_number
@@ -153,7 +155,11 @@ async def create_webhook(request: web.Request) -> web.Response:
     endpoint = Endpoint(
         endpoint_id, tenant_id, body.url, events, body.description, sealed, None, None, None, None, None, now, now
     )
-    await _write(svc, tenant_id, lambda tx: webhook_endpoints.add(tx, endpoint))
+    after = {"url": masked_url(body.url), "events": list(events), "description": body.description}
+    change = audited(
+        request, "webhook.create", ("webhook", endpoint_id), lambda tx: webhook_endpoints.add(tx, endpoint), after=after
+    )
+    await _write(svc, tenant_id, change)
     return json_response({**shape(endpoint, now), "secret": secret}, status=201)
 
 
@@ -182,11 +188,21 @@ async def patch_webhook(request: web.Request) -> web.Response:
     endpoint_id, now = request.match_info["id"], svc.clock.now()
     events = tuple(dict.fromkeys(body.events)) if body.events is not None else None
 
+    after = body.model_dump(exclude_unset=True)
+    if body.url is not None:
+        after["url"] = masked_url(body.url)
     updated = await _write(
         svc,
         tenant_id,
-        lambda tx: webhook_endpoints.update(
-            tx, tenant_id, endpoint_id, now, body.url, events, body.description, body.enabled
+        audited(
+            request,
+            "webhook.update",
+            ("webhook", endpoint_id),
+            lambda tx: webhook_endpoints.update(
+                tx, tenant_id, endpoint_id, now, body.url, events, body.description, body.enabled
+            ),
+            after=after,
+            when=found,
         ),
     )
     if updated is None:
@@ -198,7 +214,13 @@ async def patch_webhook(request: web.Request) -> web.Response:
 async def delete_webhook(request: web.Request) -> web.Response:
     """Remove an endpoint and its attempts; its events still queued fail without a send."""
     svc, tenant_id, endpoint_id = services(request), principal(request).tenant_id, request.match_info["id"]
-    if not await _write(svc, tenant_id, lambda tx: webhook_endpoints.delete(tx, tenant_id, endpoint_id)):
+    change = audited(
+        request,
+        "webhook.delete",
+        ("webhook", endpoint_id),
+        lambda tx: webhook_endpoints.delete(tx, tenant_id, endpoint_id),
+    )
+    if not await _write(svc, tenant_id, change):
         raise ApiError("not-found", "no such webhook")
     return web.Response(status=204)
 
@@ -219,9 +241,13 @@ async def rotate_secret(request: web.Request) -> web.Response:
     sending = _sending(svc)
     sealed = sending.seal(tenant_id, endpoint.id, secret)
     until = now + sending.config.secret_rollover_hours * status_sending.HOUR
-    if not await _write(
-        svc, tenant_id, lambda tx: webhook_endpoints.rotate(tx, tenant_id, endpoint.id, sealed, until, now)
-    ):
+    change = audited(
+        request,
+        "webhook.rotate_secret",
+        ("webhook", endpoint.id),
+        lambda tx: webhook_endpoints.rotate(tx, tenant_id, endpoint.id, sealed, until, now),
+    )
+    if not await _write(svc, tenant_id, change):
         raise ApiError("not-found", "no such webhook")
     return json_response(
         {"id": endpoint.id, "secret": secret, "previous_secret_valid_until": iso(until) if until > now else None}

@@ -38,6 +38,8 @@ log = logging.getLogger("alertflow.delivery")
 
 Render = Callable[[Job, Recipient, users.User | None, dict[str, str]], Awaitable[dict[str, Any]]]
 UnsubscribeUrl = Callable[[str, str | None, str, float], Awaitable[str | None]]
+# The user's hosted preference page (tenant, user, now), or None without a user.
+PreferencesUrl = Callable[[str, str | None, float], str | None]
 ProvidersFor = Callable[[str, str], Awaitable[list[Handle]]]
 # Why (tenant, channel, address) is on the tenant's suppression list, or None.
 Listed = Callable[[str, str, str], Awaitable[str | None]]
@@ -192,6 +194,7 @@ class Deliverer:
         unsubscribe_url: UnsubscribeUrl,
         rng: random.Random | None = None,
         listed: Listed | None = None,
+        preferences_url: PreferencesUrl | None = None,
     ) -> None:
         self.database = database
         self.policy = policy
@@ -201,6 +204,7 @@ class Deliverer:
         self.unsubscribe_url = unsubscribe_url
         self.rng = rng or random.Random()
         self.listed = listed
+        self.preferences_url = preferences_url
         # Called after each decision is committed (metrics, live updates, tests waiting on work).
         self.listeners: list[Listener] = []
 
@@ -311,9 +315,13 @@ class Deliverer:
             why = await self.listed(job.tenant_id, job.channel, address) if self.listed and address else None
             if why is not None:
                 return Attempt(None, Suppressed(why))
-            url = await self.unsubscribe_url(job.tenant_id, job.user_id, job.category, self.clock())
+            now = self.clock()
+            url = await self.unsubscribe_url(job.tenant_id, job.user_id, job.category, now)
+            choose = self.preferences_url(job.tenant_id, job.user_id, now) if self.preferences_url else None
             # Always defined, empty where no link applies, so one template serves every category.
-            content = await self.render(job, recipient, user, {"unsubscribe_url": url or ""})
+            content = await self.render(
+                job, recipient, user, {"unsubscribe_url": url or "", "preferences_url": choose or ""}
+            )
             handles = await self.providers_for(job.tenant_id, job.channel)
         except Exception as exc:  # a render or set-up problem is this delivery's outcome
             return Attempt(None, as_outcome(exc))

@@ -17,9 +17,11 @@ and the server the command started; it is a client of the server, imported by no
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -32,7 +34,9 @@ from typing import Any
 
 import aiohttp
 
+from ..ids import new_ids
 from ..intake.publish import MAX_RECIPIENTS
+from ..storage.database import Tx
 from ..timefmt import parse
 
 PUBLISH = "/v1/notifications/publish"
@@ -101,11 +105,16 @@ async def _wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
 
 
 async def embedded_server(
-    workdir: Path, config_file: Path | None = None, data_dir: Path | None = None, storage_url: str | None = None
+    workdir: Path,
+    config_file: Path | None = None,
+    data_dir: Path | None = None,
+    storage_url: str | None = None,
+    prepare: Callable[[Path, str], None] | None = None,
 ) -> Target:
     """``alertflow serve`` logging warnings only: on a fresh data dir with the outbox provider,
     unless ``config_file`` and ``data_dir`` say otherwise; on ``storage_url`` ([storage] url)
-    when given. Never ./alertflow.toml: a bench must not send through the real providers it may name."""
+    when given. Never ./alertflow.toml: a bench must not send through the real providers it may
+    name. ``prepare(database, tenant_id)`` runs between ``init`` and ``serve`` (SQLite)."""
     if config_file is None:
         config_file = workdir / "alertflow.toml"
         config_file.write_text("")
@@ -122,6 +131,8 @@ async def embedded_server(
         check=True,
     )
     created = json.loads(init.stdout)
+    if prepare is not None:
+        await asyncio.to_thread(prepare, data_dir / "alertflow.db", created["tenant_id"])
     port = _free_port()
     proc = subprocess.Popen(
         [*ALERTFLOW, "serve", "--port", str(port), "--data-dir", str(data_dir)],
@@ -469,6 +480,8 @@ async def bench(args: Any) -> dict[str, Any]:
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="alertflow-bench-") as tmp:
         workdir = Path(tmp)
+        if args.purge:
+            return await purge_run(workdir, args.purge, args.rate, args.seconds)
         target = (
             Target(args.url, args.api_key)
             if args.url
@@ -735,6 +748,102 @@ async def topic_run(target: Target, subscribers: int) -> dict[str, Any]:
         ],
     )
     return {"topic_subscribers": subscribers, "topic_accepted_s": accepted, "topic_stored_s": stored}
+
+
+# Old rows one seeding write stores; the age they get, past every default retention.
+SEED_CHUNK = 20_000
+SEED_AGE_DAYS = 400
+# The first purge pass starts this long after the baseline run has ended.
+PURGE_START_MARGIN_SECONDS = 3.0
+
+
+def seed_old_notifications(database: Path, tenant_id: str, count: int) -> None:
+    """``count`` sent email notifications of SEED_AGE_DAYS ago, one delivery each, written
+    straight into the database (a million publishes would take the run's time)."""
+    from ..storage import offline
+
+    at = time.time() - SEED_AGE_DAYS * 86400
+    with offline.session(database) as session:
+        for start in range(0, count, SEED_CHUNK):
+            rows = range(start, min(count, start + SEED_CHUNK))
+            # Real ids, made now: they sort before the run's publishes, as old rows' ids do.
+            nids, dids = new_ids("ntf", len(rows)), new_ids("dlv", len(rows))
+            ns = [
+                (
+                    nids[i - start],
+                    tenant_id,
+                    None,
+                    "default",
+                    "medium",
+                    at + i * 1e-3,
+                    None,
+                    '{"email":"old@example.com"}',
+                    "{}",
+                    None,
+                    None,
+                    "{}",
+                    None,
+                    None,
+                )
+                for i in rows
+            ]
+            ds = [(d, n, tenant_id, "email", "sent", None, at, at, None) for d, n in zip(dids, nids, strict=True)]
+            session.write(functools.partial(_store, ns=ns, ds=ds))
+
+
+def _store(tx: Tx, ns: list[tuple[Any, ...]], ds: list[tuple[Any, ...]]) -> None:
+    from ..storage import notifications
+
+    notifications.insert(tx, ns, ds, [])
+
+
+async def purged_rows(target: Target) -> int:
+    async with aiohttp.ClientSession() as http, http.get(f"{target.url}/metrics") as resp:
+        text = await resp.text()
+    found = re.search(r'alertflow_retention_purged_rows_total\{kind="notifications"\} (\d+)', text)
+    return int(found.group(1)) if found else 0
+
+
+async def purge_run(workdir: Path, rows: int, rate: float, seconds: float) -> dict[str, Any]:
+    """Publish latency at ``rate``/s for ``seconds``, first alone, then while the retention
+    purge deletes ``rows`` old notifications (its first pass starts after the first run)."""
+    config_file = workdir / "alertflow.toml"
+    start_after = 1.0 + seconds + PURGE_START_MARGIN_SECONDS
+    config_file.write_text(f"[retention]\ninterval_seconds = {start_after}\n")
+    seeding = time.perf_counter()
+    target = await embedded_server(
+        workdir, config_file, prepare=lambda db, tenant: seed_old_notifications(db, tenant, rows)
+    )
+    seeded = time.perf_counter() - seeding
+    try:
+        await asyncio.sleep(1.0)
+        alone = await open_loop(target, rate, seconds)
+        deadline = time.perf_counter() + start_after + PURGE_START_MARGIN_SECONDS
+        while await purged_rows(target) == 0:
+            if time.perf_counter() > deadline:
+                raise RuntimeError("the purge did not start: see serve.log")
+            await asyncio.sleep(0.1)
+        during = await open_loop(target, rate, seconds)
+        purged_by_end = await purged_rows(target)
+    finally:
+        target.stop()
+    results = {
+        "purge_rows": rows,
+        "publish_p99_alone_ms": pct(alone.latencies, 99) * 1000,
+        "publish_p99_purging_ms": pct(during.latencies, 99) * 1000,
+        "purged_during_run": purged_by_end,
+    }
+    report(
+        f"publish at {rate:.0f}/s for {seconds:.0f} s, alone and while purging {rows} old notifications",
+        [
+            ("seeding (init + rows)", f"{seeded:.1f} s"),
+            ("publish p50 / p99 alone", f"{ms(pct(alone.latencies, 50))} / {ms(pct(alone.latencies, 99))}"),
+            ("publish p50 / p99 purging", f"{ms(pct(during.latencies, 50))} / {ms(pct(during.latencies, 99))}"),
+            ("notifications purged by the end of that run", str(purged_by_end)),
+            ("errors alone / purging", f"{alone.errors} / {during.errors}"),
+        ],
+    )
+    return results
 
 
 if __name__ == "__main__":  # the reference server's process

@@ -63,6 +63,7 @@ class LoopLag:
 class Metrics:
     def __init__(self) -> None:
         self.decisions: Counter[tuple[str, str]] = Counter()
+        self.purged: Counter[str] = Counter()  # rows the retention purge deleted, per kind
         self.started = time.time()
         self.loop_lag = LoopLag()
 
@@ -92,6 +93,13 @@ class Metrics:
             "gauge",
             "Deliveries in the dead-letter queue.",
             [("", queue.dead)],
+        )
+        metric(
+            lines,
+            "alertflow_retention_purged_rows_total",
+            "counter",
+            "Rows the retention purge deleted, by kind (notifications: with their deliveries).",
+            ((f'kind="{k}"', n) for k, n in sorted(self.purged.items())),
         )
         metric(
             lines, "alertflow_writer_commits_total", "counter", "Group commits by the single writer.", [("", commits)]

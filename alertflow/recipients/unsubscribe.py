@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from .. import signing
 from ..storage import preference_rows, users
 from ..storage.database import Tx
+from . import preference_center
 from .categories import Category
 from .preferences import CategoryChoice, Preferences, parse
 
@@ -18,15 +19,21 @@ PURPOSE = "unsubscribe"
 # Mail is read long after it is sent; a link that died after a day would fail the reader.
 LINK_TTL_SECONDS = 365 * 86400
 PATH = "/v1/unsubscribe/"
+# The preference center's links: like unsubscribe links they are read in old mail, but they
+# open every choice of the user, so by default they last a month (config inbox.preferences_link_ttl_seconds).
+PREFERENCES_TTL_SECONDS = 30 * 86400
 
 Categories = Callable[[str], Awaitable[dict[str, Category]]]
 
 
 class Links:
-    def __init__(self, secret: str, base_url: str, categories: Categories) -> None:
+    def __init__(
+        self, secret: str, base_url: str, categories: Categories, preferences_ttl: float = PREFERENCES_TTL_SECONDS
+    ) -> None:
         self.secret = secret
         self.base_url = base_url.rstrip("/")
         self.categories = categories
+        self.preferences_ttl = preferences_ttl
 
     async def url_for(self, tenant_id: str, user_id: str | None, category: str, now: float) -> str | None:
         if user_id is None:
@@ -41,6 +48,20 @@ class Links:
         """(tenant, user, category) of a genuine link; raises signing.InvalidToken."""
         payload = signing.verify(self.secret, PURPOSE, token, now)
         return payload["t"], payload["u"], payload["c"]
+
+    def preferences_url_for(self, tenant_id: str, user_id: str | None, now: float) -> str | None:
+        """The signed link to the user's hosted preference page; None without a user."""
+        if user_id is None:
+            return None
+        token = signing.sign(
+            self.secret, preference_center.PURPOSE, {"t": tenant_id, "u": user_id}, self.preferences_ttl, now
+        )
+        return f"{self.base_url}{preference_center.PATH}{token}"
+
+    def read_preferences(self, token: str, now: float) -> tuple[str, str]:
+        """(tenant, user) of a genuine preference link; raises signing.InvalidToken."""
+        payload = signing.verify(self.secret, preference_center.PURPOSE, token, now)
+        return payload["t"], payload["u"]
 
 
 def headers(url: str) -> dict[str, str]:

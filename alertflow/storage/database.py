@@ -143,6 +143,12 @@ class Database(Protocol):
 
 def apply_pragmas(conn: sqlite3.Connection) -> None:
     """Every connection's settings, in one place."""
+    # Pages retention frees go back to the file system (retention_rows.vacuum). It takes
+    # effect only in a new database, before its first table; an older one keeps its freed
+    # pages for new rows unless converted once with VACUUM (README "Retention"). Set on a new
+    # file only: on an existing one the statement is a write, and opening must not write.
+    if conn.execute("PRAGMA page_count").fetchone()[0] == 0:
+        conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA journal_mode = WAL")
     # FULL: an acknowledged publish survives power loss; grouped commits make it cheap.

@@ -1,9 +1,12 @@
-"""Counts for /metrics and the analytics API, read straight from the queue and deliveries."""
+"""Counts for /metrics and the analytics API, read straight from the queue and deliveries,
+plus the counts retention rolled up before it purged rows (retention_rows.usage_rollups:
+attributed to the hour the rows were created in)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from . import retention_rows
 from .database import POSTGRESQL, Database, dialect
 
 
@@ -41,6 +44,9 @@ async def deliveries_by_bucket(
     counts: dict[int, dict[str, int]] = {}
     for r in rows:
         counts.setdefault(r["bucket"], {})[r["status"]] = r["n"]
+    for hour, _, status, count in await retention_rows.rolled_deliveries(db, tenant_id, since, until, channel):
+        slot = counts.setdefault(int((hour - since) // size), {})
+        slot[status] = slot.get(status, 0) + count
     return counts
 
 
@@ -49,7 +55,7 @@ async def notifications_between(db: Database, tenant_id: str, start: float, end:
         "SELECT COUNT(*) AS n FROM notifications WHERE tenant_id = ? AND created_at >= ? AND created_at < ?",
         (tenant_id, start, end),
     )
-    return row["n"] if row else 0
+    return (row["n"] if row else 0) + await retention_rows.rolled_notifications(db, tenant_id, start, end)
 
 
 async def deliveries_between(db: Database, tenant_id: str, start: float, end: float) -> dict[str, dict[str, int]]:
@@ -62,4 +68,7 @@ async def deliveries_between(db: Database, tenant_id: str, start: float, end: fl
     by_channel: dict[str, dict[str, int]] = {}
     for r in rows:
         by_channel.setdefault(r["channel"], {})[r["status"]] = r["n"]
+    for _, channel, status, n in await retention_rows.rolled_deliveries(db, tenant_id, start, end):
+        statuses = by_channel.setdefault(channel, {})
+        statuses[status] = statuses.get(status, 0) + n
     return by_channel

@@ -36,7 +36,7 @@ from pydantic_core import PydanticCustomError
 from ..finite import non_finite
 
 # The names the core puts into every render context itself, so a publish need not send them.
-PROVIDED_VARIABLES = frozenset({"recipient", "unsubscribe_url"})
+PROVIDED_VARIABLES = frozenset({"recipient", "unsubscribe_url", "preferences_url"})
 # Provided too, but only for a recipient addressed by user_id: the user's stored record.
 USER_VARIABLE = "user"
 

@@ -55,6 +55,10 @@
             color: var(--af-muted); }
     .empty { padding: 16px 12px; margin: 0; color: var(--af-muted); text-align: center; }
     .panel.from-left { left: 0; right: auto; }
+    .settings { padding: 8px 12px; }
+    .settings table { border-collapse: collapse; width: 100%; font-size: 12px; }
+    .settings th, .settings td { padding: 4px 2px; text-align: center; }
+    .settings th[scope="row"] { text-align: left; font-weight: 400; }
     [hidden] { display: none !important; }`;
 
   const BELL_SVG =
@@ -104,7 +108,9 @@
       '<span class="badge" hidden></span></button>' +
       '<div class="panel" role="region" aria-label="Notifications" hidden>' +
       '<div class="head"><strong>Notifications</strong>' +
-      '<button class="all" type="button">Mark all read</button></div>' +
+      '<span><button class="all" type="button">Mark all read</button>' +
+      '<button class="gear" type="button" aria-pressed="false">Settings</button></span></div>' +
+      '<div class="settings" hidden><p>Loading…</p></div>' +
       '<ul class="list"></ul><p class="empty">You are all caught up.</p></div>';
     const bell = root.querySelector(".bell");
     const badge = root.querySelector(".badge");
@@ -112,6 +118,8 @@
     const list = root.querySelector(".list");
     const empty = root.querySelector(".empty");
     const markAll = root.querySelector(".all");
+    const gear = root.querySelector(".gear");
+    const settings = root.querySelector(".settings");
 
     function send(message) {
       if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(message));
@@ -154,7 +162,45 @@
       markAll.disabled = unread === 0;
       const newestFirst = [...items.values()].sort((a, b) => (a.id < b.id ? 1 : -1));
       list.replaceChildren(...newestFirst.map(renderItem));
-      empty.hidden = items.size > 0;
+      empty.hidden = items.size > 0 || !settings.hidden;
+    }
+
+    // The settings view: a category per row, a channel per column; categories the tenant does
+    // not let people turn off (otp) show as always on.
+    function renderChoices(message) {
+      const table = element("table");
+      const head = element("tr");
+      head.append(element("th", "", "Category"), ...message.channels.map((ch) => element("th", "", ch)));
+      table.append(head);
+      for (const category of message.categories) {
+        const row = element("tr");
+        const name = element("th", "", category.key);
+        name.scope = "row";
+        row.append(name);
+        for (const channel of message.channels) {
+          const box = element("input");
+          box.type = "checkbox";
+          box.checked = category.channels[channel];
+          box.disabled = !category.opt_out_allowed;
+          box.setAttribute("aria-label", `${category.key} by ${channel}`);
+          box.addEventListener("change", () =>
+            send({ type: "choose", category: category.key, channel, on: box.checked }),
+          );
+          const cell = element("td");
+          cell.append(box);
+          row.append(cell);
+        }
+        table.append(row);
+      }
+      settings.replaceChildren(table);
+    }
+
+    function showSettings(open) {
+      settings.hidden = !open;
+      list.hidden = open;
+      empty.hidden = open || items.size > 0;
+      gear.setAttribute("aria-pressed", String(open));
+      if (open) send({ type: "choices" });
     }
 
     function newest() {
@@ -205,8 +251,13 @@
         case "archive":
           items.delete(message.id);
           break;
+        case "choices":
+          renderChoices(message);
+          return;
         case "error":
           console.warn("AlertFlow inbox:", message.problem && message.problem.detail);
+          // A refused toggle is put back as the server has it.
+          if (!settings.hidden) send({ type: "choices" });
           return;
         default:
           return;
@@ -273,6 +324,7 @@
 
     bell.addEventListener("click", () => toggle(panel.hidden));
     markAll.addEventListener("click", () => send({ type: "read_all" }));
+    gear.addEventListener("click", () => showSettings(settings.hidden));
     document.addEventListener("click", closeOnOutsideClick);
     document.addEventListener("keydown", closeOnEscape);
     // Back online (laptop lid, train tunnel): try at once instead of waiting out the backoff.
