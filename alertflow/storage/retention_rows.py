@@ -82,6 +82,8 @@ def purge_notifications(tx: Tx, tenant_id: str, before: float, limit: int) -> in
         tx.execute(f"DELETE FROM attempts WHERE delivery_id IN {_in(part)}", part)
         tx.execute(f"DELETE FROM dead_letters WHERE delivery_id IN {_in(part)}", part)
     tx.execute(f"DELETE FROM deliveries WHERE notification_id IN {_in(ids)}", ids)
+    # A digest's list of events goes with the digest, and an event leaves the list it was in.
+    tx.execute(f"DELETE FROM digest_events WHERE digest_id IN {_in(ids)} OR notification_id IN {_in(ids)}", ids + ids)
     tx.execute(f"DELETE FROM notifications WHERE id IN {_in(ids)}", ids)
     return len(ids)
 

@@ -9,6 +9,7 @@ from alertflow.ids import new_id
 from alertflow.storage import (
     audit_entries,
     deliveries,
+    digests,
     notifications,
     outbox_messages,
     retention_rows,
@@ -120,3 +121,22 @@ async def test_a_webhooks_attempts_older_than_the_cutoff_go_and_later_ones_stay(
     assert await database.write(lambda tx: retention_rows.purge_webhook_attempts(tx, tenant_id, 5.0, 10)) == 2
     left = await webhook_endpoints.attempts(database, "whk_1", 10, None)
     assert [a.at for _, a in left] == [9.0]
+
+
+async def test_a_purged_digest_takes_its_event_list_and_a_purged_event_leaves_the_list(
+    database: Database, tenant_id: str
+) -> None:
+    old_digest, old_event = await add(database, tenant_id, HOUR, ("sent",)), await add(database, tenant_id, HOUR, ())
+    kept_digest = await add(database, tenant_id, 100 * HOUR, ("scheduled",))
+
+    def collect(tx: Any) -> None:
+        window = digests.open_window(tx, tenant_id, "user:u1", "old", old_digest, HOUR, 2 * HOUR, 10)
+        digests.add_event(tx, tenant_id, "user:u1", "old", window, old_event)
+        window = digests.open_window(tx, tenant_id, "user:u1", "new", kept_digest, 100 * HOUR, 101 * HOUR, 10)
+        digests.add_event(tx, tenant_id, "user:u1", "new", window, old_event)
+
+    await database.write(collect)
+    await database.write(lambda tx: retention_rows.purge_notifications(tx, tenant_id, 50 * HOUR, 100))
+
+    assert await digests.size(database, old_digest) == 0
+    assert await digests.size(database, kept_digest) == 0, "its one event was purged"
