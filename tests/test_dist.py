@@ -77,7 +77,7 @@ def test_init_writes_the_sample_config_and_applies_every_migration(tmp_path: Pat
     assert again == {"tenant_id": created["tenant_id"], "api_key": None}
 
 
-def test_the_bundle_holds_every_migration_and_web_asset() -> None:
+def test_the_bundle_holds_every_migration_web_asset_and_guide() -> None:
     # make dist installs PyInstaller's archive viewer beside PyInstaller.
     viewer = ROOT / "build" / "work" / "venv" / "bin" / "pyi-archive_viewer"
     if not viewer.exists():
@@ -88,7 +88,8 @@ def test_the_bundle_holds_every_migration_and_web_asset() -> None:
     bundled = {line.strip() for line in listing.splitlines()}
     migrations = {f"alertflow/storage/migrations/{name}" for _version, name, _sql in available()}
     web = {f"alertflow/{p.relative_to(ROOT)}" for p in (ROOT / "web").rglob("*") if p.is_file()}
-    assert sorted((migrations | web) - bundled) == []
+    guides = {f"alertflow/guides/{p.relative_to(ROOT / 'docs')}" for p in (ROOT / "docs").rglob("*.md")}
+    assert sorted((migrations | web | guides) - bundled) == []
 
 
 def test_serve_answers_healthz_and_delivers_through_the_outbox(tmp_path: Path, servers: list[Server]) -> None:
@@ -104,3 +105,12 @@ def test_bench_runs_the_executable_itself_as_its_embedded_server(tmp_path: Path)
     result = cli("bench", *short, "--json", cwd=tmp_path, command=COMMAND)
     figures = json.loads(result.stdout.splitlines()[-1])
     assert figures["publish_per_s"] > 0 and figures["sent_p50_ms"] >= 0
+
+
+def test_the_frozen_server_serves_every_guide(tmp_path: Path, servers: list[Server]) -> None:
+    server = Server(tmp_path, command=COMMAND)
+    servers.append(server.start())
+    for path in sorted((ROOT / "docs").rglob("*.md")):
+        name = path.relative_to(ROOT / "docs").with_suffix("").as_posix()
+        page = requests.get(f"{server.url}/docs/{name}", timeout=WAIT_SECONDS)
+        assert page.status_code == 200, name

@@ -6,7 +6,9 @@ from typing import Any
 
 import pytest
 
+from alertflow.api.examples import EXAMPLES
 from alertflow.api.middleware import MAX_HEADER_BYTES, MAX_HEADERS, MAX_URL_BYTES
+from alertflow.api.resources import ROUTE_TABLES
 from alertflow.errors import PROBLEM_CONTENT_TYPE
 from tests.conftest import Harness
 
@@ -74,6 +76,34 @@ async def test_every_put_and_every_post_that_takes_json_documents_its_body(app: 
     bulk = spec["components"]["schemas"]["BulkRequest"]["properties"]
     assert {"to", "topic", "content", "template"} <= bulk.keys()
     assert {"cron", "timezone", "name"} <= spec["components"]["schemas"]["ScheduleIn"]["properties"].keys()
+
+
+async def test_every_request_body_has_an_example_its_own_model_accepts(app: Harness) -> None:
+    spec = await spec_of(app)
+    without = [
+        f"{method.upper()} {path}"
+        for method, path, op in operations(spec)
+        if "requestBody" in op and not op["requestBody"]["content"]["application/json"].get("examples")
+    ]
+    assert not without, f"request bodies without an example (alertflow/api/examples.py): {without}"
+    for route in (r for table in ROUTE_TABLES for r in table.routes if r.body is not None):
+        route.body.model_validate(EXAMPLES[route.body.__name__])  # raises, naming the field, if stale
+
+
+async def test_every_json_answer_and_every_problem_has_a_schema(app: Harness) -> None:
+    spec = await spec_of(app)
+    for method, path, op in operations(spec):
+        for status, answer in op["responses"].items():
+            for media, content in answer.get("content", {}).items():
+                if media in ("application/json", PROBLEM_CONTENT_TYPE):
+                    assert content.get("schema"), (method, path, status, media)
+
+
+async def test_a_template_s_channels_are_typed_in_the_document(app: Harness) -> None:
+    spec = await spec_of(app)
+    channels = spec["components"]["schemas"]["TemplateIn"]["properties"]["channels"]
+    target = spec["components"]["schemas"][channels["$ref"].rsplit("/", 1)[1]]
+    assert {"email", "sms", "push", "inapp", "webhook"} <= target["properties"].keys()
 
 
 async def test_query_parameters_are_documented_with_their_bounds(app: Harness) -> None:

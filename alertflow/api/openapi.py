@@ -11,6 +11,7 @@ from typing import Any
 from .. import __version__, naming
 from ..errors import CATALOGUE, PROBLEM_CONTENT_TYPE
 from ..message import CHANNELS
+from .examples import EXAMPLES
 from .routing import CLIENT_ID_PARAMS, Route
 
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
@@ -51,10 +52,10 @@ def document(routes: Iterable[Route]) -> dict[str, Any]:
             schema = route.body.model_json_schema(ref_template="#/components/schemas/{model}")
             schemas.update(schema.pop("$defs", {}))
             schemas[route.body.__name__] = schema
-            op["requestBody"] = {
-                "required": True,
-                "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{route.body.__name__}"}}},
-            }
+            media: dict[str, Any] = {"schema": {"$ref": f"#/components/schemas/{route.body.__name__}"}}
+            if route.body.__name__ in EXAMPLES:  # tests/test_openapi.py asks every body for one
+                media["examples"] = {"example": {"value": EXAMPLES[route.body.__name__]}}
+            op["requestBody"] = {"required": True, "content": {"application/json": media}}
         paths.setdefault(route.path, {})[route.method.lower()] = op
     schemas["Problem"] = {
         "type": "object",

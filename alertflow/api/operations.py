@@ -138,7 +138,8 @@ DOCS_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title
 <h1>AlertFlow API <small>{version}</small></h1>
 <p>Authenticate with <code>Authorization: Bearer &lt;api key&gt;</code> (the <em>Authorize</em> button below takes
 one for <em>Try it out</em>). The machine-readable description is <a href="/openapi.json">/openapi.json</a>: it
-imports into Postman (<em>Import</em>, then the URL) and other OpenAPI tools. Roles: member &lt; admin &lt; owner.</p>
+imports into Postman (<em>Import</em>, then the URL) and other OpenAPI tools. Roles: member &lt; admin &lt; owner.
+The guides (setup, onboarding, the queue, providers, operations, security) are at <a href="/docs/">/docs/</a>.</p>
 <div id="reference"></div>
 <details><summary>Every route on one page</summary>
 <table><tr><th>Method</th><th>Path</th><th>Role</th><th>What</th></tr>{rows}</table></details>

@@ -10,6 +10,7 @@ from . import (
     channels,
     dashboard,
     dlq,
+    guides,
     inbox,
     keys,
     members,
@@ -33,6 +34,7 @@ from . import (
 
 ROUTE_TABLES = (
     operations.api,
+    guides.api,
     notifications.api,
     dlq.api,
     outbox.api,
