@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, TypeVar
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -28,15 +28,6 @@ from .routing import ITEMS, PAGE, STRING, Routes, obj
 
 api = Routes()
 T = TypeVar("T")
-EventType = Literal[
-    "delivery.sent",
-    "delivery.delivered",
-    "delivery.failed",
-    "delivery.dead",
-    "delivery.suppressed",
-    "batch.completed",
-    "inbox.read",
-]
 # Each state change is queued once per endpoint that takes it: a bound keeps one tenant's
 # change from becoming hundreds of messages.
 MAX_ENDPOINTS = 20
@@ -55,7 +46,7 @@ TESTED = obj(
     delivered={"type": "boolean"},
     status_code={"type": ["integer", "null"]},
 )
-Events = Annotated[list[EventType], Field(min_length=1, max_length=len(status_events.EVENT_TYPES))]
+Events = Annotated[list[status_events.EventType], Field(min_length=1, max_length=len(status_events.EVENT_TYPES))]
 
 
 def _http_url(value: str) -> str:

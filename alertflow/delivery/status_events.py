@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Literal, get_args
 
 from ..cache import Lru
 from ..ids import new_id
@@ -32,7 +32,7 @@ from ..timefmt import iso
 from .queue import PRIORITIES, READY
 from .tracking import UNSENT, attempt_shape, batch_shape, delivery_shape
 
-EVENT_TYPES = (
+EventType = Literal[
     "delivery.sent",
     "delivery.delivered",
     "delivery.failed",
@@ -40,7 +40,8 @@ EVENT_TYPES = (
     "delivery.suppressed",
     "batch.completed",
     "inbox.read",
-)
+]
+EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 # What POST /v1/webhooks/{id}/test sends: to that endpoint alone, subscribed or not.
 TEST_EVENT = "webhook.test"
 # A delivery's status -> the event it makes; other statuses (queued, sending...) make none.
