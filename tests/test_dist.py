@@ -114,3 +114,13 @@ def test_the_frozen_server_serves_every_guide(tmp_path: Path, servers: list[Serv
         name = path.relative_to(ROOT / "docs").with_suffix("").as_posix()
         page = requests.get(f"{server.url}/docs/{name}", timeout=WAIT_SECONDS)
         assert page.status_code == 200, name
+
+
+def test_the_frozen_server_runs_on_postgresql_and_delivers(
+    tmp_path: Path, postgres_url: str, servers: list[Server]
+) -> None:
+    """psycopg's C implementation (and the libpq it carries) is loaded by name at run time:
+    only a run against a real database shows the build bundled it."""
+    server = Server(tmp_path, config=f'[storage]\nurl = "{postgres_url}"\n', command=COMMAND)
+    servers.append(server.start())
+    assert_delivers_through_outbox(server)
