@@ -186,17 +186,17 @@ def _resolve(future: asyncio.Future[Any], result: Any, error: BaseException | No
         future.set_result(result)
 
 
-class SQLiteDatabase:
-    """The SQLite implementation of :class:`Database`."""
+Outcome = tuple[_Job, Any, BaseException | None]
 
-    dialect = SQLITE
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+class GroupWriter:
+    """The single writer both backends share: a thread that takes every write that arrived
+    while the previous COMMIT was in flight and commits them as one group. A backend says
+    how a group is committed (``_commit_group``) and what closes its connection."""
+
+    def __init__(self) -> None:
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
-        self._readers: list[aiosqlite.Connection] = []
-        self._next_reader = itertools.count()
         self.commits = 0  # groups committed, for /metrics and the benchmark
         self._full: str | None = None
 
@@ -204,15 +204,82 @@ class SQLiteDatabase:
     def full(self) -> str | None:
         return self._full
 
+    def _start_writer(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="alertflow-writer", daemon=True)
+        self._thread.start()
+
+    async def _stop_writer(self) -> None:
+        if self._thread is not None:
+            self._jobs.put(None)
+            await asyncio.to_thread(self._thread.join)
+            self._thread = None
+
+    async def write(self, fn: WriteFn[T]) -> T:
+        """Run ``fn(tx)`` in the writer; returns once its group is committed."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._jobs.put(_Job(fn, future, loop))
+        return await future
+
+    def _run(self) -> None:
+        try:
+            while True:
+                first = self._jobs.get()
+                if first is None:
+                    return
+                group = [first]
+                stop = self._drain(group)
+                self._settle(self._commit_group(group))
+                if stop:
+                    return
+        finally:
+            self._close_writer()
+
+    def _drain(self, group: list[_Job]) -> bool:
+        while True:
+            try:
+                job = self._jobs.get_nowait()
+            except queue.Empty:
+                return False
+            if job is None:
+                return True
+            group.append(job)
+
+    def _commit_group(self, group: list[_Job]) -> list[Outcome]:
+        """Each job's result or error, once the group's transaction has ended."""
+        raise NotImplementedError
+
+    def _close_writer(self) -> None:
+        raise NotImplementedError
+
+    def _settle(self, outcomes: list[Outcome]) -> None:
+        full = [e for _, _, e in outcomes if isinstance(e, StorageFull)]
+        if full:
+            self._full = str(full[0])
+        for job, result, outcome in outcomes:
+            job.loop.call_soon_threadsafe(_resolve, job.future, result, outcome)
+
+
+class SQLiteDatabase(GroupWriter):
+    """The SQLite implementation of :class:`Database`."""
+
+    dialect = SQLITE
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+        self._conn: sqlite3.Connection | None = None
+        self._readers: list[aiosqlite.Connection] = []
+        self._next_reader = itertools.count()
+
     async def open(self) -> None:
         """Start the writer and the readers. Interrupted (a SIGTERM during start-up cancels
         it), it leaves every reader it began in ``_readers``, so :meth:`close` stops their
         threads: they are not daemon threads, and one left running kept the process alive."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = connect(self.path)
-        migrations.upgrade(conn)
-        self._thread = threading.Thread(target=self._run, args=(conn,), name="alertflow-writer", daemon=True)
-        self._thread.start()
+        self._conn = connect(self.path)
+        migrations.upgrade(self._conn)
+        self._start_writer()
         for _ in range(READER_CONNECTIONS):
             reader = aiosqlite.connect(self.path, isolation_level=None)
             self._readers.append(reader)
@@ -225,17 +292,7 @@ class SQLiteDatabase:
         for reader in self._readers:
             await reader.close()
         self._readers.clear()
-        if self._thread is not None:
-            self._jobs.put(None)
-            await asyncio.to_thread(self._thread.join)
-            self._thread = None
-
-    async def write(self, fn: WriteFn[T]) -> T:
-        """Run ``fn(conn)`` in the writer; returns once its group is committed."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
-        self._jobs.put(_Job(fn, future, loop))
-        return await future
+        await self._stop_writer()
 
     async def probe(self) -> None:
         def store_and_drop(conn: Tx) -> None:
@@ -253,32 +310,14 @@ class SQLiteDatabase:
         rows = await self.fetchall(sql, params)
         return rows[0] if rows else None
 
-    def _run(self, conn: sqlite3.Connection) -> None:
-        try:
-            while True:
-                first = self._jobs.get()
-                if first is None:
-                    return
-                group = [first]
-                stop = self._drain(group)
-                self._commit_group(conn, group)
-                if stop:
-                    return
-        finally:
-            conn.close()
+    def _close_writer(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
 
-    def _drain(self, group: list[_Job]) -> bool:
-        while True:
-            try:
-                job = self._jobs.get_nowait()
-            except queue.Empty:
-                return False
-            if job is None:
-                return True
-            group.append(job)
-
-    def _commit_group(self, conn: sqlite3.Connection, group: Iterable[_Job]) -> None:
-        outcomes: list[tuple[_Job, Any, BaseException | None]] = []
+    def _commit_group(self, group: list[_Job]) -> list[Outcome]:
+        conn = self._conn
+        assert conn is not None, "the database is not open"
+        outcomes: list[Outcome] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
             for job in group:
@@ -294,11 +333,7 @@ class SQLiteDatabase:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             outcomes = [(job, None, error) for job in group]
-        full = [e for _, _, e in outcomes if isinstance(e, StorageFull)]
-        if full:
-            self._full = str(full[0])
-        for job, result, outcome in outcomes:
-            job.loop.call_soon_threadsafe(_resolve, job.future, result, outcome)
+        return outcomes
 
 
 def _run_in_savepoint(conn: sqlite3.Connection, fn: WriteFn[Any]) -> tuple[Any, BaseException | None]:

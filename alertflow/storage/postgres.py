@@ -22,9 +22,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import queue
 import re
-import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ClassVar
@@ -40,13 +38,13 @@ from .database import (
     POSTGRESQL,
     PROBE_BYTES,
     Cursor,
+    GroupWriter,
+    Outcome,
     Row,
     StorageFull,
     StorageUnavailable,
-    T,
     WriteFn,
     _Job,
-    _resolve,
 )
 
 log = logging.getLogger(__name__)
@@ -212,26 +210,19 @@ def upgrade(conn: psycopg.Connection[Any]) -> int:
         conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_KEY,))
 
 
-class PostgresDatabase:
+class PostgresDatabase(GroupWriter):
     """:class:`~.database.Database` on PostgreSQL (``[storage] url = "postgresql://..."``)."""
 
     dialect = POSTGRESQL
 
     def __init__(self, url: str, password: str | None = None) -> None:
+        super().__init__()
         self.url = url
         self._password = password
-        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
         self._pool: AsyncConnectionPool[Any] | None = None
-        self.commits = 0
-        self._full: str | None = None
         self._conn: psycopg.Connection[Any] | None = None
         self._retry_at = 0.0
         self._backoff = RECONNECT_FIRST_SECONDS
-
-    @property
-    def full(self) -> str | None:
-        return self._full
 
     def connect(self) -> psycopg.Connection[Any]:
         """A new sync connection to this database (for LISTEN/NOTIFY, a CLI command...)."""
@@ -258,8 +249,7 @@ class PostgresDatabase:
             conn.close()
             raise
         self._conn = conn
-        self._thread = threading.Thread(target=self._run, name="alertflow-writer", daemon=True)
-        self._thread.start()
+        self._start_writer()
         extra = {"password": self._password} if self._password else {}
         self._pool = AsyncConnectionPool(
             self.url,
@@ -276,17 +266,7 @@ class PostgresDatabase:
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
-        if self._thread is not None:
-            self._jobs.put(None)
-            await asyncio.to_thread(self._thread.join)
-            self._thread = None
-
-    async def write(self, fn: WriteFn[T]) -> T:
-        """Run ``fn(tx)`` in the writer; returns once its group is committed."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
-        self._jobs.put(_Job(fn, future, loop))
-        return await future
+        await self._stop_writer()
 
     async def probe(self) -> None:
         def store_and_drop(tx: Any) -> None:
@@ -323,30 +303,9 @@ class PostgresDatabase:
 
     # The writer thread.
 
-    def _run(self) -> None:
-        try:
-            while True:
-                first = self._jobs.get()
-                if first is None:
-                    return
-                group = [first]
-                stop = self._drain(group)
-                self._commit_group(group)
-                if stop:
-                    return
-        finally:
-            if self._conn is not None:
-                self._conn.close()
-
-    def _drain(self, group: list[_Job]) -> bool:
-        while True:
-            try:
-                job = self._jobs.get_nowait()
-            except queue.Empty:
-                return False
-            if job is None:
-                return True
-            group.append(job)
+    def _close_writer(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
 
     def _connection(self) -> psycopg.Connection[Any]:
         """The writer's connection, reconnected if it was lost (at most once per backoff)."""
@@ -365,8 +324,8 @@ class PostgresDatabase:
         log.info("database connection restored")
         return self._conn
 
-    def _commit_group(self, group: list[_Job]) -> None:
-        outcomes: list[tuple[_Job, Any, BaseException | None]] = []
+    def _commit_group(self, group: list[_Job]) -> list[Outcome]:
+        outcomes: list[Outcome] = []
         try:
             conn = self._connection()
             tx = PostgresTx(conn)
@@ -385,11 +344,7 @@ class PostgresDatabase:
                 log.exception("group commit failed")
             self._rollback()
             outcomes = [(job, None, error) for job in group]
-        full = [e for _, _, e in outcomes if isinstance(e, StorageFull)]
-        if full:
-            self._full = str(full[0])
-        for job, result, outcome in outcomes:
-            job.loop.call_soon_threadsafe(_resolve, job.future, result, outcome)
+        return outcomes
 
     def _rollback(self) -> None:
         conn = self._conn
@@ -401,7 +356,7 @@ class PostgresDatabase:
             conn.close()  # reconnected before the next group
 
 
-def _run_alone(conn: psycopg.Connection[Any], tx: PostgresTx, job: _Job) -> tuple[_Job, Any, BaseException | None]:
+def _run_alone(conn: psycopg.Connection[Any], tx: PostgresTx, job: _Job) -> Outcome:
     try:
         result = job.fn(tx)
     except Exception as exc:
