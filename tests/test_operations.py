@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import posixpath
+import re
+
 from tests.conftest import EMAIL, Harness, add_tenant
 
 
@@ -75,9 +78,21 @@ async def test_usage_counts_a_months_notifications_and_deliveries_per_tenant(app
 async def test_the_dashboard_page_and_its_assets_are_served_without_a_key(app: Harness) -> None:
     page = await app.client.get("/")
     assert page.status == 200 and page.content_type == "text/html"
-    assert '<script src="/static/dashboard.js">' in await page.text()
-    for asset in ("/static/dashboard.js", "/static/dashboard.css"):
-        assert (await app.client.get(asset)).status == 200
+    assert '<script type="module" src="/static/dashboard/app.js">' in await page.text()
+    assert (await app.client.get("/static/dashboard.css")).status == 200
+    # Browsers run a module only when it is served as JavaScript: every module the page
+    # imports, followed from app.js, is there and typed so.
+    pending, seen = ["/static/dashboard/app.js"], set()
+    while pending:
+        url = pending.pop()
+        seen.add(url)
+        module = await app.client.get(url)
+        assert module.status == 200 and module.content_type in ("text/javascript", "application/javascript"), url
+        for name in re.findall(r'^import .* from "(\.[^"]+)";$', await module.text(), re.MULTILINE):
+            target = posixpath.normpath(posixpath.join(posixpath.dirname(url), name))
+            if target not in seen:
+                pending.append(target)
+    assert "/static/dashboard/pages/index.js" in seen
     assert (await app.client.get("/static/../alertflow.toml")).status in (403, 404)
 
 

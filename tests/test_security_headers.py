@@ -67,7 +67,7 @@ async def test_every_html_page_has_a_policy_without_inline_script_or_framing(app
 
 
 async def test_data_answers_errors_and_assets_say_nosniff_and_load_nothing(app: Harness) -> None:
-    for path in ("/healthz", "/v1/notifications", "/no/such/page", "/static/dashboard.js", "/static/page.css"):
+    for path in ("/healthz", "/v1/notifications", "/no/such/page", "/static/dashboard/app.js", "/static/page.css"):
         resp = await app.client.get(path)
         assert resp.headers["X-Content-Type-Options"] == "nosniff", path
         assert "'self'" not in resp.headers["Content-Security-Policy"], path

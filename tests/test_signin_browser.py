@@ -35,7 +35,7 @@ async def test_a_new_member_sets_a_password_signs_in_and_lands_on_the_dashboard(
     await page.fill("#password", PASSWORD)
     await page.click("button[type=submit]")
 
-    await expect(page.locator("#who")).to_have_text("ann@example.com")
+    await expect(page.locator("#who")).to_have_text("ann@example.com · admin")
     assert page.url == str(app.client.make_url("/"))
     await expect(page.locator(".cards")).to_contain_text("last 24 h"), "the overview loads on the session"
     cookies = await page.context.cookies()
