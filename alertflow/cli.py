@@ -196,7 +196,7 @@ def main(config_path: str | None, data_dir: str | None) -> None:
 
 @main.command()
 @common_options
-@click.option("--json", "as_json", is_flag=True, help="Print {tenant_id, api_key} as JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print {tenant_id, api_key, operator_invite_url} as JSON.")
 def init(config_path: str | None, data_dir: str | None, as_json: bool) -> None:
     """Create the data dir, database, tenant 'default' and an owner API key."""
     config = settings(config_path, data_dir)
@@ -204,7 +204,7 @@ def init(config_path: str | None, data_dir: str | None, as_json: bool) -> None:
     explicit = given("config_path", config_path)
     wrote = find_config_file(explicit, dict(os.environ)) is None and write_sample_config(Path("alertflow.toml"))
     if as_json:
-        click.echo(json.dumps({"tenant_id": tenant_id, "api_key": api_key}))
+        click.echo(json.dumps({"tenant_id": tenant_id, "api_key": api_key, "operator_invite_url": invite_url}))
         return
     if api_key is None:
         click.echo(f"{config.server.data_dir} is already initialised (tenant default: {tenant_id}).")

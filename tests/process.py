@@ -61,7 +61,9 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
-        self.api_key = json.loads(cli("init", "--json", cwd=workdir, command=command).stdout)["api_key"]
+        first_run = json.loads(cli("init", "--json", cwd=workdir, command=command).stdout)
+        self.api_key = first_run["api_key"]
+        self.operator_invite_url: str | None = first_run["operator_invite_url"]
 
     def start(self) -> Server:
         self.log = open(self.workdir / "serve.log", "ab")  # noqa: SIM115 - closed in stop()

@@ -23,12 +23,13 @@ def test_version(tmp_path: Path) -> None:
 
 def test_init_creates_everything_once_and_prints_one_json_object(tmp_path: Path) -> None:
     first = json.loads(cli("init", "--json", cwd=tmp_path).stdout)
-    assert set(first) == {"tenant_id", "api_key"} and first["api_key"].startswith("af_")
+    assert set(first) == {"tenant_id", "api_key", "operator_invite_url"} and first["api_key"].startswith("af_")
+    assert "/invite/" in first["operator_invite_url"], "the first run invites an operator"
     assert (tmp_path / "alertflow.toml").exists(), "init writes a commented config when none is found"
     assert (tmp_path / "data" / "secret_key").stat().st_mode & 0o777 == 0o600
     db_before = (tmp_path / "data" / "alertflow.db").stat().st_mtime_ns
     again = cli("init", "--json", cwd=tmp_path)
-    assert json.loads(again.stdout) == {"tenant_id": first["tenant_id"], "api_key": None}
+    assert json.loads(again.stdout) == {"tenant_id": first["tenant_id"], "api_key": None, "operator_invite_url": None}
     assert (tmp_path / "data" / "alertflow.db").stat().st_mtime_ns == db_before
 
 
