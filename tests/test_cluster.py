@@ -7,12 +7,14 @@ Then: every acknowledged notification is delivered (the killed node's leased job
 others once the leases expire), each key made one notification, and a per-minute cron
 schedule fired once per period across the three. Delivery is at least once: a send the killed
 node had under way may go out twice, and the test counts and reports such duplicates rather
-than pretending there are none. Work is bounded by counts; ceilings are generous; nothing
-asserts on wall-clock time.
+than pretending there are none. An inbox WebSocket held on one node receives what another
+node delivers, before the faults and after PostgreSQL's restart. Work is bounded by counts;
+ceilings are generous; nothing asserts on wall-clock time.
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import signal
@@ -22,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import aiohttp
 import requests
 
 from tests.postgres import PostgresServer
@@ -134,6 +137,53 @@ class ReadinessWatch:
         return self.seen
 
 
+class InboxSocket:
+    """A user's inbox WebSocket held open on one node (in a thread with a loop of its own, as a
+    browser beside the test would), keeping the titles of the notifications it is pushed."""
+
+    def __init__(self, node: Server, user_id: str) -> None:
+        token = node.request("POST", f"/v1/users/{user_id}/inbox-token")
+        assert token.status_code == 200, token.text
+        self.titles: list[str] = []
+        self.changed = threading.Condition()
+        self.connected = threading.Event()
+        self.closing: asyncio.Event | None = None
+        self.loop = asyncio.new_event_loop()
+        listen = self.listen(f"{node.url}/v1/inbox/ws", token.json()["token"])
+        self.thread = threading.Thread(target=self.loop.run_until_complete, args=(listen,), daemon=True)
+        self.thread.start()
+        assert self.connected.wait(WAIT_SECONDS), "the socket opened"
+
+    async def listen(self, url: str, token: str) -> None:
+        self.closing = asyncio.Event()
+        async with aiohttp.ClientSession() as session, session.ws_connect(url, params={"token": token}) as ws:
+            self.connected.set()
+            reading = asyncio.ensure_future(self.read(ws))
+            await self.closing.wait()
+            reading.cancel()
+
+    async def read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        async for message in ws:
+            pushed = json.loads(message.data)
+            if pushed["type"] == "notification":
+                with self.changed:
+                    self.titles.append(pushed["data"]["title"])
+                    self.changed.notify_all()
+
+    def receives(self, sender: Server, user_id: str, title: str) -> None:
+        """``sender`` publishes an in-app notification; this socket, on another node, gets it."""
+        body = {"to": {"user_id": user_id}, "content": {"inapp": {"title": title, "body": "-"}}}
+        assert sender.request("POST", "/v1/notifications/publish", body).status_code == 202
+        with self.changed:
+            assert self.changed.wait_for(lambda: title in self.titles, WAIT_SECONDS), self.titles
+
+    def close(self) -> None:
+        assert self.closing is not None
+        self.loop.call_soon_threadsafe(self.closing.set)
+        self.thread.join(WAIT_SECONDS)
+        self.loop.close()
+
+
 def rows(postgres: PostgresServer, url: str, sql: str) -> list[list[str]]:
     out = postgres.psql(sql, url.rsplit("/", 1)[1])
     return [line.split("|") for line in out.splitlines() if line]
@@ -153,6 +203,10 @@ def test_three_nodes_deliver_every_acknowledged_notification_through_a_kill_and_
     created = nodes[1].request("POST", "/v1/schedules", every_minute)
     assert created.status_code == 201, created.text
     schedule_id = created.json()["id"]
+
+    assert nodes[0].request("PUT", "/v1/users/watcher", {"name": "Watcher"}).status_code == 200
+    socket = InboxSocket(nodes[1], "watcher")
+    socket.receives(nodes[0], "watcher", "delivered by node 0")
 
     load = Load(nodes, list(nodes))
     with ThreadPoolExecutor(PUBLISHERS) as pool:
@@ -174,13 +228,19 @@ def test_three_nodes_deliver_every_acknowledged_notification_through_a_kill_and_
 
     assert readiness[0] == 200 and 503 in readiness and readiness[-1] == 200, f"not ready, then ready: {readiness}"
     assert load.unavailable > 0, "publishes during the restart answered 503"
+    socket.receives(nodes[0], "watcher", "delivered by node 0 after the restart")
+    socket.close()
 
     acknowledged = set(load.acknowledged.values())
     assert len(acknowledged) == NOTIFICATIONS, "each key acknowledged with one notification"
-    sent_sql = "SELECT COUNT(*) FROM deliveries WHERE status = 'sent' AND batch_id IS NULL"
+    sent_sql = "SELECT COUNT(*) FROM deliveries WHERE status = 'sent' AND batch_id IS NULL AND channel = 'email'"
     assert nodes[0].wait_for(lambda: int(rows(postgres_server, postgres_url, sent_sql)[0][0]) >= NOTIFICATIONS)
     stored = dict(
-        rows(postgres_server, postgres_url, "SELECT notification_id, status FROM deliveries WHERE batch_id IS NULL")
+        rows(
+            postgres_server,
+            postgres_url,
+            "SELECT notification_id, status FROM deliveries WHERE batch_id IS NULL AND channel = 'email'",
+        )
     )
     assert set(stored) == acknowledged, "no notification stored that was not acknowledged, none lost"
     assert set(stored.values()) == {"sent"}
