@@ -69,15 +69,15 @@ function testForm(channel) {
 }
 
 function wire(channel, setup, installed, ctx) {
-  const section = document.getElementById(`channel-${channel}`);
-  const form = section.querySelector("form.setup");
+  const part = document.getElementById(`channel-${channel}`);
+  const form = part.querySelector("form.setup");
   if (form) wireSetup(channel, setup, installed, form, ctx);
-  const test = section.querySelector("form.test");
+  const test = part.querySelector("form.test");
   if (test) {
     onSubmit(test, async (values) => {
       const body = { to: { [TEST_TO[channel][0]]: values.to } };
       const out = await api(path("/v1/channels/{}/test", channel), { method: "POST", body });
-      section.querySelector(".test-result").innerHTML = `<ul>${out.results.map(outcome).join("")}</ul>`;
+      part.querySelector(".test-result").innerHTML = `<ul>${out.results.map(outcome).join("")}</ul>`;
     });
   }
 }
