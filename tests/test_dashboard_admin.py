@@ -11,7 +11,7 @@ from typing import Any
 
 from tests.conftest import Harness, StartApp
 from tests.fakes.smtp import FakeSmtpServer
-from tests.signin_support import PASSWORD, add_member
+from tests.signin_support import PASSWORD, add_member, browsers
 from tests.test_dashboard_browser import KEY_STORE, sign_in
 
 SMTP_LOGIN = ("alertflow", "pw-7d1c-never-shown")
@@ -241,8 +241,16 @@ async def test_a_member_sees_none_of_these_pages_and_the_api_refuses_channel_cha
         await page.evaluate(f"location.hash = '#/{path}'")
         await expect(page.locator("#no-page")).to_contain_text(path)
     setup = {"providers": [{"type": "outbox", "config": {}}]}
+    test = {"to": {"email": "a@x.io"}}
     assert (await app.call("PUT", "/v1/channels/email", "member", setup)).status == 403
-    assert (await app.call("POST", "/v1/channels/email/test", "member", {"to": {"email": "a@x.io"}})).status == 403
+    assert (await app.call("POST", "/v1/channels/email/test", "member", test)).status == 403
+    await add_member(app, "m@example.com", "member")
+    async with browsers(app) as new:
+        signed_in = new()
+        await signed_in.sign_in("m@example.com")
+        assert (await signed_in.call("PUT", "/v1/channels/email", setup)).status == 403, "nor with a session"
+        assert (await signed_in.call("POST", "/v1/channels/email/test", test)).status == 403
+        assert (await signed_in.call("GET", "/v1/session")).status == 200, "signed in, yet refused"
     for admin_only in ("/v1/keys", "/v1/members"):
         assert (await app.call("GET", admin_only, "member")).status == 403
 
