@@ -16,7 +16,7 @@ from ..errors import ApiError, invalid
 from ..intake.publish import RecipientIn
 from ..message import CHANNELS
 from ..outcomes import InvalidReceipt, clip
-from ..providers.channel_setup import MASK, RATE_KEY, Entry, UnreadableSetup
+from ..providers.channel_setup import MASK, RATE_KEY, Entry, UnreadableSetup, masked_url
 from ..providers.interface import ProviderConfigError
 from ..storage import channel_setups, deliveries, users
 from ..storage.database import Tx
@@ -148,11 +148,24 @@ def unmasked(sent: ProviderIn, current: Entry | None, field: str) -> dict[str, A
     back sends the mask: stored, it would silently replace the real secret."""
     config = dict(sent.config)
     kept = current.settings.model_dump(mode="json") if current and current.type_name == sent.type else {}
-    for key in [k for k, v in config.items() if v == MASK]:
-        if kept.get(key) is None:
-            raise invalid(f"{field}.{key}", "this is the mask GET shows in place of a secret; send the secret")
-        config[key] = kept[key]
+    for key, value in config.items():
+        config[key] = _unmasked_value(value, kept.get(key), f"{field}.{key}")
     return config
+
+
+def _unmasked_value(value: Any, stored: Any, field: str) -> Any:
+    """``value``, or the stored setting it stands for when it is, or holds, GET's mask."""
+    if value == MASK:
+        if stored is None:
+            raise invalid(field, "this is the mask GET shows in place of a secret; send the secret")
+        return stored
+    # A URL's credentials are masked inside it (masked_url): sent back as shown, it stands for
+    # the stored URL; edited around the masks, it would keep a mask for credentials.
+    if isinstance(value, str) and MASK in value and isinstance(stored, str) and masked_url(stored) != stored:
+        if value != masked_url(stored):
+            raise invalid(field, "keeps the mask GET shows in place of credentials; send them")
+        return stored
+    return value
 
 
 @api.delete("/v1/channels/{channel}", role=Role.owner)

@@ -114,6 +114,23 @@ async def change_role(request: web.Request) -> web.Response:
     return json_response(await svc.database.write(change))
 
 
+@api.post("/v1/members/{member_id}/reset", role=Role.admin, response=obj(invite_url=STRING))
+async def reset(request: web.Request) -> web.Response:
+    """A new one-time link that sets the member's password (as `alertflow members reset-password`);
+    earlier links stop working, and the current password works until the link is used."""
+    svc, caller, entry = services(request), principal(request), note(request)
+    now, ttl = svc.clock.now(), svc.config.sessions.reset_ttl_seconds
+
+    def renew(tx: Tx) -> str:
+        target = of_tenant(tx, caller.tenant_id, request.match_info["member_id"])
+        may_manage(request, Role[target.role or "member"])
+        entry(tx, "member.reset", ("member", target.member_id), after={"email": target.email})
+        return members.new_link(tx, target.member_id, now, ttl)
+
+    token = await svc.database.write(renew)
+    return json_response({"invite_url": members.link_url(svc.config.server.base_url, token)})
+
+
 @api.delete("/v1/members/{member_id}", role=Role.admin, problems=("conflict",))
 async def remove(request: web.Request) -> web.Response:
     """Remove a member: their sessions end at once."""

@@ -85,3 +85,32 @@ export function onClick(element, action) {
     }
   });
 }
+
+// Wires a control whose change does one thing (a select that sets a role), its failure said.
+export function onChange(element, action) {
+  element?.addEventListener("change", async (event) => {
+    try {
+      await action(event);
+    } catch (error) {
+      say(error.message, true);
+    }
+  });
+}
+
+// Shows in `box` what the server gives out only once (a new key, a one-time link): the value
+// as text, a button that copies it, and a warning that it will not be shown again.
+export function showOnce(box, label, value, warning) {
+  box.innerHTML = `<p>${esc(label)}</p><p class="once"><code>${esc(value)}</code>
+    <button type="button" data-copy>Copy</button></p><p class="warning">${esc(warning)}</p>`;
+  box.hidden = false;
+  onClick(box.querySelector("[data-copy]"), async () => {
+    if (navigator.clipboard) {
+      await navigator.clipboard.writeText(value);
+    } else {
+      // Plain http to a host other than localhost has no clipboard API: copy the selection.
+      getSelection().selectAllChildren(box.querySelector("code"));
+      document.execCommand("copy");
+    }
+    say("Copied.");
+  });
+}

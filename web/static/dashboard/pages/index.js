@@ -6,6 +6,10 @@ import history from "./history.js";
 import templates from "./templates.js";
 import schedules from "./schedules.js";
 import dlq from "./dlq.js";
+import channels from "./channels.js";
+import keys from "./keys.js";
+import members from "./members.js";
+import tenants from "./tenants.js";
 
 export default [
   overview,
@@ -13,4 +17,8 @@ export default [
   templates,
   schedules,
   dlq,
+  channels,
+  keys,
+  members,
+  tenants,
 ];
