@@ -23,18 +23,26 @@ function drawNav() {
 // What a page started that outlives its first drawing (a timer, a socket) ends when the
 // visitor leaves the page.
 let leaving = [];
+// Each visit to a page draws into a box of its own: a page still loading when the visitor
+// has moved on draws into its detached box, never over the page that followed it.
+let visits = 0;
 
-function context(params) {
+function context(params, visit) {
+  const current = () => visit === visits;
   return {
     params,
+    current,
     every(ms, action) {
+      if (!current()) return;
       const timer = setInterval(() => action().catch(() => {}), ms);
       leaving.push(() => clearInterval(timer));
     },
     onLeave(action) {
-      leaving.push(action);
+      if (current()) leaving.push(action);
+      else action();
     },
     go(hash) {
+      if (!current()) return;
       if (location.hash === hash) route();
       else location.hash = hash;
     },
@@ -44,9 +52,12 @@ function context(params) {
 async function route() {
   for (const stop of leaving) stop();
   leaving = [];
+  const visit = ++visits;
+  const box = document.createElement("div");
+  view.replaceChildren(box);
   const [name, query] = (location.hash.replace(/^#\//, "") || "overview").split("?");
   if (!caller.current) {
-    view.innerHTML = '<div class="empty">Enter an API key above (<code>alertflow init</code> prints one),'
+    box.innerHTML = '<div class="empty">Enter an API key above (<code>alertflow init</code> prints one),'
       + ' or <a href="/login">sign in</a>.</div>';
     return;
   }
@@ -57,16 +68,16 @@ async function route() {
     else link.removeAttribute("aria-current");
   }
   if (!page) {
-    view.innerHTML = `<div class="empty" id="no-page">There is no page “${esc(name)}” for your role.
+    box.innerHTML = `<div class="empty" id="no-page">There is no page “${esc(name)}” for your role.
       <a href="#/overview">Go to the overview</a>.</div>`;
     return;
   }
   document.title = `${page.title} · AlertFlow`;
+  const params = Object.fromEntries(new URLSearchParams(query || ""));
   try {
-    const params = Object.fromEntries(new URLSearchParams(query || ""));
-    await page.render(view, params, context(params));
+    await page.render(box, params, context(params, visit));
   } catch (error) {
-    view.innerHTML = `<div class="empty" role="alert">${esc(error.message)}</div>`;
+    if (visit === visits) box.innerHTML = `<div class="empty" role="alert">${esc(error.message)}</div>`;
   }
 }
 
