@@ -101,11 +101,19 @@ def next_fire(cron_trigger: CronTrigger, after: float) -> float | None:
     return found.timestamp() if found else None
 
 
-async def first_fire(cron: str, timezone: str, after: float) -> float:
-    """A new schedule's first firing, found in a worker thread (see _HORIZON); raises
+def upcoming(cron_trigger: CronTrigger, after: float, count: int) -> list[float]:
+    """The first ``count`` firings after ``after``; none for a cron that never fires."""
+    fires: list[float] = []
+    while len(fires) < count and (found := next_fire(cron_trigger, fires[-1] if fires else after)) is not None:
+        fires.append(found)
+    return fires
+
+
+async def firings(cron: str, timezone: str, after: float, count: int) -> list[float]:
+    """A schedule's next ``count`` firings, found in a worker thread (see _HORIZON); raises
     ApiError naming ``cron`` when it never fires."""
-    found = await asyncio.to_thread(next_fire, trigger(cron, timezone), after)
-    if found is None:
+    found = await asyncio.to_thread(upcoming, trigger(cron, timezone), after, count)
+    if not found:
         raise invalid("cron", "never fires: no date matches its day, month and weekday fields")
     return found
 
