@@ -5,6 +5,7 @@ import overview from "./overview.js";
 import history from "./history.js";
 import templates from "./templates.js";
 import schedules from "./schedules.js";
+import batches from "./batches.js";
 import dlq from "./dlq.js";
 
 export default [
@@ -12,5 +13,6 @@ export default [
   history,
   templates,
   schedules,
+  batches,
   dlq,
 ];
