@@ -183,12 +183,10 @@ def _shown(schedule: Schedule, fires: list[float]) -> dict[str, Any]:
 
 
 async def _with_fires(svc: Services, schedule: Schedule) -> dict[str, Any]:
-    fires = (
-        []
-        if schedule.paused
-        else await scheduler.firings(schedule.cron, schedule.timezone, svc.clock.now(), NEXT_FIRES)
-    )
-    return _shown(schedule, fires)
+    """:func:`_shown`, its firings counted from now."""
+    if schedule.paused:
+        return _shown(schedule, [])
+    return _shown(schedule, await scheduler.firings(schedule.cron, schedule.timezone, svc.clock.now(), NEXT_FIRES))
 
 
 @api.get("/v1/schedules", response=ITEMS)
