@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from alertflow.intake.scheduler import trigger
+from alertflow.intake.scheduler import _record, trigger
+from alertflow.storage import schedules
 from tests.conftest import EMAIL, FakeClock, Harness, StartApp, add_tenant
 from tests.test_bulk import emails, finished
 
@@ -283,3 +284,20 @@ async def test_what_get_shows_of_a_schedule_can_be_put_back_changed(app: Harness
     assert resp.status == 200, await resp.text()
     again = await (await app.call("GET", f"/v1/schedules/{sid}", "member")).json()
     assert again == {**shown, "name": "renamed", "updated_at": again["updated_at"]}
+
+
+async def test_a_firing_that_ran_while_its_schedule_was_edited_leaves_the_new_timing(start_app: StartApp) -> None:
+    clock = FakeClock(MONDAY_NINE)
+    app = await start_app(clock=clock)
+    sid = (await create(app, {**DIGEST, "cron": "0 10 * * 1"}))["id"]
+    read_by_the_firing = await schedules.get(app.svc.database, sid)
+    assert read_by_the_firing is not None
+    edited = await (await app.call("PUT", f"/v1/schedules/{sid}", "admin", {**DIGEST, "cron": "30 8 * * *"})).json()
+    # The firing, found with the old cron, commits after the edit.
+    old_following = MONDAY_NINE + 3600 + WEEK
+    await app.svc.database.write(
+        lambda tx: _record(tx, read_by_the_firing, None, "cannot send", MONDAY_NINE + 3600, old_following, clock.t)
+    )
+    shown = await (await app.call("GET", f"/v1/schedules/{sid}", "member")).json()
+    assert shown["next_fire_at"] == edited["next_fire_at"] == "2026-03-31T06:30:00.000Z"
+    assert (shown["last_fire_at"], shown["last_error"]) == ("2026-03-30T08:00:00.000Z", "cannot send")
