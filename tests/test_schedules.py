@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from alertflow.intake.scheduler import trigger
+from alertflow.intake.scheduler import _record, trigger
+from alertflow.storage import schedules
 from tests.conftest import EMAIL, FakeClock, Harness, StartApp, add_tenant
 from tests.test_bulk import emails, finished
 
@@ -158,3 +159,145 @@ async def test_admins_write_members_read_and_other_tenants_see_nothing(app: Harn
     assert (await app.call("GET", f"/v1/schedules/{sid}", "member")).status == 404
     assert app.svc.scheduler is not None and app.svc.scheduler._aps is not None
     assert app.svc.scheduler._aps.get_job(sid) is None
+
+
+# The five Mondays at 09:00 in Paris from MONDAY_BEFORE_NINE: 07:00 UTC, summer time all along.
+FIVE_MONDAYS = [f"2026-{day}T07:00:00.000Z" for day in ("03-30", "04-06", "04-13", "04-20", "04-27")]
+
+
+async def test_a_schedule_shows_its_next_five_firings_and_none_while_paused(start_app: StartApp) -> None:
+    app = await start_app(clock=FakeClock(MONDAY_BEFORE_NINE))
+    created = await create(app, DIGEST)
+    assert created["next_fires"] == FIVE_MONDAYS
+    sid = created["id"]
+    got = await (await app.call("GET", f"/v1/schedules/{sid}", "member")).json()
+    assert got["next_fires"] == FIVE_MONDAYS and got["next_fire_at"] == FIVE_MONDAYS[0]
+    paused = await (await app.call("POST", f"/v1/schedules/{sid}/pause", "admin")).json()
+    assert paused["next_fires"] == []
+    assert (await (await app.call("GET", f"/v1/schedules/{sid}", "member")).json())["next_fires"] == []
+    resumed = await (await app.call("POST", f"/v1/schedules/{sid}/resume", "admin")).json()
+    assert resumed["next_fires"] == FIVE_MONDAYS
+
+
+async def test_a_preview_gives_the_next_five_firings_in_the_zone_across_a_clock_change(start_app: StartApp) -> None:
+    # Friday 23 October 2026, noon UTC: Berlin leaves summer time on Sunday the 25th at 03:00.
+    app = await start_app(clock=FakeClock(datetime(2026, 10, 23, 12, tzinfo=UTC).timestamp()))
+    resp = await app.call(
+        "GET", "/v1/schedules/preview", "member", params={"cron": "0 9 * * *", "timezone": "Europe/Berlin"}
+    )
+    assert resp.status == 200, await resp.text()
+    assert await resp.json() == {
+        "cron": "0 9 * * *",
+        "timezone": "Europe/Berlin",
+        "next_fires": [
+            "2026-10-24T07:00:00.000Z",  # 09:00 CEST
+            "2026-10-25T08:00:00.000Z",  # 09:00 CET
+            "2026-10-26T08:00:00.000Z",
+            "2026-10-27T08:00:00.000Z",
+            "2026-10-28T08:00:00.000Z",
+        ],
+    }
+    utc = await (await app.call("GET", "/v1/schedules/preview", "member", params={"cron": "0 9 * * *"})).json()
+    assert utc["timezone"] == "UTC" and utc["next_fires"][0] == "2026-10-24T09:00:00.000Z"
+
+
+async def test_a_preview_names_a_bad_cron_or_timezone(app: Harness) -> None:
+    for query, fields in (
+        ({"cron": "0 9 * *", "timezone": "UTC"}, ["cron"]),
+        ({"cron": "61 * * * *"}, ["cron"]),
+        ({"cron": "0 0 31 2 *"}, ["cron"]),  # never fires
+        ({"timezone": "UTC"}, ["cron"]),
+        ({"cron": "0 9 * * 1", "timezone": "Mars/Olympus_Mons"}, ["timezone"]),
+        ({"cron": "nonsense", "timezone": "Mars/Olympus_Mons"}, ["cron", "timezone"]),
+    ):
+        resp = await app.call("GET", "/v1/schedules/preview", "member", params=query)
+        assert resp.status == 422, await resp.text()
+        assert [e["field"] for e in (await resp.json())["errors"]] == fields, query
+
+
+async def test_an_update_changes_the_timing_and_rearms_the_scheduler(start_app: StartApp) -> None:
+    clock = FakeClock(MONDAY_BEFORE_NINE)
+    app = await start_app(clock=clock)
+    sid = (await create(app, DIGEST))["id"]
+    changed = {**DIGEST, "name": "daily digest", "cron": "30 8 * * *", "to": emails(2)}
+    resp = await app.call("PUT", f"/v1/schedules/{sid}", "admin", changed)
+    assert resp.status == 200, await resp.text()
+    updated = await resp.json()
+    # 08:30 in Paris has passed this Monday: tomorrow is the first.
+    assert updated["next_fire_at"] == "2026-03-31T06:30:00.000Z"
+    assert updated["next_fires"][1] == "2026-04-01T06:30:00.000Z"
+    assert (updated["name"], updated["cron"], updated["recipients"], updated["paused"]) == (
+        "daily digest",
+        "30 8 * * *",
+        2,
+        False,
+    )
+    assert app.svc.scheduler is not None and app.svc.scheduler._aps is not None
+    woken_at = app.svc.scheduler._aps.get_job(sid).next_run_time  # APScheduler runs on the real clock
+    assert (woken_at.hour, woken_at.minute, str(woken_at.tzinfo)) == (8, 30, "Europe/Paris"), "re-armed at the new time"
+
+    clock.t = MONDAY_NINE + 1
+    assert await app.svc.scheduler.fire_due() == [], "the old Monday 09:00 is gone"
+    clock.t = datetime.fromisoformat(updated["next_fire_at"]).timestamp()
+    [fired] = await app.svc.scheduler.fire_due()
+    assert (await finished(app, fired))["counts"] == {"sent": 2}, "the new recipients"
+    shown = await (await app.call("GET", f"/v1/schedules/{sid}", "member")).json()
+    assert shown["last_batch_id"] == fired and shown["next_fire_at"] == "2026-04-01T06:30:00.000Z"
+
+
+async def test_an_updated_paused_schedule_stays_paused_and_unarmed(app: Harness) -> None:
+    sid = (await create(app, DIGEST))["id"]
+    await app.call("POST", f"/v1/schedules/{sid}/pause", "admin")
+    resp = await app.call("PUT", f"/v1/schedules/{sid}", "admin", {**DIGEST, "cron": "0 7 * * *"})
+    assert resp.status == 200, await resp.text()
+    assert (await resp.json())["paused"] is True
+    assert app.svc.scheduler is not None and app.svc.scheduler._aps is not None
+    assert app.svc.scheduler._aps.get_job(sid) is None
+
+
+async def test_an_update_is_refused_naming_the_field_for_members_and_across_tenants(app: Harness) -> None:
+    sid = (await create(app, DIGEST))["id"]
+    before = await (await app.call("GET", f"/v1/schedules/{sid}", "member")).json()
+    for change, field in (
+        ({"cron": "0 9 * *"}, "cron"),
+        ({"cron": "0 0 31 2 *"}, "cron"),
+        ({"timezone": "Mars/Olympus_Mons"}, "timezone"),
+        ({"id": "sch_someone_else"}, "id"),
+        ({"content": {"email": {"subject": "{{week}}", "text": "."}}}, "data.week"),
+    ):
+        resp = await app.call("PUT", f"/v1/schedules/{sid}", "admin", {**DIGEST, **change})
+        assert resp.status == 422, await resp.text()
+        assert field in [e["field"] for e in (await resp.json())["errors"]], await resp.text()
+    assert (await app.call("PUT", f"/v1/schedules/{sid}", "member", DIGEST)).status == 403
+    assert (await app.call("PUT", "/v1/schedules/sch_nope", "admin", DIGEST)).status == 404
+    _, keys = await add_tenant(app.svc, "other")
+    headers = {"Authorization": f"Bearer {keys['owner']}"}
+    assert (await app.client.put(f"/v1/schedules/{sid}", json=DIGEST, headers=headers)).status == 404
+    after = await (await app.call("GET", f"/v1/schedules/{sid}", "member")).json()
+    assert after == before, "nothing refused changed it"
+
+
+async def test_what_get_shows_of_a_schedule_can_be_put_back_changed(app: Harness) -> None:
+    sid = (await create(app, DIGEST))["id"]
+    shown = await (await app.call("GET", f"/v1/schedules/{sid}", "member")).json()
+    resp = await app.call("PUT", f"/v1/schedules/{sid}", "admin", {**shown, "name": "renamed"})
+    assert resp.status == 200, await resp.text()
+    again = await (await app.call("GET", f"/v1/schedules/{sid}", "member")).json()
+    assert again == {**shown, "name": "renamed", "updated_at": again["updated_at"]}
+
+
+async def test_a_firing_that_ran_while_its_schedule_was_edited_leaves_the_new_timing(start_app: StartApp) -> None:
+    clock = FakeClock(MONDAY_NINE)
+    app = await start_app(clock=clock)
+    sid = (await create(app, {**DIGEST, "cron": "0 10 * * 1"}))["id"]
+    read_by_the_firing = await schedules.get(app.svc.database, sid)
+    assert read_by_the_firing is not None
+    edited = await (await app.call("PUT", f"/v1/schedules/{sid}", "admin", {**DIGEST, "cron": "30 8 * * *"})).json()
+    # The firing, found with the old cron, commits after the edit.
+    old_following = MONDAY_NINE + 3600 + WEEK
+    await app.svc.database.write(
+        lambda tx: _record(tx, read_by_the_firing, None, "cannot send", MONDAY_NINE + 3600, old_following, clock.t)
+    )
+    shown = await (await app.call("GET", f"/v1/schedules/{sid}", "member")).json()
+    assert shown["next_fire_at"] == edited["next_fire_at"] == "2026-03-31T06:30:00.000Z"
+    assert (shown["last_fire_at"], shown["last_error"]) == ("2026-03-30T08:00:00.000Z", "cannot send")

@@ -34,6 +34,14 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "template": "digest",
         "data": {"week": 12},
     },
+    "ScheduleUpdate": {
+        "name": "weekday digest",
+        "cron": "0 8 * * 1-5",
+        "timezone": "Europe/Berlin",
+        "topic": "ops",
+        "template": "digest",
+        "data": {"week": 12},
+    },
     "ReplayFilter": {"channel": "email", "since": "2026-11-30T00:00:00Z"},
     "UserIn": {
         "email": "ann@example.com",

@@ -10,7 +10,7 @@ from aiohttp import web
 from pydantic import Field, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from ..errors import ApiError
+from ..errors import ApiError, invalid_many
 from ..ids import new_id
 from ..intake import batches, scheduler
 from ..intake.batches import BulkRequest
@@ -18,12 +18,17 @@ from ..storage import schedules
 from ..storage.database import Tx
 from ..storage.schedules import Schedule
 from ..tenants import Role
+from ..timefmt import iso
 from .audit import audited, found
-from .context import services
-from .middleware import json_response, principal, read_model
-from .routing import ITEMS, STRING, Routes, obj
+from .context import Services, services
+from .middleware import json_response, principal, read_model, read_only, same_as_path
+from .routing import ITEMS, STRING, Param, Routes, obj
 
 api = Routes()
+# How many coming firings a schedule shows: enough to see its rhythm, and a daylight-saving
+# change in its timezone moving (or not moving) the times.
+NEXT_FIRES = 5
+FIRES = {"type": "array", "items": {"type": "string", "format": "date-time"}, "maxItems": NEXT_FIRES}
 SCHEDULE = obj(
     ("id", "name", "cron", "timezone", "paused"),
     id=STRING,
@@ -31,6 +36,7 @@ SCHEDULE = obj(
     cron=STRING,
     timezone=STRING,
     paused={"type": "boolean"},
+    next_fires=FIRES,
 )
 
 
@@ -64,6 +70,22 @@ class ScheduleIn(BulkRequest):
         return v
 
 
+class ScheduleUpdate(ScheduleIn):
+    """A schedule as GET shows it: ``id`` may be given and must be the path's; what the server
+    keeps (times, firings, pause) is ignored."""
+
+    id: str | None = None
+    recipients: Any = read_only()
+    paused: Any = read_only()
+    next_fire_at: Any = read_only()
+    next_fires: Any = read_only()
+    last_fire_at: Any = read_only()
+    last_batch_id: Any = read_only()
+    last_error: Any = read_only()
+    created_at: Any = read_only()
+    updated_at: Any = read_only()
+
+
 @api.post("/v1/schedules", role=Role.admin, body=ScheduleIn, status=201, response=SCHEDULE)
 async def create_schedule(request: web.Request) -> web.Response:
     """Create a cron schedule that sends a bulk message at every firing."""
@@ -71,22 +93,100 @@ async def create_schedule(request: web.Request) -> web.Response:
     body = await read_model(request, ScheduleIn, svc.config.server.max_bulk_body_mb)
     await batches.prepare(svc, tenant_id, body)  # refused now, not at the first firing
     now = svc.clock.now()
-    first = await scheduler.first_fire(body.cron, body.timezone, now)
+    fires = await scheduler.firings(body.cron, body.timezone, now, NEXT_FIRES)
     schedule_id = new_id("sch")
-    request_json = json.dumps(body.model_dump(mode="json", exclude={"name", "cron", "timezone"}, exclude_none=True))
     created = await svc.database.write(
         audited(
             request,
             "schedule.create",
             ("schedule", schedule_id),
             lambda tx: schedules.insert(
-                tx, schedule_id, tenant_id, body.name, body.cron, body.timezone, request_json, first, now
+                tx, schedule_id, tenant_id, body.name, body.cron, body.timezone, _stored(body), fires[0], now
             ),
-            after={"name": body.name, "cron": body.cron, "timezone": body.timezone},
+            after=_timing(body),
         )
     )
     svc.coordinator.schedule_changed(schedule_id, body.cron, body.timezone)
-    return json_response(scheduler.shape(created), status=201)
+    return json_response(_shown(created, fires), status=201)
+
+
+@api.put("/v1/schedules/{id}", role=Role.admin, body=ScheduleUpdate, response=SCHEDULE)
+async def update_schedule(request: web.Request) -> web.Response:
+    """Replace a schedule's name, timing and message; it fires next at its new cron's first time
+    from now. A paused schedule stays paused; its firings so far are kept."""
+    svc, tenant_id, schedule_id = services(request), principal(request).tenant_id, request.match_info["id"]
+    body = await read_model(request, ScheduleUpdate, svc.config.server.max_bulk_body_mb)
+    same_as_path(request, "id", body.id)
+    await batches.prepare(svc, tenant_id, body)
+    now = svc.clock.now()
+    fires = await scheduler.firings(body.cron, body.timezone, now, NEXT_FIRES)
+    updated = await svc.database.write(
+        audited(
+            request,
+            "schedule.update",
+            ("schedule", schedule_id),
+            lambda tx: schedules.update(
+                tx, tenant_id, schedule_id, body.name, body.cron, body.timezone, _stored(body), fires[0], now
+            ),
+            after=_timing(body),
+            when=found,
+        )
+    )
+    if updated is None:
+        raise ApiError("not-found", "no such schedule")
+    if updated.paused:
+        svc.coordinator.schedule_changed(schedule_id, None, None)
+    else:
+        svc.coordinator.schedule_changed(schedule_id, updated.cron, updated.timezone)
+    return json_response(_shown(updated, fires))
+
+
+@api.get(
+    "/v1/schedules/preview",
+    response=obj(cron=STRING, timezone=STRING, next_fires=FIRES),
+    query=(
+        Param("cron", {"type": "string"}, "five fields: minute hour day month weekday", required=True),
+        Param("timezone", {"type": "string", "default": "UTC"}, "an IANA timezone"),
+    ),
+)
+async def preview_schedule(request: web.Request) -> web.Response:
+    """The next five firings a schedule with this cron and timezone would make, before saving it."""
+    cron, timezone = request.query.get("cron", ""), request.query.get("timezone") or "UTC"
+    errors = []
+    for field, check in (
+        ("cron", lambda: scheduler.trigger(cron, "UTC")),
+        ("timezone", lambda: scheduler.zone(timezone)),
+    ):
+        try:
+            check()
+        except ValueError as exc:
+            errors.append({"field": field, "message": str(exc)})
+    if errors:
+        raise invalid_many(errors)
+    fires = await scheduler.firings(cron, timezone, services(request).clock.now(), NEXT_FIRES)
+    return json_response({"cron": cron, "timezone": timezone, "next_fires": [iso(f) for f in fires]})
+
+
+def _stored(body: ScheduleIn) -> str:
+    """The bulk body each firing enqueues, as the schedule keeps it."""
+    kept = body.model_dump(mode="json", include=set(BulkRequest.model_fields), exclude_none=True)
+    return json.dumps(kept)
+
+
+def _timing(body: ScheduleIn) -> dict[str, str]:
+    return {"name": body.name, "cron": body.cron, "timezone": body.timezone}
+
+
+def _shown(schedule: Schedule, fires: list[float]) -> dict[str, Any]:
+    """A schedule with its coming firings; a paused one has none until it is resumed."""
+    return {**scheduler.shape(schedule), "next_fires": [] if schedule.paused else [iso(f) for f in fires]}
+
+
+async def _with_fires(svc: Services, schedule: Schedule) -> dict[str, Any]:
+    """:func:`_shown`, its firings counted from now."""
+    if schedule.paused:
+        return _shown(schedule, [])
+    return _shown(schedule, await scheduler.firings(schedule.cron, schedule.timezone, svc.clock.now(), NEXT_FIRES))
 
 
 @api.get("/v1/schedules", response=ITEMS)
@@ -98,11 +198,12 @@ async def list_schedules(request: web.Request) -> web.Response:
 
 @api.get("/v1/schedules/{id}", response=SCHEDULE)
 async def get_schedule(request: web.Request) -> web.Response:
-    """Read a schedule with its next and last firing."""
-    found = await schedules.get(services(request).database, request.match_info["id"], principal(request).tenant_id)
+    """Read a schedule with its last firing and its next five (``next_fires``, none while paused)."""
+    svc = services(request)
+    found = await schedules.get(svc.database, request.match_info["id"], principal(request).tenant_id)
     if found is None:
         raise ApiError("not-found", "no such schedule")
-    return json_response(scheduler.shape(found))
+    return json_response(await _with_fires(svc, found))
 
 
 @api.delete("/v1/schedules/{id}", role=Role.admin)
@@ -130,7 +231,7 @@ async def pause(request: web.Request) -> web.Response:
     svc = services(request)
     paused = await _set_paused(request, request.match_info["id"], True)
     svc.coordinator.schedule_changed(paused.id, None, None)
-    return json_response(scheduler.shape(paused))
+    return json_response(_shown(paused, []))
 
 
 @api.post("/v1/schedules/{id}/resume", role=Role.admin, response=SCHEDULE)
@@ -139,7 +240,7 @@ async def resume(request: web.Request) -> web.Response:
     svc = services(request)
     resumed = await _set_paused(request, request.match_info["id"], False)
     svc.coordinator.schedule_changed(resumed.id, resumed.cron, resumed.timezone)
-    return json_response(scheduler.shape(resumed))
+    return json_response(await _with_fires(svc, resumed))
 
 
 async def _set_paused(request: web.Request, schedule_id: str, paused: bool) -> Schedule:

@@ -101,11 +101,19 @@ def next_fire(cron_trigger: CronTrigger, after: float) -> float | None:
     return found.timestamp() if found else None
 
 
-async def first_fire(cron: str, timezone: str, after: float) -> float:
-    """A new schedule's first firing, found in a worker thread (see _HORIZON); raises
+def upcoming(cron_trigger: CronTrigger, after: float, count: int) -> list[float]:
+    """The first ``count`` firings after ``after``; none for a cron that never fires."""
+    fires: list[float] = []
+    while len(fires) < count and (found := next_fire(cron_trigger, fires[-1] if fires else after)) is not None:
+        fires.append(found)
+    return fires
+
+
+async def firings(cron: str, timezone: str, after: float, count: int) -> list[float]:
+    """A schedule's next ``count`` firings, found in a worker thread (see _HORIZON); raises
     ApiError naming ``cron`` when it never fires."""
-    found = await asyncio.to_thread(next_fire, trigger(cron, timezone), after)
-    if found is None:
+    found = await asyncio.to_thread(upcoming, trigger(cron, timezone), after, count)
+    if not found:
         raise invalid("cron", "never fires: no date matches its day, month and weekday fields")
     return found
 
@@ -217,7 +225,7 @@ class Scheduler:
         except (ApiError, ValidationError) as exc:  # its template or topic went away since
             error = str(exc)
             log.warning("schedule cannot send", extra={"schedule_id": schedule_id, "error": error})
-        batch_id = await db.write(lambda tx: _record(tx, schedule_id, batch, error, fire_time, following, now))
+        batch_id = await db.write(lambda tx: _record(tx, schedule, batch, error, fire_time, following, now))
         if batch_id:
             self.svc.coordinator.batches_waiting()
         log.info("schedule fired", extra={"schedule_id": schedule_id, "batch_id": batch_id, "fire_time": fire_time})
@@ -226,18 +234,23 @@ class Scheduler:
 
 def _record(
     tx: Tx,
-    schedule_id: str,
+    fired: Schedule,
     batch: NewBatch | None,
     error: str | None,
     fire_time: float,
     following: float | None,
     now: float,
 ) -> str | None:
-    """A firing's batch and the schedule's next time, in one transaction (writer function)."""
+    """A firing's batch and the schedule's next time, in one transaction (writer function).
+
+    ``fired`` is the schedule as the firing read it; ``following`` was found with its cron."""
     batch_id, created = None, False
     if batch is not None:
         batch_id, _, created = batches.store(tx, batch, now)
-    schedules.record_firing(tx, schedule_id, fire_time, batch_id, error, following, now)
+    current = schedules.get_in(tx, fired.tenant_id, fired.id)
+    if current is not None and (current.cron, current.timezone) != (fired.cron, fired.timezone):
+        following = current.next_fire_at  # edited while this firing ran: the new timing stands
+    schedules.record_firing(tx, fired.id, fire_time, batch_id, error, following, now)
     return batch_id if created else None
 
 

@@ -93,6 +93,27 @@ def delete(tx: Tx, tenant_id: str, schedule_id: str) -> bool:
     return tx.execute("DELETE FROM schedules WHERE id = ? AND tenant_id = ?", (schedule_id, tenant_id)).rowcount == 1
 
 
+def update(
+    tx: Tx,
+    tenant_id: str,
+    schedule_id: str,
+    name: str,
+    cron: str,
+    timezone: str,
+    request: str,
+    next_fire_at: float,
+    now: float,
+) -> Schedule | None:
+    """Replace the tenant's schedule's body and timing, keeping whether it is paused and its
+    firings so far (writer function); None when it has no such schedule."""
+    row = tx.execute(
+        "UPDATE schedules SET name = ?, cron = ?, timezone = ?, request = ?, next_fire_at = ?, updated_at = ?"
+        f" WHERE id = ? AND tenant_id = ? RETURNING {_COLUMNS}",
+        (name, cron, timezone, request, next_fire_at, now, schedule_id, tenant_id),
+    ).fetchone()
+    return _schedule(row) if row is not None else None
+
+
 def set_paused(tx: Tx, schedule_id: str, paused: bool, next_fire_at: float | None, now: float) -> Schedule:
     """Pause or resume a schedule, moving its next firing to ``next_fire_at`` unless that is
     None (writer function)."""

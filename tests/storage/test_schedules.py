@@ -100,3 +100,39 @@ async def test_a_deleted_schedule_is_gone(database: Database) -> None:
     assert await database.write(lambda tx: schedules.delete(tx, tenant_id, "sch_1"))
     assert not await database.write(lambda tx: schedules.delete(tx, tenant_id, "sch_1"))
     assert await schedules.get(database, "sch_1") is None
+
+
+async def test_an_update_replaces_body_and_timing_keeping_pause_and_firings_and_not_across_tenants(
+    database: Database,
+) -> None:
+    tenant_id = await a_tenant(database)
+    await a_schedule(database, tenant_id, first=NOW)
+    await database.write(lambda tx: schedules.record_firing(tx, "sch_1", NOW, "bat_1", None, NOW + 60, NOW))
+    await database.write(lambda tx: schedules.set_paused(tx, "sch_1", True, None, NOW))
+    other = await a_tenant(database, "other")
+    assert (
+        await database.write(
+            lambda tx: schedules.update(tx, other, "sch_1", "x", "0 0 * * *", "UTC", "{}", NOW + 5, NOW + 1)
+        )
+        is None
+    )
+    updated = await database.write(
+        lambda tx: schedules.update(
+            tx, tenant_id, "sch_1", "weekly", "0 9 * * 1", "Europe/Berlin", '{"topic": "ops"}', NOW + 600, NOW + 2
+        )
+    )
+    assert updated is not None
+    assert (updated.name, updated.cron, updated.timezone, updated.request, updated.next_fire_at) == (
+        "weekly",
+        "0 9 * * 1",
+        "Europe/Berlin",
+        '{"topic": "ops"}',
+        NOW + 600,
+    )
+    assert (updated.paused, updated.last_batch_id, updated.created_at, updated.updated_at) == (
+        True,
+        "bat_1",
+        NOW,
+        NOW + 2,
+    )
+    assert await schedules.get(database, "sch_1") == updated

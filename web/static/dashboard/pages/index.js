@@ -5,6 +5,7 @@ import overview from "./overview.js";
 import history from "./history.js";
 import templates from "./templates.js";
 import schedules from "./schedules.js";
+import batches from "./batches.js";
 import dlq from "./dlq.js";
 import channels from "./channels.js";
 import keys from "./keys.js";
@@ -16,6 +17,7 @@ export default [
   history,
   templates,
   schedules,
+  batches,
   dlq,
   channels,
   keys,
