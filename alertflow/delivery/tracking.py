@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..storage import deliveries as stored
-from ..storage import digests
+from ..storage import digests, outbox_messages
 from ..storage.bulk_batches import FANNED_OUT, Batch
 from ..storage.database import Database
 from ..timefmt import iso
@@ -81,6 +81,11 @@ async def get(db: Database, tenant_id: str, notification_id: str) -> dict[str, A
     if row is None:
         return None
     found = _shape(row, (await _deliveries(db, [row["id"]])).get(row["id"], []))
+    captured = await outbox_messages.of_deliveries(db, tenant_id, [d["id"] for d in found["deliveries"]])
+    for d in found["deliveries"]:
+        # What was sent, where AlertFlow kept a copy (the built-in outbox); other providers'
+        # messages are rendered at send time and not stored.
+        d["rendered"] = json.loads(captured[d["id"]]) if d["id"] in captured else None
     if found["options"] and "digest_of" in found["options"]:  # a digest says what it collected
         found["digest"] = {"key": found["options"]["digest_of"], "events": await digests.size(db, row["id"])}
     return found
