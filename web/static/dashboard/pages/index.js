@@ -6,6 +6,7 @@ import history from "./history.js";
 import templates from "./templates.js";
 import schedules from "./schedules.js";
 import dlq from "./dlq.js";
+import outbox from "./outbox.js";
 
 export default [
   overview,
@@ -13,4 +14,5 @@ export default [
   templates,
   schedules,
   dlq,
+  outbox,
 ];
