@@ -124,9 +124,10 @@ async def test_history_finds_by_recipient_and_dates_and_shows_what_was_sent_and_
     await page.goto(str(app.client.make_url(f"/#/notifications?id={nid}")))
     email = page.locator(".detail .delivery", has=page.locator("h2", has_text="email"))
     await expect(email.locator("table.attempts tr td:nth-child(2)")).to_have_text(["dead", "replayed", "sent"])
-    await expect(email).to_contain_text("keeps a copy of what the built-in outbox captures only")
+    await expect(email).to_contain_text("scripted was handed is not stored")
     text = page.locator(".detail .delivery", has=page.locator("h2", has_text="sms"))
     await expect(text.locator("details.rendered .sms-bubble")).to_have_text("CPU > 90%")
+    await expect(text.locator("details.rendered .encoding")).to_have_text("GSM-7")
     assert errors == [], "no page broke the policy"
 
 

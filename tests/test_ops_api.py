@@ -102,12 +102,23 @@ async def test_history_takes_a_time_range_and_refuses_a_bad_one_naming_the_field
     assert await field_of(app, f"/v1/notifications?q={'x' * 201}") == "q"
 
 
-async def test_a_notification_shows_what_the_outbox_captured_per_channel(app: Harness) -> None:
-    out = await app.publish({"to": {"email": "a@example.com", "phone": "+15550100"}, "content": {**EMAIL, **SMS}})
+async def test_a_notification_shows_what_was_sent_per_channel_where_a_copy_is_kept(
+    start_app: StartApp, script: Script
+) -> None:
+    app = await start_app(providers={"push": script.provider()})
+    put = await app.call(
+        "PUT", "/v1/users/u1", "admin", {"email": "a@example.com", "phone": "+15550100", "push_tokens": ["device-1"]}
+    )
+    assert put.status in (200, 201), await put.text()
+    inapp = {"inapp": {"title": "Build {{n}} failed", "body": "main is red"}}
+    push = {"push": {"title": "Build failed", "body": "main is red"}}
+    out = await app.publish({"to": {"user_id": "u1"}, "content": {**EMAIL, **SMS, **inapp, **push}, "data": {"n": 7}})
     found = await app.settled(out["notifications"][0]["id"])
     rendered = {d["channel"]: d["rendered"] for d in found["deliveries"]}
-    assert rendered["sms"] == {"body": "CPU > 90%"}
+    assert rendered["sms"] == {"body": "CPU > 90%", "info": {"encoding": "GSM-7", "segments": 1, "characters": 9}}
     assert rendered["email"]["subject"] == "Disk alert" and rendered["email"]["text"] == "/var is 95% full"
+    assert rendered["inapp"] == {"title": "Build 7 failed", "body": "main is red", "action_url": None, "data": {}}
+    assert rendered["push"] is None, "a provider other than the outbox keeps no copy"
     listed = (await answer(app, "/v1/notifications"))["items"][0]["deliveries"]
     assert all("rendered" not in d for d in listed), "a page stays light: only the detail reads the captures"
 

@@ -27,18 +27,23 @@ function sms(content, recipient, info) {
   return `<p class="muted">To ${esc(recipient?.phone || "—")}</p><div class="sms-bubble">${esc(content.body || "")}</div>${travels}`;
 }
 
-function push(content) {
+// A push notification on a phone's screen; an in-app item is drawn the same, with its link as
+// text (the tenant's URL is shown, not followed).
+function card(content, label) {
   const data = Object.entries(content.data || {});
-  return `<div class="phone" aria-label="Push notification preview"><div class="push-card">
+  return `<div class="phone" role="group" aria-label="${label}"><div class="push-card">
     <strong class="push-title">${esc(content.title || "")}</strong><p class="push-body">${esc(content.body || "")}</p>
+    ${content.action_url ? `<p class="push-action muted">→ ${esc(content.action_url)}</p>` : ""}
     ${data.length ? `<dl class="push-data">${data.map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(typeof v === "string" ? v
       : JSON.stringify(v))}</dd>`).join("")}</dl>` : ""}</div></div>`;
 }
 
-// `info` is the server's word on an SMS (GET /v1/outbox gives it), when there is one.
+// `info` is the server's word on how an SMS travels (GET /v1/outbox and a notification's
+// rendered SMS carry it), when there is one.
 export function message(channel, content, recipient, info) {
   if (channel === "email") return email(content, recipient);
   if (channel === "sms") return sms(content, recipient, info);
-  if (channel === "push") return push(content);
+  if (channel === "push") return card(content, "Push notification preview");
+  if (channel === "inapp") return card(content, "In-app item preview");
   return `<pre>${esc(JSON.stringify(content, null, 2))}</pre>`;
 }

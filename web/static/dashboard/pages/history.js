@@ -87,11 +87,11 @@ const timeline = (d) => scroller(`${d.channel} timeline`, `<table class="attempt
 function sent(d, recipient) {
   if (d.rendered) {
     return `<details class="rendered" open><summary>What was sent</summary>
-      ${message(d.channel, d.rendered, recipient)}</details>`;
+      ${message(d.channel, d.rendered, recipient, d.rendered.info)}</details>`;
   }
   if (!d.provider) return "";
-  return `<p class="muted">AlertFlow keeps a copy of what the built-in outbox captures only: what ${esc(d.provider)}
-    was handed is not stored.</p>`;
+  return `<p class="muted">AlertFlow keeps a copy of what the built-in outbox captures and of in-app items only: what
+    ${esc(d.provider)} was handed is not stored.</p>`;
 }
 
 async function detail(id) {
