@@ -1,4 +1,4 @@
-"""Analytics: deliveries over time, and a month's usage."""
+"""Analytics: deliveries over time, a month's usage, and what waits in the queue now."""
 
 from __future__ import annotations
 
@@ -7,8 +7,11 @@ from aiohttp import web
 from ..errors import invalid
 from ..message import CHANNELS
 from ..ops import analytics
+from ..providers.channel_setup import UnreadableSetup
+from ..providers.interface import ProviderConfigError
+from ..storage import stats
 from ..timefmt import iso, parse
-from .context import services
+from .context import Services, services
 from .middleware import json_response, principal
 from .params import choice
 from .routing import COUNT, OBJECT, STRING, Param, Routes, obj
@@ -63,3 +66,34 @@ async def usage(request: web.Request) -> web.Response:
         return json_response(await analytics.usage(services(request).database, principal(request).tenant_id, month))
     except ValueError:
         raise invalid("month", "expected YYYY-MM") from None
+
+
+CIRCUIT = obj(channel=STRING, provider=STRING, state={"enum": ["closed", "open", "half-open"]})
+QUEUE = obj(
+    depth={"type": "object", "additionalProperties": {"type": "object", "additionalProperties": COUNT}},
+    dead=COUNT,
+    circuits={"type": "array", "items": CIRCUIT},
+)
+
+
+@api.get("/v1/queue", response=QUEUE)
+async def queue(request: web.Request) -> web.Response:
+    """Count the tenant's queued deliveries per channel and priority, its dead letters, and
+    the circuit state of each of its providers as this node sees it."""
+    svc, tenant_id = services(request), principal(request).tenant_id
+    found = await stats.tenant_queue(svc.database, tenant_id)
+    return json_response({"depth": found.depth, "dead": found.dead, "circuits": await circuits(svc, tenant_id)})
+
+
+async def circuits(svc: Services, tenant_id: str) -> list[dict[str, str]]:
+    """Each provider of each channel with its breaker's state. Breakers live in each node's
+    memory, so another node may see a provider otherwise; a set-up that cannot be read has
+    no providers to show (GET /v1/channels/{channel} says why)."""
+    out = []
+    for channel in CHANNELS:
+        try:
+            handles = await svc.channels.for_tenant(tenant_id, channel)
+        except (UnreadableSetup, ProviderConfigError):
+            continue
+        out += [{"channel": channel, "provider": h.name, "state": h.breaker.state} for h in handles]
+    return out

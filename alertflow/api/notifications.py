@@ -35,6 +35,8 @@ STATUSES = (
     "digested",  # collected into a digest notification, which went in its place
 )
 MAX_IDEMPOTENCY_KEY = 255
+# A recipient search's length: past any id, address or number it could match.
+MAX_SEARCH = 200
 TIME = {"type": "string", "format": "date-time"}
 PUBLISHED = obj(
     notifications={
@@ -50,6 +52,11 @@ LIST_QUERY = (
     Param("category", {"type": "string"}),
     Param("since", TIME, "created at or after (RFC 3339)"),
     Param("until", TIME, "created before (RFC 3339)"),
+    Param(
+        "q",
+        {"type": "string", "maxLength": MAX_SEARCH},
+        "recipient search: a user id, email or phone (the user's record's too) holding this text, in any case",
+    ),
     LIMIT,
     CURSOR,
 )
@@ -98,16 +105,20 @@ async def get_notification(request: web.Request) -> web.Response:
 
 @api.get("/v1/notifications", query=LIST_QUERY, response=PAGE)
 async def list_notifications(request: web.Request) -> web.Response:
-    """List notifications, newest first, filtered by status, channel, user, category and time."""
+    """List notifications, newest first, filtered by status, channel, user, category, time and recipient."""
     q = request.query
     filters: dict[str, Any] = {
         "status": choice(request, "status", STATUSES),
         "channel": choice(request, "channel", CHANNELS),
-        **{k: q.get(k) for k in ("user_id", "category")},
+        **{k: q.get(k) for k in ("user_id", "category", "q")},
     }
+    if len(q.get("q", "")) > MAX_SEARCH:
+        raise invalid("q", f"give at most {MAX_SEARCH} characters")
     for bound in ("since", "until"):
         if q.get(bound):
             filters[bound] = parse(bound, q[bound])
+    if "since" in filters and "until" in filters and filters["since"] >= filters["until"]:
+        raise invalid("since", "must be before until")
     items, cursor = await tracking.page(
         services(request).database, principal(request).tenant_id, filters, page_size(request), q.get("cursor")
     )

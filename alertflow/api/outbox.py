@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from aiohttp import web
 
 from ..message import CHANNELS
 from ..storage import outbox_messages
+from ..templates import text
 from ..timefmt import iso
 from .context import services
 from .middleware import json_response, principal
@@ -26,7 +28,7 @@ QUERY = (
 
 @api.get("/v1/outbox", query=QUERY, response=PAGE)
 async def list_outbox(request: web.Request) -> web.Response:
-    """List what the built-in outbox provider captured, newest first."""
+    """List what the built-in outbox provider captured, newest first; an SMS with its encoding and segments."""
     channel = choice(request, "channel", CHANNELS)
     cursor = request.query.get("cursor")
     before = whole_number("cursor", cursor, 1, MAX_ROW_ID) if cursor else None
@@ -34,17 +36,23 @@ async def list_outbox(request: web.Request) -> web.Response:
     rows = await outbox_messages.page(
         services(request).database, principal(request).tenant_id, channel, limit + 1, before
     )
-    items = [
-        {
-            "id": r["id"],
-            "delivery_id": r["delivery_id"],
-            "notification_id": r["notification_id"],
-            "channel": r["channel"],
-            "recipient": json.loads(r["recipient"]),
-            "content": json.loads(r["content"]),
-            "created_at": iso(r["created_at"]),
-        }
-        for r in rows[:limit]
-    ]
+    items = [item(r) for r in rows[:limit]]
     next_cursor = str(rows[limit - 1]["id"]) if len(rows) > limit else None
     return json_response({"items": items, "next_cursor": next_cursor})
+
+
+def item(row: dict[str, Any]) -> dict[str, Any]:
+    """A captured message; an SMS also says how it travels (``info``: encoding, segments,
+    characters), as a template preview does."""
+    out = {
+        "id": row["id"],
+        "delivery_id": row["delivery_id"],
+        "notification_id": row["notification_id"],
+        "channel": row["channel"],
+        "recipient": json.loads(row["recipient"]),
+        "content": json.loads(row["content"]),
+        "created_at": iso(row["created_at"]),
+    }
+    if row["channel"] == "sms" and isinstance(out["content"].get("body"), str):
+        out["info"] = text.sms_info(out["content"]["body"])
+    return out

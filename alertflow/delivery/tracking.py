@@ -8,9 +8,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..storage import deliveries as stored
-from ..storage import digests
+from ..storage import digests, inbox_items, outbox_messages
 from ..storage.bulk_batches import FANNED_OUT, Batch
 from ..storage.database import Database
+from ..templates import text
 from ..timefmt import iso
 
 # A notification's status is its least advanced pending delivery's, or else its best outcome.
@@ -81,9 +82,24 @@ async def get(db: Database, tenant_id: str, notification_id: str) -> dict[str, A
     if row is None:
         return None
     found = _shape(row, (await _deliveries(db, [row["id"]])).get(row["id"], []))
+    await _add_rendered(db, tenant_id, found["deliveries"])
     if found["options"] and "digest_of" in found["options"]:  # a digest says what it collected
         found["digest"] = {"key": found["options"]["digest_of"], "events": await digests.size(db, row["id"])}
     return found
+
+
+async def _add_rendered(db: Database, tenant_id: str, deliveries: list[dict[str, Any]]) -> None:
+    """Each delivery's ``rendered``: what was sent, where AlertFlow kept a copy (the built-in
+    outbox's capture, the in-app item), else None: other providers' messages are rendered at
+    send time and not stored. An SMS also says how it travelled, as a template preview does."""
+    ids = [d["id"] for d in deliveries]
+    captured = await outbox_messages.of_deliveries(db, tenant_id, ids)
+    in_inboxes = await inbox_items.of_deliveries(db, tenant_id, ids)
+    for d in deliveries:
+        rendered = json.loads(captured[d["id"]]) if d["id"] in captured else in_inboxes.get(d["id"])
+        if rendered is not None and d["channel"] == "sms" and isinstance(rendered.get("body"), str):
+            rendered["info"] = text.sms_info(rendered["body"])
+        d["rendered"] = rendered
 
 
 async def page(

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from . import users
 from .database import POSTGRESQL, Database, Tx, dialect
 
 # An attempt event: (outcome, error, provider), as delivery history lists them.
@@ -132,8 +133,8 @@ async def notifications_page(
     db: Database, tenant_id: str, filters: dict[str, Any], limit: int, cursor: str | None
 ) -> list[dict[str, Any]]:
     """Up to ``limit`` notifications newest first, after ``cursor`` (the previous page's last
-    id), matching ``filters`` (category, user_id, since, until; status and channel of any of
-    their deliveries)."""
+    id), matching ``filters`` (category, user_id, since, until; ``q``, a recipient search, see
+    :func:`_recipient_holds`; status and channel of any of their deliveries)."""
     where, params = ["n.tenant_id = ?"], [tenant_id]
     if cursor:
         where.append("n.id < ?")
@@ -148,6 +149,9 @@ async def notifications_page(
     if filters.get("until") is not None:
         where.append("n.created_at < ?")
         params.append(filters["until"])
+    if filters.get("q"):
+        where.append(_recipient_holds(db))
+        params += [tenant_id] + [users.like_pattern(filters["q"].lower())] * 5
     delivery_conds = []
     for column in ("status", "channel"):
         if filters.get(column):
@@ -164,6 +168,23 @@ async def notifications_page(
         (*params, limit),
     )
     return [dict(r) for r in rows]
+
+
+def _recipient_holds(db: Database) -> str:
+    """The condition a recipient search adds: the notification's user id, the email or phone
+    it was addressed to, or the email or phone of its user's record holds the text (any case).
+
+    No index finds a substring: the page walks the tenant's notifications newest first and
+    stops at its last match, as the users' search does."""
+    if dialect(db) == POSTGRESQL:
+        email, phone = "n.recipient::jsonb->>'email'", "n.recipient::jsonb->>'phone'"
+    else:
+        email, phone = "json_extract(n.recipient, '$.email')", "json_extract(n.recipient, '$.phone')"
+    like = "LIKE ? ESCAPE '\\'"
+    return (
+        f"(n.user_id IN (SELECT u.user_id FROM users u WHERE u.tenant_id = ? AND (lower(u.email) {like}"
+        f" OR lower(u.phone) {like})) OR lower(n.user_id) {like} OR lower({email}) {like} OR lower({phone}) {like})"
+    )
 
 
 async def of_notifications(db: Database, notification_ids: Sequence[str]) -> list[dict[str, Any]]:

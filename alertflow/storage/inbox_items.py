@@ -117,6 +117,30 @@ async def by_ids(db: Database, item_ids: list[str]) -> list[OwnedItem]:
     return found
 
 
+async def of_deliveries(db: Database, tenant_id: str, delivery_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """What each of these deliveries of the tenant put in an inbox (title, body, action_url,
+    data), by delivery id: archived items too, since it was sent all the same."""
+    found: dict[str, dict[str, Any]] = {}
+    for ids in _slices(delivery_ids):
+        rows = await db.fetchall(
+            "SELECT delivery_id, title, body, action_url, data FROM inbox WHERE tenant_id = ?"
+            f" AND delivery_id IN ({_marks(len(ids))})",
+            (tenant_id, *ids),
+        )
+        found.update(
+            {
+                r["delivery_id"]: {
+                    "title": r["title"],
+                    "body": r["body"],
+                    "action_url": r["action_url"],
+                    "data": json.loads(r["data"]),
+                }
+                for r in rows
+            }
+        )
+    return found
+
+
 async def unread_counts(db: Database, tenant_id: str, user_ids: list[str]) -> dict[str, int]:
     """Unread, visible items per user of one tenant; a user with none is absent."""
     counts: dict[str, int] = {}

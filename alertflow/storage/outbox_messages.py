@@ -55,3 +55,16 @@ async def page(
         f"SELECT * FROM outbox WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?", (*params, limit)
     )
     return [dict(r) for r in rows]
+
+
+async def of_deliveries(db: Database, tenant_id: str, delivery_ids: list[str]) -> dict[str, str]:
+    """The content (JSON text) last captured for each of these deliveries of the tenant, by
+    delivery id; a delivery replayed and sent again was captured once per send."""
+    if not delivery_ids:
+        return {}
+    rows = await db.fetchall(
+        "SELECT delivery_id, content FROM outbox WHERE tenant_id = ?"
+        f" AND delivery_id IN ({','.join('?' * len(delivery_ids))}) ORDER BY id",
+        (tenant_id, *delivery_ids),
+    )
+    return {r["delivery_id"]: r["content"] for r in rows}

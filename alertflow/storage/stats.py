@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..delivery.queue import PRIORITIES
+from ..message import STATUS_CHANNEL
 from . import retention_rows
 from .database import POSTGRESQL, Database, dialect
 
@@ -72,3 +74,27 @@ async def deliveries_between(db: Database, tenant_id: str, start: float, end: fl
         statuses = by_channel.setdefault(channel, {})
         statuses[status] = statuses.get(status, 0) + n
     return by_channel
+
+
+@dataclass(frozen=True)
+class TenantQueue:
+    """A tenant's work in the queue: jobs per channel and priority name, and its dead letters."""
+
+    depth: dict[str, dict[str, int]]
+    dead: int
+
+
+async def tenant_queue(db: Database, tenant_id: str) -> TenantQueue:
+    """Every job is a delivery scheduled, queued or being sent; the internal status channel
+    (status webhooks' events) is left out: it is no channel the tenant publishes on."""
+    names = {level: name for name, level in PRIORITIES.items()}
+    rows = await db.fetchall(
+        "SELECT channel, priority, COUNT(*) AS n FROM jobs WHERE tenant_id = ? AND channel <> ?"
+        " GROUP BY channel, priority",
+        (tenant_id, STATUS_CHANNEL),
+    )
+    depth: dict[str, dict[str, int]] = {}
+    for r in rows:
+        depth.setdefault(r["channel"], {})[names[r["priority"]]] = r["n"]
+    dead = await db.fetchone("SELECT COUNT(*) AS n FROM dead_letters WHERE tenant_id = ?", (tenant_id,))
+    return TenantQueue(depth, dead["n"] if dead else 0)

@@ -3,6 +3,8 @@ delivery forward, and the notification reads the API pages through."""
 
 from __future__ import annotations
 
+import json
+
 from alertflow.delivery.queue import Decision
 from alertflow.storage import deliveries, jobs
 from alertflow.storage.database import Database
@@ -91,3 +93,33 @@ async def test_deliveries_are_found_by_the_provider_message_ids_they_recorded_wi
     assert await database.write(lambda tx: find(tx, "t1", ["other", "Q123"])) == [did]
     assert await database.write(lambda tx: find(tx, "another-tenant", ["Q123"])) == []
     assert await database.write(lambda tx: find(tx, "t1", [])) == []
+
+
+async def test_a_recipient_search_finds_the_address_the_user_id_or_the_users_record_in_any_case(
+    database: Database, tenant_id: str
+) -> None:
+    from alertflow.intake.publish import Audience, PublishRequest, plan, store
+    from alertflow.recipients.categories import BUILTIN
+    from alertflow.storage import users
+
+    await database.write(lambda tx: users.put(tx, tenant_id, users.User(user_id="u-ann", email="ann@corp.example")))
+    recipients = [{"email": "Bo_Smith@example.com"}, {"phone": "+15550100"}, {"user_id": "u-ann"}, {"user_id": "u-cy"}]
+    for owner in (tenant_id, "t2"):
+        req = PublishRequest.model_validate({"to": recipients, "content": {"email": {"subject": "s", "text": "t"}}})
+        assert req.to is not None
+        p = plan(req, req.to, Audience(owner, BUILTIN["default"], ["email"]), NOW)
+        await database.write(lambda tx, p=p, owner=owner: store(tx, owner, None, p, NOW))
+
+    async def found(q: str) -> list[str]:
+        page = await deliveries.notifications_page(database, tenant_id, {"q": q}, 10, None)
+        return [
+            json.loads(n["recipient"]).get("email") or n["user_id"] or json.loads(n["recipient"])["phone"] for n in page
+        ]
+
+    assert await found("bo_smith@EXAMPLE.com") == ["Bo_Smith@example.com"], "an exact address, in any case"
+    assert await found("5550100") == ["+15550100"], "part of a phone number"
+    assert await found("U-C") == ["u-cy"], "part of a user id"
+    assert await found("corp.example") == ["u-ann"], "the email of the user's record"
+    assert await found("o_s") == ["Bo_Smith@example.com"], "_ is taken literally"
+    assert await found("%") == []
+    assert await found("email") == [], "the recipient's keys are not searched"

@@ -20,7 +20,7 @@ async def _add(database: Database, tenant_id: str = TENANT, user_id: str = ALICE
         id=new_id("inb"),
         tenant_id=tenant_id,
         user_id=user_id,
-        delivery_id=new_id("dlv"),
+        delivery_id=content.get("delivery_id", new_id("dlv")),
         notification_id=content.get("notification_id", new_id("ntf")),
         title=content.get("title", "Hello"),
         body=content.get("body"),
@@ -182,3 +182,17 @@ async def test_read_at_tells_when_a_notifications_item_was_read(database: Databa
     await database.write(lambda tx: inbox_items.read(tx, TENANT, ALICE, item_id, 1_700_000_100.0))
     assert await inbox_items.read_at(database, TENANT, ALICE, nid) == 1_700_000_100.0
     assert await inbox_items.read_at(database, TENANT, BOB, nid) is None
+
+
+async def test_a_deliverys_item_is_read_back_as_what_was_sent_archived_or_not_and_only_for_its_tenant(
+    database: Database,
+) -> None:
+    await _add(database, delivery_id="dlv_kept", title="Build failed", body="main is red", data={"run": 7})
+    archived = await _add(database, delivery_id="dlv_archived", title="Old news")
+    await _add(database, OTHER_TENANT, delivery_id="dlv_theirs")
+    assert await database.write(lambda tx: inbox_items.archive(tx, TENANT, ALICE, archived, 2_000_000_000.0))
+    found = await inbox_items.of_deliveries(database, TENANT, ["dlv_kept", "dlv_archived", "dlv_theirs", "dlv_none"])
+    assert found == {
+        "dlv_kept": {"title": "Build failed", "body": "main is red", "action_url": None, "data": {"run": 7}},
+        "dlv_archived": {"title": "Old news", "body": None, "action_url": None, "data": {}},
+    }

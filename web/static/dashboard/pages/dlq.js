@@ -24,6 +24,7 @@ async function render(view, params, ctx) {
       ctx.go("#/dlq");
     });
     onClick(row.querySelector("[data-delete]"), async () => {
+      if (!confirm("Delete this dead letter? It will not be sent, and cannot be replayed after.")) return;
       await api(path("/v1/dlq/{}", id), { method: "DELETE" });
       say("Deleted.");
       ctx.go("#/dlq");

@@ -7,6 +7,7 @@ import templates from "./templates.js";
 import schedules from "./schedules.js";
 import batches from "./batches.js";
 import dlq from "./dlq.js";
+import outbox from "./outbox.js";
 import channels from "./channels.js";
 import keys from "./keys.js";
 import members from "./members.js";
@@ -19,6 +20,7 @@ export default [
   schedules,
   batches,
   dlq,
+  outbox,
   channels,
   keys,
   members,
