@@ -4,13 +4,19 @@
 import overview from "./overview.js";
 import history from "./history.js";
 import templates from "./templates.js";
+import users from "./users.js";
+import topics from "./topics.js";
 import schedules from "./schedules.js";
 import dlq from "./dlq.js";
+import settings from "./settings.js";
 
 export default [
   overview,
   history,
   templates,
+  users,
+  topics,
   schedules,
   dlq,
+  settings,
 ];
