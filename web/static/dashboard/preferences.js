@@ -40,8 +40,9 @@ export function editor(doc, categories, { unset, editable }) {
     <fieldset name="categories" class="plain"><legend>Per category</legend>
       ${scroller("Preferences per category", `<table class="switches"><tr>${heads}</tr>${rows.join("")}</table>`)}
     </fieldset>
-    <fieldset name="quiet_hours" class="plain stacked"><legend>Quiet hours (HH:MM, 24-hour clock; start after end spans
-      midnight; high priority is never held)</legend>
+    <fieldset name="quiet_hours" class="plain stacked"><legend>Quiet hours</legend>
+      <p class="muted">Held back until the end: HH:MM on a 24-hour clock, a start after the end spans midnight;
+        high priority is never held.</p>
       ${time("start", "Start", "22:00")}${time("end", "End", "07:00")}${time("timezone", "Timezone", "the user's, else UTC")}
     </fieldset>`;
 }

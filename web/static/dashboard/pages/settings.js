@@ -18,7 +18,7 @@ async function render(view, params, ctx) {
   view.innerHTML = `<h1>Settings</h1>
     <h2>Preference defaults</h2>
     <p class="muted">What applies to every user until they choose otherwise (a user's own choice wins).</p>
-    <form id="defaults-form">${editor(defaults, categories.items, { unset: "on", editable: true })}
+    <form id="defaults-form">${editor(defaults, categories.items, { unset: "on (unset)", editable: true })}
       <p><button class="primary">Save defaults</button></p></form>
     ${retention ? retentionForm(retention) : ""}`;
   const form = view.querySelector("#defaults-form");

@@ -193,7 +193,7 @@ async function inbox(id) {
     <td class="state">${i.read_at ? `read ${esc(when(i.read_at))}` : badge("unread")}</td>
     <td>${i.read_at ? "" : "<button data-read>Mark read</button>"}</td></tr>`);
   const target = document.getElementById("user-inbox");
-  target.innerHTML = `${unread ? `<p><button id="read-all">Mark all ${unread} read</button></p>` : ""}
+  target.innerHTML = `${unread ? `<p>${unread} unread <button id="read-all">Mark all read</button></p>` : ""}
     ${table("inbox", "Inbox", ["Received", "Message", "Category", "State", ""], rows,
       "The inbox is empty: notifications sent on the inapp channel land here.")}`;
   onClick(document.getElementById("read-all"), async () => {
