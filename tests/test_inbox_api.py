@@ -11,6 +11,7 @@ from alertflow import signing
 from alertflow.inbox.items import TOKEN_PURPOSE
 from tests.conftest import Harness, add_tenant
 from tests.inbox_support import add_user, deliver, token_for
+from tests.signin_support import add_member, browsers
 from tests.test_publish_api import problem
 
 INBOX = "/v1/users/u1/inbox"
@@ -139,3 +140,18 @@ async def test_invalid_query_parameters_are_422_naming_them(app: Harness, query:
     await add_user(app, "u1")
     body = await problem(await app.call("GET", f"{INBOX}?{query}", "member"), 422)
     assert [e["field"] for e in body["errors"]] == [field]
+
+
+async def test_a_signed_in_member_reads_an_inbox_and_marks_it_read_with_the_sessions_csrf_token(
+    app: Harness, three: list[str]
+) -> None:
+    await add_member(app, "ann@example.com", "member")
+    async with browsers(app) as new:
+        ann = new()
+        assert (await ann.sign_in("ann@example.com")).status == 303
+        listed = await ann.call("GET", INBOX)
+        assert listed.status == 200 and [i["id"] for i in (await listed.json())["items"]] == three
+        await problem(await ann.call("POST", f"{INBOX}/{three[0]}/read", csrf=False), 403)
+        assert (await ann.call("POST", f"{INBOX}/{three[0]}/read")).status == 200
+        await problem(await ann.call("GET", "/v1/users/nobody/inbox"), 404)
+    assert await get(app, f"{INBOX}/count") == {"unread_count": 2}

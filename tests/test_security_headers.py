@@ -74,6 +74,15 @@ async def test_data_answers_errors_and_assets_say_nosniff_and_load_nothing(app: 
     assert (await app.client.get("/static/page.css")).content_type == "text/css"
 
 
+async def test_a_not_modified_page_keeps_the_policy_the_browser_has_for_it(app: Harness) -> None:
+    first = await app.client.get("/")
+    assert_page_policy(first, await first.text())
+    again = await app.client.get("/", headers={"If-None-Match": first.headers["ETag"]})
+    assert again.status == 304
+    assert "Content-Security-Policy" not in again.headers, "the data policy would replace the page's kept one"
+    assert again.headers["X-Content-Type-Options"] == "nosniff"
+
+
 @pytest.mark.parametrize(
     ("public_url", "hsts"),
     [("https://alerts.example.com", "max-age=63072000"), ("http://alerts.example.com", None), (None, None)],

@@ -22,7 +22,9 @@ from .routing import ITEMS, STRING, Routes, obj
 
 api = Routes()
 CATEGORY = obj(
+    ("key", "priority", "opt_out_allowed", "builtin", "customised"),  # name and options only when given
     key=STRING,
+    name=STRING,
     priority={"enum": ["high", "medium", "low"]},
     opt_out_allowed={"type": "boolean"},
     builtin={"type": "boolean"},
@@ -53,7 +55,9 @@ def shape(c: Category, custom: bool) -> dict[str, object]:
         "builtin": c.key in BUILTIN,
         "customised": custom,
     }
-    if c.options:  # only categories given options show them
+    if c.name:  # only categories given a name or options show them
+        shaped["name"] = c.name
+    if c.options:
         shaped["options"] = c.options
     return shaped
 
@@ -98,7 +102,7 @@ async def put_category(request: web.Request) -> web.Response:
         )
     )
     svc.coordinator.invalidate(Cache.SETTINGS, categories.cache_key(tenant_id))
-    return json_response(shape(Category(key, body.priority, body.opt_out_allowed, row.options), True))
+    return json_response(shape(Category(key, body.priority, body.opt_out_allowed, row.options, body.name), True))
 
 
 @api.delete("/v1/categories/{key}", role=Role.admin)

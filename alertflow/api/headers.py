@@ -41,8 +41,12 @@ def security_headers(public_url: str | None) -> Hook:
         common["Strict-Transport-Security"] = HSTS
 
     async def add(request: web.Request, response: web.StreamResponse) -> None:
-        policy = PAGE_POLICY if response.content_type == "text/html" else DATA_POLICY
-        for name, value in {**common, "Content-Security-Policy": policy}.items():
+        headers = dict(common)
+        # A 304 has no content type, and a browser lays its headers over the page it kept: the
+        # data policy there would block that page's scripts on every reload. Its kept policy stands.
+        if response.status != 304:
+            headers["Content-Security-Policy"] = PAGE_POLICY if response.content_type == "text/html" else DATA_POLICY
+        for name, value in headers.items():
             response.headers.setdefault(name, value)
 
     return add

@@ -1,7 +1,8 @@
 """The in-app inbox over HTTP and over the live WebSocket.
 
 Inbox routes take either an API key of the user's tenant (any role: ``member`` reads an inbox
-and may mark it read or archive it on the user's behalf) or the user's own subscriber token
+and may mark it read or archive it on the user's behalf), a signed-in member's session (the
+dashboard's, with the same powers), or the user's own subscriber token
 from ``POST /v1/users/{user_id}/inbox-token``, which a tenant hands to that user's browser. So
 the key middleware lets them through (``PUBLIC``) and :func:`subscriber` authorises each one.
 A token only ever sees its own user; another user or tenant is a 404.
@@ -18,7 +19,7 @@ from typing import Any, Literal
 from aiohttp import WSMsgType, web
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from .. import tenants
+from .. import sessions, tenants
 from ..errors import ApiError, from_validation, invalid
 from ..inbox import items
 from ..inbox.hub import HUB, Connection, HubClosed, TooManyConnections
@@ -26,14 +27,14 @@ from ..inbox.items import Subscriber
 from ..signing import ExpiredToken, InvalidToken
 from ..timefmt import iso
 from .context import Services, services
-from .middleware import admitted, bearer, json_response, key_principal, principal, refused
+from .middleware import admitted, bearer, json_response, key_principal, principal, refused, request_principal
 from .params import LIMIT, page_size
 from .preferences import choices_for, choose
 from .routing import COUNT, OBJECT, PAGE, PUBLIC, STRING, Param, Routes, obj
 
 api = Routes()
 # What subscriber() accepts, for the API docs.
-KEY_OR_TOKEN = "any key of the tenant, or the user's inbox token"
+KEY_OR_TOKEN = "any key of the tenant or a member's session, or the user's inbox token"
 log = logging.getLogger("alertflow.inbox")
 # Items a fresh connection gets at once, so a widget shows its list without another request.
 INITIAL_ITEMS = 20
@@ -41,8 +42,9 @@ INITIAL_ITEMS = 20
 REPLAY_LIMIT = 200
 FLAGS = {"true": True, "1": True, "false": False, "0": False}
 ITEM_CURSOR = {"type": "string", "pattern": items.ITEM_ID.pattern}
-# Who else may answer: a token's user or an unknown user is a 404, a bad credential a 401.
-SELF_AUTHORISED = ("unauthorized", "not-found", "rate-limited")
+# Who else may answer: a token's user or an unknown user is a 404, a bad credential a 401, a
+# session's change without its CSRF token a 403.
+SELF_AUTHORISED = ("unauthorized", "forbidden", "not-found", "rate-limited")
 
 
 def _secret(svc: Services) -> str:
@@ -70,9 +72,12 @@ async def _existing(svc: Services, subscriber: Subscriber) -> Subscriber:
 
 
 async def subscriber(request: web.Request) -> Subscriber:
-    """The path's user, when the caller holds a key of its tenant or that user's own token."""
+    """The path's user, when the caller holds a key of its tenant (or a member's session, as the
+    dashboard does: with its CSRF token on a change) or that user's own token."""
     svc = services(request)
     user_id = request.match_info["user_id"]
+    if "Authorization" not in request.headers and request.cookies.get(sessions.COOKIE):
+        return await _existing(svc, Subscriber((await request_principal(request)).tenant_id, user_id))
     credential = bearer(request)
     if credential.startswith(f"{tenants.KEY_PREFIX}_"):
         tenant_id = (await key_principal(request, credential)).tenant_id  # every role includes member's

@@ -18,6 +18,7 @@ class Category:
     priority: str
     opt_out_allowed: bool = True
     options: dict[str, Any] | None = None  # send options its publishes default to (intake/options.py)
+    name: str | None = None  # what people read, where the key is an identifier
 
 
 BUILTIN: dict[str, Category] = {
@@ -33,7 +34,7 @@ BUILTIN: dict[str, Category] = {
 
 
 def from_row(row: category_rows.CategoryRow) -> Category:
-    return Category(row.key, row.priority, row.opt_out_allowed, row.options)
+    return Category(row.key, row.priority, row.opt_out_allowed, row.options, row.name)
 
 
 async def resolve(db: Database, tenant_id: str, key: str) -> Category | None:

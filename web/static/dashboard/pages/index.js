@@ -4,6 +4,8 @@
 import overview from "./overview.js";
 import history from "./history.js";
 import templates from "./templates.js";
+import users from "./users.js";
+import topics from "./topics.js";
 import schedules from "./schedules.js";
 import batches from "./batches.js";
 import dlq from "./dlq.js";
@@ -12,11 +14,14 @@ import channels from "./channels.js";
 import keys from "./keys.js";
 import members from "./members.js";
 import tenants from "./tenants.js";
+import settings from "./settings.js";
 
 export default [
   overview,
   history,
   templates,
+  users,
+  topics,
   schedules,
   batches,
   dlq,
@@ -25,4 +30,5 @@ export default [
   keys,
   members,
   tenants,
+  settings,
 ];
