@@ -2,7 +2,8 @@
 export const STATUSES = ["scheduled", "queued", "sending", "sent", "delivered", "failed", "suppressed", "dead",
   "cancelled", "digested"];
 export const CHANNELS = ["email", "sms", "push", "inapp", "webhook"];
-export const PRIORITIES = ["critical", "high", "normal", "low"];
+// The queue's priorities, most urgent first (delivery/queue.py PRIORITIES).
+export const PRIORITIES = ["high", "medium", "low"];
 
 export const esc = (value) => String(value ?? "").replace(/[&<>"']/g, (c) => ({
   "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));

@@ -1,24 +1,21 @@
 import { api } from "../api.js";
 import { drawChart } from "../chart.js";
-import { CHANNELS, badge, esc, scroller } from "../ui.js";
+import { CHANNELS, PRIORITIES, badge, esc, scroller } from "../ui.js";
 
 const USAGE_COLUMNS = ["sent", "delivered", "failed", "dead", "suppressed"];
-// The queue's priorities, most urgent first (delivery/queue.py PRIORITIES): GET /v1/queue
-// counts by these names.
-const LEVELS = ["high", "medium", "low"];
 // How often the queue panel asks again: a backlog or an opening circuit shows within seconds.
 const QUEUE_REFRESH_MS = 5000;
 
 function queuePanel(queue) {
   const rows = CHANNELS.map((c) => `<tr data-channel="${c}"><th scope="row">${c}</th>
-    ${LEVELS.map((p) => `<td>${queue.depth[c]?.[p] || 0}</td>`).join("")}</tr>`);
+    ${PRIORITIES.map((p) => `<td>${queue.depth[c]?.[p] || 0}</td>`).join("")}</tr>`);
   const circuits = queue.circuits.map((c) => `<tr data-circuit="${esc(c.channel)}/${esc(c.provider)}">
     <td>${esc(c.channel)}</td><td>${esc(c.provider)}</td><td><span class="badge circuit-${esc(c.state)}">${esc(c.state)}</span>
     </td></tr>`);
   return `<div class="queue-cards"><a class="card" id="dlq-count" href="#/dlq"><div class="n">${queue.dead}</div>
       <div class="label">in the dead-letter queue</div></a></div>
     ${scroller("Queue depth", `<table id="queue-depth"><caption>Waiting to be sent (scheduled, queued or sending), by
-      priority</caption><tr><th scope="col">Channel</th>${LEVELS.map((p) => `<th scope="col">${p}</th>`).join("")}</tr>
+      priority</caption><tr><th scope="col">Channel</th>${PRIORITIES.map((p) => `<th scope="col">${p}</th>`).join("")}</tr>
       ${rows.join("")}</table>`)}
     <h2>Provider circuits <span class="muted">as this server sees them</span></h2>
     ${scroller("Provider circuits", `<table id="circuits"><tr><th scope="col">Channel</th><th scope="col">Provider</th>

@@ -1,10 +1,9 @@
 import { allowed, api, path } from "../api.js";
-import { esc, onClick, onSubmit, parseJson, say, table } from "../ui.js";
+import { PRIORITIES, esc, onClick, onSubmit, parseJson, say, table } from "../ui.js";
 
 const PAGE_SIZE = 200;
 // Subscribers a topic's detail lists; the count says how many there are in all.
 const SHOWN_SUBSCRIBERS = 200;
-const PRIORITIES = ["high", "medium", "low"];
 // Publish options a category may give its notifications (intake/options.py SendOptions).
 const OPTIONS_SAMPLE = '{"throttle": {"key": "alerts", "limit": 5, "window_seconds": 3600}}';
 
