@@ -3,6 +3,7 @@
 // that sees it ("operator" for operators only), and the API refuses the same callers anyway.
 import overview from "./overview.js";
 import history from "./history.js";
+import send from "./send.js";
 import templates from "./templates.js";
 import schedules from "./schedules.js";
 import dlq from "./dlq.js";
@@ -10,6 +11,7 @@ import dlq from "./dlq.js";
 export default [
   overview,
   history,
+  send,
   templates,
   schedules,
   dlq,
