@@ -149,7 +149,8 @@ async def test_a_member_sends_from_a_template_and_to_a_topic_and_a_problem_names
     body = {"key": "welcome", "name": "Welcome", "channels": {"email": {"subject": "Hi {{ name }}", "text": "Hello"}}}
     assert (await app.call("POST", "/v1/templates", "admin", body)).status == 201
     for user in ("u1", "u2"):
-        assert (await app.call("PUT", f"/v1/users/{user}", "admin", {"email": f"{user}@example.com"})).status in (200, 201)
+        resp = await app.call("PUT", f"/v1/users/{user}", "admin", {"email": f"{user}@example.com"})
+        assert resp.status in (200, 201), await resp.text()
     resp = await app.call("PUT", "/v1/topics/ops/subscribers", "admin", {"user_ids": ["u1", "u2"]})
     assert resp.status == 200, await resp.text()
 
