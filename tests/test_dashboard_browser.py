@@ -49,9 +49,8 @@ async def test_an_operator_finds_a_dead_delivery_replays_it_and_sees_it_sent(
 
     await page.click("nav >> text=Templates")
     await page.click("tr[data-key='welcome']")
-    await page.fill("#preview textarea", '{"name": "Ann"}')
-    await page.click("#preview button")
-    await expect(page.locator("#rendered")).to_contain_text("Hi Ann")
+    await page.fill("textarea[name=sample]", '{"name": "Ann"}')
+    await expect(page.locator("#live-preview")).to_contain_text("Hi Ann")
 
     resp = await app.call(
         "POST",

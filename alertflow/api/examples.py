@@ -70,6 +70,12 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "VersionIn": {"channels": _CONTENT},
     "ActivateIn": {"version": 1},
     "PreviewIn": {"data": {"host": "db-1", "percent": 95}, "locale": "de"},
+    "DraftIn": {
+        "channels": {"sms": {"body": "{{ host }}: /var {{ percent }}% full"}},
+        "locales": {"de": {"sms": {"body": "{{ host }}: /var zu {{ percent }}% voll"}}},
+        "data": {"host": "db-1", "percent": 95},
+        "locale": "de-AT",
+    },
     "SendgridIn": {
         # The Event Webhook's verification key as SendGrid's settings page shows it.
         "public_key": "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE0y5R9KAqnxj8COOOt0+05CzQlpmym0i9yvxc2XZJZibLDAVC"

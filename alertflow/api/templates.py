@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from aiohttp import web
@@ -28,6 +29,12 @@ from .routing import COUNT, ITEMS, STRING, Routes, obj
 api = Routes()
 SUMMARY = obj(("key", "active_version", "latest_version"), key=STRING, active_version=COUNT, latest_version=COUNT)
 VERSION = obj(("key", "version", "channels"), key=STRING, version=COUNT, channels={"type": "object"})
+RENDERED = obj(
+    ("locale", "channels", "variables"),
+    locale={"type": ["string", "null"]},
+    channels={"type": "object"},
+    variables={"type": "array", "items": STRING},
+)
 
 
 class VersionIn(BaseModel):
@@ -58,6 +65,16 @@ class ActivateIn(BaseModel):
     version: int = Field(ge=1, le=MAX_VERSION)
 
 
+class DraftIn(BaseModel):
+    """An unsaved version's body and the data to render it with (an editor's live preview)."""
+
+    model_config = ConfigDict(extra="forbid")
+    channels: SkipValidation[content.ChannelSet]
+    locales: SkipValidation[dict[str, content.ChannelSet]] | None = None
+    data: JsonData = {}
+    locale: str | None = None
+
+
 class PreviewIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     data: JsonData = {}
@@ -69,7 +86,7 @@ def options_of(body: VersionIn) -> dict[str, Any] | None:
     return body.options.model_dump(exclude_none=True) if body.options is not None else None
 
 
-async def validated(body: VersionIn) -> content.ValidatedContent:
+async def validated(body: VersionIn | DraftIn) -> content.ValidatedContent:
     try:
         return await validation.validate_content_async({"channels": body.channels, "locales": body.locales or {}})
     except content.TemplateValidationError as exc:
@@ -221,6 +238,15 @@ async def delete(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+@api.post("/v1/templates/preview", body=DraftIn, response=RENDERED)
+async def preview_draft(request: web.Request) -> web.Response:
+    """Render a template body before it is saved, as delivery would: checked like a save, so a
+    source that would not save is a 422 naming its field."""
+    body = await read_model(request, DraftIn)
+    checked = await validated(body)
+    return json_response(await rendered(checked.content, checked.variables, body.data, body.locale))
+
+
 @api.post("/v1/templates/{key}/preview", body=PreviewIn, response=VERSION)
 async def preview(request: web.Request) -> web.Response:
     """Render a template's every channel as delivery would, with SMS encoding and segment count."""
@@ -231,25 +257,26 @@ async def preview(request: web.Request) -> web.Response:
     version = await version_of(request, body.version)
     if version.refused:
         raise invalid("version", f"version {version.version} cannot be sent ({version.refused}); save a new one")
-    # As a publish of this data to a recipient without a user record would decide and render.
-    missing = content.missing_variables(version.variables, body.data, content.provided_variables(user=False))
+    out = await rendered(version.content, version.variables, body.data, body.locale)
+    return json_response({"key": version.key, "version": version.version, **out})
+
+
+async def rendered(
+    stored: Mapping[str, Any], variables: Iterable[str], data: dict[str, Any], locale: str | None
+) -> dict[str, Any]:
+    """Every channel of checked content rendered with ``data``, as a publish of it to a
+    recipient without a user record would decide and render; a 422 names what fails."""
+    missing = content.missing_variables(variables, data, content.provided_variables(user=False))
     if missing:
         raise invalid_many([{"field": e.field, "message": e.message} for e in content.MissingVariables(missing).errors])
-    values = renderer.values(body.data, Recipient(), None, {"unsubscribe_url": "", "preferences_url": ""})
-    rendered: dict[str, Any] = {}
-    for channel in version.channels:
+    values = renderer.values(data, Recipient(), None, {"unsubscribe_url": "", "preferences_url": ""})
+    channels: dict[str, Any] = {}
+    for channel in stored["channels"]:
         try:
-            fields = await asyncio.to_thread(render.render, version.content, channel, values, body.locale)
+            fields = await asyncio.to_thread(render.render, stored, channel, values, locale)
         except content.TemplateError as exc:
             raise invalid_many([{"field": e.field, "message": e.message} for e in exc.errors]) from None
         if channel == "sms":
             fields = {**fields, "info": text.sms_info(fields["body"])}
-        rendered[channel] = fields
-    return json_response(
-        {
-            "key": version.key,
-            "version": version.version,
-            "locale": render.pick_locale(version.content, body.locale),
-            "channels": rendered,
-        }
-    )
+        channels[channel] = fields
+    return {"locale": render.pick_locale(stored, locale), "channels": channels, "variables": sorted(variables)}

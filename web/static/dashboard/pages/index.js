@@ -3,6 +3,7 @@
 // that sees it ("operator" for operators only), and the API refuses the same callers anyway.
 import overview from "./overview.js";
 import history from "./history.js";
+import send from "./send.js";
 import templates from "./templates.js";
 import users from "./users.js";
 import topics from "./topics.js";
@@ -19,6 +20,7 @@ import settings from "./settings.js";
 export default [
   overview,
   history,
+  send,
   templates,
   users,
   topics,
