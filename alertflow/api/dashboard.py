@@ -7,6 +7,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from .headers import DASHBOARD_POLICY, POLICY
 from .routing import PUBLIC, Routes
 
 api = Routes()
@@ -19,4 +20,5 @@ STATIC_DIR = WEB_DIR / "static"
 @api.get("/", role=PUBLIC, content="text/html")
 async def dashboard(request: web.Request) -> web.FileResponse:
     """Serve the dashboard (history, analytics, templates, dead letters)."""
+    request[POLICY] = DASHBOARD_POLICY
     return web.FileResponse(WEB_DIR / "templates" / "dashboard.html")

@@ -23,6 +23,17 @@ PAGE_POLICY = "; ".join(
         "frame-ancestors 'none'",
     ]
 )
+# The dashboard also frames one kind of page of ours: a captured email's preview.
+DASHBOARD_POLICY = f"{PAGE_POLICY}; frame-src 'self'"
+# A captured email's HTML (GET /v1/outbox/{id}/html) is the tenant's markup, not ours: its inline
+# styles apply, and nothing else loads or runs. Remote images stay blocked, so a tracking pixel
+# never learns that an operator opened the preview. `sandbox` (no scripts, forms nor origin)
+# holds even when the link is opened outside the dashboard's sandboxed frame.
+EMAIL_PREVIEW_POLICY = "; ".join(
+    ["default-src 'none'", "style-src 'unsafe-inline'", "img-src data:", "frame-ancestors 'self'", "sandbox"]
+)
+# An HTML answer whose route needs a policy other than PAGE_POLICY sets it here.
+POLICY = web.RequestKey("page_policy", str)
 # Everything else is data (JSON, problem+json, metrics text): opened in a tab, it loads nothing.
 DATA_POLICY = "default-src 'none'; frame-ancestors 'none'"
 # Unsubscribe links carry a signed token in their path: no page may pass its URL on.
@@ -45,7 +56,8 @@ def security_headers(public_url: str | None) -> Hook:
         # A 304 has no content type, and a browser lays its headers over the page it kept: the
         # data policy there would block that page's scripts on every reload. Its kept policy stands.
         if response.status != 304:
-            headers["Content-Security-Policy"] = PAGE_POLICY if response.content_type == "text/html" else DATA_POLICY
+            html = response.content_type == "text/html"
+            headers["Content-Security-Policy"] = request.get(POLICY, PAGE_POLICY) if html else DATA_POLICY
         for name, value in headers.items():
             response.headers.setdefault(name, value)
 

@@ -57,6 +57,12 @@ async def page(
     return [dict(r) for r in rows]
 
 
+async def one(db: Database, tenant_id: str, message_id: int) -> dict[str, Any] | None:
+    """The tenant's captured message with this id; None when it is another tenant's or gone."""
+    row = await db.fetchone("SELECT * FROM outbox WHERE tenant_id = ? AND id = ?", (tenant_id, message_id))
+    return dict(row) if row is not None else None
+
+
 async def of_deliveries(db: Database, tenant_id: str, delivery_ids: list[str]) -> dict[str, str]:
     """The content (JSON text) last captured for each of these deliveries of the tenant, by
     delivery id; a delivery replayed and sent again was captured once per send."""

@@ -4,19 +4,32 @@
 import { esc } from "./ui.js";
 
 // The email's HTML is the tenant's (and its data's): sandbox="" gives the frame no scripts, no
-// forms and an opaque origin, and srcdoc keeps the page's own policy on it (no remote images
-// that would tell a tracker the message was opened).
-const emailFrame = (html) =>
-  `<iframe sandbox="" class="preview" title="The email's HTML part" srcdoc="${esc(html)}"></iframe>`;
+// forms and an opaque origin. Given its signed preview URL (the Outbox's items carry one), the
+// server sends it under a policy of its own that lets its inline styles apply; without one,
+// srcdoc keeps the page's own policy on it (its structure and text, unstyled). Either way no
+// remote image loads that would tell a tracker the message was opened.
+const emailFrame = (html, url) => url
+  ? `<iframe sandbox="" class="preview" src="${esc(url)}" title="The email's HTML part"></iframe>`
+  : `<iframe sandbox="" class="preview" title="The email's HTML part" srcdoc="${esc(html)}"></iframe>`;
 
-function email(content, recipient) {
+// Whether the email asks for anything from elsewhere (an image, a background): a source that is
+// not inline (data:) nor a part of the message (cid:). Read as text: a DOMParser here would
+// hold the email's style attributes to the dashboard's own policy, a console error for each.
+const REMOTE = /(?:\b(?:src|srcset|background)\s*=\s*["']?|url\(\s*["']?)\s*(?!data:|cid:)[^\s"'>)]/i;
+const remoteImages = (html) => REMOTE.test(html);
+
+const remoteNote = '<p class="muted remote-images">Remote images are not loaded: opening this preview tells no'
+  + " tracker that the email was read.</p>";
+
+function email(content, recipient, previewUrl) {
   const head = [
     ["From", content.from || "the sending provider's address"],
     ["To", recipient?.email || "—"],
     ["Subject", content.subject || "—"],
   ];
   return `<dl class="message-head">${head.map(([k, v]) => `<dt>${k}</dt><dd>${esc(v)}</dd>`).join("")}</dl>
-    ${content.html ? emailFrame(content.html) : '<p class="muted">No HTML part.</p>'}
+    ${content.html ? emailFrame(content.html, previewUrl) : '<p class="muted">No HTML part.</p>'}
+    ${content.html && remoteImages(content.html) ? remoteNote : ""}
     <h3>Text part</h3><pre class="text-part">${esc(content.text || "")}</pre>`;
 }
 
@@ -39,9 +52,10 @@ function card(content, label) {
 }
 
 // `info` is the server's word on how an SMS travels (GET /v1/outbox and a notification's
-// rendered SMS carry it), when there is one.
-export function message(channel, content, recipient, info) {
-  if (channel === "email") return email(content, recipient);
+// rendered SMS carry it), when there is one; `previewUrl` an email's signed preview
+// (GET /v1/outbox's preview_url).
+export function message(channel, content, recipient, info, previewUrl) {
+  if (channel === "email") return email(content, recipient, previewUrl);
   if (channel === "sms") return sms(content, recipient, info);
   if (channel === "push") return card(content, "Push notification preview");
   if (channel === "inapp") return card(content, "In-app item preview");

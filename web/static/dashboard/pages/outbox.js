@@ -59,7 +59,7 @@ function detail(m) {
   target.innerHTML = `<div class="detail"><h1>${esc(m.channel)} captured ${esc(when(m.created_at))}</h1>
     <p class="muted">Notification <a href="#/notifications?id=${esc(encodeURIComponent(m.notification_id))}">
       <code>${esc(m.notification_id)}</code></a> · delivery <code>${esc(m.delivery_id)}</code></p>
-    ${message(m.channel, m.content, m.recipient, m.info)}</div>`;
+    ${message(m.channel, m.content, m.recipient, m.info, m.preview_url)}</div>`;
   target.scrollIntoView({ block: "start" });
 }
 
