@@ -1,10 +1,13 @@
 """The PostgreSQL implementation of :class:`~.database.Database`, for several nodes on one database.
 
 The same design as SQLite's: one writer thread runs the write functions on one connection,
-each inside its own SAVEPOINT, and commits the whole group at once (a group of one needs no
-savepoint: its failure rolls the transaction back). psycopg 3's sync connection serves the
-writer as it is, where asyncpg would have made every storage operation a coroutine; reads go
-through a pool of async connections.
+each inside its own SAVEPOINT, and commits the whole group at once. The group goes in
+pipeline mode (``_pipelined``): statements are sent without waiting for each result, so a
+group costs a round trip per read, not per statement. After a failed statement the group runs
+again one job at a time (``_one_by_one``; a group of one needs no savepoint there), so a write
+function may run twice: it must not consume what it closes over (an iterator). psycopg 3's
+sync connection serves the writer as it is, where asyncpg would have made every storage
+operation a coroutine; reads go through a pool of async connections.
 
 The storage modules' SQL is written once, with SQLite's ``?`` placeholders: ``translate``
 turns each distinct statement into psycopg's form once (cached). Rows behave as
