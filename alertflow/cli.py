@@ -27,7 +27,7 @@ from .delivery import dlq
 from .storage import jobs, member_rows, offline, tenant_rows
 from .storage.backup import BackupFailed
 from .storage.backup import backup as backup_database
-from .storage.database import Tx
+from .storage.database import StorageUnavailable, Tx
 from .storage.migrations import SchemaTooNew
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -109,6 +109,8 @@ def database(config: Config) -> Iterator[offline.Session]:
             yield session
     except SchemaTooNew as exc:
         fail(str(exc), 2)
+    except StorageUnavailable as exc:
+        fail(f"{exc} ([storage] url)")
 
 
 # The operator the first run invites: the address is a placeholder to sign in with, shown with
@@ -254,6 +256,8 @@ def serve(config_path: str | None, data_dir: str | None, host: str | None, port:
         fail(str(exc))
     except ConfigError as exc:  # found at start-up: a cluster node's secret key, say
         fail(f"config error: {exc}", 2)
+    except StorageUnavailable as exc:  # gone between `init`'s check and the server's start
+        fail(f"{exc} ([storage] url)")
     except OSError as exc:
         fail(f"cannot listen on {config.server.host}:{config.server.port}: {exc.strerror or exc}")
 
@@ -589,6 +593,13 @@ def show_progress(copied: int, total: int) -> None:
     show_default=True,
     help="Instead: seed this many old notifications and time publish (--rate, --seconds) alone and while purging.",
 )
+@click.option(
+    "--drain",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Instead: queue this many emails with the workers paused, then time their delivery (0: skip).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON at the end.")
 @common_options
 def bench(config_path: str | None, data_dir: str | None, **options: Any) -> None:
@@ -621,7 +632,16 @@ def bench(config_path: str | None, data_dir: str | None, **options: Any) -> None
         fail("--reference runs the Python module alertflow.ops.bench: use a pip-installed alertflow", 2)
     if not choose_generator(args):
         fail("wrk is not installed (Debian: apt-get install wrk)", 2)
-    results = smtp_bench(args) if args.smtp else asyncio.run(run_bench(args))
+    if args.drain and (args.url or args.smtp):
+        fail("--drain starts its own server twice: not with --url or --smtp", 2)
+    if args.smtp:
+        results = smtp_bench(args)
+    elif args.drain:
+        from .ops.bench_drain import drain_bench
+
+        results = asyncio.run(drain_bench(args))
+    else:
+        results = asyncio.run(run_bench(args))
     if args.as_json:
         click.echo(json.dumps(results))
 

@@ -56,15 +56,17 @@ class QueueConfig(_Section):
 
 
 class WorkersConfig(_Section):
-    """Concurrent sends per channel: a slow channel never holds up another."""
+    """Concurrent sends per channel: a slow channel never holds up another. 0: this node sends
+    nothing on the channel, its jobs wait for another node (or a restart with workers), as
+    ``alertflow bench --drain`` builds its backlog."""
 
-    email: int = Field(16, ge=1)
-    sms: int = Field(16, ge=1)
-    push: int = Field(16, ge=1)
+    email: int = Field(16, ge=0)
+    sms: int = Field(16, ge=0)
+    push: int = Field(16, ge=0)
     # An in-app send is a local write, not a remote call: more in flight makes bigger commit
     # groups (1,000 sends: ~90 commits instead of ~400), and p99 to the browser falls ~40%.
-    inapp: int = Field(64, ge=1)
-    webhook: int = Field(16, ge=1)
+    inapp: int = Field(64, ge=0)
+    webhook: int = Field(16, ge=0)
 
 
 class InboxConfig(_Section):

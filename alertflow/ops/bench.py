@@ -110,16 +110,18 @@ async def embedded_server(
     data_dir: Path | None = None,
     storage_url: str | None = None,
     prepare: Callable[[Path, str], None] | None = None,
+    env: dict[str, str] | None = None,
 ) -> Target:
     """``alertflow serve`` logging warnings only: on a fresh data dir with the outbox provider,
     unless ``config_file`` and ``data_dir`` say otherwise; on ``storage_url`` ([storage] url)
     when given. Never ./alertflow.toml: a bench must not send through the real providers it may
-    name. ``prepare(database, tenant_id)`` runs between ``init`` and ``serve`` (SQLite)."""
+    name. ``prepare(database, tenant_id)`` runs between ``init`` and ``serve`` (SQLite); ``env``
+    sets more of the configuration (``ALERTFLOW_<SECTION>__<KEY>``)."""
     if config_file is None:
         config_file = workdir / "alertflow.toml"
         config_file.write_text("")
     data_dir = data_dir or workdir / "data"
-    env = {**os.environ, "ALERTFLOW_LOG__LEVEL": "warning", "ALERTFLOW_CONFIG": str(config_file)}
+    env = {**os.environ, **(env or {}), "ALERTFLOW_LOG__LEVEL": "warning", "ALERTFLOW_CONFIG": str(config_file)}
     if storage_url:
         env["ALERTFLOW_STORAGE__URL"] = storage_url
     init = subprocess.run(
@@ -359,11 +361,11 @@ async def open_loop(
     return run
 
 
-async def sent_latencies(target: Target, ids: list[str]) -> tuple[list[float], int]:
-    """created→sent per notification, read back through the API (works against --url too)."""
+async def sent_times(target: Target, ids: list[str]) -> dict[str, tuple[float, float | None]]:
+    """(created, first sent or None) per notification of ``ids`` found, in epoch seconds, read
+    back through the API (works against --url too)."""
     wanted = set(ids)
-    latencies: list[float] = []
-    pending = 0
+    found: dict[str, tuple[float, float | None]] = {}
     async with aiohttp.ClientSession() as http:
         cursor: str | None = None
         while wanted:
@@ -375,14 +377,21 @@ async def sent_latencies(target: Target, ids: list[str]) -> tuple[list[float], i
                     continue
                 wanted.discard(item["id"])
                 sent = [d["sent_at"] for d in item["deliveries"] if d["sent_at"]]
-                if sent:
-                    latencies.append(parse("sent_at", sent[0]) - parse("created_at", item["created_at"]))
-                else:
-                    pending += 1
+                found[item["id"]] = (
+                    parse("created_at", item["created_at"]),
+                    parse("sent_at", sent[0]) if sent else None,
+                )
             cursor = page["next_cursor"]
             if not cursor:
                 break
-    return latencies, pending + len(wanted)
+    return found
+
+
+async def sent_latencies(target: Target, ids: list[str]) -> tuple[list[float], int]:
+    """created→sent per notification, and how many were not sent (or not found)."""
+    times = await sent_times(target, ids)
+    latencies = [sent - created for created, sent in times.values() if sent is not None]
+    return latencies, len(ids) - len(latencies)
 
 
 async def backlog(target: Target) -> int:

@@ -68,9 +68,14 @@ def session_for(storage: StorageConfig, sqlite_path: Path) -> Iterator[Session]:
         with session(sqlite_path) as found:
             yield found
         return
+    import psycopg
+
     from . import postgres
 
-    conn = postgres.connect(storage.url, storage.password())
+    try:
+        conn = postgres.connect(storage.url, storage.password())
+    except psycopg.OperationalError as exc:  # refused, no such host or database, a wrong password
+        raise postgres.unavailable(exc) from exc
     try:
         postgres.upgrade(conn)
         yield Session(postgres.PostgresTx(conn), "BEGIN")

@@ -1,0 +1,76 @@
+"""``alertflow bench --drain N`` (issue 19): N emails queued with the workers paused, then
+delivered from the backlog by a server with workers. Small runs, as a user would start them;
+the figures' shape is checked and every send is counted at the outbox, never their speed."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.postgres import PostgresServer
+from tests.process import cli
+
+# More than one publish list of 1,000, so the backlog is built by several requests.
+EMAILS = 1200
+FIGURES = (
+    "drain_enqueue_per_s",
+    "drain_per_s",
+    "drain_seconds",
+    "drain_queue_p50_ms",
+    "drain_queue_p99_ms",
+    "drain_commits_per_delivery",
+    "drain_rss_before_mib",
+    "drain_rss_after_mib",
+)
+
+
+def drained(result_stdout: str) -> dict[str, Any]:
+    figures: dict[str, Any] = json.loads(result_stdout.splitlines()[-1])
+    assert figures["drain_deliveries"] == EMAILS
+    assert figures["drain_queued_before"] == EMAILS  # nothing was sent while the workers were paused
+    assert figures["drain_sent"] == figures["drain_sent_once"] == figures["drain_captured"] == EMAILS
+    assert all(figures[name] > 0 for name in FIGURES), figures
+    assert figures["drain_queue_p50_ms"] <= figures["drain_queue_p99_ms"]
+    assert f"drain: {EMAILS} emails queued" in result_stdout
+    return figures
+
+
+def test_bench_drain_sends_every_queued_email_exactly_once_and_reports_the_drain(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    result = cli("bench", "--drain", str(EMAILS), "--json", "--data-dir", str(data), cwd=tmp_path)
+    drained(result.stdout)
+    with sqlite3.connect(data / "alertflow.db") as db:  # counted where the outbox provider keeps them
+        sends = db.execute("SELECT notification_id, COUNT(*) FROM outbox GROUP BY notification_id").fetchall()
+        statuses = db.execute("SELECT status, COUNT(*) FROM deliveries GROUP BY status").fetchall()
+    assert len(sends) == EMAILS and {count for _, count in sends} == {1}
+    assert statuses == [("sent", EMAILS)]
+
+
+def test_bench_drain_runs_on_the_postgresql_database_it_is_given(
+    tmp_path: Path, postgres_server: PostgresServer, postgres_url: str
+) -> None:
+    result = cli("bench", "--drain", str(EMAILS), "--json", "--storage-url", postgres_url, cwd=tmp_path)
+    drained(result.stdout)
+    database = postgres_url.rsplit("/", 1)[1]
+    counts = postgres_server.psql("SELECT COUNT(*), COUNT(DISTINCT notification_id) FROM outbox", database)
+    assert counts == f"{EMAILS}|{EMAILS}"
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (("--drain", "-5"), "--drain"),
+        (("--drain", "many"), "--drain"),
+        (("--drain", "10", "--url", "http://127.0.0.1:1", "--api-key", "k"), "--drain starts its own server"),
+    ],
+)
+def test_bench_drain_refuses_a_bad_value_in_one_line_naming_the_flag(
+    tmp_path: Path, args: tuple[str, ...], says: str
+) -> None:
+    refused = cli("bench", *args, cwd=tmp_path, check=False)
+    assert refused.returncode == 2 and refused.stdout == ""
+    assert refused.stderr.count("\n") == 1 and says in refused.stderr, refused.stderr

@@ -1,0 +1,126 @@
+"""The PostgreSQL writer sends a group's statements in pipeline mode (issue 15): without
+waiting for each result, yet with each job's SAVEPOINT semantics kept. These tests make one
+group for certain (a first write holds the writer while the others queue behind it) and check
+what pipelining could break: a job that fails is undone alone, whether it raised by itself or
+a statement of it failed (which surfaces late, in another statement); rowcount; isolated()."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import psycopg.errors
+import pytest
+
+from alertflow.storage.database import Tx, isolated
+from alertflow.storage.postgres import PostgresDatabase
+
+
+@pytest.fixture
+async def pg(postgres_url: str) -> AsyncIterator[PostgresDatabase]:
+    db = PostgresDatabase(postgres_url)
+    await db.open()
+    yield db
+    await db.close()
+
+
+async def one_group(pg: PostgresDatabase, *fns: Callable[[Tx], Any]) -> list[Any]:
+    """Run ``fns`` as one group: each result, or the exception it raised."""
+    taken, release = threading.Event(), threading.Event()
+
+    def hold(tx: Tx) -> None:
+        taken.set()
+        release.wait()
+
+    held = asyncio.ensure_future(pg.write(hold))
+    await asyncio.to_thread(taken.wait)  # the writer is inside `hold`: what follows queues
+    writes: list[Awaitable[Any]] = [asyncio.ensure_future(pg.write(fn)) for fn in fns]
+    await asyncio.sleep(0)  # every write is in the writer's queue before it takes the next group
+    release.set()
+    await held
+    commits = pg.commits
+    results = await asyncio.gather(*writes, return_exceptions=True)
+    assert pg.commits == commits + 1, "the writes were not one group"
+    return results
+
+
+def insert(tenant: str, name: str | None = None) -> Callable[[Tx], str]:
+    def fn(tx: Tx) -> str:
+        tx.execute("INSERT INTO tenants VALUES (?, ?, 0)", (tenant, name or tenant))
+        return tenant
+
+    return fn
+
+
+async def tenants(pg: PostgresDatabase) -> list[str]:
+    return [r["id"] for r in await pg.fetchall("SELECT id FROM tenants ORDER BY id")]
+
+
+class Refused(Exception):
+    """A write function's own refusal, after it wrote."""
+
+
+async def test_a_job_that_raises_after_writing_is_undone_alone_and_the_others_run_once(pg: PostgresDatabase) -> None:
+    runs: list[str] = []
+
+    def counted(tenant: str) -> Callable[[Tx], str]:
+        def fn(tx: Tx) -> str:
+            runs.append(tenant)
+            return insert(tenant)(tx)
+
+        return fn
+
+    def refuses(tx: Tx) -> None:
+        runs.append("refused")
+        insert("r")(tx)
+        raise Refused("no")
+
+    results = await one_group(pg, counted("a"), refuses, counted("b"))
+    assert results[0] == "a" and isinstance(results[1], Refused) and results[2] == "b"
+    assert await tenants(pg) == ["a", "b"]
+    assert runs == ["a", "refused", "b"]  # no statement failed: nothing ran twice
+
+
+async def test_a_failing_statement_undoes_its_own_job_only_though_it_surfaces_in_another(
+    pg: PostgresDatabase,
+) -> None:
+    def reads_after(tx: Tx) -> int:
+        insert("c")(tx)
+        return int(tx.execute("SELECT COUNT(*) FROM tenants").fetchone()[0])
+
+    # 'b2' takes the name 'a': unique, so it fails, after 'b' was written in the same job.
+    def fails(tx: Tx) -> None:
+        insert("b")(tx)
+        insert("b2", "a")(tx)
+
+    results = await one_group(pg, insert("a"), fails, reads_after)
+    assert results[0] == "a" and isinstance(results[1], psycopg.errors.UniqueViolation)
+    assert results[2] == 2  # 'a' and its own 'c': nothing of the failed job
+    assert await tenants(pg) == ["a", "c"]
+
+
+async def test_rowcount_in_a_group_counts_the_rows_the_statement_changed(pg: PostgresDatabase) -> None:
+    await pg.write(lambda tx: [insert(t)(tx) for t in ("x1", "x2", "x3")])
+
+    def delete_two(tx: Tx) -> int:
+        return tx.execute("DELETE FROM tenants WHERE id IN ('x1', 'x2')").rowcount
+
+    def delete_none(tx: Tx) -> int:
+        return tx.execute("DELETE FROM tenants WHERE id = 'nobody'").rowcount
+
+    assert await one_group(pg, delete_two, insert("y"), delete_none) == [2, "y", 0]
+    assert await tenants(pg) == ["x3", "y"]
+
+
+async def test_a_step_isolated_inside_a_job_fails_alone_and_its_job_goes_on(pg: PostgresDatabase) -> None:
+    def composed(tx: Tx) -> str:
+        insert("m")(tx)
+        _, error = isolated(tx, insert("m2", "m"))  # the name is taken: this step fails
+        insert("n")(tx)
+        return type(error).__name__
+
+    results = await one_group(pg, insert("k"), composed, insert("z"))
+    assert results == ["k", "UniqueViolation", "z"]
+    assert await tenants(pg) == ["k", "m", "n", "z"]
