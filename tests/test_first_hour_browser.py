@@ -79,6 +79,14 @@ async def go(page: Any, title: str) -> None:
     await expect(page.locator("#view h1").first).to_have_text(title)
 
 
+async def quiet(page: Any) -> None:
+    """No passing message over a screenshot: the last one is faded out first."""
+    from playwright.async_api import expect
+
+    await page.evaluate("document.getElementById('status').classList.remove('shown')")
+    await expect(page.locator("#status")).to_have_css("opacity", "0")
+
+
 def local(server: Server, link: str) -> str:
     """An invite link, on the port the test server really listens on."""
     return server.url + "/" + link.split("/", 3)[3]
@@ -154,6 +162,7 @@ async def test_a_new_team_s_first_hour(browser: Any, tmp_path: Path) -> None:
             await editor.locator("[name='sms.body']").fill("Welcome to Acme, {{ name }}!")
             await expect(owner.locator("#live-preview")).to_contain_text("Welcome, Ann")
             if shots:
+                await quiet(owner)
                 await owner.screenshot(path=str(tmp_path / "template-editor.png"), full_page=True)
             await owner.click("#save-template")
             await expect(owner.locator("#versions tr[data-version]")).to_have_count(1)
@@ -237,7 +246,10 @@ async def test_a_new_team_s_first_hour(browser: Any, tmp_path: Path) -> None:
 
             await go(owner, "Overview")
             await expect(owner.locator("#chart svg")).to_be_visible()
+            await expect(owner.locator("#tenant")).to_have_text("tenant acme")
+            await expect(owner.locator("#key-form")).to_be_hidden(), "a signed-in person has no key to paste"
             if shots:
+                await quiet(owner)
                 await owner.screenshot(path=str(tmp_path / "overview.png"), full_page=True)
                 for name in ("overview.png", "template-editor.png"):
                     shutil.copy(tmp_path / name, Path(shots) / name)

@@ -36,6 +36,8 @@ async def test_signing_in_sets_a_session_cookie_and_lands_on_the_dashboard(start
         who = await (await browser.call("GET", "/v1/session")).json()
         assert who["member_id"] == member_id and who["email"] == "ann@example.com"
         assert who["tenant_id"] == app.tenant_id and who["role"] == "admin" and who["operator"] is False
+        [name] = await app.rows("SELECT name FROM tenants WHERE id = ?", (app.tenant_id,))
+        assert who["tenant_name"] == name[0], "the dashboard's header names the tenant"
         assert who["csrf_token"] and who["key_id"] is None
         [csrf] = [c for c in resp.headers.getall("Set-Cookie") if c.startswith("alertflow_csrf=")]
         assert csrf.startswith(f"alertflow_csrf={who['csrf_token']};") and "HttpOnly" not in csrf, "the page reads it"

@@ -50,6 +50,7 @@ WRONG = "The email or the password is wrong."
 CSRF_FIELD = "csrf_token"
 SESSION_VIEW = obj(
     tenant_id=STRING,
+    tenant_name={"type": ["string", "null"]},
     role=STRING,
     operator={"type": "boolean"},
     member_id={"type": ["string", "null"]},
@@ -152,7 +153,10 @@ async def login(request: web.Request) -> web.Response:
     token, signed_in = await sessions.open_session(svc.database, member, now, svc.config.sessions, audit_sign_in)
     caller = signed_in.principal
     # No caller: an operator before any tenant exists, who has nothing to see but the redirect.
-    response = see_other("/") if wants_page(request) or caller is None else json_response(view(caller, signed_in))
+    if wants_page(request) or caller is None:
+        response = see_other("/")
+    else:
+        response = json_response(await view(request, caller, signed_in))
     secure = is_https(request)
     response.set_cookie(sessions.COOKIE, token, path="/", httponly=True, samesite="Lax", secure=secure)
     response.set_cookie(sessions.CSRF_COOKIE, signed_in.csrf_token, path="/", samesite="Lax", secure=secure)
@@ -256,9 +260,10 @@ async def set_password(request: web.Request) -> web.Response:
 # --- the JSON side ---------------------------------------------------------------------------
 
 
-def view(caller: Principal, signed_in: SignedIn | None) -> dict[str, Any]:
+async def view(request: web.Request, caller: Principal, signed_in: SignedIn | None) -> dict[str, Any]:
     return {
         "tenant_id": caller.tenant_id,
+        "tenant_name": await tenant_rows.tenant_name(services(request).database, caller.tenant_id),
         "role": caller.role.name,
         "operator": caller.operator,
         "member_id": caller.member_id,
@@ -271,7 +276,7 @@ def view(caller: Principal, signed_in: SignedIn | None) -> dict[str, Any]:
 @api.get("/v1/session", response=SESSION_VIEW)
 async def who_am_i(request: web.Request) -> web.Response:
     """Say who is calling: tenant and role, and for a session the member and its CSRF token."""
-    return json_response(view(principal(request), request.get(SIGNED_IN)))
+    return json_response(await view(request, principal(request), request.get(SIGNED_IN)))
 
 
 class TenantChoice(BaseModel):
@@ -296,7 +301,7 @@ async def choose_tenant(request: web.Request) -> web.Response:
 
     if not await svc.database.write(switch):
         raise invalid("tenant_id", "no tenant has this id (GET /v1/tenants lists them)")
-    return json_response(view(replace(principal(request), tenant_id=choice.tenant_id), signed_in))
+    return json_response(await view(request, replace(principal(request), tenant_id=choice.tenant_id), signed_in))
 
 
 class PasswordChange(BaseModel):

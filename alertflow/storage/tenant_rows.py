@@ -65,6 +65,11 @@ async def all_tenants(db: Database) -> list[TenantRow]:
     return [TenantRow(r["id"], r["name"], r["created_at"]) for r in rows]
 
 
+async def tenant_name(db: Database, tenant_id: str) -> str | None:
+    row = await db.fetchone("SELECT name FROM tenants WHERE id = ?", (tenant_id,))
+    return str(row["name"]) if row else None
+
+
 def first_tenant(tx: Tx) -> str | None:
     """The oldest tenant's id (``init``'s ``default``), or None before there is one."""
     row = tx.execute("SELECT id FROM tenants ORDER BY created_at, id LIMIT 1").fetchone()

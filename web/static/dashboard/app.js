@@ -93,16 +93,8 @@ function showCaller() {
   }
   const tenant = document.getElementById("tenant");
   tenant.hidden = !who;
-  if (who) tenant.textContent = `tenant ${who.tenant_id}`;
-  if (who && who.operator) nameTenant(who).catch(() => {});  // the id stays, which says as much
+  if (who) tenant.textContent = `tenant ${who.tenant_name || who.tenant_id}`;
   drawNav();
-}
-
-// An operator may list the tenants, so their header names the one they act in; others see its id.
-async function nameTenant(who) {
-  const { items } = await api("/v1/tenants");
-  const acting = items.find((t) => t.tenant_id === who.tenant_id);
-  if (acting && caller.current === who) document.getElementById("tenant").textContent = `tenant ${acting.name}`;
 }
 
 document.getElementById("key-form").addEventListener("submit", async (event) => {
