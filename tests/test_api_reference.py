@@ -11,6 +11,7 @@ from typing import Any
 
 from openapi_spec_validator import validate
 
+from alertflow.api.examples import IMPORT_BODIES
 from tests.conftest import Harness
 
 VENDOR = Path(__file__).resolve().parent.parent / "web" / "static" / "vendor" / "swagger-ui"
@@ -47,4 +48,12 @@ async def test_the_reference_renders_every_operation_under_the_pages_policy(app:
     body = page.locator("#operations-notifications-publish .opblock-body")
     await expect(body).to_contain_text("Request body")
     await expect(body.locator(".body-param__example, .example").first).to_contain_text('"to"')
+    # A body that is not JSON: the import's media types to choose from, each with its example.
+    await page.locator("#operations-users-import_users .opblock-summary").click()
+    imported = page.locator("#operations-users-import_users .opblock-body")
+    await expect(imported).to_contain_text("Request body")
+    await expect(imported.locator(".body-param-content-type select option")).to_have_text(
+        list(IMPORT_BODIES), ignore_case=False
+    )
+    await expect(imported.locator(".body-param__example, .example").first).to_contain_text("user_id,email")
     assert [e for e in errors if "/favicon.ico" not in e] == []

@@ -6,10 +6,11 @@ from typing import Any
 
 import pytest
 
-from alertflow.api.examples import EXAMPLES
+from alertflow.api.examples import EXAMPLES, IMPORT_BODIES
 from alertflow.api.middleware import MAX_HEADER_BYTES, MAX_HEADERS, MAX_URL_BYTES
 from alertflow.api.resources import ROUTE_TABLES
 from alertflow.errors import PROBLEM_CONTENT_TYPE
+from alertflow.recipients import importing
 from tests.conftest import Harness
 
 BODIES = {
@@ -81,13 +82,37 @@ async def test_every_put_and_every_post_that_takes_json_documents_its_body(app: 
 async def test_every_request_body_has_an_example_its_own_model_accepts(app: Harness) -> None:
     spec = await spec_of(app)
     without = [
-        f"{method.upper()} {path}"
+        f"{method.upper()} {path} ({media})"
         for method, path, op in operations(spec)
-        if "requestBody" in op and not op["requestBody"]["content"]["application/json"].get("examples")
+        for media, content in op.get("requestBody", {}).get("content", {}).items()
+        if not content.get("examples")
     ]
     assert not without, f"request bodies without an example (alertflow/api/examples.py): {without}"
     for route in (r for table in ROUTE_TABLES for r in table.routes if r.body is not None):
         route.body.model_validate(EXAMPLES[route.body.__name__])  # raises, naming the field, if stale
+
+
+async def test_a_body_that_is_not_json_is_documented_as_text_of_each_media_type_its_route_takes(app: Harness) -> None:
+    spec = await spec_of(app)
+    imported = spec["paths"]["/v1/users/import"]["post"]
+    content = imported["requestBody"]["content"]
+    assert content.keys() == importing.MEDIA_TYPES.keys() == IMPORT_BODIES.keys()
+    for media, documented in content.items():
+        assert documented["schema"] == {"type": "string"}, media
+        assert documented["examples"]["example"]["value"] == IMPORT_BODIES[media]
+    assert {"413", "415", "422"} <= imported["responses"].keys()
+    described = " ".join(answer["description"] for answer in imported["responses"].values())
+    assert "malformed-json" not in described  # a CSV is not read as JSON
+
+
+@pytest.mark.parametrize("media", sorted(IMPORT_BODIES))
+async def test_each_documented_import_example_imports(app: Harness, media: str) -> None:
+    body = IMPORT_BODIES[media].encode()
+    resp = await app.client.post("/v1/users/import", data=body, headers=app.headers("admin", **{"Content-Type": media}))
+    assert resp.status == 200, await resp.text()
+    assert await resp.json() == {"imported": 2, "errors": []}
+    ann = await (await app.client.get("/v1/users/ann", headers=app.headers("member"))).json()
+    assert (ann["email"], ann["timezone"], ann["data"]) == ("ann@example.com", "Europe/Vienna", {"plan": "pro"})
 
 
 async def test_every_json_answer_and_every_problem_has_a_schema(app: Harness) -> None:

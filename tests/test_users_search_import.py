@@ -1,5 +1,6 @@
 """Users searched and paged, and imported from NDJSON or CSV: up to 100,000 at once, checked
-row by row with the single-user upsert's model, all or nothing, off the event loop."""
+row by row with the single-user upsert's model, all or nothing, off the event loop, and on
+PostgreSQL beside the single writer rather than in it."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from typing import Any
 import pytest
 
 from alertflow.recipients import importing
-from tests.conftest import WAIT_SECONDS, Harness, StartApp
+from alertflow.storage import users
+from tests.conftest import EMAIL, WAIT_SECONDS, Harness, StartApp
 from tests.test_loop_responsiveness import Gate
 
 NDJSON = {"Content-Type": "application/x-ndjson"}
@@ -216,6 +218,25 @@ async def test_an_import_checks_its_rows_in_a_worker_thread(app: Harness, monkey
     assert (await heavy).status == 200
     assert health.status == 200 and still_running, "/healthz waited for the import"
     assert threading.main_thread() not in held.threads
+
+
+async def test_on_postgresql_publishes_commit_while_an_import_is_being_written(
+    start_app: StartApp, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = await start_app(storage={"url": postgres_url})
+    held = Gate()  # holds the import's transaction open, before its rows are written
+    monkeypatch.setattr(users, "put_many", held.wrap(users.put_many))
+    rows = [{"user_id": f"u{i}", "email": f"u{i}@example.com"} for i in range(1000)]
+    pending = asyncio.create_task(post_import(app, ndjson(rows), NDJSON))
+    try:
+        assert await asyncio.to_thread(held.entered.wait, WAIT_SECONDS), "the rows were never written"
+        await app.publish({"to": {"email": "ann@example.com"}, "content": EMAIL})  # committed meanwhile
+        assert not pending.done() and await stored_users(app) == 0
+    finally:
+        held.release.set()
+    assert (await pending).status == 200
+    assert await stored_users(app) == 1000
+    assert [t.name for t in held.threads] != ["alertflow-writer"]
 
 
 # --- search ----------------------------------------------------------------------------------

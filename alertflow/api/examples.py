@@ -117,3 +117,13 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         ]
     },
 }
+
+# Bodies that are not JSON, by media type: POST /v1/users/import's (Route.accepts). The same
+# users in both forms; tests/test_openapi.py imports each one.
+IMPORT_BODIES: dict[str, str] = {
+    "text/csv": "user_id,email,phone,name,locale,timezone,data\nann,ann@example.com,+14155550100,Ann,de-AT,"
+    'Europe/Vienna,"{""plan"": ""pro""}"\nbob,bob@example.com,,Bob,,,\n',
+    "application/x-ndjson": '{"user_id": "ann", "email": "ann@example.com", "phone": "+14155550100", "name": "Ann",'
+    ' "locale": "de-AT", "timezone": "Europe/Vienna", "data": {"plan": "pro"}}\n'
+    '{"user_id": "bob", "email": "bob@example.com", "name": "Bob"}\n',
+}

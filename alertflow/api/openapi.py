@@ -18,6 +18,8 @@ PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 # What every route whose shape has it can answer, beyond what it declares (Route.problems).
 KEYED = ("unauthorized", "forbidden", "rate-limited")  # a failed key check is rate limited too
 WITH_BODY = ("malformed-json", "body-too-large", "unsupported-media-type", "validation")
+# A body that is not JSON (Route.accepts) cannot be malformed JSON; its route checks the rest.
+RAW_BODY = ("body-too-large", "unsupported-media-type", "validation")
 # The URL and header limits (api/middleware.check_size) apply to every request.
 ANY = ("uri-too-long", "headers-too-large")
 # A write that finds the disk full is refused whole (storage/database.StorageFull), one that
@@ -56,6 +58,8 @@ def document(routes: Iterable[Route]) -> dict[str, Any]:
             if route.body.__name__ in EXAMPLES:  # tests/test_openapi.py asks every body for one
                 media["examples"] = {"example": {"value": EXAMPLES[route.body.__name__]}}
             op["requestBody"] = {"required": True, "content": {"application/json": media}}
+        elif route.accepts:
+            op["requestBody"] = raw_body(route.accepts)
         paths.setdefault(route.path, {})[route.method.lower()] = op
     schemas["Problem"] = {
         "type": "object",
@@ -85,6 +89,15 @@ def document(routes: Iterable[Route]) -> dict[str, Any]:
         "security": [{"apiKey": []}],
         "paths": paths,
     }
+
+
+def raw_body(accepts: dict[str, str]) -> dict[str, Any]:
+    """A body that is not JSON (Route.accepts): text of each media type, with its example."""
+    content = {
+        media: {"schema": {"type": "string"}, "examples": {"example": {"value": example}}}
+        for media, example in accepts.items()
+    }
+    return {"required": True, "content": content}
 
 
 def summary(route: Route) -> str:
@@ -119,6 +132,8 @@ def problem_codes(route: Route) -> list[str]:
         codes.append("not-found")
     if route.body is not None:
         codes += WITH_BODY
+    elif route.accepts:
+        codes += RAW_BODY
     if route.method != "GET":
         codes += WRITES
     if route.query or CLIENT_ID_PARAMS.intersection(route.path_params) or "n" in route.path_params:

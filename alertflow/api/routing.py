@@ -52,6 +52,8 @@ PAGE = obj(items={"type": "array", "items": OBJECT}, next_cursor={"type": ["stri
 
 class RouteOptions(TypedDict, total=False):
     body: type[BaseModel] | None  # the request body's model
+    # A body that is not JSON (an import's CSV): each media type taken, with a short example.
+    accepts: dict[str, str] | None
     # For routes that authorise themselves (role PUBLIC to the middleware): who may call, for the docs.
     access: str | None
     status: int  # the answer when all goes well
@@ -73,6 +75,7 @@ class Route:
     handler: Handler
     role: Role | None = Role.member
     body: type[BaseModel] | None = None
+    accepts: dict[str, str] | None = None
     access: str | None = None
     status: int = 200
     response: dict[str, Any] | None = None

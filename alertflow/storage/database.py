@@ -126,6 +126,12 @@ class Database(Protocol):
 
     async def write(self, fn: WriteFn[T]) -> T: ...
 
+    async def write_alone(self, fn: WriteFn[T]) -> T:
+        """Run ``fn(tx)`` in a transaction of its own, all or nothing, for a long write (an
+        import of 100,000 users): where the backend takes several writers at once
+        (PostgreSQL), beside the single writer, so others' writes go on committing; else
+        (SQLite, one writer by design) as :meth:`write`."""
+
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None: ...
@@ -293,6 +299,10 @@ class SQLiteDatabase(GroupWriter):
             await reader.close()
         self._readers.clear()
         await self._stop_writer()
+
+    async def write_alone(self, fn: WriteFn[T]) -> T:
+        # SQLite lets one connection write at a time: a second one would only wait for the writer.
+        return await self.write(fn)
 
     async def probe(self) -> None:
         def store_and_drop(conn: Tx) -> None:

@@ -47,6 +47,7 @@ from .database import (
     Row,
     StorageFull,
     StorageUnavailable,
+    T,
     WriteFn,
     _Job,
 )
@@ -68,6 +69,10 @@ CONNECT_TIMEOUT_SECONDS = 10
 MIGRATION_LOCK_KEY = 0x616C657274666C6F  # "alertflo"
 # PostgreSQL's "disk full" (class 53: insufficient resources).
 DISK_FULL = "53100"
+# How long a write run alone (write_alone) waits for a row another transaction holds before
+# it gives up: well under PostgreSQL's deadlock_timeout (1 s by default), so in a deadlock with
+# the group writer it is always the lone write that fails, never a group of others' writes.
+ALONE_LOCK_WAIT_MS = 200
 # The server went away: a connection exception (class 08), or it shut down or is starting
 # (57P01-57P03). An error without any SQLSTATE is the client's: the connection failed.
 GONE = ("08", "57P")
@@ -318,6 +323,34 @@ class PostgresDatabase(GroupWriter):
             await self._pool.close()
             self._pool = None
         await self._stop_writer()
+
+    async def write_alone(self, fn: WriteFn[T]) -> T:
+        """:meth:`~.database.Database.write_alone`: on a connection of its own, as another node's
+        writer would be, so the group writer commits others' writes meanwhile."""
+        return await asyncio.to_thread(self._write_alone, fn)
+
+    def _write_alone(self, fn: WriteFn[T]) -> T:
+        try:
+            conn = self.connect()
+        except psycopg.Error as exc:
+            raise _unavailable(exc) from exc
+        try:
+            conn.execute("BEGIN")
+            conn.execute(f"SET LOCAL lock_timeout = {ALONE_LOCK_WAIT_MS}")
+            result = fn(PostgresTx(conn))
+            conn.execute("COMMIT")
+            return result
+        except psycopg.errors.LockNotAvailable as exc:
+            raise StorageUnavailable("rows this write changes are being changed by another write") from exc
+        except psycopg.Error as exc:
+            error = _classify(exc)
+            if error is exc:
+                raise
+            if isinstance(error, StorageFull):
+                self._full = str(error)
+            raise error from exc
+        finally:
+            conn.close()  # uncommitted work, if any, is rolled back with it
 
     async def probe(self) -> None:
         def store_and_drop(tx: Any) -> None:

@@ -1,12 +1,16 @@
-"""What every backend's database does, whatever the area stored in it."""
+"""What every backend's database does, whatever the area stored in it: a write alone (an import)
+keeps all or nothing, and on PostgreSQL leaves the single writer free."""
 
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import pytest
 
-from alertflow.storage.database import Database, Tx
+from alertflow.storage import users
+from alertflow.storage.database import POSTGRESQL, Database, StorageUnavailable, Tx
+from tests.process import WAIT_SECONDS
 
 
 async def test_a_write_returns_its_functions_result_once_committed(database: Database) -> None:
@@ -29,3 +33,69 @@ async def test_a_failing_write_raises_to_its_caller_and_others_in_its_group_stil
     assert isinstance(results[0], ValueError) and results[1] == "kept"
     with pytest.raises(ValueError, match="refused"):
         await database.write(fail)
+
+
+def people(count: int) -> list[users.User]:
+    return [users.User(user_id=f"u{i}", email=f"u{i}@example.com") for i in range(count)]
+
+
+async def test_a_write_alone_returns_once_committed_and_a_failure_in_its_last_row_stores_nothing(
+    database: Database, tenant_id: str
+) -> None:
+    many = users.prepare(tenant_id, people(1000))
+    assert await database.write_alone(lambda tx: users.put_many(tx, many)) is None
+    assert await users.get(database, tenant_id, "u999") is not None
+
+    fresh = users.prepare(tenant_id, [users.User(user_id=f"new{i}") for i in range(1000)])
+    no_tenant = users.prepare("ten_missing", [users.User(user_id="last")])  # breaks the foreign key
+    with pytest.raises(Exception, match=r"(?i)foreign key"):
+        await database.write_alone(lambda tx: users.put_many(tx, fresh, no_tenant))
+    assert await users.get(database, tenant_id, "new0") is None
+    assert await users.get(database, tenant_id, "new999") is None
+
+
+def only_on_postgresql(database: Database) -> None:
+    if database.dialect != POSTGRESQL:
+        pytest.skip("SQLite writes one transaction at a time: write_alone is write")
+
+
+async def test_others_writes_commit_while_a_write_alone_is_open_and_do_not_see_it(
+    database: Database, tenant_id: str
+) -> None:
+    only_on_postgresql(database)
+    others_committed = threading.Event()
+
+    def long_import(tx: Tx) -> str:
+        users.put_many(tx, users.prepare(tenant_id, people(10)))
+        assert others_committed.wait(WAIT_SECONDS), "the writer waited for the lone write"
+        return "imported"
+
+    alone = asyncio.ensure_future(database.write_alone(long_import))
+    await database.write(lambda tx: users.put(tx, tenant_id, users.User(user_id="other")))
+    assert await users.get(database, tenant_id, "other") is not None
+    assert await users.get(database, tenant_id, "u0") is None  # nothing of it until it commits
+    others_committed.set()
+    assert await alone == "imported"
+    assert await users.get(database, tenant_id, "u9") is not None
+
+
+async def test_a_write_alone_that_meets_a_row_the_writer_holds_gives_up_and_the_writer_commits(
+    database: Database, tenant_id: str
+) -> None:
+    only_on_postgresql(database)
+    locked, release = threading.Event(), threading.Event()
+
+    def hold(tx: Tx) -> None:
+        users.put(tx, tenant_id, users.User(user_id="u5", name="the writer's"))
+        locked.set()
+        assert release.wait(WAIT_SECONDS)
+
+    held = asyncio.ensure_future(database.write(hold))
+    assert await asyncio.to_thread(locked.wait, WAIT_SECONDS)
+    with pytest.raises(StorageUnavailable, match="being changed by another write"):
+        await database.write_alone(lambda tx: users.put_many(tx, users.prepare(tenant_id, people(10))))
+    release.set()
+    await held
+    found = await users.get(database, tenant_id, "u5")
+    assert found is not None and found.name == "the writer's"
+    assert await users.get(database, tenant_id, "u0") is None
