@@ -28,7 +28,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
 import psycopg
 import psycopg.errors
@@ -53,7 +53,6 @@ from .database import (
 )
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 # Readers: a few connections serve the API's reads; each one is a PostgreSQL backend process.
 READER_CONNECTIONS = 4
@@ -333,7 +332,7 @@ class PostgresDatabase(GroupWriter):
         try:
             conn = self.connect()
         except psycopg.Error as exc:
-            raise _unavailable(exc) from exc
+            raise unavailable(exc) from exc
         try:
             conn.execute("BEGIN")
             conn.execute(f"SET LOCAL lock_timeout = {ALONE_LOCK_WAIT_MS}")
