@@ -166,3 +166,39 @@ async def test_at_400_px_wide_nothing_overflows_the_page(start_app: StartApp, sc
     await page.locator(f"tr[data-id='{nid}']").click()
     await expect(page.locator(".detail")).to_contain_text("sent")
     await fits("detail")
+
+
+async def tab_to(page: Any, target: Any) -> None:
+    """Press Tab until ``target`` has the focus, in at most a page's worth of steps."""
+    from playwright.async_api import expect
+
+    for _ in range(60):
+        if await target.evaluate("element => element === document.activeElement"):
+            break
+        await page.keyboard.press("Tab")
+    await expect(target).to_be_focused()
+
+
+async def test_the_dashboard_is_used_from_the_keyboard_alone(start_app: StartApp, script: Script, browser: Any) -> None:
+    from playwright.async_api import expect
+
+    app = await start_app(providers={"email": script.provider()})
+    nid = (await app.publish({"to": {"email": "ann@example.com"}, "content": EMAIL}))["notifications"][0]["id"]
+    await app.settled(nid)
+    page = await browser.new_page(viewport={"width": 1000, "height": 800})
+    await page.goto(str(app.client.make_url("/")))
+    await page.keyboard.press("Tab")
+    await expect(page.locator("a.skip")).to_be_focused()
+    await tab_to(page, page.locator("#api-key"))
+    await page.keyboard.type(app.keys["admin"])
+    await page.keyboard.press("Enter")  # the key form submits
+    history = page.locator("#pages a", has_text="History")
+    await expect(history).to_be_visible()
+
+    await tab_to(page, history)
+    await page.keyboard.press("Enter")
+    row = page.locator(f"tr[data-id='{nid}']")
+    await expect(row).to_be_visible()
+    await tab_to(page, row)
+    await page.keyboard.press("Enter")
+    await expect(page.locator(".detail")).to_contain_text("sent")
