@@ -19,7 +19,8 @@ from alertflow.storage import jobs as stored_jobs
 from alertflow.storage import migrations, tenant_rows, topic_members
 from alertflow.storage.database import StorageFull, StorageUnavailable
 from alertflow.storage.notifications import JOBS, insert_rows
-from alertflow.storage.postgres import PostgresDatabase, PostgresTx, _classify, translate
+from alertflow.storage.pg_dialect import translate
+from alertflow.storage.postgres import PostgresDatabase, PostgresTx, _classify
 from tests.conftest import WAIT_SECONDS
 from tests.postgres import PostgresServer
 from tests.process import free_port

@@ -9,11 +9,9 @@ function may run twice: it must not consume what it closes over (an iterator). p
 sync connection serves the writer as it is, where asyncpg would have made every storage
 operation a coroutine; reads go through a pool of async connections.
 
-The storage modules' SQL is written once, with SQLite's ``?`` placeholders: ``translate``
-turns each distinct statement into psycopg's form once (cached). Rows behave as
-``sqlite3.Row`` does (by position, by name, ``dict(row)``) and booleans are stored as 0/1, as
-SQLite stores them, so the storage code needs no second form except where a function or
-construct differs (see ``database.dialect``).
+The storage modules' SQL is written once, with SQLite's ``?`` placeholders, and crosses to
+psycopg through ``pg_dialect`` (placeholders, rows, booleans), so the storage code needs no
+second form except where a function or construct differs (see ``database.dialect``).
 
 When the server goes away, what is in flight fails with :class:`~.database.StorageUnavailable`
 (the API's 503) and the next writes reconnect, no more often than a backoff allows, so a
@@ -23,17 +21,13 @@ long outage answers fast rather than piling up waiting requests.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
-import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 import psycopg
 import psycopg.errors
-from psycopg.adapt import AdaptersMap, Dumper
-from psycopg.postgres import types as pg_types
 from psycopg.pq import TransactionStatus
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
@@ -51,6 +45,7 @@ from .database import (
     WriteFn,
     _Job,
 )
+from .pg_dialect import ADAPTERS, bind, row_factory, translate
 
 log = logging.getLogger(__name__)
 
@@ -75,81 +70,6 @@ ALONE_LOCK_WAIT_MS = 200
 # The server went away: a connection exception (class 08), or it shut down or is starting
 # (57P01-57P03). An error without any SQLSTATE is the client's: the connection failed.
 GONE = ("08", "57P")
-
-
-class _BoolAsInt(Dumper):
-    """Booleans as 0/1, as SQLite stores them: the schema's flags are integer columns."""
-
-    oid = pg_types["int8"].oid
-
-    def dump(self, obj: Any) -> bytes:
-        return b"1" if obj else b"0"
-
-
-ADAPTERS = AdaptersMap(psycopg.adapters)
-ADAPTERS.register_dumper(bool, _BoolAsInt)
-
-
-class PgRow(tuple[Any, ...]):
-    """A row as ``sqlite3.Row`` gives it: ``row[0]``, ``row["col"]``, ``keys()``, ``dict(row)``."""
-
-    __slots__ = ()
-    _index: ClassVar[dict[str, int]] = {}
-
-    def __getitem__(self, key: Any) -> Any:
-        if isinstance(key, str):
-            return tuple.__getitem__(self, self._index[key])
-        return tuple.__getitem__(self, key)
-
-    def keys(self) -> list[str]:
-        return list(self._index)
-
-
-@functools.lru_cache(maxsize=1024)
-def _row_class(names: tuple[str, ...]) -> type[PgRow]:
-    # The first of two same-named columns wins, as in sqlite3.Row.
-    index = {name: i for i, name in reversed(list(enumerate(names)))}
-    return type("PgRow", (PgRow,), {"__slots__": (), "_index": index})
-
-
-def row_factory(cursor: Any) -> Callable[[Sequence[Any]], PgRow]:
-    """psycopg's hook: one row class per distinct column list, made once."""
-    description = cursor.description
-    cls = _row_class(tuple(c.name for c in description) if description else ())
-    return cls
-
-
-_TOKEN = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|\?(\d*)|%")
-
-
-@functools.lru_cache(maxsize=4096)
-def translate(sql: str) -> tuple[str, bool]:
-    """SQLite's placeholders as psycopg's, once per distinct statement → (sql, numbered).
-
-    ``?`` becomes ``%s``; ``?N`` becomes ``%(pN)s`` (its parameters are then bound by name,
-    see ``bind``); a literal ``%`` is doubled. ``?`` in quoted strings and comments is left alone.
-    """
-    numbered = False
-
-    def replace(match: re.Match[str]) -> str:
-        nonlocal numbered
-        token = match.group(0)
-        if token == "%":
-            return "%%"
-        if token[0] != "?":
-            return token.replace("%", "%%")  # psycopg reads % inside quotes as well
-        if match.group(1):
-            numbered = True
-            return f"%(p{match.group(1)})s"
-        return "%s"
-
-    return _TOKEN.sub(replace, sql), numbered
-
-
-def bind(params: Any, numbered: bool) -> Any:
-    if numbered:
-        return {f"p{i}": value for i, value in enumerate(params, 1)}
-    return params
 
 
 def unavailable(exc: BaseException) -> StorageUnavailable:

@@ -1,0 +1,89 @@
+"""How SQLite-shaped SQL, rows and values cross to psycopg: ``?`` placeholders translated once
+per statement, rows that read like ``sqlite3.Row``, booleans stored as the integers the schema
+has. The storage modules write one dialect; the PostgreSQL backend speaks it through these."""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
+
+import psycopg
+from psycopg.adapt import AdaptersMap, Dumper
+from psycopg.postgres import types as pg_types
+
+
+class _BoolAsInt(Dumper):
+    """Booleans as 0/1, as SQLite stores them: the schema's flags are integer columns."""
+
+    oid = pg_types["int8"].oid
+
+    def dump(self, obj: Any) -> bytes:
+        return b"1" if obj else b"0"
+
+
+ADAPTERS = AdaptersMap(psycopg.adapters)
+ADAPTERS.register_dumper(bool, _BoolAsInt)
+
+
+class PgRow(tuple[Any, ...]):
+    """A row as ``sqlite3.Row`` gives it: ``row[0]``, ``row["col"]``, ``keys()``, ``dict(row)``."""
+
+    __slots__ = ()
+    _index: ClassVar[dict[str, int]] = {}
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, str):
+            return tuple.__getitem__(self, self._index[key])
+        return tuple.__getitem__(self, key)
+
+    def keys(self) -> list[str]:
+        return list(self._index)
+
+
+@functools.lru_cache(maxsize=1024)
+def _row_class(names: tuple[str, ...]) -> type[PgRow]:
+    # The first of two same-named columns wins, as in sqlite3.Row.
+    index = {name: i for i, name in reversed(list(enumerate(names)))}
+    return type("PgRow", (PgRow,), {"__slots__": (), "_index": index})
+
+
+def row_factory(cursor: Any) -> Callable[[Sequence[Any]], PgRow]:
+    """psycopg's hook: one row class per distinct column list, made once."""
+    description = cursor.description
+    cls = _row_class(tuple(c.name for c in description) if description else ())
+    return cls
+
+
+_TOKEN = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|\?(\d*)|%")
+
+
+@functools.lru_cache(maxsize=4096)
+def translate(sql: str) -> tuple[str, bool]:
+    """SQLite's placeholders as psycopg's, once per distinct statement → (sql, numbered).
+
+    ``?`` becomes ``%s``; ``?N`` becomes ``%(pN)s`` (its parameters are then bound by name,
+    see ``bind``); a literal ``%`` is doubled. ``?`` in quoted strings and comments is left alone.
+    """
+    numbered = False
+
+    def replace(match: re.Match[str]) -> str:
+        nonlocal numbered
+        token = match.group(0)
+        if token == "%":
+            return "%%"
+        if token[0] != "?":
+            return token.replace("%", "%%")  # psycopg reads % inside quotes as well
+        if match.group(1):
+            numbered = True
+            return f"%(p{match.group(1)})s"
+        return "%s"
+
+    return _TOKEN.sub(replace, sql), numbered
+
+
+def bind(params: Any, numbered: bool) -> Any:
+    if numbered:
+        return {f"p{i}": value for i, value in enumerate(params, 1)}
+    return params
