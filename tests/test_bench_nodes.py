@@ -100,3 +100,20 @@ def test_interrupting_a_bench_on_two_nodes_stops_both_servers(
     bench.communicate(timeout=WAIT_SECONDS)
     assert bench.returncode != 0
     assert not any(running(pid) for pid in pids)
+
+
+def test_a_bench_on_two_nodes_that_fails_midway_stops_both_servers(
+    tmp_path: Path, postgres_server: PostgresServer, postgres_url: str
+) -> None:
+    bin_dir = tmp_path / "bin"  # a wrk that fails, found before any real one
+    bin_dir.mkdir()
+    (bin_dir / "wrk").write_text("#!/bin/sh\necho 'wrk: out of luck' >&2\nexit 1\n")
+    (bin_dir / "wrk").chmod(0o755)
+    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    failed = cli(
+        "bench", "--generator", "wrk", "--nodes", "2", "--storage-url", postgres_url, cwd=tmp_path, env=env, check=False
+    )
+    assert failed.returncode == 1 and "wrk failed: wrk: out of luck" in failed.stderr, failed.stderr
+    pids = [int(pid) for pid in re.findall(r"^  node \d +http://\S+ pid (\d+)$", failed.stdout, re.M)]
+    assert len(pids) == 2
+    assert not any(running(pid) for pid in pids)

@@ -81,7 +81,8 @@ class Target:
 
     def node(self, i: int) -> Target:
         """The node that takes publish ``i``: round-robin over the nodes."""
-        return self.nodes[i % (1 + len(self.others))]
+        nodes = self.nodes
+        return nodes[i % len(nodes)]
 
     def rss_mib(self) -> float | None:
         if self.pid is None:
@@ -185,12 +186,12 @@ async def embedded_nodes(
     as every node of a cluster needs the same key. Each has a working dir and data dir of its
     own (``data_dir`` is the first's). Started nodes are stopped if a later one fails."""
     first = await embedded_server(workdir, config_file, data_dir, storage_url)
+    assert first.data_dir is not None
+    key_file = first.data_dir / SECRET_KEY_FILE
     try:
         for i in range(1, count):
             node_dir = workdir / f"node{i + 1}"
             (node_dir / "data").mkdir(parents=True)
-            assert first.data_dir is not None
-            key_file = first.data_dir / SECRET_KEY_FILE
             if key_file.exists():  # absent when --config sets server.secret_key for every node
                 shutil.copy2(key_file, node_dir / "data" / SECRET_KEY_FILE)
             node = await embedded_server(node_dir, config_file, node_dir / "data", storage_url)
