@@ -555,6 +555,13 @@ def show_progress(copied: int, total: int) -> None:
 @main.command()
 @click.option("--url", default=None, help="Target a running server instead of an embedded one.")
 @click.option("--storage-url", default=None, help="The embedded server's [storage] url (default: SQLite).")
+@click.option(
+    "--nodes",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Embedded servers on the --storage-url PostgreSQL database, publishes spread over them.",
+)
 @click.option("--api-key", default=None, help="With --url: a key of the tenant to publish as.")
 @click.option("-n", "--requests", default=20000, show_default=True, help="Publishes in the closed loop (python).")
 @click.option("--generator", type=click.Choice(["auto", "wrk", "python"]), help="Closed loops' load: wrk if installed.")
@@ -634,6 +641,10 @@ def bench(config_path: str | None, data_dir: str | None, **options: Any) -> None
         fail("wrk is not installed (Debian: apt-get install wrk)", 2)
     if args.drain and (args.url or args.smtp):
         fail("--drain starts its own server twice: not with --url or --smtp", 2)
+    if args.nodes > 1 and not (args.storage_url or "").startswith(POSTGRESQL_SCHEMES):
+        fail("--nodes above 1 needs --storage-url postgresql://...: the nodes share one database", 2)
+    if args.nodes > 1 and (args.drain or args.smtp or args.purge):
+        fail("--nodes spreads the publish runs: not with --drain, --smtp or --purge", 2)
     if args.smtp:
         results = smtp_bench(args)
     elif args.drain:

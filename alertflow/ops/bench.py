@@ -7,6 +7,8 @@ throughput at ``--sustain-rate`` with the backlog sampled; server RSS idle and a
 ``--bulk N`` sends one N-recipient bulk with ordinary publishes and an OTP a second alongside;
 ``--topic-subscribers N`` bulk-sends to a topic of N subscribers; ``--digest N`` publishes N
 digest events (ops/bench_digest.py).
+``--nodes N`` starts N servers on one PostgreSQL database and spreads the closed and open
+loops' publishes over them in turn; results are read back from the first.
 ``--reference`` also serves a bare aiohttp + SQLite group-commit endpoint in the same run
 and prints AlertFlow's publish rate as a ratio of it, so figures compare across machines.
 
@@ -27,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +37,7 @@ from typing import Any
 
 import aiohttp
 
+from ..config import SECRET_KEY_FILE
 from ..ids import new_ids
 from ..intake.publish import MAX_RECIPIENTS
 from ..storage.database import Tx
@@ -41,6 +45,8 @@ from ..timefmt import parse
 
 PUBLISH = "/v1/notifications/publish"
 START_SECONDS = 30.0
+# A server finishes its in-flight work on SIGTERM; past this it is killed.
+STOP_SECONDS = 60.0
 # This alertflow as a command: the single-file executable (make dist) is the command itself.
 FROZEN = bool(getattr(sys, "frozen", False))
 ALERTFLOW = [sys.executable] if FROZEN else [sys.executable, "-m", "alertflow"]
@@ -59,12 +65,24 @@ def ms(seconds: float) -> str:
 
 @dataclass
 class Target:
+    """A server to bench; with ``--nodes``, the first node, the others in ``others``."""
+
     url: str
     api_key: str
     pid: int | None = None
     proc: subprocess.Popen[bytes] | None = None
     data_dir: Path | None = None
     tenant_id: str | None = None
+    others: list[Target] = field(default_factory=list)
+
+    @property
+    def nodes(self) -> list[Target]:
+        return [self, *self.others]
+
+    def node(self, i: int) -> Target:
+        """The node that takes publish ``i``: round-robin over the nodes."""
+        nodes = self.nodes
+        return nodes[i % len(nodes)]
 
     def rss_mib(self) -> float | None:
         if self.pid is None:
@@ -75,9 +93,16 @@ class Target:
         return None
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=60)
+        """Stop every node: all asked at once, then each waited for (killed if it hangs)."""
+        running = [n.proc for n in self.nodes if n.proc and n.proc.poll() is None]
+        for proc in running:
+            proc.terminate()
+        for proc in running:
+            try:
+                proc.wait(timeout=STOP_SECONDS)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 def _free_port() -> int:
@@ -144,8 +169,38 @@ async def embedded_server(
         stderr=open(workdir / "serve.log", "wb"),
     )
     url = f"http://127.0.0.1:{port}"
-    await _wait_ready(url + "/readyz", proc)
-    return Target(url, created["api_key"], proc.pid, proc, data_dir, created["tenant_id"])
+    target = Target(url, created["api_key"], proc.pid, proc, data_dir, created["tenant_id"])
+    try:
+        await _wait_ready(url + "/readyz", proc)
+    except BaseException:  # Ctrl-C or a failed start: the process must not outlive the bench
+        target.stop()
+        raise
+    return target
+
+
+async def embedded_nodes(
+    workdir: Path, count: int, config_file: Path | None, data_dir: Path | None, storage_url: str | None
+) -> Target:
+    """``count`` embedded servers on one database, started one after another: the first
+    initialises it (its tenant and key serve for all), the others get its secret key file,
+    as every node of a cluster needs the same key. Each has a working dir and data dir of its
+    own (``data_dir`` is the first's). Started nodes are stopped if a later one fails."""
+    first = await embedded_server(workdir, config_file, data_dir, storage_url)
+    assert first.data_dir is not None
+    key_file = first.data_dir / SECRET_KEY_FILE
+    try:
+        for i in range(1, count):
+            node_dir = workdir / f"node{i + 1}"
+            (node_dir / "data").mkdir(parents=True)
+            if key_file.exists():  # absent when --config sets server.secret_key for every node
+                shutil.copy2(key_file, node_dir / "data" / SECRET_KEY_FILE)
+            node = await embedded_server(node_dir, config_file, node_dir / "data", storage_url)
+            node.api_key, node.tenant_id = first.api_key, first.tenant_id
+            first.others.append(node)
+    except BaseException:
+        first.stop()
+        raise
+    return first
 
 
 async def reference_server(workdir: Path) -> Target:
@@ -205,6 +260,7 @@ class Run:
     errors: int = 0
     ids: list[str] = field(default_factory=list)
     elapsed: float = 0.0
+    by_node: Counter[str] = field(default_factory=Counter)  # accepted publishes per node URL
 
 
 async def _post(http: aiohttp.ClientSession, target: Target, i: int, run: Run) -> None:
@@ -221,6 +277,7 @@ async def _post(http: aiohttp.ClientSession, target: Target, i: int, run: Run) -
         run.errors += 1
         return
     run.latencies.append(time.perf_counter() - started)
+    run.by_node[target.url] += 1
     if payload.startswith(b'{"notifications"'):
         run.ids.append(json.loads(payload)["notifications"][0]["id"])
 
@@ -233,7 +290,7 @@ async def closed_loop(target: Target, total: int, concurrency: int) -> Run:
 
         async def client() -> None:
             for i in counter:
-                await _post(http, target, i, run)
+                await _post(http, target.node(i), i, run)
 
         started = time.perf_counter()
         await asyncio.gather(*(client() for _ in range(concurrency)))
@@ -259,6 +316,7 @@ class Closed:
     p50_s: float
     p99_s: float
     errors: int
+    by_node: dict[str, int]  # accepted publishes per node URL
 
 
 async def publish_phase(target: Target, args: Any, generator: str) -> Closed:
@@ -276,6 +334,7 @@ async def publish_phase(target: Target, args: Any, generator: str) -> Closed:
         pct(run.latencies, 50),
         pct(run.latencies, 99),
         run.errors,
+        dict(run.by_node),
     )
 
 
@@ -307,34 +366,52 @@ end
 
 
 async def wrk_closed_loop(target: Target, seconds: int, concurrency: int) -> Closed:
-    """wrk (two threads, ``concurrency`` connections) publishing for ``seconds``."""
+    """wrk publishing for ``seconds``: one wrk per node, at once, sharing ``concurrency``
+    connections. Across nodes the p50 is the mean of theirs weighted by requests, and the p99
+    the highest of theirs: wrk reports percentiles, not the samples to pool."""
+    nodes = target.nodes
+    shares = [max(1, concurrency // len(nodes) + (i < concurrency % len(nodes))) for i in range(len(nodes))]
     with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
         script.write(WRK_SCRIPT)
         script.flush()
-        proc = await asyncio.create_subprocess_exec(
-            "wrk",
-            "-t2",
-            f"-c{concurrency}",
-            f"-d{seconds}s",
-            "-s",
-            script.name,
-            target.url + PUBLISH,
-            "--",
-            target.api_key,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
+        runs = await asyncio.gather(
+            *(_wrk(node, seconds, share, script.name) for node, share in zip(nodes, shares, strict=True))
         )
-        out, err = await proc.communicate()
-    if proc.returncode != 0:
-        raise RuntimeError(f"wrk failed: {err.decode().strip()}")
-    figures = json.loads(out.decode().strip().splitlines()[-1])
+    total = sum(figures["requests"] for figures in runs)
     return Closed(
         f"{seconds} s",
-        figures["requests"] / (figures["duration_us"] / 1e6),
-        figures["p50_us"] / 1e6,
-        figures["p99_us"] / 1e6,
-        figures["errors"],
+        sum(figures["requests"] / (figures["duration_us"] / 1e6) for figures in runs),
+        sum(figures["p50_us"] * figures["requests"] for figures in runs) / max(total, 1) / 1e6,
+        max(figures["p99_us"] for figures in runs) / 1e6,
+        sum(figures["errors"] for figures in runs),
+        {node.url: figures["requests"] - figures["errors"] for node, figures in zip(nodes, runs, strict=True)},
     )
+
+
+async def _wrk(target: Target, seconds: int, connections: int, script: str) -> dict[str, int]:
+    """One wrk (up to two threads) against one server: the figures its script prints."""
+    proc = await asyncio.create_subprocess_exec(
+        "wrk",
+        f"-t{min(2, connections)}",  # wrk wants a connection per thread at least
+        f"-c{connections}",
+        f"-d{seconds}s",
+        "-s",
+        script,
+        target.url + PUBLISH,
+        "--",
+        target.api_key,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        out, err = await proc.communicate()
+    except BaseException:  # Ctrl-C, or another node's wrk failed: this one stops too
+        proc.kill()
+        raise
+    if proc.returncode != 0:
+        raise RuntimeError(f"wrk failed: {err.decode().strip()}")
+    figures: dict[str, int] = json.loads(out.decode().strip().splitlines()[-1])
+    return figures
 
 
 async def open_loop(
@@ -351,7 +428,7 @@ async def open_loop(
             delay = due - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            task = asyncio.create_task(_post(http, target, i, run))
+            task = asyncio.create_task(_post(http, target.node(i), i, run))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
             if sample and i % int(rate) == 0:
@@ -485,6 +562,22 @@ def report(title: str, lines: list[tuple[str, str]]) -> None:
         print(f"  {name:<34} {value}")
 
 
+def report_nodes(target: Target) -> None:
+    """The nodes, at once (flushed): whoever runs the bench sees what it started."""
+    report(
+        f"{len(target.nodes)} nodes on one database; results read from node 1",
+        [(f"node {i}", f"{node.url} pid {node.pid}") for i, node in enumerate(target.nodes, 1)],
+    )
+    sys.stdout.flush()
+
+
+def by_node_line(target: Target, by_node: dict[str, int]) -> list[tuple[str, str]]:
+    """A run's accepted publishes per node, in node order; nothing for a single server."""
+    if not target.others:
+        return []
+    return [("accepted by node", " / ".join(str(by_node.get(node.url, 0)) for node in target.nodes))]
+
+
 async def bench(args: Any) -> dict[str, Any]:
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="alertflow-bench-") as tmp:
@@ -494,9 +587,12 @@ async def bench(args: Any) -> dict[str, Any]:
         target = (
             Target(args.url, args.api_key)
             if args.url
-            else await embedded_server(workdir, args.config_file, args.data_dir, args.storage_url)
+            else await embedded_nodes(workdir, args.nodes, args.config_file, args.data_dir, args.storage_url)
         )
         try:
+            results["nodes"] = [{"url": node.url, "pid": node.pid} for node in target.nodes]
+            if target.others:
+                report_nodes(target)
             await asyncio.sleep(1.0)
             results["idle_rss_mib"] = target.rss_mib()
             generator = results["generator"] = args.generator
@@ -504,12 +600,15 @@ async def bench(args: Any) -> dict[str, Any]:
             results["publish_per_s"] = closed.per_s
             results["publish_p50_ms"] = closed.p50_s * 1000
             results["publish_p99_ms"] = closed.p99_s * 1000
+            results["publish_errors"] = closed.errors
+            results["publish_by_node"] = closed.by_node
             report(
                 f"publish, closed loop: {closed.what}, {args.concurrency} clients, generator {generator}",
                 [
                     ("accepted publishes/s", f"{closed.per_s:.0f}"),
                     ("publish latency p50 / p99", f"{ms(closed.p50_s)} / {ms(closed.p99_s)}"),
                     ("errors", str(closed.errors)),
+                    *by_node_line(target, closed.by_node),
                 ],
             )
             await wait_drained(target)
@@ -519,6 +618,8 @@ async def bench(args: Any) -> dict[str, Any]:
             lat, unsent = await sent_latencies(target, run.ids)
             results["sent_p50_ms"] = pct(lat, 50) * 1000
             results["sent_p99_ms"] = pct(lat, 99) * 1000
+            results["sent_missing"] = unsent
+            results["sent_by_node"] = dict(run.by_node)
             report(
                 f"publish→sent at {args.rate:.0f}/s offered for {args.seconds:.0f} s",
                 [
@@ -526,6 +627,7 @@ async def bench(args: Any) -> dict[str, Any]:
                     ("publish→sent p50 / p99", f"{ms(pct(lat, 50))} / {ms(pct(lat, 99))}"),
                     ("not sent", str(unsent)),
                     ("errors", str(run.errors)),
+                    *by_node_line(target, run.by_node),
                 ],
             )
 
@@ -541,6 +643,8 @@ async def bench(args: Any) -> dict[str, Any]:
             lat, unsent = await sent_latencies(target, run.ids)
             results["sustained_per_s"] = len(run.latencies) / (run.elapsed + drain)
             results["backlog_samples"] = samples
+            results["sustained_missing"] = unsent
+            results["sustained_by_node"] = dict(run.by_node)
             report(
                 f"end to end at {args.sustain_rate:.0f}/s offered for {args.seconds:.0f} s",
                 [
@@ -551,6 +655,7 @@ async def bench(args: Any) -> dict[str, Any]:
                     ("publish→sent p50 / p99", f"{ms(pct(lat, 50))} / {ms(pct(lat, 99))}"),
                     ("not sent", str(unsent)),
                     ("errors", str(run.errors)),
+                    *by_node_line(target, run.by_node),
                 ],
             )
             if args.bulk:
