@@ -41,6 +41,13 @@ class ChannelPool:
     one write, so a busy pool commits once per cycle, not once per message. A crash between
     a send and that write re-sends the message once its lease expires: at least once, as
     when each send wrote its own outcome.
+
+    One cycle is with the writer at a time, on purpose. Sends go on meanwhile (each is a task
+    of its own); only the slots of sends that finish during the commit wait for the next
+    cycle, and their outcomes make that cycle's batch. Two cycles in flight, as the fan-out
+    keeps two steps, were measured slower (issue 19, ``bench --drain 5000``, medians of three
+    alternated runs): 933 against 1,320 deliveries/s, and 729 against 2,042 when the second
+    waited for half the pool's outcomes; commits per delivery rose from ~0.18 to ~0.22.
     """
 
     def __init__(
