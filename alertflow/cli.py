@@ -607,6 +607,20 @@ def show_progress(copied: int, total: int) -> None:
     show_default=True,
     help="Instead: queue this many emails with the workers paused, then time their delivery (0: skip).",
 )
+@click.option(
+    "--drain-templates",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="--drain: spread the emails over this many distinct inline templates (0: literal content).",
+)
+@click.option(
+    "--drain-checkpoint",
+    type=click.IntRange(min=0),
+    default=10000,
+    show_default=True,
+    help="--drain: also report server RSS once this many are delivered (0: skip).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON at the end.")
 @common_options
 def bench(config_path: str | None, data_dir: str | None, **options: Any) -> None:

@@ -74,3 +74,20 @@ def test_bench_drain_refuses_a_bad_value_in_one_line_naming_the_flag(
     refused = cli("bench", *args, cwd=tmp_path, check=False)
     assert refused.returncode == 2 and refused.stdout == ""
     assert refused.stderr.count("\n") == 1 and says in refused.stderr, refused.stderr
+
+
+def test_bench_drain_spreads_the_emails_over_distinct_inline_templates_and_reads_rss_at_its_checkpoint(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data"
+    emails, templates = 40, 4
+    args = ("--drain", str(emails), "--drain-templates", str(templates), "--drain-checkpoint", "20")
+    result = cli("bench", *args, "--json", "--data-dir", str(data), cwd=tmp_path)
+    figures = json.loads(result.stdout.splitlines()[-1])
+    assert figures["drain_sent"] == figures["drain_sent_once"] == emails
+    assert (figures["drain_templates"], figures["drain_checkpoint"]) == (templates, 20)
+    assert figures["drain_rss_checkpoint_mib"] > 0
+    assert "server RSS after 20 delivered" in result.stdout
+    with sqlite3.connect(data / "alertflow.db") as db:  # each template rendered with the publish's data
+        texts = {json.loads(content)["text"] for (content,) in db.execute("SELECT content FROM outbox")}
+    assert texts == {f"Your disk / is 95% full ({n})." for n in range(templates)}

@@ -5,13 +5,14 @@ cycle, not once per message; an outcome that cannot be recorded is undone alone.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from alertflow.delivery import queue
-from alertflow.delivery.workers import ChannelPool
+from alertflow.delivery.workers import ChannelPool, Stopped
 from alertflow.message import Message
 from alertflow.outcomes import Sent
 from alertflow.providers.channel_setup import Entry, Handle
@@ -136,3 +137,55 @@ async def test_an_outcome_that_cannot_be_recorded_does_not_undo_the_others_of_it
     assert (status, state) == ("sending", queue.LEASED)
     assert refused[0] not in {j.delivery_id for j, _ in app.decisions}
     assert await leased(app) == SLOTS + 1
+
+
+class HeldWriter:
+    """Holds the writer thread inside a write of its own until released: the writes handed
+    over meanwhile wait behind it."""
+
+    def __init__(self, app: Harness) -> None:
+        self.database: Any = app.svc.database
+        self._entered, self._release = threading.Event(), threading.Event()
+        self._write: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> HeldWriter:
+        self._write = asyncio.create_task(self.database.write(self._hold))
+        await asyncio.to_thread(self._entered.wait)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._release.set()
+        assert self._write is not None
+        await self._write
+
+    def _hold(self, tx: Any) -> None:
+        self._entered.set()
+        self._release.wait()
+
+    def waiting(self) -> int:
+        """Writes handed to the writer that have not begun."""
+        return int(self.database._jobs.qsize())
+
+
+async def test_jobs_a_claim_brings_back_after_stop_began_go_back_to_the_queue_unsent(
+    gated: tuple[Harness, FakeClock, Gate, ChannelPool],
+) -> None:
+    app, _, gate, pool = gated
+    await app.publish(recipients(2 * SLOTS, "stopping"))
+    pool.start()
+    await held_sends(app, gate, SLOTS)
+
+    async with HeldWriter(app) as writer:
+        gate.open()
+        await app.until(lambda: writer.waiting() == 1)  # the outcomes and the next claim
+        stopping = asyncio.create_task(pool.stop(1.0))
+        await asyncio.sleep(0)  # the stop begins: no send is in flight for it to wait on
+    # Started now, the claim's sends would hold the stop until the gate opens: past its timeout.
+    await app.until(stopping.done)
+
+    assert stopping.result() == Stopped(drained=0, released=SLOTS)
+    assert not gate.held
+    assert await statuses(app) == {"sent": SLOTS, "queued": SLOTS}
+    assert await leased(app) == 0
+    [row] = await app.rows("SELECT MAX(attempts) AS n FROM jobs")
+    assert row["n"] == 0  # released unsent: their claim's attempt does not count

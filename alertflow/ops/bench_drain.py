@@ -9,6 +9,11 @@ from the first send to the last, each delivery's time in queue from that first s
 were queued before it), the writer's commits per delivery, and server RSS before and after.
 Every delivery is checked against what the outbox captured: sent exactly once.
 
+``--drain-templates K`` gives the emails K distinct inline templates (rendered per send, as a
+tenant's own would be) and ``--drain-checkpoint C`` also reads server RSS once C are
+delivered: issue 19's memory target compares RSS after 1,000,000 deliveries that used
+10,000 distinct inline templates with RSS after the first 10,000.
+
 The server runs on a temporary data dir, or a new ``--data-dir``, or on ``--storage-url``
 (an empty database): an initialised one has no owner key to show the benchmark.
 """
@@ -39,22 +44,33 @@ OUTBOX_PAGE = 500
 _COMMITS = re.compile(r"^alertflow_writer_commits_total (\S+)$", re.MULTILINE)
 
 
-def recipients(start: int, stop: int) -> dict[str, Any]:
-    return {
+def recipients(start: int, stop: int, template: int | None = None) -> dict[str, Any]:
+    """A publish of emails ``start`` to ``stop``: literal content, or inline template number ``template``."""
+    body: dict[str, Any] = {
         "to": [{"email": f"drain{i}@example.com"} for i in range(start, stop)],
         "content": {"email": {"subject": "Backlog", "text": "Your disk is 95% full."}},
     }
+    if template is not None:
+        text = f"Your disk {{{{ disk }}}} is {{{{ pct }}}}% full ({template})."
+        body.update(content={"email": {"subject": f"Backlog {template}", "text": text}}, data={"disk": "/", "pct": 95})
+    return body
 
 
-async def enqueue(target: Target, total: int) -> tuple[list[str], float]:
+def list_size(total: int, templates: int) -> int:
+    """Recipients per publish: a template per publish, so short lists when many templates."""
+    return MAX_RECIPIENTS if not templates else max(1, min(MAX_RECIPIENTS, total // templates))
+
+
+async def enqueue(target: Target, total: int, templates: int = 0) -> tuple[list[str], float]:
     """Publish ``total`` emails; their notification ids and the seconds it took."""
-    chunks = iter(range(0, total, MAX_RECIPIENTS))
+    size = list_size(total, templates)
+    chunks = iter(enumerate(range(0, total, size)))
     ids: list[str] = []
     async with aiohttp.ClientSession() as http:
 
         async def client() -> None:
-            for start in chunks:
-                body = recipients(start, min(total, start + MAX_RECIPIENTS))
+            for n, start in chunks:
+                body = recipients(start, min(total, start + size), n % templates if templates else None)
                 async with http.post(target.url + PUBLISH, json=body, headers=_headers(target)) as resp:
                     if resp.status != 202:
                         raise RuntimeError(f"publish refused: {resp.status} {await resp.text()}")
@@ -71,10 +87,18 @@ async def commits(target: Target) -> int:
     return int(float(found.group(1))) if found else 0
 
 
-async def until_drained(target: Target, total: int) -> None:
+async def until_drained(target: Target, total: int, checkpoint: int = 0) -> float | None:
+    """Wait for the backlog to drain; server RSS (MiB) at the first look (one each
+    ``POLL_SECONDS``) after ``checkpoint`` were delivered, if asked."""
     started = time.monotonic()
     deadline = started + max(DRAIN_SECONDS_MIN, total * DRAIN_SECONDS_PER_DELIVERY)
-    while await backlog(target):
+    rss: float | None = None
+    while True:
+        left = await backlog(target)
+        if checkpoint and rss is None and total - left >= checkpoint:
+            rss = target.rss_mib()
+        if not left:
+            return rss
         if time.monotonic() > deadline:
             raise RuntimeError(f"the backlog did not drain within {deadline - started:.0f} s")
         await asyncio.sleep(POLL_SECONDS)
@@ -96,11 +120,17 @@ async def captured(target: Target) -> list[str]:
 
 
 async def drain_run(
-    workdir: Path, total: int, config_file: Path | None, data_dir: Path | None, storage_url: str | None
+    workdir: Path,
+    total: int,
+    config_file: Path | None,
+    data_dir: Path | None,
+    storage_url: str | None,
+    templates: int = 0,
+    checkpoint: int = 0,
 ) -> dict[str, Any]:
     paused = await embedded_server(workdir, config_file, data_dir, storage_url, env={"ALERTFLOW_WORKERS__EMAIL": "0"})
     try:
-        ids, enqueue_s = await enqueue(paused, total)
+        ids, enqueue_s = await enqueue(paused, total, templates)
         queued = await backlog(paused)
     finally:
         paused.stop()
@@ -108,7 +138,7 @@ async def drain_run(
     target.api_key = paused.api_key  # the data dir is initialised already: no new key
     try:
         rss_before, commits_before = target.rss_mib(), await commits(target)
-        await until_drained(target, total)
+        rss_checkpoint = await until_drained(target, total, checkpoint)
         rss_after, commits_after = target.rss_mib(), await commits(target)
         times = await sent_times(target, ids)
         sends = await captured(target)
@@ -133,17 +163,25 @@ async def drain_run(
         "drain_commits_per_delivery": (commits_after - commits_before) / max(total, 1),
         "drain_rss_before_mib": rss_before,
         "drain_rss_after_mib": rss_after,
+        "drain_templates": min(templates, -(-total // list_size(total, templates))) if templates else 0,
+        "drain_checkpoint": checkpoint,
+        "drain_rss_checkpoint_mib": rss_checkpoint,
     }
     report(
         f"drain: {total} emails queued with the email workers paused, then delivered from the backlog",
         [
-            ("enqueued/s (lists of 1,000)", f"{results['drain_enqueue_per_s']:.0f}"),
+            (f"enqueued/s (lists of {list_size(total, templates):,})", f"{results['drain_enqueue_per_s']:.0f}"),
             ("queued when the workers started", str(queued)),
             ("delivered/s (first to last send)", f"{results['drain_per_s']:.0f}"),
             ("in queue since 1st send p50 / p99", f"{ms(pct(waits, 50))} / {ms(pct(waits, 99))}"),
             ("sent exactly once", f"{once} of {total} ({len(sends)} captured by the outbox)"),
             ("writer commits per delivery", f"{results['drain_commits_per_delivery']:.3f}"),
             ("server RSS before / after", f"{rss_before:.0f} / {rss_after:.0f} MiB" if rss_before else "n/a"),
+            ("distinct inline templates", str(results["drain_templates"] or "none (literal content)")),
+            (
+                f"server RSS after {checkpoint} delivered",
+                f"{rss_checkpoint:.0f} MiB" if rss_checkpoint is not None else "n/a",
+            ),
         ],
     )
     return results
@@ -151,4 +189,12 @@ async def drain_run(
 
 async def drain_bench(args: Any) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="alertflow-bench-drain-") as tmp:
-        return await drain_run(Path(tmp), args.drain, args.config_file, args.data_dir, args.storage_url)
+        return await drain_run(
+            Path(tmp),
+            args.drain,
+            args.config_file,
+            args.data_dir,
+            args.storage_url,
+            args.drain_templates,
+            args.drain_checkpoint,
+        )
