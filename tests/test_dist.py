@@ -64,7 +64,7 @@ def test_every_first_party_plugin_is_inside(tmp_path: Path) -> None:
 
 def test_init_writes_the_sample_config_and_applies_every_migration(tmp_path: Path) -> None:
     created = json.loads(cli("init", "--json", cwd=tmp_path, command=COMMAND).stdout)
-    assert created["tenant_id"] and created["api_key"]
+    assert created["tenant_id"] and created["api_key"] and created["operator_invite_url"]
     # alertflow/sample.toml is a symlink in the source tree: the bundle must hold its content.
     assert (tmp_path / "alertflow.toml").read_text() == (ROOT / "alertflow.toml").read_text()
     conn = sqlite3.connect(tmp_path / "data" / "alertflow.db")
@@ -74,7 +74,7 @@ def test_init_writes_the_sample_config_and_applies_every_migration(tmp_path: Pat
         conn.close()
     assert version == available()[-1][0]
     again = json.loads(cli("init", "--json", cwd=tmp_path, command=COMMAND).stdout)
-    assert again == {"tenant_id": created["tenant_id"], "api_key": None}
+    assert again == {"tenant_id": created["tenant_id"], "api_key": None, "operator_invite_url": None}
 
 
 def test_the_bundle_holds_every_migration_web_asset_and_guide() -> None:
