@@ -56,9 +56,10 @@ $(TEST_STAMP): $(STAMP)
 		|| $(call debian_tool,postgresql,the PostgreSQL tests)
 	touch $@
 
-# -rs: every skipped test says why (no nginx, no executable built yet, ...).
+# -rs: every skipped test says why (no nginx, no executable built yet, ...). Two workers, a
+# file each at a time (module fixtures stay in one); --durations shows where the budget goes.
 test: $(TEST_STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider -rs
+	$(BIN)/python -m pytest -q -p no:cacheprovider -rs -n 2 --dist loadfile --durations=10
 
 bench: $(STAMP)
 	$(BIN)/alertflow bench
