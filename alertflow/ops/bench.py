@@ -63,6 +63,11 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1000:.1f} ms"
 
 
+def p50_p99(latencies: list[float]) -> str:
+    """A report line's "p50 / p99" of latencies in seconds."""
+    return f"{ms(pct(latencies, 50))} / {ms(pct(latencies, 99))}"
+
+
 @dataclass
 class Target:
     """A server to bench; with ``--nodes``, the first node, the others in ``others``."""
@@ -623,8 +628,8 @@ async def bench(args: Any) -> dict[str, Any]:
             report(
                 f"publish→sent at {args.rate:.0f}/s offered for {args.seconds:.0f} s",
                 [
-                    ("publish latency p50 / p99", f"{ms(pct(run.latencies, 50))} / {ms(pct(run.latencies, 99))}"),
-                    ("publish→sent p50 / p99", f"{ms(pct(lat, 50))} / {ms(pct(lat, 99))}"),
+                    ("publish latency p50 / p99", p50_p99(run.latencies)),
+                    ("publish→sent p50 / p99", p50_p99(lat)),
                     ("not sent", str(unsent)),
                     ("errors", str(run.errors)),
                     *by_node_line(target, run.by_node),
@@ -652,7 +657,7 @@ async def bench(args: Any) -> dict[str, Any]:
                     ("delivered/s (incl. drain)", f"{results['sustained_per_s']:.0f}"),
                     ("backlog each second", " ".join(map(str, samples))),
                     ("drain after last publish", f"{drain:.2f} s"),
-                    ("publish→sent p50 / p99", f"{ms(pct(lat, 50))} / {ms(pct(lat, 99))}"),
+                    ("publish→sent p50 / p99", p50_p99(lat)),
                     ("not sent", str(unsent)),
                     ("errors", str(run.errors)),
                     *by_node_line(target, run.by_node),
@@ -951,8 +956,8 @@ async def purge_run(workdir: Path, rows: int, rate: float, seconds: float) -> di
         f"publish at {rate:.0f}/s for {seconds:.0f} s, alone and while purging {rows} old notifications",
         [
             ("seeding (init + rows)", f"{seeded:.1f} s"),
-            ("publish p50 / p99 alone", f"{ms(pct(alone.latencies, 50))} / {ms(pct(alone.latencies, 99))}"),
-            ("publish p50 / p99 purging", f"{ms(pct(during.latencies, 50))} / {ms(pct(during.latencies, 99))}"),
+            ("publish p50 / p99 alone", p50_p99(alone.latencies)),
+            ("publish p50 / p99 purging", p50_p99(during.latencies)),
             ("notifications purged by the end of that run", str(purged_by_end)),
             ("errors alone / purging", f"{alone.errors} / {during.errors}"),
         ],

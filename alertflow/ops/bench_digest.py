@@ -20,7 +20,7 @@ import aiohttp
 import click
 
 from ..intake.options import MAX_DIGEST_EVENTS
-from .bench import PUBLISH, Run, Target, _headers, ms, pct, report
+from .bench import PUBLISH, Run, Target, _headers, p50_p99, pct, report
 
 # Longer than any run: the windows close on max_events, never on time.
 WINDOW_SECONDS = 24 * 3600
@@ -97,7 +97,7 @@ async def digest_run(target: Target, events: int, recipients: int, concurrency: 
         f"digest: {total} events to {recipients} recipients, {concurrency} clients",
         [
             ("accepted publishes/s, windows open", f"{results['digest_publish_per_s']:.0f}"),
-            ("publish latency p50 / p99", f"{ms(pct(run.latencies, 50))} / {ms(pct(run.latencies, 99))}"),
+            ("publish latency p50 / p99", p50_p99(run.latencies)),
             ("digest notifications", f"{len(digests)} ({complete} with all {per} events)"),
             ("all sent after the last event", f"{sent_after:.2f} s"),
             ("errors", str(run.errors)),

@@ -31,7 +31,7 @@ from typing import Any
 import aiohttp
 
 from ..intake.publish import MAX_RECIPIENTS
-from .bench import PUBLISH, Target, _headers, backlog, embedded_server, ms, pct, report, sent_times
+from .bench import PUBLISH, Target, _headers, backlog, embedded_server, p50_p99, pct, report, sent_times
 
 # Publish requests in flight while the backlog is built: enough to keep the writer's groups full.
 ENQUEUE_CLIENTS = 4
@@ -173,7 +173,7 @@ async def drain_run(
             (f"enqueued/s (lists of {list_size(total, templates):,})", f"{results['drain_enqueue_per_s']:.0f}"),
             ("queued when the workers started", str(queued)),
             ("delivered/s (first to last send)", f"{results['drain_per_s']:.0f}"),
-            ("in queue since 1st send p50 / p99", f"{ms(pct(waits, 50))} / {ms(pct(waits, 99))}"),
+            ("in queue since 1st send p50 / p99", p50_p99(waits)),
             ("sent exactly once", f"{once} of {total} ({len(sends)} captured by the outbox)"),
             ("writer commits per delivery", f"{results['drain_commits_per_delivery']:.3f}"),
             ("server RSS before / after", f"{rss_before:.0f} / {rss_after:.0f} MiB" if rss_before else "n/a"),

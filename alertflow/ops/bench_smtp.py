@@ -25,7 +25,7 @@ from typing import Any
 
 import aiohttp
 
-from .bench import PUBLISH, START_SECONDS, Target, embedded_server, ms, pct, report
+from .bench import PUBLISH, START_SECONDS, Target, embedded_server, p50_p99, pct, report
 
 SENDER = "bench@alertflow.test"
 READY = "ready"
@@ -192,7 +192,7 @@ async def smtp_bench(workdir: Path, messages: int, connections: int, concurrency
             ("raw aiosmtplib → sink, messages/s", f"{raw:.0f}"),
             ("AlertFlow publish → arrival/s", f"{delivered:.0f}"),
             ("AlertFlow / raw", f"{results['smtp_ratio']:.2f}"),
-            ("publish → arrival p50 / p99", f"{ms(pct(latencies, 50))} / {ms(pct(latencies, 99))}"),
+            ("publish → arrival p50 / p99", p50_p99(latencies)),
             ("arrived / missing", f"{len(arrived)} / {results['smtp_missing']}"),
             ("publish errors", str(run.errors)),
         ],
