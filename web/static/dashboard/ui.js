@@ -115,3 +115,11 @@ export function showOnce(box, label, value, warning) {
     say("Copied.");
   });
 }
+
+// A table row that opens something: on a click or Enter (rows are focusable), but not when the
+// click or key was meant for a link or control inside the row.
+export function onOpen(row, open) {
+  const own = (event) => !event.target.closest("a, button, input, select, textarea");
+  row.addEventListener("click", (event) => { if (own(event)) open(); });
+  row.addEventListener("keydown", (event) => { if (event.key === "Enter" && own(event)) open(); });
+}

@@ -1,6 +1,6 @@
 import { api, path } from "../api.js";
 import { message } from "../preview.js";
-import { CHANNELS, STATUSES, badge, esc, onClick, onSubmit, say, scroller, when } from "../ui.js";
+import { CHANNELS, STATUSES, badge, esc, onClick, onOpen, onSubmit, say, scroller, when } from "../ui.js";
 
 const who = (r) => r.user_id || r.email || r.phone || (r.erased ? "(erased)" : "—");
 // The list's filters as GET /v1/notifications names them; `id` opens a detail instead.
@@ -50,8 +50,7 @@ async function list(filters) {
       cursor: page.next_cursor })}">Older →</a></p>` : ""}`;
   for (const row of box.querySelectorAll("tr[data-id]")) {
     const open = () => detail(row.dataset.id);
-    row.addEventListener("click", open);
-    row.addEventListener("keydown", (event) => { if (event.key === "Enter") open(); });
+    onOpen(row, open);
   }
 }
 

@@ -1,6 +1,6 @@
 import { api } from "../api.js";
 import { message } from "../preview.js";
-import { esc, fields, table, when } from "../ui.js";
+import { esc, fields, onOpen, table, when } from "../ui.js";
 
 // The channels the built-in outbox provider serves (providers/builtin_outbox.py).
 const OUTBOX_CHANNELS = ["email", "sms", "push"];
@@ -36,8 +36,7 @@ async function render(view, params, ctx) {
   });
   for (const row of view.querySelectorAll("tr[data-message]")) {
     const open = () => detail(byId.get(row.dataset.message));
-    row.addEventListener("click", (event) => { if (!event.target.closest("a")) open(); });
-    row.addEventListener("keydown", (event) => { if (event.key === "Enter") open(); });
+    onOpen(row, open);
   }
   if (params.id) detail(byId.get(params.id) || await one(params.id));
 }

@@ -4,7 +4,7 @@
 import { allowed, api, path } from "../api.js";
 import { CHANNEL_FIELDS, channelFieldset, markFields, problemHtml, readContent, renderedHtml } from "../content.js";
 import { jsonLines, lineDiff } from "../diff.js";
-import { esc, onClick, onSubmit, parseJson, say, table, when } from "../ui.js";
+import { esc, onClick, onOpen, onSubmit, parseJson, say, table, when } from "../ui.js";
 
 // Typing pauses this long before the preview renders: one request per pause, not per key.
 const PREVIEW_DELAY_MS = 300;
@@ -39,8 +39,7 @@ async function render(view, params, ctx) {
   onClick(document.getElementById("new-template"), () => ctx.go("#/templates?new=1"));
   for (const row of view.querySelectorAll("tr[data-key]")) {
     const open = () => ctx.go(here(row.dataset.key));
-    row.addEventListener("click", open);
-    row.addEventListener("keydown", (event) => { if (event.key === "Enter") open(); });
+    onOpen(row, open);
   }
   const target = document.getElementById("template");
   if (params.key) await detail(target, params.key, Number(params.version) || null, ctx);

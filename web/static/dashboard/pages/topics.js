@@ -1,5 +1,5 @@
 import { allowed, api, path } from "../api.js";
-import { PRIORITIES, esc, onClick, onSubmit, parseJson, say, table } from "../ui.js";
+import { PRIORITIES, esc, onClick, onOpen, onSubmit, parseJson, say, table } from "../ui.js";
 
 const PAGE_SIZE = 200;
 // Subscribers a topic's detail lists; the count says how many there are in all.
@@ -28,8 +28,7 @@ async function render(view, params, ctx) {
     ${admin ? categoryForm() : ""}`;
   for (const row of view.querySelectorAll("tr[data-topic]")) {
     const open = () => ctx.go(`#/topics?${new URLSearchParams({ topic: row.dataset.topic })}`);
-    row.addEventListener("click", open);
-    row.addEventListener("keydown", (event) => { if (event.key === "Enter") open(); });
+    onOpen(row, open);
   }
   if (admin) {
     wireSubscribe(view.querySelector("#subscribe-form"), ctx);
@@ -142,8 +141,7 @@ function wireCategories(view, categories, ctx) {
       form.elements.options.value = category.options ? JSON.stringify(category.options, null, 2) : "";
       form.elements.name.focus();
     };
-    row.addEventListener("click", (event) => { if (!event.target.closest("button")) edit(); });
-    row.addEventListener("keydown", (event) => { if (event.key === "Enter" && !event.target.closest("button")) edit(); });
+    onOpen(row, edit);
     onClick(row.querySelector("[data-delete]"), async () => {
       const what = category.builtin ? `Restore ${category.key} to its built-in definition?` : `Delete ${category.key}?`;
       if (!confirm(what)) return;

@@ -1,6 +1,6 @@
 import { allowed, api, path } from "../api.js";
 import { document as preferences, editor, marking } from "../preferences.js";
-import { badge, esc, onClick, onSubmit, parseJson, say, table, when } from "../ui.js";
+import { badge, esc, onClick, onOpen, onSubmit, parseJson, say, table, when } from "../ui.js";
 
 const PAGE_SIZE = 50;
 const INBOX_SIZE = 50;
@@ -57,8 +57,7 @@ async function drawList(params, ctx) {
     rows, empty)}${next ? `<p><a id="more-users" href="#/users?${esc(next)}">More</a></p>` : ""}`;
   for (const row of target.querySelectorAll("tr[data-user]")) {
     const open = () => ctx.go(`#/users?${new URLSearchParams({ id: row.dataset.user })}`);
-    row.addEventListener("click", open);
-    row.addEventListener("keydown", (event) => { if (event.key === "Enter") open(); });
+    onOpen(row, open);
   }
 }
 
