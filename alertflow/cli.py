@@ -566,7 +566,9 @@ def show_progress(copied: int, total: int) -> None:
 @click.option("-n", "--requests", default=20000, show_default=True, help="Publishes in the closed loop (python).")
 @click.option("--generator", type=click.Choice(["auto", "wrk", "python"]), help="Closed loops' load: wrk if installed.")
 @click.option("-c", "--concurrency", default=50, show_default=True, help="Clients in the closed-loop run.")
-@click.option("--rate", default=1000.0, show_default=True, help="Offered publishes/s for the latency run.")
+@click.option(
+    "--rate", default=1000.0, show_default=True, help="Offered publishes/s for the latency run (and --smtp's)."
+)
 @click.option("--sustain-rate", default=2000.0, show_default=True, help="Offered publishes/s, end to end.")
 @click.option("--seconds", default=10.0, show_default=True, help="Length of each open-loop run.")
 @click.option(
@@ -588,11 +590,21 @@ def show_progress(copied: int, total: int) -> None:
 @click.option(
     "--smtp",
     is_flag=True,
-    help="Instead: email through the smtp provider to a local aiosmtpd sink, as a ratio of raw aiosmtplib.",
+    help="Instead: email through the smtp provider to a local aiosmtpd sink, as a ratio of raw aiosmtplib: "
+    "closed loop, open loop at --rate for --seconds, and from a backlog (--smtp-drain).",
 )
-@click.option("--smtp-messages", default=3000, show_default=True, help="Messages in each --smtp phase.")
+@click.option(
+    "--smtp-messages", default=3000, show_default=True, help="Messages in --smtp's ceiling and closed-loop phases."
+)
 @click.option(
     "--smtp-connections", default=16, show_default=True, help="Raw clients, and the server's email workers (--smtp)."
+)
+@click.option(
+    "--smtp-drain",
+    type=click.IntRange(min=0),
+    default=5000,
+    show_default=True,
+    help="--smtp: emails queued with the workers paused, then delivered to the sink from the backlog (0: skip).",
 )
 @click.option(
     "--purge",
@@ -688,7 +700,15 @@ def smtp_bench(args: Any) -> dict[str, Any]:
 
     async def run() -> dict[str, Any]:
         with tempfile.TemporaryDirectory(prefix="alertflow-bench-smtp-") as tmp:
-            return await run_smtp_bench(Path(tmp), args.smtp_messages, args.smtp_connections, args.concurrency)
+            return await run_smtp_bench(
+                Path(tmp),
+                args.smtp_messages,
+                args.smtp_connections,
+                args.concurrency,
+                args.rate,
+                args.seconds,
+                args.smtp_drain,
+            )
 
     return asyncio.run(run())
 

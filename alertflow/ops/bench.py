@@ -252,9 +252,15 @@ def serve_reference(db_path: str, port: int) -> None:
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
 
 
-def body_for(i: int) -> dict[str, Any]:
+def address(phase: str, i: int) -> str:
+    """Recipient ``i`` of a bench phase: phases never share an address, so a sink that
+    counts arrivals per address tells each phase's deliveries apart."""
+    return f"{phase}{i}@example.com"
+
+
+def body_for(i: int, phase: str = "user") -> dict[str, Any]:
     return {
-        "to": {"email": f"user{i}@example.com"},
+        "to": {"email": address(phase, i)},
         "content": {"email": {"subject": f"Bench {i}", "text": "Your disk is 95% full."}},
     }
 
@@ -266,13 +272,15 @@ class Run:
     ids: list[str] = field(default_factory=list)
     elapsed: float = 0.0
     by_node: Counter[str] = field(default_factory=Counter)  # accepted publishes per node URL
+    # When accepted publish i was sent (time.time()): comparable with another process's clock.
+    published_at: dict[int, float] = field(default_factory=dict)
 
 
-async def _post(http: aiohttp.ClientSession, target: Target, i: int, run: Run) -> None:
-    started = time.perf_counter()
+async def _post(http: aiohttp.ClientSession, target: Target, i: int, run: Run, phase: str = "user") -> None:
+    at, started = time.time(), time.perf_counter()
     try:
         async with http.post(
-            target.url + PUBLISH, json=body_for(i), headers={"Authorization": f"Bearer {target.api_key}"}
+            target.url + PUBLISH, json=body_for(i, phase), headers={"Authorization": f"Bearer {target.api_key}"}
         ) as resp:
             payload = await resp.read()
             if resp.status != 202:
@@ -282,6 +290,7 @@ async def _post(http: aiohttp.ClientSession, target: Target, i: int, run: Run) -
         run.errors += 1
         return
     run.latencies.append(time.perf_counter() - started)
+    run.published_at[i] = at
     run.by_node[target.url] += 1
     if payload.startswith(b'{"notifications"'):
         run.ids.append(json.loads(payload)["notifications"][0]["id"])
@@ -420,9 +429,14 @@ async def _wrk(target: Target, seconds: int, connections: int, script: str) -> d
 
 
 async def open_loop(
-    target: Target, rate: float, seconds: float, sample: Callable[[], Awaitable[None]] | None = None
+    target: Target,
+    rate: float,
+    seconds: float,
+    sample: Callable[[Run], Awaitable[None]] | None = None,
+    phase: str = "user",
 ) -> Run:
-    """Publish at a fixed offered rate regardless of how fast answers come back."""
+    """Publish at a fixed offered rate regardless of how fast answers come back, one email
+    to ``address(phase, i)`` per request; ``sample(run so far)`` about once a second."""
     run = Run()
     total = int(rate * seconds)
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1000)) as http:
@@ -433,11 +447,11 @@ async def open_loop(
             delay = due - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            task = asyncio.create_task(_post(http, target.node(i), i, run))
+            task = asyncio.create_task(_post(http, target.node(i), i, run, phase))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
             if sample and i % int(rate) == 0:
-                await sample()
+                await sample(run)
         await asyncio.gather(*tasks)
         run.elapsed = time.perf_counter() - started
     return run
@@ -638,7 +652,7 @@ async def bench(args: Any) -> dict[str, Any]:
 
             samples: list[int] = []
 
-            async def sample() -> None:
+            async def sample(_: Run) -> None:
                 samples.append(await backlog(target))
 
             run = await open_loop(target, args.sustain_rate, args.seconds, sample)

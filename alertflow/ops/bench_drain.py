@@ -8,6 +8,7 @@ the deliveries' own times, so the second server's start-up is not counted: deliv
 from the first send to the last, each delivery's time in queue from that first send (all
 were queued before it), the writer's commits per delivery, and server RSS before and after.
 Every delivery is checked against what the outbox captured: sent exactly once.
+``bench --smtp`` drains a backlog to its SMTP sink through the same sequence (``from_backlog``).
 
 ``--drain-templates K`` gives the emails K distinct inline templates (rendered per send, as a
 tenant's own would be) and ``--drain-checkpoint C`` also reads server RSS once C are
@@ -25,13 +26,16 @@ import re
 import tempfile
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
 from ..intake.publish import MAX_RECIPIENTS
-from .bench import PUBLISH, Target, _headers, backlog, embedded_server, p50_p99, pct, report, sent_times
+from .bench import PUBLISH, Target, _headers, address, backlog, embedded_server, p50_p99, pct, report, sent_times
 
 # Publish requests in flight while the backlog is built: enough to keep the writer's groups full.
 ENQUEUE_CLIENTS = 4
@@ -44,10 +48,11 @@ OUTBOX_PAGE = 500
 _COMMITS = re.compile(r"^alertflow_writer_commits_total (\S+)$", re.MULTILINE)
 
 
-def recipients(start: int, stop: int, template: int | None = None) -> dict[str, Any]:
-    """A publish of emails ``start`` to ``stop``: literal content, or inline template number ``template``."""
+def recipients(start: int, stop: int, template: int | None = None, phase: str = "drain") -> dict[str, Any]:
+    """A publish of emails ``start`` to ``stop`` of ``phase``: literal content, or inline
+    template number ``template``."""
     body: dict[str, Any] = {
-        "to": [{"email": f"drain{i}@example.com"} for i in range(start, stop)],
+        "to": [{"email": address(phase, i)} for i in range(start, stop)],
         "content": {"email": {"subject": "Backlog", "text": "Your disk is 95% full."}},
     }
     if template is not None:
@@ -61,8 +66,9 @@ def list_size(total: int, templates: int) -> int:
     return MAX_RECIPIENTS if not templates else max(1, min(MAX_RECIPIENTS, total // templates))
 
 
-async def enqueue(target: Target, total: int, templates: int = 0) -> tuple[list[str], float]:
-    """Publish ``total`` emails; their notification ids and the seconds it took."""
+async def enqueue(target: Target, total: int, templates: int = 0, phase: str = "drain") -> tuple[list[str], float]:
+    """Publish ``total`` emails to ``address(phase, 0..total-1)``; their notification ids and
+    the seconds it took."""
     size = list_size(total, templates)
     chunks = iter(enumerate(range(0, total, size)))
     ids: list[str] = []
@@ -70,7 +76,7 @@ async def enqueue(target: Target, total: int, templates: int = 0) -> tuple[list[
 
         async def client() -> None:
             for n, start in chunks:
-                body = recipients(start, min(total, start + size), n % templates if templates else None)
+                body = recipients(start, min(total, start + size), n % templates if templates else None, phase)
                 async with http.post(target.url + PUBLISH, json=body, headers=_headers(target)) as resp:
                     if resp.status != 202:
                         raise RuntimeError(f"publish refused: {resp.status} {await resp.text()}")
@@ -119,6 +125,44 @@ async def captured(target: Target) -> list[str]:
                 return found
 
 
+@dataclass
+class Backlog:
+    """A server with its email workers, started on a backlog queued while they were paused."""
+
+    target: Target
+    ids: list[str]  # the queued notifications
+    enqueue_seconds: float
+    queued: int  # jobs waiting when the workers started: all of them, as none could be sent
+
+
+@asynccontextmanager
+async def from_backlog(
+    workdir: Path,
+    total: int,
+    config_file: Path | None = None,
+    data_dir: Path | None = None,
+    storage_url: str | None = None,
+    templates: int = 0,
+    phase: str = "drain",
+) -> AsyncIterator[Backlog]:
+    """``total`` emails published (``enqueue``) to a server whose email workers are paused,
+    which then stops; a second one starts on the same data with its workers and the whole
+    backlog before it, and stops when the block ends. The pause is set in the environment,
+    so it overrides whatever ``config_file`` says."""
+    paused = await embedded_server(workdir, config_file, data_dir, storage_url, env={"ALERTFLOW_WORKERS__EMAIL": "0"})
+    try:
+        ids, enqueue_seconds = await enqueue(paused, total, templates, phase)
+        queued = await backlog(paused)
+    finally:
+        paused.stop()
+    target = await embedded_server(workdir, config_file, data_dir, storage_url)
+    target.api_key = paused.api_key  # the data dir is initialised already: no new key
+    try:
+        yield Backlog(target, ids, enqueue_seconds, queued)
+    finally:
+        target.stop()
+
+
 async def drain_run(
     workdir: Path,
     total: int,
@@ -128,22 +172,14 @@ async def drain_run(
     templates: int = 0,
     checkpoint: int = 0,
 ) -> dict[str, Any]:
-    paused = await embedded_server(workdir, config_file, data_dir, storage_url, env={"ALERTFLOW_WORKERS__EMAIL": "0"})
-    try:
-        ids, enqueue_s = await enqueue(paused, total, templates)
-        queued = await backlog(paused)
-    finally:
-        paused.stop()
-    target = await embedded_server(workdir, config_file, data_dir, storage_url)
-    target.api_key = paused.api_key  # the data dir is initialised already: no new key
-    try:
+    async with from_backlog(workdir, total, config_file, data_dir, storage_url, templates) as queue:
+        target = queue.target
         rss_before, commits_before = target.rss_mib(), await commits(target)
         rss_checkpoint = await until_drained(target, total, checkpoint)
         rss_after, commits_after = target.rss_mib(), await commits(target)
-        times = await sent_times(target, ids)
+        times = await sent_times(target, queue.ids)
         sends = await captured(target)
-    finally:
-        target.stop()
+    ids, queued = queue.ids, queue.queued
     sent = sorted(at for _, at in times.values() if at is not None)
     first, last = (sent[0], sent[-1]) if sent else (float("nan"), float("nan"))
     waits = [at - first for at in sent]
@@ -152,7 +188,7 @@ async def drain_run(
     results = {
         "drain_deliveries": total,
         "drain_queued_before": queued,
-        "drain_enqueue_per_s": total / enqueue_s,
+        "drain_enqueue_per_s": total / queue.enqueue_seconds,
         "drain_per_s": (len(sent) - 1) / (last - first) if len(sent) > 1 and last > first else float("nan"),
         "drain_seconds": last - first,
         "drain_queue_p50_ms": pct(waits, 50) * 1000,
