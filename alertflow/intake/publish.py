@@ -381,8 +381,9 @@ def _create(tx: Tx, tenant_id: str, p: Plan, now: float) -> tuple[dict[str, Any]
     if p.gate is not None:
         p.gate.apply(tx, p, now)
     notifications.insert(tx, p.notifications, p.deliveries, p.jobs)
-    suppressed = (e[3] for e in p.events if e[0] == "suppressed")  # (status, tenant, notification, delivery, ...)
-    status_events.deliveries_changed(tx, tenant_id, suppressed, "suppressed", now)
+    suppressed = [e[3] for e in p.events if e[0] == "suppressed"]  # (status, tenant, notification, delivery, ...)
+    if suppressed:
+        status_events.deliveries_changed(tx, tenant_id, suppressed, "suppressed", now)
     return {"notifications": p.response}, True
 
 

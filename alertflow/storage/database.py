@@ -183,16 +183,17 @@ class _Job:
         self.fn, self.future, self.loop = fn, future, loop
 
 
-def _resolve(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
-    if future.cancelled():
-        return
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(result)
-
-
 Outcome = tuple[_Job, Any, BaseException | None]
+
+
+def _resolve_all(outcomes: list[Outcome]) -> None:
+    for job, result, error in outcomes:
+        if job.future.cancelled():
+            continue
+        if error is not None:
+            job.future.set_exception(error)
+        else:
+            job.future.set_result(result)
 
 
 class GroupWriter:
@@ -262,8 +263,13 @@ class GroupWriter:
         full = [e for _, _, e in outcomes if isinstance(e, StorageFull)]
         if full:
             self._full = str(full[0])
-        for job, result, outcome in outcomes:
-            job.loop.call_soon_threadsafe(_resolve, job.future, result, outcome)
+        # One wake-up per event loop, not per job: each call_soon_threadsafe writes to the
+        # loop's self-pipe, a system call and a loop iteration for every write in the group.
+        by_loop: dict[asyncio.AbstractEventLoop, list[Outcome]] = {}
+        for outcome in outcomes:
+            by_loop.setdefault(outcome[0].loop, []).append(outcome)
+        for loop, settled in by_loop.items():
+            loop.call_soon_threadsafe(_resolve_all, settled)
 
 
 class SQLiteDatabase(GroupWriter):

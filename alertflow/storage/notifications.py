@@ -47,14 +47,15 @@ def insert_rows(tx: Tx, into: str, rows: list[tuple[Any, ...]]) -> None:
     """
     if not rows:
         return
-    if dialect(tx) == POSTGRESQL:
-        # A plain VALUES list: PostgreSQL types each parameter by its target column, which an
-        # INSERT ... SELECT of shared values would leave untyped.
+    # A plain VALUES list for one row (a publish to one recipient, the commonest write, has
+    # nothing to share), and on PostgreSQL, which types each parameter by its target column,
+    # which an INSERT ... SELECT of shared values would leave untyped.
+    if len(rows) == 1 or dialect(tx) == POSTGRESQL:
         _insert_values(tx, f"INSERT INTO {into} VALUES ", rows)
         return
     columns = list(zip(*rows, strict=True))
     varying = [i for i, column in enumerate(columns) if not _one_value(column)]
-    if not varying or len(varying) == len(columns):  # one row, or nothing shared
+    if not varying or len(varying) == len(columns):  # all shared, or nothing
         _insert_values(tx, f"INSERT INTO {into} VALUES ", rows)
         return
     select, shared, position, differ = [], [], 0, set(varying)
