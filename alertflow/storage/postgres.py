@@ -3,9 +3,10 @@
 The same design as SQLite's: one writer thread runs the write functions on one connection,
 each inside its own SAVEPOINT, and commits the whole group at once. The group goes in
 pipeline mode (``_pipelined``): statements are sent without waiting for each result, so a
-group costs a round trip per read, not per statement. After a failed statement the group runs
-again one job at a time (``_one_by_one``; a group of one needs no savepoint there), so a write
-function may run twice: it must not consume what it closes over (an iterator). psycopg 3's
+group costs a round trip per read, not per statement. After a failed statement, or a write
+function that raised, the group runs again one job at a time (``_one_by_one``, each in its
+savepoint; a group of one needs none), so a write function may run twice: it must not consume
+what it closes over (an iterator). psycopg 3's
 sync connection serves the writer as it is, where asyncpg would have made every storage
 operation a coroutine; reads go through a pool of async connections.
 
@@ -358,39 +359,34 @@ class PostgresDatabase(GroupWriter):
 def _pipelined(conn: psycopg.Connection[Any], group: list[_Job]) -> list[Outcome] | None:
     """The group in pipeline mode: statements go without waiting for each result, so a group
     waits on the server only where a job reads one (a SELECT, RETURNING, rowcount) and once at
-    COMMIT, not once per statement (~0.8 ms each on a busy machine). Each job still has its
-    SAVEPOINT: one that raises has its own work rolled back, the others commit.
+    COMMIT, not once per statement (~0.8 ms each on a busy machine). No job has a savepoint of
+    its own here: each statement costs the writer a round of the pipeline and its Python, and
+    a publish's two savepoint statements had cost more than its one INSERT.
 
-    None when a statement failed: PostgreSQL skips every later statement until the next sync,
-    and the failure surfaces in whichever statement next waits, so whose it was is unknown.
-    Then nothing is committed, and the caller runs the group again one job at a time; a write
-    function may therefore run twice (its first run left nothing behind)."""
-    outcomes: list[Outcome] = []
+    None when a job raised or a statement failed (PostgreSQL skips every later statement until
+    the next sync, and the failure surfaces in whichever statement next waits, so whose it was
+    is unknown). Then nothing is committed, and the caller runs the group again one job at a
+    time, each in its savepoint; a write function may therefore run twice (its first run left
+    nothing behind)."""
     tx: PostgresTx | None = None
+    outcomes: list[Outcome] = []
     try:
         with conn.pipeline() as pipeline:
             tx = PostgresTx(conn, pipeline)
             conn.execute("BEGIN")
             for job in group:
-                conn.execute("SAVEPOINT job")
                 try:
-                    result = job.fn(tx)
+                    outcomes.append((job, job.fn(tx), None))
                 except Exception as exc:
                     if not tx.failed:
                         tx.sync()  # a statement of this job still in flight may have failed
                     error = _classify(exc)
                     if isinstance(error, StorageUnavailable) and not tx.failed:
                         raise error from exc
-                    if tx.failed:
-                        break
-                    conn.execute("ROLLBACK TO job")
-                    conn.execute("RELEASE job")
-                    outcomes.append((job, None, error))
-                    continue
+                    tx.failed = True  # its own work cannot be undone alone: the group runs again
+                    break
                 if tx.failed:  # it caught a statement's failure (database.isolated)
                     break
-                conn.execute("RELEASE job")
-                outcomes.append((job, result, None))
             if not tx.failed:
                 conn.execute("COMMIT")
     except psycopg.Error as exc:  # a statement's failure, raised by a later one or the sync at exit
