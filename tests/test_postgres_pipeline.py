@@ -6,16 +6,14 @@ a statement of it failed (which surfaces late, in another statement); rowcount; 
 
 from __future__ import annotations
 
-import asyncio
-import threading
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Callable
 
 import psycopg.errors
 import pytest
 
 from alertflow.storage.database import Tx, isolated
 from alertflow.storage.postgres import PostgresDatabase
+from tests.storage.groups import insert, one_group, tenants
 
 
 @pytest.fixture
@@ -24,38 +22,6 @@ async def pg(postgres_url: str) -> AsyncIterator[PostgresDatabase]:
     await db.open()
     yield db
     await db.close()
-
-
-async def one_group(pg: PostgresDatabase, *fns: Callable[[Tx], Any]) -> list[Any]:
-    """Run ``fns`` as one group: each result, or the exception it raised."""
-    taken, release = threading.Event(), threading.Event()
-
-    def hold(tx: Tx) -> None:
-        taken.set()
-        release.wait()
-
-    held = asyncio.ensure_future(pg.write(hold))
-    await asyncio.to_thread(taken.wait)  # the writer is inside `hold`: what follows queues
-    writes: list[Awaitable[Any]] = [asyncio.ensure_future(pg.write(fn)) for fn in fns]
-    await asyncio.sleep(0)  # every write is in the writer's queue before it takes the next group
-    release.set()
-    await held
-    commits = pg.commits
-    results = await asyncio.gather(*writes, return_exceptions=True)
-    assert pg.commits == commits + 1, "the writes were not one group"
-    return results
-
-
-def insert(tenant: str, name: str | None = None) -> Callable[[Tx], str]:
-    def fn(tx: Tx) -> str:
-        tx.execute("INSERT INTO tenants VALUES (?, ?, 0)", (tenant, name or tenant))
-        return tenant
-
-    return fn
-
-
-async def tenants(pg: PostgresDatabase) -> list[str]:
-    return [r["id"] for r in await pg.fetchall("SELECT id FROM tenants ORDER BY id")]
 
 
 class Refused(Exception):

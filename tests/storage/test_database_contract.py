@@ -11,6 +11,7 @@ import pytest
 from alertflow.storage import users
 from alertflow.storage.database import POSTGRESQL, Database, StorageUnavailable, Tx
 from tests.process import WAIT_SECONDS
+from tests.storage.groups import insert, one_group, tenants
 
 
 async def test_a_write_returns_its_functions_result_once_committed(database: Database) -> None:
@@ -33,6 +34,22 @@ async def test_a_failing_write_raises_to_its_caller_and_others_in_its_group_stil
     assert isinstance(results[0], ValueError) and results[1] == "kept"
     with pytest.raises(ValueError, match="refused"):
         await database.write(fail)
+
+
+async def test_a_write_that_raises_after_writing_is_undone_alone_in_its_group(database: Database) -> None:
+    # Without a savepoint per write (the writers run a group without, see storage/database.py),
+    # what the refused write stored must still go, and what the others stored must stay.
+    runs: list[str] = []
+
+    def refuses(tx: Tx) -> None:
+        runs.append("refused")
+        insert("r")(tx)
+        raise ValueError("refused")
+
+    results = await one_group(database, insert("a"), refuses, insert("b"))
+    assert results[0] == "a" and isinstance(results[1], ValueError) and results[2] == "b"
+    assert [t for t in await tenants(database) if t in ("a", "b", "r")] == ["a", "b"]
+    assert runs == ["refused", "refused"]  # the group ran again, a savepoint each
 
 
 def people(count: int) -> list[users.User]:
