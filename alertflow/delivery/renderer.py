@@ -42,10 +42,10 @@ class Renderer:
         content = await self.content_of(job)
         if job.channel == STATUS_CHANNEL:  # an event AlertFlow built, not a template: sent as it is
             return content
-        seen = values(job.data, recipient, user, links)
         try:
-            if is_literal_content(content):
-                return render.render(content, job.channel, seen, recipient.locale)
+            if is_literal_content(content):  # it sees nothing: the values need not be gathered
+                return render.render(content, job.channel, {}, recipient.locale)
+            seen = values(job.data, recipient, user, links)
             # A hostile template may run to its step budget (~0.2 s): keep that off the event loop.
             return await asyncio.to_thread(render.render, content, job.channel, seen, recipient.locale)
         except TemplateError as exc:

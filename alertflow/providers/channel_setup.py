@@ -64,7 +64,9 @@ class Entry:
     settings: ProviderSettings
     rate_per_second: float | None = None
 
+    @functools.cached_property
     def key(self) -> str:
+        """Which set-up this is: a handle per distinct key. Every send asks, so it is built once."""
         return json.dumps([self.type_name, self.settings.model_dump(mode="json"), self.rate_per_second], sort_keys=True)
 
 
@@ -299,7 +301,7 @@ class ChannelProviders:
         # the operator's and a tenant's alike set-ups differ in where they may connect, and
         # one serving two channels sizes its pools by each channel's concurrency.
         concurrency = self._concurrency.get(channel)
-        key = f"{trusted}:{concurrency}:{entry.key()}"
+        key = f"{trusted}:{concurrency}:{entry.key}"
         handle = self._handles.get(key)
         if handle is None:
             context = self.operator_context if trusted else self.context
