@@ -87,7 +87,9 @@ async def test_an_otp_published_mid_bulk_overtakes_it(start_app: StartApp, scrip
     await app.until(lambda: any(s["notification_id"] == otp_id for s in script.sends()))
     sends = script.sends()
     position = next(i for i, s in enumerate(sends) if s["notification_id"] == otp_id)
-    assert position <= 20 + 2 * 2, "only the sends already claimed may go before the OTP"
+    # Seen when the OTP was published, then at most the pool's two claims in flight, each of
+    # its two slots and a pool's worth prefetched (workers.py): those may go before it.
+    assert position <= 20 + 2 * (2 + 2), "only the sends already claimed may go before the OTP"
     assert len(sends) < 500, "the OTP waited for the bulk"
 
 
