@@ -18,8 +18,8 @@ import aiosmtplib
 from aiosmtplib import (
     SMTPDataError,
     SMTPException,
+    SMTPHeloError,
     SMTPRecipientRefused,
-    SMTPRecipientsRefused,
     SMTPSenderRefused,
 )
 from pydantic import Field, FilePath, field_validator, model_validator
@@ -126,7 +126,7 @@ class SmtpProvider(Provider):
         s = self.settings
         data = render(message, address, s.from_address, s.from_name)
         try:
-            reply = await self._pool.sendmail(s.from_address, [address], data)
+            reply = await self._pool.sendmail(s.from_address, address, data)
         except (SMTPException, OSError) as exc:  # SMTP timeouts and drops are OSErrors too
             raise _outcome(exc) from exc
         # The server's own id, which its bounce and delivery reports name; else our Message-ID.
@@ -154,6 +154,11 @@ class SmtpProvider(Provider):
             timeout=s.timeout_seconds,
         )
         await client.connect()  # logs in too when a username is set
+        if client.is_ehlo_or_helo_needed:  # no TLS or login asked for it: the transaction needs it
+            try:
+                await client.ehlo()
+            except SMTPHeloError:  # a server from before ESMTP
+                await client.helo()
         return client
 
 
@@ -176,8 +181,6 @@ def _tls_context(settings: SmtpSettings) -> ssl.SSLContext:
 
 def _outcome(exc: SMTPException | OSError) -> DeliveryError:
     """Sort a failed send into retry or permanent failure (see the module docstring)."""
-    if isinstance(exc, SMTPRecipientsRefused) and exc.recipients:
-        exc = exc.recipients[0]  # we send to one recipient at a time
     if isinstance(exc, (SMTPSenderRefused, SMTPRecipientRefused, SMTPDataError)):
         error = f"smtp {exc.code}: {exc.message}"
         if exc.code >= 500 and exc.code != AUTH_REQUIRED:
