@@ -65,10 +65,11 @@ def test_kill_9_with_300_in_flight_loses_none_of_them(tmp_path: Path, script: Sc
 
 
 def sigterm_with_two_sending(server: Server, count: int, again_after: float | None = None) -> dict[str, Any]:
-    """Publish ``count``, SIGTERM once two are being sent (and once more ``again_after``
-    seconds later, if given); returns the line the server logged last, on stopping."""
+    """Publish ``count`` to a pool of two, SIGTERM once two are being sent and up to two more
+    wait in the pool's prefetch (all ``sending``: claimed), and once more ``again_after``
+    seconds later, if given; returns the line the server logged last, on stopping."""
     publish_sms(server, count)
-    assert server.wait_for(lambda: statuses(server).get("sending", 0) == 2)
+    assert server.wait_for(lambda: statuses(server).get("sending", 0) == min(count, 2 + 2))
     if again_after is not None:
         assert server.proc is not None
         server.proc.send_signal(signal.SIGTERM)
@@ -101,7 +102,7 @@ def test_sigterm_lets_inflight_sends_finish_and_logs_that_it_drained_them(
     server = Server(tmp_path / "srv", scripted_config(script, concurrency=2, shutdown=WAIT_SECONDS))
     servers.append(server.start())
     stopped = sigterm_with_two_sending(server, 10)
-    assert (stopped["drained"], stopped["released"]) == (2, 0)
+    assert (stopped["drained"], stopped["released"]) == (2, 2)  # the prefetched two go back unsent
     assert_the_sends_in_flight_finished(server, 10)
     recover(server, script, servers, 10)
 
@@ -113,7 +114,7 @@ def test_a_second_sigterm_while_stopping_changes_nothing(tmp_path: Path, script:
     server = Server(tmp_path / "srv", scripted_config(script, concurrency=2, shutdown=5))
     servers.append(server.start())
     stopped = sigterm_with_two_sending(server, 10, again_after=0.2)  # the stop waits for two 0.5 s sends
-    assert (stopped["drained"], stopped["released"]) == (2, 0)
+    assert (stopped["drained"], stopped["released"]) == (2, 2)
     assert "Traceback" not in server.logs()
     assert_the_sends_in_flight_finished(server, 10)
     recover(server, script, servers, 10)
@@ -127,7 +128,7 @@ def test_sigterm_returns_sends_that_outlast_the_timeout_to_the_queue(
     server = Server(tmp_path / "srv", scripted_config(script, concurrency=2, shutdown=0.5))
     servers.append(server.start())
     stopped = sigterm_with_two_sending(server, 3)
-    assert (stopped["drained"], stopped["released"]) == (0, 2)
+    assert (stopped["drained"], stopped["released"]) == (0, 3)  # two cut off, one prefetched
     assert statuses(server) == {"queued": 3}
     recover(server, script, servers, 3)
     conn = sqlite3.connect(server.workdir / "data" / "alertflow.db")
