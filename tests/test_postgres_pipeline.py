@@ -1,12 +1,12 @@
 """The PostgreSQL writer sends a group's statements in pipeline mode (issue 15): without
-waiting for each result, yet with each job's SAVEPOINT semantics kept. These tests make one
-group for certain (a first write holds the writer while the others queue behind it) and check
-what pipelining could break: a job that fails is undone alone, whether it raised by itself or
-a statement of it failed (which surfaces late, in another statement); rowcount; isolated()."""
+waiting for each result, yet with each job's failure its own. These tests make one group for
+certain (tests/storage/groups.py) and check what pipelining could break: a job whose statement
+failed is undone alone, though the failure surfaces late, in another statement; rowcount;
+isolated(). A job that raised by itself is the contract tests' (tests/storage)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import psycopg.errors
 import pytest
@@ -22,35 +22,6 @@ async def pg(postgres_url: str) -> AsyncIterator[PostgresDatabase]:
     await db.open()
     yield db
     await db.close()
-
-
-class Refused(Exception):
-    """A write function's own refusal, after it wrote."""
-
-
-async def test_a_job_that_raises_after_writing_is_undone_alone_and_the_group_runs_again_one_by_one(
-    pg: PostgresDatabase,
-) -> None:
-    runs: list[str] = []
-
-    def counted(tenant: str) -> Callable[[Tx], str]:
-        def fn(tx: Tx) -> str:
-            runs.append(tenant)
-            return insert(tenant)(tx)
-
-        return fn
-
-    def refuses(tx: Tx) -> None:
-        runs.append("refused")
-        insert("r")(tx)
-        raise Refused("no")
-
-    results = await one_group(pg, counted("a"), refuses, counted("b"))
-    assert results[0] == "a" and isinstance(results[1], Refused) and results[2] == "b"
-    assert await tenants(pg) == ["a", "b"]
-    # The pipelined pass has no savepoint per job (each costs a statement): the refusal ends
-    # it, and the group runs again with one savepoint each, so 'b' runs once, 'a' twice.
-    assert runs == ["a", "refused", "a", "refused", "b"]
 
 
 async def test_a_failing_statement_undoes_its_own_job_only_though_it_surfaces_in_another(
