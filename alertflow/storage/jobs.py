@@ -18,15 +18,20 @@ def _placeholders(n: int) -> str:
     return ",".join("?" * n)
 
 
-# The claim's two seeks on jobs_claim (channel, state, priority DESC, tenant_id, run_at): each
-# fixes a prefix of the index and orders by the next column, so neither sorts
-# (PERFORMANCE.md: ~5x); tests/test_storage.py checks both plans.
+# The claim's seeks on jobs_claim (channel, state, priority DESC, tenant_id, run_at): each
+# fixes a prefix of the index and orders by the next column, so none sorts
+# (PERFORMANCE.md: ~5x); tests/test_storage.py checks the plans. The next tenant in turn is
+# the first after ?4, else the first of all (round again): one statement, as every read in a
+# PostgreSQL group is a round trip of its own, and the turn's wrap took two.
 NEXT_TENANT_SQL = (
-    "SELECT tenant_id FROM jobs WHERE channel = ? AND state = ? AND priority = ? AND tenant_id > ?"
-    " ORDER BY tenant_id LIMIT 1"
+    "SELECT COALESCE("
+    "(SELECT tenant_id FROM jobs WHERE channel = ?1 AND state = ?2 AND priority = ?3 AND tenant_id > ?4"
+    " ORDER BY tenant_id LIMIT 1),"
+    " (SELECT tenant_id FROM jobs WHERE channel = ?1 AND state = ?2 AND priority = ?3 ORDER BY tenant_id LIMIT 1))"
 )
+# With what the claim's UPDATE would otherwise have to return (a read: on PostgreSQL a round trip).
 TENANT_JOBS_SQL = (
-    "SELECT id FROM jobs WHERE channel = ? AND state = ? AND priority = ? AND tenant_id = ?"
+    "SELECT id, delivery_id, attempts FROM jobs WHERE channel = ? AND state = ? AND priority = ? AND tenant_id = ?"
     " ORDER BY run_at LIMIT ? OFFSET ?"
 )
 # PostgreSQL: other nodes claim at the same time; each skips the jobs another's claim holds.
@@ -56,19 +61,20 @@ def claim(
     oldest first. So one tenant's 100k bulk neither delays an OTP nor another tenant's
     messages of its own priority: they are served in the very next claim. ``owner`` is the
     claiming node's id, which lease recovery at its next start goes by (expire_leases)."""
-    ids: list[int] = []
+    taken: list[tuple[int, str, int]] = []  # (job id, delivery id, attempts before this claim)
     for priority in _LEVELS:
-        if len(ids) >= limit:
+        if len(taken) >= limit:
             break
-        ids += _in_turn(tx, channel, priority, after_tenant, limit - len(ids))
-    if not ids:
+        taken += _in_turn(tx, channel, priority, after_tenant, limit - len(taken))
+    if not taken:
         return []
-    rows = tx.execute(
+    ids = [job_id for job_id, _, _ in taken]
+    tx.execute(
         f"UPDATE jobs SET state = ?, run_at = ?, attempts = attempts + 1, lease_owner = ?"
-        f" WHERE id IN ({_placeholders(len(ids))}) RETURNING id, delivery_id, attempts",
+        f" WHERE id IN ({_placeholders(len(ids))})",
         (LEASED, now + lease_seconds, owner, *ids),
-    ).fetchall()
-    by_delivery = {r["delivery_id"]: r for r in rows}
+    )
+    by_delivery = {delivery_id: (job_id, attempts + 1) for job_id, delivery_id, attempts in taken}
     deliveries = list(by_delivery)
     tx.execute(
         f"UPDATE deliveries SET status = 'sending', updated_at = ? WHERE id IN ({_placeholders(len(deliveries))})",
@@ -83,12 +89,12 @@ def claim(
     ).fetchall()
     jobs = [
         Job(
-            job_id=by_delivery[p["delivery_id"]]["id"],
+            job_id=by_delivery[p["delivery_id"]][0],
             delivery_id=p["delivery_id"],
             notification_id=p["notification_id"],
             tenant_id=p["tenant_id"],
             channel=channel,
-            attempt=by_delivery[p["delivery_id"]]["attempts"],
+            attempt=by_delivery[p["delivery_id"]][1],
             category=p["category"],
             priority=p["priority"],
             user_id=p["user_id"],
@@ -106,17 +112,18 @@ def claim(
     return sorted(jobs, key=lambda j: order[j.job_id])
 
 
-def _in_turn(tx: Tx, channel: str, priority: int, after_tenant: str, quota: int) -> list[int]:
-    """Up to ``quota`` ready job ids of one priority, shared equally among its tenants."""
+def _in_turn(tx: Tx, channel: str, priority: int, after_tenant: str, quota: int) -> list[tuple[int, str, int]]:
+    """Up to ``quota`` ready jobs of one priority, shared equally among its tenants:
+    (job id, delivery id, attempts so far)."""
     tenants = _tenants_from(tx, channel, priority, after_tenant, quota)
     taken: dict[str, int] = dict.fromkeys(tenants, 0)
-    ids: list[int] = []
+    ids: list[tuple[int, str, int]] = []
     sql = TENANT_JOBS_SQL_PG if dialect(tx) == POSTGRESQL else TENANT_JOBS_SQL
     while quota > 0 and taken:
         share = -(-quota // len(taken))  # ceiling: early turns round up, the rotation evens it out
         for tenant in list(taken):
             want = min(share, quota)
-            got = [r[0] for r in tx.execute(sql, (channel, READY, priority, tenant, want, taken[tenant]))]
+            got = [(r[0], r[1], r[2]) for r in tx.execute(sql, (channel, READY, priority, tenant, want, taken[tenant]))]
             ids += got
             quota -= len(got)
             if len(got) < want:
@@ -134,16 +141,13 @@ def _tenants_from(tx: Tx, channel: str, priority: int, after: str, most: int) ->
     One index seek per tenant (a loose index scan): DISTINCT would read every queued job.
     """
     found: list[str] = []
-    cursor, wrapped = after, after == ""
+    cursor = after
     while len(found) < most:
-        row = tx.execute(NEXT_TENANT_SQL, (channel, READY, priority, cursor)).fetchone()
-        if row is None or (wrapped and after and row[0] > after):
-            if wrapped:
-                break
-            cursor, wrapped = "", True
-            continue
-        found.append(row[0])
-        cursor = row[0]
+        tenant = tx.execute(NEXT_TENANT_SQL, (channel, READY, priority, cursor)).fetchone()[0]
+        if tenant is None or (found and tenant == found[0]):  # none ready, or round to the first again
+            break
+        found.append(tenant)
+        cursor = tenant
     return found
 
 
