@@ -75,6 +75,13 @@ class PostgresServer:
             check=True,
             capture_output=True,
         )
+        self.resume()
+
+    def pause(self) -> None:
+        """Stop fast, keeping the data: every connection is cut, and none is taken until resume()."""
+        self._pg_ctl("stop", "-m", "fast", "-w")
+
+    def resume(self) -> None:
         self._pg_ctl("start", "-w", "-t", str(START_WAIT_SECONDS), "-l", str(self.root / "log"), "-o", self._options())
 
     def _options(self) -> str:

@@ -210,7 +210,7 @@ def test_three_nodes_deliver_every_acknowledged_notification_through_a_kill_and_
 
     load = Load(nodes, list(nodes))
     with ThreadPoolExecutor(PUBLISHERS) as pool:
-        futures = [pool.submit(load.publish, n) for n in range(NOTIFICATIONS)]
+        futures = [pool.submit(load.publish, n) for n in range(RESTART_AFTER)]
         load.wait_for(KILL_AFTER)
         victim = nodes[2]
         with load.lock:
@@ -220,7 +220,11 @@ def test_three_nodes_deliver_every_acknowledged_notification_through_a_kill_and_
         load.wait_for(RESTART_AFTER)
         watch = ReadinessWatch(nodes[0])
         assert watch.first() == 200
-        postgres_server.restart()  # every connection of every node is cut
+        postgres_server.pause()  # every connection of every node is cut, and stays cut a while
+        # The rest are published into the outage: the nodes answer 503 until it is over.
+        futures += [pool.submit(load.publish, n) for n in range(RESTART_AFTER, NOTIFICATIONS)]
+        assert nodes[0].wait_for(lambda: load.unavailable > 0 and 503 in watch.seen), (load.unavailable, watch.seen)
+        postgres_server.resume()
         for future in futures:
             future.result()  # re-raises a publisher's failure
         assert nodes[0].wait_for(lambda: watch.seen[-1] == 200), watch.seen

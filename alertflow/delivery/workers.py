@@ -143,9 +143,11 @@ class ChannelPool:
             )
         except StorageFull as exc:  # logged by the writer; outcomes wait for space, claims for the timer
             errors, jobs = [exc] * len(outcomes), []
+            self._give_back_prefetched(stale)
         except Exception as exc:
             log.exception("pool cycle failed", extra={"channel": self.channel})
             errors, jobs = [exc] * len(outcomes), []
+            self._give_back_prefetched(stale)
             await asyncio.sleep(SWEEP_SECONDS)
         if limit:
             self._more = len(jobs) == limit
@@ -154,6 +156,14 @@ class ChannelPool:
         self._prefetched.extend((now, job) for job in jobs)
         self._start_prefetched()
         await self._settle(outcomes, errors)
+
+    def _give_back_prefetched(self, stale: list[Job]) -> None:
+        """A cycle failed: its outcomes were not recorded, and those of sends started now
+        could not be either, so each would be sent again once its lease ended. The prefetched
+        jobs go back unsent with the next cycle that succeeds (with ``stale``, which this one
+        did not give back)."""
+        self._stale = [*stale, *(job for _, job in self._prefetched), *self._stale]
+        self._prefetched.clear()
 
     def _start_prefetched(self) -> None:
         """Start prefetched jobs while slots are free; a stop leaves them to be given back."""
