@@ -12,7 +12,7 @@ import asyncio
 import collections
 import contextlib
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 from typing import NamedTuple
 
@@ -157,11 +157,10 @@ class ChannelPool:
         self._start_prefetched()
         await self._settle(outcomes, errors)
 
-    def _give_back_prefetched(self, stale: list[Job]) -> None:
-        """A cycle failed: its outcomes were not recorded, and those of sends started now
-        could not be either, so each would be sent again once its lease ended. The prefetched
-        jobs go back unsent with the next cycle that succeeds (with ``stale``, which this one
-        did not give back)."""
+    def _give_back_prefetched(self, stale: Sequence[Job] = ()) -> None:
+        """The prefetched jobs go back unsent, with ``stale`` (a failed cycle's, not given
+        back), by the next cycle that succeeds or by the stop. After a failed cycle, sends
+        started now could not be recorded either: each would be sent again once its lease ended."""
         self._stale = [*stale, *(job for _, job in self._prefetched), *self._stale]
         self._prefetched.clear()
 
@@ -243,9 +242,8 @@ class ChannelPool:
         if self._runner:
             await self._runner  # records what finished (one more try for what the disk refused)
         # Cut off, claimed but never started, or stale in the prefetch: back to the queue.
-        jobs = [*unfinished.values(), *(job for _, job in self._prefetched), *self._stale]
-        self._prefetched.clear()
-        self._stale = []
+        self._give_back_prefetched()
+        jobs, self._stale = [*unfinished.values(), *self._stale], []
         if jobs:
             now = self.clock()
             try:
