@@ -50,6 +50,14 @@ def cli(
     return result
 
 
+def refused_in_one_line(*args: str, cwd: Path, says: str) -> None:
+    """``alertflow args`` is refused as a usage error: exit 2, nothing on stdout, and one line
+    on stderr that says ``says``."""
+    refused = cli(*args, cwd=cwd, check=False)
+    assert refused.returncode == 2 and refused.stdout == ""
+    assert refused.stderr.count("\n") == 1 and says in refused.stderr, refused.stderr
+
+
 class Server:
     """``alertflow serve`` in a working directory of its own, with a config file there."""
 
