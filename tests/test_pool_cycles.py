@@ -82,13 +82,18 @@ async def held_sends(app: Harness, gate: Gate, n: int) -> None:
     await app.until(lambda: len(gate.held) == n)
 
 
+async def first_claim(app: Harness, gate: Gate, pool: ChannelPool, emails: int, tag: str) -> None:
+    """Publish ``emails``, start the pool, and wait until its first claim's SLOTS sends are held."""
+    await app.publish(recipients(emails, tag))
+    pool.start()
+    await held_sends(app, gate, SLOTS)
+
+
 async def test_a_pool_cycle_records_every_finished_outcome_and_claims_the_next_jobs_in_one_commit(
     gated: tuple[Harness, FakeClock, Gate, ChannelPool],
 ) -> None:
     app, _, gate, pool = gated
-    await app.publish(recipients(4 * SLOTS, "cycle"))
-    pool.start()
-    await held_sends(app, gate, SLOTS)  # the first claim: SLOTS sending, SLOTS prefetched
+    await first_claim(app, gate, pool, 4 * SLOTS, "cycle")  # the first claim: SLOTS sending, SLOTS prefetched
     assert await leased(app) == 2 * SLOTS
     database: Any = app.svc.database
     before, decided = database.commits, len(app.decisions)
@@ -107,9 +112,7 @@ async def test_a_finished_send_starts_a_prefetched_job_before_its_outcome_is_rec
     gated: tuple[Harness, FakeClock, Gate, ChannelPool],
 ) -> None:
     app, _, gate, pool = gated
-    await app.publish(recipients(2 * SLOTS, "prefetch"))
-    pool.start()
-    await held_sends(app, gate, SLOTS)
+    await first_claim(app, gate, pool, 2 * SLOTS, "prefetch")
     first = set(gate.held)
 
     async with HeldWriter(app):  # no cycle can commit: no outcome recorded, nothing claimed
@@ -124,9 +127,7 @@ async def test_a_job_that_waited_too_long_in_the_prefetch_goes_back_and_is_claim
     gated: tuple[Harness, FakeClock, Gate, ChannelPool],
 ) -> None:
     app, clock, gate, pool = gated
-    await app.publish(recipients(2 * SLOTS, "stale"))
-    pool.start()
-    await held_sends(app, gate, SLOTS)
+    await first_claim(app, gate, pool, 2 * SLOTS, "stale")
     lease = app.svc.config.queue.lease_seconds
     clock.t += lease * PREFETCH_LEASE_SHARE + 1  # the sends in flight took that long
 
@@ -144,9 +145,7 @@ async def test_an_outcome_that_cannot_be_recorded_does_not_undo_the_others_of_it
     gated: tuple[Harness, FakeClock, Gate, ChannelPool],
 ) -> None:
     app, _, gate, pool = gated
-    await app.publish(recipients(2 * SLOTS, "refused"))
-    pool.start()
-    await held_sends(app, gate, SLOTS)
+    await first_claim(app, gate, pool, 2 * SLOTS, "refused")
     refused = next(iter(gate.held))  # a send in flight, not a prefetched job
     # The database itself refuses this one delivery's history: its whole outcome must fail.
     await app.svc.database.write(
@@ -209,9 +208,7 @@ async def test_a_stop_lets_the_sends_in_flight_finish_and_gives_the_prefetched_j
     gated: tuple[Harness, FakeClock, Gate, ChannelPool],
 ) -> None:
     app, _, gate, pool = gated
-    await app.publish(recipients(2 * SLOTS, "stopping"))
-    pool.start()
-    await held_sends(app, gate, SLOTS)  # SLOTS more wait in the prefetch
+    await first_claim(app, gate, pool, 2 * SLOTS, "stopping")  # SLOTS more wait in the prefetch
 
     stopping = asyncio.create_task(pool.stop(60.0))
     await asyncio.sleep(0)  # the stop begins: it waits for the sends in flight
@@ -230,9 +227,7 @@ async def test_jobs_a_claim_brings_back_after_stop_began_go_back_to_the_queue_un
     gated: tuple[Harness, FakeClock, Gate, ChannelPool],
 ) -> None:
     app, _, gate, pool = gated
-    await app.publish(recipients(3 * SLOTS, "late"))
-    pool.start()
-    await held_sends(app, gate, SLOTS)  # SLOTS prefetched; SLOTS more in the queue
+    await first_claim(app, gate, pool, 3 * SLOTS, "late")  # SLOTS prefetched; SLOTS more in the queue
 
     async with HeldWriter(app) as writer:
         gate.open()
