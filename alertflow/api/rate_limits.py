@@ -7,6 +7,7 @@ are; failed authentications are counted by each process, as each refuses its own
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import math
@@ -85,6 +86,8 @@ class AuthFailureLimiter:
 
     def check(self, address: str) -> None:
         """Raise 429 with ``Retry-After`` while the address is blocked."""
+        if not self._tracked:  # no failures remembered: the usual case costs no lookup
+            return
         client = self._tracked.get(counted_as(address))
         remaining = client.blocked_until - self.clock() if client else 0.0
         if remaining > 0:
@@ -131,6 +134,7 @@ class _Tracked:
     blocked_until: float = 0.0
 
 
+@functools.lru_cache(maxsize=4096)
 def counted_as(address: str) -> str:
     """The key failures are counted under: the address, or its /64 for IPv6."""
     try:

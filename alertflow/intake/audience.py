@@ -16,7 +16,6 @@ from ..templates import validation
 from ..templates.content import (
     USER_VARIABLE,
     MissingVariables,
-    TemplateContent,
     TemplateValidationError,
     missing_variables,
     provided_variables,
@@ -144,9 +143,7 @@ async def source_of(
         if all(getattr(req.content, name) is None for name in type(req.content).model_fields):
             raise invalid("content", "needs at least one channel")
         try:
-            checked = await validation.validate_model_async(
-                TemplateContent.model_construct(channels=req.content, locales={})
-            )
+            checked = await validation.validate_inline_async(req.content)
         except TemplateValidationError as exc:
             raise invalid_many(
                 [{"field": "content" + e.field.removeprefix("channels"), "message": e.message} for e in exc.errors]

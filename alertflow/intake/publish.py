@@ -122,7 +122,8 @@ class PublishRequest(_Strict):
     topic: ClientId | None = None
     template: ClientId | None = None
     template_version: int | None = Field(None, ge=1, le=MAX_VERSION)
-    data: JsonData = {}
+    # A factory, not ``= {}``: a mutable default is deep-copied on every validation.
+    data: JsonData = Field(default_factory=dict)
     content: ChannelSet | None = None
     channels: Annotated[list[Channel], Field(min_length=1, json_schema_extra={"uniqueItems": True})] | None = None
     category: ClientId = "default"
@@ -281,7 +282,7 @@ def plan(
     tenant_id, category = audience.tenant_id, audience.category
     priority = req.priority or category.priority
     content = json.dumps(audience.content) if audience.content is not None else None
-    data = json.dumps(req.data)
+    data = json.dumps(req.data) if req.data else "{}"
     notification_ids = iter(new_ids("ntf", len(recipients)))
     delivery_ids = iter(new_ids("dlv", len(recipients) * len(audience.channels)))
     local_time = req.send_at_local is not None  # then each user's timezone decides

@@ -70,6 +70,7 @@ class _Checked:
 # rarely repeat and a compiled one holds its code (~10 KB for a line of text, more for HTML), so
 # unbounded a burst of distinct ones grows RSS for good; one pushed out is a cycle: CycleCollector.
 _CHECKED: Lru[str, _Checked] = Lru()
+_LITERAL = _Checked(frozenset(), 0)
 _PUSHED_OUT = CycleCollector()
 _COMPILED: Lru[tuple[str, bool], jinja2.Template] = Lru(on_evict=lambda *_: _PUSHED_OUT.evicted(_COMPILED.size))
 
@@ -81,6 +82,11 @@ def size_caches(entries: int) -> None:
 
 
 def _check(source: str) -> _Checked:
+    if is_literal(source):
+        # Bounding its size is all literal text needs: cheaper than a lookup, and one-off
+        # messages kept out of the cache leave its room to templates that repeat.
+        check_source(source)
+        return _LITERAL
     checked = _CHECKED.get(source)
     if checked is None:
         checked = _analyse(source)
@@ -96,8 +102,6 @@ def _analyse(source: str) -> _Checked:
     }}``, ``{% if user is defined %}``): what a render cannot do without.
     """
     check_source(source)
-    if is_literal(source):
-        return _Checked(frozenset(), 0)
     tree = _TEXT_ENV.parse(source)
     count = check_tree(tree)
     needed = meta.find_undeclared_variables(tree) & set(_unguarded_names(tree, frozenset()))

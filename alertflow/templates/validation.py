@@ -12,6 +12,7 @@ from pydantic import (
 
 from .content import (
     _LOCALE_TAG,
+    ChannelSet,
     FieldError,
     TemplateContent,
     TemplateValidationError,
@@ -19,7 +20,6 @@ from .content import (
     _normalize_locale,
     _template_leaves,
     is_literal,
-    is_literal_content,
 )
 from .limits import MAX_CONTENT_NODES, SourceLimitError
 from .sandbox import _NOT_COMPILABLE, _check, _compile, _why_not_compilable
@@ -48,13 +48,24 @@ _COMPILER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alertflow-comp
 
 
 async def validate_model_async(model: TemplateContent) -> ValidatedContent:
-    """:func:`validate_model` without holding the event loop: parsing and compiling a tenant's
-    source may take many milliseconds, so it runs in the compile thread. Literal text needs
-    neither, and the common inline message ("your code is 123456") is checked in place."""
-    content, errors = _normalized(model)
-    if is_literal_content(content):
-        return _check_sources(content, errors)
-    return await asyncio.get_running_loop().run_in_executor(_COMPILER, _check_sources, content, errors)
+    """:func:`validate_model` without holding the event loop (see _check_sources_async)."""
+    return await _check_sources_async(*_normalized(model))
+
+
+async def validate_inline_async(channels: ChannelSet) -> ValidatedContent:
+    """A publish's inline content: channels without locales, already shaped by the request's
+    model, so nothing is built around them (this runs once per inline publish)."""
+    return await _check_sources_async({"channels": channels.dump(), "locales": {}}, [])
+
+
+async def _check_sources_async(content: dict[str, Any], errors: list[FieldError]) -> ValidatedContent:
+    """Parsing and compiling a tenant's source may take many milliseconds, so it runs in the
+    compile thread. Literal text needs neither, and the common inline message ("your code is
+    123456") is checked in place."""
+    leaves = list(_template_leaves(content))
+    if all(is_literal(source) for _, source, _ in leaves):
+        return _check_sources(content, errors, leaves)
+    return await asyncio.get_running_loop().run_in_executor(_COMPILER, _check_sources, content, errors, leaves)
 
 
 def _shaped(raw: Any) -> TemplateContent:
@@ -74,11 +85,14 @@ def _normalized(model: TemplateContent) -> tuple[dict[str, Any], list[FieldError
     return content, errors
 
 
-def _check_sources(content: dict[str, Any], errors: list[FieldError]) -> ValidatedContent:
-    """Bound, analyse and compile every source; compiled templates stay cached for rendering."""
+def _check_sources(
+    content: dict[str, Any], errors: list[FieldError], leaves: list[tuple[str, str, bool]] | None = None
+) -> ValidatedContent:
+    """Bound, analyse and compile every source (``leaves``: content's, when already listed);
+    compiled templates stay cached for rendering."""
     variables: set[str] = set()
     total = 0
-    for path, source, html in _template_leaves(content):
+    for path, source, html in _template_leaves(content) if leaves is None else leaves:
         try:
             checked = _check(source)
             total += checked.nodes
