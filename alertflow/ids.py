@@ -25,6 +25,7 @@ class _Last:
     ms: int = 0
     counter: int = 0  # ids made within that millisecond
     digits: str = ""  # the millisecond, encoded
+    noise: str = ""  # the random part of its ids
 
 
 _last = _Last()
@@ -44,9 +45,9 @@ def new_ids(prefix: str, count: int) -> list[str]:
     """``count`` ids in creation order, as ``new_id`` makes them one by one.
 
     Each is ``prefix_`` + the millisecond (10 digits) + a counter within it (4 digits) + 12
-    random digits. The counter keeps one process's ids in order; the random part, drawn once
-    per call, keeps processes apart. Drawing it once is what lets a fan-out step name 2,000
-    rows for the cost of a few string joins.
+    random digits. The millisecond and counter keep one process's ids in order and apart; the
+    random part, drawn once per millisecond, keeps processes apart. Drawing it that seldom is
+    what lets a fan-out step name 2,000 rows, or a publish its few, for a few string joins.
     """
     with _lock:
         ms = int(time.time() * 1000)
@@ -55,7 +56,7 @@ def new_ids(prefix: str, count: int) -> list[str]:
         else:  # a new millisecond, or this one is full: borrow the next (ids stay ordered)
             ms = max(ms, _last.ms + 1)
             _last.ms, first, _last.digits = ms, 0, _b32(ms, 10)
+            _last.noise = _b32(_random.getrandbits(60), 12)
         _last.counter = first + count - 1
-        head = f"{prefix}_{_last.digits}"
-        noise = _b32(_random.getrandbits(60), 12)
+        head, noise = f"{prefix}_{_last.digits}", _last.noise
     return [f"{head}{_PAIRS[c >> 10]}{_PAIRS[c & 1023]}{noise}" for c in range(first, first + count)]

@@ -191,7 +191,11 @@ def forwarded_client(peer: str, forwarded_for: Iterable[str], trusted: Sequence[
         if forwarded is None:  # garbage in the header: the last proxy is all that is known
             break
         client = forwarded
-    return str(client)
+    return _text(client)
+
+
+# The same few clients on every request: each str() of an address formats it anew.
+_text = functools.lru_cache(maxsize=4096)(str)
 
 
 def is_https(request: web.Request) -> bool:

@@ -140,10 +140,11 @@ async def source_of(
     """(inline content, template version, variables needed, channels available, the
     version's default send options)."""
     if req.content is not None:
-        if all(getattr(req.content, name) is None for name in type(req.content).model_fields):
+        channels = req.content.dump()
+        if not channels:
             raise invalid("content", "needs at least one channel")
         try:
-            checked = await validation.validate_inline_async(req.content)
+            checked = await validation.validate_inline_async(channels)
         except TemplateValidationError as exc:
             raise invalid_many(
                 [{"field": "content" + e.field.removeprefix("channels"), "message": e.message} for e in exc.errors]

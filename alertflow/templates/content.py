@@ -191,11 +191,9 @@ class ChannelSet(_Fields):
     webhook: WebhookContent | None = None
 
     def dump(self) -> dict[str, Any]:
-        return {
-            name: getattr(self, name).model_dump(exclude_unset=True)
-            for name in type(self).model_fields
-            if getattr(self, name) is not None
-        }
+        """The channels given, each with the fields given (one serializer call: a publish's
+        inline content is dumped on every request). A channel given as null is not sent."""
+        return {name: fields for name, fields in self.model_dump(exclude_unset=True).items() if fields is not None}
 
 
 _CHANNEL_MODELS: dict[str, type[_Fields]] = {

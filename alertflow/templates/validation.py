@@ -12,7 +12,6 @@ from pydantic import (
 
 from .content import (
     _LOCALE_TAG,
-    ChannelSet,
     FieldError,
     TemplateContent,
     TemplateValidationError,
@@ -52,10 +51,10 @@ async def validate_model_async(model: TemplateContent) -> ValidatedContent:
     return await _check_sources_async(*_normalized(model))
 
 
-async def validate_inline_async(channels: ChannelSet) -> ValidatedContent:
-    """A publish's inline content: channels without locales, already shaped by the request's
-    model, so nothing is built around them (this runs once per inline publish)."""
-    return await _check_sources_async({"channels": channels.dump(), "locales": {}}, [])
+async def validate_inline_async(channels: dict[str, Any]) -> ValidatedContent:
+    """A publish's inline content (``ChannelSet.dump``): channels without locales, already
+    shaped by the request's model, so nothing is built around them."""
+    return await _check_sources_async({"channels": channels, "locales": {}}, [])
 
 
 async def _check_sources_async(content: dict[str, Any], errors: list[FieldError]) -> ValidatedContent:
