@@ -7,6 +7,7 @@ the hottest write in AlertFlow builds no object per row between the plan and the
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from typing import Any
 
@@ -74,7 +75,10 @@ def insert_rows(tx: Tx, into: str, rows: list[tuple[Any, ...]]) -> None:
     # A plain VALUES list for one row (a publish to one recipient, the commonest write, has
     # nothing to share), and on PostgreSQL, which types each parameter by its target column,
     # which an INSERT ... SELECT of shared values would leave untyped.
-    if len(rows) == 1 or dialect(tx) == POSTGRESQL:
+    if len(rows) == 1:
+        tx.execute(_one_row_insert(into, len(rows[0])), rows[0])
+        return
+    if dialect(tx) == POSTGRESQL:
         _insert_values(tx, f"INSERT INTO {into} VALUES ", rows)
         return
     columns = list(zip(*rows, strict=True))
@@ -94,6 +98,13 @@ def insert_rows(tx: Tx, into: str, rows: list[tuple[Any, ...]]) -> None:
     # Shared values are bound ahead of the VALUES rows: their ? come first in the statement.
     head = f"INSERT INTO {into} SELECT {','.join(select)} FROM (VALUES "
     _insert_values(tx, head, list(zip(*(columns[i] for i in varying), strict=True)), shared, ")")
+
+
+@functools.cache
+def _one_row_insert(into: str, columns: int) -> str:
+    # The statement of a publish to one recipient, three of which the writer runs per publish:
+    # built once, it is also the same string object every time (the statement cache's key).
+    return f"INSERT INTO {into} VALUES (" + ",".join("?" * columns) + ")"
 
 
 def _one_value(column: tuple[Any, ...]) -> bool:
