@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, Field, ValidationError
+from pydantic_core import to_json
 
 from .. import sessions, tenants
 from ..errors import PROBLEM_CONTENT_TYPE, ApiError, from_validation, invalid
@@ -325,4 +326,5 @@ def same_as_path(request: web.Request, field: str, given: str | None, param: str
 
 
 def json_response(data: Any, status: int = 200) -> web.Response:
-    return web.Response(status=status, text=json.dumps(data), content_type="application/json")
+    # pydantic-core's encoder: a fifth of json.dumps's time, on nearly every response.
+    return web.Response(status=status, body=to_json(data), content_type="application/json", charset="utf-8")

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
+from pydantic_core import to_json
 
 from ..delivery import queue, status_events
 from ..errors import invalid
@@ -281,7 +282,8 @@ def plan(
     out = Plan()
     tenant_id, category = audience.tenant_id, audience.category
     priority = req.priority or category.priority
-    content = json.dumps(audience.content) if audience.content is not None else None
+    # pydantic-core's encoder, a fifth of json.dumps's time: inline content is stored per publish.
+    content = to_json(audience.content).decode() if audience.content is not None else None
     data = json.dumps(req.data) if req.data else "{}"
     notification_ids = iter(new_ids("ntf", len(recipients)))
     delivery_ids = iter(new_ids("dlv", len(recipients) * len(audience.channels)))
