@@ -11,6 +11,8 @@ can go unseen.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import gc
 import threading
 import time
@@ -133,17 +135,32 @@ class TtlCache:
         self.ttl = ttl
         self.clock = clock
         self._entries: Lru[Hashable, tuple[float, Any]] = Lru(max_entries)
+        self._loading: dict[Hashable, asyncio.Future[Any]] = {}  # loads under way, by key
 
     def __len__(self) -> int:
         return len(self._entries)
 
     async def get(self, key: Hashable, load: Callable[[], Awaitable[Any]]) -> Any:
+        """The unexpired value, else what ``load()`` returns, stored. Callers that miss at once
+        share one load: when a tenant's settings expired under load, every request in flight
+        read them again (50 reads each time with 50 clients publishing)."""
         hit = self._lookup(key)
         if hit is not _MISS:
             return hit
-        value = await load()
-        self.put(key, value)
-        return value
+        loading = self._loading.get(key)
+        if loading is None:
+            loading = asyncio.ensure_future(load())
+            self._loading[key] = loading
+            loading.add_done_callback(functools.partial(self._loaded, key))
+        # One caller giving up (a client gone) does not cancel the others' load.
+        return await asyncio.shield(loading)
+
+    def _loaded(self, key: Hashable, loading: asyncio.Future[Any]) -> None:
+        if self._loading.get(key) is not loading:
+            return  # dropped while it loaded: the value may be older than the change
+        del self._loading[key]
+        if not loading.cancelled() and loading.exception() is None:
+            self.put(key, loading.result())
 
     def peek(self, key: Hashable) -> Any:
         """The unexpired value, or None."""
@@ -164,7 +181,9 @@ class TtlCache:
         self._entries.put(key, (now + self.ttl, value))
 
     def drop(self, key: Hashable) -> None:
+        self._loading.pop(key, None)
         self._entries.drop(key)
 
     def clear(self) -> None:
+        self._loading.clear()
         self._entries.clear()
