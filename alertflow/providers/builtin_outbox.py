@@ -22,7 +22,10 @@ class OutboxProvider(Provider):
     description = "Captures messages instead of sending them (GET /v1/outbox)."
 
     async def send(self, message: Message) -> Sent:
-        recipient = json.dumps(dataclasses.asdict(message.recipient))
+        # Only the devices nest: dataclasses.asdict's deep copy of it all was a tenth of a send.
+        recipient = json.dumps(
+            {**vars(message.recipient), "devices": list(map(dataclasses.asdict, message.recipient.devices))}
+        )
         content = json.dumps({**message.content, **({"headers": message.headers} if message.headers else {})})
         captured = outbox_messages.Captured(
             message.tenant_id,

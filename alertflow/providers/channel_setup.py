@@ -190,12 +190,12 @@ class ChannelProviders:
                 )
 
     def defaults(self, channel: str) -> list[Entry]:
-        if channel in self._defaults:
-            return self._defaults[channel]
-        builtin = BUILTIN_DEFAULTS.get(channel)
-        if builtin and builtin in self.registry.names():
-            return [Entry(builtin, self.registry.get(builtin).Settings())]
-        return []
+        if channel not in self._defaults:
+            # Made once: every send asks, and a new Entry would build its key anew each time.
+            builtin = BUILTIN_DEFAULTS.get(channel)
+            found = builtin if builtin in self.registry.names() else None
+            self._defaults[channel] = [Entry(found, self.registry.get(found).Settings())] if found else []
+        return self._defaults[channel]
 
     async def refuse_inside(self, entries: list[Entry], path: str) -> None:
         """Refuse a tenant's set-up whose hosts the guard does not allow; raise naming the setting."""

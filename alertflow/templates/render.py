@@ -53,8 +53,9 @@ def render(
     base, fields = _channel_fields(content, channel, locale)
     needed: set[str] = set()
     for path, source, _ in _channel_leaves(base, channel, fields):
-        with _render_errors(path):
-            needed |= _check(source).variables
+        if not is_literal(source):  # literal text needs nothing, and its output is bounded below
+            with _render_errors(path):
+                needed |= _check(source).variables
     missing = missing_variables(needed, data, provided=())
     if missing:
         raise MissingVariables(missing)
