@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from alertflow.outcomes import PermanentFailure, RetryLater, Sent
 from tests.fakes.http import closed_port_url
-from tests.fakes.smtp import FakeSmtpServer, defects
+from tests.fakes.smtp import HOLD_CEILING_SECONDS, FakeSmtpServer, defects
 from tests.fakes.tls import make_self_signed
 
 from .context import provider_context
@@ -263,6 +263,20 @@ async def test_a_connection_the_server_dropped_is_replaced_without_failing_the_s
     assert isinstance(await provider.send(email_to(delivery_id="dlv_2")), Sent)
     assert len(fake_smtp.messages) == 2
     assert fake_smtp.connections == 2
+
+
+async def test_a_server_that_stops_answering_fails_the_send_for_a_retry_and_its_connection_is_not_reused(
+    fake_smtp, closing
+):
+    provider = closing(smtp(fake_smtp, timeout_seconds=0.2))
+    await provider.send(email_to(delivery_id="dlv_1"))  # a connection, now idle in the pool
+    fake_smtp.hold_data()  # the server takes the message and never says whether it accepted it
+    with pytest.raises(RetryLater, match="SMTPReadTimeoutError"):
+        async with asyncio.timeout(HOLD_CEILING_SECONDS):  # a ceiling, should the timeout not work
+            await provider.send(email_to(delivery_id="dlv_2"))
+    fake_smtp.release_data()
+    assert isinstance(await provider.send(email_to(delivery_id="dlv_3")), Sent)
+    assert fake_smtp.connections == 2  # the silent one was closed, not handed to the next send
 
 
 @pytest.mark.parametrize(
