@@ -2,15 +2,20 @@
 waiting for each result, yet with each job's failure its own. These tests make one group for
 certain (tests/storage/groups.py) and check what pipelining could break: a job whose statement
 failed is undone alone, though the failure surfaces late, in another statement; rowcount;
-isolated(). A job that raised by itself is the contract tests' (tests/storage)."""
+isolated(); two nodes' groups that deadlock. A job that raised by itself is the contract
+tests' (tests/storage)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import threading
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
 
 import psycopg.errors
 import pytest
 
+from alertflow.storage import rate_buckets
 from alertflow.storage.database import Tx, isolated
 from alertflow.storage.postgres import PostgresDatabase
 from tests.storage.groups import insert, one_group, tenants
@@ -65,3 +70,47 @@ async def test_a_step_isolated_inside_a_job_fails_alone_and_its_job_goes_on(pg: 
     results = await one_group(pg, insert("k"), composed, insert("z"))
     assert results == ["k", "UniqueViolation", "z"]
     assert await tenants(pg) == ["k", "m", "n", "z"]
+
+
+async def test_two_nodes_whose_groups_deadlock_lose_one_rerun_not_a_write(postgres_url: str) -> None:
+    """Two nodes' groups take the same two rows in opposite orders (two tenants' publish
+    buckets): PostgreSQL breaks the deadlock by failing one group, which runs again one job at
+    a time once the other has committed. Every take is granted once: none lost, none doubled."""
+    a, b = PostgresDatabase(postgres_url), PostgresDatabase(postgres_url)
+    await a.open()
+    await b.open()
+    try:
+        a_holds_x, b_holds_y = threading.Event(), threading.Event()
+        runs: Counter[str] = Counter()  # of each node's first job
+
+        def take_then_wait(key: str, mine: threading.Event, theirs: threading.Event) -> Callable[[Tx], int]:
+            def fn(tx: Tx) -> int:
+                runs[key] += 1
+                granted = take(key)(tx)
+                mine.set()
+                assert theirs.wait(LOCK_CEILING_SECONDS), "the other node never took its first row"
+                return granted
+
+            return fn
+
+        results = await asyncio.gather(
+            one_group(a, take_then_wait("x", a_holds_x, b_holds_y), take("y")),
+            one_group(b, take_then_wait("y", b_holds_y, a_holds_x), take("x")),
+        )
+        assert results == [[3, 3], [3, 3]]
+        assert sorted(runs.values()) == [1, 2]  # one group was failed, and ran again
+        rows = await a.fetchall("SELECT key, tokens FROM rate_buckets ORDER BY key")
+        assert [(r["key"], r["tokens"]) for r in rows] == [("x", 4.0), ("y", 4.0)]  # 10 - 3 - 3 each
+    finally:
+        await a.close()
+        await b.close()
+
+
+# How long a node's first job waits for the other's before the test gives up on it: a ceiling
+# for a broken run, far past PostgreSQL's deadlock_timeout (1 s).
+LOCK_CEILING_SECONDS = 60.0
+
+
+def take(key: str) -> Callable[[Tx], int]:
+    """Three tokens of a bucket of ten that does not refill (one time for every take)."""
+    return lambda tx: rate_buckets.take(tx, "publish", key, 0.001, 10.0, 3, 1000.0).granted
