@@ -265,8 +265,9 @@ async def read_body(request: web.Request, limit_mb: float | None = None, json_on
     """The raw JSON body: 415 unless JSON (or ``json_only`` is off: Amazon SNS posts JSON as
     text/plain), 413 over the limit."""
     limit = int((limit_mb or services(request).config.server.max_body_mb) * MIB)
-    if json_only and request.content_type not in ("application/json",) and not request.content_type.endswith("+json"):
-        raise ApiError("unsupported-media-type", f"send Content-Type: application/json (got {request.content_type!r})")
+    content_type = request.content_type  # parsed from the header on each read
+    if json_only and content_type != "application/json" and not content_type.endswith("+json"):
+        raise ApiError("unsupported-media-type", f"send Content-Type: application/json (got {content_type!r})")
     return await read_limited(request, limit)
 
 
