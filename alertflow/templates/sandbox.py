@@ -19,15 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import jinja2
 from jinja2 import meta, nodes
 from jinja2.compiler import CodeGenerator, Frame
-from jinja2.filters import (
-    do_default,
-    do_lower,
-    do_round,
-    do_title,
-    do_truncate,
-    do_upper,
-    sync_do_join,
-)
+from jinja2.filters import do_default, do_lower, do_round, do_title, do_truncate, do_upper, sync_do_join
 from jinja2.nodes import EvalContext
 from jinja2.runtime import Context, LoopContext, Macro, Undefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -69,6 +61,7 @@ class _Checked:
 # Checked and compiled sources, each bounded by [cache] templates (size_caches): inline ones
 # rarely repeat and a compiled one holds its code (~10 KB for a line of text, more for HTML), so
 # unbounded a burst of distinct ones grows RSS for good; one pushed out is a cycle: CycleCollector.
+# Literal text (most one-off inline messages) needs only its size checked, and stays out.
 _CHECKED: Lru[str, _Checked] = Lru()
 _LITERAL = _Checked(frozenset(), 0)
 _PUSHED_OUT = CycleCollector()
@@ -83,8 +76,6 @@ def size_caches(entries: int) -> None:
 
 def _check(source: str) -> _Checked:
     if is_literal(source):
-        # Bounding its size is all literal text needs: cheaper than a lookup, and one-off
-        # messages kept out of the cache leave its room to templates that repeat.
         check_source(source)
         return _LITERAL
     checked = _CHECKED.get(source)
