@@ -156,10 +156,12 @@ class TtlCache:
         return await asyncio.shield(loading)
 
     def _loaded(self, key: Hashable, loading: asyncio.Future[Any]) -> None:
+        # Asked here, so a failure whose callers all gave up is not logged as never retrieved.
+        failed = loading.cancelled() or loading.exception() is not None
         if self._loading.get(key) is not loading:
             return  # dropped while it loaded: the value may be older than the change
         del self._loading[key]
-        if not loading.cancelled() and loading.exception() is None:
+        if not failed:
             self.put(key, loading.result())
 
     def peek(self, key: Hashable) -> Any:
