@@ -43,6 +43,8 @@ $(TEST_STAMP): $(STAMP)
 	@# The dashboard and widget tests drive Debian's chromium, the packaging test runs nginx -t.
 	@$(call debian_tool,chromium,browser tests)
 	@$(call debian_tool,nginx,the nginx test)
+	@# `alertflow bench` drives its closed loops with wrk where installed (tests/test_bench_generators.py).
+	@$(call debian_tool,wrk,the bench's wrk generator test)
 	@# The guides' runnable examples (tests/test_guides.py) are curl and jq.
 	@$(call debian_tool,curl,the guide examples)
 	@$(call debian_tool,jq,the guide examples)
