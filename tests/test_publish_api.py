@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -146,6 +149,38 @@ async def test_a_body_over_one_mebibyte_is_413(app: Harness) -> None:
     }
     await problem(await app.call("POST", PUBLISH, body=huge), 413)
     assert set((await row_counts(app)).values()) == {0}
+
+
+async def streamed(body: bytes, piece: int) -> AsyncIterator[bytes]:
+    """``body`` in pieces, sent chunked: no Content-Length tells the server its size ahead."""
+    for start in range(0, len(body), piece):
+        yield body[start : start + piece]
+        await asyncio.sleep(0)
+
+
+async def test_a_body_streamed_in_pieces_is_read_whole_and_one_streamed_past_the_limit_is_413(
+    app: Harness,
+) -> None:
+    # The text fills most of the body: the pieces arrive in several reads, and the limit
+    # (1 MiB) is found while reading, not from a Content-Length.
+    def body(text_bytes: int) -> bytes:
+        return json.dumps(
+            {
+                "to": {"email": "a@example.com"},
+                "content": {**EMAIL, "email": {"subject": "Streamed", "text": "y" * text_bytes}},
+            }
+        ).encode()
+
+    headers = app.headers(**{"Content-Type": "application/json"})
+    accepted = await app.client.post(PUBLISH, data=streamed(body(200_000), 16_384), headers=headers)
+    assert accepted.status == 202, await accepted.text()
+    [item] = (await accepted.json())["notifications"]
+    stored = await app.rows("SELECT content FROM notifications WHERE id = ?", (item["id"],))
+    assert len(json.loads(stored[0]["content"])["channels"]["email"]["text"]) == 200_000
+
+    refused = await app.client.post(PUBLISH, data=streamed(body(1024 * 1024), 65_536), headers=headers)
+    await problem(refused, 413)
+    assert (await row_counts(app))["notifications"] == 1
 
 
 async def test_a_body_that_is_not_json_is_415(app: Harness) -> None:
