@@ -72,6 +72,32 @@ async def test_a_step_isolated_inside_a_job_fails_alone_and_its_job_goes_on(pg: 
     assert await tenants(pg) == ["k", "m", "n", "z"]
 
 
+async def test_a_group_that_loses_a_race_in_its_rerun_too_runs_again_from_the_start(pg: PostgresDatabase) -> None:
+    """PostgreSQL may fail a job to break a deadlock (SQLSTATE 40P01) in the one-at-a-time run
+    as well: the transaction ends, releasing its rows to the other node, and the group runs
+    again. Every job goes through, once."""
+    losses = iter([True, True])  # the pipelined run and the first one-at-a-time run lose
+
+    def loses_twice(tx: Tx) -> str:
+        insert("b")(tx)
+        if next(losses, False):
+            raise psycopg.errors.DeadlockDetected("deadlock detected")
+        return "b"
+
+    assert await one_group(pg, insert("a"), loses_twice, insert("c")) == ["a", "b", "c"]
+    assert await tenants(pg) == ["a", "b", "c"]
+
+
+async def test_a_job_that_keeps_losing_keeps_its_error_and_the_others_go_through(pg: PostgresDatabase) -> None:
+    def always_loses(tx: Tx) -> None:
+        insert("b")(tx)
+        raise psycopg.errors.DeadlockDetected("deadlock detected")
+
+    results = await one_group(pg, insert("a"), always_loses, insert("c"))
+    assert results[0] == "a" and isinstance(results[1], psycopg.errors.DeadlockDetected) and results[2] == "c"
+    assert await tenants(pg) == ["a", "c"]
+
+
 async def test_two_nodes_whose_groups_deadlock_lose_one_rerun_not_a_write(postgres_url: str) -> None:
     """Two nodes' groups take the same two rows in opposite orders (two tenants' publish
     buckets): PostgreSQL breaks the deadlock by failing one group, which runs again one job at

@@ -5,8 +5,9 @@ each inside its own SAVEPOINT, and commits the whole group at once. The group go
 pipeline mode (``_pipelined``): statements are sent without waiting for each result, so a
 group costs a round trip per read, not per statement. After a failed statement, or a write
 function that raised, the group runs again one job at a time (``_one_by_one``, each in its
-savepoint; a group of one needs none), so a write function may run twice: it must not consume
-what it closes over (an iterator). psycopg 3's
+savepoint; a group of one needs none), so a write function may run more than once: it must
+not consume what it closes over (an iterator). A group PostgreSQL fails to break a deadlock
+with another node's runs again from the start, a few times. psycopg 3's
 sync connection serves the writer as it is, where asyncpg would have made every storage
 operation a coroutine; reads go through a pool of async connections.
 
@@ -68,6 +69,13 @@ DISK_FULL = "53100"
 # it gives up: well under PostgreSQL's deadlock_timeout (1 s by default), so in a deadlock with
 # the group writer it is always the lone write that fails, never a group of others' writes.
 ALONE_LOCK_WAIT_MS = 200
+# PostgreSQL failed the transaction so that another could go on: a deadlock (two nodes' groups
+# taking the same rows in opposite orders) or a lost serialization race. Its writes are sound
+# and go through when run again, the other transaction having committed meanwhile.
+LOST_RACE = ("40P01", "40001")
+# Runs of a group one job at a time after it lost such a race, before each job keeps its error.
+LOST_RACE_RETRIES = 3
+LOST_RACE_PAUSE_SECONDS = 0.05
 # The server went away: a connection exception (class 08), or it shut down or is starting
 # (57P01-57P03). An error without any SQLSTATE is the client's: the connection failed.
 GONE = ("08", "57P")
@@ -334,7 +342,7 @@ class PostgresDatabase(GroupWriter):
             conn = self._connection()
             outcomes = _pipelined(conn, group)
             if outcomes is None:  # a statement failed, no one knows whose: nothing was committed
-                outcomes = _one_by_one(conn, group)
+                outcomes = _rerun(conn, group)
             self.commits += 1
         except BaseException as exc:  # the COMMIT itself failed: nobody's write happened
             error = _classify(exc)
@@ -399,25 +407,51 @@ def _pipelined(conn: psycopg.Connection[Any], group: list[_Job]) -> list[Outcome
     return None
 
 
-def _one_by_one(conn: psycopg.Connection[Any], group: list[_Job]) -> list[Outcome]:
-    """The group with each statement waited for, so a failure is its own job's."""
+class _LostRace(Exception):
+    """A job's statement was failed to break a deadlock (``LOST_RACE``): the whole transaction
+    must end, releasing its rows, before any of it can go through."""
+
+
+def _rerun(conn: psycopg.Connection[Any], group: list[_Job]) -> list[Outcome]:
+    """The group one job at a time; from the start again while PostgreSQL fails it to break a
+    deadlock with another node's transaction. Run again in the same transaction, a job would
+    wait for the other node, which waits for the rows this transaction still holds: a deadlock
+    each time (the two-node test met one)."""
+    for _ in range(LOST_RACE_RETRIES):
+        try:
+            return _one_by_one(conn, group, retry=True)
+        except _LostRace:
+            conn.execute("ROLLBACK")
+            time.sleep(LOST_RACE_PAUSE_SECONDS)  # the other transaction takes the rows first
+    return _one_by_one(conn, group, retry=False)
+
+
+def _one_by_one(conn: psycopg.Connection[Any], group: list[_Job], retry: bool) -> list[Outcome]:
+    """The group with each statement waited for, so a failure is its own job's (``retry``: but
+    a lost race raises :class:`_LostRace`)."""
     tx = PostgresTx(conn)
     conn.execute("BEGIN")
     if len(group) == 1:  # alone in its transaction: a failure rolls back only its own work
-        outcomes = [_run_alone(conn, tx, group[0])]
+        outcomes = [_run_alone(conn, tx, group[0], retry)]
     else:
-        outcomes = [(job, *_run_in_savepoint(conn, tx, job.fn)) for job in group]
+        outcomes = [(job, *_run_in_savepoint(conn, tx, job.fn, retry)) for job in group]
     conn.execute("COMMIT")
     return outcomes
 
 
-def _run_alone(conn: psycopg.Connection[Any], tx: PostgresTx, job: _Job) -> Outcome:
+def _lost_race(exc: BaseException, retry: bool) -> bool:
+    return retry and isinstance(exc, psycopg.Error) and exc.sqlstate in LOST_RACE
+
+
+def _run_alone(conn: psycopg.Connection[Any], tx: PostgresTx, job: _Job, retry: bool) -> Outcome:
     try:
         result = job.fn(tx)
     except Exception as exc:
         error = _classify(exc)
         if isinstance(error, StorageUnavailable):
             raise error from exc
+        if _lost_race(exc, retry):
+            raise _LostRace from exc
         conn.execute("ROLLBACK")
         conn.execute("BEGIN")  # the COMMIT that follows then commits nothing
         return job, None, error
@@ -425,7 +459,7 @@ def _run_alone(conn: psycopg.Connection[Any], tx: PostgresTx, job: _Job) -> Outc
 
 
 def _run_in_savepoint(
-    conn: psycopg.Connection[Any], tx: PostgresTx, fn: WriteFn[Any]
+    conn: psycopg.Connection[Any], tx: PostgresTx, fn: WriteFn[Any], retry: bool
 ) -> tuple[Any, BaseException | None]:
     conn.execute("SAVEPOINT job")
     try:
@@ -434,6 +468,8 @@ def _run_in_savepoint(
         error = _classify(exc)
         if isinstance(error, StorageUnavailable):
             raise error from exc  # the connection is gone, and the group's work with it
+        if _lost_race(exc, retry):
+            raise _LostRace from exc
         conn.execute("ROLLBACK TO job")
         conn.execute("RELEASE job")
         return None, error
