@@ -100,8 +100,8 @@ async def test_a_job_that_keeps_losing_keeps_its_error_and_the_others_go_through
 
 async def test_two_nodes_whose_groups_deadlock_lose_one_rerun_not_a_write(postgres_url: str) -> None:
     """Two nodes' groups take the same two rows in opposite orders (two tenants' publish
-    buckets): PostgreSQL breaks the deadlock by failing one group, which runs again one job at
-    a time once the other has committed. Every take is granted once: none lost, none doubled."""
+    buckets): PostgreSQL breaks the deadlock by failing one group, which runs again until it
+    goes through. Every take is granted once: none lost, none doubled."""
     a, b = PostgresDatabase(postgres_url), PostgresDatabase(postgres_url)
     await a.open()
     await b.open()
@@ -124,7 +124,8 @@ async def test_two_nodes_whose_groups_deadlock_lose_one_rerun_not_a_write(postgr
             one_group(b, take_then_wait("y", b_holds_y, a_holds_x), take("x")),
         )
         assert results == [[3, 3], [3, 3]]
-        assert sorted(runs.values()) == [1, 2]  # one group was failed, and ran again
+        # A group was failed and ran again (more than once when its rerun met the other anew).
+        assert max(runs.values()) >= 2
         rows = await a.fetchall("SELECT key, tokens FROM rate_buckets ORDER BY key")
         assert [(r["key"], r["tokens"]) for r in rows] == [("x", 4.0), ("y", 4.0)]  # 10 - 3 - 3 each
     finally:
