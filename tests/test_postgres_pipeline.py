@@ -16,7 +16,7 @@ import psycopg.errors
 import pytest
 
 from alertflow.storage import rate_buckets
-from alertflow.storage.database import Tx, isolated
+from alertflow.storage.database import Later, Tx, isolated
 from alertflow.storage.postgres import PostgresDatabase
 from tests.storage.groups import insert, one_group, tenants
 
@@ -70,6 +70,23 @@ async def test_a_step_isolated_inside_a_job_fails_alone_and_its_job_goes_on(pg: 
     results = await one_group(pg, insert("k"), composed, insert("z"))
     assert results == ["k", "UniqueViolation", "z"]
     assert await tenants(pg) == ["k", "m", "n", "z"]
+
+
+async def test_later_results_are_read_after_the_group_commits_so_no_write_waits_on_the_server(
+    pg: PostgresDatabase,
+) -> None:
+    events: list[str] = []
+
+    def returning(tenant: str) -> Callable[[Tx], Later[str]]:
+        def fn(tx: Tx) -> Later[str]:
+            events.append(f"ran {tenant}")
+            cursor = tx.execute("INSERT INTO tenants VALUES (?, ?, 0) RETURNING id", (tenant, tenant))
+            return Later(lambda: events.append(f"read {tenant}") or str(cursor.fetchone()[0]))
+
+        return fn
+
+    assert await one_group(pg, returning("a"), returning("b"), returning("c")) == ["a", "b", "c"]
+    assert events == ["ran a", "ran b", "ran c", "read a", "read b", "read c"]
 
 
 async def test_a_group_that_loses_a_race_in_its_rerun_too_runs_again_from_the_start(pg: PostgresDatabase) -> None:

@@ -25,7 +25,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar, overload
 
 import aiosqlite
 
@@ -73,6 +73,23 @@ class Tx(Protocol):
 
 
 WriteFn = Callable[[Tx], T]
+
+
+class Later(Generic[T]):
+    """A write's result that needs the database's answer (``RETURNING id``), read once the
+    write's statements have been answered: on PostgreSQL's pipeline after the group's COMMIT,
+    where reading it inside the write would wait on the server once per write in the group;
+    on SQLite, where nothing is in flight, at once. The caller of ``write`` gets the value."""
+
+    __slots__ = ("read",)
+
+    def __init__(self, read: Callable[[], T]) -> None:
+        self.read = read
+
+
+def settled(result: Any) -> Any:
+    """A write function's result as its caller gets it: a :class:`Later` read."""
+    return result.read() if isinstance(result, Later) else result
 
 
 def dialect(owner: Tx | Database) -> str:
@@ -124,6 +141,10 @@ class Database(Protocol):
 
     async def close(self) -> None: ...
 
+    @overload
+    async def write(self, fn: Callable[[Tx], Later[T]]) -> T: ...
+
+    @overload
     async def write(self, fn: WriteFn[T]) -> T: ...
 
     async def write_alone(self, fn: WriteFn[T]) -> T:
@@ -221,10 +242,16 @@ class GroupWriter:
             await asyncio.to_thread(self._thread.join)
             self._thread = None
 
-    async def write(self, fn: WriteFn[T]) -> T:
+    @overload
+    async def write(self, fn: Callable[[Tx], Later[T]]) -> T: ...
+
+    @overload
+    async def write(self, fn: WriteFn[T]) -> T: ...
+
+    async def write(self, fn: WriteFn[Any]) -> Any:
         """Run ``fn(tx)`` in the writer; returns once its group is committed."""
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
+        future: asyncio.Future[Any] = loop.create_future()
         self._jobs.put(_Job(fn, future, loop))
         return await future
 
@@ -268,8 +295,8 @@ class GroupWriter:
         by_loop: dict[asyncio.AbstractEventLoop, list[Outcome]] = {}
         for outcome in outcomes:
             by_loop.setdefault(outcome[0].loop, []).append(outcome)
-        for loop, settled in by_loop.items():
-            loop.call_soon_threadsafe(_resolve_all, settled)
+        for loop, done in by_loop.items():
+            loop.call_soon_threadsafe(_resolve_all, done)
 
 
 class SQLiteDatabase(GroupWriter):
@@ -366,7 +393,7 @@ def _all_or_none(conn: sqlite3.Connection, group: list[_Job]) -> list[Outcome] |
     outcomes: list[Outcome] = []
     for job in group:
         try:
-            outcomes.append((job, job.fn(conn), None))
+            outcomes.append((job, settled(job.fn(conn)), None))
         except Exception:
             return None
     return outcomes
@@ -375,7 +402,7 @@ def _all_or_none(conn: sqlite3.Connection, group: list[_Job]) -> list[Outcome] |
 def _run_in_savepoint(conn: sqlite3.Connection, fn: WriteFn[Any]) -> tuple[Any, BaseException | None]:
     conn.execute("SAVEPOINT job")
     try:
-        result = fn(conn)
+        result = settled(fn(conn))
     except Exception as exc:
         if not conn.in_transaction:
             # SQLite may roll the whole transaction back on SQLITE_FULL or an I/O error:

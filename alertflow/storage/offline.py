@@ -14,10 +14,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from . import migrations
-from .database import Tx, connect
+from .database import Later, Tx, connect, settled
 
 if TYPE_CHECKING:
     from ..config import StorageConfig
@@ -35,11 +35,17 @@ class Session:
         """``fn(tx)`` outside a transaction: each statement sees what is committed now."""
         return fn(self._conn)
 
-    def write(self, fn: Callable[[Tx], T]) -> T:
+    @overload
+    def write(self, fn: Callable[[Tx], Later[T]]) -> T: ...
+
+    @overload
+    def write(self, fn: Callable[[Tx], T]) -> T: ...
+
+    def write(self, fn: Callable[[Tx], Any]) -> Any:
         """``fn(tx)`` in one transaction: all of its writes are committed, or none."""
         self._conn.execute(self._begin)
         try:
-            result = fn(self._conn)
+            result = settled(fn(self._conn))
         except BaseException:
             self._conn.execute("ROLLBACK")
             raise

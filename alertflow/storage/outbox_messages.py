@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .database import Database, Tx
+from .database import Database, Later, Tx
 
 
 @dataclass(frozen=True)
@@ -21,8 +21,9 @@ class Captured:
     created_at: float
 
 
-def add(tx: Tx, message: Captured) -> int:
-    """Store a captured message; returns its id (ids grow: the listing pages by them)."""
+def add(tx: Tx, message: Captured) -> Later[int]:
+    """Store a captured message; its id comes once the write is answered (ids grow: the
+    listing pages by them)."""
     cursor = tx.execute(
         "INSERT INTO outbox (tenant_id, delivery_id, notification_id, channel, recipient, content,"
         " created_at) VALUES (?,?,?,?,?,?,?) RETURNING id",
@@ -36,7 +37,7 @@ def add(tx: Tx, message: Captured) -> int:
             message.created_at,
         ),
     )
-    return int(cursor.fetchone()[0])
+    return Later(lambda: int(cursor.fetchone()[0]))
 
 
 async def page(

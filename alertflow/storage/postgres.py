@@ -46,6 +46,7 @@ from .database import (
     T,
     WriteFn,
     _Job,
+    settled,
 )
 from .pg_dialect import ADAPTERS, bind, row_factory, translate
 
@@ -265,7 +266,7 @@ class PostgresDatabase(GroupWriter):
         try:
             conn.execute("BEGIN")
             conn.execute(f"SET LOCAL lock_timeout = {ALONE_LOCK_WAIT_MS}")
-            result = fn(PostgresTx(conn))
+            result = settled(fn(PostgresTx(conn)))
             conn.execute("COMMIT")
             return result
         except psycopg.errors.LockNotAvailable as exc:
@@ -402,7 +403,8 @@ def _pipelined(conn: psycopg.Connection[Any], group: list[_Job]) -> list[Outcome
             raise unavailable(exc) from exc
         outcomes = []
     if tx is not None and not tx.failed and outcomes and conn.info.transaction_status == TransactionStatus.IDLE:
-        return outcomes
+        # Every result has been answered by now: a Later reads what is already here.
+        return [(job, settled(result), None) for job, result, _ in outcomes]
     conn.execute("ROLLBACK")
     return None
 
@@ -445,7 +447,7 @@ def _lost_race(exc: BaseException, retry: bool) -> bool:
 
 def _run_alone(conn: psycopg.Connection[Any], tx: PostgresTx, job: _Job, retry: bool) -> Outcome:
     try:
-        result = job.fn(tx)
+        result = settled(job.fn(tx))
     except Exception as exc:
         error = _classify(exc)
         if isinstance(error, StorageUnavailable):
@@ -463,7 +465,7 @@ def _run_in_savepoint(
 ) -> tuple[Any, BaseException | None]:
     conn.execute("SAVEPOINT job")
     try:
-        result = fn(tx)
+        result = settled(fn(tx))
     except Exception as exc:
         error = _classify(exc)
         if isinstance(error, StorageUnavailable):

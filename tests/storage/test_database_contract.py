@@ -10,7 +10,7 @@ from collections.abc import Callable
 import pytest
 
 from alertflow.storage import users
-from alertflow.storage.database import POSTGRESQL, Database, StorageUnavailable, Tx
+from alertflow.storage.database import POSTGRESQL, Database, Later, StorageUnavailable, Tx
 from tests.process import WAIT_SECONDS
 from tests.storage.groups import insert, one_group, tenants
 
@@ -61,6 +61,28 @@ async def test_a_write_that_raises_after_writing_is_undone_alone_and_its_group_r
     assert results[0] == "a" and isinstance(results[1], ValueError) and results[2] == "b"
     assert [t for t in await tenants(database) if t in ("a", "b", "r")] == ["a", "b"]
     assert runs == ["a", "refused", "a", "refused", "b"]
+
+
+def inserted_later(tenant: str) -> Callable[[Tx], Later[str]]:
+    def fn(tx: Tx) -> Later[str]:
+        cursor = tx.execute("INSERT INTO tenants VALUES (?, ?, 0) RETURNING id || '!'", (tenant, tenant))
+        return Later(lambda: str(cursor.fetchone()[0]))
+
+    return fn
+
+
+async def test_a_later_result_reaches_the_caller_as_its_value_in_a_group_and_in_a_rerun(
+    database: Database,
+) -> None:
+    assert await database.write(inserted_later("alone")) == "alone!"
+    assert await one_group(database, inserted_later("a"), insert("b"), inserted_later("c")) == ["a!", "b", "c!"]
+
+    def refuses(tx: Tx) -> None:
+        raise ValueError("refused")
+
+    results = await one_group(database, inserted_later("d"), refuses, inserted_later("e"))
+    assert results[0] == "d!" and isinstance(results[1], ValueError) and results[2] == "e!"
+    assert await database.write_alone(inserted_later("f")) == "f!"
 
 
 def people(count: int) -> list[users.User]:
