@@ -115,3 +115,17 @@ def test_a_bench_on_two_nodes_that_fails_midway_stops_both_servers(
     pids = [int(pid) for pid in re.findall(r"^  node \d +http://\S+ pid (\d+)$", failed.stdout, re.M)]
     assert len(pids) == 2
     assert not any(running(pid) for pid in pids)
+
+
+def test_the_reference_of_a_postgresql_bench_writes_to_postgresql_in_a_schema_of_its_own_dropped_after(
+    tmp_path: Path, postgres_server: PostgresServer, postgres_url: str
+) -> None:
+    result = cli("bench", *SHORT, "--reference", "--storage-url", postgres_url, cwd=tmp_path)
+    figures: dict[str, Any] = json.loads(result.stdout.splitlines()[-1])
+    assert figures["reference_storage"] == "postgresql" and figures["reference_per_s"] > 0
+    assert "bare aiohttp + postgresql group commit" in result.stdout
+    database = postgres_url.rsplit("/", 1)[1]
+    schemas = "SELECT COUNT(*) FROM pg_namespace WHERE nspname = 'alertflow_bench_reference'"
+    assert postgres_server.psql(schemas, database) == "0"
+    # AlertFlow's own tables hold the bench's one tenant: the reference's rows were elsewhere.
+    assert postgres_server.psql("SELECT COUNT(*) FROM tenants", database) == "1"

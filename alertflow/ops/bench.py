@@ -9,8 +9,10 @@ throughput at ``--sustain-rate`` with the backlog sampled; server RSS idle and a
 digest events (ops/bench_digest.py).
 ``--nodes N`` starts N servers on one PostgreSQL database and spreads the closed and open
 loops' publishes over them in turn; results are read back from the first.
-``--reference`` also serves a bare aiohttp + SQLite group-commit endpoint in the same run
-and prints AlertFlow's publish rate as a ratio of it, so figures compare across machines.
+``--reference`` also serves a bare aiohttp + group-commit endpoint in the same run, on the
+run's own kind of storage (SQLite, or a schema of its own in the ``--storage-url`` PostgreSQL
+database, dropped after), and prints AlertFlow's publish rate as a ratio of it, so figures
+compare across machines.
 
 Long module: it is one command's scenarios, each a few dozen lines over the same Target and Run
 and the server the command started; it is a client of the server, imported by no part of it.
@@ -208,10 +210,34 @@ async def embedded_nodes(
     return first
 
 
-async def reference_server(workdir: Path) -> Target:
+# Where the PostgreSQL reference keeps its tables: a schema of its own, so it never writes
+# among AlertFlow's, made afresh for the run and dropped after it.
+REFERENCE_SCHEMA = "alertflow_bench_reference"
+
+
+def reference_schema(storage_url: str, create: bool) -> str:
+    """Drop the PostgreSQL reference's schema and, if ``create``, make it anew; the
+    connection string that puts the reference's tables in it."""
+    import psycopg  # loaded only when a PostgreSQL bench asks for the reference
+    from psycopg.conninfo import make_conninfo
+
+    with psycopg.connect(storage_url, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA IF EXISTS {REFERENCE_SCHEMA} CASCADE")
+        if create:
+            conn.execute(f"CREATE SCHEMA {REFERENCE_SCHEMA}")
+    return make_conninfo(storage_url, options=f"-c search_path={REFERENCE_SCHEMA}")
+
+
+async def reference_server(workdir: Path, storage_url: str | None = None) -> Target:
+    """The bare reference on the run's kind of storage: a new SQLite file, or (``storage_url``)
+    a schema of its own in that PostgreSQL database."""
+    if storage_url:
+        where = ["postgresql", await asyncio.to_thread(reference_schema, storage_url, True)]
+    else:
+        where = ["sqlite", str(workdir / "ref.db")]
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "alertflow.ops.bench", str(workdir / "ref.db"), str(port)],
+        [sys.executable, "-m", "alertflow.ops.bench", *where, str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -220,16 +246,23 @@ async def reference_server(workdir: Path) -> Target:
     return Target(url, "", proc.pid, proc)
 
 
-def serve_reference(db_path: str, port: int) -> None:
+def serve_reference(kind: str, where: str, port: int) -> None:
     """The yardstick: JSON in, one row written through a group-committing writer, JSON out.
     The row is a tenant (a one-statement insert with no checks) named by its new id and the
-    request body: names are unique, and the warm-up run sends the measured run's first bodies."""
+    request body: names are unique, and the warm-up run sends the measured run's first bodies.
+    ``kind`` is "sqlite" (``where`` a file) or "postgresql" (``where`` a connection string)."""
     from aiohttp import web
 
     from ..storage import tenant_rows
-    from ..storage.database import SQLiteDatabase
+    from ..storage.database import Database, SQLiteDatabase
 
-    database = SQLiteDatabase(Path(db_path))
+    database: Database
+    if kind == "postgresql":
+        from ..storage.postgres import PostgresDatabase
+
+        database = PostgresDatabase(where)
+    else:
+        database = SQLiteDatabase(Path(where))
 
     async def publish(request: web.Request) -> web.Response:
         body = await request.json()
@@ -690,15 +723,19 @@ async def bench(args: Any) -> dict[str, Any]:
         finally:
             target.stop()
         if args.reference:
-            ref = await reference_server(workdir)
+            ref = await reference_server(workdir, args.storage_url)
             try:
                 closed = await publish_phase(ref, args, results["generator"])
             finally:
                 ref.stop()
+                if args.storage_url:
+                    await asyncio.to_thread(reference_schema, args.storage_url, False)
             results["reference_per_s"] = closed.per_s
             results["reference_ratio"] = results["publish_per_s"] / closed.per_s
+            results["reference_storage"] = "postgresql" if args.storage_url else "sqlite"
             report(
-                f"reference: bare aiohttp + SQLite group commit, generator {results['generator']}",
+                f"reference: bare aiohttp + {results['reference_storage']} group commit (one process),"
+                f" generator {results['generator']}",
                 [
                     ("accepted/s", f"{closed.per_s:.0f}"),
                     ("latency p50 / p99", f"{ms(closed.p50_s)} / {ms(closed.p99_s)}"),
@@ -980,4 +1017,4 @@ async def purge_run(workdir: Path, rows: int, rate: float, seconds: float) -> di
 
 
 if __name__ == "__main__":  # the reference server's process
-    serve_reference(sys.argv[1], int(sys.argv[2]))
+    serve_reference(sys.argv[1], sys.argv[2], int(sys.argv[3]))
