@@ -42,6 +42,7 @@ class FakeSmtpServer:
     - ``data_replies``: replies to the next end-of-DATA commands (e.g. "451 4.3.0 later").
     - ``queue_ids``: accept with "250 2.0.0 Ok: queued as <id>" as Postfix and SendGrid do,
       a new id each message (``ReceivedMail.queue_id``), instead of "250 2.0.0 accepted".
+    - ``reply_delay``: seconds RCPT and end-of-DATA each wait before their reply (a slow server).
     - ``hold_data()``: every end-of-DATA waits until ``release_data()``; ``held`` counts the
       messages waiting now and ``most_held`` the most at once (sends in flight together).
 
@@ -71,6 +72,7 @@ class FakeSmtpServer:
         self.malformed: list[tuple[bytes, list[str]]] = []
         self.rcpt_replies: dict[str, str] = {}
         self.data_replies: deque[str] = deque()
+        self.reply_delay = 0.0
         self.connections = 0
         self.held = 0
         self.most_held = 0
@@ -164,12 +166,14 @@ class FakeSmtpServer:
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
+        await asyncio.sleep(self.reply_delay)
         if address in self.rcpt_replies:
             return self.rcpt_replies[address]
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        await asyncio.sleep(self.reply_delay)
         if self._gate is not None:
             await self._hold(self._gate)
         if self.data_replies:

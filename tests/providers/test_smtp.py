@@ -279,6 +279,15 @@ async def test_a_server_that_stops_answering_fails_the_send_for_a_retry_and_its_
     assert fake_smtp.connections == 2  # the silent one was closed, not handed to the next send
 
 
+async def test_each_reply_has_the_timeout_to_itself_so_a_slow_server_longer_than_it_in_all_still_sends(
+    fake_smtp, closing
+):
+    provider = closing(smtp(fake_smtp, timeout_seconds=2.0))
+    fake_smtp.reply_delay = 1.2  # RCPT and DATA each within the timeout, both together past it
+    assert isinstance(await provider.send(email_to()), Sent)
+    assert len(fake_smtp.messages) == 1
+
+
 @pytest.mark.parametrize(
     ("reply", "outcome"),
     [("550 5.1.1 no such user", PermanentFailure), ("451 4.2.0 mailbox busy", RetryLater)],
