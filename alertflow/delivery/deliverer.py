@@ -233,21 +233,30 @@ class Deliverer:
                 decision = dataclasses.replace(decision, earlier=(why, *decision.earlier))
         return Outcome(job, decision, pruned, self.clock(), record_by)
 
+    @classmethod
+    def apply(cls, tx: Tx, outcome: Outcome) -> None:
+        """Record one outcome (writer): see :meth:`apply_many`."""
+        cls.apply_many(tx, [outcome])
+
     @staticmethod
-    def apply(tx: Tx, outcome: Outcome) -> None:
-        """Record one outcome (writer): its job's next state, its history and status, and
-        the status webhook event it makes, in the same transaction."""
-        job, decision = outcome.job, outcome.decision
-        jobs.record(tx, job, decision, outcome.at)
-        status_events.attempted(tx, job.tenant_id, job.delivery_id, decision.status, outcome.at, job.channel)
-        if outcome.pruned and job.user_id:
-            directory.prune_devices(tx, job.tenant_id, job.user_id, job.delivery_id, outcome.pruned, outcome.at)
+    def apply_many(tx: Tx, outcomes: list[Outcome]) -> None:
+        """Record outcomes (writer): their jobs' next states, histories and statuses, each
+        statement once for all of them (jobs.record_all), and the status webhook events they
+        make, in the same transaction."""
+        jobs.record_all(tx, [(o.job, o.decision, o.at) for o in outcomes])
+        for outcome in outcomes:
+            job = outcome.job
+            status_events.attempted(
+                tx, job.tenant_id, job.delivery_id, outcome.decision.status, outcome.at, job.channel
+            )
+            if outcome.pruned and job.user_id:
+                directory.prune_devices(tx, job.tenant_id, job.user_id, job.delivery_id, outcome.pruned, outcome.at)
 
     @classmethod
     def apply_all(cls, tx: Tx, outcomes: list[Outcome]) -> list[BaseException | None]:
         """Record outcomes in one transaction (writer); one that fails is undone alone, and
         its error is returned in its place (None where recorded)."""
-        _, error = isolated(tx, lambda tx: [cls.apply(tx, o) for o in outcomes])
+        _, error = isolated(tx, lambda tx: cls.apply_many(tx, outcomes))
         if error is None:
             return [None] * len(outcomes)
         # Rare: the batch was undone as a whole; redo it one outcome at a time to find which.

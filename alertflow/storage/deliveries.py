@@ -30,10 +30,25 @@ def _in(n: int) -> str:
 
 def add_events(tx: Tx, delivery_id: str, now: float, events: Iterable[Event]) -> None:
     """Append events to a delivery's history, in the order given."""
-    tx.executemany(
-        "INSERT INTO attempts (delivery_id, at, outcome, error, provider) VALUES (?, ?, ?, ?, ?)",
-        [(delivery_id, now, outcome, error, provider) for outcome, error, provider in events],
-    )
+    add_events_of(tx, [(delivery_id, now, outcome, error, provider) for outcome, error, provider in events])
+
+
+def add_events_of(tx: Tx, rows: Sequence[tuple[str, float, str, str | None, str | None]]) -> None:
+    """Append events to several deliveries' histories at once: (delivery id, at, outcome,
+    error, provider) each, in the order given."""
+    if rows:
+        tx.executemany("INSERT INTO attempts (delivery_id, at, outcome, error, provider) VALUES (?, ?, ?, ?, ?)", rows)
+
+
+# One attempt's outcome, as set_outcomes takes it.
+Outcome = tuple[str, str, str | None, str | None, str | None, float]  # id, status, provider, message id, error, at
+
+SET_OUTCOME_SQL = (
+    "UPDATE deliveries SET status = ?, attempts = attempts + 1, updated_at = ?,"
+    " provider = COALESCE(?, provider), provider_message_id = COALESCE(?, provider_message_id),"
+    " reason = ?, sent_at = CASE WHEN ? = 1 THEN ? ELSE sent_at END,"
+    " delivered_at = CASE WHEN ? = 1 THEN ? ELSE delivered_at END WHERE id = ?"
+)
 
 
 def set_outcome(
@@ -46,25 +61,30 @@ def set_outcome(
     now: float,
 ) -> None:
     """Count one more attempt on the delivery and set its status from the attempt's outcome."""
-    sent = status in ("sent", "delivered")
-    tx.execute(
-        "UPDATE deliveries SET status = ?, attempts = attempts + 1, updated_at = ?,"
-        " provider = COALESCE(?, provider), provider_message_id = COALESCE(?, provider_message_id),"
-        " reason = ?, sent_at = CASE WHEN ? = 1 THEN ? ELSE sent_at END,"
-        " delivered_at = CASE WHEN ? = 1 THEN ? ELSE delivered_at END WHERE id = ?",
-        (
-            status,
-            now,
-            provider,
-            provider_message_id,
-            None if sent else error,
-            sent,
-            now,
-            status == "delivered",
-            now,
-            delivery_id,
-        ),
-    )
+    set_outcomes(tx, [(delivery_id, status, provider, provider_message_id, error, now)])
+
+
+def set_outcomes(tx: Tx, outcomes: Sequence[Outcome]) -> None:
+    """:func:`set_outcome` for several deliveries, in one statement call (executemany)."""
+    rows = []
+    for delivery_id, status, provider, provider_message_id, error, now in outcomes:
+        sent = status in ("sent", "delivered")
+        rows.append(
+            (
+                status,
+                now,
+                provider,
+                provider_message_id,
+                None if sent else error,
+                sent,
+                now,
+                status == "delivered",
+                now,
+                delivery_id,
+            )
+        )
+    if rows:
+        tx.executemany(SET_OUTCOME_SQL, rows)
 
 
 def deliver_sent(tx: Tx, ids_sql: str, params: tuple[Any, ...], now: float) -> list[str]:

@@ -6,6 +6,7 @@ here runs in the writer (``tx``) as one atomic step, reads take the database.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -153,32 +154,59 @@ def _tenants_from(tx: Tx, channel: str, priority: int, after: str, most: int) ->
 
 def record(tx: Tx, job: Job, decision: Decision, now: float) -> None:
     """Apply an attempt's decision: attempt rows, delivery status, and the job's next state."""
-    if decision.status == "deferred":
-        defer(tx, job, decision, now)
-        return
-    earlier = [(outcome, error, provider) for provider, outcome, error in decision.earlier]
-    deliveries.add_events(tx, job.delivery_id, now, [*earlier, (decision.outcome, decision.error, decision.provider)])
-    deliveries.set_outcome(
-        tx, job.delivery_id, decision.status, decision.provider, decision.provider_message_id, decision.error, now
+    record_all(tx, [(job, decision, now)])
+
+
+# An attempt to record: its job, what was decided, and when.
+Attempted = tuple[Job, Decision, float]
+
+DEAD_LETTER_SQL = (
+    "INSERT INTO dead_letters"
+    " (delivery_id, tenant_id, notification_id, channel, attempts, last_error, dead_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (delivery_id) DO UPDATE SET"
+    " tenant_id = excluded.tenant_id, notification_id = excluded.notification_id,"
+    " channel = excluded.channel, attempts = excluded.attempts, last_error = excluded.last_error,"
+    " dead_at = excluded.dead_at"
+)
+
+
+def record_all(tx: Tx, attempted: Sequence[Attempted]) -> None:
+    """:func:`record` for several attempts (a pool's cycle), each statement once for all of
+    them with a row of values each (executemany), not once per attempt: on PostgreSQL every
+    statement is the writer thread's Python, on SQLite a hand-over of the GIL as well."""
+    tried: list[Attempted] = []
+    for job, decision, now in attempted:
+        if decision.status == "deferred":  # rare: circuits open, our own send rate
+            defer(tx, job, decision, now)
+        else:
+            tried.append((job, decision, now))
+    deliveries.add_events_of(
+        tx,
+        [
+            (job.delivery_id, now, outcome, error, provider)
+            for job, decision, now in tried
+            for provider, outcome, error in (*decision.earlier, (decision.provider, decision.outcome, decision.error))
+        ],
     )
-    if decision.status == "queued":
-        tx.execute(
-            "UPDATE jobs SET state = ?, run_at = ?, last_error = ?, lease_owner = NULL WHERE id = ?",
-            (WAITING, decision.retry_at, decision.error, job.job_id),
+    deliveries.set_outcomes(
+        tx, [(job.delivery_id, d.status, d.provider, d.provider_message_id, d.error, now) for job, d, now in tried]
+    )
+    requeued = [(WAITING, d.retry_at, d.error, job.job_id) for job, d, _ in tried if d.status == "queued"]
+    if requeued:
+        tx.executemany(
+            "UPDATE jobs SET state = ?, run_at = ?, last_error = ?, lease_owner = NULL WHERE id = ?", requeued
         )
-        return
-    tx.execute("DELETE FROM jobs WHERE id = ?", (job.job_id,))
-    if decision.status == "dead":
-        # Same transaction as the last failure: a delivery is never both dead and lost.
-        tx.execute(
-            "INSERT INTO dead_letters"
-            " (delivery_id, tenant_id, notification_id, channel, attempts, last_error, dead_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (delivery_id) DO UPDATE SET"
-            " tenant_id = excluded.tenant_id, notification_id = excluded.notification_id,"
-            " channel = excluded.channel, attempts = excluded.attempts, last_error = excluded.last_error,"
-            " dead_at = excluded.dead_at",
-            (job.delivery_id, job.tenant_id, job.notification_id, job.channel, job.attempt, decision.error, now),
-        )
+    finished = [(job.job_id,) for job, d, _ in tried if d.status != "queued"]
+    if finished:
+        tx.executemany("DELETE FROM jobs WHERE id = ?", finished)
+    # Same transaction as the last failure: a delivery is never both dead and lost.
+    dead = [
+        (job.delivery_id, job.tenant_id, job.notification_id, job.channel, job.attempt, d.error, now)
+        for job, d, now in tried
+        if d.status == "dead"
+    ]
+    if dead:
+        tx.executemany(DEAD_LETTER_SQL, dead)
 
 
 def defer(tx: Tx, job: Job, decision: Decision, now: float) -> None:

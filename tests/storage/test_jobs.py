@@ -143,6 +143,37 @@ async def test_a_dead_outcome_moves_the_delivery_to_the_dlq_in_the_same_write(da
     assert await claim(database, NOW + 1000) == []
 
 
+async def test_a_cycles_attempts_recorded_together_each_end_as_recorded_alone(database: Database) -> None:
+    sent_id, retried_id, dead_id, deferred_id, failed_over_id = await publish(database, count=5)
+    claimed = {j.delivery_id: j for j in await claim(database)}
+    decisions = {
+        sent_id: Decision("sent", "sent", provider="outbox", provider_message_id="m1"),
+        retried_id: Decision("queued", "retry", provider="smtp", error="421 busy", retry_at=NOW + 30),
+        dead_id: Decision("dead", "dead", provider="smtp", error="550 no such user"),
+        deferred_id: Decision("deferred", "deferred", error="circuit open", retry_at=NOW + 5),
+        failed_over_id: Decision(
+            "sent", "sent", provider="ses", provider_message_id="m2", earlier=(("smtp", "failed_over", "421"),)
+        ),
+    }
+    await database.write(lambda tx: jobs.record_all(tx, [(claimed[d], decisions[d], NOW + 1) for d in decisions]))
+
+    assert [await status(database, d) for d in decisions] == ["sent", "queued", "dead", "queued", "sent"]
+    events = await deliveries.events(database, list(decisions))
+    by_delivery = {d: [(e["outcome"], e["provider"]) for e in events if e["delivery_id"] == d] for d in decisions}
+    assert by_delivery == {
+        sent_id: [("sent", "outbox")],
+        retried_id: [("retry", "smtp")],
+        dead_id: [("dead", "smtp")],
+        deferred_id: [],  # not an attempt
+        failed_over_id: [("failed_over", "smtp"), ("sent", "ses")],  # in the order tried
+    }
+    assert [letter["delivery_id"] for letter in await jobs.dead_letters(database, "t1", None, 10, None)] == [dead_id]
+    # The retry and the deferral wait for their times; the others' jobs are gone.
+    await database.write(lambda tx: jobs.promote_due(tx, NOW + 30))
+    again = {j.delivery_id: j.attempt for j in await claim(database, NOW + 30)}
+    assert again == {retried_id: 2, deferred_id: 1}
+
+
 async def test_a_replay_queues_a_dead_letter_again_with_fresh_attempts(database: Database) -> None:
     [did] = await publish(database)
     [job] = await claim(database)
