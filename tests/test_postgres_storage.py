@@ -86,6 +86,8 @@ async def test_the_claim_seeks_the_claim_index_without_sorting(pg: PostgresDatab
     assert "LockRows" in claim and "Index Scan using jobs_claim on jobs" in claim and "Sort" not in claim, claim
     tenants = await explain(stored_jobs.NEXT_TENANT_SQL, ("email", queue.READY, 0, "ten_03"))
     assert "jobs_claim" in tenants and "Sort" not in tenants, tenants
+    turns = await explain(stored_jobs.TURNS_SQL, ("email", queue.READY, "ten_03"))
+    assert "jobs_claim" in turns and "Sort" not in turns and "Seq Scan on jobs" not in turns, turns
 
 
 async def test_a_claim_skips_the_jobs_another_nodes_claim_holds_without_waiting(pg: PostgresDatabase) -> None:

@@ -88,6 +88,7 @@ async def test_a_failing_write_undoes_only_itself(db: SQLiteDatabase) -> None:
 @pytest.mark.parametrize(
     ("sql", "params"),
     [
+        (stored_jobs.TURNS_SQL, ("email", queue.READY, "t1")),
         (stored_jobs.NEXT_TENANT_SQL, ("email", queue.READY, 2, "t1")),
         (stored_jobs.TENANT_JOBS_SQL, ("email", queue.READY, 2, "t1", 100, 0)),
     ],

@@ -30,6 +30,25 @@ NEXT_TENANT_SQL = (
     " ORDER BY tenant_id LIMIT 1),"
     " (SELECT tenant_id FROM jobs WHERE channel = ?1 AND state = ?2 AND priority = ?3 ORDER BY tenant_id LIMIT 1))"
 )
+# Where each priority's turn starts: per level, the first tenant in turn after ?3 and the one
+# after that, both wrapping round. One statement for every level, where a read per level (and
+# one more per level to see the turn wrap) had been a round trip each on PostgreSQL. Empty
+# levels give NULLs. The same seeks as NEXT_TENANT_SQL, the level from a constant row.
+_NEXT_AFTER = (
+    "COALESCE((SELECT tenant_id FROM jobs WHERE channel = ?1 AND state = ?2 AND priority = {level}.p"
+    " AND tenant_id > {after} ORDER BY tenant_id LIMIT 1),"
+    " (SELECT tenant_id FROM jobs WHERE channel = ?1 AND state = ?2 AND priority = {level}.p"
+    " ORDER BY tenant_id LIMIT 1))"
+)
+TURNS_SQL = (
+    "SELECT turns.p, turns.first, "
+    + _NEXT_AFTER.format(level="turns", after="turns.first")
+    + " FROM (SELECT levels.p, "
+    + _NEXT_AFTER.format(level="levels", after="?3")
+    + " AS first FROM ("
+    + " UNION ALL ".join(f"SELECT {level} AS p" for level in sorted(PRIORITIES.values(), reverse=True))
+    + ") AS levels) AS turns"
+)
 # With what the claim's UPDATE would otherwise have to return (a read: on PostgreSQL a round trip).
 TENANT_JOBS_SQL = (
     "SELECT id, delivery_id, attempts FROM jobs WHERE channel = ? AND state = ? AND priority = ? AND tenant_id = ?"
@@ -63,10 +82,12 @@ def claim(
     messages of its own priority: they are served in the very next claim. ``owner`` is the
     claiming node's id, which lease recovery at its next start goes by (expire_leases)."""
     taken: list[tuple[int, str, int]] = []  # (job id, delivery id, attempts before this claim)
+    turns = {row[0]: (row[1], row[2]) for row in tx.execute(TURNS_SQL, (channel, READY, after_tenant))}
     for priority in _LEVELS:
         if len(taken) >= limit:
             break
-        taken += _in_turn(tx, channel, priority, after_tenant, limit - len(taken))
+        if turns[priority][0] is not None:
+            taken += _in_turn(tx, channel, priority, turns[priority], limit - len(taken))
     if not taken:
         return []
     ids = [job_id for job_id, _, _ in taken]
@@ -113,10 +134,10 @@ def claim(
     return sorted(jobs, key=lambda j: order[j.job_id])
 
 
-def _in_turn(tx: Tx, channel: str, priority: int, after_tenant: str, quota: int) -> list[tuple[int, str, int]]:
-    """Up to ``quota`` ready jobs of one priority, shared equally among its tenants:
-    (job id, delivery id, attempts so far)."""
-    tenants = _tenants_from(tx, channel, priority, after_tenant, quota)
+def _in_turn(tx: Tx, channel: str, priority: int, turn: tuple[str, str], quota: int) -> list[tuple[int, str, int]]:
+    """Up to ``quota`` ready jobs of one priority, shared equally among its tenants, ``turn``
+    the first two in turn (TURNS_SQL): (job id, delivery id, attempts so far)."""
+    tenants = _tenants_from(tx, channel, priority, turn, quota)
     taken: dict[str, int] = dict.fromkeys(tenants, 0)
     ids: list[tuple[int, str, int]] = []
     sql = TENANT_JOBS_SQL_PG if dialect(tx) == POSTGRESQL else TENANT_JOBS_SQL
@@ -136,16 +157,18 @@ def _in_turn(tx: Tx, channel: str, priority: int, after_tenant: str, quota: int)
     return ids
 
 
-def _tenants_from(tx: Tx, channel: str, priority: int, after: str, most: int) -> list[str]:
-    """Tenants with ready jobs at ``priority``, in turn after ``after`` and round to it again.
-
-    One index seek per tenant (a loose index scan): DISTINCT would read every queued job.
-    """
-    found: list[str] = []
-    cursor = after
+def _tenants_from(tx: Tx, channel: str, priority: int, turn: tuple[str, str], most: int) -> list[str]:
+    """Tenants with ready jobs at ``priority`` in turn, from the first two of ``turn`` round to
+    the first again, at most ``most``. One index seek per tenant past the second (a loose
+    index scan): DISTINCT would read every queued job. A level with one tenant reads nothing."""
+    first, second = turn
+    found = [first]
+    cursor = first
     while len(found) < most:
-        tenant = tx.execute(NEXT_TENANT_SQL, (channel, READY, priority, cursor)).fetchone()[0]
-        if tenant is None or (found and tenant == found[0]):  # none ready, or round to the first again
+        tenant = (
+            second if cursor == first else tx.execute(NEXT_TENANT_SQL, (channel, READY, priority, cursor)).fetchone()[0]
+        )
+        if tenant is None or tenant == first:  # round to the first again
             break
         found.append(tenant)
         cursor = tenant
