@@ -6,7 +6,10 @@ recipients of its own (``address(phase, i)``) and the sink counts arrivals per r
 so each phase is checked for exactly once: none missing, none twice. Four phases, against it:
 
 1. the ceiling: aiosmtplib clients, ``connections`` of them each reusing its connection,
-   send ``messages`` straight to the sink;
+   send ``messages`` straight to the sink. It runs again after the other phases, and the
+   higher of the two runs is the ceiling: a raw run the machine disturbed (one ran at 820/s
+   between runs of 2,229 and 2,295/s) would otherwise pass for the ceiling, and make every
+   ratio look better than it is;
 2. closed loop: the embedded server, with ``[providers.email] type = "smtp"`` pointing at the
    sink and ``connections`` email workers, is published ``messages`` emails (``concurrency``
    clients); delivery rate is messages over first publish → last arrival, latency is
@@ -117,16 +120,16 @@ class Sink:
         self._reader.cancel()
 
 
-def _raw_message(i: int) -> bytes:
+def _raw_message(i: int, phase: str) -> bytes:
     """About what the smtp provider sends for the publish bench's body (body_for)."""
     return (
-        f"From: {SENDER}\r\nTo: {address('raw', i)}\r\nSubject: Bench {i}\r\n"
-        f"Message-ID: <raw-{i}@alertflow.test>\r\nMIME-Version: 1.0\r\n"
+        f"From: {SENDER}\r\nTo: {address(phase, i)}\r\nSubject: Bench {i}\r\n"
+        f"Message-ID: <{phase}-{i}@alertflow.test>\r\nMIME-Version: 1.0\r\n"
         "Content-Type: text/plain; charset=utf-8\r\n\r\nYour disk is 95% full.\r\n"
     ).encode()
 
 
-async def raw_ceiling(sink: Sink, messages: int, connections: int) -> float:
+async def raw_ceiling(sink: Sink, messages: int, connections: int, phase: str = "raw") -> float:
     """Messages/s straight from aiosmtplib to the sink over ``connections`` reused connections."""
     import aiosmtplib
 
@@ -137,13 +140,13 @@ async def raw_ceiling(sink: Sink, messages: int, connections: int) -> float:
         await smtp.connect()
         try:
             for i in counter:
-                await smtp.sendmail(SENDER, [address("raw", i)], _raw_message(i))
+                await smtp.sendmail(SENDER, [address(phase, i)], _raw_message(i, phase))
         finally:
             await smtp.quit()
 
     started = time.time()
     await asyncio.gather(*(client() for _ in range(connections)))
-    await sink.until_arrived((address("raw", i) for i in range(messages)), ARRIVAL_CEILING_SECONDS)
+    await sink.until_arrived((address(phase, i) for i in range(messages)), ARRIVAL_CEILING_SECONDS)
     return messages / (time.time() - started)
 
 
@@ -189,7 +192,7 @@ def _config(sink: Sink, connections: int) -> str:
     )
 
 
-async def closed_phase(target: Target, sink: Sink, messages: int, concurrency: int, raw: float) -> dict[str, Any]:
+async def closed_phase(target: Target, sink: Sink, messages: int, concurrency: int) -> dict[str, Any]:
     """Phase 2: ``messages`` emails published by ``concurrency`` clients, closed loop."""
     await publish_emails(target, "warm", min(200, messages), concurrency)  # connections, caches
     run = await publish_emails(target, "af", messages, concurrency)
@@ -200,7 +203,6 @@ async def closed_phase(target: Target, sink: Sink, messages: int, concurrency: i
     delivered = len(arrived) / span if span > 0 else 0.0
     results = {
         "smtp_alertflow_per_s": delivered,
-        "smtp_ratio": delivered / raw if raw else 0.0,
         "smtp_arrival_p50_ms": pct(latencies, 50) * 1000,
         "smtp_arrival_p99_ms": pct(latencies, 99) * 1000,
         "smtp_arrived": len(arrived),
@@ -211,7 +213,6 @@ async def closed_phase(target: Target, sink: Sink, messages: int, concurrency: i
         f"SMTP closed loop: {messages} emails published by {concurrency} clients",
         [
             ("AlertFlow publish → arrival/s", f"{delivered:.0f}"),
-            ("AlertFlow / raw", f"{results['smtp_ratio']:.2f}"),
             ("publish → arrival p50 / p99", p50_p99(latencies)),
             ("arrived / missing", f"{len(arrived)} / {results['smtp_missing']}"),
             ("publish errors", str(run.errors)),
@@ -272,7 +273,7 @@ async def open_phase(target: Target, sink: Sink, rate: float, seconds: float) ->
     return results
 
 
-async def drain_phase(workdir: Path, config_file: Path, sink: Sink, total: int, raw: float) -> dict[str, Any]:
+async def drain_phase(workdir: Path, config_file: Path, sink: Sink, total: int) -> dict[str, Any]:
     """Phase 4: ``total`` emails delivered to the sink from a backlog, on a data dir of its own."""
     wanted = [address("drain", i) for i in range(total)]
     async with from_backlog(workdir, total, config_file, workdir / "drain-data", phase="drain") as queue:
@@ -286,7 +287,6 @@ async def drain_phase(workdir: Path, config_file: Path, sink: Sink, total: int, 
         "smtp_drain_messages": total,
         "smtp_drain_queued_before": queue.queued,
         "smtp_drain_per_s": delivered,
-        "smtp_drain_ratio": delivered / raw if raw else 0.0,
         "smtp_drain_seconds": span,
         "smtp_drain_arrived_once": once,
         "smtp_drain_duplicates": duplicates,
@@ -297,7 +297,6 @@ async def drain_phase(workdir: Path, config_file: Path, sink: Sink, total: int, 
         [
             ("queued when the workers started", str(queue.queued)),
             ("arrived/s (first to last arrival)", f"{delivered:.0f}"),
-            ("from a backlog / raw", f"{results['smtp_drain_ratio']:.2f}"),
             ("once / duplicates / missing", f"{once} / {duplicates} / {missing}"),
         ],
     )
@@ -307,28 +306,44 @@ async def drain_phase(workdir: Path, config_file: Path, sink: Sink, total: int, 
 async def smtp_bench(
     workdir: Path, messages: int, connections: int, concurrency: int, rate: float, seconds: float, drain: int
 ) -> dict[str, Any]:
-    """The four phases against one sink; ``drain`` 0 skips the last."""
+    """The phases against one sink, the ceiling first and last; ``drain`` 0 skips the backlog."""
     results: dict[str, Any] = {"smtp_messages": messages, "smtp_connections": connections}
     sink = await Sink.start()
     try:
-        raw = results["smtp_raw_per_s"] = await raw_ceiling(sink, messages, connections)
+        first = await raw_ceiling(sink, messages, connections)
         report(
             f"SMTP ceiling: {messages} messages to a local aiosmtpd sink (its own process), {connections} connections",
-            [("raw aiosmtplib → sink, messages/s", f"{raw:.0f}")],
+            [("raw aiosmtplib → sink, messages/s", f"{first:.0f}")],
         )
         config_file = workdir / "alertflow.toml"
         config_file.write_text(_config(sink, connections))
         target = await embedded_server(workdir, config_file)
         try:
-            results.update(await closed_phase(target, sink, messages, concurrency, raw))
+            results.update(await closed_phase(target, sink, messages, concurrency))
             results.update(await open_phase(target, sink, rate, seconds))
         finally:
             target.stop()
         if drain:
-            results.update(await drain_phase(workdir, config_file, sink, drain, raw))
+            results.update(await drain_phase(workdir, config_file, sink, drain))
+        last = await raw_ceiling(sink, messages, connections, phase="raw2")
     finally:
         await sink.stop()
+    results.update(ratios(results, [first, last]))
     return results
+
+
+def ratios(results: dict[str, Any], raw_runs: list[float]) -> dict[str, Any]:
+    """AlertFlow's rates as ratios of the ceiling, the higher of the raw runs; reported."""
+    raw = max(raw_runs)
+    found: dict[str, Any] = {"smtp_raw_runs": raw_runs, "smtp_raw_per_s": raw}
+    lines = [("raw runs, first / last, messages/s", " / ".join(f"{r:.0f}" for r in raw_runs))]
+    found["smtp_ratio"] = results["smtp_alertflow_per_s"] / raw if raw else 0.0
+    lines.append(("AlertFlow / raw, closed loop", f"{found['smtp_ratio']:.2f}"))
+    if "smtp_drain_per_s" in results:
+        found["smtp_drain_ratio"] = results["smtp_drain_per_s"] / raw if raw else 0.0
+        lines.append(("from a backlog / raw", f"{found['smtp_drain_ratio']:.2f}"))
+    report("SMTP ratios to the ceiling, the higher of the two raw runs", lines)
+    return found
 
 
 def serve_sink() -> None:
