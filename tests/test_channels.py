@@ -272,6 +272,30 @@ async def test_push_goes_to_each_device_kinds_own_provider(
     assert len(fake_fcm.messages) == 1 and len(fake_push_service.deliveries) == 1
 
 
+async def test_a_device_kind_no_provider_serves_gets_nothing_and_fails_the_delivery_when_it_is_all_there_is(
+    app: Harness, fake_fcm: FakeFcm, fake_push_service: FakePushService
+) -> None:
+    await set_channel(
+        app,
+        "push",
+        {
+            "type": "fcm",
+            "config": {"service_account_json": fake_fcm.service_account_json(), "endpoint": fake_fcm.url()},
+        },
+    )
+    browser = fake_push_service.subscribe()  # a browser, and no webpush provider set up
+    await app.call("PUT", "/v1/users/u1", "admin", {"push_tokens": ["phone"], "webpush": [browser.info]})
+    done = await publish_one(app, {"to": {"user_id": "u1"}, "content": {"push": {"title": "Hi", "body": "all"}}})
+    [delivery] = done["deliveries"]
+    assert delivery["status"] == "sent" and len(fake_fcm.messages) == 1 and fake_push_service.deliveries == []
+
+    await app.call("PUT", "/v1/users/u1", "admin", {"push_tokens": [], "webpush": [browser.info]})
+    done = await publish_one(app, {"to": {"user_id": "u1"}, "content": {"push": {"title": "Hi", "body": "web"}}})
+    [delivery] = done["deliveries"]
+    assert delivery["status"] == "failed" and delivery["reason"] == "no provider serves this push recipient", delivery
+    assert len(fake_fcm.messages) == 1  # nothing more went to the phone
+
+
 async def test_a_secret_set_through_the_api_is_never_shown_stored_or_logged(
     app: Harness, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

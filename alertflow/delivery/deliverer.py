@@ -372,7 +372,8 @@ class Deliverer:
         self, message: Message, group: list[Handle], tries: list[tuple[str, str, str | None]]
     ) -> tuple[Sent | DeliveryError, str]:
         """Try the group's providers in order until one sends or fails for good."""
-        result: Sent | DeliveryError = PermanentFailure(f"no provider serves this {message.channel} recipient")
+        if not group:
+            return PermanentFailure(f"no provider serves this {message.channel} recipient"), "?"
         name, mine, results = "?", list[tuple[str, str, str | None]](), list[Sent | DeliveryError]()
         for handle in group:
             name = handle.name
