@@ -218,14 +218,9 @@ REFERENCE_SCHEMA = "alertflow_bench_reference"
 def reference_schema(storage_url: str, create: bool) -> str:
     """Drop the PostgreSQL reference's schema and, if ``create``, make it anew; the
     connection string that puts the reference's tables in it."""
-    import psycopg  # loaded only when a PostgreSQL bench asks for the reference
-    from psycopg.conninfo import make_conninfo
+    from ..storage.postgres import scratch_schema  # psycopg, only when PostgreSQL is benched
 
-    with psycopg.connect(storage_url, autocommit=True) as conn:
-        conn.execute(f"DROP SCHEMA IF EXISTS {REFERENCE_SCHEMA} CASCADE")
-        if create:
-            conn.execute(f"CREATE SCHEMA {REFERENCE_SCHEMA}")
-    return make_conninfo(storage_url, options=f"-c search_path={REFERENCE_SCHEMA}")
+    return scratch_schema(storage_url, REFERENCE_SCHEMA, create)
 
 
 async def reference_server(workdir: Path, storage_url: str | None = None) -> Target:

@@ -30,6 +30,7 @@ from typing import Any
 
 import psycopg
 import psycopg.errors
+from psycopg.conninfo import make_conninfo
 from psycopg.pq import TransactionStatus
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
@@ -193,6 +194,17 @@ def upgrade(conn: psycopg.Connection[Any]) -> int:
         return newest
     finally:
         conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_KEY,))
+
+
+def scratch_schema(url: str, schema: str, create: bool) -> str:
+    """Drop ``schema`` and all in it from the database at ``url`` and, if ``create``, make it
+    anew; the connection string whose new tables go there (its search_path): a scratch area
+    beside AlertFlow's tables, as the benchmark's reference writes in."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        if create:
+            conn.execute(f"CREATE SCHEMA {schema}")
+    return make_conninfo(url, options=f"-c search_path={schema}")
 
 
 class PostgresDatabase(GroupWriter):
