@@ -288,11 +288,13 @@ async def test_a_device_kind_no_provider_serves_gets_nothing_and_fails_the_deliv
     done = await publish_one(app, {"to": {"user_id": "u1"}, "content": {"push": {"title": "Hi", "body": "all"}}})
     [delivery] = done["deliveries"]
     assert delivery["status"] == "sent" and len(fake_fcm.messages) == 1 and fake_push_service.deliveries == []
+    assert delivery["provider"] == "fcm"  # the browser's kind had no provider to name
 
     await app.call("PUT", "/v1/users/u1", "admin", {"push_tokens": [], "webpush": [browser.info]})
     done = await publish_one(app, {"to": {"user_id": "u1"}, "content": {"push": {"title": "Hi", "body": "web"}}})
     [delivery] = done["deliveries"]
     assert delivery["status"] == "failed" and delivery["reason"] == "no provider serves this push recipient", delivery
+    assert delivery["provider"] is None
     assert len(fake_fcm.messages) == 1  # nothing more went to the phone
 
 

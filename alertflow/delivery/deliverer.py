@@ -351,11 +351,12 @@ class Deliverer:
         )
         tries: list[tuple[str, str, str | None]] = []
         results: list[Sent | DeliveryError] = []
-        names: list[str] = []
+        names: list[str] = []  # of the providers tried: a device kind none serves names none
         for group_message, group in route(message, handles):
             result, name = await self._failover(group_message, group, tries)
             results.append(result)
-            names.append(name)
+            if name is not None:
+                names.append(name)
         if len(results) == 1:
             final: Sent | DeliveryError = results[0]
         elif all(isinstance(r, Deferred) for r in results):
@@ -366,15 +367,16 @@ class Deliverer:
             except DeliveryError as exc:
                 final = exc
         # The last try is the attempt's own row; the ones before it are kept beside it.
-        return Attempt("+".join(dict.fromkeys(names)), final, tuple(tries[:-1]))
+        return Attempt("+".join(dict.fromkeys(names)) or None, final, tuple(tries[:-1]))
 
     async def _failover(
         self, message: Message, group: list[Handle], tries: list[tuple[str, str, str | None]]
-    ) -> tuple[Sent | DeliveryError, str]:
-        """Try the group's providers in order until one sends or fails for good."""
+    ) -> tuple[Sent | DeliveryError, str | None]:
+        """Try the group's providers in order until one sends or fails for good; the result
+        and the name of the provider that gave it (None when no provider serves the group)."""
         if not group:
-            return PermanentFailure(f"no provider serves this {message.channel} recipient"), "?"
-        name, mine, results = "?", list[tuple[str, str, str | None]](), list[Sent | DeliveryError]()
+            return PermanentFailure(f"no provider serves this {message.channel} recipient"), None
+        name, mine, results = "", list[tuple[str, str, str | None]](), list[Sent | DeliveryError]()
         for handle in group:
             name = handle.name
             result = await self._try(handle, message)
