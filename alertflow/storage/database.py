@@ -79,7 +79,9 @@ class Later(Generic[T]):
     """A write's result that needs the database's answer (``RETURNING id``), read once the
     write's statements have been answered: on PostgreSQL's pipeline after the group's COMMIT,
     where reading it inside the write would wait on the server once per write in the group;
-    on SQLite, where nothing is in flight, at once. The caller of ``write`` gets the value."""
+    on SQLite, where nothing is in flight, at once. The caller of ``write`` gets the value.
+    Only what the write function itself returns is read so: a Later inside another value (a
+    tuple, :func:`isolated`'s result) reaches the caller unread."""
 
     __slots__ = ("read",)
 
