@@ -9,6 +9,7 @@ from typing import Any
 
 from . import users
 from .database import POSTGRESQL, Database, Tx, dialect
+from .notifications import insert_values
 
 # An attempt event: (outcome, error, provider), as delivery history lists them.
 Event = tuple[str, str | None, str | None]
@@ -36,8 +37,8 @@ def add_events(tx: Tx, delivery_id: str, now: float, events: Iterable[Event]) ->
 def add_events_of(tx: Tx, rows: Sequence[tuple[str, float, str, str | None, str | None]]) -> None:
     """Append events to several deliveries' histories at once: (delivery id, at, outcome,
     error, provider) each, in the order given."""
-    if rows:
-        tx.executemany("INSERT INTO attempts (delivery_id, at, outcome, error, provider) VALUES (?, ?, ?, ?, ?)", rows)
+    if rows:  # one statement, not one per row: on PostgreSQL each is a result for the writer to take
+        insert_values(tx, "INSERT INTO attempts (delivery_id, at, outcome, error, provider) VALUES ", list(rows))
 
 
 # One attempt's outcome, as set_outcomes takes it.

@@ -219,9 +219,9 @@ def record_all(tx: Tx, attempted: Sequence[Attempted]) -> None:
         tx.executemany(
             "UPDATE jobs SET state = ?, run_at = ?, last_error = ?, lease_owner = NULL WHERE id = ?", requeued
         )
-    finished = [(job.job_id,) for job, d, _ in tried if d.status != "queued"]
+    finished = [job.job_id for job, d, _ in tried if d.status != "queued"]
     if finished:
-        tx.executemany("DELETE FROM jobs WHERE id = ?", finished)
+        tx.execute(f"DELETE FROM jobs WHERE id IN ({_placeholders(len(finished))})", finished)
     # Same transaction as the last failure: a delivery is never both dead and lost.
     dead = [
         (job.delivery_id, job.tenant_id, job.notification_id, job.channel, job.attempt, d.error, now)

@@ -79,12 +79,12 @@ def insert_rows(tx: Tx, into: str, rows: list[tuple[Any, ...]]) -> None:
         tx.execute(_one_row_insert(into, len(rows[0])), rows[0])
         return
     if dialect(tx) == POSTGRESQL:
-        _insert_values(tx, f"INSERT INTO {into} VALUES ", rows)
+        insert_values(tx, f"INSERT INTO {into} VALUES ", rows)
         return
     columns = list(zip(*rows, strict=True))
     varying = [i for i, column in enumerate(columns) if not _one_value(column)]
     if not varying or len(varying) == len(columns):  # all shared, or nothing
-        _insert_values(tx, f"INSERT INTO {into} VALUES ", rows)
+        insert_values(tx, f"INSERT INTO {into} VALUES ", rows)
         return
     select, shared, position, differ = [], [], 0, set(varying)
     for i, column in enumerate(columns):
@@ -97,7 +97,7 @@ def insert_rows(tx: Tx, into: str, rows: list[tuple[Any, ...]]) -> None:
             shared.append(column[0])
     # Shared values are bound ahead of the VALUES rows: their ? come first in the statement.
     head = f"INSERT INTO {into} SELECT {','.join(select)} FROM (VALUES "
-    _insert_values(tx, head, list(zip(*(columns[i] for i in varying), strict=True)), shared, ")")
+    insert_values(tx, head, list(zip(*(columns[i] for i in varying), strict=True)), shared, ")")
 
 
 @functools.cache
@@ -112,7 +112,7 @@ def _one_value(column: tuple[Any, ...]) -> bool:
     return len(set(column)) == 1 and len(set(map(type, column))) == 1
 
 
-def _insert_values(
+def insert_values(
     tx: Tx, head: str, rows: list[tuple[Any, ...]], shared: list[Any] | None = None, tail: str = ""
 ) -> None:
     """``head`` + a VALUES list of ``rows`` + ``tail``, split to fit SQLite's variable limit."""
