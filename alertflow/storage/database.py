@@ -77,9 +77,10 @@ WriteFn = Callable[[Tx], T]
 
 class Later(Generic[T]):
     """A write's result that needs the database's answer (``RETURNING id``), read once the
-    write's statements have been answered: on PostgreSQL's pipeline after the group's COMMIT,
-    where reading it inside the write would wait on the server once per write in the group;
-    on SQLite, where nothing is in flight, at once. The caller of ``write`` gets the value.
+    write's statements have been answered: on PostgreSQL after the group's COMMIT, where
+    reading it inside the write would wait on the pipelined server once per write in the
+    group; on SQLite, where nothing is in flight, at once (a RETURNING statement left unread
+    would stop its savepoint's RELEASE). The caller of ``write`` gets the value.
     Only what the write function itself returns is read so: a Later inside another value (a
     tuple, :func:`isolated`'s result) reaches the caller unread."""
 

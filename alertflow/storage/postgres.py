@@ -357,6 +357,8 @@ class PostgresDatabase(GroupWriter):
             if outcomes is None:  # a statement failed, no one knows whose: nothing was committed
                 outcomes = _rerun(conn, group)
             self.commits += 1
+            # Answered, pipelined or rerun one write at a time: a Later reads what is here.
+            outcomes = [(job, settled(result), error) for job, result, error in outcomes]
         except BaseException as exc:  # the COMMIT itself failed: nobody's write happened
             error = _classify(exc)
             if isinstance(error, StorageFull | StorageUnavailable):
@@ -415,8 +417,7 @@ def _pipelined(conn: psycopg.Connection[Any], group: list[_Job]) -> list[Outcome
             raise unavailable(exc) from exc
         outcomes = []
     if tx is not None and not tx.failed and outcomes and conn.info.transaction_status == TransactionStatus.IDLE:
-        # Every result has been answered by now: a Later reads what is already here.
-        return [(job, settled(result), None) for job, result, _ in outcomes]
+        return outcomes
     conn.execute("ROLLBACK")
     return None
 
@@ -459,7 +460,7 @@ def _lost_race(exc: BaseException, retry: bool) -> bool:
 
 def _run_alone(conn: psycopg.Connection[Any], tx: PostgresTx, job: _Job, retry: bool) -> Outcome:
     try:
-        result = settled(job.fn(tx))
+        result = job.fn(tx)
     except Exception as exc:
         error = _classify(exc)
         if isinstance(error, StorageUnavailable):
@@ -477,7 +478,7 @@ def _run_in_savepoint(
 ) -> tuple[Any, BaseException | None]:
     conn.execute("SAVEPOINT job")
     try:
-        result = settled(fn(tx))
+        result = fn(tx)
     except Exception as exc:
         error = _classify(exc)
         if isinstance(error, StorageUnavailable):
