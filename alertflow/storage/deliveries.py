@@ -42,7 +42,7 @@ def add_events_of(tx: Tx, rows: Sequence[tuple[str, float, str, str | None, str 
 
 
 # One attempt's outcome, as set_outcomes takes it.
-Outcome = tuple[str, str, str | None, str | None, str | None, float]  # id, status, provider, message id, error, at
+OutcomeRow = tuple[str, str, str | None, str | None, str | None, float]  # id, status, provider, message id, error, at
 
 SET_OUTCOME_SQL = (
     "UPDATE deliveries SET status = ?, attempts = attempts + 1, updated_at = ?,"
@@ -65,7 +65,7 @@ def set_outcome(
     set_outcomes(tx, [(delivery_id, status, provider, provider_message_id, error, now)])
 
 
-def set_outcomes(tx: Tx, outcomes: Sequence[Outcome]) -> None:
+def set_outcomes(tx: Tx, outcomes: Sequence[OutcomeRow]) -> None:
     """:func:`set_outcome` for several deliveries, in one statement call (executemany)."""
     rows = []
     for delivery_id, status, provider, provider_message_id, error, now in outcomes:

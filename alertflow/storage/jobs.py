@@ -161,17 +161,12 @@ def _tenants_from(tx: Tx, channel: str, priority: int, turn: tuple[str, str], mo
     """Tenants with ready jobs at ``priority`` in turn, from the first two of ``turn`` round to
     the first again, at most ``most``. One index seek per tenant past the second (a loose
     index scan): DISTINCT would read every queued job. A level with one tenant reads nothing."""
-    first, second = turn
+    first, tenant = turn
     found = [first]
-    cursor = first
-    while len(found) < most:
-        tenant = (
-            second if cursor == first else tx.execute(NEXT_TENANT_SQL, (channel, READY, priority, cursor)).fetchone()[0]
-        )
-        if tenant is None or tenant == first:  # round to the first again
-            break
+    while len(found) < most and tenant is not None and tenant != first:  # not yet round to the first
         found.append(tenant)
-        cursor = tenant
+        if len(found) < most:
+            tenant = tx.execute(NEXT_TENANT_SQL, (channel, READY, priority, tenant)).fetchone()[0]
     return found
 
 
@@ -195,8 +190,10 @@ DEAD_LETTER_SQL = (
 
 def record_all(tx: Tx, attempted: Sequence[Attempted]) -> None:
     """:func:`record` for several attempts (a pool's cycle), each statement once for all of
-    them with a row of values each (executemany), not once per attempt: on PostgreSQL every
-    statement is the writer thread's Python, on SQLite a hand-over of the GIL as well."""
+    them, not once per attempt: the attempt rows in one INSERT and the finished jobs in one
+    DELETE, the rest an executemany of a row each. On PostgreSQL every statement (and every
+    row of an executemany) is a result for the writer thread to take, on SQLite a hand-over of
+    the GIL as well."""
     tried: list[Attempted] = []
     for job, decision, now in attempted:
         if decision.status == "deferred":  # rare: circuits open, our own send rate
