@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from alertflow_smtp import SmtpProvider
 from alertflow_smtp.mime import render
+from alertflow_smtp.pool import dot_stuffed
 from alertflow_smtp.provider import FALLBACK_POOL_SIZE
 from pydantic import ValidationError
 
@@ -98,6 +99,29 @@ async def test_html_goes_as_an_alternative_to_the_text_and_unicode_survives(fake
     assert list(body) == ["text/plain", "text/html"]  # least preferred first (RFC 2046)
     assert body["text/plain"].replace("\r\n", "\n") == "Grüße\nline 2\n"
     assert body["text/html"].strip() == "<p>Grüße ⚠</p>"
+
+
+async def test_lines_that_start_with_a_dot_arrive_as_written_and_do_not_end_the_message(fake_smtp, closing):
+    provider = closing(smtp(fake_smtp))
+    text = ".first\n.\n..two dots\nlast"
+    await provider.send(email_to(content={"subject": "s", "text": text, "html": "<p>\n.\n</p>"}))
+
+    [mail] = fake_smtp.messages
+    body = parts(mail.message)
+    assert body["text/plain"].replace("\r\n", "\n") == text + "\n"
+    assert body["text/html"].replace("\r\n", "\n") == "<p>\n.\n</p>\n"
+
+
+@pytest.mark.parametrize(
+    "data,wire",
+    [
+        (b"a\r\n.b\r\n", b"a\r\n..b\r\n.\r\n"),
+        (b".a\r\nb", b"..a\r\nb\r\n.\r\n"),
+        (b"a\nb\rc\r\r\n.", b"a\r\nb\r\nc\r\n\r\n..\r\n.\r\n"),  # bare LF and CR become CRLF
+    ],
+)
+def test_data_goes_dot_stuffed_with_crlf_line_endings_and_the_closing_dot(data: bytes, wire: bytes) -> None:
+    assert dot_stuffed(data) == wire
 
 
 async def test_html_alone_is_sent_as_a_single_html_part(fake_smtp, closing):
@@ -320,6 +344,17 @@ async def test_the_connection_stays_usable_after_a_refusal(fake_smtp, closing):
     await provider.send(email_to())
     assert len(fake_smtp.messages) == 1
     assert fake_smtp.connections == 1
+
+
+async def test_a_server_closing_down_is_retried_and_its_connection_left(fake_smtp, closing):
+    fake_smtp.rcpt_replies["ann@example.com"] = "421 4.3.2 shutting down"
+    provider = closing(smtp(fake_smtp))
+    with pytest.raises(RetryLater):
+        await provider.send(email_to())
+    del fake_smtp.rcpt_replies["ann@example.com"]
+    await provider.send(email_to())
+    assert len(fake_smtp.messages) == 1
+    assert fake_smtp.connections == 2  # 421 says the server closes: the next send connects anew
 
 
 async def test_a_server_that_is_not_listening_is_retried(closing):
