@@ -81,12 +81,12 @@ async def test_the_claim_seeks_the_claim_index_without_sorting(pg: PostgresDatab
         found = await pg.write(lambda tx: tx.execute("EXPLAIN " + sql, params).fetchall())
         return "\n".join(r[0] for r in found)
 
-    claim = await explain(stored_jobs.TENANT_JOBS_SQL_PG, ("email", queue.READY, 0, "ten_03", queue.CLAIM_BATCH, 0))
+    claim = await explain(stored_jobs.TENANT_JOBS_SQL_PG, ("email", 0, "ten_03", queue.CLAIM_BATCH, 0))
     print(claim)  # the report quotes it
     assert "LockRows" in claim and "Index Scan using jobs_claim on jobs" in claim and "Sort" not in claim, claim
-    tenants = await explain(stored_jobs.NEXT_TENANT_SQL, ("email", queue.READY, 0, "ten_03"))
+    tenants = await explain(stored_jobs.NEXT_TENANT_SQL, ("email", 0, "ten_03"))
     assert "jobs_claim" in tenants and "Sort" not in tenants, tenants
-    turns = await explain(stored_jobs.TURNS_SQL, ("email", queue.READY, "ten_03"))
+    turns = await explain(stored_jobs.TURNS_SQL, ("email", "ten_03"))
     assert "jobs_claim" in turns and "Sort" not in turns and "Seq Scan on jobs" not in turns, turns
 
 
@@ -96,7 +96,7 @@ async def test_a_claim_skips_the_jobs_another_nodes_claim_holds_without_waiting(
     other = await asyncio.to_thread(pg.connect)  # another node, its claim not yet committed
     try:
         other.execute("BEGIN")
-        args = ("email", queue.READY, queue.PRIORITIES["medium"], "t1", 2, 0)
+        args = ("email", queue.PRIORITIES["medium"], "t1", 2, 0)
         held = [r[0] for r in PostgresTx(other).execute(stored_jobs.TENANT_JOBS_SQL_PG, args)]
         assert len(held) == 2
         mine = await claim(pg)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
 import sqlite3
 import threading
 from pathlib import Path
@@ -11,7 +13,6 @@ from typing import Any
 import aiosqlite
 import pytest
 
-from alertflow.delivery import queue
 from alertflow.storage import jobs as stored_jobs
 from alertflow.storage import migrations
 from alertflow.storage.database import SQLiteDatabase, connect
@@ -88,9 +89,9 @@ async def test_a_failing_write_undoes_only_itself(db: SQLiteDatabase) -> None:
 @pytest.mark.parametrize(
     ("sql", "params"),
     [
-        (stored_jobs.TURNS_SQL, ("email", queue.READY, "t1")),
-        (stored_jobs.NEXT_TENANT_SQL, ("email", queue.READY, 2, "t1")),
-        (stored_jobs.TENANT_JOBS_SQL, ("email", queue.READY, 2, "t1", 100, 0)),
+        (stored_jobs.TURNS_SQL, ("email", "t1")),
+        (stored_jobs.NEXT_TENANT_SQL, ("email", 2, "t1")),
+        (stored_jobs.TENANT_JOBS_SQL, ("email", 2, "t1", 100, 0)),
     ],
 )
 async def test_the_claim_uses_its_index_without_sorting(
@@ -99,6 +100,50 @@ async def test_the_claim_uses_its_index_without_sorting(
     plan = await db.fetchall("EXPLAIN QUERY PLAN " + sql, params)
     text = " ".join(r["detail"] for r in plan)
     assert "jobs_claim" in text and "TEMP B-TREE" not in text, text
+
+
+def reprepares(path: Path, sql: str, bindings: list[tuple[int | str, ...]]) -> int:
+    """How often SQLite compiled ``sql`` anew while running it once with each of ``bindings``,
+    through the C API (sqlite3_stmt_status): Python's sqlite3 module does not tell."""
+    lib = ctypes.CDLL(ctypes.util.find_library("sqlite3"))
+    lib.sqlite3_bind_text.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_void_p]
+    lib.sqlite3_bind_int64.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int64]
+    for name in ("sqlite3_step", "sqlite3_reset", "sqlite3_finalize", "sqlite3_close"):
+        getattr(lib, name).argtypes = [ctypes.c_void_p]
+    lib.sqlite3_stmt_status.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
+    conn, stmt = ctypes.c_void_p(), ctypes.c_void_p()
+    assert lib.sqlite3_open_v2(str(path).encode(), ctypes.byref(conn), 1, None) == 0  # read only
+    try:
+        assert lib.sqlite3_prepare_v2(conn, sql.encode(), -1, ctypes.byref(stmt), None) == 0
+        for values in bindings:
+            for i, value in enumerate(values, start=1):
+                if isinstance(value, str):
+                    lib.sqlite3_bind_text(stmt, i, value.encode(), -1, ctypes.c_void_p(-1))  # copied
+                else:
+                    lib.sqlite3_bind_int64(stmt, i, value)
+            while lib.sqlite3_step(stmt) == 100:  # SQLITE_ROW
+                pass
+            lib.sqlite3_reset(stmt)
+        return int(lib.sqlite3_stmt_status(stmt, 5, 0))  # SQLITE_STMTSTATUS_REPREPARE
+    finally:
+        lib.sqlite3_finalize(stmt)
+        lib.sqlite3_close(conn)
+
+
+@pytest.mark.parametrize(
+    ("sql", "bindings"),
+    [
+        (stored_jobs.TURNS_SQL, [("email", "t1"), ("email", "t2")]),
+        (stored_jobs.NEXT_TENANT_SQL, [("email", 2, "t1"), ("sms", 1, "t2")]),
+        (stored_jobs.TENANT_JOBS_SQL, [("email", 2, "t1", 100, 0), ("email", 1, "t2", 50, 10)]),
+    ],
+)
+async def test_the_claims_statements_are_compiled_once_however_they_are_bound(
+    db: SQLiteDatabase, tmp_path: Path, sql: str, bindings: list[tuple[int | str, ...]]
+) -> None:
+    """A parameter compared where a partial index has a constant (jobs_due: state = 2) makes
+    SQLite compile the statement again at every binding; the claim runs each a cycle."""
+    assert reprepares(tmp_path / "t.db", sql, bindings) == 0
 
 
 @pytest.mark.parametrize(

@@ -24,35 +24,39 @@ def _placeholders(n: int) -> str:
 # (PERFORMANCE.md: ~5x); tests/test_storage.py checks the plans. The next tenant in turn is
 # the first after ?4, else the first of all (round again): one statement, as every read in a
 # PostgreSQL group is a round trip of its own, and the turn's wrap took two.
+# The claim's queries name the ready state as a literal too (see DUE_SQL): compared with a
+# parameter, SQLite checks the parameter's value against the partial indexes' states, and
+# so prepares the statement anew each time it is bound: a tenth of an SMTP drain's work.
 NEXT_TENANT_SQL = (
     "SELECT COALESCE("
-    "(SELECT tenant_id FROM jobs WHERE channel = ?1 AND state = ?2 AND priority = ?3 AND tenant_id > ?4"
+    f"(SELECT tenant_id FROM jobs WHERE channel = ?1 AND state = {READY} AND priority = ?2 AND tenant_id > ?3"
     " ORDER BY tenant_id LIMIT 1),"
-    " (SELECT tenant_id FROM jobs WHERE channel = ?1 AND state = ?2 AND priority = ?3 ORDER BY tenant_id LIMIT 1))"
+    f" (SELECT tenant_id FROM jobs WHERE channel = ?1 AND state = {READY} AND priority = ?2"
+    " ORDER BY tenant_id LIMIT 1))"
 )
 # Where each priority's turn starts: per level, the first tenant in turn after ?3 and the one
 # after that, both wrapping round. One statement for every level, where a read per level (and
 # one more per level to see the turn wrap) had been a round trip each on PostgreSQL. Empty
 # levels give NULLs. The same seeks as NEXT_TENANT_SQL, the level from a constant row.
 _NEXT_AFTER = (
-    "COALESCE((SELECT tenant_id FROM jobs WHERE channel = ?1 AND state = ?2 AND priority = {level}.p"
+    f"COALESCE((SELECT tenant_id FROM jobs WHERE channel = ?1 AND state = {READY} AND priority = {{level}}.p"
     " AND tenant_id > {after} ORDER BY tenant_id LIMIT 1),"
-    " (SELECT tenant_id FROM jobs WHERE channel = ?1 AND state = ?2 AND priority = {level}.p"
+    f" (SELECT tenant_id FROM jobs WHERE channel = ?1 AND state = {READY} AND priority = {{level}}.p"
     " ORDER BY tenant_id LIMIT 1))"
 )
 TURNS_SQL = (
     "SELECT turns.p, turns.first, "
     + _NEXT_AFTER.format(level="turns", after="turns.first")
     + " FROM (SELECT levels.p, "
-    + _NEXT_AFTER.format(level="levels", after="?3")
+    + _NEXT_AFTER.format(level="levels", after="?2")
     + " AS first FROM ("
     + " UNION ALL ".join(f"SELECT {level} AS p" for level in sorted(PRIORITIES.values(), reverse=True))
     + ") AS levels) AS turns"
 )
 # With what the claim's UPDATE would otherwise have to return (a read: on PostgreSQL a round trip).
 TENANT_JOBS_SQL = (
-    "SELECT id, delivery_id, attempts FROM jobs WHERE channel = ? AND state = ? AND priority = ? AND tenant_id = ?"
-    " ORDER BY run_at LIMIT ? OFFSET ?"
+    f"SELECT id, delivery_id, attempts FROM jobs WHERE channel = ? AND state = {READY} AND priority = ?"
+    " AND tenant_id = ? ORDER BY run_at LIMIT ? OFFSET ?"
 )
 # PostgreSQL: other nodes claim at the same time; each skips the jobs another's claim holds.
 TENANT_JOBS_SQL_PG = TENANT_JOBS_SQL + " FOR UPDATE SKIP LOCKED"
@@ -82,7 +86,7 @@ def claim(
     messages of its own priority: they are served in the very next claim. ``owner`` is the
     claiming node's id, which lease recovery at its next start goes by (expire_leases)."""
     taken: list[tuple[int, str, int]] = []  # (job id, delivery id, attempts before this claim)
-    turns = {row[0]: (row[1], row[2]) for row in tx.execute(TURNS_SQL, (channel, READY, after_tenant))}
+    turns = {row[0]: (row[1], row[2]) for row in tx.execute(TURNS_SQL, (channel, after_tenant))}
     for priority in _LEVELS:
         if len(taken) >= limit:
             break
@@ -145,7 +149,7 @@ def _in_turn(tx: Tx, channel: str, priority: int, turn: tuple[str, str], quota: 
         share = -(-quota // len(taken))  # ceiling: early turns round up, the rotation evens it out
         for tenant in list(taken):
             want = min(share, quota)
-            got = [(r[0], r[1], r[2]) for r in tx.execute(sql, (channel, READY, priority, tenant, want, taken[tenant]))]
+            got = [(r[0], r[1], r[2]) for r in tx.execute(sql, (channel, priority, tenant, want, taken[tenant]))]
             ids += got
             quota -= len(got)
             if len(got) < want:
@@ -166,7 +170,7 @@ def _tenants_from(tx: Tx, channel: str, priority: int, turn: tuple[str, str], mo
     while len(found) < most and tenant is not None and tenant != first:  # not yet round to the first
         found.append(tenant)
         if len(found) < most:
-            tenant = tx.execute(NEXT_TENANT_SQL, (channel, READY, priority, tenant)).fetchone()[0]
+            tenant = tx.execute(NEXT_TENANT_SQL, (channel, priority, tenant)).fetchone()[0]
     return found
 
 
@@ -249,8 +253,8 @@ def release(tx: Tx, jobs: list[Job], now: float) -> None:
     for job in jobs:
         tx.execute(
             "UPDATE jobs SET state = ?, run_at = ?, attempts = attempts - 1, lease_owner = NULL"
-            " WHERE id = ? AND state = ?",
-            (READY, now, job.job_id, LEASED),
+            f" WHERE id = ? AND state = {LEASED}",
+            (READY, now, job.job_id),
         )
         tx.execute(
             "UPDATE deliveries SET status = 'queued', updated_at = ? WHERE id = ? AND status = 'sending'",
