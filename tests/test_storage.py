@@ -72,6 +72,16 @@ async def test_concurrent_writes_share_commits(db: SQLiteDatabase) -> None:
     assert db.commits - before < 200, "every write got its own commit"
 
 
+async def test_none_bools_and_bytes_are_stored_as_null_integers_and_blobs(db: SQLiteDatabase) -> None:
+    """They bind through adapters (database.py says why); the stored values are those bound."""
+    await db.write(lambda c: c.execute("CREATE TABLE kinds (a, b, c, d)"))
+    await db.write(lambda c: c.execute("INSERT INTO kinds VALUES (?, ?, ?, ?)", (None, True, False, b"\x00\xff")))
+    row = await db.fetchone("SELECT a, b, c, d, typeof(a) || typeof(b) || typeof(c) || typeof(d) AS t FROM kinds")
+    assert row is not None
+    assert (row["a"], row["b"], row["c"], row["d"]) == (None, 1, 0, b"\x00\xff")
+    assert row["t"] == "nullintegerintegerblob"
+
+
 async def test_a_failing_write_undoes_only_itself(db: SQLiteDatabase) -> None:
     def good(conn: sqlite3.Connection) -> None:
         conn.execute("INSERT INTO tenants VALUES ('a', 'a', 0)")

@@ -187,6 +187,16 @@ def apply_pragmas(conn: sqlite3.Connection) -> None:
     conn.execute("PRAGMA temp_store = MEMORY")
 
 
+# Python's sqlite3 binds only exact ints, floats and strs directly. Any other parameter is
+# looked up for an adapter, and where there is none, the failed attribute lookups raise and
+# format an AttributeError each: a publish binds ~16 NULLs, a tenth of its binding work.
+# These adapters give what binding the value unadapted gives (NULL, 0/1, a blob), at a
+# dictionary lookup. They are the sqlite3 module's, process-wide, and change no value.
+sqlite3.register_adapter(type(None), lambda _: None)
+sqlite3.register_adapter(bool, int)
+sqlite3.register_adapter(bytes, bytes)
+
+
 class SQLiteConnection(sqlite3.Connection):
     """An sqlite3 connection that names its dialect: a class attribute, so no call pays."""
 
