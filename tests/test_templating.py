@@ -18,7 +18,7 @@ from alertflow.templates.content import (
     provided_variables,
 )
 from alertflow.templates.limits import MAX_BLOCK_DEPTH, MAX_CONTENT_NODES, MAX_OUTPUT_BYTES, MAX_TEMPLATE_NODES
-from alertflow.templates.render import pick_locale, render
+from alertflow.templates.render import pick_locale, render, render_literal
 from alertflow.templates.sandbox import MAX_RENDER_STEPS
 from alertflow.templates.text import html_to_text, sms_info
 from alertflow.templates.validation import validate_content
@@ -299,6 +299,22 @@ def test_every_field_of_the_channel_is_present_in_the_result() -> None:
         "text": "Plain Ann",
         "html": None,
     }
+
+
+def test_a_literal_channel_renders_as_render_does_whatever_the_other_channels_hold() -> None:
+    html = "<p>Disk <b>full</b></p>"
+    content = {
+        "channels": {"email": {"subject": "Disk\n  alert", "html": html}, "sms": {"body": "Disk {{ disk }} full"}},
+        "locales": {"de": {"email": {"subject": "Platte voll", "text": "Platte voll"}}},
+    }
+    for locale in (None, "de-AT"):
+        assert render_literal(content, "email", locale) == render(content, "email", {}, locale)
+    assert render_literal(content, "email") == {"subject": "Disk alert", "text": "Disk full", "html": html}
+    assert render_literal(content, "sms") is None  # a template: it needs the values
+    with pytest.raises(TemplateRenderError, match="no push content"):
+        render_literal(content, "push")
+    with pytest.raises(TemplateLimitError):
+        render_literal(sms("é" * MAX_OUTPUT_BYTES), "sms")
 
 
 def test_webhook_bodies_render_every_string_and_keep_other_values() -> None:

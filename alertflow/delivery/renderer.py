@@ -10,7 +10,7 @@ from ..message import STATUS_CHANNEL, Recipient
 from ..outcomes import PermanentFailure
 from ..storage.users import User
 from ..templates import render
-from ..templates.content import USER_VARIABLE, TemplateError, is_literal_content
+from ..templates.content import USER_VARIABLE, TemplateError
 from ..templates.store import TemplateStore, UnknownTemplate
 from .queue import Job
 
@@ -43,8 +43,9 @@ class Renderer:
         if job.channel == STATUS_CHANNEL:  # an event AlertFlow built, not a template: sent as it is
             return content
         try:
-            if is_literal_content(content):  # it sees nothing: the values need not be gathered
-                return render.render(content, job.channel, {}, recipient.locale)
+            literal = render.render_literal(content, job.channel, recipient.locale)
+            if literal is not None:
+                return literal
             seen = values(job.data, recipient, user, links)
             # A hostile template may run to its step budget (~0.2 s): keep that off the event loop.
             return await asyncio.to_thread(render.render, content, job.channel, seen, recipient.locale)

@@ -293,8 +293,3 @@ def is_literal(source: str) -> bool:
     is 123456") are mostly literal and each unique, so compiling them (~0.5 ms, uncacheable)
     would dominate publishing; they skip Jinja altogether."""
     return "{{" not in source and "{%" not in source and "{#" not in source
-
-
-def is_literal_content(content: Mapping[str, Any]) -> bool:
-    """Whether every field of stored content is literal text (rendering it is only copying)."""
-    return all(is_literal(source) for _, source, _ in _template_leaves(content))

@@ -70,6 +70,18 @@ def render(
     return _complete(channel, rendered)
 
 
+def render_literal(content: Mapping[str, Any], channel: str, locale: str | None = None) -> dict[str, Any] | None:
+    """:func:`render` of a channel whose every field is literal text, which sees no values
+    (so none need gathering, nor a thread to render in); None when any field is a template.
+    Other channels do not matter: a templated SMS leaves the literal email literal."""
+    base, fields = _channel_fields(content, channel, locale)
+    if not all(is_literal(source) for _, source, _ in _channel_leaves(base, channel, fields)):
+        return None
+    return _complete(
+        channel, {name: _render_value(value, f"{base}.{channel}.{name}", False, {}) for name, value in fields.items()}
+    )
+
+
 def _channel_fields(content: Mapping[str, Any], channel: str, locale: str | None) -> tuple[str, Mapping[str, Any]]:
     tag = pick_locale(content, locale)
     if tag is not None and channel in content["locales"][tag]:
