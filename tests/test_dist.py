@@ -98,6 +98,7 @@ def test_serve_answers_healthz_and_delivers_through_the_outbox(tmp_path: Path, s
     health = requests.get(f"{server.url}/healthz", timeout=WAIT_SECONDS)
     assert (health.status_code, health.json()) == (200, {"status": "ok"})
     assert_delivers_through_outbox(server)
+    assert "(uvloop)" in server.logs()  # bundled: without it the server falls back to asyncio's loop
 
 
 def test_bench_runs_the_executable_itself_as_its_embedded_server(tmp_path: Path) -> None:

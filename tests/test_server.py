@@ -50,6 +50,14 @@ def test_a_published_notification_reaches_sent_and_the_outbox(tmp_path: Path, se
     assert_delivers_through_outbox(server)
 
 
+def test_serve_runs_on_uvloop_and_says_so(tmp_path: Path, servers: list[Server]) -> None:
+    """uvloop is a dependency wherever it builds (not Windows): cli.new_event_loop says why."""
+    server = Server(tmp_path / "srv")
+    servers.append(server.start())
+    assert_delivers_through_outbox(server)
+    assert "on http://127.0.0.1:" in server.logs() and "(uvloop)" in server.logs()
+
+
 def test_kill_9_with_300_in_flight_loses_none_of_them(tmp_path: Path, script: Script, servers: list[Server]) -> None:
     script.set(delay=0.05)
     server = Server(tmp_path / "srv", scripted_config(script))
