@@ -394,6 +394,8 @@ async def test_an_address_smtp_cannot_carry_fails_permanently(fake_smtp, closing
     ("settings", "field"),
     [
         ({"from_address": "not-an-address"}, "from_address"),
+        # A tenant's own provider: its sender goes on the MAIL command line as written.
+        ({"from_address": "a@b.test>\r\nRCPT TO:<x@y.test"}, "from_address"),
         ({"password": "p"}, "password"),
         ({"security": "ssl"}, "security"),
         ({"ca_file": "/nonexistent/ca.pem"}, "ca_file"),
