@@ -215,14 +215,18 @@ def record_all(tx: Tx, attempted: Sequence[Attempted]) -> None:
     deliveries.set_outcomes(
         tx, [(job.delivery_id, d.status, d.provider, d.provider_message_id, d.error, now) for job, d, now in tried]
     )
-    requeued = [(WAITING, d.retry_at, d.error, job.job_id) for job, d, _ in tried if d.status == "queued"]
+    # By delivery, not by the job's row id: a send that outlived its lease is recorded after
+    # its second try deleted the row, and SQLite gives a row id out again once the table is
+    # empty. The delivery id is never reused, so a late outcome changes no other job.
+    requeued = [(WAITING, d.retry_at, d.error, job.delivery_id) for job, d, _ in tried if d.status == "queued"]
     if requeued:
         tx.executemany(
-            "UPDATE jobs SET state = ?, run_at = ?, last_error = ?, lease_owner = NULL WHERE id = ?", requeued
+            "UPDATE jobs SET state = ?, run_at = ?, last_error = ?, lease_owner = NULL WHERE delivery_id = ?",
+            requeued,
         )
-    finished = [job.job_id for job, d, _ in tried if d.status != "queued"]
+    finished = [job.delivery_id for job, d, _ in tried if d.status != "queued"]
     if finished:
-        tx.execute(f"DELETE FROM jobs WHERE id IN ({_placeholders(len(finished))})", finished)
+        tx.execute(f"DELETE FROM jobs WHERE delivery_id IN ({_placeholders(len(finished))})", finished)
     # Same transaction as the last failure: a delivery is never both dead and lost.
     dead = [
         (job.delivery_id, job.tenant_id, job.notification_id, job.channel, job.attempt, d.error, now)
@@ -239,8 +243,8 @@ def defer(tx: Tx, job: Job, decision: Decision, now: float) -> None:
     (and the move to the DLQ) count real tries only; the delivery says why it waits."""
     tx.execute(
         "UPDATE jobs SET state = ?, run_at = ?, attempts = attempts - 1, last_error = ?, lease_owner = NULL"
-        " WHERE id = ?",
-        (WAITING, decision.retry_at, decision.error, job.job_id),
+        " WHERE delivery_id = ?",  # not its row id: see record_all
+        (WAITING, decision.retry_at, decision.error, job.delivery_id),
     )
     tx.execute(
         "UPDATE deliveries SET status = 'queued', reason = ?, updated_at = ? WHERE id = ?",
@@ -253,8 +257,8 @@ def release(tx: Tx, jobs: list[Job], now: float) -> None:
     for job in jobs:
         tx.execute(
             "UPDATE jobs SET state = ?, run_at = ?, attempts = attempts - 1, lease_owner = NULL"
-            f" WHERE id = ? AND state = {LEASED}",
-            (READY, now, job.job_id),
+            f" WHERE delivery_id = ? AND state = {LEASED}",  # not its row id: see record_all
+            (READY, now, job.delivery_id),
         )
         tx.execute(
             "UPDATE deliveries SET status = 'queued', updated_at = ? WHERE id = ? AND status = 'sending'",

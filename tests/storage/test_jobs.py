@@ -250,6 +250,23 @@ async def test_a_lease_comes_back_when_it_expires_and_not_before(database: Datab
     assert again.attempt == 2  # the lost try counts: it may have been sent
 
 
+async def test_a_late_outcome_of_a_lease_that_expired_touches_no_later_job(database: Database) -> None:
+    """A send outlives its lease; the job is claimed and sent again, and recorded. Its queue
+    row is gone, and SQLite may give a newer job the same row id once the table is empty.
+    The first send's outcome, recorded last, must leave that newer job alone."""
+    await publish(database)
+    [slow] = await claim(database)
+    await database.write(lambda tx: jobs.expire_leases(tx, NOW + LEASE))
+    [again] = await claim(database, NOW + LEASE)
+    sent = Decision("sent", "sent", provider="outbox")
+    await database.write(lambda tx: jobs.record(tx, again, sent, NOW + LEASE + 1))
+    later = await publish(database, now=NOW + LEASE + 2)
+    await database.write(lambda tx: jobs.record(tx, slow, sent, NOW + LEASE + 3))
+    retried = Decision("queued", "retry", provider="outbox", error="busy", retry_at=NOW + LEASE + 4)
+    await database.write(lambda tx: jobs.record(tx, slow, retried, NOW + LEASE + 3))
+    assert [j.delivery_id for j in await claim(database, NOW + LEASE + 5)] == later
+
+
 async def test_at_start_a_node_takes_back_its_own_unexpired_leases_at_once(database: Database) -> None:
     [did] = await publish(database)
     await claim(database, owner=NODE)
