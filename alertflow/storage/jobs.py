@@ -21,34 +21,34 @@ def _placeholders(n: int) -> str:
 
 # The claim's seeks on jobs_claim (channel, state, priority DESC, tenant_id, run_at): each
 # fixes a prefix of the index and orders by the next column, so none sorts
-# (PERFORMANCE.md: ~5x); tests/test_storage.py checks the plans. The next tenant in turn is
-# the first after ?4, else the first of all (round again): one statement, as every read in a
-# PostgreSQL group is a round trip of its own, and the turn's wrap took two.
-# The claim's queries name the ready state as a literal too (see DUE_SQL): compared with a
-# parameter, SQLite checks the parameter's value against the partial indexes' states, and
-# so prepares the statement anew each time it is bound: a tenth of an SMTP drain's work.
-NEXT_TENANT_SQL = (
-    "SELECT COALESCE("
-    f"(SELECT tenant_id FROM jobs WHERE channel = ?1 AND state = {READY} AND priority = ?2 AND tenant_id > ?3"
-    " ORDER BY tenant_id LIMIT 1),"
-    f" (SELECT tenant_id FROM jobs WHERE channel = ?1 AND state = {READY} AND priority = ?2"
-    " ORDER BY tenant_id LIMIT 1))"
-)
-# Where each priority's turn starts: per level, the first tenant in turn after ?3 and the one
+# (PERFORMANCE.md: ~5x); tests/test_storage.py checks the plans. They name the ready state as
+# a literal (see DUE_SQL): compared with a parameter, SQLite checks the parameter's value
+# against the partial indexes' states, and so prepares the statement anew each time it is
+# bound: a tenth of an SMTP drain's work.
+
+
+def _next_after(priority: str, after: str) -> str:
+    """The next tenant in turn at ``priority`` (SQL expressions both): the first after
+    ``after``, else the first of all (round again). One expression, as every read in a
+    PostgreSQL group is a round trip of its own, and the turn's wrap took two."""
+    return (
+        f"COALESCE((SELECT tenant_id FROM jobs WHERE channel = ?1 AND state = {READY} AND priority = {priority}"
+        f" AND tenant_id > {after} ORDER BY tenant_id LIMIT 1),"
+        f" (SELECT tenant_id FROM jobs WHERE channel = ?1 AND state = {READY} AND priority = {priority}"
+        " ORDER BY tenant_id LIMIT 1))"
+    )
+
+
+NEXT_TENANT_SQL = "SELECT " + _next_after("?2", "?3")
+# Where each priority's turn starts: per level, the first tenant in turn after ?2 and the one
 # after that, both wrapping round. One statement for every level, where a read per level (and
 # one more per level to see the turn wrap) had been a round trip each on PostgreSQL. Empty
-# levels give NULLs. The same seeks as NEXT_TENANT_SQL, the level from a constant row.
-_NEXT_AFTER = (
-    f"COALESCE((SELECT tenant_id FROM jobs WHERE channel = ?1 AND state = {READY} AND priority = {{level}}.p"
-    " AND tenant_id > {after} ORDER BY tenant_id LIMIT 1),"
-    f" (SELECT tenant_id FROM jobs WHERE channel = ?1 AND state = {READY} AND priority = {{level}}.p"
-    " ORDER BY tenant_id LIMIT 1))"
-)
+# levels give NULLs. The level comes from a constant row.
 TURNS_SQL = (
     "SELECT turns.p, turns.first, "
-    + _NEXT_AFTER.format(level="turns", after="turns.first")
+    + _next_after("turns.p", "turns.first")
     + " FROM (SELECT levels.p, "
-    + _NEXT_AFTER.format(level="levels", after="?2")
+    + _next_after("levels.p", "?2")
     + " AS first FROM ("
     + " UNION ALL ".join(f"SELECT {level} AS p" for level in sorted(PRIORITIES.values(), reverse=True))
     + ") AS levels) AS turns"
