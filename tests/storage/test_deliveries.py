@@ -72,6 +72,32 @@ async def test_an_outcome_counts_the_attempt_and_keeps_the_provider_once_known(d
     assert (row["reason"], row["sent_at"]) == (None, NOW + 1)
 
 
+async def test_outcomes_recorded_together_leave_each_delivery_as_recording_them_in_turn(database: Database) -> None:
+    # One statement for a cycle's outcomes: a join updates a row once, yet a send that
+    # outlived its lease can be recorded in the same cycle as its second try.
+    ids = await publish(database, count=4)
+    together, in_turn = ids[:2], ids[2:]
+
+    def outcomes(first: str, second: str) -> list[deliveries.OutcomeRow]:
+        return [
+            (first, "sent", "smtp", "m1", None, NOW),
+            (second, "queued", "smtp", None, "421 busy", NOW),
+            (first, "failed", None, None, "550 no such user", NOW + 1),
+            (second, "delivered", "ses", "m2", None, NOW + 2),
+        ]
+
+    await database.write(lambda tx: deliveries.set_outcomes(tx, outcomes(*together)))
+    for row in outcomes(*in_turn):
+        await database.write(lambda tx, row=row: deliveries.set_outcomes(tx, [row]))  # type: ignore[misc]
+
+    columns = ("status", "attempts", "provider", "provider_message_id", "reason", "sent_at", "delivered_at")
+    notifications = await deliveries.notifications_page(database, "t1", {}, 10, None)
+    rows = {r["id"]: r for r in await deliveries.of_notifications(database, [n["id"] for n in notifications])}
+    got = {did: tuple(rows[did][c] for c in columns) for did in ids}
+    assert got[together[0]] == got[in_turn[0]] == ("failed", 2, "smtp", "m1", "550 no such user", NOW, None)
+    assert got[together[1]] == got[in_turn[1]] == ("delivered", 2, "ses", "m2", None, NOW + 2, NOW + 2)
+
+
 async def test_notifications_page_newest_first_filtered_and_scoped_to_the_tenant(database: Database) -> None:
     await publish(database, count=3)
     await publish(database, "t2")
