@@ -45,6 +45,8 @@ $(TEST_STAMP): $(STAMP)
 	@$(call debian_tool,nginx,the nginx test)
 	@# `alertflow bench` drives its closed loops with wrk where installed (tests/test_bench_generators.py).
 	@$(call debian_tool,wrk,the bench's wrk generator test)
+	@# `alertflow bench --instructions` counts under valgrind's callgrind (tests/test_bench_instructions.py).
+	@$(call debian_tool,valgrind,the bench's instruction count tests)
 	@# The guides' runnable examples (tests/test_guides.py) are curl and jq.
 	@$(call debian_tool,curl,the guide examples)
 	@$(call debian_tool,jq,the guide examples)

@@ -649,6 +649,14 @@ def show_progress(copied: int, total: int) -> None:
     show_default=True,
     help="--drain: also report server RSS once this many are delivered (0: skip).",
 )
+@click.option(
+    "--instructions",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Instead: count the server's instructions per publish and per email delivered to an SMTP sink, "
+    "this many of each, under valgrind's callgrind (0: skip).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON at the end.")
 @common_options
 def bench(config_path: str | None, data_dir: str | None, **options: Any) -> None:
@@ -687,7 +695,9 @@ def bench(config_path: str | None, data_dir: str | None, **options: Any) -> None
         fail("--nodes above 1 needs --storage-url postgresql://...: the nodes share one database", 2)
     if args.nodes > 1 and (args.drain or args.smtp or args.purge):
         fail("--nodes spreads the publish runs: not with --drain, --smtp or --purge", 2)
-    if args.smtp:
+    if args.instructions:
+        results = instructions_bench(args)
+    elif args.smtp:
         results = smtp_bench(args)
     elif args.drain:
         from .ops.bench_drain import drain_bench
@@ -699,20 +709,44 @@ def bench(config_path: str | None, data_dir: str | None, **options: Any) -> None
         click.echo(json.dumps(results))
 
 
-def smtp_bench(args: Any) -> dict[str, Any]:
-    """``bench --smtp``: its own server configuration, so not with --url or --config."""
+def instructions_bench(args: Any) -> dict[str, Any]:
+    """``bench --instructions``: its own servers and sink, each under callgrind."""
+    from .ops.bench_instructions import Unavailable, instructions_bench, require_callgrind
+
+    if args.url or args.config_file or args.data_dir or args.smtp or args.drain or args.nodes > 1:
+        fail(
+            "--instructions sets up its own servers: not with --url, --config, --data-dir, --smtp, --drain or --nodes",
+            2,
+        )
+    needs_sink(args)
+    try:
+        require_callgrind()
+    except Unavailable as exc:
+        fail(str(exc), 2)
+    return asyncio.run(instructions_bench(args))
+
+
+def needs_sink(args: Any) -> None:
+    """The aiosmtpd sink of --smtp and --instructions: a Python module run as its own process."""
     import importlib.util
-    import tempfile
 
     from .ops.bench import FROZEN
+
+    if FROZEN:
+        fail("the SMTP sink runs the Python module alertflow.ops.bench_smtp: use a pip-installed alertflow", 2)
+    if importlib.util.find_spec("aiosmtpd") is None:
+        fail("the SMTP sink needs aiosmtpd: pip install 'alertflow[bench]'", 2)
+
+
+def smtp_bench(args: Any) -> dict[str, Any]:
+    """``bench --smtp``: its own server configuration, so not with --url or --config."""
+    import tempfile
+
     from .ops.bench_smtp import smtp_bench as run_smtp_bench
 
     if args.url or args.config_file or args.data_dir:
         fail("--smtp sets up its own embedded server: not with --url, --config or --data-dir", 2)
-    if FROZEN:
-        fail("--smtp runs the Python module alertflow.ops.bench_smtp: use a pip-installed alertflow", 2)
-    if importlib.util.find_spec("aiosmtpd") is None:
-        fail("--smtp needs aiosmtpd for its sink: pip install 'alertflow[bench]'", 2)
+    needs_sink(args)
 
     async def run() -> dict[str, Any]:
         with tempfile.TemporaryDirectory(prefix="alertflow-bench-smtp-") as tmp:

@@ -32,7 +32,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -120,8 +120,8 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def _wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + START_SECONDS
+async def _wait_ready(url: str, proc: subprocess.Popen[bytes], seconds: float = START_SECONDS) -> None:
+    deadline = time.monotonic() + seconds
     async with aiohttp.ClientSession() as http:
         while time.monotonic() < deadline:
             if proc.poll() is not None:
@@ -143,12 +143,16 @@ async def embedded_server(
     storage_url: str | None = None,
     prepare: Callable[[Path, str], None] | None = None,
     env: dict[str, str] | None = None,
+    launcher: Sequence[str] = (),
+    ready_seconds: float = START_SECONDS,
 ) -> Target:
     """``alertflow serve`` logging warnings only: on a fresh data dir with the outbox provider,
     unless ``config_file`` and ``data_dir`` say otherwise; on ``storage_url`` ([storage] url)
     when given. Never ./alertflow.toml: a bench must not send through the real providers it may
     name. ``prepare(database, tenant_id)`` runs between ``init`` and ``serve`` (SQLite); ``env``
-    sets more of the configuration (``ALERTFLOW_<SECTION>__<KEY>``)."""
+    sets more of the configuration (``ALERTFLOW_<SECTION>__<KEY>``). ``launcher`` goes before
+    the serve command (valgrind, for bench --instructions), which may then take up to
+    ``ready_seconds`` to be ready."""
     if config_file is None:
         config_file = workdir / "alertflow.toml"
         config_file.write_text("")
@@ -169,7 +173,7 @@ async def embedded_server(
         await asyncio.to_thread(prepare, data_dir / "alertflow.db", created["tenant_id"])
     port = _free_port()
     proc = subprocess.Popen(
-        [*ALERTFLOW, "serve", "--port", str(port), "--data-dir", str(data_dir)],
+        [*launcher, *ALERTFLOW, "serve", "--port", str(port), "--data-dir", str(data_dir)],
         env=env,
         cwd=workdir,
         stdout=subprocess.DEVNULL,
@@ -178,7 +182,7 @@ async def embedded_server(
     url = f"http://127.0.0.1:{port}"
     target = Target(url, created["api_key"], proc.pid, proc, data_dir, created["tenant_id"])
     try:
-        await _wait_ready(url + "/readyz", proc)
+        await _wait_ready(url + "/readyz", proc, ready_seconds)
     except BaseException:  # Ctrl-C or a failed start: the process must not outlive the bench
         target.stop()
         raise
