@@ -98,7 +98,6 @@ async def audience_for(
         users = await stored_users.known(db, tenant_id, {r.user_id for r in to if r.user_id})
     # An unknown user's preferences never matter: every delivery to them is suppressed.
     user_prefs = {user_id: prefs for user_id, u in users.items() if (prefs := preferences.parse(u["preferences"]))}
-    channels = choose_channels(req, available)
     return Audience(
         tenant_id,
         category,
