@@ -39,7 +39,7 @@ import aiohttp
 
 from .bench import PUBLISH, Target, closed_loop, embedded_server, report
 from .bench_drain import MAX_RECIPIENTS, recipients
-from .bench_smtp import Sink, _config
+from .bench_smtp import Sink, server_config
 
 WARMUP = 300  # publishes before the publish window: first calls fill caches and warm the allocator
 CLIENTS = 20
@@ -128,7 +128,7 @@ async def instructions_run(workdir: Path, total: int, connections: int, storage_
     publish_url = await asyncio.to_thread(publish_schema, storage_url, True) if storage_url else None
     try:
         config_file = workdir / "alertflow.toml"
-        config_file.write_text(_config(sink, connections))
+        config_file.write_text(server_config(sink, connections))
         paused = {"ALERTFLOW_WORKERS__EMAIL": "0"}
         started = time.monotonic()
         (workdir / "publish").mkdir()

@@ -182,7 +182,7 @@ async def publish_emails(target: Target, phase: str, messages: int, concurrency:
     return run
 
 
-def _config(sink: Sink, connections: int) -> str:
+def server_config(sink: Sink, connections: int) -> str:
     """The embedded server's config: email through the sink (the operator's own provider, so
     127.0.0.1 is allowed), with as many email workers as the ceiling run's connections."""
     return (
@@ -316,7 +316,7 @@ async def smtp_bench(
             [("raw aiosmtplib → sink, messages/s", f"{first:.0f}")],
         )
         config_file = workdir / "alertflow.toml"
-        config_file.write_text(_config(sink, connections))
+        config_file.write_text(server_config(sink, connections))
         target = await embedded_server(workdir, config_file)
         try:
             results.update(await closed_phase(target, sink, messages, concurrency))
