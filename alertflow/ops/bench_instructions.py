@@ -12,11 +12,11 @@ Two servers run under ``valgrind --tool=callgrind --instr-atstart=no``, each cou
 one window only (``callgrind_control -i on``/``off``, then ``-d`` dumps it):
 
 1. publish: on data of its own, its email workers paused, ``N`` closed-loop publishes of one
-   email each, after ``WARMUP`` uncounted;
-2. delivery: on other data, where a server running natively (paused too) queued ``N`` emails
-   for a time just after this one will be ready. It counts from just before that time until
-   the aiosmtpd sink has every one, so neither its start-up nor the queueing is in the count,
-   and nothing the publish window queued is sent in it.
+   email each, after as many uncounted (at most ``WARMUP``);
+2. delivery: on other data, with its workers, the server is first published ``N`` emails for
+   a time a little ahead, uncounted. It counts from just before that time until the aiosmtpd
+   sink has every one, so neither its start-up nor the queueing is in the count, and nothing
+   the publish window queued is sent in it.
 
 On PostgreSQL (``--storage-url``) the delivery's data is that database and the publish's a
 schema of its own in it (``PUBLISH_SCHEMA``), dropped after the run. Each figure is the
@@ -41,13 +41,16 @@ from .bench import PUBLISH, Target, closed_loop, embedded_server, report
 from .bench_drain import MAX_RECIPIENTS, recipients
 from .bench_smtp import Sink, server_config
 
-WARMUP = 300  # publishes before the publish window: first calls fill caches and warm the allocator
+# Publishes before the publish window (as many as it counts, up to this): first calls fill
+# caches and warm the allocator.
+WARMUP = 300
 CLIENTS = 20
 # Under callgrind a server starts ~50x slower than natively; readiness is waited for this long.
 READY_SECONDS = 600.0
-# The backlog falls due this long after the second server is expected ready (twice as long as
-# the first took to start), so nothing is sent before the count begins.
-DUE_MARGIN_SECONDS = 5.0
+# The backlog falls due this long after the delivering server starts to queue it (publishing
+# under callgrind runs ~50x slower), so nothing is sent before the count begins.
+QUEUE_SECONDS = 10.0
+QUEUE_SECONDS_PER_EMAIL = 0.005
 # Sends under callgrind run ~50x slower: the arrivals are waited for at most this long.
 DELIVERY_SECONDS_PER_EMAIL = 0.5
 # The publish window's data on PostgreSQL: beside the delivery's, never among it.
@@ -138,16 +141,12 @@ async def instructions_run(workdir: Path, total: int, connections: int, storage_
             publish = await publish_window(publisher, total)
         finally:
             publisher.target.stop()
-        delivery_dir = workdir / "delivery"
-        delivery_dir.mkdir()
-        queuer = await embedded_server(delivery_dir, config_file, delivery_dir / "data", storage_url, env=paused)
+        (workdir / "delivery").mkdir()
+        deliverer = await Counted.start(workdir / "delivery", config_file, storage_url, {})
         try:
-            due = time.time() + 2 * start_seconds + DUE_MARGIN_SECONDS
-            wanted = await queue_backlog(queuer, total, due)
-        finally:
-            queuer.stop()
-        deliverer = await Counted.start(delivery_dir, config_file, storage_url, {})
-        try:
+            # Queued by the counting server itself, uncounted, for a time after it has done so.
+            due = time.time() + QUEUE_SECONDS + total * QUEUE_SECONDS_PER_EMAIL
+            wanted = await queue_backlog(deliverer.target, total, due)
             delivery = await delivery_window(deliverer, sink, wanted, due)
         finally:
             deliverer.target.stop()
@@ -184,7 +183,7 @@ def publish_schema(storage_url: str, create: bool) -> str:
 
 
 async def publish_window(server: Counted, total: int) -> int:
-    await closed_loop(server.target, WARMUP, CLIENTS)
+    await closed_loop(server.target, min(WARMUP, total), CLIENTS)
     await server.on()
     run = await closed_loop(server.target, total, CLIENTS)
     counted = await server.off()
@@ -195,7 +194,7 @@ async def publish_window(server: Counted, total: int) -> int:
 
 async def delivery_window(server: Counted, sink: Sink, wanted: list[str], due: float) -> int:
     if time.time() > due - 0.5 or any(address in sink.arrivals for address in wanted):
-        raise RuntimeError("the delivering server was ready only after the backlog fell due: nothing to count from")
+        raise RuntimeError("queueing the backlog took until it fell due: nothing to count from")
     await asyncio.sleep(due - 0.5 - time.time())
     await server.on()
     await sink.until_arrived(wanted, len(wanted) * DELIVERY_SECONDS_PER_EMAIL + READY_SECONDS)
