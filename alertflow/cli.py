@@ -711,7 +711,7 @@ def bench(config_path: str | None, data_dir: str | None, **options: Any) -> None
 
 def instructions_bench(args: Any) -> dict[str, Any]:
     """``bench --instructions``: its own servers and sink, each under callgrind."""
-    from .ops.bench_instructions import Unavailable, instructions_bench, require_callgrind
+    from .ops.bench_instructions import callgrind_missing, instructions_bench
 
     if args.url or args.config_file or args.data_dir or args.smtp or args.drain or args.nodes > 1:
         fail(
@@ -719,10 +719,9 @@ def instructions_bench(args: Any) -> dict[str, Any]:
             2,
         )
     needs_sink(args)
-    try:
-        require_callgrind()
-    except Unavailable as exc:
-        fail(str(exc), 2)
+    missing = callgrind_missing()
+    if missing:
+        fail(missing, 2)
     return asyncio.run(instructions_bench(args))
 
 

@@ -66,9 +66,11 @@ def list_size(total: int, templates: int) -> int:
     return MAX_RECIPIENTS if not templates else max(1, min(MAX_RECIPIENTS, total // templates))
 
 
-async def enqueue(target: Target, total: int, templates: int = 0, phase: str = "drain") -> tuple[list[str], float]:
-    """Publish ``total`` emails to ``address(phase, 0..total-1)``; their notification ids and
-    the seconds it took."""
+async def enqueue(
+    target: Target, total: int, templates: int = 0, phase: str = "drain", send_at: str | None = None
+) -> tuple[list[str], float]:
+    """Publish ``total`` emails to ``address(phase, 0..total-1)``, for ``send_at`` (RFC 3339)
+    if given; their notification ids and the seconds it took."""
     size = list_size(total, templates)
     chunks = iter(enumerate(range(0, total, size)))
     ids: list[str] = []
@@ -77,6 +79,8 @@ async def enqueue(target: Target, total: int, templates: int = 0, phase: str = "
         async def client() -> None:
             for n, start in chunks:
                 body = recipients(start, min(total, start + size), n % templates if templates else None, phase)
+                if send_at is not None:
+                    body["send_at"] = send_at
                 async with http.post(target.url + PUBLISH, json=body, headers=_headers(target)) as resp:
                     if resp.status != 202:
                         raise RuntimeError(f"publish refused: {resp.status} {await resp.text()}")

@@ -26,7 +26,6 @@ window's total, every thread of the process, divided by ``N``.
 from __future__ import annotations
 
 import asyncio
-import datetime
 import re
 import shutil
 import subprocess
@@ -35,10 +34,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
-import aiohttp
-
-from .bench import PUBLISH, Target, closed_loop, embedded_server, report
-from .bench_drain import MAX_RECIPIENTS, recipients
+from ..timefmt import iso
+from .bench import Target, address, closed_loop, embedded_server, report
+from .bench_drain import enqueue
 from .bench_smtp import Sink, server_config
 
 # Publishes before the publish window (as many as it counts, up to this): first calls fill
@@ -53,20 +51,18 @@ QUEUE_SECONDS = 10.0
 QUEUE_SECONDS_PER_EMAIL = 0.005
 # Sends under callgrind run ~50x slower: the arrivals are waited for at most this long.
 DELIVERY_SECONDS_PER_EMAIL = 0.5
+PHASE = "cg"  # the sink's recipients of the delivery window: address(PHASE, i)
 # The publish window's data on PostgreSQL: beside the delivery's, never among it.
 PUBLISH_SCHEMA = "alertflow_bench_instructions"
 _TOTALS = re.compile(r"^totals:\s+(\d+)", re.MULTILINE)
 
 
-class Unavailable(RuntimeError):
-    """valgrind's callgrind is not installed."""
-
-
-def require_callgrind() -> None:
+def callgrind_missing() -> str | None:
+    """What to say when valgrind's callgrind is not installed; None when it is."""
     missing = [tool for tool in ("valgrind", "callgrind_control") if shutil.which(tool) is None]
-    if missing:
-        found = f"{', '.join(missing)} not found"
-        raise Unavailable(f"--instructions needs valgrind ({found}; Debian: apt-get install valgrind)")
+    if not missing:
+        return None
+    return f"--instructions needs valgrind ({', '.join(missing)} not found; Debian: apt-get install valgrind)"
 
 
 class Counted:
@@ -100,33 +96,21 @@ class Counted:
         await self._control("-i", "on")
 
     async def off(self) -> int:
-        """Stop counting, dump the window; its instructions (every thread)."""
+        """Stop counting and dump the window, a server's one: its instructions (every thread)."""
         await self._control("-i", "off")
         await self._control("-d")
-        dumps = sorted(self.out.parent.glob(self.out.name + ".*"), key=lambda p: p.stat().st_mtime)
-        found = _TOTALS.search(dumps[-1].read_text()) if dumps else None
-        if found is None:
-            raise RuntimeError(f"callgrind wrote no totals in {self.out}.*")
-        return int(found.group(1))
+        return await asyncio.to_thread(_totals, Path(f"{self.out}.1"))  # callgrind numbers its dumps from 1
 
 
-async def queue_backlog(target: Target, total: int, due: float) -> list[str]:
-    """``total`` emails to the sink's phase ``cg`` recipients, scheduled for ``due``; their addresses."""
-    at = datetime.datetime.fromtimestamp(due, datetime.UTC).isoformat()
-    wanted: list[str] = []
-    async with aiohttp.ClientSession() as http:
-        for start in range(0, total, MAX_RECIPIENTS):
-            body = {**recipients(start, min(total, start + MAX_RECIPIENTS), None, "cg"), "send_at": at}
-            headers = {"Authorization": f"Bearer {target.api_key}"}
-            async with http.post(target.url + PUBLISH, json=body, headers=headers) as resp:
-                if resp.status != 202:
-                    raise RuntimeError(f"publish refused: {resp.status} {await resp.text()}")
-            wanted += [r["email"] for r in body["to"]]
-    return wanted
+def _totals(dump: Path) -> int:
+    found = _TOTALS.search(dump.read_text()) if dump.exists() else None
+    if found is None:
+        raise RuntimeError(f"callgrind wrote no totals in {dump}")
+    return int(found.group(1))
 
 
 async def instructions_run(workdir: Path, total: int, connections: int, storage_url: str | None) -> dict[str, Any]:
-    require_callgrind()
+    """The two windows (see the module's docstring); valgrind must be installed (callgrind_missing)."""
     sink = await Sink.start()
     publish_url = await asyncio.to_thread(publish_schema, storage_url, True) if storage_url else None
     try:
@@ -146,7 +130,8 @@ async def instructions_run(workdir: Path, total: int, connections: int, storage_
         try:
             # Queued by the counting server itself, uncounted, for a time after it has done so.
             due = time.time() + QUEUE_SECONDS + total * QUEUE_SECONDS_PER_EMAIL
-            wanted = await queue_backlog(deliverer.target, total, due)
+            await enqueue(deliverer.target, total, phase=PHASE, send_at=iso(due))
+            wanted = [address(PHASE, i) for i in range(total)]
             delivery = await delivery_window(deliverer, sink, wanted, due)
         finally:
             deliverer.target.stop()
