@@ -351,6 +351,14 @@ def serve_sink() -> None:
     from aiosmtpd.smtp import SMTP, Envelope, Session
 
     class Handler:
+        async def handle_EHLO(
+            self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses: list[str]
+        ) -> list[str]:
+            # Offered as Postfix, SES and SendGrid offer it; aiosmtpd answers pipelined
+            # commands in order, it only does not say so.
+            session.host_name = hostname
+            return [*responses[:-1], "250-PIPELINING", responses[-1]]
+
         async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
             at = time.time()
             sys.stdout.write("".join(f"{at} {r}\n" for r in envelope.rcpt_tos))

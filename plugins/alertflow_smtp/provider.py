@@ -31,6 +31,7 @@ from alertflow_provider_kit import TimeoutSeconds
 
 from .mime import ascii_address, message_id, render
 from .pool import ConnectionPool
+from .session import Session
 
 # Connections kept open per provider instance when neither max_connections nor the channel's
 # concurrency says (a test send through the API): one send at a time needs no more.
@@ -99,7 +100,7 @@ class SmtpSettings(ProviderSettings):
 
 
 class SmtpProvider(Provider):
-    """Email over SMTP with a small pool of reused connections."""
+    """Email over SMTP with a small pool of reused connections, pipelined where offered."""
 
     type_name = "smtp"
     Settings = SmtpSettings
@@ -136,7 +137,7 @@ class SmtpProvider(Provider):
     async def close(self) -> None:
         await self._pool.close()
 
-    async def _connect(self) -> aiosmtplib.SMTP:
+    async def _connect(self) -> Session:
         s = self.settings
         # We connect the socket ourselves, to an address the guard allows (checked on every
         # connection, so a re-pointed name is caught); TLS still verifies ``host`` by name.
@@ -159,7 +160,7 @@ class SmtpProvider(Provider):
                 await client.ehlo()
             except SMTPHeloError:  # a server from before ESMTP
                 await client.helo()
-        return client
+        return Session(client)
 
 
 def queued_as(reply: str) -> str | None:

@@ -40,6 +40,8 @@ class FakeSmtpServer:
     - ``credentials``: ``(username, password)`` makes AUTH required.
     - ``rcpt_replies[address]``: the reply to RCPT TO for that address (e.g. "550 5.1.1 no").
     - ``data_replies``: replies to the next end-of-DATA commands (e.g. "451 4.3.0 later").
+    - ``pipelining``: offer PIPELINING in the reply to EHLO (RFC 2920), as Postfix, SES and
+      SendGrid do; aiosmtpd answers pipelined commands in order either way.
     - ``queue_ids``: accept with "250 2.0.0 Ok: queued as <id>" as Postfix and SendGrid do,
       a new id each message (``ReceivedMail.queue_id``), instead of "250 2.0.0 accepted".
     - ``reply_delay``: seconds RCPT and end-of-DATA each wait before their reply (a slow server).
@@ -61,6 +63,7 @@ class FakeSmtpServer:
         cert: TlsCert | None = None,
         credentials: tuple[str, str] | None = None,
         queue_ids: bool = False,
+        pipelining: bool = False,
     ) -> None:
         if security != "none" and cert is None:
             raise ValueError(f"security={security!r} needs a certificate")
@@ -68,6 +71,7 @@ class FakeSmtpServer:
         self.cert = cert
         self.credentials = credentials
         self.queue_ids = queue_ids
+        self.pipelining = pipelining
         self.messages: list[ReceivedMail] = []
         self.malformed: list[tuple[bytes, list[str]]] = []
         self.rcpt_replies: dict[str, str] = {}
@@ -163,6 +167,14 @@ class FakeSmtpServer:
         # login and the client hangs until its timeout.
         return AuthResult(success=False, handled=False)
 
+    async def handle_EHLO(
+        self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname  # what aiosmtpd does when no hook replaces it
+        if self.pipelining:
+            return [*responses[:-1], "250-PIPELINING", responses[-1]]
+        return responses
+
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
@@ -199,3 +211,73 @@ def defects(message: EmailMessage) -> list[str]:
         for name, value in part.items():
             found += [f"{name}: {type(d).__name__}: {d}" for d in getattr(value, "defects", ())]
     return found
+
+
+class PipeliningOnlySmtp:
+    """``async with PipeliningOnlySmtp() as smtp``: just enough SMTP to tell a pipelining
+    client from one that is not. It offers PIPELINING and answers MAIL, RCPT and DATA only once
+    all three have come, in one write: a client that waits for MAIL's reply before sending RCPT
+    waits forever (until its own timeout).
+
+    - ``batches``: the commands of each transaction, as they came;
+    - ``envelope_replies``: the three replies it gives each batch (one refused to see the
+      client end the transaction);
+    - ``bodies``: what came after each 354, up to and with the lone dot;
+    - ``connections``: connections accepted. RSET is answered at once.
+    """
+
+    host = "127.0.0.1"
+
+    def __init__(self) -> None:
+        self.batches: list[list[bytes]] = []
+        self.envelope_replies = [b"250 2.1.0 Ok", b"250 2.1.5 Ok", b"354 End data with <CR><LF>.<CR><LF>"]
+        self.bodies: list[bytes] = []
+        self.connections = 0
+        self.port = 0
+        self._server: asyncio.Server | None = None
+
+    async def __aenter__(self) -> Self:
+        self._server = await asyncio.start_server(self._session, self.host, 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        await self._server.wait_closed()
+
+    async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        writer.write(b"220 pipe.alertflow.test ESMTP\r\n")
+        await reader.readline()  # EHLO
+        writer.write(b"250-pipe.alertflow.test\r\n250-PIPELINING\r\n250 8BITMIME\r\n")
+        try:
+            while batch := await self._batch(reader, writer):
+                self.batches.append(batch)
+                writer.write(b"".join(reply + b"\r\n" for reply in self.envelope_replies))
+                if self.envelope_replies[-1].startswith(b"354"):
+                    self.bodies.append(await self._body(reader))
+                    writer.write(b"250 2.0.0 Ok: queued as PIPE%d\r\n" % len(self.bodies))
+        finally:
+            writer.close()
+
+    @staticmethod
+    async def _batch(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> list[bytes]:
+        """The commands up to DATA, answering RSET as it comes; none once the client leaves."""
+        batch: list[bytes] = []
+        while not batch or batch[-1] != b"DATA\r\n":
+            line = await reader.readline()
+            if line in (b"", b"QUIT\r\n"):
+                return []
+            if line == b"RSET\r\n":
+                writer.write(b"250 2.0.0 Ok\r\n")
+            else:
+                batch.append(line)
+        return batch
+
+    @staticmethod
+    async def _body(reader: asyncio.StreamReader) -> bytes:
+        lines = [await reader.readline()]
+        while lines[-1] not in (b".\r\n", b""):
+            lines.append(await reader.readline())
+        return b"".join(lines)

@@ -5,22 +5,25 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+from collections.abc import AsyncIterator
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formatdate
 from typing import Any
 
 import pytest
+import uvloop
+from aiosmtplib import SMTPResponse, SMTPResponseException, SMTPServerDisconnected
 from alertflow_smtp import SmtpProvider
 from alertflow_smtp.mime import render
-from alertflow_smtp.pool import dot_stuffed
 from alertflow_smtp.provider import FALLBACK_POOL_SIZE
+from alertflow_smtp.session import MAX_REPLY_BYTES, Replies, dot_stuffed
 from pydantic import ValidationError
 
 from alertflow.outcomes import PermanentFailure, RetryLater, Sent
 from tests.fakes.http import closed_port_url
-from tests.fakes.smtp import HOLD_CEILING_SECONDS, FakeSmtpServer, defects
-from tests.fakes.tls import make_self_signed
+from tests.fakes.smtp import HOLD_CEILING_SECONDS, FakeSmtpServer, PipeliningOnlySmtp, defects
+from tests.fakes.tls import TlsCert, make_self_signed
 
 from .context import provider_context
 from .messages import message
@@ -29,7 +32,15 @@ FROM = "alerts@alertflow.test"
 CREDENTIALS = ("alertflow", "s3cret")
 
 
-def smtp(server: FakeSmtpServer, concurrency: int | None = None, **settings: Any) -> SmtpProvider:
+@pytest.fixture(params=[False, True], ids=["one-command-at-a-time", "pipelining"])
+async def fake_smtp(request: pytest.FixtureRequest) -> AsyncIterator[FakeSmtpServer]:
+    """A plain SMTP server (no TLS, no AUTH): every behaviour below holds whether it offers
+    PIPELINING, so the provider writes MAIL, RCPT and DATA at once, or not."""
+    async with FakeSmtpServer(pipelining=request.param) as server:
+        yield server
+
+
+def smtp(server: FakeSmtpServer | PipeliningOnlySmtp, concurrency: int | None = None, **settings: Any) -> SmtpProvider:
     defaults: dict[str, Any] = {
         "host": server.host,
         "port": server.port,
@@ -208,6 +219,27 @@ async def test_implicit_tls_with_login(start_fake_smtp, tls_cert, closing):
     assert server.logins == ["alertflow"] and len(server.messages) == 1
 
 
+@pytest.mark.parametrize("security", ["starttls", "tls"])
+def test_tls_sessions_carry_pipelined_mail_on_uvloop_as_alertflow_serve_runs(tls_cert: TlsCert, security: str):
+    """The session takes the connection over from aiosmtplib after the handshake; over TLS
+    that is the TLS transport, whose protocol uvloop swaps in its own code."""
+
+    async def send_two() -> FakeSmtpServer:
+        async with FakeSmtpServer(security=security, cert=tls_cert, credentials=CREDENTIALS, pipelining=True) as server:
+            provider = smtp(
+                server, security=security, ca_file=tls_cert.cert_file, username="alertflow", password="s3cret"
+            )
+            try:
+                for n in range(2):
+                    assert isinstance(await provider.send(email_to(delivery_id=f"dlv_{n}")), Sent)
+            finally:
+                await provider.close()
+            return server
+
+    server = uvloop.run(send_two())
+    assert len(server.messages) == 2 and server.connections == 1
+
+
 async def test_an_untrusted_certificate_is_retried_as_a_configuration_problem(start_fake_smtp, tls_cert, closing):
     server = await start_fake_smtp(security="starttls", cert=tls_cert)
     provider = closing(smtp(server, security="starttls"))  # no ca_file: the test CA is unknown
@@ -355,6 +387,85 @@ async def test_a_server_closing_down_is_retried_and_its_connection_left(fake_smt
     await provider.send(email_to())
     assert len(fake_smtp.messages) == 1
     assert fake_smtp.connections == 2  # 421 says the server closes: the next send connects anew
+
+
+async def test_a_server_offering_pipelining_gets_mail_rcpt_and_data_in_one_go():
+    async with PipeliningOnlySmtp() as server:
+        provider = smtp(server)
+        try:
+            outcome = await provider.send(email_to(delivery_id="dlv_1"))
+            await provider.send(email_to("bob@example.com", delivery_id="dlv_2"))
+        finally:
+            await provider.close()
+    assert outcome == Sent(provider_message_id="PIPE1")
+    assert [[line.split(b":")[0] for line in batch] for batch in server.batches] == [
+        [b"MAIL FROM", b"RCPT TO", b"DATA\r\n"]
+    ] * 2
+    assert server.batches[1][1] == b"RCPT TO:<bob@example.com>\r\n"
+    assert b"Subject: Disk alert" in server.bodies[0]
+    assert server.connections == 1
+
+
+async def test_a_pipelined_transaction_data_accepted_after_a_refused_recipient_ends_empty_and_resets():
+    async with PipeliningOnlySmtp() as server:
+        server.envelope_replies[1] = b"550 5.1.1 no such user"  # and yet 354 to DATA (RFC 2920 asks not)
+        provider = smtp(server)
+        try:
+            with pytest.raises(PermanentFailure, match="550"):
+                await provider.send(email_to("gone@example.com"))
+            server.envelope_replies[1] = b"250 2.1.5 Ok"
+            assert isinstance(await provider.send(email_to()), Sent)
+        finally:
+            await provider.close()
+    assert server.bodies == [b".\r\n", server.bodies[1]]  # the refused one delivered nothing
+    assert server.bodies[1].endswith(b"\r\n.\r\n") and len(server.bodies[1]) > 3
+    assert server.connections == 1  # RSET, and the same connection carried the next
+
+
+WIRE = b"250 2.1.0 Ok\r\n250-first\r\n250-second\r\n250 last\r\n354 go ahead\r\n"
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 5, 14, len(WIRE)])
+async def test_replies_are_read_whole_and_in_order_however_the_bytes_are_split(chunk):
+    replies = Replies()
+    first = asyncio.create_task(replies.next())  # awaited before any byte came
+    for start in range(0, len(WIRE), chunk):
+        replies.data_received(WIRE[start : start + chunk])
+    assert [await first, await replies.next(), await replies.next()] == [
+        SMTPResponse(250, "2.1.0 Ok"),
+        SMTPResponse(250, "first\nsecond\nlast"),
+        SMTPResponse(354, "go ahead"),
+    ]
+    assert not replies.unread
+
+
+@pytest.mark.parametrize(
+    ("wire", "error"),
+    [
+        (b"hello there\r\n", "Malformed"),
+        (b"250-one\r\n550 two\r\n", "Malformed"),
+        (b"250 " + b"x" * MAX_REPLY_BYTES, "too long"),
+    ],
+)
+async def test_a_reply_that_is_not_smtp_fails_the_connection_naming_why(wire, error):
+    replies = Replies()
+    replies.data_received(wire)
+    with pytest.raises(SMTPResponseException, match=error):
+        await replies.next()
+    assert replies.unread  # the session is not reused
+
+
+async def test_a_reply_that_came_unasked_or_a_lost_connection_marks_the_session_unusable():
+    unasked = Replies()
+    unasked.data_received(b"421 4.4.2 idle too long\r\n")
+    assert unasked.unread
+    lost = Replies()
+    waiting = asyncio.create_task(lost.next())
+    await asyncio.sleep(0)
+    lost.connection_lost(ConnectionResetError())
+    with pytest.raises(SMTPServerDisconnected):
+        await waiting
+    assert lost.unread
 
 
 async def test_a_server_that_is_not_listening_is_retried(closing):
