@@ -90,6 +90,28 @@ async def test_the_claim_seeks_the_claim_index_without_sorting(pg: PostgresDatab
     assert "jobs_claim" in turns and "Sort" not in turns and "Seq Scan on jobs" not in turns, turns
 
 
+async def test_statements_are_planned_as_they_run_never_from_a_plan_made_when_the_tables_were_small(
+    pg: PostgresDatabase,
+) -> None:
+    """A generic plan cached while a new database's tables held a few rows kept sequential
+    scans as they grew (see PLAN_EVERY_TIME); every plan is made for the statement's run."""
+    await pg.write(lambda tx: tenant_rows.add_tenant(tx, "t1", "t1", 0.0))
+    for _ in range(12):  # psycopg prepares at the fifth run; PostgreSQL weighs a generic plan after five more
+        await publish(pg, count=2)
+        assert len(await claim(pg)) == 2
+    [(statements, generic, custom)] = await pg.write(
+        lambda tx: tx.execute(
+            "SELECT COUNT(*), COALESCE(SUM(generic_plans), 0), COALESCE(SUM(custom_plans), 0)"
+            " FROM pg_prepared_statements WHERE cardinality(parameter_types) > 0"  # without: generic only
+        ).fetchall()
+    )
+    assert statements > 0 and custom > 0  # the writer's statements were prepared and run
+    assert generic == 0
+    for _ in range(4):  # the readers, whichever the pool hands out
+        [row] = await pg.fetchall("SELECT current_setting('plan_cache_mode') AS mode")
+        assert row["mode"] == "force_custom_plan"
+
+
 async def test_a_claim_skips_the_jobs_another_nodes_claim_holds_without_waiting(pg: PostgresDatabase) -> None:
     await pg.write(lambda tx: tenant_rows.add_tenant(tx, "t1", "t1", 0.0))
     published = await publish(pg, count=6)
