@@ -30,7 +30,7 @@ from typing import Any
 
 import psycopg
 import psycopg.errors
-from psycopg.conninfo import make_conninfo
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.pq import TransactionStatus
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
@@ -63,15 +63,9 @@ RECONNECT_FIRST_SECONDS = 0.1
 RECONNECT_MAX_SECONDS = 2.0
 # How long opening waits for the database (a node may start while PostgreSQL still does).
 CONNECT_TIMEOUT_SECONDS = 10
-# Every statement planned for the tables as they are when it runs. psycopg prepares a statement
-# run five times, and PostgreSQL then keeps one generic plan for it if that costs no more than
-# the plans made so far, replanning only when ANALYZE changes the table's statistics. A node
-# started on a new database makes those plans while its tables hold a few hundred rows: the
-# claim's reads and updates of 16 deliveries by id kept sequential scans, which autovacuum
-# (a look a minute) did not replace within a 40-second bench. PostgreSQL then spent ~10 ms of
-# a core on each; delivery fell to ~400/s in about half of the runs. Planning each time cost
-# no publish rate measurable: 3,034-3,127/s, in line with the runs the generic plans spared.
-PLAN_EVERY_TIME = "SET plan_cache_mode = force_custom_plan"
+# Plans made for each run: a generic plan cached while a new database's tables were small kept
+# sequential scans as they grew, until autovacuum's next ANALYZE (README, Benchmarks).
+PLAN_EVERY_TIME = "-c plan_cache_mode=force_custom_plan"
 # Any constant both nodes agree on: the key of the advisory lock held while migrating.
 MIGRATION_LOCK_KEY = 0x616C657274666C6F  # "alertflo"
 # PostgreSQL's "disk full" (class 53: insufficient resources).
@@ -174,26 +168,16 @@ class _PipelinedCursor:
 
 
 def connect(url: str, password: str | None = None) -> psycopg.Connection[Any]:
-    """A sync connection with AlertFlow's settings (autocommit: the writer says BEGIN itself)."""
-    extra: dict[str, Any] = {"password": password} if password else {}
-    conn = psycopg.Connection.connect(
-        url,
-        autocommit=True,
-        row_factory=row_factory,
-        context=ADAPTERS,
-        connect_timeout=CONNECT_TIMEOUT_SECONDS,
-        **extra,
-    )
-    try:
-        conn.execute(PLAN_EVERY_TIME)
-    except BaseException:
-        conn.close()
-        raise
-    return conn
+    """A sync connection with AlertFlow's settings."""
+    return psycopg.Connection.connect(url, connect_timeout=CONNECT_TIMEOUT_SECONDS, **settings(url, password))
 
 
-async def _plan_every_time(conn: psycopg.AsyncConnection[Any]) -> None:
-    await conn.execute(PLAN_EVERY_TIME)
+def settings(url: str, password: str | None) -> dict[str, Any]:
+    """What each of a node's connections starts with (autocommit: the writer says BEGIN itself);
+    its server options are the URL's own and ours."""
+    options = f"{conninfo_to_dict(url).get('options') or ''} {PLAN_EVERY_TIME}".strip()
+    found = {"autocommit": True, "row_factory": row_factory, "context": ADAPTERS, "options": options}
+    return {**found, "password": password} if password else found
 
 
 def upgrade(conn: psycopg.Connection[Any]) -> int:
@@ -247,10 +231,7 @@ class PostgresDatabase(GroupWriter):
     async def connect_async(self) -> psycopg.AsyncConnection[Any]:
         """A new async autocommit connection to this database, outside the readers' pool: one
         that holds a LISTEN, say. Closing it is the caller's."""
-        extra: dict[str, Any] = {"password": self._password} if self._password else {}
-        return await psycopg.AsyncConnection.connect(
-            self.url, autocommit=True, row_factory=row_factory, context=ADAPTERS, **extra
-        )
+        return await psycopg.AsyncConnection.connect(self.url, **settings(self.url, self._password))
 
     async def open(self) -> None:
         """Connect, migrate and start the writer and the readers; :class:`StorageUnavailable`
@@ -266,13 +247,11 @@ class PostgresDatabase(GroupWriter):
             raise
         self._conn = conn
         self._start_writer()
-        extra = {"password": self._password} if self._password else {}
         self._pool = AsyncConnectionPool(
             self.url,
             min_size=READER_CONNECTIONS,
             max_size=READER_CONNECTIONS,
-            kwargs={"autocommit": True, "row_factory": row_factory, "context": ADAPTERS, **extra},
-            configure=_plan_every_time,
+            kwargs=settings(self.url, self._password),
             open=False,
             name="alertflow-readers",
             timeout=READ_WAIT_SECONDS,
