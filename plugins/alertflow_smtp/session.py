@@ -29,6 +29,9 @@ from aiosmtplib import (
 # A reply longer than this (a server streaming without line ends) fails the connection, as
 # aiosmtplib's own reader does at the same size.
 MAX_REPLY_BYTES = 8192 * 4
+# Replies waiting to be read: a pipelined transaction has three outstanding, an idle server may
+# say one thing unasked. More, and the server (a tenant's, so maybe hostile) is flooding us.
+MAX_UNREAD_REPLIES = 8
 
 
 class Replies(asyncio.Protocol):
@@ -103,6 +106,11 @@ class Replies(asyncio.Protocol):
             text = b"\n".join(line[4:].strip(b" \t\r\n") for line in lines)
             self._replies.append(SMTPResponse(int(code), text.decode("utf-8", "surrogateescape")))
             del buffer[:offset]
+            if len(self._replies) > MAX_UNREAD_REPLIES:
+                self._replies.clear()
+                raise SMTPResponseException(
+                    SMTPStatus.invalid_response, "More replies than commands"
+                )
 
     def _fail(self, exc: Exception) -> None:
         if self._error is None:

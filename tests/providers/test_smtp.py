@@ -17,7 +17,7 @@ from aiosmtplib import SMTPResponse, SMTPResponseException, SMTPServerDisconnect
 from alertflow_smtp import SmtpProvider
 from alertflow_smtp.mime import render
 from alertflow_smtp.provider import FALLBACK_POOL_SIZE
-from alertflow_smtp.session import MAX_REPLY_BYTES, Replies, dot_stuffed
+from alertflow_smtp.session import MAX_REPLY_BYTES, MAX_UNREAD_REPLIES, Replies, dot_stuffed
 from pydantic import ValidationError
 
 from alertflow.outcomes import PermanentFailure, RetryLater, Sent
@@ -445,9 +445,10 @@ async def test_replies_are_read_whole_and_in_order_however_the_bytes_are_split(c
         (b"hello there\r\n", "Malformed"),
         (b"250-one\r\n550 two\r\n", "Malformed"),
         (b"250 " + b"x" * MAX_REPLY_BYTES, "too long"),
+        (b"250 ok\r\n" * (MAX_UNREAD_REPLIES + 1), "More replies than commands"),
     ],
 )
-async def test_a_reply_that_is_not_smtp_fails_the_connection_naming_why(wire, error):
+async def test_replies_that_are_not_an_smtp_conversation_fail_the_connection_naming_why(wire, error):
     replies = Replies()
     replies.data_received(wire)
     with pytest.raises(SMTPResponseException, match=error):
