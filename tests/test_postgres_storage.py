@@ -20,7 +20,7 @@ from alertflow.storage import migrations, tenant_rows, topic_members
 from alertflow.storage.database import StorageFull, StorageUnavailable
 from alertflow.storage.notifications import JOBS, insert_rows
 from alertflow.storage.pg_dialect import translate
-from alertflow.storage.postgres import PostgresDatabase, PostgresTx, _classify, settings
+from alertflow.storage.postgres import PostgresDatabase, PostgresTx, _classify
 from tests.conftest import WAIT_SECONDS
 from tests.postgres import PostgresServer
 from tests.process import free_port
@@ -110,12 +110,6 @@ async def test_statements_are_planned_as_they_run_never_from_a_plan_made_when_th
     for _ in range(4):  # the readers, whichever the pool hands out
         [row] = await pg.fetchall("SELECT current_setting('plan_cache_mode') AS mode")
         assert row["mode"] == "force_custom_plan"
-
-
-def test_a_urls_own_server_options_are_kept_beside_the_nodes() -> None:
-    url = "postgresql://alertflow@db.internal/alertflow?options=-c%20search_path%3Dtenant_a"
-    assert settings(url, None)["options"] == "-c search_path=tenant_a -c plan_cache_mode=force_custom_plan"
-    assert settings("postgresql://db.internal/alertflow", "pw")["password"] == "pw"
 
 
 async def test_a_claim_skips_the_jobs_another_nodes_claim_holds_without_waiting(pg: PostgresDatabase) -> None:

@@ -30,7 +30,7 @@ from typing import Any
 
 import psycopg
 import psycopg.errors
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.conninfo import make_conninfo
 from psycopg.pq import TransactionStatus
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
@@ -63,9 +63,9 @@ RECONNECT_FIRST_SECONDS = 0.1
 RECONNECT_MAX_SECONDS = 2.0
 # How long opening waits for the database (a node may start while PostgreSQL still does).
 CONNECT_TIMEOUT_SECONDS = 10
-# Plans made for each run: a generic plan cached while a new database's tables were small kept
-# sequential scans as they grew, until autovacuum's next ANALYZE (README, Benchmarks).
-PLAN_EVERY_TIME = "-c plan_cache_mode=force_custom_plan"
+# Plans made for each run: one cached while a new database's tables were small kept sequential
+# scans as they grew (README, Benchmarks). A SET, as PgBouncer refuses options it does not track.
+PLAN_EVERY_TIME = "SET plan_cache_mode = force_custom_plan"
 # Any constant both nodes agree on: the key of the advisory lock held while migrating.
 MIGRATION_LOCK_KEY = 0x616C657274666C6F  # "alertflo"
 # PostgreSQL's "disk full" (class 53: insufficient resources).
@@ -169,15 +169,23 @@ class _PipelinedCursor:
 
 def connect(url: str, password: str | None = None) -> psycopg.Connection[Any]:
     """A sync connection with AlertFlow's settings."""
-    return psycopg.Connection.connect(url, connect_timeout=CONNECT_TIMEOUT_SECONDS, **settings(url, password))
+    conn = psycopg.Connection.connect(url, connect_timeout=CONNECT_TIMEOUT_SECONDS, **settings(password))
+    try:
+        conn.execute(PLAN_EVERY_TIME)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
 
 
-def settings(url: str, password: str | None) -> dict[str, Any]:
-    """What each of a node's connections starts with (autocommit: the writer says BEGIN itself);
-    its server options are the URL's own and ours."""
-    options = f"{conninfo_to_dict(url).get('options') or ''} {PLAN_EVERY_TIME}".strip()
-    found = {"autocommit": True, "row_factory": row_factory, "context": ADAPTERS, "options": options}
+def settings(password: str | None) -> dict[str, Any]:
+    """What each of a node's connections starts with (autocommit: the writer says BEGIN itself)."""
+    found = {"autocommit": True, "row_factory": row_factory, "context": ADAPTERS}
     return {**found, "password": password} if password else found
+
+
+async def plan_every_time(conn: psycopg.AsyncConnection[Any]) -> None:
+    await conn.execute(PLAN_EVERY_TIME)
 
 
 def upgrade(conn: psycopg.Connection[Any]) -> int:
@@ -231,7 +239,7 @@ class PostgresDatabase(GroupWriter):
     async def connect_async(self) -> psycopg.AsyncConnection[Any]:
         """A new async autocommit connection to this database, outside the readers' pool: one
         that holds a LISTEN, say. Closing it is the caller's."""
-        return await psycopg.AsyncConnection.connect(self.url, **settings(self.url, self._password))
+        return await psycopg.AsyncConnection.connect(self.url, **settings(self._password))
 
     async def open(self) -> None:
         """Connect, migrate and start the writer and the readers; :class:`StorageUnavailable`
@@ -251,7 +259,8 @@ class PostgresDatabase(GroupWriter):
             self.url,
             min_size=READER_CONNECTIONS,
             max_size=READER_CONNECTIONS,
-            kwargs=settings(self.url, self._password),
+            kwargs=settings(self._password),
+            configure=plan_every_time,
             open=False,
             name="alertflow-readers",
             timeout=READ_WAIT_SECONDS,
