@@ -103,8 +103,10 @@ class Replies(asyncio.Protocol):
                 raise SMTPResponseException(
                     SMTPStatus.invalid_response, f"Malformed SMTP response line: {text}"
                 )
-            text = b"\n".join(line[4:].strip(b" \t\r\n") for line in lines)
-            self._replies.append(SMTPResponse(int(code), text.decode("utf-8", "surrogateescape")))
+            message = b"\n".join(line[4:].strip(b" \t\r\n") for line in lines)
+            self._replies.append(
+                SMTPResponse(int(code), message.decode("utf-8", "surrogateescape"))
+            )
             del buffer[:offset]
             if len(self._replies) > MAX_UNREAD_REPLIES:
                 self._replies.clear()
@@ -173,7 +175,7 @@ class Session:
         self._replies = Replies()
         transport.set_protocol(self._replies)
         self._timeout = client.timeout
-        self.pipelining = client.supports_extension("pipelining")
+        self._pipelining = client.supports_extension("pipelining")
         self._size = client.supports_extension("size")
 
     @property
@@ -198,12 +200,15 @@ class Session:
         try:
             async with deadline:
                 mail, rcpt, start = await self._envelope(commands, timer)
-                if start.code == SMTPStatus.start_input and _refused(mail, rcpt):
-                    # DATA accepted though the envelope was not (RFC 2920 §3.1 asks servers
-                    # not to): an empty message ends it before RSET.
-                    self._write(b".\r\n")
-                    await self._reply()
-                _check_envelope(mail, rcpt, start, sender, recipient)
+                try:
+                    _check_envelope(mail, rcpt, start, sender, recipient)
+                except SMTPResponseException:
+                    if start.code == SMTPStatus.start_input:
+                        # DATA accepted though the envelope was not (RFC 2920 §3.1 asks
+                        # servers not to): an empty message ends it before RSET.
+                        self._write(b".\r\n")
+                        await self._reply()
+                    raise
                 self._write(dot_stuffed(data))
                 timer.expect(1)
                 reply = await self._reply()
@@ -235,18 +240,18 @@ class Session:
         read after; else each waits for the reply to the one before and the first refusal
         ends them. A 421 ends them either way (the server has closed). A command not sent,
         or whose reply was not read, gets a 503 stand-in."""
-        if self.pipelining:
+        if self._pipelining:
             self._write(b"".join(commands))
             timer.expect(len(commands))
         replies: list[SMTPResponse] = []
         for command, wanted in zip(commands, _WANTED, strict=True):
-            if not self.pipelining:
+            if not self._pipelining:
                 self._write(command)
                 timer.expect(1)
             reply = await self._reply()
             replies.append(reply)
             if reply.code == SMTPStatus.domain_unavailable or (
-                reply.code not in wanted and not self.pipelining
+                reply.code not in wanted and not self._pipelining
             ):
                 break
         skipped = SMTPResponse(SMTPStatus.bad_command_sequence, "not sent")
@@ -284,10 +289,6 @@ _WANTED = (
     (SMTPStatus.completed, SMTPStatus.will_forward),
     (SMTPStatus.start_input,),
 )
-
-
-def _refused(mail: SMTPResponse, rcpt: SMTPResponse) -> bool:
-    return mail.code not in _WANTED[0] or rcpt.code not in _WANTED[1]
 
 
 def _check_envelope(
