@@ -127,6 +127,34 @@ async def test_a_burst_of_wake_ups_crosses_as_one_signal(nodes: list[ClusterCoor
     assert a.sent["jobs_ready"] <= 2 and b.heard["jobs_ready"] <= 2, (a.sent, b.heard)
 
 
+async def test_under_load_wake_ups_wait_their_spacing_and_other_signals_do_not(
+    postgres_url: str, sqlite: Database
+) -> None:
+    """A wake-up right after a send waits (here for an hour) to go with the next ones, so a
+    node publishing flat out sends a few NOTIFYs a second, not one per commit; an inbox item
+    goes at once, and takes the waiting wake-up with it."""
+    a = ClusterCoordinator(postgres_url, None, sqlite, FakeClock(0.0).now, wake_spacing=3600)
+    b = ClusterCoordinator(postgres_url, None, sqlite, FakeClock(0.0).now)
+    for node, name in ((a, "node-a"), (b, "node-b")):
+        await node.start(name)
+        await asyncio.wait_for(node.link.listening.wait(), WAIT_SECONDS)
+    try:
+        here, there = Heard(a), Heard(b)
+        a.jobs_ready(["email"])  # the first after a quiet spell: at once
+        await there.until(lambda: ("jobs_ready", frozenset({"email"})) in there.calls)
+        a.jobs_ready(["sms"])
+        b.user_erased("ten_1", "probe")  # a round trip through the database and back to A
+        await here.until(lambda: ("user_erased", "ten_1", "probe") in here.calls)
+        await asyncio.sleep(0.1)  # time enough for a send that did not wait
+        assert a.sent["jobs_ready"] == 1 and ("jobs_ready", frozenset({"sms"})) not in there.calls
+        a.inbox_item("ten_1", "u1", "itm_1")
+        await there.until(lambda: ("inbox_item", "ten_1", "u1", "itm_1") in there.calls)
+        assert ("jobs_ready", frozenset({"sms"})) in there.calls, "the waiting wake-up went with it"
+    finally:
+        for node in (a, b):
+            await node.stop()
+
+
 def test_payloads_stay_under_postgresqls_limit_and_keep_every_signal_in_order() -> None:
     signals: list[list[Any]] = [["invalidate", "settings", ["ten_1", "x" * 100 + str(i)]] for i in range(500)]
     sent = payloads("node-a", signals)
