@@ -6,6 +6,7 @@ rate limit's buckets are shared within the stated tolerance."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from alertflow.cluster import ClusterCoordinator, SharedBuckets, chunk_size, payloads
+from alertflow.cluster import WAKE_SPACING_SECONDS, ClusterCoordinator, SharedBuckets, chunk_size, payloads
 from alertflow.coordination import Cache, Limit
 from alertflow.message import CHANNELS
 from alertflow.storage.database import Database, SQLiteDatabase
@@ -60,17 +61,26 @@ async def sqlite(tmp_path: Path) -> AsyncIterator[Database]:
     await db.close()
 
 
+@contextlib.asynccontextmanager
+async def listening(url: str, sqlite: Database, *wake_spacings: float) -> AsyncIterator[list[ClusterCoordinator]]:
+    """A listening node on one database per wake-up spacing given, stopped after."""
+    started = [ClusterCoordinator(url, None, sqlite, FakeClock(0.0).now, spacing) for spacing in wake_spacings]
+    try:
+        for node, name in zip(started, ("node-a", "node-b"), strict=True):
+            await node.start(name)
+        for node in started:
+            await asyncio.wait_for(node.link.listening.wait(), WAIT_SECONDS)
+        yield started
+    finally:
+        for node in started:
+            await node.stop()
+
+
 @pytest.fixture
 async def nodes(postgres_url: str, sqlite: Database) -> AsyncIterator[list[ClusterCoordinator]]:
     """Two listening nodes on one database."""
-    started = [ClusterCoordinator(postgres_url, None, sqlite, FakeClock(0.0).now) for _ in range(2)]
-    for node, name in zip(started, ("node-a", "node-b"), strict=True):
-        await node.start(name)
-    for node in started:
-        await asyncio.wait_for(node.link.listening.wait(), WAIT_SECONDS)
-    yield started
-    for node in started:
-        await node.stop()
+    async with listening(postgres_url, sqlite, WAKE_SPACING_SECONDS, WAKE_SPACING_SECONDS) as started:
+        yield started
 
 
 EVERY_SIGNAL: list[tuple[Any, ...]] = [
@@ -133,12 +143,7 @@ async def test_under_load_wake_ups_wait_their_spacing_and_other_signals_do_not(
     """A wake-up right after a send waits (here for an hour) to go with the next ones, so a
     node publishing flat out sends a few NOTIFYs a second, not one per commit; an inbox item
     goes at once, and takes the waiting wake-up with it."""
-    a = ClusterCoordinator(postgres_url, None, sqlite, FakeClock(0.0).now, wake_spacing=3600)
-    b = ClusterCoordinator(postgres_url, None, sqlite, FakeClock(0.0).now)
-    for node, name in ((a, "node-a"), (b, "node-b")):
-        await node.start(name)
-        await asyncio.wait_for(node.link.listening.wait(), WAIT_SECONDS)
-    try:
+    async with listening(postgres_url, sqlite, 3600, WAKE_SPACING_SECONDS) as (a, b):
         here, there = Heard(a), Heard(b)
         a.jobs_ready(["email"])  # the first after a quiet spell: at once
         await there.until(lambda: ("jobs_ready", frozenset({"email"})) in there.calls)
@@ -150,9 +155,6 @@ async def test_under_load_wake_ups_wait_their_spacing_and_other_signals_do_not(
         a.inbox_item("ten_1", "u1", "itm_1")
         await there.until(lambda: ("inbox_item", "ten_1", "u1", "itm_1") in there.calls)
         assert ("jobs_ready", frozenset({"sms"})) in there.calls, "the waiting wake-up went with it"
-    finally:
-        for node in (a, b):
-            await node.stop()
 
 
 def test_payloads_stay_under_postgresqls_limit_and_keep_every_signal_in_order() -> None:
